@@ -1,0 +1,63 @@
+"""What every command shares: error reporting, exit codes, the console."""
+
+from __future__ import annotations
+
+import click
+import typer
+from rich.console import Console
+
+from ngffkit.errors import NgffkitError
+
+# Exit statuses shared by all commands.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print ``Error: message`` on stderr and return the Exit to raise."""
+    err_console.print(f"Error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def run_app(app: typer.Typer) -> int:
+    """Run the Typer app; map our errors to ``Error: ...`` and an exit status."""
+    try:
+        app(standalone_mode=False)
+    except NgffkitError as exc:
+        err_console.print(f"Error: {exc}", markup=False)
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        err_console.print("Aborted.")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    return EXIT_OK
+
+
+def usage_error(option: str, message: str) -> click.BadParameter:
+    """A usage error that names the option at fault (exit status 2)."""
+    return click.BadParameter(message, param_hint=option)
+
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "err_console",
+    "fail",
+    "out_console",
+    "run_app",
+    "usage_error",
+]
