@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 import typer
 from rich.console import Console
@@ -14,7 +16,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+# Piped output (scripts, tests) gets a wide console so tables do not wrap at 80 columns.
+out_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -26,7 +29,10 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def run_app(app: typer.Typer) -> int:
     """Run the Typer app; map our errors to ``Error: ...`` and an exit status."""
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click *returns* the code of a typer.Exit.
+        returned = app(standalone_mode=False)
+        if isinstance(returned, int):
+            return returned
     except NgffkitError as exc:
         err_console.print(f"Error: {exc}", markup=False)
         return EXIT_ERROR

@@ -1,0 +1,5 @@
+"""``python -m ngffkit`` runs the ``ngff`` command line."""
+
+from ngffkit.cli.app import main
+
+main()

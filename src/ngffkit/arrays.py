@@ -1,0 +1,235 @@
+"""Zarr array metadata, v2 and v3, read leniently and written exactly.
+
+:class:`ArrayInfo` is what ngffkit needs to know about one stored array (a pyramid level):
+shape, dtype, inner chunk and shard shapes, codecs, fill value, dimension names. It is read
+from ``zarr.json`` or ``.zarray`` directly — cheaper than opening the array, and it works on
+arrays tensorstore would refuse — and it yields the tensorstore spec that opens the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorstore as ts
+
+from ngffkit.compression import Compression, describe_codecs
+from ngffkit.errors import ConflictError, MetadataError
+from ngffkit.storage import JsonDict, Location, map_error, shared_context
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """One Zarr array's metadata."""
+
+    zarr_format: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunks: tuple[int, ...]
+    """The read chunk: the inner chunk of a sharded array, else the chunk."""
+    shards: tuple[int, ...] | None
+    """The shard shape (Zarr v3 ``sharding_indexed``), or None when unsharded."""
+    compression: str
+    fill_value: Any
+    dimension_names: tuple[str | None, ...] | None
+    separator: str
+    raw: JsonDict
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+_V3_DTYPES = {
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+}
+
+
+def _v3_info(meta: JsonDict, where: str) -> ArrayInfo:
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        data_type = meta["data_type"]
+        grid = tuple(int(c) for c in meta["chunk_grid"]["configuration"]["chunk_shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MetadataError(f"{where}: Zarr v3 array metadata lacks or garbles {exc}") from exc
+    if not isinstance(data_type, str) or data_type not in _V3_DTYPES:
+        raise MetadataError(f"{where}: unsupported Zarr v3 data_type {data_type!r}")
+    codecs = list(meta.get("codecs") or [])
+    chunks, shards = grid, None
+    for codec in codecs:
+        if codec.get("name") == "sharding_indexed":
+            chunks = tuple(int(c) for c in codec["configuration"]["chunk_shape"])
+            shards = grid
+    encoding = meta.get("chunk_key_encoding") or {}
+    separator = (encoding.get("configuration") or {}).get(
+        "separator", "." if encoding.get("name") == "v2" else "/"
+    )
+    names = meta.get("dimension_names")
+    return ArrayInfo(
+        zarr_format=3,
+        shape=shape,
+        dtype=np.dtype(data_type),
+        chunks=chunks,
+        shards=shards,
+        compression=describe_codecs(codecs),
+        fill_value=meta.get("fill_value"),
+        dimension_names=tuple(names) if names is not None else None,
+        separator=separator,
+        raw=meta,
+    )
+
+
+def _v2_info(meta: JsonDict, where: str) -> ArrayInfo:
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        chunks = tuple(int(c) for c in meta["chunks"])
+        dtype = np.dtype(meta["dtype"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MetadataError(f"{where}: Zarr v2 .zarray lacks or garbles {exc}") from exc
+    return ArrayInfo(
+        zarr_format=2,
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        shards=None,
+        compression=describe_codecs(compressor=meta.get("compressor"), filters=meta.get("filters")),
+        fill_value=meta.get("fill_value"),
+        dimension_names=None,
+        separator=str(meta.get("dimension_separator", ".")),
+        raw=meta,
+    )
+
+
+def read_array_info(loc: Location) -> ArrayInfo | None:
+    """The array at ``loc``, or None when there is no array there."""
+    meta = loc.read_json("zarr.json")
+    if meta is not None:
+        if meta.get("node_type") != "array":
+            return None
+        return _v3_info(meta, loc.describe("zarr.json"))
+    meta = loc.read_json(".zarray")
+    if meta is not None:
+        return _v2_info(meta, loc.describe(".zarray"))
+    return None
+
+
+def tensorstore_spec(loc: Location, info: ArrayInfo) -> JsonDict:
+    """The spec that opens this array with tensorstore."""
+    driver = "zarr3" if info.zarr_format == 3 else "zarr"
+    return {"driver": driver, "kvstore": dict(loc.kvstore)}
+
+
+def open_array(loc: Location, info: ArrayInfo, *, write: bool = False) -> ts.TensorStore:
+    """Open the array for reading (and writing, if asked)."""
+    spec = tensorstore_spec(loc, info)
+    try:
+        return ts.open(
+            spec,
+            read=True,
+            write=write,
+            open=True,
+            context=shared_context(),
+        ).result()
+    except Exception as exc:
+        raise map_error(exc, loc, "zarr.json" if info.zarr_format == 3 else ".zarray") from exc
+
+
+def create_array(
+    loc: Location,
+    *,
+    zarr_format: int,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    chunks: tuple[int, ...],
+    shards: tuple[int, ...] | None,
+    compression: Compression,
+    fill_value: Any,
+    dimension_names: tuple[str, ...],
+) -> ArrayInfo:
+    """Write the metadata of a new, empty array at ``loc`` and return its info.
+
+    Zarr v3 arrays carry ``dimension_names`` (OME-Zarr 0.5 requires them) and, when ``shards``
+    differ from ``chunks``, a ``sharding_indexed`` codec with a crc32c-checked index at the end.
+    Zarr v2 arrays use ``/`` as the dimension separator, as OME-Zarr 0.4 asks.
+    """
+    if read_array_info(loc) is not None:
+        raise ConflictError(f"an array already exists at {loc.describe()}")
+    fill = np.asarray(fill_value, dtype=dtype).item()
+    meta: JsonDict
+    if zarr_format == 3:
+        inner = compression.v3_codecs(dtype)
+        if shards is not None and tuple(shards) != tuple(chunks):
+            codecs: list[JsonDict] = [
+                {
+                    "name": "sharding_indexed",
+                    "configuration": {
+                        "chunk_shape": list(chunks),
+                        "codecs": inner,
+                        "index_codecs": [
+                            {"name": "bytes", "configuration": {"endian": "little"}},
+                            {"name": "crc32c"},
+                        ],
+                        "index_location": "end",
+                    },
+                }
+            ]
+            grid = list(shards)
+        else:
+            codecs, grid = inner, list(chunks)
+        meta = {
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": list(shape),
+            "data_type": dtype.name,
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": _json_fill(fill),
+            "codecs": codecs,
+            "attributes": {},
+            "dimension_names": list(dimension_names),
+        }
+        loc.write_json("zarr.json", meta)
+    else:
+        meta = {
+            "zarr_format": 2,
+            "shape": list(shape),
+            "chunks": list(chunks),
+            "dtype": dtype.str,
+            "compressor": compression.v2_compressor(dtype),
+            "fill_value": _json_fill(fill),
+            "order": "C",
+            "filters": None,
+            "dimension_separator": "/",
+        }
+        loc.write_json(".zarray", meta)
+    info = read_array_info(loc)
+    if info is None:  # pragma: no cover - we just wrote it
+        raise MetadataError(f"could not read back the array just written at {loc.describe()}")
+    return info
+
+
+def _json_fill(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return "NaN" if np.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+__all__ = ["ArrayInfo", "create_array", "open_array", "read_array_info", "tensorstore_spec"]

@@ -1,0 +1,52 @@
+"""``ngff validate URL``: spec and array checks; exit 0 valid, 1 invalid, 2 unreadable."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from ngffkit.cli._common import EXIT_ERROR, err_console, out_console
+from ngffkit.errors import NgffkitError
+from ngffkit.validate import validate_with_models
+
+EXIT_UNREADABLE = 2
+
+
+def validate(
+    url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as problems.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
+    arrays against the metadata. Exit status: 0 valid, 1 invalid, 2 unreadable."""
+    try:
+        report = validate_with_models(url, strict=strict)
+    except NgffkitError as exc:
+        err_console.print(f"Error: {exc}", markup=False)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    if as_json:
+        out_console.print_json(json.dumps(report.as_dict()))
+    else:
+        for problem in report.problems:
+            out_console.print(f"✗ {problem}", markup=False)
+        for warning in report.warnings:
+            out_console.print(f"! {warning}", markup=False)
+        what = f"OME-Zarr {report.version or '?'} {report.kind or ''}".strip()
+        if report.valid:
+            extra = f" ({len(report.warnings)} warnings)" if report.warnings else ""
+            out_console.print(f"valid: {report.url} is a valid {what}{extra}", markup=False)
+        else:
+            state = "partial and " if report.partial else ""
+            out_console.print(
+                f"invalid: {report.url} is {state}not a valid {what}: "
+                f"{len(report.problems)} problem(s)",
+                markup=False,
+            )
+    if not report.valid:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)

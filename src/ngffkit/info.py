@@ -1,0 +1,124 @@
+"""What ``ngff info`` shows, as plain data: format, axes, voxel size, levels, sizes, labels."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from ngffkit.errors import NgffWarning, PartialDatasetError
+from ngffkit.image import PARTIAL_MARKER, Image, open_image
+from ngffkit.storage import Location, resolve
+
+
+def _level_sizes(image: Image) -> dict[str, int] | None:
+    listed = image.location.list_sizes()
+    if listed is None:
+        return None
+    sizes: dict[str, int] = {level.path: 0 for level in image.levels}
+    # Longest paths first, so that a level path that prefixes another is not double counted.
+    ordered = sorted(sizes, key=len, reverse=True)
+    for key, size in listed.items():
+        for path in ordered:
+            if key.startswith(path + "/"):
+                sizes[path] += size
+                break
+    return sizes
+
+
+def describe(url: str | os.PathLike[str] | Location) -> dict[str, Any]:
+    """A JSON-ready description of the image at ``url`` (see ``ngff info --json``).
+
+    A partial dataset (started, never finished) is described from its partial marker with
+    ``"status": "partial"`` instead of raising.
+    """
+    loc = resolve(url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NgffWarning)
+        try:
+            image = open_image(loc)
+        except PartialDatasetError as exc:
+            return _describe_partial(loc, str(exc))
+    sizes = _level_sizes(image)
+    levels = []
+    for level in image.levels:
+        stored = sizes.get(level.path) if sizes is not None else None
+        levels.append(
+            {
+                "path": level.path,
+                "shape": list(level.shape),
+                "chunks": list(level.chunks),
+                "shards": list(level.shards) if level.shards else None,
+                "dtype": level.dtype.name,
+                "compression": level.compression,
+                "fill_value": level.fill_value,
+                "scale": list(level.scale),
+                "translation": list(level.translation),
+                "bytes": level.info.nbytes,
+                "stored_bytes": stored,
+                "ratio": (level.info.nbytes / stored) if stored else None,
+            }
+        )
+    labels = []
+    for name in image.labels:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NgffWarning)
+                label = image.label(name)
+            labels.append(
+                {
+                    "name": name,
+                    "levels": len(label.levels),
+                    "dtype": label.dtype.name,
+                    "shape": list(label.shape),
+                }
+            )
+        except Exception as exc:  # a broken label must not hide the image
+            labels.append({"name": name, "error": str(exc)})
+    omero = image.omero
+    return {
+        "url": image.url,
+        "status": "complete",
+        "format": f"OME-Zarr {image.version} (Zarr v{image.zarr_format})",
+        "version": image.version,
+        "zarr_format": image.zarr_format,
+        "name": image.name,
+        "method": image.method,
+        "axes": [a.model_dump(exclude_none=True) for a in image.axes],
+        "voxel_size": image.voxel_size,
+        "dtype": image.dtype.name,
+        "levels": levels,
+        "total_bytes": sum(lv["bytes"] for lv in levels),
+        "stored_bytes": sum(sizes.values()) if sizes is not None else None,
+        "labels": labels,
+        "channels": [c.label for c in omero.channels] if omero else [],
+        "notes": [str(n) for n in image.notes]
+        + [str(w.message) for w in caught if not issubclass(w.category, NgffWarning)],
+    }
+
+
+def _describe_partial(loc: Location, message: str) -> dict[str, Any]:
+    marker = loc.read_json(PARTIAL_MARKER) or {}
+    spec = marker.get("spec") or {}
+    sizes = loc.list_sizes()
+    return {
+        "url": loc.url,
+        "status": "partial",
+        "message": message,
+        "started": marker.get("started"),
+        "format": f"OME-Zarr {spec.get('version', '?')} (unfinished)",
+        "version": spec.get("version"),
+        "levels": [
+            {
+                "path": lv.get("path"),
+                "shape": lv.get("shape"),
+                "chunks": lv.get("chunks"),
+                "shards": lv.get("shards"),
+            }
+            for lv in spec.get("levels", [])
+        ],
+        "stored_bytes": sum(sizes.values()) if sizes is not None else None,
+    }
+
+
+__all__ = ["describe"]

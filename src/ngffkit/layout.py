@@ -1,0 +1,449 @@
+"""Creating images: the layout of a new OME-Zarr image and the two steps that write it.
+
+An :class:`ImageSpec` says everything about the image to be written — axes, units, dtype,
+fill value, compression, and per level its path, shape, chunks, shards, scale and
+translation. Writing happens in the order DESIGN.md §3.6 asks for:
+
+1. :func:`create_image` writes a partial marker and the (empty) level arrays;
+2. the caller fills regions of the levels;
+3. :func:`finish_image` writes the OME group metadata last and removes the marker,
+   so a dataset that was not finished never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from ngffkit.arrays import create_array
+from ngffkit.compression import DEFAULT_COMPRESSION, Compression
+from ngffkit.errors import ConflictError, InputError
+from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
+from ngffkit.metadata import (
+    WRITE_VERSIONS,
+    Axis,
+    Dataset,
+    ImageLabel,
+    Multiscale,
+    OmeAttributes,
+    Omero,
+    ScaleTransform,
+    TranslationTransform,
+    dump,
+)
+from ngffkit.metadata.units import is_known_unit, normalize_unit
+from ngffkit.storage import Location, resolve
+
+_DEFAULT_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+class LevelSpec(BaseModel):
+    """One level to be written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    shards: tuple[int, ...] | None = None
+    scale: tuple[float, ...]
+    translation: tuple[float, ...] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LevelSpec:
+        """Shapes, chunks, shards, scale agree in length; shards are whole chunks."""
+        n = len(self.shape)
+        for name in ("chunks", "scale"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"level {self.path!r}: {name} needs {n} values")
+        if any(s < 0 for s in self.shape) or any(c < 1 for c in self.chunks):
+            raise ValueError(f"level {self.path!r}: shape must be >= 0 and chunks >= 1")
+        if self.shards is not None:
+            if len(self.shards) != n:
+                raise ValueError(f"level {self.path!r}: shards needs {n} values")
+            for s, c in zip(self.shards, self.chunks, strict=True):
+                if s < c or s % c:
+                    raise ValueError(
+                        f"level {self.path!r}: shard shape {self.shards} must be a whole "
+                        f"multiple of the chunk shape {self.chunks}"
+                    )
+        if self.translation is not None and len(self.translation) != n:
+            raise ValueError(f"level {self.path!r}: translation needs {n} values")
+        return self
+
+
+class ImageSpec(BaseModel):
+    """Everything needed to create an OME-Zarr image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = "0.5"
+    axes: tuple[Axis, ...]
+    dtype: str
+    fill_value: float | int = 0
+    compression: Compression = Compression.parse(DEFAULT_COMPRESSION)
+    levels: tuple[LevelSpec, ...]
+    name: str | None = None
+    method: str | None = None
+    omero: Omero | None = None
+    image_label: ImageLabel | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _writable_version(cls, value: str) -> str:
+        """ngffkit writes OME-Zarr 0.4 (Zarr v2) and 0.5 (Zarr v3)."""
+        if value not in WRITE_VERSIONS:
+            raise ValueError(f"version must be one of {WRITE_VERSIONS}, got {value!r}")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            raise ValueError(f"unknown dtype {value!r}") from None
+
+    @model_validator(mode="after")
+    def _levels_match_axes(self) -> ImageSpec:
+        """Every level has one entry per axis; the metadata it implies is valid."""
+        if not self.levels:
+            raise ValueError("an image needs at least one level")
+        for level in self.levels:
+            if len(level.shape) != len(self.axes):
+                raise ValueError(
+                    f"level {level.path!r} has {len(level.shape)} dimensions but there are "
+                    f"{len(self.axes)} axes"
+                )
+        if self.version == "0.4" and any(
+            level.shards != level.chunks for level in self.levels if level.shards
+        ):
+            raise ValueError("OME-Zarr 0.4 (Zarr v2) has no sharding; drop the shards")
+        self.multiscale()  # raises on anything the spec forbids
+        return self
+
+    @property
+    def zarr_format(self) -> int:
+        return 3 if self.version == "0.5" else 2
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    def multiscale(self) -> Multiscale:
+        datasets = []
+        for level in self.levels:
+            transforms: list[ScaleTransform | TranslationTransform] = [
+                ScaleTransform(type="scale", scale=level.scale)
+            ]
+            if level.translation is not None and any(level.translation):
+                transforms.append(
+                    TranslationTransform(type="translation", translation=level.translation)
+                )
+            datasets.append(Dataset(path=level.path, coordinateTransformations=tuple(transforms)))
+        return Multiscale(
+            axes=self.axes,
+            datasets=tuple(datasets),
+            name=self.name,
+            type=self.method,
+            metadata=self.metadata
+            if self.metadata is not None
+            else {
+                "description": f"{self.method or 'unknown'} downsampling",
+                "method": f"ngffkit.kernels.{self.method}" if self.method else "ngffkit",
+                "version": _ngffkit_version(),
+            },
+        )
+
+    def attributes(self) -> OmeAttributes:
+        return OmeAttributes(
+            version=self.version,
+            multiscales=(self.multiscale(),),
+            omero=self.omero,
+            image_label=self.image_label,
+        )
+
+
+def _ngffkit_version() -> str:
+    from ngffkit import __version__
+
+    return __version__
+
+
+def make_axes(
+    names: str | Sequence[str], unit: str | None = None, time_unit: str | None = None
+) -> tuple[Axis, ...]:
+    """Axes for names like ``"zyx"`` or ``("t","c","z","y","x")`` with a space unit."""
+    out = []
+    space_unit = _check_unit(unit) if unit else None
+    for name in names:
+        kind = _DEFAULT_TYPES.get(name, "space")
+        axis_unit = space_unit if kind == "space" else (time_unit if kind == "time" else None)
+        out.append(Axis(name=name, type=kind, unit=axis_unit))
+    return tuple(out)
+
+
+def _check_unit(unit: str) -> str:
+    normal = normalize_unit(unit)
+    if not is_known_unit(normal):
+        raise InputError(
+            f"unit {unit!r} is not a UDUNITS name; use e.g. micrometer, nanometer, millimeter"
+        )
+    return normal
+
+
+def spatial_voxel_size(
+    voxel_size: float | Sequence[float] | Mapping[str, float] | None,
+    axes: Sequence[Axis],
+) -> tuple[float, ...]:
+    """Per-axis level-0 scale from a voxel size given as one number (isotropic), a sequence
+    in array order over the space axes (z, y, x), or a mapping such as
+    ``{"x": 11.24, "y": 11.24, "z": 25}``. Non-space axes get 1."""
+    space = [i for i, a in enumerate(axes) if a.type == "space"]
+    scale = [1.0] * len(axes)
+    if voxel_size is None:
+        return tuple(scale)
+    if isinstance(voxel_size, Mapping):
+        names = {axes[i].name for i in space}
+        unknown = set(voxel_size) - names
+        if unknown:
+            raise InputError(
+                f"voxel size names axes {sorted(unknown)} that are not space axes "
+                f"({', '.join(sorted(names))})"
+            )
+        for i in space:
+            if axes[i].name in voxel_size:
+                scale[i] = float(voxel_size[axes[i].name])
+    elif isinstance(voxel_size, (int, float)):
+        for i in space:
+            scale[i] = float(voxel_size)
+    else:
+        values = [float(v) for v in voxel_size]
+        if len(values) != len(space):
+            raise InputError(
+                f"voxel size has {len(values)} values but there are {len(space)} space axes "
+                f"({', '.join(axes[i].name for i in space)}, in array order)"
+            )
+        for i, v in zip(space, values, strict=True):
+            scale[i] = v
+    if any(not v > 0 or not math.isfinite(v) for v in scale):
+        raise InputError(f"voxel sizes must be positive numbers, got {scale}")
+    return tuple(scale)
+
+
+def _claim(loc: Location, overwrite: bool) -> None:
+    """Refuse to write over existing data unless told; with overwrite, clear only ``loc``."""
+    if not loc.exists():
+        return
+    local = loc.local_path
+    if local is not None and local.is_file():
+        raise ConflictError(f"{local} is a file; choose another output path")
+    if local is not None and local.is_dir() and not any(local.iterdir()):
+        return
+    if not overwrite:
+        raise ConflictError(
+            f"{loc.describe()} already exists; pass --overwrite (overwrite=True) to replace "
+            "it, or --resume to finish an interrupted run"
+        )
+    loc.delete_tree()
+
+
+def create_image(
+    url: str | os.PathLike[str] | Location,
+    spec: ImageSpec,
+    *,
+    overwrite: bool = False,
+    note: Mapping[str, Any] | None = None,
+) -> Image:
+    """Create the image's level arrays (empty) and a partial marker; return it writable.
+
+    Call :func:`finish_image` once the data is written; until then ``ngff info`` and
+    ``ngff validate`` report the dataset as partial.
+    """
+    loc = resolve(url)
+    _claim(loc, overwrite)
+    marker = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "spec": spec.model_dump(mode="json")}
+    if note:
+        marker.update(note)
+    loc.write(PARTIAL_MARKER, json.dumps(marker, indent=2).encode())
+    dtype = np.dtype(spec.dtype)
+    for level in spec.levels:
+        create_array(
+            loc.child(level.path),
+            zarr_format=spec.zarr_format,
+            shape=level.shape,
+            dtype=dtype,
+            chunks=level.chunks,
+            shards=level.shards,
+            compression=spec.compression,
+            fill_value=spec.fill_value,
+            dimension_names=spec.axis_names,
+        )
+    return open_partial(loc, spec)
+
+
+def open_partial(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Image:
+    """Open an image whose group metadata is not written yet (for writing its levels)."""
+    from ngffkit.image import _open_levels
+
+    loc = resolve(url)
+    attrs = spec.attributes()
+    levels = _open_levels(loc, spec.multiscale(), False, writable=True)
+    return Image(loc, spec.zarr_format, attrs, levels)
+
+
+def finish_image(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Image:
+    """Write the OME group metadata (the last step) and drop the partial marker."""
+    loc = resolve(url)
+    attrs = dump(spec.attributes(), spec.version)
+    if spec.version == "0.5":
+        loc.write_json("zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": attrs})
+    else:
+        loc.write_json(".zgroup", {"zarr_format": 2})
+        loc.write_json(".zattrs", attrs)
+    loc.delete(PARTIAL_MARKER)
+    return open_image(loc, mode="r+")
+
+
+def write_labels_group(
+    image_url: str | os.PathLike[str] | Location, names: Sequence[str], version: str
+) -> None:
+    """Write (or rewrite) the ``labels`` group listing ``names``."""
+    loc = resolve(image_url).child("labels")
+    existing = read_group_attrs(loc)
+    if version == "0.5":
+        loc.write_json(
+            "zarr.json",
+            {
+                "zarr_format": 3,
+                "node_type": "group",
+                "attributes": {"ome": {"version": "0.5", "labels": list(names)}},
+            },
+        )
+    else:
+        loc.write_json(".zgroup", {"zarr_format": 2})
+        attrs = dict(existing[1]) if existing else {}
+        attrs["labels"] = list(names)
+        loc.write_json(".zattrs", attrs)
+
+
+def pyramid_spec(
+    shape: Sequence[int],
+    dtype: str | np.dtype[Any],
+    *,
+    axes: str | Sequence[str] | Sequence[Axis] = "zyx",
+    voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
+    unit: str | None = None,
+    factors: Sequence[Sequence[int]] | None = None,
+    levels: int = 1,
+    chunks: int | Sequence[int] = 64,
+    shards: int | Sequence[int] | None = None,
+    compression: str | Compression = DEFAULT_COMPRESSION,
+    version: str = "0.5",
+    method: str = "mean",
+    name: str | None = None,
+    fill_value: float | int = 0,
+    origin: Sequence[float] | None = None,
+) -> ImageSpec:
+    """The layout of a pyramid: level k+1 is level k reduced by ``factors[k]`` per axis.
+
+    Without ``factors``, ``levels`` levels halve every space axis. Shapes are true extents
+    (ceil division); chunks are clipped to the level shape; shards shrink with the level
+    (shard0 / cumulative factor, never below the chunk), so that one level-0 shard maps to
+    whole shards on every level. Translations put each coarse voxel's centre where the
+    method puts it: block methods shift by (F-1)/2 level-0 voxels, ``nearest`` not at all.
+    """
+    axis_objs: tuple[Axis, ...] = (
+        tuple(a for a in axes if isinstance(a, Axis))
+        if axes and isinstance(next(iter(axes)), Axis)
+        else make_axes([str(a) for a in axes], unit)
+    )
+    n = len(axis_objs)
+    space = [a.type == "space" for a in axis_objs]
+    if factors is None:
+        factors = [tuple(2 if s else 1 for s in space) for _ in range(max(levels, 1) - 1)]
+    scale0 = spatial_voxel_size(voxel_size, axis_objs)
+    chunk0 = _per_axis(chunks, n, "chunks", space)
+    shard0 = _per_axis(shards, n, "shards", space) if shards is not None else None
+    base = tuple(origin) if origin is not None else (0.0,) * n
+    out: list[LevelSpec] = []
+    cum = [1] * n
+    cur = tuple(int(s) for s in shape)
+    for k in range(len(factors) + 1):
+        if k:
+            f = factors[k - 1]
+            cur = tuple(-(-c // int(fi)) for c, fi in zip(cur, f, strict=True))
+            cum = [c * int(fi) for c, fi in zip(cum, f, strict=True)]
+        lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, cur, strict=True))
+        lshards = None
+        if shard0 is not None:
+            lshards = tuple(
+                max(lc, (max(sh // cf, lc) // lc) * lc)
+                for sh, cf, lc in zip(shard0, cum, lchunks, strict=True)
+            )
+            # Never larger than needed to cover the level in whole chunks.
+            lshards = tuple(
+                min(sh, -(-s // lc) * lc) for sh, s, lc in zip(lshards, cur, lchunks, strict=True)
+            )
+        scale = tuple(s0 * c for s0, c in zip(scale0, cum, strict=True))
+        shift = 0.0 if method == "nearest" else 0.5
+        translation = tuple(
+            b + s0 * (c - 1) * shift for b, s0, c in zip(base, scale0, cum, strict=True)
+        )
+        out.append(
+            LevelSpec(
+                path=str(k),
+                shape=cur,
+                chunks=lchunks,
+                shards=lshards,
+                scale=scale,
+                translation=translation if any(translation) else None,
+            )
+        )
+    return ImageSpec(
+        version=version,
+        axes=axis_objs,
+        dtype=np.dtype(dtype).name,
+        fill_value=fill_value,
+        compression=Compression.parse(compression),
+        levels=tuple(out),
+        name=name,
+        method=method,
+    )
+
+
+def _per_axis(
+    value: int | Sequence[int], n: int, what: str, space: Sequence[bool]
+) -> tuple[int, ...]:
+    """One number applies to the space axes (1 for t/c); a sequence gives every axis."""
+    if isinstance(value, (int, np.integer)):
+        values = tuple(int(value) if s else 1 for s in space)
+    else:
+        values = tuple(int(v) for v in value)
+        if len(values) == sum(space) and len(values) != n:
+            it = iter(values)
+            values = tuple(next(it) if s else 1 for s in space)
+    if len(values) != n or any(v < 1 for v in values):
+        raise InputError(f"{what} must be positive whole numbers, one per axis; got {value!r}")
+    return values
+
+
+__all__ = [
+    "ImageSpec",
+    "LevelSpec",
+    "create_image",
+    "finish_image",
+    "make_axes",
+    "open_partial",
+    "pyramid_spec",
+    "spatial_voxel_size",
+    "write_labels_group",
+]

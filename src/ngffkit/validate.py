@@ -1,0 +1,372 @@
+"""``ngff validate``: check any OME-Zarr image against the spec and its arrays.
+
+Three independent views, so that one tool's blind spot is covered by another:
+the spec's JSON schemas, our models' MUST rules, and the arrays themselves (every level
+exists, dimensions match the axes, ``dimension_names``, integer label dtypes, fine-to-coarse
+order). ome-zarr-models gives a fourth opinion on local stores when the others find nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ngffkit.arrays import read_array_info
+from ngffkit.errors import MetadataError, NgffWarning, NotFoundError
+from ngffkit.image import PARTIAL_MARKER, read_group_attrs
+from ngffkit.metadata import (
+    Finding,
+    OmeAttributes,
+    extract,
+    parse,
+    recommendations,
+    validation_findings,
+)
+from ngffkit.metadata.schema import schema_findings
+from ngffkit.storage import Location, resolve
+
+_LABEL_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64")
+
+
+@dataclass
+class ValidationReport:
+    """The outcome: problems make it invalid; warnings only do so with ``strict``."""
+
+    url: str
+    version: str | None = None
+    kind: str | None = None
+    problems: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    partial: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "valid": self.valid,
+            "version": self.version,
+            "kind": self.kind,
+            "partial": self.partial,
+            "problems": [f.__dict__ for f in self.problems],
+            "warnings": [f.__dict__ for f in self.warnings],
+        }
+
+
+def validate(url: str | os.PathLike[str] | Location, *, strict: bool = False) -> ValidationReport:
+    """Validate the OME-Zarr group at ``url``.
+
+    Raises NotFoundError / StorageError / MetadataError (malformed JSON) when it cannot be
+    read at all; everything else is reported in the returned report.
+    """
+    loc = resolve(url)
+    report = ValidationReport(url=loc.url)
+    _check_group(loc, report, "", expected_levels=None)
+    if strict:
+        report.problems.extend(Finding(w.where, w.message, "error") for w in report.warnings)
+        report.warnings = []
+    return report
+
+
+def _prefix(where: str, finding: Finding) -> Finding:
+    if not where:
+        return finding
+    inner = f"{where}/{finding.where}" if finding.where else where
+    return Finding(inner, finding.message, finding.severity)
+
+
+def _add(report: ValidationReport, where: str, findings: list[Finding]) -> None:
+    for f in findings:
+        target = report.warnings if f.severity == "warning" else report.problems
+        target.append(_prefix(where, f))
+
+
+def _check_group(
+    loc: Location, report: ValidationReport, where: str, expected_levels: int | None
+) -> OmeAttributes | None:
+    found = read_group_attrs(loc)
+    if found is None:
+        if loc.read(PARTIAL_MARKER) is not None:
+            report.partial = True
+            _add(
+                report,
+                where,
+                [
+                    Finding(
+                        "",
+                        "partial dataset: it was started but never "
+                        "finished; rerun with --resume to finish it",
+                    )
+                ],
+            )
+            return None
+        local = loc.local_path
+        if local is not None and not local.exists() and not where:
+            raise NotFoundError(f"{local} does not exist")
+        _add(
+            report,
+            where,
+            [Finding("", "not an OME-Zarr group: found neither zarr.json nor .zattrs/.zgroup")],
+        )
+        return None
+    zarr_format, attrs = found
+    if loc.read(PARTIAL_MARKER) is not None:
+        report.partial = True
+        _add(
+            report,
+            where,
+            [Finding("", "a write to this dataset is unfinished; rerun it with --resume")],
+        )
+    try:
+        version, ns, notes = extract(attrs, zarr_format, loc.describe())
+    except MetadataError as exc:
+        _add(report, where, [Finding("attributes", str(exc))])
+        return None
+    if not where:
+        report.version = version
+    _add(report, where, notes)
+    if version.startswith("0.5") and zarr_format == 2:
+        _add(report, where, [Finding("zarr_format", "OME-Zarr 0.5 must be stored as Zarr v3")])
+    if version == "0.4" and zarr_format == 3:
+        _add(report, where, [Finding("zarr_format", "OME-Zarr 0.4 must be stored as Zarr v2")])
+    kind = _kind(ns)
+    if not where:
+        report.kind = kind
+    loose = schema_findings(attrs, version, kind)
+    _add(report, where, loose)
+    seen = {(f.where, f.message.rsplit(" (JSON schema", 1)[0]) for f in loose}
+    _add(
+        report,
+        where,
+        [
+            f
+            for f in schema_findings(attrs, version, kind, strict=True)
+            if (f.where, f.message.rsplit(" (JSON schema", 1)[0]) not in seen
+        ],
+    )
+    must = validation_findings(ns)
+    if must:
+        _add(report, where, must)
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NgffWarning)
+        try:
+            meta, _fixes, _ = parse(ns, strict=False)
+        except MetadataError as exc:  # pragma: no cover - must findings caught it
+            _add(report, where, [Finding("", str(exc))])
+            return None
+    _add(report, where, recommendations(meta))
+    if meta.multiscales:
+        _check_levels(loc, meta, zarr_format, report, where, expected_levels)
+    if kind == "image":
+        _check_labels(loc, meta, report, where)
+    return meta
+
+
+def _kind(ns: dict[str, Any]) -> str:
+    if "image-label" in ns:
+        return "label"
+    if "multiscales" in ns:
+        return "image"
+    for key in ("plate", "well"):
+        if key in ns:
+            return key
+    if "bioformats2raw.layout" in ns:
+        return "bf2raw"
+    if "labels" in ns:
+        return "labels"
+    return "ome"
+
+
+def _check_levels(
+    loc: Location,
+    meta: OmeAttributes,
+    zarr_format: int,
+    report: ValidationReport,
+    where: str,
+    expected_levels: int | None,
+) -> None:
+    assert meta.multiscales is not None
+    is_label = meta.image_label is not None
+    for m_index, ms in enumerate(meta.multiscales):
+        names = list(ms.axis_names)
+        previous: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        if expected_levels is not None and len(ms.datasets) != expected_levels:
+            _add(
+                report,
+                where,
+                [
+                    Finding(
+                        f"multiscales[{m_index}].datasets",
+                        f"a label image must have as many levels as its image ({expected_levels}), "
+                        f"found {len(ms.datasets)}",
+                    )
+                ],
+            )
+        for d_index, dataset in enumerate(ms.datasets):
+            at = f"multiscales[{m_index}].datasets[{d_index}] ({dataset.path})"
+            try:
+                info = read_array_info(loc.child(dataset.path))
+            except MetadataError as exc:
+                _add(report, where, [Finding(at, str(exc))])
+                continue
+            if info is None:
+                _add(report, where, [Finding(at, f"no array at path {dataset.path!r}")])
+                continue
+            if info.zarr_format != zarr_format:
+                _add(
+                    report,
+                    where,
+                    [
+                        Finding(
+                            at,
+                            f"array is Zarr v{info.zarr_format} but the "
+                            f"group is Zarr v{zarr_format}",
+                        )
+                    ],
+                )
+            if info.ndim != len(names):
+                _add(
+                    report,
+                    where,
+                    [
+                        Finding(
+                            at,
+                            f"array has {info.ndim} dimensions, expected "
+                            f"{len(names)} (axes {', '.join(names)})",
+                        )
+                    ],
+                )
+                continue
+            if info.zarr_format == 3:
+                if info.dimension_names is None:
+                    _add(
+                        report,
+                        where,
+                        [Finding(at, f"zarr.json lacks dimension_names; expected {names}")],
+                    )
+                elif list(info.dimension_names) != names:
+                    _add(
+                        report,
+                        where,
+                        [
+                            Finding(
+                                at,
+                                f"dimension_names "
+                                f"{list(info.dimension_names)} do not match "
+                                f"the axes {names}",
+                            )
+                        ],
+                    )
+            elif info.separator != "/":
+                _add(
+                    report,
+                    where,
+                    [
+                        Finding(
+                            at,
+                            "Zarr v2 arrays in OME-Zarr should use '/' as dimension_separator",
+                            "warning",
+                        )
+                    ],
+                )
+            if is_label and info.dtype.name not in _LABEL_DTYPES:
+                _add(
+                    report,
+                    where,
+                    [
+                        Finding(
+                            at,
+                            f"label arrays must hold integers "
+                            f"({', '.join(_LABEL_DTYPES)}); found "
+                            f"{info.dtype.name}",
+                        )
+                    ],
+                )
+            current = (info.shape, dataset.scale)
+            if previous is not None:
+                grown = [n for n, a, b in zip(names, previous[0], current[0], strict=True) if b > a]
+                finer = [n for n, a, b in zip(names, previous[1], current[1], strict=True) if b < a]
+                if grown or finer:
+                    _add(
+                        report,
+                        where,
+                        [
+                            Finding(
+                                at,
+                                "levels must go from fine to coarse, but along "
+                                f"{', '.join(sorted(set(grown + finer)))} this level is finer "
+                                "than the previous one",
+                            )
+                        ],
+                    )
+            previous = current
+
+
+def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, where: str) -> None:
+    labels_loc = loc.child("labels")
+    found = read_group_attrs(labels_loc)
+    if found is None:
+        return
+    zarr_format, attrs = found
+    ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
+    names = ns.get("labels") if isinstance(ns, dict) else None
+    at = f"{where}/labels".lstrip("/")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        _add(
+            report,
+            "",
+            [
+                Finding(
+                    at, "the labels group must list its label images in 'labels' (a list of paths)"
+                )
+            ],
+        )
+        return
+    n_levels = len(meta.multiscales[0].datasets) if meta.multiscales else None
+    for name in names:
+        sub = f"{at}/{name}"
+        child = labels_loc.child(name)
+        label_meta = _check_group(child, report, sub, expected_levels=n_levels)
+        if label_meta is not None and label_meta.image_label is None:
+            _add(report, sub, [Finding("", "a label image must carry 'image-label' metadata")])
+
+
+def ome_zarr_models_findings(loc: Location, version: str | None) -> list[Finding]:
+    """What ome-zarr-models says about a local store (empty when it accepts it)."""
+    local = loc.local_path
+    if local is None or version not in ("0.4", "0.5"):
+        return []
+    try:
+        import zarr
+        from ome_zarr_models import open_ome_zarr
+    except ImportError:  # pragma: no cover - a declared dependency
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            open_ome_zarr(
+                zarr.open_group(str(local), mode="r"),
+                version="0.5" if version == "0.5" else "0.4",
+            )
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        return [Finding("ome-zarr-models", text[:600])]
+    return []
+
+
+def validate_with_models(
+    url: str | os.PathLike[str] | Location, *, strict: bool = False
+) -> ValidationReport:
+    """:func:`validate`, then ome-zarr-models on local stores if nothing was found."""
+    report = validate(url, strict=strict)
+    if report.valid and report.kind == "image":
+        report.problems.extend(ome_zarr_models_findings(resolve(url), report.version))
+    return report
+
+
+__all__ = ["ValidationReport", "ome_zarr_models_findings", "validate", "validate_with_models"]
