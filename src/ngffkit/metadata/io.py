@@ -33,6 +33,7 @@ OME_KEYS = (
     "plate",
     "well",
     "bioformats2raw.layout",
+    "series",
 )
 _WELL_KNOWN_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
