@@ -81,9 +81,11 @@ def test_mismatched_png_names_file_and_z(tmp_path: Path) -> None:
     vol = random_volume((3, 5, 6), np.uint8)
     paths = _write_png(tmp_path / "s", vol)
     Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(paths[1])
-    with open_source(tmp_path / "s") as src:
-        with pytest.raises(InputError, match=r"img-1\.png \(z=1\).*\(5, 6\).*\(3, 5, 6\)"):
-            src.read((slice(0, 3), slice(0, 5), slice(0, 6)))
+    with (
+        open_source(tmp_path / "s") as src,
+        pytest.raises(InputError, match=r"img-1\.png \(z=1\).*\(5, 6\).*\(3, 5, 6\)"),
+    ):
+        src.read((slice(0, 3), slice(0, 5), slice(0, 6)))
         with pytest.raises(InputError, match=r"img-1\.png \(z=1\)"):
             src.check_all()
 
@@ -93,12 +95,14 @@ def test_truncated_png_names_file_and_z(tmp_path: Path) -> None:
     paths = _write_png(tmp_path / "t", vol)
     data = paths[2].read_bytes()
     paths[2].write_bytes(data[: len(data) // 2])
-    with open_source(tmp_path / "t") as src:
-        with pytest.raises(InputError, match=r"img-2\.png \(z=2\).*corrupt"):
-            src.read((slice(0, 3), slice(0, 40), slice(0, 50)))
+    with (
+        open_source(tmp_path / "t") as src,
+        pytest.raises(InputError, match=r"img-2\.png \(z=2\).*corrupt"),
+    ):
+        src.read((slice(0, 3), slice(0, 40), slice(0, 50)))
 
 
 def test_tiff_folder_reader_refuses_png_folder(tmp_path: Path) -> None:
     _write_png(tmp_path / "p", random_volume((2, 5, 6), np.uint8))
-    with pytest.raises(InputError, match="image-folder|drop input_format"):
+    with pytest.raises(InputError, match="drop input_format"):
         open_source(tmp_path / "p", input_format="tiff-folder")

@@ -114,7 +114,9 @@ def test_natural_sort_on_last_number_with_mixed_padding(tmp_path: Path) -> None:
         assert_reads(src, vol)
 
 
-@pytest.mark.parametrize(("pattern", "start"), [("{:d}.tif", 0), ("slice_{:03d}.tiff", 1), ("{:05d}.tif", 7000)])
+@pytest.mark.parametrize(
+    ("pattern", "start"), [("{:d}.tif", 0), ("slice_{:03d}.tiff", 1), ("{:05d}.tif", 7000)]
+)
 def test_first_number_may_be_anything(tmp_path: Path, pattern, start) -> None:
     vol = random_volume((4, 6, 7), np.uint16)
     write_tiff_stack(tmp_path / "s", vol, pattern=pattern, start=start)

@@ -182,6 +182,11 @@ def check_box(box: Box, shape: tuple[int, ...], axes: tuple[str, ...]) -> Box:
     return tuple(out)
 
 
+def format_box(box: Box, axes: tuple[str, ...]) -> str:
+    """``"z 0:6, y 0:40, x 0:50"``: a box as people read it in messages."""
+    return ", ".join(f"{a} {s.start}:{s.stop}" for a, s in zip(axes, box, strict=True))
+
+
 def spatial_slice_bytes(shape: tuple[int, ...], axes: tuple[str, ...], dtype: np.dtype[Any]) -> int:
     """Decoded bytes of one z slice: every voxel of every non-z axis."""
     n = math.prod(s for s, a in zip(shape, axes, strict=True) if a != "z")

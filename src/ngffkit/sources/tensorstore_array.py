@@ -35,6 +35,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
+    format_box,
     one_unit,
     spatial_slice_bytes,
 )
@@ -252,7 +253,7 @@ class TensorStoreSource(SourceBase):
             data = self._store[sel].read().result()
         except _TS_ERRORS as exc:
             raise InputError(
-                f"{self.path}: reading box {[(s.start, s.stop) for s in box]} failed: {exc}. "
+                f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
                 "A chunk is corrupt or unreadable."
             ) from exc
         out[...] = np.asarray(data).reshape(out.shape)

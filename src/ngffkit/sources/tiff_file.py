@@ -28,6 +28,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
+    format_box,
     one_unit,
     spatial_slice_bytes,
     udunits_length,
@@ -180,8 +181,8 @@ class TiffFileSource(SourceBase):
             raise
         except TIFF_ERRORS as exc:
             raise InputError(
-                f"{self.path}: cannot read box {box} ({type(exc).__name__}: {exc}). The file "
-                "is corrupt or truncated; re-export it."
+                f"{self.path}: cannot read {format_box(box, self.axes)} "
+                f"({type(exc).__name__}: {exc}). The file is corrupt or truncated; re-export it."
             ) from exc
         # tmp is in series-axis order; drop the length-1 axes, order as t,c,z,y,x
         kept = [i for i, n in enumerate(self._names) if n is not None]
@@ -220,13 +221,24 @@ class TiffFileSource(SourceBase):
         pages = self._series.pages
         for lead in np.ndindex(*[s.stop - s.start for s in lead_box]):
             idx = tuple(i + s.start for i, s in zip(lead, lead_box, strict=True))
-            page = pages[int(np.ravel_multi_index(idx, self._lead_shape)) if idx else 0]
+            number = int(np.ravel_multi_index(idx, self._lead_shape)) if idx else 0
+            page = pages[number]
             if page is None:  # a missing page in a sparse series reads as zeros
                 tmp[lead] = 0
                 continue
-            if not isinstance(page, tifffile.TiffPage):
-                page = page.aspage()  # light TiffFrame -> full page (decode needs its tags)
-            win = read_page_window(page, self.path, ys, xs)
+            try:
+                if not isinstance(page, tifffile.TiffPage):
+                    page = page.aspage()  # light TiffFrame -> full page (decode needs its tags)
+                win = read_page_window(page, self.path, ys, xs)
+            except TIFF_ERRORS as exc:
+                where = ", ".join(
+                    f"{self._names[i] or self._series_axes[i]}={v}" for i, v in enumerate(idx)
+                )
+                raise InputError(
+                    f"{self.path}: page {number} ({where}) cannot be read "
+                    f"({type(exc).__name__}: {exc}). The file is corrupt or truncated; "
+                    "re-export it."
+                ) from exc
             if ss is not None:
                 win = win[ss]
             tmp[lead] = win.transpose(to_series)
