@@ -173,3 +173,20 @@ def test_not_a_tiff(tmp_path: Path) -> None:
     (tmp_path / "x.tif").write_text("hello")
     with pytest.raises(InputError, match=r"x\.tif: not a readable TIFF"):
         open_source(tmp_path / "x.tif")
+
+
+def test_threads_share_one_file_safely(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    vol = random_volume((16, 40, 50), np.uint16)
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tw:
+        for plane in vol:
+            tw.write(plane, compression="zlib", rowsperstrip=4, metadata=None)
+    boxes = [(slice(z, z + 3), slice(z, 40), slice(0, 50 - z)) for z in range(0, 13)] * 4
+    with open_source(path) as src:
+        src.check_all()  # a single file was checked at open: nothing to do
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(src.read, boxes))
+    for box, got in zip(boxes, results, strict=True):
+        np.testing.assert_array_equal(got, vol[box])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,14 +71,21 @@ def page_info(page: Any) -> PageInfo:
 
 
 def read_page_window(
-    page: Any, path: str | os.PathLike[str], ys: slice, xs: slice
+    page: Any,
+    path: str | os.PathLike[str],
+    ys: slice,
+    xs: slice,
+    lock: AbstractContextManager[Any] | None = None,
 ) -> np.ndarray[Any, Any]:
-    """Return rows ``ys`` and columns ``xs`` of ``page`` as (c, y, x) or (y, x)."""
+    """Return rows ``ys`` and columns ``xs`` of ``page`` as (c, y, x) or (y, x).
+
+    ``lock`` guards the seek+read pairs on the file handle when several threads share it.
+    """
     nsep, _, _, _, ncontig = (int(v) for v in page.shaped)
     if page.is_memmappable:
         win = _memmap_window(page, path, ys, xs)
     else:
-        win = _decode_window(page, ys, xs)
+        win = _decode_window(page, ys, xs, lock)
     # win is normalized (sep, y, x, contig); bring samples first
     if nsep > 1:
         return win[:, :, :, 0]
@@ -104,7 +112,9 @@ def _memmap_window(
         del mm
 
 
-def _decode_window(page: Any, ys: slice, xs: slice) -> np.ndarray[Any, Any]:
+def _decode_window(
+    page: Any, ys: slice, xs: slice, lock: AbstractContextManager[Any] | None
+) -> np.ndarray[Any, Any]:
     nsep, _, ny, nx, ncontig = (int(v) for v in page.shaped)
     if page.is_tiled:
         seg_h, seg_w = int(page.tilelength), int(page.tilewidth)
@@ -133,7 +143,7 @@ def _decode_window(page: Any, ys: slice, xs: slice) -> np.ndarray[Any, Any]:
         [counts[i] for i in indices],
         indices=indices,
         sort=True,
-        lock=fh.lock,
+        lock=fh.lock if lock is None else lock,
         flat=True,
     )
     for data, index in segments:

@@ -140,6 +140,14 @@ class SourceBase:
         """Return the picklable description that reopens this source elsewhere."""
         raise NotImplementedError
 
+    def check_all(self) -> None:
+        """Check every part of the input cheaply (headers only) and raise for the first bad one.
+
+        Folder and grid sources, which check their files lazily while reading, override this
+        so ``convert`` can fail before writing anything; single-file and array sources were
+        fully checked when opened, so for them this does nothing.
+        """
+
     def close(self) -> None:
         """Release files and handles (most readers hold none between reads)."""
 
@@ -274,3 +282,8 @@ def one_unit(
     return {
         a: float(v) * _METRES[known[a]] / _METRES[target] for a, (v, _) in sizes.items()
     }, target
+
+
+def _conforms(src: SourceBase) -> Source:
+    """Never called: makes mypy prove that every SourceBase satisfies :class:`Source`."""
+    return src

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ class TiffFileSource(SourceBase):
             raise NotFoundError(f"{self.path}: no such file.")
         try:
             self._tif = tifffile.TiffFile(self.path)
+            # one handle serves every thread that reads this source: seeks must not interleave
+            self._lock = threading.RLock()
         except TIFF_ERRORS as exc:
             raise InputError(
                 f"{self.path}: not a readable TIFF ({type(exc).__name__}: {exc})."
@@ -222,14 +225,16 @@ class TiffFileSource(SourceBase):
         for lead in np.ndindex(*[s.stop - s.start for s in lead_box]):
             idx = tuple(i + s.start for i, s in zip(lead, lead_box, strict=True))
             number = int(np.ravel_multi_index(idx, self._lead_shape)) if idx else 0
-            page = pages[number]
+            with self._lock:
+                page = pages[number]
             if page is None:  # a missing page in a sparse series reads as zeros
                 tmp[lead] = 0
                 continue
             try:
                 if not isinstance(page, tifffile.TiffPage):
-                    page = page.aspage()  # light TiffFrame -> full page (decode needs its tags)
-                win = read_page_window(page, self.path, ys, xs)
+                    with self._lock:  # light TiffFrame -> full page (decode needs its tags)
+                        page = page.aspage()
+                win = read_page_window(page, self.path, ys, xs, self._lock)
             except TIFF_ERRORS as exc:
                 where = ", ".join(
                     f"{self._names[i] or self._series_axes[i]}={v}" for i, v in enumerate(idx)
