@@ -280,3 +280,29 @@ def test_box_outside_the_source_is_rejected(tiff_stack) -> None:
         with pytest.raises(InputError, match="step 1"):
             src.read((slice(0, 4, 2), slice(0, 2), slice(0, 2)))
         assert src.read((slice(2, 2), slice(0, 2), slice(0, 2))).shape == (0, 2, 2)
+
+
+def test_multipage_file_in_a_slice_folder_is_an_error(tmp_path: Path) -> None:
+    vol = random_volume((3, 6, 7), np.uint8)
+    write_tiff_stack(tmp_path / "s", vol)
+    tifffile.imwrite(tmp_path / "s" / "z0003.tif", vol, photometric="minisblack")
+    with (
+        open_source(tmp_path / "s") as src,
+        pytest.raises(InputError, match=r"z0003\.tif: holds 3"),
+    ):
+        src.check_all()
+
+
+def test_window_decodes_only_the_strips_it_touches(tmp_path: Path) -> None:
+    vol = random_volume((1, 40, 50), np.uint16)
+    (path,) = write_tiff_stack(tmp_path / "s", vol, compression="zlib", rowsperstrip=8)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages.first.dataoffsets[-1]  # the strip of rows 32..39
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    with open_source(tmp_path / "s") as src:
+        box = (slice(0, 1), slice(3, 31), slice(5, 45))
+        np.testing.assert_array_equal(src.read(box), vol[box])  # never decodes the bad strip
+        with pytest.raises(InputError, match=r"z0000\.tif \(z=0\)"):
+            src.read((slice(0, 1), slice(30, 40), slice(0, 50)))

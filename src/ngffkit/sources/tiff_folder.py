@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from ngffkit.errors import InputError
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import SourceKind
 from ngffkit.sources.slice_folder import SliceFolderSource, SliceInfo
@@ -27,7 +28,19 @@ class TiffFolderSource(SliceFolderSource):
 
     def _probe(self, path: Path) -> SliceInfo:
         with tifffile.TiffFile(path) as tif:
-            info = page_info(tif.pages.first)
+            first = tif.pages.first
+            info = page_info(first)
+            # reading only the first page of a stack would silently drop the others;
+            # reduced-resolution pages (thumbnails, pyramids) are fine to skip
+            if len(tif.pages) > 1:
+                second = tif.pages[1]
+                reduced = isinstance(second, tifffile.TiffPage) and second.is_reduced
+                if not reduced and tuple(second.shape) == tuple(first.shape):
+                    raise InputError(
+                        f"{path}: holds {len(tif.pages)} full-size pages, but a folder of "
+                        "slices needs one image per file. To read one multi-page file, pass "
+                        "the file itself (input_format 'tiff')."
+                    )
         return SliceInfo(
             shape=info.shape,
             dtype=info.dtype,
