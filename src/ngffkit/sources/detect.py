@@ -1,0 +1,173 @@
+"""Which reader an input needs, and :func:`open_source`, the one way to open any input.
+
+Detection, in order, when ``input_format`` is not given:
+
+1. a :class:`SourceSpec` reopens its own kind;
+2. ``raw_shape`` given -> ``raw``;
+3. a file: ``.tif``/``.tiff`` -> ``tiff``; ``.raw``/``.bin``/``.dat``/``.vol`` -> ``raw``
+   (which then needs ``raw_shape``/``raw_dtype``); a metadata file (``zarr.json``,
+   ``.zarray``, ``.zgroup``, ``.zattrs``, ``attributes.json``, ``info``) stands for its
+   folder;
+4. a folder with ``zarr.json``/``.zarray``/``.zgroup``/``.zattrs`` -> ``zarr``; with
+   ``attributes.json`` -> ``n5``; with ``info`` -> ``precomputed``;
+5. a folder of ``cell_yxz_*.tif`` -> ``volume-grids``;
+6. a folder of ``.tif``/``.tiff`` -> ``tiff-folder``; of ``.png``/``.jpg``/``.jpeg`` ->
+   ``image-folder`` (one format per folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from ngffkit.errors import InputError, NotFoundError
+from ngffkit.sources.base import SOURCE_KINDS, SourceBase, SourceKind, SourceSpec, check_reopened
+from ngffkit.sources.image_folder import ImageFolderSource
+from ngffkit.sources.raw import RawSource
+from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
+from ngffkit.sources.tensorstore_array import TensorStoreSource, local_path
+from ngffkit.sources.tiff_file import TiffFileSource
+from ngffkit.sources.tiff_folder import TiffFolderSource
+from ngffkit.sources.volume_grids import CELL_NAME, VolumeGridsSource
+
+_RAW_SUFFIXES = {".raw", ".bin", ".dat", ".vol"}
+_METADATA_FILES = {
+    "zarr.json": "zarr",
+    ".zarray": "zarr",
+    ".zgroup": "zarr",
+    ".zattrs": "zarr",
+    "attributes.json": "n5",
+    "info": "precomputed",
+}
+
+
+def detect_format(path: Path) -> tuple[SourceKind, Path]:
+    """Return the input kind of ``path`` and the path to open it from."""
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file or folder.")
+    if path.is_file():
+        if path.name in _METADATA_FILES:
+            return _METADATA_FILES[path.name], path.parent  # type: ignore[return-value]
+        suffix = path.suffix.lower()
+        if suffix in (".tif", ".tiff"):
+            return "tiff", path
+        if suffix in _RAW_SUFFIXES:
+            return "raw", path
+        hint = (
+            " A single PNG/JPEG is one slice: put the slices in a folder and pass the folder."
+            if suffix in SLICE_SUFFIXES
+            else ""
+        )
+        raise InputError(
+            f"{path}: cannot tell what kind of input this file is (suffix {suffix or 'none'!r}). "
+            "Expected a .tif/.tiff file, a raw volume (.raw with raw_shape/raw_dtype), or a "
+            f"folder; pass input_format to say.{hint}"
+        )
+    for name, kind in _METADATA_FILES.items():
+        if (path / name).is_file():
+            return kind, path  # type: ignore[return-value]
+    names = os.listdir(path)
+    if any(CELL_NAME.match(n) for n in names):
+        return "volume-grids", path
+    families = slice_files(path)
+    if len(families) == 1:
+        return ("tiff-folder" if "tiff" in families else "image-folder"), path
+    if len(families) > 1:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(families.items()))
+        raise InputError(
+            f"{path}: slices of more than one format ({counts}). One stack must use one "
+            "format; convert or move the odd files out."
+        )
+    if not names:
+        raise InputError(f"{path}: the folder is empty; expected image slices or an array.")
+    shown = ", ".join(sorted(names)[:8]) + (" …" if len(names) > 8 else "")
+    raise InputError(
+        f"{path}: no image slices or array metadata found (found: {shown}). Expected "
+        ".tif/.tiff/.png/.jpg slices, cell_yxz_*.tif grid cells, or a Zarr/N5/precomputed array."
+    )
+
+
+def open_source(
+    input: str | os.PathLike[str] | SourceSpec,
+    *,
+    input_format: str | None = None,
+    allow_gaps: bool = False,
+    raw_shape: Any = None,
+    raw_dtype: str | None = None,
+    raw_order: Literal["C", "F"] | str = "C",
+) -> SourceBase:
+    """Open any supported input as a :class:`~ngffkit.sources.base.Source`.
+
+    ``input``: a path, a ``file://`` URL, or a :class:`SourceSpec` from ``source.spec()``
+    (which reopens the same input and checks it still has the recorded shape and dtype).
+    ``input_format``: one of ``tiff-folder``, ``image-folder``, ``tiff``, ``volume-grids``,
+    ``zarr``, ``n5``, ``precomputed``, ``raw``; detected when omitted (see module docs).
+    ``allow_gaps``: folders of slices only; missing slice numbers read as zeros.
+    ``raw_shape`` (**x, y, z** order, as on the CLI), ``raw_dtype`` and ``raw_order``
+    (``"C"``: x fastest; ``"F"``: z fastest): raw files only.
+    """
+    if isinstance(input, SourceSpec):
+        src = _open(
+            input.kind,
+            Path(input.path),
+            allow_gaps=input.allow_gaps,
+            raw_shape=input.raw_shape,
+            raw_dtype=input.raw_dtype,
+            raw_order=input.raw_order,
+        )
+        try:
+            check_reopened(input, src)
+        except InputError:
+            src.close()
+            raise
+        return src
+    if input_format is not None:
+        if input_format not in SOURCE_KINDS:
+            raise InputError(
+                f"input_format {input_format!r} is not known; expected one of "
+                f"{', '.join(SOURCE_KINDS)}."
+            )
+        kind: SourceKind = input_format
+        path = local_path(input)
+        if path.is_file() and path.name in _METADATA_FILES:
+            path = path.parent
+    elif raw_shape is not None:
+        kind, path = "raw", local_path(input)
+    else:
+        kind, path = detect_format(local_path(input))
+    return _open(
+        kind,
+        path,
+        allow_gaps=allow_gaps,
+        raw_shape=raw_shape,
+        raw_dtype=raw_dtype,
+        raw_order=raw_order,
+    )
+
+
+def _open(
+    kind: SourceKind,
+    path: Path,
+    *,
+    allow_gaps: bool,
+    raw_shape: Any,
+    raw_dtype: str | None,
+    raw_order: str,
+) -> SourceBase:
+    if kind == "tiff-folder":
+        return TiffFolderSource(path, allow_gaps=allow_gaps)
+    if kind == "image-folder":
+        return ImageFolderSource(path, allow_gaps=allow_gaps)
+    if kind == "tiff":
+        if path.is_dir():
+            raise InputError(
+                f"{path}: input_format 'tiff' takes one TIFF file; for a folder of slices "
+                "use 'tiff-folder'."
+            )
+        return TiffFileSource(path)
+    if kind == "volume-grids":
+        return VolumeGridsSource(path)
+    if kind in ("zarr", "n5", "precomputed"):
+        return TensorStoreSource(path, kind)
+    return RawSource(path, raw_shape=raw_shape, raw_dtype=raw_dtype, raw_order=raw_order)

@@ -1,0 +1,260 @@
+"""One multi-page TIFF, OME-TIFF or ImageJ hyperstack; pages are z.
+
+The file's first series (tifffile's view of its pages as one N-D array) is presented in
+``t,c,z,y,x`` order: axes of length 1 other than z, y, x are dropped, samples (RGB) and
+OME channels become ``c``, and any other page axis (tifffile's ``Q``, ``I``) is z. Voxel
+size and unit come from OME-XML ``PhysicalSize{X,Y,Z}`` (+ ``…Unit``, default µm) or,
+for ImageJ files, from the resolution tags and the ``spacing``/``unit`` metadata.
+
+Contiguous uncompressed series are memory-mapped whole (window reads are cheap); others
+decode per page only the strips/tiles a window touches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from ngffkit.errors import InputError, NotFoundError
+from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
+from ngffkit.sources.base import (
+    Box,
+    ReadCost,
+    SourceBase,
+    SourceKind,
+    SourceSpec,
+    format_box,
+    one_unit,
+    spatial_slice_bytes,
+    udunits_length,
+)
+
+_AXIS_NAMES = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
+_Z_LIKE = set("QIPARHEVLM")  # tifffile's generic page-sequence axes
+_CANONICAL = ("t", "c", "z", "y", "x")
+
+
+def _canonical_axes(path: Path, axes: str, shape: tuple[int, ...]) -> list[str | None]:
+    """Map each series axis to t/c/z/y/x, or ``None`` for a dropped length-1 axis."""
+    names: list[str | None] = []
+    for letter, n in zip(axes, shape, strict=True):
+        name = _AXIS_NAMES.get(letter, "z" if letter in _Z_LIKE else None)
+        if name is None or (n == 1 and name not in ("y", "x")):
+            if n != 1:
+                raise InputError(
+                    f"{path}: axis {letter!r} of the TIFF series (axes {axes}, shape {shape}) "
+                    "has no place in t,c,z,y,x. Re-save the file with t/c/z/y/x axes."
+                )
+            names.append(None)
+        else:
+            names.append(name)
+    kept = [n for n in names if n is not None]
+    if len(set(kept)) != len(kept) or "y" not in kept or "x" not in kept:
+        raise InputError(
+            f"{path}: cannot read series axes {axes} (shape {shape}) as t,c,z,y,x: "
+            "expected one Y, one X and at most one each of T, C/S and Z-like axes."
+        )
+    return names
+
+
+def _ome_voxel_size(xml: str) -> tuple[dict[str, float] | None, str | None]:
+    image: Any = tifffile.xml2dict(xml).get("OME", {}).get("Image", {})
+    if isinstance(image, list):
+        image = image[0]
+    pixels = image.get("Pixels", {})
+    sizes: dict[str, tuple[float, str | None]] = {}
+    for ax in "zyx":
+        value = pixels.get(f"PhysicalSize{ax.upper()}")
+        if value is not None:
+            # the OME schema's default unit is the micrometre
+            sizes[ax] = (float(value), str(pixels.get(f"PhysicalSize{ax.upper()}Unit", "µm")))
+    return one_unit(sizes)
+
+
+def _imagej_voxel_size(tif: Any) -> tuple[dict[str, float] | None, str | None]:
+    meta = tif.imagej_metadata or {}
+    page = tif.pages.first
+    sizes: dict[str, float] = {}
+    for ax, tag in (("x", "XResolution"), ("y", "YResolution")):
+        t = page.tags.get(tag)
+        if t is not None:
+            num, den = t.value
+            if num and den and num != den:  # 1/1 is the "unset" default
+                sizes[ax] = den / num
+    if meta.get("spacing"):
+        sizes["z"] = float(meta["spacing"])
+    unit = udunits_length(meta.get("unit"))
+    if not sizes or unit is None:
+        return None, None
+    return sizes, unit
+
+
+class TiffFileSource(SourceBase):
+    """A single multi-page TIFF / OME-TIFF, presented as (t, c,) z, y, x."""
+
+    kind: SourceKind = "tiff"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+        if not self.path.exists():
+            raise NotFoundError(f"{self.path}: no such file.")
+        try:
+            self._tif = tifffile.TiffFile(self.path)
+            # one handle serves every thread that reads this source: seeks must not interleave
+            self._lock = threading.RLock()
+        except TIFF_ERRORS as exc:
+            raise InputError(
+                f"{self.path}: not a readable TIFF ({type(exc).__name__}: {exc})."
+            ) from exc
+        try:
+            self._setup()
+        except InputError:
+            self._tif.close()
+            raise
+        except TIFF_ERRORS as exc:
+            self._tif.close()
+            raise InputError(
+                f"{self.path}: cannot read the TIFF structure ({type(exc).__name__}: {exc}). "
+                "The file is corrupt, truncated or uses an unsupported layout."
+            ) from exc
+
+    def _setup(self) -> None:
+        tif = self._tif
+        if not tif.series:
+            raise InputError(f"{self.path}: the TIFF holds no image series.")
+        if len(tif.series) > 1 and not tif.is_ome:
+            shapes = "; ".join(
+                f"{len(s.pages)} page(s) of {tuple(s.keyframe.shape)} {s.dtype}"
+                for s in tif.series[:4]
+            )
+            raise InputError(
+                f"{self.path}: pages differ in shape or dtype, so they do not form one stack "
+                f"({shapes}). Every page must have the first page's shape and dtype."
+            )
+        series = tif.series[0]
+        self._series = series
+        self._series_axes = str(series.axes)
+        self._series_shape = tuple(int(n) for n in series.shape)
+        self._names = _canonical_axes(self.path, self._series_axes, self._series_shape)
+        present = {n for n in self._names if n is not None}
+        self.axes = tuple(a for a in _CANONICAL if a in present or a == "z")
+        size = {n: s for n, s in zip(self._names, self._series_shape, strict=True) if n}
+        self.shape = tuple(size.get(a, 1) for a in self.axes)
+        self.dtype = np.dtype(series.dtype)
+        keyframe = series.keyframe
+        info = page_info(keyframe)
+        self._npage_dims = len(keyframe.shape)
+        lead = self._series_shape[: len(self._series_shape) - self._npage_dims]
+        self._lead_shape = lead
+        # tifffile sets dataoffset only for contiguous, uncompressed series
+        self._memmap = series.dataoffset is not None
+        self._dataoffset = int(series.dataoffset or 0)
+        if not self._memmap and math.prod(lead) != len(series.pages):
+            raise InputError(
+                f"{self.path}: series of shape {self._series_shape} (axes {self._series_axes}) "
+                f"does not map onto its {len(series.pages)} pages; re-save it as a plain "
+                "multi-page TIFF."
+            )
+        self.cost = ReadCost(
+            window_cheap=self._memmap or info.rows_per_block is None,
+            rows_per_block=None if self._memmap else info.rows_per_block,
+            bytes_per_slice=spatial_slice_bytes(self.shape, self.axes, self.dtype),
+        )
+        if tif.is_ome and tif.ome_metadata:
+            self.voxel_size, self.unit = _ome_voxel_size(tif.ome_metadata)
+        elif tif.is_imagej:
+            self.voxel_size, self.unit = _imagej_voxel_size(tif)
+
+    def _natural_box(self, box: Box) -> list[slice]:
+        """The box in series-axis order (dropped axes get their single index)."""
+        by_name = dict(zip(self.axes, box, strict=True))
+        return [by_name[n] if n else slice(0, 1) for n in self._names]
+
+    def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
+        nat = self._natural_box(box)
+        try:
+            tmp = self._read_memmap(nat) if self._memmap else self._read_pages(nat)
+        except InputError:
+            raise
+        except TIFF_ERRORS as exc:
+            raise InputError(
+                f"{self.path}: cannot read {format_box(box, self.axes)} "
+                f"({type(exc).__name__}: {exc}). The file is corrupt or truncated; re-export it."
+            ) from exc
+        # tmp is in series-axis order; drop the length-1 axes, order as t,c,z,y,x
+        kept = [i for i, n in enumerate(self._names) if n is not None]
+        tmp = tmp.reshape([tmp.shape[i] for i in kept])
+        names = [self._names[i] for i in kept]
+        order = [names.index(a) for a in self.axes if a in names]
+        out[...] = tmp.transpose(order).reshape(out.shape)
+
+    def _read_memmap(self, nat: list[slice]) -> np.ndarray[Any, Any]:
+        series = self._series
+        dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
+        offset = self._dataoffset
+        need = offset + math.prod(self._series_shape) * dtype.itemsize
+        size = os.path.getsize(self.path)
+        if size < need:
+            raise InputError(
+                f"{self.path}: file is truncated: image data needs {need} bytes, found {size}. "
+                "Re-export or re-copy the file."
+            )
+        mm = np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=self._series_shape)
+        try:
+            return np.array(mm[tuple(nat)], dtype=dtype.newbyteorder("="))
+        finally:
+            del mm
+
+    def _read_pages(self, nat: list[slice]) -> np.ndarray[Any, Any]:
+        k = self._npage_dims
+        lead_box, page_box = nat[: len(nat) - k], nat[len(nat) - k :]
+        page_axes = self._series_axes[len(nat) - k :]
+        ys = page_box[page_axes.index("Y")]
+        xs = page_box[page_axes.index("X")]
+        ss = page_box[page_axes.index("S")] if "S" in page_axes else None
+        tmp = np.empty([s.stop - s.start for s in nat], dtype=self.dtype)
+        # tmp's page part follows the series (YXS or SYX); read_page_window gives (S)YX
+        to_series = [("SYX" if ss is not None else "YX").index(a) for a in page_axes]
+        pages = self._series.pages
+        for lead in np.ndindex(*[s.stop - s.start for s in lead_box]):
+            idx = tuple(i + s.start for i, s in zip(lead, lead_box, strict=True))
+            number = int(np.ravel_multi_index(idx, self._lead_shape)) if idx else 0
+            with self._lock:
+                page = pages[number]
+            if page is None:  # a missing page in a sparse series reads as zeros
+                tmp[lead] = 0
+                continue
+            try:
+                if not isinstance(page, tifffile.TiffPage):
+                    with self._lock:  # light TiffFrame -> full page (decode needs its tags)
+                        page = page.aspage()
+                win = read_page_window(page, self.path, ys, xs, self._lock)
+            except TIFF_ERRORS as exc:
+                where = ", ".join(
+                    f"{self._names[i] or self._series_axes[i]}={v}" for i, v in enumerate(idx)
+                )
+                raise InputError(
+                    f"{self.path}: page {number} ({where}) cannot be read "
+                    f"({type(exc).__name__}: {exc}). The file is corrupt or truncated; "
+                    "re-export it."
+                ) from exc
+            if ss is not None:
+                win = win[ss]
+            tmp[lead] = win.transpose(to_series)
+        return tmp
+
+    def spec(self) -> SourceSpec:
+        """Return the picklable description that reopens this source elsewhere."""
+        return SourceSpec(
+            kind=self.kind, path=str(self.path), shape=self.shape, dtype=self.dtype.str
+        )
+
+    def close(self) -> None:
+        """Close the TIFF file handle."""
+        self._tif.close()

@@ -1,0 +1,104 @@
+"""Vesuvius volume_grids folders: cells, edges, missing cells, bad cells."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import assert_reads, random_volume
+
+from ngffkit.errors import InputError
+from ngffkit.sources import VolumeGridsSource, open_source
+
+CELL = 8
+
+
+def write_grid(folder: Path, vol: np.ndarray, cell: int = CELL, **kwargs: Any) -> dict:
+    """Cut ``vol`` (z,y,x) into cells named cell_yxz_YYY_XXX_ZZZ.tif (1-based)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    counts = [-(-n // cell) for n in vol.shape]
+    for kz, ky, kx in itertools.product(*map(range, counts)):
+        block = vol[
+            kz * cell : (kz + 1) * cell, ky * cell : (ky + 1) * cell, kx * cell : (kx + 1) * cell
+        ]
+        p = folder / f"cell_yxz_{ky + 1:03d}_{kx + 1:03d}_{kz + 1:03d}.tif"
+        tifffile.imwrite(p, block, photometric="minisblack", **kwargs)
+        paths[(kz, ky, kx)] = p
+    return paths
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_grid_with_smaller_edge_cells_round_trips(tmp_path: Path, compression) -> None:
+    vol = random_volume((23, 17, 19), np.uint16)
+    write_grid(tmp_path / "grid", vol, compression=compression)
+    with open_source(tmp_path / "grid") as src:
+        assert isinstance(src, VolumeGridsSource)
+        assert src.axes == ("z", "y", "x")
+        assert src.cell_shape == (CELL, CELL, CELL)
+        assert src.cost.window_cheap
+        src.check_all()
+        assert_reads(src, vol)
+        # a box crossing cell corners in every axis
+        box = (slice(6, 18), slice(7, 9), slice(3, 17))
+        np.testing.assert_array_equal(src.read(box), vol[box])
+
+
+def test_missing_cell_reads_as_zeros(tmp_path: Path) -> None:
+    vol = random_volume((20, 16, 18), np.uint8)
+    paths = write_grid(tmp_path / "grid", vol)
+    paths[(1, 0, 1)].unlink()
+    expected = vol.copy()
+    expected[8:16, 0:8, 8:16] = 0
+    with open_source(tmp_path / "grid") as src:
+        assert src.shape == vol.shape
+        assert_reads(src, expected)
+
+
+def test_cell_of_wrong_shape_is_named(tmp_path: Path) -> None:
+    vol = random_volume((20, 16, 18), np.uint8)
+    paths = write_grid(tmp_path / "grid", vol)
+    bad = paths[(1, 1, 0)]
+    tifffile.imwrite(bad, np.zeros((8, 8, 7), np.uint8), photometric="minisblack")
+    with open_source(tmp_path / "grid") as src:
+        with pytest.raises(InputError, match=rf"{bad.name}.*\(8, 8, 8\).*\(8, 8, 7\)"):
+            src.read((slice(0, 20), slice(0, 16), slice(0, 18)))
+        with pytest.raises(InputError, match=bad.name):
+            src.check_all()
+        # cells that are fine still read
+        np.testing.assert_array_equal(src.read((slice(0, 8),) * 3), vol[:8, :8, :8])
+
+
+def test_cell_of_wrong_dtype_is_named(tmp_path: Path) -> None:
+    vol = random_volume((16, 16, 16), np.uint16)
+    paths = write_grid(tmp_path / "grid", vol)
+    bad = paths[(1, 1, 1)]
+    tifffile.imwrite(bad, np.zeros((8, 8, 8), np.uint8), photometric="minisblack")
+    with pytest.raises(InputError, match=rf"{bad.name}.*uint16.*uint8"):
+        open_source(tmp_path / "grid").check_all()
+
+
+def test_single_cell_grid_and_junk(tmp_path: Path) -> None:
+    vol = random_volume((5, 6, 7), np.float32)
+    write_grid(tmp_path / "grid", vol)
+    (tmp_path / "grid" / "notes.txt").write_text("x")
+    with open_source(tmp_path / "grid") as src:
+        assert_reads(src, vol)
+
+
+def test_zero_index_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    tifffile.imwrite(tmp_path / "g" / "cell_yxz_000_001_001.tif", np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(InputError, match="1-based"):
+        open_source(tmp_path / "g")
+
+
+def test_spec_forces_the_kind(tmp_path: Path) -> None:
+    vol = random_volume((9, 9, 9), np.uint8)
+    write_grid(tmp_path / "grid", vol)
+    with open_source(tmp_path / "grid", input_format="volume-grids") as src:
+        assert src.spec().kind == "volume-grids"
