@@ -81,6 +81,8 @@ class _Plan:
         self.span: ByteSpan | None = None
 
     def __call__(self, info: ObjectInfo) -> ByteSpan | None:
+        # May be called twice (a cached-only read that fell back to a thread): start afresh.
+        self.status, self.span = 200, None
         if not_modified(
             etag=info.etag,
             mtime=info.mtime,

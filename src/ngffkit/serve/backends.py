@@ -13,17 +13,18 @@ file can then be stat-ed and read in one trip to a worker thread.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import os
 import stat
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import anyio.to_thread
+from typing import Any, TypeVar
 
 from ngffkit.errors import InputError, StorageError
 from ngffkit.serve.paths import is_served_name
@@ -56,6 +57,7 @@ class DirEntry:
 
 
 Select = Callable[[ObjectInfo], ByteSpan | None]
+_T = TypeVar("_T")
 
 
 class Backend(ABC):
@@ -89,6 +91,26 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXE
 _OPEN_FLAGS |= getattr(os, "O_NONBLOCK", 0)
 
 
+class _WouldBlock(Exception):
+    """A non-blocking read found the bytes outside the page cache."""
+
+
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+
+
+def _pread_cached(fd: int, start: int, length: int) -> bytes:
+    """Read only if every byte is in the page cache, else raise :class:`_WouldBlock`."""
+    assert _RWF_NOWAIT is not None
+    buf = bytearray(length)
+    try:
+        got = os.preadv(fd, [buf], start, _RWF_NOWAIT)
+    except BlockingIOError as exc:
+        raise _WouldBlock from exc
+    if got != length:
+        raise _WouldBlock  # partly cached, or the file shrank: let the blocking path decide
+    return bytes(buf)
+
+
 def _pread_exact(fd: int, start: int, length: int) -> bytes:
     data = os.pread(fd, length, start)
     if len(data) == length:
@@ -116,9 +138,18 @@ class FileBackend(Backend):
 
     Symlinks are followed only while they resolve inside ``root``; hidden files other than
     zarr v2 metadata are never served, whatever a symlink points at.
+
+    Reads whose bytes are all in the page cache are done on the event loop
+    (``preadv(RWF_NOWAIT)`` says so without blocking); only the others go to a thread pool.
+    A trip to a worker thread costs more than the read itself for a cached 16 KiB chunk, and
+    it was the largest single cost in ``benchmarks/bench_serve.py``. Pass
+    ``inline_reads=False`` to send every read to the pool (e.g. on a network file system,
+    where even ``open`` may block).
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, inline_reads: bool = True, threads: int = 16
+    ) -> None:
         path = Path(root).expanduser()
         if not path.exists():
             raise InputError(f"PATH {str(path)!r} does not exist; give a folder to serve.")
@@ -130,6 +161,9 @@ class FileBackend(Backend):
         self.root = path.resolve()
         self._root = str(self.root)
         self._prefix = self._root.rstrip(os.sep) + os.sep
+        self._inline = inline_reads and _RWF_NOWAIT is not None
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
 
     def describe(self) -> str:
         return self._root
@@ -146,7 +180,9 @@ class FileBackend(Backend):
             return None
         return real
 
-    def _fetch_sync(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+    def _fetch_sync(
+        self, key: str, select: Select, inline_limit: int, cached_only: bool = False
+    ) -> Fetched | None:
         real = self._resolve(key)
         if real is None:
             return None
@@ -162,7 +198,10 @@ class FileBackend(Backend):
             span = select(info)
             body = None
             if span is not None and span.length <= inline_limit:
-                body = _pread_exact(fd, span.start, span.length)
+                if cached_only:
+                    body = _pread_cached(fd, span.start, span.length)
+                else:
+                    body = _pread_exact(fd, span.start, span.length)
             return Fetched(info, span, body)
         finally:
             os.close(fd)
@@ -198,14 +237,34 @@ class FileBackend(Backend):
         entries.sort(key=lambda e: (not e.is_dir, e.name))
         return entries
 
+    async def _in_pool(self, func: Callable[..., _T], *args: Any) -> _T:
+        if self._pool is None:
+            # Created on first use: constructing a backend starts no threads.
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ngff-serve-io")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
     async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
-        return await anyio.to_thread.run_sync(self._fetch_sync, key, select, inline_limit)
+        if self._inline:
+            try:
+                return self._fetch_sync(key, select, inline_limit, True)
+            except _WouldBlock:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self._inline = False  # this file system has no RWF_NOWAIT
+        return await self._in_pool(self._fetch_sync, key, select, inline_limit)
 
     async def read(self, key: str, span: ByteSpan) -> bytes:
-        return await anyio.to_thread.run_sync(self._read_sync, key, span)
+        return await self._in_pool(self._read_sync, key, span)
 
     async def list_dir(self, key: str) -> list[DirEntry] | None:
-        return await anyio.to_thread.run_sync(self._list_sync, key)
+        return await self._in_pool(self._list_sync, key)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 # --------------------------------------------------------------------------- tensorstore kvstore
