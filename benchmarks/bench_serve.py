@@ -47,28 +47,19 @@ CHUNK = 16 * 1024
 # ------------------------------------------------------------------ servers (child processes)
 
 
-def run_server(kind: str, root: str, port: int, http: str, threaded: bool) -> None:
+def run_server(kind: str, root: str, port: int, http: str) -> None:
     os.chdir(root)
     if kind == "ours":
         sys.path.insert(0, str(SRC))
         from ngffkit.serve import FileBackend, create_app
         from ngffkit.serve.runner import start_server
 
-        backend = FileBackend(root)
-        if os.environ.get("BENCH_INLOOP"):
-            async def fetch(key, select, limit):  # type: ignore[no-untyped-def]
-                return backend._fetch_sync(key, select, limit)
-
-            backend.fetch = fetch  # type: ignore[method-assign]
-        if os.environ.get("BENCH_POOL"):
-            from concurrent.futures import ThreadPoolExecutor
-            pool = ThreadPoolExecutor(8)
-            async def fetch2(key, select, limit):  # type: ignore[no-untyped-def]
-                return await asyncio.get_running_loop().run_in_executor(pool, backend._fetch_sync, key, select, limit)
-
-            backend.fetch = fetch2  # type: ignore[method-assign]
+        # Variants reproduce the tuning steps: "threaded" sends every read to the thread
+        # pool (no RWF_NOWAIT fast path), "raw" mounts the ASGI handler without Starlette.
+        variant = os.environ.get("BENCH_VARIANT", "")
+        backend = FileBackend(root, inline_reads="threaded" not in variant)
         app = create_app(backend)
-        if os.environ.get("BENCH_RAW"):
+        if "raw" in variant:
             app = app.router.default
         handle = start_server(app, "127.0.0.1", port, http=http)
         print("READY", flush=True)
@@ -108,7 +99,10 @@ def free_port() -> int:
 
 def start(kind: str, root: Path, http: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", kind, str(root), str(port), "--http", http],
         stdout=subprocess.PIPE,
@@ -167,7 +161,7 @@ async def client(
             if writer is None or reader is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
             writer.write(req)
-            status, headers, body, keep = await _read_response(reader)
+            status, _headers, body, keep = await _read_response(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             result.errors += 1
             if writer is not None:
@@ -189,7 +183,9 @@ async def client(
         writer.close()
 
 
-def make_jobs(files: dict[str, bytes], n: int, scenario: str, seed: int) -> list[tuple[str, int, int]]:
+def make_jobs(
+    files: dict[str, bytes], n: int, scenario: str, seed: int
+) -> list[tuple[str, int, int]]:
     rng = random.Random(seed)
     names = sorted(files)
     jobs = []
@@ -203,7 +199,9 @@ def make_jobs(files: dict[str, bytes], n: int, scenario: str, seed: int) -> list
     return jobs
 
 
-def measure(kind: str, root: Path, files: dict[str, bytes], n: int, clients: int, scenario: str, http: str) -> dict[str, object]:
+def measure(
+    kind: str, root: Path, files: dict[str, bytes], n: int, clients: int, scenario: str, http: str
+) -> dict[str, object]:
     proc, port = start(kind, root, http)
     ps = psutil.Process(proc.pid)
     rss_before = ps.memory_info().rss
@@ -223,7 +221,9 @@ def measure(kind: str, root: Path, files: dict[str, bytes], n: int, clients: int
     result = Result()
 
     async def go() -> None:
-        await asyncio.gather(*(client(port, jobs[i::clients], files, result) for i in range(clients)))
+        await asyncio.gather(
+            *(client(port, jobs[i::clients], files, result) for i in range(clients))
+        )
 
     began = time.perf_counter()
     asyncio.run(go())
@@ -238,7 +238,12 @@ def measure(kind: str, root: Path, files: dict[str, bytes], n: int, clients: int
         proc.kill()
     lat = sorted(result.latencies)
     return {
-        "server": kind + (f" ({http})" if kind == "ours" else ""),
+        "server": kind
+        + (
+            f" ({http} {os.environ.get('BENCH_VARIANT', '')})".replace(" )", ")")
+            if kind == "ours"
+            else ""
+        ),
         "requests": n,
         "req/s": n / elapsed,
         "p50 ms": statistics.median(lat) * 1000 if lat else float("nan"),
@@ -270,13 +275,20 @@ def make_data(root: Path, scenario: str, n_files: int, file_mib: int) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serve", nargs=3, metavar=("KIND", "ROOT", "PORT"), help=argparse.SUPPRESS)
-    parser.add_argument("--http", default="auto", help="uvicorn protocol for ours: auto, h11, httptools")
-    parser.add_argument("--threaded", action="store_true", help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--serve", nargs=3, metavar=("KIND", "ROOT", "PORT"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--http", default="auto", help="uvicorn protocol for ours: auto, h11, httptools"
+    )
     parser.add_argument("--scenario", choices=["ranges", "chunks"], default="ranges")
     parser.add_argument("--requests", type=int, default=20000)
-    parser.add_argument("--requests-no-range", type=int, default=640, help="for http.server in the ranges scenario")
+    parser.add_argument(
+        "--requests-no-range", type=int, default=640, help="for http.server in the ranges scenario"
+    )
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--file-mib", type=int, default=64)
@@ -284,7 +296,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         kind, root, port = args.serve
-        run_server(kind, root, int(port), args.http, args.threaded)
+        run_server(kind, root, int(port), args.http)
         return
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(tmp)
@@ -298,8 +310,12 @@ def main() -> None:
             print(rows[-1], flush=True)
     base = next((r for r in rows if r["server"] == "http.server"), None)
     print()
-    print(f"scenario={args.scenario} clients={args.clients} python={sys.version.split()[0]} cores={os.cpu_count()}")
-    print("| server | requests | req/s | × http.server | p50 ms | p99 ms | errors | MiB moved | RSS MiB before/peak/after |")
+    print(
+        f"scenario={args.scenario} clients={args.clients} python={sys.version.split()[0]} cores={os.cpu_count()}"
+    )
+    print(
+        "| server | requests | req/s | × http.server | p50 ms | p99 ms | errors | MiB moved | RSS MiB before/peak/after |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['req/s'] / base['req/s']:.1f}×" if base else "-"  # type: ignore[operator]

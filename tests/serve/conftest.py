@@ -102,8 +102,14 @@ def raw_request(handle: ServerHandle, request: bytes) -> tuple[int, dict[str, st
     return status, headers, body
 
 
-def raw_get(handle: ServerHandle, target: bytes, extra: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+def raw_get(
+    handle: ServerHandle, target: bytes, extra: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
     return raw_request(
         handle,
-        b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + b"\r\n",
+        b"GET "
+        + target
+        + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        + extra
+        + b"\r\n",
     )

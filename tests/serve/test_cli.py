@@ -77,7 +77,7 @@ def test_serve_subprocess(tree: Path, stop_signal: signal.Signals) -> None:
 
 def test_serve_missing_path(tmp_path: Path) -> None:
     proc = ngff("serve", str(tmp_path / "nope"), "--port", "0")
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert err.startswith("Error: PATH")
     assert "does not exist" in err
@@ -88,7 +88,7 @@ def test_serve_port_in_use(tree: Path) -> None:
     port = sock.getsockname()[1]
     try:
         proc = ngff("serve", str(tree), "--port", str(port))
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         sock.close()
     assert proc.returncode == 1
@@ -107,7 +107,7 @@ def test_serve_token_and_public_bind_warning(tree: Path) -> None:
         assert httpx.get(url + "data/sub/x.bin", params={"token": "tok"}).status_code == 200
         assert any("img.zarr?token=tok" in line for line in lines)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -78,7 +78,7 @@ def test_malformed_or_multi_range_serves_whole(client: httpx.Client, header: str
 
 
 def test_repeated_range_header_is_ignored(server: ServerHandle) -> None:
-    status, headers, body = raw_request(
+    status, _headers, body = raw_request(
         server,
         b"GET /data/sub/x.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         b"Range: bytes=0-1\r\nRange: bytes=3-4\r\n\r\n",

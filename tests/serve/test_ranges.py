@@ -88,8 +88,12 @@ def test_conditionals() -> None:
     assert not not_modified(
         etag=etag, mtime=100.5, if_none_match='"x"', if_modified_since=http_date(200)
     )
-    assert not_modified(etag=etag, mtime=100.5, if_none_match=None, if_modified_since=http_date(100))
-    assert not not_modified(etag=etag, mtime=100.5, if_none_match=None, if_modified_since=http_date(99))
+    assert not_modified(
+        etag=etag, mtime=100.5, if_none_match=None, if_modified_since=http_date(100)
+    )
+    assert not not_modified(
+        etag=etag, mtime=100.5, if_none_match=None, if_modified_since=http_date(99)
+    )
     assert not not_modified(etag=etag, mtime=100.5, if_none_match=None, if_modified_since="junk")
 
 

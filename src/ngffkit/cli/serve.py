@@ -86,6 +86,7 @@ def serve(
     out_console.print("Press Ctrl-C to stop.", markup=False)
     _wait_for_signal(handle.wait)
     handle.stop()
+    asyncio.run(backend.aclose())
     out_console.print("Stopped.", markup=False)
 
 

@@ -293,8 +293,16 @@ class KvStoreBackend(Backend):
         self._cached = 0
         self._key_range = ts.KvStore.KeyRange
 
+    @property
+    def kvstore(self) -> Any:
+        """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
+        return self._kv
+
     def describe(self) -> str:
-        return str(self._kv.url) if hasattr(self._kv, "url") else repr(self._spec)
+        try:
+            return str(self._kv.url)
+        except Exception:  # not every driver has a URL form
+            return repr(self._spec)
 
     async def _value(self, key: str) -> tuple[bytes, bytes] | None:
         """(generation, value) of ``key``, via the cache; None if missing."""
