@@ -216,3 +216,29 @@ def test_large_body_streams(client: httpx.Client, tmp_path_factory: pytest.TempP
         r = httpx.get(handle.url + "/big.bin", headers={"Range": f"bytes={start}-{stop - 1}"})
         assert r.status_code == 206
         assert r.content == data[start:stop]
+
+
+def test_backend_failure_is_500_with_cors() -> None:
+    from ngffkit.errors import StorageError
+    from ngffkit.serve import start_server
+    from ngffkit.serve.backends import Backend, DirEntry, Fetched, Select
+    from ngffkit.serve.ranges import ByteSpan
+
+    class Broken(Backend):
+        async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+            raise StorageError("upstream is down")
+
+        async def read(self, key: str, span: ByteSpan) -> bytes:
+            raise AssertionError
+
+        async def list_dir(self, key: str) -> list[DirEntry] | None:
+            return None
+
+        def describe(self) -> str:
+            return "broken"
+
+    with start_server(Broken()) as handle:
+        r = httpx.get(handle.url + "/x")
+        assert r.status_code == 500
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert httpx.get(handle.url + "/y").status_code == 500  # still serving
