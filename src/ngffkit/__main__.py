@@ -1,5 +1,6 @@
-"""``python -m ngffkit`` runs the ``ngff`` command line."""
+"""``python -m ngffkit``: the ``ngff`` command line."""
 
 from ngffkit.cli.app import main
 
-main()
+if __name__ == "__main__":
+    main()

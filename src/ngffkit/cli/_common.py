@@ -1,10 +1,10 @@
-"""What every command shares: error reporting, exit codes, the console."""
+"""What every command shares: error reporting, exit codes, the consoles."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import click
 import typer
 from rich.console import Console
 
@@ -26,35 +26,40 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_app(app: typer.Typer) -> int:
-    """Run the Typer app; map our errors to ``Error: ...`` and an exit status."""
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the Typer app; map our errors to ``Error: ...`` and an exit status.
+
+    Typer (0.29+) bundles its own click, whose exceptions derive from
+    ``typer.TyperException``; those are usage errors and print click's usage message.
+    """
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
-        returned = app(standalone_mode=False)
+        returned = app(args=args, standalone_mode=False)
         if isinstance(returned, int):
             return returned
     except NgffkitError as exc:
         err_console.print(f"Error: {exc}", markup=False)
         return EXIT_ERROR
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("Interrupted.")
         return 130
+    except typer.TyperException as exc:
+        show: Any = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:  # pragma: no cover - every click exception can show itself
+            err_console.print(f"Error: {exc}", markup=False)
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
     except BrokenPipeError:
         return EXIT_OK
     return EXIT_OK
 
 
-def usage_error(option: str, message: str) -> click.BadParameter:
+def usage_error(option: str, message: str) -> typer.BadParameter:
     """A usage error that names the option at fault (exit status 2)."""
-    return click.BadParameter(message, param_hint=option)
+    return typer.BadParameter(message, param_hint=option)
 
 
 __all__ = [

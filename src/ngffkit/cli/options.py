@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import click
+import typer
 
 
 def parse_xyz_shape(option: str, text: str) -> tuple[int, int, int]:
@@ -13,11 +13,11 @@ def parse_xyz_shape(option: str, text: str) -> tuple[int, int, int]:
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise click.BadParameter(
+        raise typer.BadParameter(
             f"{text!r} is not X,Y,Z whole numbers (x,y,z order)", param_hint=option
         ) from None
     if len(values) != 3 or any(v < 1 for v in values):
-        raise click.BadParameter(
+        raise typer.BadParameter(
             f"{text!r} must be one positive number or three (X,Y,Z)", param_hint=option
         )
     x, y, z = values

@@ -1,0 +1,125 @@
+"""``ngff serve``: a read-only CORS + Range HTTP server for OME-Zarr folders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from urllib.parse import quote
+
+import typer
+
+from ngffkit.cli._common import err_console, out_console
+from ngffkit.errors import InputError
+from ngffkit.serve.app import create_app
+from ngffkit.serve.backends import FileBackend
+from ngffkit.serve.discover import discover_datasets
+from ngffkit.serve.runner import is_loopback, start_server
+
+HELP = """Serve PATH (a dataset folder, or a folder of datasets) over HTTP for Neuroglancer and
+other browser viewers: CORS on every response, Range requests, HEAD, ETag/304, no compression.
+
+Safe by default: binds 127.0.0.1, read-only (GET/HEAD), never serves anything outside PATH
+(`..`, encoded slashes, symlinks out) nor hidden files. Prints the Neuroglancer source URL of
+each OME-Zarr dataset it finds. Stop with Ctrl-C."""
+
+
+def serve(
+    path: Path = typer.Argument(..., help="Folder to serve: one dataset, or a folder of datasets."),
+    port: int = typer.Option(8000, "--port", "-p", help="TCP port; 0 picks a free one."),
+    bind: str = typer.Option(
+        "127.0.0.1",
+        "--bind",
+        help="Address to listen on. Anything but loopback exposes the data to the network.",
+    ),
+    cors_origin: str = typer.Option(
+        "*", "--cors-origin", help="Value of Access-Control-Allow-Origin on every response."
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="NGFF_SERVE_TOKEN",
+        help=(
+            "Shared secret: requests need ?token=SECRET or 'Authorization: Bearer SECRET'. "
+            "Also read from NGFF_SERVE_TOKEN, which keeps it out of process listings."
+        ),
+    ),
+    listing: bool = typer.Option(
+        False, "--list", help="Answer directory requests with an HTML (or JSON) listing."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log every request (method, path, status, bytes, ms)."
+    ),
+) -> None:
+    if token is not None and not token:
+        raise InputError("--token is empty; give a non-empty secret, or leave --token out.")
+    backend = FileBackend(path)
+    _configure_logging(verbose)
+    if not is_loopback(bind):
+        err_console.print(
+            f"Warning: binding {bind} makes the data reachable from other machines"
+            + ("." if token else "; consider --token."),
+            markup=False,
+        )
+    app = create_app(
+        backend, cors_origin=cors_origin, token=token, listing=listing, verbose=verbose
+    )
+    handle = start_server(app, bind, port)
+    query = f"token={quote(token, safe='')}" if token else ""
+    root_url = handle.url + "/" + (f"?{query}" if query else "")
+    out_console.print(f"Serving {backend.describe()} at {root_url}", markup=False)
+    datasets = asyncio.run(discover_datasets(backend))
+    if datasets:
+        out_console.print("Neuroglancer sources:", markup=False)
+        for dataset in datasets:
+            source = dataset.neuroglancer_source(handle.url, query=query)
+            out_console.print(f"  {source}    ({dataset.kind})", markup=False)
+    else:
+        out_console.print(
+            "No OME-Zarr dataset found in the first levels; files are served as they are.",
+            markup=False,
+        )
+    out_console.print("Press Ctrl-C to stop.", markup=False)
+    _wait_for_signal(handle.wait)
+    handle.stop()
+    asyncio.run(backend.aclose())
+    out_console.print("Stopped.", markup=False)
+
+
+def _configure_logging(verbose: bool) -> None:
+    # Server errors always reach stderr; the per-request access log only with --verbose.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("ngffkit.serve")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _wait_for_signal(server_ended: Callable[[float], bool]) -> None:
+    """Block until SIGINT/SIGTERM or until the server thread ends by itself.
+
+    Signals are turned into an event rather than KeyboardInterrupt so that Ctrl-C is the
+    normal way to stop: in-flight requests finish and the exit status is 0.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.25):
+            if server_ended(0):
+                break
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve", help=HELP)(serve)

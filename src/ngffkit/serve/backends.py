@@ -1,0 +1,395 @@
+"""Where served bytes come from.
+
+The HTTP layer (:mod:`ngffkit.serve.app`) speaks only to :class:`Backend`: keys are
+``"a/b/c"`` strings already checked by :func:`ngffkit.serve.paths.key_from_raw_path`, and the
+backend answers with object metadata and byte spans. A backend never sees a URL or a header,
+so a new source of bytes (a remote store proxied through tensorstore, an archive) is a new
+class here and nothing else.
+
+:meth:`Backend.fetch` takes a ``select`` callback rather than a span because which bytes to
+send (Range, If-Range, 304, HEAD) depends on the object's size and validators, and a local
+file can then be stat-ed and read in one trip to a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import stat
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ngffkit.errors import InputError, StorageError
+from ngffkit.serve.paths import is_served_name
+from ngffkit.serve.ranges import ByteSpan
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What the HTTP layer needs to know about one object before sending it."""
+
+    size: int
+    mtime: float | None  # POSIX seconds; None when the store has no modification time
+    etag: str  # quoted, strong
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An object's info, the span ``select`` chose, and its bytes when small enough."""
+
+    info: ObjectInfo
+    span: ByteSpan | None
+    body: bytes | None  # None if no span was chosen or it is larger than the inline limit
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    name: str
+    is_dir: bool
+    size: int | None
+
+
+Select = Callable[[ObjectInfo], ByteSpan | None]
+_T = TypeVar("_T")
+
+
+class Backend(ABC):
+    """A read-only tree of objects addressed by ``/``-separated keys."""
+
+    @abstractmethod
+    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+        """Look up ``key``; call ``select(info)`` and read that span if it is at most
+        ``inline_limit`` bytes. None if ``key`` is not a servable object."""
+
+    @abstractmethod
+    async def read(self, key: str, span: ByteSpan) -> bytes:
+        """Bytes of ``span`` of ``key`` (used to stream spans above the inline limit)."""
+
+    @abstractmethod
+    async def list_dir(self, key: str) -> list[DirEntry] | None:
+        """Servable children of directory ``key``, or None if it is not a directory."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """What is being served, for start-up messages."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release resources held by the backend."""
+
+
+# --------------------------------------------------------------------------- local files
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK so that a FIFO planted under the root cannot hang a worker thread in open().
+_OPEN_FLAGS |= getattr(os, "O_NONBLOCK", 0)
+
+
+class _WouldBlock(Exception):
+    """A non-blocking read found the bytes outside the page cache."""
+
+
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+
+
+def _pread_cached(fd: int, start: int, length: int) -> bytes:
+    """Read only if every byte is in the page cache, else raise :class:`_WouldBlock`."""
+    assert _RWF_NOWAIT is not None
+    buf = bytearray(length)
+    try:
+        got = os.preadv(fd, [buf], start, _RWF_NOWAIT)
+    except BlockingIOError as exc:
+        raise _WouldBlock from exc
+    if got != length:
+        raise _WouldBlock  # partly cached, or the file shrank: let the blocking path decide
+    return bytes(buf)
+
+
+def _pread_exact(fd: int, start: int, length: int) -> bytes:
+    data = os.pread(fd, length, start)
+    if len(data) == length:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < length:
+        more = os.pread(fd, length - got, start + got)
+        if not more:
+            raise StorageError(
+                f"file shrank while being served: wanted {length} bytes at offset {start}, "
+                f"got {got}; is it being rewritten?"
+            )
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _file_etag(st: os.stat_result) -> str:
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+class FileBackend(Backend):
+    """Serves the files under ``root`` (a folder of datasets, or one dataset folder).
+
+    Symlinks are followed only while they resolve inside ``root``; hidden files other than
+    zarr v2 metadata are never served, whatever a symlink points at.
+
+    Reads whose bytes are all in the page cache are done on the event loop
+    (``preadv(RWF_NOWAIT)`` says so without blocking); only the others go to a thread pool.
+    A trip to a worker thread costs more than the read itself for a cached 16 KiB chunk, and
+    it was the largest single cost in ``benchmarks/bench_serve.py``. Pass
+    ``inline_reads=False`` to send every read to the pool (e.g. on a network file system,
+    where even ``open`` may block).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, inline_reads: bool = True, threads: int = 16
+    ) -> None:
+        path = Path(root).expanduser()
+        if not path.exists():
+            raise InputError(f"PATH {str(path)!r} does not exist; give a folder to serve.")
+        if not path.is_dir():
+            raise InputError(
+                f"PATH {str(path)!r} is a file; give the folder that contains it "
+                "(a dataset folder or a folder of datasets)."
+            )
+        self.root = path.resolve()
+        self._root = str(self.root)
+        self._prefix = self._root.rstrip(os.sep) + os.sep
+        self._inline = inline_reads and _RWF_NOWAIT is not None
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def describe(self) -> str:
+        return self._root
+
+    def _resolve(self, key: str) -> str | None:
+        """Real path of ``key`` if it lies inside the root and names nothing hidden."""
+        real = os.path.realpath(os.path.join(self._root, key))
+        if real == self._root:
+            return real
+        if not real.startswith(self._prefix):
+            return None
+        # A symlink may point at a hidden file inside the root; the name it resolves to counts.
+        if not all(is_served_name(part) for part in real[len(self._prefix) :].split(os.sep)):
+            return None
+        return real
+
+    def _fetch_sync(
+        self, key: str, select: Select, inline_limit: int, cached_only: bool = False
+    ) -> Fetched | None:
+        real = self._resolve(key)
+        if real is None:
+            return None
+        try:
+            fd = os.open(real, _OPEN_FLAGS)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            info = ObjectInfo(st.st_size, st.st_mtime, _file_etag(st))
+            span = select(info)
+            body = None
+            if span is not None and span.length <= inline_limit:
+                if cached_only:
+                    body = _pread_cached(fd, span.start, span.length)
+                else:
+                    body = _pread_exact(fd, span.start, span.length)
+            return Fetched(info, span, body)
+        finally:
+            os.close(fd)
+
+    def _read_sync(self, key: str, span: ByteSpan) -> bytes:
+        real = self._resolve(key)
+        if real is None:
+            raise StorageError(f"{key!r} disappeared while being served")
+        fd = os.open(real, _OPEN_FLAGS)
+        try:
+            return _pread_exact(fd, span.start, span.length)
+        finally:
+            os.close(fd)
+
+    def _list_sync(self, key: str) -> list[DirEntry] | None:
+        real = self._resolve(key)
+        if real is None or not os.path.isdir(real):
+            return None
+        entries: list[DirEntry] = []
+        with os.scandir(real) as it:
+            for entry in it:
+                if not is_served_name(entry.name):
+                    continue
+                child = self._resolve(f"{key}/{entry.name}" if key else entry.name)
+                if child is None:
+                    continue
+                try:
+                    is_dir = os.path.isdir(child)
+                    size = None if is_dir else os.stat(child).st_size
+                except OSError:
+                    continue
+                entries.append(DirEntry(entry.name, is_dir, size))
+        entries.sort(key=lambda e: (not e.is_dir, e.name))
+        return entries
+
+    async def _in_pool(self, func: Callable[..., _T], *args: Any) -> _T:
+        if self._pool is None:
+            # Created on first use: constructing a backend starts no threads.
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ngff-serve-io")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+        if self._inline:
+            try:
+                return self._fetch_sync(key, select, inline_limit, True)
+            except _WouldBlock:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self._inline = False  # this file system has no RWF_NOWAIT
+        return await self._in_pool(self._fetch_sync, key, select, inline_limit)
+
+    async def read(self, key: str, span: ByteSpan) -> bytes:
+        return await self._in_pool(self._read_sync, key, span)
+
+    async def list_dir(self, key: str) -> list[DirEntry] | None:
+        return await self._in_pool(self._list_sync, key)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+# --------------------------------------------------------------------------- tensorstore kvstore
+
+
+class KvStoreBackend(Backend):
+    """Serves the keys of a tensorstore KvStore (``file``, ``memory``, ``http``, ``s3``, ...).
+
+    This is the proxy mode: the server reads remote or protected data itself and serves it
+    locally with CORS and Range. tensorstore's KvStore has no "stat", so an object's size is
+    only known by reading it whole; values are kept in an LRU cache bounded by
+    ``cache_bytes`` and revalidated by storage generation on every request, so a Range read
+    of a cached shard costs one conditional request upstream, not a full transfer.
+    """
+
+    def __init__(self, kvstore_spec: dict[str, Any], *, cache_bytes: int = 256 << 20) -> None:
+        import tensorstore as ts  # deferred: the file server must not pay for it
+
+        try:
+            self._kv = ts.KvStore.open(kvstore_spec).result()
+        except Exception as exc:  # tensorstore raises ValueError/RuntimeError variants
+            raise StorageError(f"cannot open kvstore {kvstore_spec!r}: {exc}") from exc
+        self._spec = kvstore_spec
+        self._cache: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached = 0
+        self._key_range = ts.KvStore.KeyRange
+
+    @property
+    def kvstore(self) -> Any:
+        """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
+        return self._kv
+
+    def describe(self) -> str:
+        try:
+            return str(self._kv.url)
+        except Exception:  # not every driver has a URL form
+            return repr(self._spec)
+
+    async def _value(self, key: str) -> tuple[bytes, bytes] | None:
+        """(generation, value) of ``key``, via the cache; None if missing."""
+        if not key:
+            return None
+        cached = self._cache.get(key)
+        try:
+            if cached is not None:
+                result = await self._kv.read(key, if_not_equal=cached[0])
+                if result.state == "unspecified":
+                    self._cache.move_to_end(key)
+                    return cached
+            else:
+                result = await self._kv.read(key)
+        except Exception as exc:
+            raise StorageError(f"reading {key!r} from {self.describe()} failed: {exc}") from exc
+        if result.state != "value":
+            self._forget(key)
+            return None
+        entry = (bytes(result.stamp.generation), bytes(result.value))
+        self._remember(key, entry)
+        return entry
+
+    def _forget(self, key: str) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cached -= len(old[1])
+
+    def _remember(self, key: str, entry: tuple[bytes, bytes]) -> None:
+        self._forget(key)
+        if len(entry[1]) > self._cache_bytes:
+            return
+        self._cache[key] = entry
+        self._cached += len(entry[1])
+        while self._cached > self._cache_bytes:
+            _, (_, dropped) = self._cache.popitem(last=False)
+            self._cached -= len(dropped)
+
+    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+        entry = await self._value(key)
+        if entry is None:
+            return None
+        generation, value = entry
+        info = ObjectInfo(len(value), None, f'"{hashlib.sha256(generation).hexdigest()[:32]}"')
+        span = select(info)
+        body = None
+        if span is not None and span.length <= inline_limit:
+            body = value[span.start : span.stop]
+        return Fetched(info, span, body)
+
+    async def read(self, key: str, span: ByteSpan) -> bytes:
+        entry = await self._value(key)
+        if entry is None:
+            raise StorageError(f"{key!r} disappeared while being served")
+        return entry[1][span.start : span.stop]
+
+    async def list_dir(self, key: str) -> list[DirEntry] | None:
+        prefix = f"{key}/" if key else ""
+        end = prefix[:-1] + "0" if prefix else None  # "0" sorts right after "/"
+        key_range = self._key_range(inclusive_min=prefix, exclusive_max=end or "")
+        try:
+            keys = await self._kv.list(key_range, strip_prefix_length=len(prefix.encode()))
+        except Exception:
+            return None  # e.g. the http driver cannot list
+        if not keys:
+            return None
+        children: dict[str, DirEntry] = {}
+        for raw in keys:
+            name, sep, _ = raw.decode("utf-8", "replace").partition("/")
+            if not is_served_name(name) or name in children:
+                continue
+            children[name] = DirEntry(name, bool(sep), None)
+        return sorted(children.values(), key=lambda e: (not e.is_dir, e.name))
+
+
+def open_backend(target: str | os.PathLike[str]) -> Backend:
+    """A backend for a local folder path (the URL forms arrive with the proxy CLI)."""
+    return FileBackend(target)
+
+
+__all__ = [
+    "Backend",
+    "DirEntry",
+    "Fetched",
+    "FileBackend",
+    "KvStoreBackend",
+    "ObjectInfo",
+    "Select",
+    "open_backend",
+]
