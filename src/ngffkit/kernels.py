@@ -1,0 +1,516 @@
+"""Downsampling kernels: pure functions from one numpy array to a smaller one.
+
+Nothing here does I/O, starts threads or keeps state. Parallelism is the caller's business;
+the compiled kernels release the GIL, so callers may run them from several threads at once.
+
+Axes and factors
+    ``factors`` has one positive integer per axis of ``data``; 1 leaves that axis alone.
+    ngffkit's arrays are (z, y, x) or (t, c, z, y, x), and callers give t and c factor 1.
+
+Edge rule
+    The output shape is ``ceil(shape / factor)`` per axis: the true extent, never padded.
+    Where an axis is not divisible by its factor, the last block along it is partial and is
+    reduced over the voxels that exist only. Its mean divides by the number of voxels present,
+    its mode counts only them, and so on. Nothing is padded, repeated or mirrored.
+
+Rounding
+    The output dtype is always the input dtype. An integer mean is the exact mean rounded half
+    up (towards +inf): ``(sum + n // 2) // n`` with the sum held in a type that cannot overflow
+    (64-bit inputs are summed as quotients and remainders of ``n``), so it is never more
+    than 0.5 from the true mean. A float mean is summed in float64 and cast back to the
+    input dtype. Each call rounds once. A pyramid level built from the rounded level above
+    can drift up to 0.5 more per level from the mean of the full-resolution block.
+
+Methods
+    ``mean``      block mean, as above.
+    ``nearest``   the block's first voxel (lowest index on every axis), so the coarse voxel
+                  centre does not move (:func:`level_translation` is 0).
+    ``median``    the *lower* median: element ``(n - 1) // 2`` of the sorted block. For an
+                  even count this is the lower of the two middle values, not their average,
+                  so the result is always a value that occurs in the block and never needs
+                  rounding. NaN sorts after every number.
+    ``mode``      the most frequent value in the block, ties going to the smallest value.
+                  Integer and boolean data only (label volumes).
+    ``min``/``max`` block minimum / maximum. A NaN in a block makes the result NaN.
+    ``gaussian``  ``scipy.ndimage.gaussian_filter`` with ``sigma = 2 * f / 6`` per axis (0
+                  for factor 1, as skimage's ``pyramid_reduce``), ``mode="nearest"``, then the
+                  block mean, rounded half up for integers. It is computed in float32 for
+                  inputs of at most 16 bits and in float64 otherwise. The filter sees only the
+                  array it is given. A caller that downsamples a volume brick by brick gets
+                  seams at brick borders unless it passes each brick with a halo of at least
+                  ``4 * sigma`` voxels (rounded up to whole blocks) and crops the result.
+
+Dtypes
+    bool (nearest, median, mode, min, max), int8 to int64, uint8 to uint64, float16, float32
+    and float64. Non-native byte order is accepted and kept.
+
+Speed
+    C-contiguous arrays whose leading (non z, y, x) axes have factor 1 go through compiled
+    kernels (:mod:`ngffkit._kernels_numba`). Everything else takes a numpy path. Both give
+    bit-identical results (the test suite compares them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from ngffkit.errors import InputError
+
+Method = Literal["mean", "nearest", "gaussian", "median", "mode", "min", "max"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+Array: TypeAlias = npt.NDArray[Any]
+
+# Above this anisotropy an axis counts as finer than the coarsest one and is halved alone.
+_ANISOTROPY = 1.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def output_shape(shape: Sequence[int], factors: Sequence[int]) -> tuple[int, ...]:
+    """Shape of ``downsample(data, factors)`` for ``data.shape == shape``: ``ceil(shape/f)``."""
+    dims = _check_shape(shape, allow_zero=True)
+    fs = _check_factors(factors, len(dims))
+    return tuple(-(-n // f) for n, f in zip(dims, fs, strict=True))
+
+
+def downsample(data: np.ndarray, factors: Sequence[int], method: str = "mean") -> np.ndarray:
+    """Reduce every block of ``factors`` voxels of ``data`` to one voxel.
+
+    Returns a new C-contiguous array of shape :func:`output_shape` and the dtype of
+    ``data`` (a copy when every factor is 1). See the module docstring for the rules on
+    partial edge blocks, rounding and each method.
+
+    Raises:
+        InputError: ``data`` is not a numpy array, a factor is not a positive integer,
+            the number of factors differs from ``data.ndim``, the method is unknown, or
+            the dtype does not suit the method (e.g. ``mode`` on floats).
+    """
+    fs = _check_call(data, factors, method)
+    return _downsample(data, fs, method)
+
+
+def pyramid(
+    data: np.ndarray, factors: Sequence[Sequence[int]], method: str = "mean"
+) -> list[np.ndarray]:
+    """All coarser levels from one call: level ``k + 1`` is level ``k`` reduced by ``factors[k]``.
+
+    ``data`` is level 0 and is not included in the result, so the list has
+    ``len(factors)`` arrays. Each level equals ``downsample`` applied to the one before
+    (the same rounding applies at every step). Every factor tuple is checked before any work
+    is done.
+    """
+    steps = [_check_call(data, f, method) for f in factors]
+    levels: list[np.ndarray] = []
+    current = data
+    for fs in steps:
+        current = _downsample(current, fs, method)
+        levels.append(current)
+    return levels
+
+
+def level_translation(method: str, factor: int) -> float:
+    """Shift of a coarse voxel's centre, in voxels of the finer level, for one axis.
+
+    A block method puts the coarse voxel at the centre of its ``factor`` fine voxels,
+    ``(factor - 1) / 2`` from the first one. ``nearest`` copies the first voxel, so the centre
+    does not move. Add ``translation * fine_voxel_size`` to the finer level's translation to
+    get the coarse level's OME-Zarr ``translation`` for that axis.
+    """
+    _check_method(method)
+    (f,) = _check_factors((factor,), 1)
+    return 0.0 if method == "nearest" else (f - 1) / 2
+
+
+def plan_factors(
+    shape: Sequence[int],
+    voxel_size: Sequence[float],
+    *,
+    levels: int | None,
+    anisotropic: bool = True,
+    min_size: Sequence[int] | int = 64,
+) -> list[tuple[int, ...]]:
+    """Per-level factor tuples (each axis 1 or 2) for a pyramid, ready for :func:`pyramid`.
+
+    It works on exactly the axes it is given. Pass the spatial (z, y, x) shape and voxel size,
+    then prepend factor 1 for any t or c axes yourself.
+
+    Each step halves some axes:
+
+    * Only axes still larger than ``min_size`` are candidates. When ``levels`` asks for more
+      steps than that allows, any axis larger than 1 voxel may be halved. An axis is never
+      shrunk below 1 voxel.
+    * ``anisotropic=True``: among the candidates, the axes whose voxel is finer than the
+      coarsest candidate's by more than 1.5x are halved alone, until the voxels are near
+      isotropic. After that, all candidates are halved together. EM at 25 x 11.24 x 11.24 nm
+      (z, y, x) gets (1, 2, 2) and then (2, 2, 2). ``anisotropic=False`` always halves
+      every candidate.
+
+    ``levels`` counts every level *including* full resolution, so the result has
+    ``levels - 1`` entries. ``levels=None`` means "auto": keep going until every axis fits
+    in ``min_size`` (a volume that already fits gets ``[]``).
+
+    Raises:
+        InputError: bad shape, voxel size, ``min_size`` or ``levels``, or ``levels`` asks
+            for more steps than halving every axis down to 1 voxel allows.
+    """
+    dims = _check_shape(shape, allow_zero=False)
+    nd = len(dims)
+    sizes = _check_voxel_size(voxel_size, nd)
+    floor = _check_min_size(min_size, nd)
+    if levels is not None and (
+        isinstance(levels, bool) or not isinstance(levels, int | np.integer) or levels < 1
+    ):
+        raise InputError(
+            f"levels={levels!r} is not a positive integer; it counts all levels including "
+            "full resolution (1 = no downsampling), or pass None to choose automatically."
+        )
+
+    steps: list[tuple[int, ...]] = []
+    cur = list(dims)
+    vox = list(sizes)
+    while True:
+        candidates = [i for i in range(nd) if cur[i] > floor[i]]
+        if levels is None:
+            if not candidates:
+                break
+        elif len(steps) == levels - 1:
+            break
+        elif not candidates:
+            candidates = [i for i in range(nd) if cur[i] > 1]
+            if not candidates:
+                raise InputError(
+                    f"levels={levels} needs {levels - 1} downsampling steps, but shape "
+                    f"{dims} is down to 1 voxel on every axis after {len(steps)}; use "
+                    f"levels <= {len(steps) + 1} or levels=None."
+                )
+        if anisotropic:
+            coarsest = max(vox[i] for i in candidates)
+            finer = [i for i in candidates if vox[i] * _ANISOTROPY < coarsest]
+            candidates = finer or candidates
+        step = tuple(2 if i in candidates else 1 for i in range(nd))
+        steps.append(step)
+        cur = [-(-n // f) for n, f in zip(cur, step, strict=True)]
+        vox = [v * f for v, f in zip(vox, step, strict=True)]
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch
+# ---------------------------------------------------------------------------------------------
+
+
+def _downsample(data: Array, fs: tuple[int, ...], method: str) -> Array:
+    shape = output_shape(data.shape, fs)
+    if data.size == 0:
+        return np.empty(shape, dtype=data.dtype)
+    if all(f == 1 for f in fs):
+        return np.array(data, order="C", copy=True)
+    if not data.dtype.isnative:
+        # The compiled kernels only read native byte order; swap once and swap back.
+        native = data.astype(data.dtype.newbyteorder("="))
+        return _downsample(native, fs, method).astype(data.dtype)
+    if method == "nearest":
+        return np.ascontiguousarray(data[tuple(slice(None, None, f) for f in fs)])
+    if method == "gaussian":
+        return _gaussian(data, fs)
+    compiled = _compiled(data, fs, method)
+    return compiled if compiled is not None else _general(data, fs, method)
+
+
+def _compiled(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
+    """Run the numba kernel on a (n, z, y, x) view of ``data``, or None if it does not apply."""
+    dt = data.dtype
+    if not data.flags.c_contiguous or dt == np.float16:
+        return None
+    if method == "mean" and dt.kind in "iu" and dt.itemsize == 8:
+        return None  # the quotient/remainder sum lives in the numpy path only
+    lead = max(data.ndim - 3, 0)
+    if any(f != 1 for f in fs[:lead]):
+        return None
+    pad = (1,) * max(3 - data.ndim, 0)
+    nz, ny, nx = pad + data.shape[lead:]
+    fz, fy, fx = pad + fs[lead:]
+    out = np.empty(output_shape(data.shape, fs), dtype=dt)
+    oz, oy, ox = pad + out.shape[lead:]
+    n_lead = math.prod(data.shape[:lead])
+    if fz == 1:
+        # z is untouched, so the leading axes fold into it without mixing blocks.
+        _run3d(
+            data.reshape(n_lead * nz, ny, nx), out.reshape(n_lead * oz, oy, ox), fz, fy, fx, method
+        )
+    else:
+        src = data.reshape(n_lead, nz, ny, nx)
+        dst = out.reshape(n_lead, oz, oy, ox)
+        for i in range(n_lead):
+            _run3d(src[i], dst[i], fz, fy, fx, method)
+    return out
+
+
+def _run3d(src: Array, dst: Array, fz: int, fy: int, fx: int, method: str) -> None:
+    from ngffkit import _kernels_numba as nb
+
+    nx = src.shape[2]
+    n = fz * fy * fx
+    if method == "mean":
+        if src.dtype.kind == "f":
+            nb.mean_float(src, dst, fz, fy, fx, np.empty(nx, np.float64))
+        else:
+            # int32 sums vectorise twice as wide as int64 where they cannot overflow.
+            narrow = src.dtype.itemsize <= 2 and n << (8 * src.dtype.itemsize) < 2**31
+            nb.mean_int(src, dst, fz, fy, fx, np.empty(nx, np.int32 if narrow else np.int64))
+    elif method in ("min", "max"):
+        nb.min_max(src, dst, fz, fy, fx, np.empty(nx, src.dtype), method == "max")
+    else:
+        scratch = np.empty(n, src.dtype)
+        same = np.empty(nx, np.uint8)
+        uniform = np.empty(max(dst.shape[2], 1), np.uint8)
+        nb.select(src, dst, fz, fy, fx, scratch, same, uniform, method == "median")
+
+
+def _gaussian(data: Array, fs: tuple[int, ...]) -> Array:
+    from scipy import ndimage
+
+    dt = data.dtype
+    work = np.float32 if dt.itemsize <= 2 or dt == np.float32 else np.float64
+    sigma = [2 * f / 6 if f > 1 else 0.0 for f in fs]
+    blurred = ndimage.gaussian_filter(data, sigma=sigma, mode="nearest", output=work)
+    means = _downsample(blurred, fs, "mean")
+    if dt.kind == "f":
+        return means.astype(dt)
+    info = np.iinfo(dt)
+    hi = float(info.max)
+    if int(hi) > info.max:  # 64-bit maxima round up in float64
+        hi = float(np.nextafter(hi, 0.0))
+    rounded = np.clip(np.floor(means + 0.5), float(info.min), hi)
+    return rounded.astype(dt)
+
+
+# ---------------------------------------------------------------------------------------------
+# The numpy path: any ndim, any layout
+# ---------------------------------------------------------------------------------------------
+
+
+def _general(data: Array, fs: tuple[int, ...], method: str) -> Array:
+    """Reduce region by region, each region holding blocks of one size (interior or edge)."""
+    out = np.empty(output_shape(data.shape, fs), dtype=data.dtype)
+    for src, dst, block in _regions(data.shape, fs):
+        out[dst] = _reduce_uniform(data[src], block, method)
+    return out
+
+
+def _regions(
+    shape: tuple[int, ...], fs: tuple[int, ...]
+) -> Iterator[tuple[tuple[slice, ...], tuple[slice, ...], tuple[int, ...]]]:
+    """Split into at most 2**ndim regions: per axis, the whole blocks and the partial tail."""
+    per_axis = []
+    for n, f in zip(shape, fs, strict=True):
+        whole = n // f
+        parts = []
+        if whole:
+            parts.append((slice(0, whole * f), slice(0, whole), f))
+        if n % f:
+            parts.append((slice(whole * f, n), slice(whole, whole + 1), n % f))
+        per_axis.append(parts)
+    for combo in itertools.product(*per_axis):
+        yield (
+            tuple(c[0] for c in combo),
+            tuple(c[1] for c in combo),
+            tuple(c[2] for c in combo),
+        )
+
+
+def _offset_views(a: Array, block: tuple[int, ...], axes: int) -> Iterator[Array]:
+    """One strided view per offset inside a block over the first ``axes`` axes, in C order."""
+    for offset in itertools.product(*(range(b) for b in block[:axes])):
+        yield a[tuple(slice(o, None, b) for o, b in zip(offset, block, strict=False))]
+
+
+def _reduce_uniform(a: Array, block: tuple[int, ...], method: str) -> Array:
+    n = math.prod(block)
+    dt = a.dtype
+    if method == "mean" and dt.kind == "f":
+        # Same order of additions as the compiled kernel: rows (every axis but x) in C
+        # order into a float64 row, then the x offsets, each starting from 0.0.
+        views = _offset_views(a, block, a.ndim - 1)
+        rows = np.zeros(a[tuple(slice(None, None, b) for b in block[:-1])].shape, np.float64)
+        for v in views:
+            rows += v
+        bx = block[-1]
+        total = np.zeros(rows[..., ::bx].shape, np.float64)
+        for dx in range(bx):
+            total += rows[..., dx::bx]
+        return (total / n).astype(dt)
+    if method == "mean" and dt.itemsize == 8:
+        # sum(v) = n * sum(v // n) + sum(v % n): neither part can overflow 64 bits.
+        quot: Array = np.zeros(_block_grid(a, block), dt)
+        rem = np.zeros_like(quot)
+        for v in _offset_views(a, block, a.ndim):
+            quot += v // n
+            rem += v % n
+        mean: Array = (quot + (rem + n // 2) // n).astype(dt)
+        return mean
+    if method == "mean":
+        total = np.zeros(_block_grid(a, block), np.int64)
+        for v in _offset_views(a, block, a.ndim):
+            total += v
+        return ((total + n // 2) // n).astype(dt)
+    if method in ("min", "max"):
+        views = _offset_views(a, block, a.ndim)
+        acc = np.array(next(views))
+        combine = np.maximum if method == "max" else np.minimum
+        for v in views:
+            combine(acc, v, out=acc)
+        return acc
+    values = np.stack(list(_offset_views(a, block, a.ndim)), axis=-1)
+    if method == "median":
+        k = (n - 1) // 2
+        median: Array = np.partition(values, k, axis=-1)[..., k]
+        return median
+    return _mode_last_axis(values)
+
+
+def _block_grid(a: Array, block: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n // b for n, b in zip(a.shape, block, strict=True))
+
+
+def _mode_last_axis(values: Array) -> Array:
+    """Most frequent value along the last axis, ties -> smallest."""
+    s = np.sort(values, axis=-1)
+    n = s.shape[-1]
+    idx = np.arange(n)
+    starts_run = np.ones(s.shape, dtype=bool)
+    starts_run[..., 1:] = s[..., 1:] != s[..., :-1]
+    run_start = np.maximum.accumulate(np.where(starts_run, idx, 0), axis=-1)
+    # argmax returns the first maximum, i.e. the end of the first longest run, which on
+    # sorted values belongs to the smallest of the tied values.
+    pick = np.argmax(idx - run_start, axis=-1)
+    mode: Array = np.take_along_axis(s, pick[..., None], axis=-1)[..., 0]
+    return mode
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_call(data: object, factors: Sequence[int], method: str) -> tuple[int, ...]:
+    if not isinstance(data, np.ndarray):
+        raise InputError(
+            f"Expected a numpy array to downsample, got {type(data).__name__}; "
+            "wrap it with numpy.asarray() first."
+        )
+    if data.ndim == 0:
+        raise InputError("Cannot downsample a 0-d array; give an array with at least one axis.")
+    _check_method(method)
+    _check_dtype(data.dtype, method)
+    return _check_factors(factors, data.ndim)
+
+
+def _check_method(method: object) -> None:
+    if method not in METHODS:
+        raise InputError(
+            f"Unknown downsampling method {method!r}; expected one of {', '.join(METHODS)}."
+        )
+
+
+def _check_dtype(dt: np.dtype[Any], method: str) -> None:
+    if dt.kind not in "biuf":
+        raise InputError(
+            f"Cannot downsample an array of dtype {dt}; expected a boolean, integer or "
+            "float array. Convert it first, e.g. with .astype(numpy.float32)."
+        )
+    if method == "mode" and dt.kind == "f":
+        raise InputError(
+            f"Method 'mode' picks the most frequent label and needs integer or boolean "
+            f"data, got {dt}. Use 'mean' or 'median' for intensity images, or convert the "
+            "labels to an integer dtype."
+        )
+    if dt.kind == "b" and method in ("mean", "gaussian"):
+        raise InputError(
+            f"Method {method!r} cannot average a boolean array; use 'mode', 'max', 'min' "
+            "or 'nearest', or convert to uint8 first."
+        )
+
+
+def _check_factors(factors: Sequence[int], ndim: int) -> tuple[int, ...]:
+    try:
+        fs = tuple(factors)
+    except TypeError:
+        raise InputError(
+            f"Downsampling factors {factors!r} are not a sequence; give one integer per "
+            "axis, e.g. (2, 2, 2) or (1, 2, 2)."
+        ) from None
+    if len(fs) != ndim:
+        raise InputError(
+            f"Got {len(fs)} downsampling factors {fs} for {ndim} axes; give exactly one "
+            "per axis (1 leaves an axis unchanged)."
+        )
+    for f in fs:
+        if isinstance(f, bool) or not isinstance(f, int | np.integer) or f < 1:
+            raise InputError(
+                f"Downsampling factor {f!r} in {fs} is not a positive integer; use 1 to "
+                "leave an axis unchanged and 2 to halve it."
+            )
+    return tuple(int(f) for f in fs)
+
+
+def _check_shape(shape: Sequence[int], *, allow_zero: bool) -> tuple[int, ...]:
+    dims = tuple(shape)
+    low = 0 if allow_zero else 1
+    if not dims or any(
+        isinstance(n, bool) or not isinstance(n, int | np.integer) or n < low for n in dims
+    ):
+        raise InputError(
+            f"Shape {dims} is not a non-empty sequence of integers >= {low}; give the "
+            "array's extent per axis, e.g. (77, 301, 257)."
+        )
+    return tuple(int(n) for n in dims)
+
+
+def _check_voxel_size(voxel_size: Sequence[float], nd: int) -> tuple[float, ...]:
+    sizes = tuple(voxel_size)
+    if len(sizes) != nd or not all(
+        isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v > 0
+        for v in sizes
+    ):
+        raise InputError(
+            f"Voxel size {sizes} must hold {nd} positive finite numbers, one per axis of the "
+            "shape, in the same (array) order, e.g. (25, 11.24, 11.24) for z, y, x."
+        )
+    return tuple(float(v) for v in sizes)
+
+
+def _check_min_size(min_size: Sequence[int] | int, nd: int) -> tuple[int, ...]:
+    sizes = (min_size,) * nd if isinstance(min_size, int | np.integer) else tuple(min_size)
+    if len(sizes) != nd or any(
+        isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1 for m in sizes
+    ):
+        raise InputError(
+            f"min_size {min_size!r} must be a positive integer or {nd} of them, one per axis "
+            "(the chunk extent the coarsest level should fit in)."
+        )
+    return tuple(int(m) for m in sizes)
+
+
+__all__ = [
+    "METHODS",
+    "Method",
+    "downsample",
+    "level_translation",
+    "output_shape",
+    "plan_factors",
+    "pyramid",
+]
