@@ -1,0 +1,267 @@
+"""``ngffkit.convert``: an input (stack, file, array) to a multiscale OME-Zarr image.
+
+Order of work, so that nothing is lost and nothing unfinished looks finished:
+open and check the input → plan (``dry_run`` stops here) → create the level arrays beside
+a partial marker → run the plan's stages brick by brick, journalling each brick → write the
+OME group metadata last. ``resume=True`` continues a partial output made by the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ngffkit.arrays import create_array
+from ngffkit.errors import ConflictError, InputError
+from ngffkit.execution import cpu_count, make_executor
+from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
+from ngffkit.layout import ImageSpec, create_image, finish_image
+from ngffkit.pipeline import Job, Journal, forget_handles, run_brick
+from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.sources import SourceSpec, open_source
+from ngffkit.storage import Location, resolve
+
+Progress = Callable[[int, int], None]
+"""Called with (bytes done, bytes total) as bricks finish."""
+
+
+def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:
+    """A contrast window from a sample of the input: 0.1 and 99.9 percentiles of the
+    non-zero voxels (zero is the mask of masked scroll volumes) of up to ``samples`` slices."""
+    axes = list(source.axes)
+    z_axis = axes.index("z")
+    shape = source.shape
+    values = []
+    for z in np.linspace(0, shape[z_axis] - 1, min(samples, shape[z_axis])).astype(int):
+        box = []
+        for i, extent in enumerate(shape):
+            if i == z_axis:
+                box.append(slice(int(z), int(z) + 1))
+            elif axes[i] in ("y", "x"):
+                lo = max(0, extent // 2 - edge // 2)
+                box.append(slice(lo, min(extent, lo + edge)))
+            else:
+                box.append(slice(0, extent))
+        data = np.asarray(source.read(tuple(box))).ravel()
+        values.append(data[data != 0] if np.any(data) else data)
+    sample = np.concatenate(values)
+    lo, hi = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    return (lo, hi if hi > lo else lo + 1)
+
+
+def _check_no_overlap(input_path: Path | None, output: Location) -> None:
+    out = output.local_path
+    if input_path is None or out is None:
+        return
+    a, b = input_path.resolve(), out.resolve() if out.exists() else out.absolute()
+    if a == b or a in b.parents or b in a.parents:
+        raise InputError(
+            f"the output {out} overlaps the input {input_path}; write the output elsewhere "
+            "(--overwrite would delete the input)"
+        )
+
+
+def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
+    text = json.dumps([plan.describe(), repr(source)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
+                    overwrite: bool, resume: bool) -> None:
+    if resume:
+        marker = out.read_json(PARTIAL_MARKER)
+        if marker is None:
+            if read_group_attrs(out) is not None:
+                raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
+            raise ConflictError(f"{out.describe()} holds no partial conversion to resume; "
+                                "run without --resume")
+        if marker.get("fingerprint") != fingerprint:
+            raise ConflictError(
+                f"{out.describe()} was started with a different input or options; resume "
+                "with the same command, or start again with --overwrite"
+            )
+        return
+    note = {"fingerprint": fingerprint, "tool": "ngff convert"}
+    if plan.zarr_only:
+        _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
+    else:
+        create_image(out, plan.spec, overwrite=overwrite, note=note)
+
+
+def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
+                        note: Mapping[str, Any]) -> None:
+    from ngffkit.layout import _claim
+
+    _claim(out, overwrite)
+    out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
+    level = spec.levels[0]
+    create_array(out, zarr_format=spec.zarr_format, shape=level.shape,
+                 dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
+                 compression=spec.compression, fill_value=spec.fill_value,
+                 dimension_names=spec.axis_names)
+
+
+def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progress | None) -> int:
+    plan = job.plan
+    done = journal.done()
+    total = sum(s.n_bricks for s in plan.stages)
+    per_brick = [plan.input_bytes / max(plan.stages[0].n_bricks, 1)]
+    finished = 0
+    skipped = 0
+    for k, stage in enumerate(plan.stages):
+        todo = [i for i in range(stage.n_bricks) if Journal.key(k, i) not in done]
+        skipped += stage.n_bricks - len(todo)
+        finished += stage.n_bricks - len(todo)
+        if progress:
+            progress(int(finished * per_brick[0]), int(total * per_brick[0]))
+        futures: set[Future[Any]] = {executor.submit(run_brick, job, k, i) for i in todo}
+        while futures:
+            completed, futures = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in completed:
+                error = future.exception()
+                if error is not None:
+                    for other in futures:
+                        other.cancel()
+                    wait(futures)
+                    raise error
+                finished += 1
+                if progress:
+                    progress(int(finished * per_brick[0]), int(total * per_brick[0]))
+    return skipped
+
+
+def convert(
+    input: str | os.PathLike[str] | SourceSpec,
+    output: str | os.PathLike[str],
+    *,
+    version: str = "0.5",
+    voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
+    unit: str | None = None,
+    chunks: int | Sequence[int] | None = None,
+    shards: int | Sequence[int] | None = None,
+    compression: str = "zstd:5",
+    levels: int | None = None,
+    method: str = "mean",
+    anisotropic: bool = True,
+    region: Sequence[tuple[int | None, int | None]] | None = None,
+    crop_to_origin: bool = False,
+    dtype: str | None = None,
+    window: tuple[float, float] | str | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    jobs: int | None = None,
+    executor: Executor | str = "local",
+    write_empty_chunks: bool = False,
+    zarr_only: bool = False,
+    name: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run: bool = False,
+    input_format: str | None = None,
+    allow_gaps: bool = False,
+    raw_shape: tuple[int, int, int] | None = None,
+    raw_dtype: str | None = None,
+    raw_order: str = "C",
+    progress: Progress | None = None,
+) -> Image | ConversionPlan:
+    """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
+
+    Arguments are in array order (z,y,x): ``voxel_size`` as one number, a z,y,x sequence or a
+    mapping like ``{"x": 11.24, "y": 11.24, "z": 25}``; ``region`` as (start, stop) per axis.
+    ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
+    ``dry_run=True`` nothing is written and the plan is returned.
+    """
+    out = resolve(output)
+    source = open_source(input, input_format=input_format, allow_gaps=allow_gaps,
+                         raw_shape=raw_shape, raw_dtype=raw_dtype,
+                         raw_order=raw_order)  # type: ignore[arg-type]
+    try:
+        spec = source.spec()
+        axes = tuple(source.axes)
+        space = [a for a in axes if a in ("z", "y", "x")]
+        voxel = _voxel_mapping(voxel_size, space)
+        win: tuple[float, float] | None
+        if window == "auto":
+            win = estimate_window(source) if dtype else None
+        elif isinstance(window, str):
+            raise InputError(f"window {window!r} must be MIN:MAX numbers or 'auto'")
+        else:
+            win = window
+        options = ConvertOptions(
+            version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
+            shards=_tuple(shards), compression=compression, levels=levels, method=method,
+            anisotropic=anisotropic, region=tuple(region) if region else None,
+            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=max_memory,
+            jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
+            name=name if name is not None else _default_name(out),
+        )
+        plan = make_plan(source.shape, source.dtype, axes, options,
+                         source_voxel_size=source.voxel_size, source_unit=source.unit,
+                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
+        if dry_run:
+            return plan
+        _check_no_overlap(Path(spec.path) if spec.path else None, out)
+        source.check_all()
+    finally:
+        source.close()
+    fingerprint = _fingerprint(plan, spec)
+    _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume)
+    job = Job(output=out.url, plan=plan, source=spec)
+    journal = Journal(out)
+    pool = make_executor(executor, plan.workers) if isinstance(executor, str) else executor
+    try:
+        _run_stages(job, pool, journal, progress)
+    finally:
+        if isinstance(executor, str):
+            pool.shutdown(wait=True)
+        forget_handles()
+    if plan.zarr_only:
+        out.delete(PARTIAL_MARKER)
+        journal.clear()
+        return plan  # a plain array has no OME image to open
+    image = finish_image(out, plan.spec)
+    journal.clear()
+    return open_image(image.location)
+
+
+def _default_name(out: Location) -> str:
+    name = out.name
+    for suffix in (".ome.zarr", ".zarr"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
+
+
+def _tuple(value: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
+    if value is None or isinstance(value, int):
+        return value
+    return tuple(int(v) for v in value)
+
+
+def _voxel_mapping(
+    value: float | Sequence[float] | Mapping[str, float] | None, space: Sequence[str]
+) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(space)
+        if unknown:
+            raise InputError(f"voxel size names {sorted(unknown)}, not space axes "
+                             f"({', '.join(space)})")
+        return {k: float(v) for k, v in value.items()}
+    if isinstance(value, (int, float)):
+        return dict.fromkeys(space, float(value))
+    values = [float(v) for v in value]
+    if len(values) != len(space):
+        raise InputError(f"voxel size needs {len(space)} values ({', '.join(space)}, array "
+                         f"order) or one; got {len(values)}")
+    return dict(zip(space, values, strict=True))
+
+
+__all__ = ["Progress", "convert", "estimate_window"]

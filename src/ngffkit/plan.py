@@ -1,0 +1,458 @@
+"""The conversion plan: pure arithmetic from a source's shape and the user's options.
+
+Nothing here reads or writes data. :func:`make_plan` decides the levels (factors, shapes,
+chunks, shards, codecs — an :class:`~ngffkit.layout.ImageSpec`), the region of the input,
+the dtype cast, and how the work is cut:
+
+* **Stage 0** reads the input in *bricks*: level-0 boxes aligned to level-0 shards (chunks
+  when unsharded), sized so that every level the brick reaches maps onto whole shards of
+  that level. One task reads its brick once, writes level 0, downsamples in memory and
+  writes the same region of each lower level it reaches. No two tasks write one shard.
+* **Later stages** (the reduction) build the coarsest levels, which a brick is too small to
+  reach, from the last stored level — the same mechanism with a stored level as input.
+
+Brick size and the number of workers come from the memory budget (``max_memory``) and from
+what reading the input costs (strip-compressed TIFFs prefer full-width bricks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from ngffkit.compression import Compression
+from ngffkit.errors import InputError
+from ngffkit.kernels import METHODS, plan_factors
+from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
+
+MiB = 1 << 20
+GiB = 1 << 30
+DEFAULT_MAX_MEMORY = 2 * GiB
+# What the interpreter, tensorstore, numba and their thread pools hold before any data.
+BASE_MEMORY = 200 * MiB
+# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
+# the in-memory lower levels (1/7), and tensorstore's encode buffers (about one brick).
+TASK_OVERHEAD = 2.3
+DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
+# Default shard edge, in chunks per axis (0.5): 256³ voxels for 64³ chunks.
+DEFAULT_SHARD_CHUNKS = 4
+
+
+class ConvertOptions(BaseModel):
+    """What the user asked for (array order, level-0 voxels, bytes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal["0.4", "0.5"] = "0.5"
+    voxel_size: dict[str, float] | None = None
+    unit: str | None = None
+    chunks: tuple[int, ...] | int | None = None
+    shards: tuple[int, ...] | int | None = None
+    compression: str = "zstd:5"
+    levels: int | None = None
+    method: str = "mean"
+    anisotropic: bool = True
+    region: tuple[tuple[int | None, int | None], ...] | None = None
+    crop_to_origin: bool = False
+    dtype: str | None = None
+    window: tuple[float, float] | None = None
+    max_memory: int = DEFAULT_MAX_MEMORY
+    jobs: int | None = None
+    write_empty_chunks: bool = False
+    zarr_only: bool = False
+    name: str | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {value!r}")
+        return value
+
+    @field_validator("levels")
+    @classmethod
+    def _positive_levels(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"levels must be at least 1 (level 0 only), got {value}")
+        return value
+
+    @field_validator("max_memory")
+    @classmethod
+    def _enough_memory(cls, value: int) -> int:
+        if value < BASE_MEMORY + 64 * MiB:
+            raise ValueError(
+                f"max_memory {value / MiB:.0f} MiB is too small; allow at least "
+                f"{(BASE_MEMORY + 64 * MiB) / MiB:.0f} MiB"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pass over bricks: read ``base_level`` (or the input, for stage 0), write ``levels``."""
+
+    base_level: int
+    levels: tuple[int, ...]
+    base_shape: tuple[int, ...]
+    brick: tuple[int, ...]
+    from_input: bool
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return tuple(-(-s // b) for s, b in zip(self.base_shape, self.brick, strict=True))
+
+    @property
+    def n_bricks(self) -> int:
+        return math.prod(self.grid)
+
+    def box(self, index: int) -> tuple[tuple[int, int], ...]:
+        """Brick ``index`` (C order over the grid) as (start, stop) per axis."""
+        pos = np.unravel_index(index, self.grid)
+        return tuple(
+            (int(p) * b, min((int(p) + 1) * b, s))
+            for p, b, s in zip(pos, self.brick, self.base_shape, strict=True)
+        )
+
+    def boxes(self) -> Iterator[tuple[tuple[int, int], ...]]:
+        for i in range(self.n_bricks):
+            yield self.box(i)
+
+
+@dataclass(frozen=True)
+class ConversionPlan:
+    """Everything a conversion will do, decided before anything is written."""
+
+    spec: ImageSpec
+    source_shape: tuple[int, ...]
+    source_dtype: str
+    region: tuple[tuple[int, int], ...]
+    factors: tuple[tuple[int, ...], ...]
+    stages: tuple[Stage, ...]
+    workers: int
+    task_memory: int
+    window: tuple[float, float] | None
+    write_empty_chunks: bool
+    zarr_only: bool
+    max_memory: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def out_dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.spec.dtype)
+
+    @property
+    def memory_estimate(self) -> int:
+        return BASE_MEMORY + self.workers * self.task_memory
+
+    @property
+    def input_bytes(self) -> int:
+        n = math.prod(b - a for a, b in self.region)
+        return n * np.dtype(self.source_dtype).itemsize
+
+    def cumulative(self, level: int) -> tuple[int, ...]:
+        """Level-0 voxels per voxel of ``level``, per axis."""
+        out = [1] * len(self.source_shape)
+        for step in self.factors[:level]:
+            out = [o * f for o, f in zip(out, step, strict=True)]
+        return tuple(out)
+
+    def describe(self) -> str:
+        """The plan as text, for ``--dry-run``."""
+        names = self.spec.axis_names
+        lines = [
+            f"input: shape {_fmt(self.source_shape)} ({','.join(names)}), {self.source_dtype}",
+            f"region: {', '.join(f'{n} {a}:{b}' for n, (a, b) in zip(names, self.region, strict=True))}",
+            f"output: OME-Zarr {self.spec.version} (Zarr v{self.spec.zarr_format})"
+            + (", one plain Zarr array (--zarr-only)" if self.zarr_only else "")
+            + f", {self.spec.dtype}, {self.spec.compression}, method {self.spec.method}",
+        ]
+        if self.window is not None:
+            lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
+                         f"{self.window[0]:g}:{self.window[1]:g}")
+        lines.append("levels:")
+        for i, level in enumerate(self.spec.levels):
+            f = self.cumulative(i)
+            lines.append(
+                f"  {level.path}: shape {_fmt(level.shape)}  chunks {_fmt(level.chunks)}  "
+                f"shards {_fmt(level.shards) if level.shards else '-'}  factor {_fmt(f)}  "
+                f"scale {_fmt(tuple(round(s, 6) for s in level.scale))}"
+            )
+        lines.append("work:")
+        for k, stage in enumerate(self.stages):
+            src = "input" if stage.from_input else f"level {stage.base_level}"
+            lines.append(
+                f"  stage {k}: read {src} in {stage.n_bricks} brick(s) of {_fmt(stage.brick)} "
+                f"(grid {_fmt(stage.grid)}), write levels "
+                f"{', '.join(str(x) for x in stage.levels)}"
+            )
+        lines.append(
+            f"memory: about {self.memory_estimate / MiB:.0f} MiB peak "
+            f"({self.workers} worker(s) × {self.task_memory / MiB:.0f} MiB + "
+            f"{BASE_MEMORY / MiB:.0f} MiB base) of --max-memory {self.max_memory / MiB:.0f} MiB"
+        )
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _fmt(values: Sequence[Any] | None) -> str:
+    return "×".join(str(v) for v in values) if values else "-"
+
+
+def _per_spatial(
+    value: int | Sequence[int] | None, axes: Sequence[str], space: Sequence[bool], what: str
+) -> tuple[int, ...] | None:
+    """One number for every space axis (t, c get 1), or one value per space axis."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        values = [int(value) if s else 1 for s in space]
+    else:
+        given = [int(v) for v in value]
+        n_space = sum(space)
+        if len(given) == n_space:
+            it = iter(given)
+            values = [next(it) if s else 1 for s in space]
+        elif len(given) == len(axes):
+            values = given
+        else:
+            raise InputError(
+                f"{what} needs one number or {n_space} (one per space axis); got {len(given)}"
+            )
+    if any(v < 1 for v in values):
+        raise InputError(f"{what} must be positive; got {values}")
+    return tuple(values)
+
+
+def _region(
+    shape: Sequence[int], region: Sequence[tuple[int | None, int | None]] | None,
+    axes: Sequence[str],
+) -> tuple[tuple[int, int], ...]:
+    if region is None:
+        return tuple((0, s) for s in shape)
+    space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
+    if len(region) not in (len(shape), len(space_index)):
+        raise InputError(f"the region needs {len(space_index)} ranges (z,y,x); got {len(region)}")
+    full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
+    targets = range(len(shape)) if len(region) == len(shape) else space_index
+    for i, r in zip(targets, region, strict=True):
+        full[i] = r
+    out = []
+    for name, extent, (a, b) in zip(axes, shape, full, strict=True):
+        start = 0 if a is None else (a + extent if a < 0 else a)
+        stop = extent if b is None else (b + extent if b < 0 else b)
+        if not 0 <= start < stop <= extent:
+            raise InputError(
+                f"range {a if a is not None else ''}:{b if b is not None else ''} on axis "
+                f"{name!r} is empty or outside the input (0:{extent})"
+            )
+        out.append((start, stop))
+    return tuple(out)
+
+
+def _lcm_all(values: Sequence[int]) -> int:
+    out = 1
+    for v in values:
+        out = out * v // math.gcd(out, v)
+    return out
+
+
+def choose_brick(
+    base_shape: Sequence[int],
+    units: Sequence[Sequence[int]],
+    cum: Sequence[Sequence[int]],
+    itemsize: int,
+    budget: int,
+    *,
+    full_width: bool,
+    min_bricks: int,
+) -> tuple[tuple[int, ...], int, bool]:
+    """The largest brick that fits ``budget`` bytes and reaches as many levels as possible.
+
+    ``units[k]`` is the write granule (shard, or chunk) of the k-th level of the stage, and
+    ``cum[k]`` its factor relative to the stage's base level (``units[0]``/``cum[0]`` are the
+    base level's own). Returns the brick, how many levels (base included) it reaches, and
+    whether reaching even one lower level needed more than ``budget``.
+    """
+    n = len(base_shape)
+
+    def required(k: int) -> list[int]:
+        req = []
+        for axis in range(n):
+            granule = _lcm_all([units[j][axis] * cum[j][axis] for j in range(k)])
+            req.append(min(granule, base_shape[axis]) if granule < base_shape[axis]
+                       else base_shape[axis])
+        return req
+
+    def fits(b: Sequence[int]) -> bool:
+        return math.prod(b) * itemsize <= budget
+
+    def count(b: Sequence[int]) -> int:
+        return math.prod(-(-s // x) for s, x in zip(base_shape, b, strict=True))
+
+    # Reach as deep as the budget allows while leaving enough bricks for the workers; the
+    # levels a brick does not reach cost a re-read of only 1/8 per level skipped.
+    # A stage must reach at least one level below its base, or it makes no progress.
+    min_k = 2 if len(units) > 1 else 1
+    candidates = [(k, required(k)) for k in range(len(units), min_k - 1, -1)]
+    fitting = [(k, r) for k, r in candidates if fits(r)]
+    over_budget = not fitting
+    busy = [(k, r) for k, r in fitting if count(r) >= min_bricks]
+    best_k, brick = (busy or fitting or [candidates[-1]])[0]
+    granule = list(brick)
+
+    # Grow along x, then y, then z (the order the data is laid out in slices), in whole
+    # granules, while it fits and leaves enough bricks to keep every worker busy.
+    for axis in range(n - 1, -1, -1):
+        if full_width and axis == n - 1:
+            wide = list(brick)
+            wide[axis] = base_shape[axis]
+            if fits(wide):
+                brick = wide
+                continue
+        while brick[axis] < base_shape[axis]:
+            bigger = list(brick)
+            bigger[axis] = min(brick[axis] * 2, base_shape[axis])
+            if bigger[axis] % granule[axis] and bigger[axis] != base_shape[axis]:
+                break
+            if not fits(bigger) or count(bigger) < min_bricks:
+                break
+            brick = bigger
+    return tuple(brick), best_k, over_budget
+
+
+def make_plan(
+    source_shape: Sequence[int],
+    source_dtype: str | np.dtype[Any],
+    axes: Sequence[str],
+    options: ConvertOptions,
+    *,
+    source_voxel_size: Mapping[str, float] | None = None,
+    source_unit: str | None = None,
+    window_cheap: bool = True,
+    cpu_count: int = 2,
+) -> ConversionPlan:
+    """Plan a conversion of a ``source_shape`` input with ``axes`` (array order)."""
+    shape = tuple(int(s) for s in source_shape)
+    if len(shape) != len(axes):
+        raise InputError(f"shape {shape} and axes {tuple(axes)} differ in length")
+    space = [a in ("z", "y", "x") for a in axes]
+    region = _region(shape, options.region, axes)
+    out_shape = tuple(b - a for a, b in region)
+    in_dtype = np.dtype(source_dtype)
+    out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
+    if options.dtype and out_dtype != in_dtype and options.window is None:
+        raise InputError(
+            f"converting {in_dtype} to {out_dtype} needs --window MIN:MAX (or auto) to say "
+            "which input values map to the output range"
+        )
+    version = options.version
+    voxel = dict(source_voxel_size or {})
+    voxel.update(options.voxel_size or {})
+    unit = options.unit or source_unit
+    axis_objs = make_axes(list(axes), unit)
+    compression = Compression.parse(options.compression)
+
+    chunk_default = DEFAULT_CHUNKS[version]
+    chunks = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
+                          axes, space, "--chunks")
+    assert chunks is not None
+    chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(chunks, out_shape, strict=True))
+    shards = _per_spatial(options.shards, axes, space, "--shards")
+    notes: list[str] = []
+    if version == "0.4" and shards is not None:
+        raise InputError("--shards needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
+    if shards is not None:
+        for name, c, s in zip(axes, chunks, shards, strict=True):
+            if s % c:
+                raise InputError(
+                    f"--shards {s} on axis {name} is not a multiple of --chunks {c}; each "
+                    "shard must hold whole chunks"
+                )
+    elif version == "0.5":
+        shards = tuple(
+            min(c * DEFAULT_SHARD_CHUNKS, -(-s // c) * c) if sp else c
+            for c, s, sp in zip(chunks, out_shape, space, strict=True)
+        )
+
+    spatial = [i for i, s in enumerate(space) if s]
+    voxel_list = [float(voxel.get(axes[i], 1.0)) for i in spatial]
+    if options.zarr_only:
+        steps: list[tuple[int, ...]] = []
+    else:
+        spatial_steps = plan_factors(
+            [out_shape[i] for i in spatial], voxel_list, levels=options.levels,
+            anisotropic=options.anisotropic, min_size=[chunks[i] for i in spatial],
+        )
+        steps = []
+        for step in spatial_steps:
+            full = [1] * len(shape)
+            for i, f in zip(spatial, step, strict=True):
+                full[i] = f
+            steps.append(tuple(full))
+    origin = None
+    if not options.crop_to_origin and any(a for a, _ in region):
+        origin = [a * float(voxel.get(name, 1.0)) if sp else 0.0
+                  for (a, _), name, sp in zip(region, axes, space, strict=True)]
+    spec = pyramid_spec(
+        out_shape, out_dtype, axes=axis_objs,
+        voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
+        factors=steps, chunks=chunks, shards=shards, compression=compression,
+        version=version, method=options.method, name=options.name, origin=origin,
+    )
+
+    jobs = max(1, options.jobs or cpu_count)
+    budget_total = options.max_memory - BASE_MEMORY
+    itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
+    task_budget = int(budget_total / TASK_OVERHEAD)
+    stages: list[Stage] = []
+    n_levels = len(spec.levels)
+    ndim = len(shape)
+    base = 0
+    while True:
+        levels = spec.levels[base:]
+        units = [lv.shards or lv.chunks for lv in levels]
+        cum_base = _cum(steps, base, ndim)
+        cum = [tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
+               for k in range(len(levels))]
+        brick, reach, over = choose_brick(
+            levels[0].shape, units, cum, itemsize, max(task_budget // jobs, 1),
+            full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
+        )
+        if over:
+            notes.append(f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
+                         "budget to reach the next level; raise --max-memory or choose "
+                         "smaller shards")
+        stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
+                            base_shape=levels[0].shape, brick=brick, from_input=base == 0))
+        last = base + reach - 1
+        if last >= n_levels - 1:
+            break
+        base = last
+    biggest = max(math.prod(s.brick) for s in stages) * itemsize
+    task_memory = int(biggest * TASK_OVERHEAD)
+    most_bricks = max(stage.n_bricks for stage in stages)
+    workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
+    return ConversionPlan(
+        spec=spec, source_shape=shape, source_dtype=in_dtype.name, region=region,
+        factors=tuple(steps), stages=tuple(stages), workers=int(workers),
+        task_memory=task_memory,
+        window=options.window if out_dtype != in_dtype else None,
+        write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
+        max_memory=options.max_memory, notes=tuple(notes),
+    )
+
+
+def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
+    out = [1] * ndim
+    for step in steps[:level]:
+        out = [o * f for o, f in zip(out, step, strict=True)]
+    return tuple(out)
+
+
+__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "Stage", "choose_brick",
+           "make_plan"]
