@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from ngffkit.arrays import create_array
 from ngffkit.errors import ConflictError, InputError
@@ -157,6 +158,7 @@ def convert(
     max_memory: int = DEFAULT_MAX_MEMORY,
     jobs: int | None = None,
     executor: Executor | str = "local",
+    scheduler: str | None = None,
     write_empty_chunks: bool = False,
     zarr_only: bool = False,
     name: str | None = None,
@@ -180,7 +182,7 @@ def convert(
     out = resolve(output)
     source = open_source(input, input_format=input_format, allow_gaps=allow_gaps,
                          raw_shape=raw_shape, raw_dtype=raw_dtype,
-                         raw_order=raw_order)  # type: ignore[arg-type]
+                         raw_order=raw_order)
     try:
         spec = source.spec()
         axes = tuple(source.axes)
@@ -193,7 +195,7 @@ def convert(
             raise InputError(f"window {window!r} must be MIN:MAX numbers or 'auto'")
         else:
             win = window
-        options = ConvertOptions(
+        options = _options(
             version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
             shards=_tuple(shards), compression=compression, levels=levels, method=method,
             anisotropic=anisotropic, region=tuple(region) if region else None,
@@ -214,7 +216,8 @@ def convert(
     _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume)
     job = Job(output=out.url, plan=plan, source=spec)
     journal = Journal(out)
-    pool = make_executor(executor, plan.workers) if isinstance(executor, str) else executor
+    pool = (make_executor(executor, plan.workers, scheduler) if isinstance(executor, str)
+            else executor)
     try:
         _run_stages(job, pool, journal, progress)
     finally:
@@ -228,6 +231,17 @@ def convert(
     image = finish_image(out, plan.spec)
     journal.clear()
     return open_image(image.location)
+
+
+def _options(**kwargs: Any) -> ConvertOptions:
+    try:
+        return ConvertOptions(**kwargs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise InputError(f"invalid options: {problems}") from None
 
 
 def _default_name(out: Location) -> str:

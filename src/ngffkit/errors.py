@@ -3,7 +3,8 @@
 One root, :class:`NgffkitError`, so that callers (and the CLI) can catch everything that is
 ngffkit's to report with a single ``except``. Each subclass says *whose* fault it is:
 
-- :class:`InputError`: the user's input (a path, an option value, a source file) is wrong.
+- :class:`InputError`: the user's input (a path, an option value, a source file) is wrong;
+  :class:`OptionError` when one named option is at fault (the CLI exits 2, as for usage).
 - :class:`MetadataError`: OME-Zarr / Zarr metadata is missing, malformed or breaks the spec.
 - :class:`StorageError`: the store could not be read or written (I/O, network, permissions).
 - :class:`ConflictError`: the operation would destroy or clash with existing data.
@@ -20,6 +21,15 @@ class NgffkitError(Exception):
 
 class InputError(NgffkitError, ValueError):
     """A user-supplied value, path or source file is not usable."""
+
+
+class OptionError(InputError):
+    """An option value is invalid; ``option`` names it (``--chunks``), for a usage error."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.detail = message
 
 
 class MetadataError(NgffkitError):
@@ -53,6 +63,7 @@ __all__ = [
     "NgffWarning",
     "NgffkitError",
     "NotFoundError",
+    "OptionError",
     "PartialDatasetError",
     "StorageError",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ngffkit.compression import Compression
-from ngffkit.errors import InputError
+from ngffkit.errors import InputError, OptionError
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
 
@@ -220,11 +220,11 @@ def _per_spatial(
         elif len(given) == len(axes):
             values = given
         else:
-            raise InputError(
-                f"{what} needs one number or {n_space} (one per space axis); got {len(given)}"
+            raise OptionError(
+                what, f"needs one number or {n_space} (one per space axis); got {len(given)}"
             )
     if any(v < 1 for v in values):
-        raise InputError(f"{what} must be positive; got {values}")
+        raise OptionError(what, f"must be positive; got {values}")
     return tuple(values)
 
 
@@ -236,7 +236,7 @@ def _region(
         return tuple((0, s) for s in shape)
     space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
     if len(region) not in (len(shape), len(space_index)):
-        raise InputError(f"the region needs {len(space_index)} ranges (z,y,x); got {len(region)}")
+        raise OptionError("--ranges", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
     targets = range(len(shape)) if len(region) == len(shape) else space_index
     for i, r in zip(targets, region, strict=True):
@@ -246,9 +246,9 @@ def _region(
         start = 0 if a is None else (a + extent if a < 0 else a)
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
-            raise InputError(
-                f"range {a if a is not None else ''}:{b if b is not None else ''} on axis "
-                f"{name!r} is empty or outside the input (0:{extent})"
+            raise OptionError(
+                "--ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                f"{name} is empty or outside the input (0:{extent})"
             )
         out.append((start, stop))
     return tuple(out)
@@ -346,8 +346,8 @@ def make_plan(
     in_dtype = np.dtype(source_dtype)
     out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
     if options.dtype and out_dtype != in_dtype and options.window is None:
-        raise InputError(
-            f"converting {in_dtype} to {out_dtype} needs --window MIN:MAX (or auto) to say "
+        raise OptionError(
+            "--window", f"converting {in_dtype} to {out_dtype} needs MIN:MAX (or auto) to say "
             "which input values map to the output range"
         )
     version = options.version
@@ -365,13 +365,13 @@ def make_plan(
     shards = _per_spatial(options.shards, axes, space, "--shards")
     notes: list[str] = []
     if version == "0.4" and shards is not None:
-        raise InputError("--shards needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
+        raise OptionError("--shards", "needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
     if shards is not None:
         for name, c, s in zip(axes, chunks, shards, strict=True):
             if s % c:
-                raise InputError(
-                    f"--shards {s} on axis {name} is not a multiple of --chunks {c}; each "
-                    "shard must hold whole chunks"
+                raise OptionError(
+                    "--shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
+                    "(--chunks); each shard must hold whole chunks"
                 )
     elif version == "0.5":
         shards = tuple(

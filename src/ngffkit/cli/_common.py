@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from ngffkit.errors import NgffkitError
+from ngffkit.errors import NgffkitError, OptionError
 
 # Exit statuses shared by all commands.
 EXIT_OK = 0
@@ -37,6 +37,9 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         returned = app(args=args, standalone_mode=False)
         if isinstance(returned, int):
             return returned
+    except OptionError as exc:
+        err_console.print(f"Error: Invalid value for {exc.option}: {exc.detail}", markup=False)
+        return EXIT_USAGE
     except NgffkitError as exc:
         err_console.print(f"Error: {exc}", markup=False)
         return EXIT_ERROR

@@ -1,0 +1,194 @@
+"""``ngff convert INPUT OUTPUT``: image stacks (and files, arrays) to multiscale OME-Zarr."""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ngffkit.cli._common import err_console, out_console
+from ngffkit.cli.options import (
+    parse_levels,
+    parse_ranges,
+    parse_size,
+    parse_window,
+    parse_xyz,
+)
+
+XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number for all three"
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process and its finished children, in bytes."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return int(max(own, kids) * 1024)
+
+
+def convert(
+    input: Annotated[str, typer.Argument(help="Folder of slices, TIFF/OME-TIFF file, "
+                                          "volume_grids folder, Zarr/N5/precomputed array, "
+                                          "or raw file.")],
+    output: Annotated[str, typer.Argument(help="Where to write the OME-Zarr image.")],
+    input_format: Annotated[str | None, typer.Option(
+        help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
+             "precomputed, raw.")] = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2).")] = "0.5",
+    voxel_size: Annotated[str | None, typer.Option(
+        help=f"Voxel size, {XYZ}.")] = None,
+    unit: Annotated[str | None, typer.Option(
+        help="Unit of the voxel size (UDUNITS name: micrometer, nanometer, ...).")] = None,
+    chunks: Annotated[str | None, typer.Option(
+        help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")] = None,
+    shards: Annotated[str | None, typer.Option(
+        help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
+             "per axis).")] = None,
+    compression: Annotated[str, typer.Option(
+        help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")] = "zstd:5",
+    levels: Annotated[str, typer.Option(
+        help="Number of levels including full resolution, or auto (until one chunk).")] = "auto",
+    method: Annotated[str, typer.Option(
+        help="Downsampling: mean, nearest, gaussian, median, mode (labels), min, max.")] = "mean",
+    anisotropic: Annotated[bool, typer.Option(
+        "--anisotropic/--isotropic",
+        help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
+    )] = True,
+    ranges: Annotated[str | None, typer.Option(
+        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels, x,y,z order; open ends "
+             "allowed. It keeps its place through a translation.")] = None,
+    crop_to_origin: Annotated[bool, typer.Option(
+        help="Put the --ranges region at the origin instead of where it was.")] = False,
+    dtype: Annotated[str | None, typer.Option(
+        help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
+    window: Annotated[str | None, typer.Option(
+        help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Parallel tasks (default: cores).")] = None,
+    max_memory: Annotated[str, typer.Option(
+        help="Memory budget for the whole run, e.g. 1G, 512M.")] = "2G",
+    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (with --executor dask).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Finish an interrupted conversion of the same input with the same options.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan and write nothing.")] = False,
+    zarr_only: Annotated[bool, typer.Option(
+        help="Write one plain Zarr array: no OME metadata, no pyramid.")] = False,
+    name: Annotated[str | None, typer.Option(help="Image name in the metadata.")] = None,
+    write_empty_chunks: Annotated[bool, typer.Option(
+        help="Store chunks that hold only the fill value (skipped by default).")] = False,
+    allow_gaps: Annotated[bool, typer.Option(
+        help="Missing slice numbers become fill value instead of an error.")] = False,
+    raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
+    raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
+    raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Convert an image stack (or file, or array) to a multiscale OME-Zarr image.
+
+    Triples (--voxel-size, --chunks, --shards, --ranges, --raw-shape) are x,y,z.
+    """
+    from ngffkit.convert import convert as run
+    from ngffkit.plan import ConversionPlan
+
+    if format not in ("0.4", "0.5"):
+        raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
+    if executor not in ("local", "dask", "sequential"):
+        raise typer.BadParameter("choose local or dask", param_hint="--executor")
+    if raw_order not in ("C", "F"):
+        raise typer.BadParameter("choose C or F", param_hint="--raw-order")
+    if window is not None and dtype is None:
+        raise typer.BadParameter("--window needs --dtype", param_hint="--window")
+    if resume and overwrite:
+        raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+    voxel = parse_xyz("--voxel-size", voxel_size, integer=False) if voxel_size else None
+    chunk_zyx = tuple(int(v) for v in parse_xyz("--chunks", chunks)) if chunks else None
+    shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards)) if shards else None
+    raw_zyx = tuple(int(v) for v in parse_xyz("--raw-shape", raw_shape)) if raw_shape else None
+    levels_n = parse_levels("--levels", levels)
+    region = parse_ranges("--ranges", ranges) if ranges else None
+    window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
+    budget = parse_size("--max-memory", max_memory)
+    started = time.perf_counter()
+    # The bar appears only once bricks start, so errors and --dry-run print cleanly.
+    bar = Progress(
+        TextColumn("[bold]converting"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=err_console, transient=False,
+    )
+    task = bar.add_task("convert", total=None, start=False)
+
+    def progress(done: int, total: int) -> None:
+        if quiet:
+            return
+        if not bar.live.is_started:
+            bar.start()
+            bar.start_task(task)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        result = run(
+            input, output, version=format, voxel_size=voxel, unit=unit, chunks=chunk_zyx,
+            shards=shard_zyx, compression=compression, levels=levels_n, method=method,
+            anisotropic=anisotropic, region=region, crop_to_origin=crop_to_origin,
+            dtype=dtype, window=window_v, max_memory=budget, jobs=jobs, executor=executor,
+            scheduler=scheduler, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
+            name=name, overwrite=overwrite, resume=resume, dry_run=dry_run,
+            input_format=input_format, allow_gaps=allow_gaps,
+            raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
+            raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
+        )
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    if dry_run:
+        assert isinstance(result, ConversionPlan)
+        out_console.print(result.describe(), markup=False)
+        return
+    seconds = time.perf_counter() - started
+    _summary(result, output, seconds, quiet)
+
+
+def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
+    from ngffkit.image import Image
+    from ngffkit.plan import ConversionPlan
+    from ngffkit.storage import resolve
+
+    sizes = resolve(output).list_sizes()
+    stored = sum(sizes.values()) if sizes else 0
+    if isinstance(result, Image):
+        raw = sum(level.info.nbytes for level in result.levels)
+        read = result.levels[0].info.nbytes
+        what = f"{len(result.levels)} levels"
+    else:
+        assert isinstance(result, ConversionPlan)
+        raw = read = math.prod(result.spec.levels[0].shape) * result.out_dtype.itemsize
+        what = "one array"
+    ratio = f"{raw / stored:.2f}×" if stored else "-"
+    line = (
+        f"done: {output} ({what}) in {seconds:.1f} s, {read / 1e6 / max(seconds, 1e-9):.0f} MB/s, "
+        f"output {stored / 2**20:.1f} MiB (compression {ratio}), "
+        f"peak memory {_peak_rss() / 2**20:.0f} MiB"
+    )
+    if quiet:
+        err_console.print(line, markup=False)
+    else:
+        out_console.print(line, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)
+
+
+__all__ = ["convert", "register"]
