@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ngffkit.arrays import create_array
-from ngffkit.errors import ConflictError, InputError
+from ngffkit.errors import ConflictError, InputError, OptionError
 from ngffkit.execution import cpu_count, make_executor
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
@@ -237,11 +237,10 @@ def _options(**kwargs: Any) -> ConvertOptions:
     try:
         return ConvertOptions(**kwargs)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise InputError(f"invalid options: {problems}") from None
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "options"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise OptionError("--" + field.replace("_", "-"), message) from None
 
 
 def _default_name(out: Location) -> str:
