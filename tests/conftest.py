@@ -284,4 +284,6 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
         (root / "datasource-properties.json").write_text(json.dumps(properties, indent=2))
         return written
 
+    write.mags = WK_MAGS  # type: ignore[attr-defined]
+    write.voxel_nm = WK_VOXEL_NM  # type: ignore[attr-defined]
     return write
