@@ -27,7 +27,9 @@ RunNgff = Callable[..., subprocess.CompletedProcess[str]]
 def run_ngff() -> RunNgff:
     """``run_ngff(*args, timeout=120)`` → the finished ``ngff`` process (text output)."""
 
-    def run(*args: str | os.PathLike[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str | os.PathLike[str], timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(SRC)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
@@ -110,7 +112,10 @@ def make_image() -> MakeImage:
         current = data
         for k, level in enumerate(image.levels):
             if k:
-                factors = [round(b / a) for a, b in zip(spec.levels[k - 1].scale, spec.levels[k].scale, strict=True)]
+                factors = [
+                    round(b / a)
+                    for a, b in zip(spec.levels[k - 1].scale, spec.levels[k].scale, strict=True)
+                ]
                 current = downsample_stride(current, factors)
             assert current.shape == level.shape
             level.write(current)
@@ -188,11 +193,17 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
     import tensorstore as ts
 
     def write(
-        root: str | os.PathLike[str], zyx: np.ndarray, shard: int = 32, chunk: int = 16
+        root: str | os.PathLike[str],
+        zyx: np.ndarray,
+        shard: int = 32,
+        chunk: int = 16,
+        zarr_format: int = 3,
     ) -> dict[str, np.ndarray]:
         root = Path(root)
         layer = root / "color"
         layer.mkdir(parents=True)
+        if zarr_format == 2:
+            return _write_wk_layer_v2(root, layer, zyx, chunk)
         written = {}
         for name, (fx, fy, fz) in WK_MAGS.items():
             cxyz = zyx[::fz, ::fy, ::fx].transpose(2, 1, 0)[None]
@@ -218,9 +229,15 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
                                 "configuration": {
                                     "chunk_shape": [1, chunk, chunk, chunk],
                                     "codecs": [
-                                        {"name": "transpose", "configuration": {"order": [3, 2, 1, 0]}},
+                                        {
+                                            "name": "transpose",
+                                            "configuration": {"order": [3, 2, 1, 0]},
+                                        },
                                         {"name": "bytes", "configuration": {"endian": "little"}},
-                                        {"name": "zstd", "configuration": {"level": 5, "checksum": True}},
+                                        {
+                                            "name": "zstd",
+                                            "configuration": {"level": 5, "checksum": True},
+                                        },
                                     ],
                                     "index_codecs": [
                                         {"name": "bytes", "configuration": {"endian": "little"}},
@@ -245,7 +262,10 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
             {
                 "path": name,
                 "coordinateTransformations": [
-                    {"type": "scale", "scale": [1.0] + [v * f for v, f in zip(WK_VOXEL_NM, mag, strict=True)]}
+                    {
+                        "type": "scale",
+                        "scale": [1.0] + [v * f for v, f in zip(WK_VOXEL_NM, mag, strict=True)],
+                    }
                 ],
             }
             for name, mag in WK_MAGS.items()
@@ -256,7 +276,10 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
                     "zarr_format": 3,
                     "node_type": "group",
                     "attributes": {
-                        "ome": {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+                        "ome": {
+                            "version": "0.5",
+                            "multiscales": [{"axes": axes, "datasets": datasets}],
+                        }
                     },
                 }
             )
@@ -275,7 +298,11 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
                     "dataFormat": "zarr3",
                     "numChannels": 1,
                     "mags": [
-                        {"mag": list(mag), "path": f"./color/{name}", "axisOrder": {"c": 0, "x": 1, "y": 2, "z": 3}}
+                        {
+                            "mag": list(mag),
+                            "path": f"./color/{name}",
+                            "axisOrder": {"c": 0, "x": 1, "y": 2, "z": 3},
+                        }
                         for name, mag in WK_MAGS.items()
                     ],
                 }
@@ -287,3 +314,62 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
     write.mags = WK_MAGS  # type: ignore[attr-defined]
     write.voxel_nm = WK_VOXEL_NM  # type: ignore[attr-defined]
     return write
+
+
+def _wk_axes_and_datasets() -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    axes = [{"name": "c", "type": "channel"}] + [
+        {"name": n, "type": "space", "unit": "nanometer"} for n in "xyz"
+    ]
+    datasets = [
+        {
+            "path": name,
+            "coordinateTransformations": [
+                {
+                    "type": "scale",
+                    "scale": [1.0] + [v * f for v, f in zip(WK_VOXEL_NM, mag, strict=True)],
+                }
+            ],
+        }
+        for name, mag in WK_MAGS.items()
+    ]
+    return axes, datasets
+
+
+def _write_wk_layer_v2(
+    root: Path, layer: Path, zyx: np.ndarray, chunk: int
+) -> dict[str, np.ndarray]:
+    """The Zarr v2 flavour: ``order: "F"``, zstd, ``/`` keys, OME 0.4, and ``.zgroup`` files
+    that spell ``zarr_format`` as the string ``"2"`` (webknossos-libs 4.3 does)."""
+    import json
+
+    import tensorstore as ts
+
+    written = {}
+    for name, (fx, fy, fz) in WK_MAGS.items():
+        cxyz = zyx[::fz, ::fy, ::fx].transpose(2, 1, 0)[None]
+        store = ts.open(
+            {
+                "driver": "zarr",
+                "kvstore": {"driver": "file", "path": f"{layer / name}/"},
+                "metadata": {
+                    "shape": list(cxyz.shape),
+                    "chunks": [1, chunk, chunk, chunk],
+                    "dtype": np.dtype(zyx.dtype).str,
+                    "order": "F",
+                    "compressor": {"id": "zstd", "level": 5},
+                    "dimension_separator": "/",
+                    "fill_value": 0,
+                    "filters": None,
+                },
+                "create": True,
+            }
+        ).result()
+        store.write(cxyz).result()
+        written[name] = cxyz
+    axes, datasets = _wk_axes_and_datasets()
+    (layer / ".zattrs").write_text(
+        json.dumps({"multiscales": [{"version": "0.4", "axes": axes, "datasets": datasets}]})
+    )
+    for group in (root, layer):
+        (group / ".zgroup").write_text('{"zarr_format": "2"}')
+    return written

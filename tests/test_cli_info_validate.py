@@ -147,7 +147,11 @@ def test_info_on_our_images(run_ngff: Any, ours: dict[str, Path], version: str) 
     assert "voxel size: z 2 micrometer, y 0.5 micrometer, x 0.5 micrometer" in out
     assert "dtype: uint16" in out
     # every level with shape, chunks, shards, compression
-    lines = {line.split()[1]: line for line in out.splitlines() if line.split()[1:2] in (["0"], ["1"], ["2"])}
+    lines = {
+        line.split()[1]: line
+        for line in out.splitlines()
+        if line.split()[1:2] in (["0"], ["1"], ["2"])
+    }
     assert "20×64×64" in lines["0"] and "16×16×16" in lines["0"] and "zstd:5" in lines["0"]
     assert "10×32×32" in lines["1"] and "5×16×16" in lines["2"]
     if version == "0.5":
@@ -202,7 +206,9 @@ def test_info_on_webknossos_layout(run_ngff: Any, wk_image: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     out = proc.stdout
-    assert "axes: c (channel), x (space, nanometer), y (space, nanometer), z (space, nanometer)" in out
+    assert (
+        "axes: c (channel), x (space, nanometer), y (space, nanometer), z (space, nanometer)" in out
+    )
     assert "voxel size: x 11.24 nanometer, y 11.24 nanometer, z 25 nanometer" in out
     assert "transpose(3, 2, 1, 0) + zstd:5" in out
     data = info_json(run_ngff, wk_image)
@@ -239,10 +245,32 @@ def _malformed(tmp_path: Path) -> Path:
     return folder
 
 
+def _zarr_group_without_ome(tmp_path: Path) -> Path:
+    # e.g. the root of a WEBKNOSSOS dataset: a Zarr group, but no OME metadata
+    folder = tmp_path / "wk-dataset"
+    folder.mkdir()
+    (folder / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    return folder
+
+
+def _labels_group(tmp_path: Path) -> Path:
+    folder = tmp_path / "img" / "labels"
+    folder.mkdir(parents=True)
+    (folder / ".zgroup").write_text('{"zarr_format": 2}')
+    (folder / ".zattrs").write_text('{"labels": ["cells"]}')
+    return folder
+
+
 @pytest.mark.parametrize(
     "make_path",
-    [lambda tmp: tmp / "does-not-exist.zarr", _not_ome, _malformed],
-    ids=["missing", "not-ome", "malformed-json"],
+    [
+        lambda tmp: tmp / "does-not-exist.zarr",
+        _not_ome,
+        _malformed,
+        _zarr_group_without_ome,
+        _labels_group,
+    ],
+    ids=["missing", "not-ome", "malformed-json", "zarr-group-without-ome", "labels-group"],
 )
 def test_info_errors(run_ngff: Any, tmp_path: Path, make_path: Callable[[Path], Path]) -> None:
     path = make_path(tmp_path)
@@ -252,6 +280,25 @@ def test_info_errors(run_ngff: Any, tmp_path: Path, make_path: Callable[[Path], 
     assert proc.stderr.startswith("Error: "), proc.stderr
     assert str(path) in proc.stderr
     assert proc.stdout == ""
+
+
+def test_info_on_labels_group_points_to_label_images(run_ngff: Any, ours: dict[str, Path]) -> None:
+    proc = run_ngff("info", ours["0.5"] / "labels")
+    assert proc.returncode == 1
+    assert_clean(proc)
+    assert "labels group, not an image" in proc.stderr and "cells" in proc.stderr
+    label = run_ngff("info", ours["0.5"] / "labels" / "cells")
+    assert label.returncode == 0, label.stderr
+    assert "20×64×64" in label.stdout
+
+
+def test_validate_zarr_group_without_ome(run_ngff: Any, tmp_path: Path) -> None:
+    """A Zarr group is readable; without OME metadata it is simply not a valid OME-Zarr."""
+    path = _zarr_group_without_ome(tmp_path)
+    proc = run_ngff("validate", path)
+    assert_clean(proc)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "no OME-Zarr metadata" in proc.stdout
 
 
 # -- ngff validate: valid ------------------------------------------------------------------
@@ -301,6 +348,44 @@ def test_validate_accepts_webknossos_layout(run_ngff: Any, wk_image: Path) -> No
     # x,y,z order is a SHOULD: a warning, which --strict turns into a failure
     assert "z, y, x" in proc.stdout
     assert run_ngff("validate", "--strict", wk_image).returncode == 1
+
+
+def test_validate_names_webknossos_string_zarr_format(
+    run_ngff: Any, tmp_path: Path, write_wk_layer: Any
+) -> None:
+    """webknossos-libs' Zarr v2 layers spell ``.zgroup`` as ``{"zarr_format": "2"}``:
+    ngff info reads them, ngff validate says exactly what is wrong."""
+    zyx = np.random.default_rng(4).integers(1, 255, (12, 40, 48), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx, zarr_format=2)
+    layer = tmp_path / "ds" / "color"
+    info = run_ngff("info", layer)
+    assert info.returncode == 0, info.stderr
+    assert "OME-Zarr 0.4 (Zarr v2)" in info.stdout and "2-2-1" in info.stdout
+    proc = run_ngff("validate", layer)
+    assert_clean(proc)
+    assert proc.returncode == 1
+    problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
+    assert problems == [
+        "✗ .zgroup.zarr_format: must be the number 2, found '2'; zarr-python refuses to open "
+        "this group"
+    ]
+
+
+def test_validate_space_axes_in_another_order_is_only_a_warning(
+    run_ngff: Any, tmp_path: Path, make_image: Any
+) -> None:
+    """Space axes named x, z, y (types all space) follow the MUST rules; zyx is a SHOULD."""
+    path = tmp_path / "img.ome.zarr"
+    make_image(path, version="0.4", shape=(8, 32, 32), levels=2)
+
+    def change(ms: dict[str, Any]) -> None:
+        ms["axes"] = [{"name": n, "type": "space", "unit": "micrometer"} for n in "xzy"]
+
+    edit_multiscale(path, change)
+    proc = run_ngff("validate", path)
+    assert proc.returncode == 0, proc.stdout
+    assert "should be z, y, x; got x, z, y" in proc.stdout
+    assert run_ngff("validate", "--strict", path).returncode == 1
 
 
 # -- ngff validate: invalid (exit 1, message naming the field) -----------------------------
@@ -399,7 +484,6 @@ def test_validate_rejects(
 ) -> None:
     path = tmp_path / "img.ome.zarr"
     make_image(path, version=version, shape=(8, 32, 32), chunks=16)
-    assert run_ngff("validate", path).returncode == 0
     breakage(path)
     proc = run_ngff("validate", path)
     assert_clean(proc)
@@ -408,8 +492,20 @@ def test_validate_rejects(
     assert problems, proc.stdout
     assert any(all(w in line for w in words) for line in problems), (words, proc.stdout)
     assert "invalid:" in proc.stdout
-    report = json.loads(run_ngff("validate", "--json", path).stdout)
-    assert report["valid"] is False and report["problems"]
+
+
+def test_validate_json_report(run_ngff: Any, tmp_path: Path, make_image: Any) -> None:
+    path = tmp_path / "img.ome.zarr"
+    make_image(path, version="0.5", shape=(8, 32, 32), chunks=16)
+    _dimension_names(path)
+    proc = run_ngff("validate", "--json", path)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert report["valid"] is False and report["version"] == "0.5" and report["kind"] == "image"
+    assert len(report["problems"]) == 1
+    problem = report["problems"][0]
+    assert problem["where"].startswith("multiscales[0].datasets[1]")
+    assert "dimension_names" in problem["message"] and problem["severity"] == "error"
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
@@ -504,11 +600,13 @@ def test_strict_turns_warnings_into_failures(
     assert lenient.returncode == 0, lenient.stdout
     assert "warning" in lenient.stdout
     assert any(
-        line.startswith("!") and all(w in line for w in words) for line in lenient.stdout.splitlines()
+        line.startswith("!") and all(w in line for w in words)
+        for line in lenient.stdout.splitlines()
     ), lenient.stdout
     strict = run_ngff("validate", "--strict", path)
     assert_clean(strict)
     assert strict.returncode == 1, strict.stdout
     assert any(
-        line.startswith("✗") and all(w in line for w in words) for line in strict.stdout.splitlines()
+        line.startswith("✗") and all(w in line for w in words)
+        for line in strict.stdout.splitlines()
     ), strict.stdout

@@ -78,7 +78,11 @@ def test_reads_zarr_python_v3_sharded_05(tmp_path: Path, key_encoding: str) -> N
     group.attrs["ome"] = {
         "version": "0.5",
         "multiscales": [
-            {"name": "by-hand", "axes": _axes("zyx"), "datasets": _datasets(["0", "1", "2"], LEVEL_SCALES)}
+            {
+                "name": "by-hand",
+                "axes": _axes("zyx"),
+                "datasets": _datasets(["0", "1", "2"], LEVEL_SCALES),
+            }
         ],
     }
 
@@ -104,7 +108,9 @@ def test_reads_zarr_python_v3_sharded_05(tmp_path: Path, key_encoding: str) -> N
     for level, data in zip(image.levels, levels, strict=True):
         np.testing.assert_array_equal(level.read(), data)
     # regions, numpy indexing, absolute (level-0) boxes
-    np.testing.assert_array_equal(image.read(0, (3, 10, 20), (5, 30, 17)), DATA_ZYX[3:8, 10:40, 20:37])
+    np.testing.assert_array_equal(
+        image.read(0, (3, 10, 20), (5, 30, 17)), DATA_ZYX[3:8, 10:40, 20:37]
+    )
     np.testing.assert_array_equal(image.levels[1][2, 5:9, ...], levels[1][2, 5:9, :])
     np.testing.assert_array_equal(
         image.read(1, (4, 8, 8), (8, 16, 16), absolute=True), levels[1][2:6, 4:12, 4:12]
@@ -143,7 +149,9 @@ def test_reads_zarr_python_v2_04(tmp_path: Path, separator: str) -> None:
     assert [lv.scale for lv in image.levels] == LEVEL_SCALES
     for level, data in zip(image.levels, levels, strict=True):
         assert level.info.separator == separator
-        assert level.chunks == tuple(min(c, s) for c, s in zip((8, 16, 16), (8, 16, 16), strict=True))
+        assert level.chunks == tuple(
+            min(c, s) for c, s in zip((8, 16, 16), (8, 16, 16), strict=True)
+        )
         assert level.shards is None
         np.testing.assert_array_equal(level.read(), data)
     assert image.levels[0].compression != "none"  # zarr-python's default compressor
@@ -159,7 +167,9 @@ def test_reads_zarr_python_v2_04(tmp_path: Path, separator: str) -> None:
 
 
 @pytest.fixture(scope="module", params=["0.4", "0.5"])
-def ome_zarr_py_image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def ome_zarr_py_image(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     from ome_zarr.format import FormatV04, FormatV05
     from ome_zarr.scale import Methods
     from ome_zarr.writer import write_image, write_labels
@@ -267,7 +277,9 @@ def test_reads_webknossos_layout(tmp_path: Path, write_wk_layer: Any) -> None:
     for level, (name, mag) in zip(image.levels, mags.items(), strict=True):
         assert level.path == name
         assert level.factors == pytest.approx((1, *mag))
-        assert level.scale == pytest.approx((1, *(v * f for v, f in zip(voxel_nm, mag, strict=True))))
+        assert level.scale == pytest.approx(
+            (1, *(v * f for v, f in zip(voxel_nm, mag, strict=True)))
+        )
         assert level.shards == (1, 32, 32, 32) and level.chunks == (1, 16, 16, 16)
         assert level.compression == "transpose(3, 2, 1, 0) + zstd:5"
         true = written[name]
@@ -302,6 +314,28 @@ def test_reads_webknossos_layout(tmp_path: Path, write_wk_layer: Any) -> None:
     assert any("z, y, x" in w.message for w in report.warnings)
 
 
+def test_reads_webknossos_zarr2_layout(tmp_path: Path, write_wk_layer: Any) -> None:
+    """webknossos-libs' Zarr v2 layers: Fortran order, and a ``.zgroup`` whose zarr_format
+    is the string "2" (zarr-python refuses such a group; ngffkit reads it and says why it
+    is invalid)."""
+    zyx = np.random.default_rng(6).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    written = write_wk_layer(tmp_path / "ds", zyx, zarr_format=2)
+    layer = tmp_path / "ds" / "color"
+    assert json.loads((layer / "1" / ".zarray").read_text())["order"] == "F"
+    image = ngffkit.open(layer)
+    assert image.version == "0.4" and image.axis_names == ("c", "x", "y", "z")
+    for level in image.levels:
+        assert level.shape == written[level.path].shape
+        np.testing.assert_array_equal(level.read(), written[level.path])
+    assert image.levels[0][0, 33, 44, 15] == zyx[15, 44, 33]
+    with pytest.raises(ValueError, match="zarr_format"):
+        zarr.open_group(str(layer), mode="r")
+    report = ngffkit.validate(layer)
+    assert [(p.where, "string" in p.message or "'2'" in p.message) for p in report.problems] == [
+        (".zgroup.zarr_format", True)
+    ]
+
+
 # -- 2-D, 4-D, 5-D ----------------------------------------------------------------------------
 
 ND_CASES = {
@@ -318,7 +352,14 @@ def test_nd_round_trip(tmp_path: Path, make_image: Any, axes: str, version: str)
     path = tmp_path / f"{axes}.ome.zarr"
     shards = 16 if version == "0.5" else None
     made = make_image(
-        path, version=version, shape=shape, axes=axes, voxel_size=voxel, chunks=8, shards=shards, levels=2
+        path,
+        version=version,
+        shape=shape,
+        axes=axes,
+        voxel_size=voxel,
+        chunks=8,
+        shards=shards,
+        levels=2,
     )
     image = ngffkit.open(path)
     assert image.axis_names == tuple(axes)
@@ -358,7 +399,9 @@ ODD_SHAPE = (21, 77, 45)
 
 
 @pytest.fixture(scope="module", params=OUT_CASES, ids=[c[0] for c in OUT_CASES])
-def written(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, make_image: Any) -> dict[str, Any]:
+def written(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, make_image: Any
+) -> dict[str, Any]:
     case, version, shards, labels = request.param
     path = tmp_path_factory.mktemp("out") / f"{case}.ome.zarr"
     shape = ODD_SHAPE if case.startswith("0.5-sharded") or case == "0.4" else (20, 64, 64)
@@ -393,7 +436,9 @@ def test_zarr_python_opens_ours(written: dict[str, Any]) -> None:
             assert ome["version"] == "0.5" and "version" not in ome["multiscales"][0]
         else:
             assert ome["multiscales"][0]["version"] == "0.4"
-        assert [d["path"] for d in ome["multiscales"][0]["datasets"]] == [lv.path for lv in spec.levels]
+        assert [d["path"] for d in ome["multiscales"][0]["datasets"]] == [
+            lv.path for lv in spec.levels
+        ]
         for level_spec, data in zip(spec.levels, levels, strict=True):
             array = group[level_spec.path]
             assert isinstance(array, zarr.Array)
@@ -432,7 +477,10 @@ def test_ome_zarr_py_reader_opens_ours(written: dict[str, Any]) -> None:
         assert len(label_nodes) == 1
         for dask_level, data in zip(label_nodes[0].data, written["label_levels"], strict=True):
             np.testing.assert_array_equal(dask_level.compute(), data)
-        assert label_nodes[0].metadata.get("color") == {1: [1.0, 0.0, 0.0, 1.0], 2: [0.0, 1.0, 0.0, 1.0]}
+        assert label_nodes[0].metadata.get("color") == {
+            1: [1.0, 0.0, 0.0, 1.0],
+            2: [0.0, 1.0, 0.0, 1.0],
+        }
     else:
         assert label_nodes == []
 
@@ -442,7 +490,10 @@ def test_tensorstore_opens_ours(written: dict[str, Any]) -> None:
     for path, spec, levels in _images(written):
         for level_spec, data in zip(spec.levels, levels, strict=True):
             store = ts.open(
-                {"driver": driver, "kvstore": {"driver": "file", "path": f"{path / level_spec.path}/"}},
+                {
+                    "driver": driver,
+                    "kvstore": {"driver": "file", "path": f"{path / level_spec.path}/"},
+                },
                 read=True,
             ).result()
             assert store.shape == data.shape and store.dtype.numpy_dtype == data.dtype
@@ -451,7 +502,9 @@ def test_tensorstore_opens_ours(written: dict[str, Any]) -> None:
                 assert list(store.domain.labels) == ["z", "y", "x"]
                 layout = store.chunk_layout
                 assert tuple(layout.read_chunk.shape) == level_spec.chunks
-                assert tuple(layout.write_chunk.shape) == (_expected_shards(level_spec) or level_spec.chunks)
+                assert tuple(layout.write_chunk.shape) == (
+                    _expected_shards(level_spec) or level_spec.chunks
+                )
 
 
 def test_ome_zarr_models_validates_ours(written: dict[str, Any]) -> None:
@@ -467,7 +520,9 @@ def test_ome_zarr_models_validates_ours(written: dict[str, Any]) -> None:
 
     model = open_ome_zarr(zarr.open_group(str(written["path"]), mode="r"), version=version)
     assert isinstance(model, Image)
-    multiscale = model.attributes.multiscales[0] if version == "0.4" else model.ome_attributes.multiscales[0]
+    multiscale = (
+        model.attributes.multiscales[0] if version == "0.4" else model.ome_attributes.multiscales[0]
+    )
     assert [d.path for d in multiscale.datasets] == ["0", "1", "2"]
     if written["labels"]:
         label_group = zarr.open_group(str(written["path"] / "labels" / "cells"), mode="r")

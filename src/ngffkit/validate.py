@@ -120,6 +120,7 @@ def _check_group(
         )
         return None
     zarr_format, attrs = found
+    _add(report, where, _group_format_findings(loc, zarr_format))
     if loc.read(PARTIAL_MARKER) is not None:
         report.partial = True
         _add(
@@ -174,6 +175,33 @@ def _check_group(
     if kind == "image":
         _check_labels(loc, meta, report, where)
     return meta
+
+
+def _group_format_findings(loc: Location, zarr_format: int) -> list[Finding]:
+    """The group's own Zarr metadata: ``zarr_format`` is the number 2 or 3, and a Zarr v2
+    group has a ``.zgroup`` (without them zarr-python and tools built on it refuse the group;
+    webknossos-libs, for one, writes ``{"zarr_format": "2"}``)."""
+    key, expected = ("zarr.json", 3) if zarr_format == 3 else (".zgroup", 2)
+    meta = loc.read_json(key)
+    if meta is None:
+        return [
+            Finding(
+                key,
+                f"missing: a Zarr v{expected} group needs {key} with "
+                f'{{"zarr_format": {expected}}}; zarr-python and other readers will not open '
+                "the group without it",
+            )
+        ]
+    value = meta.get("zarr_format")
+    if type(value) is not int or value != expected:
+        return [
+            Finding(
+                f"{key}.zarr_format",
+                f"must be the number {expected}, found {value!r}; zarr-python refuses to open "
+                "this group",
+            )
+        ]
+    return []
 
 
 def _kind(ns: dict[str, Any]) -> str:
@@ -325,6 +353,7 @@ def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, 
     ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
     names = ns.get("labels") if isinstance(ns, dict) else None
     at = f"{where}/labels".lstrip("/")
+    _add(report, at, _group_format_findings(labels_loc, zarr_format))
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         _add(
             report,
@@ -405,9 +434,7 @@ def validate_with_models(
     """:func:`validate`, then ome-zarr-models on local stores if nothing was found."""
     report = validate(url, strict=strict)
     if report.valid and report.kind == "image":
-        report.problems.extend(
-            ome_zarr_models_findings(resolve(url), report.version, report.kind)
-        )
+        report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
     return report
 
 
