@@ -544,6 +544,32 @@ def test_validate_partial_dataset(run_ngff: Any, tmp_path: Path, make_image: Any
     assert json.loads(run_ngff("validate", "--json", path).stdout)["partial"] is True
 
 
+@pytest.mark.parametrize(
+    ("broken", "where"),
+    [
+        ("labels/cells/zarr.json", "labels/cells"),
+        ("labels/zarr.json", "labels"),
+        ("1/zarr.json", "datasets[1]"),
+    ],
+    ids=["label-image", "labels-group", "level-array"],
+)
+def test_validate_malformed_json_inside_the_image_is_a_problem(
+    run_ngff: Any, tmp_path: Path, make_image: Any, broken: str, where: str
+) -> None:
+    """Only an unreadable image itself is exit 2; a garbled file inside it is a problem
+    (exit 1) named by where it is."""
+    path = tmp_path / "img.ome.zarr"
+    make_image(path, version="0.5", shape=(8, 32, 32), labels=True)
+    (path / broken).write_text("{garbage")
+    proc = run_ngff("validate", path)
+    assert_clean(proc)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
+    assert any(
+        where in line and "not valid JSON" in line and broken in line for line in problems
+    ), problems
+
+
 # -- ngff validate: unreadable (exit 2) ----------------------------------------------------
 
 

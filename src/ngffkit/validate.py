@@ -88,7 +88,14 @@ def _add(report: ValidationReport, where: str, findings: list[Finding]) -> None:
 def _check_group(
     loc: Location, report: ValidationReport, where: str, expected_levels: int | None
 ) -> OmeAttributes | None:
-    found = read_group_attrs(loc)
+    try:
+        found = read_group_attrs(loc)
+    except MetadataError as exc:
+        if not where:
+            raise  # the group asked about is unreadable
+        # a broken label image does not make the image unreadable: it is a problem in it
+        _add(report, where, [Finding("", str(exc))])
+        return None
     if found is None:
         if loc.read(PARTIAL_MARKER) is not None:
             report.partial = True
@@ -346,7 +353,11 @@ def _check_levels(
 
 def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, where: str) -> None:
     labels_loc = loc.child("labels")
-    found = read_group_attrs(labels_loc)
+    try:
+        found = read_group_attrs(labels_loc)
+    except MetadataError as exc:
+        _add(report, f"{where}/labels".lstrip("/"), [Finding("", str(exc))])
+        return
     if found is None:
         return
     zarr_format, attrs = found
@@ -409,10 +420,13 @@ def ome_zarr_models_findings(
                 # Validate as what it is: open_ome_zarr tries every model and reports the
                 # failures of all of them (plate, well, ...), burying the one that matters.
                 if version == "0.5":
-                    from ome_zarr_models.v05.image import Image
+                    from ome_zarr_models.v05.image import Image as Image05
+
+                    Image05.from_zarr(group)
                 else:
-                    from ome_zarr_models.v04.image import Image
-                Image.from_zarr(group)
+                    from ome_zarr_models.v04.image import Image as Image04
+
+                    Image04.from_zarr(group)
             else:
                 open_ome_zarr(group, version="0.5" if version == "0.5" else "0.4")
     except Exception as exc:
