@@ -163,6 +163,71 @@ def test_reads_zarr_python_v2_04(tmp_path: Path, separator: str) -> None:
         assert any("dimension_separator" in w.message for w in report.warnings)
 
 
+def test_reads_the_spec_example_with_top_level_transform_and_omero(tmp_path: Path) -> None:
+    """The spec's own 0.4 multiscales example (t,c,z,y,x, a top-level scale on t, type and
+    metadata) plus omero channels, written with zarr-python v2."""
+    path = tmp_path / "spec-example.ome.zarr"
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    data = np.random.default_rng(9).integers(0, 4000, (2, 2, 8, 32, 32), dtype=np.uint16)
+    levels = [data, data[:, :, ::2, ::2, ::2], data[:, :, ::4, ::4, ::4]]
+    for i, d in enumerate(levels):
+        group.create_array(
+            str(i),
+            data=d,
+            chunks=(1, 1, 8, 16, 16),
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+    axes = [
+        {"name": "t", "type": "time", "unit": "millisecond"},
+        {"name": "c", "type": "channel"},
+        *_axes("zyx"),
+    ]
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "name": "example",
+            "axes": axes,
+            "datasets": _datasets(
+                ["0", "1", "2"],
+                [(1.0, 1.0, 0.5, 0.5, 0.5), (1.0, 1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 2.0, 2.0, 2.0)],
+            ),
+            "coordinateTransformations": [{"type": "scale", "scale": [0.1, 1.0, 1.0, 1.0, 1.0]}],
+            "type": "gaussian",
+            "metadata": {
+                "description": "the fourth dimension",
+                "method": "skimage",
+                "version": "0.16.1",
+            },
+        }
+    ]
+    window = {"start": 0, "end": 1500, "min": 0, "max": 65535}
+    group.attrs["omero"] = {
+        "channels": [
+            {"color": "00FF00", "label": "GFP", "window": window, "active": True},
+            {"color": "FF00FF", "label": "DAPI", "window": window, "active": True},
+        ]
+    }
+    image = ngffkit.open(path)
+    assert image.axis_names == ("t", "c", "z", "y", "x")
+    assert image.method == "gaussian"
+    assert [lv.scale for lv in image.levels] == [
+        (0.1, 1.0, 0.5, 0.5, 0.5),
+        (0.1, 1.0, 1.0, 1.0, 1.0),
+        (0.1, 1.0, 2.0, 2.0, 2.0),
+    ]
+    assert [lv.factors for lv in image.levels][2] == (1.0, 1.0, 4.0, 4.0, 4.0)
+    assert image.voxel_size == {"z": 0.5, "y": 0.5, "x": 0.5}
+    assert image.omero is not None and [c.label for c in image.omero.channels] == ["GFP", "DAPI"]
+    for level, d in zip(image.levels, levels, strict=True):
+        np.testing.assert_array_equal(level.read(), d)
+    np.testing.assert_array_equal(image.levels[0][1, 0, 3], data[1, 0, 3])
+    described = ngffkit.describe(path)
+    assert described["channels"] == ["GFP", "DAPI"]
+    assert described["levels"][0]["scale"] == [0.1, 1.0, 0.5, 0.5, 0.5]
+    report = ngffkit.validate(path, strict=True)
+    assert report.valid, [str(p) for p in report.problems]
+
+
 # -- ome-zarr-py ------------------------------------------------------------------------------
 
 
@@ -380,7 +445,20 @@ def test_nd_round_trip(tmp_path: Path, make_image: Any, axes: str, version: str)
         np.testing.assert_array_equal(group[level.path][...], data)
         if version == "0.5":
             assert group[level.path].metadata.dimension_names == tuple(axes)
-    assert ngffkit.validate(path).valid
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    from ome_zarr_models import open_ome_zarr
+
+    node = next(iter(Reader(parse_url(str(path)))()))
+    assert [a["name"] for a in node.metadata["axes"]] == list(axes)
+    for dask_level, data in zip(node.data, made["levels"], strict=True):
+        np.testing.assert_array_equal(dask_level.compute(), data)
+    open_ome_zarr(zarr.open_group(str(path), mode="r"), version=version)
+    report = ngffkit.validate(path)
+    assert report.valid, [str(p) for p in report.problems]
+    # pyramid_spec(unit=...) sets the space unit only; the t axis is left without one
+    expected = ["multiscales[0].axes[0].unit"] if "t" in axes else []
+    assert [w.where for w in report.warnings] == expected
 
 
 # ============================================================================================
