@@ -255,21 +255,7 @@ def write_wk_layer() -> Callable[..., dict[str, np.ndarray]]:
             ).result()
             store[tuple(slice(0, s) for s in cxyz.shape)].write(cxyz).result()
             written[name] = cxyz
-        axes = [{"name": "c", "type": "channel"}] + [
-            {"name": n, "type": "space", "unit": "nanometer"} for n in "xyz"
-        ]
-        datasets = [
-            {
-                "path": name,
-                "coordinateTransformations": [
-                    {
-                        "type": "scale",
-                        "scale": [1.0] + [v * f for v, f in zip(WK_VOXEL_NM, mag, strict=True)],
-                    }
-                ],
-            }
-            for name, mag in WK_MAGS.items()
-        ]
+        axes, datasets = _wk_axes_and_datasets()
         (layer / "zarr.json").write_text(
             json.dumps(
                 {
