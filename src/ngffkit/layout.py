@@ -127,6 +127,11 @@ class ImageSpec(BaseModel):
             level.shards != level.chunks for level in self.levels if level.shards
         ):
             raise ValueError("OME-Zarr 0.4 (Zarr v2) has no sharding; drop the shards")
+        if self.image_label is not None and np.dtype(self.dtype).kind not in "iu":
+            raise ValueError(
+                f"a label image must hold integers (uint8 ... int64), not {self.dtype}; "
+                "cast the labels to an integer type"
+            )
         self.multiscale()  # raises on anything the spec forbids
         return self
 

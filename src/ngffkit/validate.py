@@ -88,7 +88,14 @@ def _add(report: ValidationReport, where: str, findings: list[Finding]) -> None:
 def _check_group(
     loc: Location, report: ValidationReport, where: str, expected_levels: int | None
 ) -> OmeAttributes | None:
-    found = read_group_attrs(loc)
+    try:
+        found = read_group_attrs(loc)
+    except MetadataError as exc:
+        if not where:
+            raise  # the group asked about is unreadable
+        # a broken label image does not make the image unreadable: it is a problem in it
+        _add(report, where, [Finding("", str(exc))])
+        return None
     if found is None:
         if loc.read(PARTIAL_MARKER) is not None:
             report.partial = True
@@ -107,6 +114,12 @@ def _check_group(
         local = loc.local_path
         if local is not None and not local.exists() and not where:
             raise NotFoundError(f"{local} does not exist")
+        if not where:
+            # Nothing there to validate (a plain folder): unreadable, not merely invalid.
+            raise MetadataError(
+                f"{loc.describe()} is not an OME-Zarr image or Zarr group: found neither "
+                "zarr.json nor .zattrs/.zgroup there"
+            )
         _add(
             report,
             where,
@@ -114,6 +127,7 @@ def _check_group(
         )
         return None
     zarr_format, attrs = found
+    _add(report, where, _group_format_findings(loc, zarr_format))
     if loc.read(PARTIAL_MARKER) is not None:
         report.partial = True
         _add(
@@ -155,16 +169,46 @@ def _check_group(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NgffWarning)
         try:
-            meta, _fixes, _ = parse(ns, strict=False)
+            meta, fixes, _ = parse(ns, strict=False)
         except MetadataError as exc:  # pragma: no cover - must findings caught it
             _add(report, where, [Finding("", str(exc))])
             return None
+    # What the lenient reading had to repair (e.g. unit 'nm' read as 'nanometer') is a
+    # warning here; recommendations() only sees the repaired metadata.
+    _add(report, where, fixes)
     _add(report, where, recommendations(meta))
     if meta.multiscales:
         _check_levels(loc, meta, zarr_format, report, where, expected_levels)
     if kind == "image":
         _check_labels(loc, meta, report, where)
     return meta
+
+
+def _group_format_findings(loc: Location, zarr_format: int) -> list[Finding]:
+    """The group's own Zarr metadata: ``zarr_format`` is the number 2 or 3, and a Zarr v2
+    group has a ``.zgroup`` (without them zarr-python and tools built on it refuse the group;
+    webknossos-libs, for one, writes ``{"zarr_format": "2"}``)."""
+    key, expected = ("zarr.json", 3) if zarr_format == 3 else (".zgroup", 2)
+    meta = loc.read_json(key)
+    if meta is None:
+        return [
+            Finding(
+                key,
+                f"missing: a Zarr v{expected} group needs {key} with "
+                f'{{"zarr_format": {expected}}}; zarr-python and other readers will not open '
+                "the group without it",
+            )
+        ]
+    value = meta.get("zarr_format")
+    if type(value) is not int or value != expected:
+        return [
+            Finding(
+                f"{key}.zarr_format",
+                f"must be the number {expected}, found {value!r}; zarr-python refuses to open "
+                "this group",
+            )
+        ]
+    return []
 
 
 def _kind(ns: dict[str, Any]) -> str:
@@ -309,13 +353,18 @@ def _check_levels(
 
 def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, where: str) -> None:
     labels_loc = loc.child("labels")
-    found = read_group_attrs(labels_loc)
+    try:
+        found = read_group_attrs(labels_loc)
+    except MetadataError as exc:
+        _add(report, f"{where}/labels".lstrip("/"), [Finding("", str(exc))])
+        return
     if found is None:
         return
     zarr_format, attrs = found
     ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
     names = ns.get("labels") if isinstance(ns, dict) else None
     at = f"{where}/labels".lstrip("/")
+    _add(report, at, _group_format_findings(labels_loc, zarr_format))
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         _add(
             report,
@@ -327,6 +376,21 @@ def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, 
             ],
         )
         return
+    if zarr_format == 3 and meta.version.startswith("0.5"):
+        labels_version = ns.get("version") if isinstance(ns, dict) else None
+        if labels_version != meta.version:
+            found_text = "it is missing" if labels_version is None else f"found {labels_version!r}"
+            _add(
+                report,
+                "",
+                [
+                    Finding(
+                        f"{at}/ome.version",
+                        f"the labels group must declare the image's OME-Zarr version "
+                        f"({meta.version!r}) in ome.version; {found_text}",
+                    )
+                ],
+            )
     n_levels = len(meta.multiscales[0].datasets) if meta.multiscales else None
     for name in names:
         sub = f"{at}/{name}"
@@ -336,7 +400,9 @@ def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, 
             _add(report, sub, [Finding("", "a label image must carry 'image-label' metadata")])
 
 
-def ome_zarr_models_findings(loc: Location, version: str | None) -> list[Finding]:
+def ome_zarr_models_findings(
+    loc: Location, version: str | None, kind: str | None = "image"
+) -> list[Finding]:
     """What ome-zarr-models says about a local store (empty when it accepts it)."""
     local = loc.local_path
     if local is None or version not in ("0.4", "0.5"):
@@ -349,13 +415,30 @@ def ome_zarr_models_findings(loc: Location, version: str | None) -> list[Finding
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            open_ome_zarr(
-                zarr.open_group(str(local), mode="r"),
-                version="0.5" if version == "0.5" else "0.4",
-            )
+            group = zarr.open_group(str(local), mode="r")
+            if kind == "image":
+                # Validate as what it is: open_ome_zarr tries every model and reports the
+                # failures of all of them (plate, well, ...), burying the one that matters.
+                if version == "0.5":
+                    from ome_zarr_models.v05.image import Image as Image05
+
+                    Image05.from_zarr(group)
+                else:
+                    from ome_zarr_models.v04.image import Image as Image04
+
+                    Image04.from_zarr(group)
+            else:
+                open_ome_zarr(group, version="0.5" if version == "0.5" else "0.4")
     except Exception as exc:
-        text = " ".join(str(exc).split())
-        return [Finding("ome-zarr-models", text[:600])]
+        lines = [
+            line.strip()
+            for line in str(exc).splitlines()
+            if line.strip() and "errors.pydantic.dev" not in line
+        ]
+        text = " ".join(lines)
+        if len(text) > 600:
+            text = text[:600] + "..."
+        return [Finding("ome-zarr-models", text)]
     return []
 
 
@@ -365,7 +448,7 @@ def validate_with_models(
     """:func:`validate`, then ome-zarr-models on local stores if nothing was found."""
     report = validate(url, strict=strict)
     if report.valid and report.kind == "image":
-        report.problems.extend(ome_zarr_models_findings(resolve(url), report.version))
+        report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
     return report
 
 

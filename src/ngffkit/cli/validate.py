@@ -33,7 +33,7 @@ def validate(
             out_console.print(f"✗ {problem}", markup=False)
         for warning in report.warnings:
             out_console.print(f"! {warning}", markup=False)
-        what = f"OME-Zarr {report.version or '?'} {report.kind or ''}".strip()
+        what = " ".join(part for part in ("OME-Zarr", report.version, report.kind) if part)
         if report.valid:
             extra = f" ({len(report.warnings)} warnings)" if report.warnings else ""
             out_console.print(f"valid: {report.url} is a valid {what}{extra}", markup=False)
