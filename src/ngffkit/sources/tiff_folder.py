@@ -113,14 +113,14 @@ class TiffFolderSource(SliceFolderSource):
     def _pread_window(path: Path, plain: _Plain, ys: slice, xs: slice,
                       dest: np.ndarray[Any, Any]) -> None:
         """Read rows ``ys`` with one pread; straight into ``dest`` when full width."""
-        ny, nx = plain.shape
+        nx = plain.shape[1]
         row = nx * plain.dtype.itemsize
         start = plain.offset + ys.start * row
         length = (ys.stop - ys.start) * row
         fd = os.open(path, os.O_RDONLY)
         try:
             if xs.start == 0 and xs.stop == nx and dest.flags.c_contiguous:
-                view = memoryview(dest).cast("B")
+                view = memoryview(dest.reshape(-1).view(np.uint8))
                 got = os.preadv(fd, [view], start)
                 buf = None
             else:
