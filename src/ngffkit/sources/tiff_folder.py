@@ -120,7 +120,7 @@ class TiffFolderSource(SliceFolderSource):
         fd = os.open(path, os.O_RDONLY)
         try:
             if xs.start == 0 and xs.stop == nx and dest.flags.c_contiguous:
-                view = memoryview(dest.reshape(-1).view(np.uint8))
+                view = dest.reshape(-1).view(np.uint8).data
                 got = os.preadv(fd, [view], start)
                 buf = None
             else:
