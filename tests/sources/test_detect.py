@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import random_volume, write_tiff_stack
+from source_helpers import random_volume, write_tiff_stack
 
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources import SOURCE_KINDS, Source, SourceSpec, detect_format, open_source

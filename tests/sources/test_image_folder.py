@@ -7,8 +7,8 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from conftest import assert_reads, random_volume
 from PIL import Image
+from source_helpers import assert_reads, random_volume
 
 from ngffkit.errors import InputError
 from ngffkit.sources import ImageFolderSource, open_source

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHAPE, assert_reads, random_volume
+from source_helpers import SHAPE, assert_reads, random_volume
 
 from ngffkit.errors import InputError
 from ngffkit.sources import RawSource, open_source

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorstore as ts
-from conftest import SHAPE, assert_reads, random_volume
+from source_helpers import SHAPE, assert_reads, random_volume
 
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources import TensorStoreSource, open_source

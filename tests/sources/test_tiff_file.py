@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import SHAPE, assert_reads, random_volume
+from source_helpers import SHAPE, assert_reads, random_volume
 
 from ngffkit.errors import InputError
 from ngffkit.sources import TiffFileSource, open_source

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import SHAPE, assert_reads, random_volume, write_tiff_stack
+from source_helpers import SHAPE, assert_reads, random_volume, write_tiff_stack
 
 from ngffkit.errors import InputError
 from ngffkit.sources import TiffFolderSource, open_source

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
-from conftest import assert_reads, random_volume
+from source_helpers import assert_reads, random_volume
 
 from ngffkit.errors import InputError
 from ngffkit.sources import VolumeGridsSource, open_source
