@@ -14,6 +14,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 
-python3 -m ruff check src tests benchmarks
+python3 -m ruff check --no-cache src tests benchmarks
 python3 -m mypy
 python3 -m pytest -q "$@"
