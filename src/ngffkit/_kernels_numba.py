@@ -284,30 +284,42 @@ def select(src, out, fz, fy, fx, buf, same, uniform, want_median):  # type: igno
         for oy in range(oy_n):
             y0 = oy * fy
             y1 = min(y0 + fy, ny)
-            # Label volumes are mostly blocks of one label. Contiguous (vectorised) passes
-            # write every block's first voxel and flag the blocks that hold nothing else;
-            # only the others pay for gathering and selecting.
-            first = src[z0, y0]
-            for x in range(nx):
-                same[x] = 1
-            for z in range(z0, z1):
-                for y in range(y0, y1):
-                    if z == z0 and y == y0:
-                        continue
-                    row = src[z, y]
-                    for x in range(nx):
-                        same[x] &= row[x] == first[x]
+            # Label volumes are mostly blocks of one label. A first pass writes every
+            # block's first voxel and flags the blocks that hold nothing else; only the
+            # others pay for gathering and selecting.
             orow = out[oz, oy]
-            if fx == 1:
+            first = src[z0, y0]
+            # The block's rows in (z, y) order. Up to four rows, unused ones alias the first,
+            # which leaves the uniformity test unchanged and keeps it one vectorised loop.
+            nyb = y1 - y0
+            nzy = (z1 - z0) * nyb
+            r0 = first
+            r1 = src[z0 + 1 // nyb, y0 + 1 % nyb] if nzy > 1 else first
+            r2 = src[z0 + 2 // nyb, y0 + 2 % nyb] if nzy > 2 else first
+            r3 = src[z0 + 3 // nyb, y0 + 3 % nyb] if nzy > 3 else first
+            if fx == 2 and nzy <= 4:
+                # Contiguous compare first (vectorises), then fold the x pairs.
+                for x in range(nx):
+                    a = r0[x]
+                    same[x] = (r1[x] == a) & (r2[x] == a) & (r3[x] == a)
                 for ox in range(full_x):
-                    orow[ox] = first[ox]
-                    uniform[ox] = same[ox]
-            elif fx == 2:
-                for ox in range(full_x):
-                    a = first[2 * ox]
+                    x = 2 * ox
+                    a = r0[x]
                     orow[ox] = a
-                    uniform[ox] = same[2 * ox] & same[2 * ox + 1] & (first[2 * ox + 1] == a)
+                    uniform[ox] = same[x] & same[x + 1] & (r0[x + 1] == a)
+            elif fx == 1 and nzy <= 4:
+                for ox in range(full_x):
+                    a = r0[ox]
+                    orow[ox] = a
+                    uniform[ox] = (r1[ox] == a) & (r2[ox] == a) & (r3[ox] == a)
             else:
+                for x in range(nx):
+                    same[x] = 1
+                for z in range(z0, z1):
+                    for y in range(y0, y1):
+                        row = src[z, y]
+                        for x in range(nx):
+                            same[x] &= row[x] == first[x]
                 for ox in range(full_x):
                     a = first[ox * fx]
                     orow[ox] = a
@@ -317,14 +329,6 @@ def select(src, out, fz, fy, fx, buf, same, uniform, want_median):  # type: igno
                     uniform[ox] = u
             for ox in range(full_x, ox_n):
                 uniform[ox] = 0
-            # The block's rows in (z, y) order; only the first four are used by the
-            # unrolled cases below.
-            nyb = y1 - y0
-            nzy = (z1 - z0) * nyb
-            r0 = first
-            r1 = src[z0 + 1 // nyb, y0 + 1 % nyb] if nzy > 1 else first
-            r2 = src[z0 + 2 // nyb, y0 + 2 % nyb] if nzy > 2 else first
-            r3 = src[z0 + 3 // nyb, y0 + 3 % nyb] if nzy > 3 else first
             for ox in range(ox_n):
                 if uniform[ox]:
                     continue
