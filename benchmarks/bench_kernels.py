@@ -77,7 +77,7 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 def int_pairs_mean(data: Array, factors: tuple[int, ...]) -> Array:
     """Plain numpy: sum strided views in a wider integer, round, cast back."""
-    acc = np.zeros(K.output_shape(data.shape, factors), np.uint32)
+    acc = np.zeros(K.output_shape(data.shape, factors), np.int32)
     for off in np.ndindex(*factors):
         view = data[tuple(slice(o, None, f) for o, f in zip(off, factors, strict=True))]
         acc[tuple(slice(0, n) for n in view.shape)] += view

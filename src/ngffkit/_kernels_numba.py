@@ -110,10 +110,20 @@ def mean_float(src, out, fz, fy, fx, acc):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _pick(v, a, want_max):  # type: ignore[no-untyped-def]
+    # Non-short-circuit operators make this a select, not a branch, so loops vectorise.
+    # v != v is only true for NaN (NaN wins, as in numpy) and folds away for integers.
+    if want_max:
+        return v if (v > a) | (v != v) else a
+    return v if (v < a) | (v != v) else a
+
+
+@njit(cache=True, nogil=True)
 def min_max(src, out, fz, fy, fx, acc, want_max):  # type: ignore[no-untyped-def]
     """Block minimum or maximum; a NaN anywhere in a block makes the result NaN (as numpy)."""
     nz, ny, nx = src.shape
     oz_n, oy_n, ox_n = out.shape
+    full_x = nx // fx
     for oz in range(oz_n):
         z0 = oz * fz
         z1 = min(z0 + fz, nz)
@@ -128,31 +138,26 @@ def min_max(src, out, fz, fy, fx, acc, want_max):  # type: ignore[no-untyped-def
                     if z == z0 and y == y0:
                         continue
                     row = src[z, y]
-                    # Two loops rather than a branch inside one, so each vectorises.
-                    if want_max:
-                        for x in range(nx):
-                            v = row[x]
-                            # v != v is only true for NaN and folds away for integers.
-                            if v > acc[x] or v != v:
-                                acc[x] = v
-                    else:
-                        for x in range(nx):
-                            v = row[x]
-                            if v < acc[x] or v != v:
-                                acc[x] = v
+                    for x in range(nx):
+                        acc[x] = _pick(row[x], acc[x], want_max)
             orow = out[oz, oy]
-            for ox in range(ox_n):
-                x0 = ox * fx
-                x1 = min(x0 + fx, nx)
-                a = acc[x0]
-                for x in range(x0 + 1, x1):
-                    v = acc[x]
-                    if want_max:
-                        if v > a or v != v:
-                            a = v
-                    elif v < a or v != v:
-                        a = v
-                orow[ox] = a
+            if fx == 1:
+                for ox in range(full_x):
+                    orow[ox] = acc[ox]
+            elif fx == 2:
+                for ox in range(full_x):
+                    orow[ox] = _pick(acc[2 * ox + 1], acc[2 * ox], want_max)
+            else:
+                for ox in range(full_x):
+                    a = acc[ox * fx]
+                    for x in range(ox * fx + 1, ox * fx + fx):
+                        a = _pick(acc[x], a, want_max)
+                    orow[ox] = a
+            if full_x < ox_n:
+                a = acc[full_x * fx]
+                for x in range(full_x * fx + 1, nx):
+                    a = _pick(acc[x], a, want_max)
+                orow[full_x] = a
 
 
 @njit(cache=True, nogil=True)
