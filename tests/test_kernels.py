@@ -349,6 +349,8 @@ def test_pyramid_equals_repeated_downsample(method: str) -> None:
 def test_pyramid_checks_every_step_first() -> None:
     with pytest.raises(InputError, match="0"):
         K.pyramid(np.zeros((4, 4, 4), np.uint8), [(2, 2, 2), (2, 0, 2)])
+    with pytest.raises(InputError, match="one factor tuple per level"):
+        K.pyramid(np.zeros((4, 4, 4), np.uint8), (2, 2, 2))  # type: ignore[arg-type]
 
 
 def test_output_shape_and_translation() -> None:

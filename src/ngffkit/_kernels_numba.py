@@ -110,10 +110,20 @@ def mean_float(src, out, fz, fy, fx, acc):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _pick(v, a, want_max):  # type: ignore[no-untyped-def]
+    # Non-short-circuit operators make this a select, not a branch, so loops vectorise.
+    # v != v is only true for NaN (NaN wins, as in numpy) and folds away for integers.
+    if want_max:
+        return v if (v > a) | (v != v) else a
+    return v if (v < a) | (v != v) else a
+
+
+@njit(cache=True, nogil=True)
 def min_max(src, out, fz, fy, fx, acc, want_max):  # type: ignore[no-untyped-def]
     """Block minimum or maximum; a NaN anywhere in a block makes the result NaN (as numpy)."""
     nz, ny, nx = src.shape
     oz_n, oy_n, ox_n = out.shape
+    full_x = nx // fx
     for oz in range(oz_n):
         z0 = oz * fz
         z1 = min(z0 + fz, nz)
@@ -128,31 +138,26 @@ def min_max(src, out, fz, fy, fx, acc, want_max):  # type: ignore[no-untyped-def
                     if z == z0 and y == y0:
                         continue
                     row = src[z, y]
-                    # Two loops rather than a branch inside one, so each vectorises.
-                    if want_max:
-                        for x in range(nx):
-                            v = row[x]
-                            # v != v is only true for NaN and folds away for integers.
-                            if v > acc[x] or v != v:
-                                acc[x] = v
-                    else:
-                        for x in range(nx):
-                            v = row[x]
-                            if v < acc[x] or v != v:
-                                acc[x] = v
+                    for x in range(nx):
+                        acc[x] = _pick(row[x], acc[x], want_max)
             orow = out[oz, oy]
-            for ox in range(ox_n):
-                x0 = ox * fx
-                x1 = min(x0 + fx, nx)
-                a = acc[x0]
-                for x in range(x0 + 1, x1):
-                    v = acc[x]
-                    if want_max:
-                        if v > a or v != v:
-                            a = v
-                    elif v < a or v != v:
-                        a = v
-                orow[ox] = a
+            if fx == 1:
+                for ox in range(full_x):
+                    orow[ox] = acc[ox]
+            elif fx == 2:
+                for ox in range(full_x):
+                    orow[ox] = _pick(acc[2 * ox + 1], acc[2 * ox], want_max)
+            else:
+                for ox in range(full_x):
+                    a = acc[ox * fx]
+                    for x in range(ox * fx + 1, ox * fx + fx):
+                        a = _pick(acc[x], a, want_max)
+                    orow[ox] = a
+            if full_x < ox_n:
+                a = acc[full_x * fx]
+                for x in range(full_x * fx + 1, nx):
+                    a = _pick(acc[x], a, want_max)
+                orow[full_x] = a
 
 
 @njit(cache=True, nogil=True)
@@ -163,18 +168,20 @@ def _less(a, b):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def _sort(buf, k):  # type: ignore[no-untyped-def]
-    if k > 32:
-        # numba's sort orders NaN last, like numpy's.
-        buf[:k].sort()
-        return
-    # Small blocks (edges, factor 3): insertion sort beats a call into the library sort.
-    for i in range(1, k):
-        v = buf[i]
-        j = i - 1
-        while j >= 0 and _less(v, buf[j]):
-            buf[j + 1] = buf[j]
-            j -= 1
-        buf[j + 1] = v
+    # Shell sort: insertion sort for the small blocks (edges, factor 3) and still fine for
+    # big ones (4x4x4 and up). numba's own sort would add seconds of compile time per dtype.
+    gap = 1
+    while gap * 3 + 1 < k:
+        gap = gap * 3 + 1
+    while gap > 0:
+        for i in range(gap, k):
+            v = buf[i]
+            j = i - gap
+            while j >= 0 and _less(v, buf[j]):
+                buf[j + gap] = buf[j]
+                j -= gap
+            buf[j + gap] = v
+        gap //= 3
 
 
 @njit(cache=True, nogil=True)
@@ -284,30 +291,42 @@ def select(src, out, fz, fy, fx, buf, same, uniform, want_median):  # type: igno
         for oy in range(oy_n):
             y0 = oy * fy
             y1 = min(y0 + fy, ny)
-            # Label volumes are mostly blocks of one label. Contiguous (vectorised) passes
-            # write every block's first voxel and flag the blocks that hold nothing else;
-            # only the others pay for gathering and selecting.
-            first = src[z0, y0]
-            for x in range(nx):
-                same[x] = 1
-            for z in range(z0, z1):
-                for y in range(y0, y1):
-                    if z == z0 and y == y0:
-                        continue
-                    row = src[z, y]
-                    for x in range(nx):
-                        same[x] &= row[x] == first[x]
+            # Label volumes are mostly blocks of one label. A first pass writes every
+            # block's first voxel and flags the blocks that hold nothing else; only the
+            # others pay for gathering and selecting.
             orow = out[oz, oy]
-            if fx == 1:
+            first = src[z0, y0]
+            # The block's rows in (z, y) order. Up to four rows, unused ones alias the first,
+            # which leaves the uniformity test unchanged and keeps it one vectorised loop.
+            nyb = y1 - y0
+            nzy = (z1 - z0) * nyb
+            r0 = first
+            r1 = src[z0 + 1 // nyb, y0 + 1 % nyb] if nzy > 1 else first
+            r2 = src[z0 + 2 // nyb, y0 + 2 % nyb] if nzy > 2 else first
+            r3 = src[z0 + 3 // nyb, y0 + 3 % nyb] if nzy > 3 else first
+            if fx == 2 and nzy <= 4:
+                # Contiguous compare first (vectorises), then fold the x pairs.
+                for x in range(nx):
+                    a = r0[x]
+                    same[x] = (r1[x] == a) & (r2[x] == a) & (r3[x] == a)
                 for ox in range(full_x):
-                    orow[ox] = first[ox]
-                    uniform[ox] = same[ox]
-            elif fx == 2:
-                for ox in range(full_x):
-                    a = first[2 * ox]
+                    x = 2 * ox
+                    a = r0[x]
                     orow[ox] = a
-                    uniform[ox] = same[2 * ox] & same[2 * ox + 1] & (first[2 * ox + 1] == a)
+                    uniform[ox] = same[x] & same[x + 1] & (r0[x + 1] == a)
+            elif fx == 1 and nzy <= 4:
+                for ox in range(full_x):
+                    a = r0[ox]
+                    orow[ox] = a
+                    uniform[ox] = (r1[ox] == a) & (r2[ox] == a) & (r3[ox] == a)
             else:
+                for x in range(nx):
+                    same[x] = 1
+                for z in range(z0, z1):
+                    for y in range(y0, y1):
+                        row = src[z, y]
+                        for x in range(nx):
+                            same[x] &= row[x] == first[x]
                 for ox in range(full_x):
                     a = first[ox * fx]
                     orow[ox] = a
@@ -317,14 +336,6 @@ def select(src, out, fz, fy, fx, buf, same, uniform, want_median):  # type: igno
                     uniform[ox] = u
             for ox in range(full_x, ox_n):
                 uniform[ox] = 0
-            # The block's rows in (z, y) order; only the first four are used by the
-            # unrolled cases below.
-            nyb = y1 - y0
-            nzy = (z1 - z0) * nyb
-            r0 = first
-            r1 = src[z0 + 1 // nyb, y0 + 1 % nyb] if nzy > 1 else first
-            r2 = src[z0 + 2 // nyb, y0 + 2 % nyb] if nzy > 2 else first
-            r3 = src[z0 + 3 // nyb, y0 + 3 % nyb] if nzy > 3 else first
             for ox in range(ox_n):
                 if uniform[ox]:
                     continue

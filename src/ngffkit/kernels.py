@@ -32,9 +32,10 @@ Methods
     ``mode``      the most frequent value in the block, ties going to the smallest value.
                   Integer and boolean data only (label volumes).
     ``min``/``max`` block minimum / maximum. A NaN in a block makes the result NaN.
-    ``gaussian``  ``scipy.ndimage.gaussian_filter`` with ``sigma = 2 * f / 6`` per axis (0
-                  for factor 1, as skimage's ``pyramid_reduce``), ``mode="nearest"``, then the
-                  block mean, rounded half up for integers. It is computed in float32 for
+    ``gaussian``  a Gaussian blur as ``scipy.ndimage.gaussian_filter`` with
+                  ``sigma = 2 * f / 6`` per axis (none for factor 1, as skimage's
+                  ``pyramid_reduce``), ``mode="nearest"``, then the block mean, rounded half up
+                  for integers. It is done one axis at a time (blur, shrink, next axis). It is computed in float32 for
                   inputs of at most 16 bits and in float64 otherwise. The filter sees only the
                   array it is given. A caller that downsamples a volume brick by brick gets
                   seams at brick borders unless it passes each brick with a halo of at least
@@ -109,6 +110,11 @@ def pyramid(
     (the same rounding applies at every step). Every factor tuple is checked before any work
     is done.
     """
+    if any(isinstance(f, int | np.integer) for f in factors):
+        raise InputError(
+            f"pyramid() takes one factor tuple per level, got {factors!r}; write e.g. "
+            "[(1, 2, 2), (2, 2, 2)] for two levels, or [(2, 2, 2)] for one."
+        )
     steps = [_check_call(data, f, method) for f in factors]
     levels: list[np.ndarray] = []
     current = data
@@ -282,9 +288,16 @@ def _gaussian(data: Array, fs: tuple[int, ...]) -> Array:
 
     dt = data.dtype
     work = np.float32 if dt.itemsize <= 2 or dt == np.float32 else np.float64
-    sigma = [2 * f / 6 if f > 1 else 0.0 for f in fs]
-    blurred = ndimage.gaussian_filter(data, sigma=sigma, mode="nearest", output=work)
-    means = _downsample(blurred, fs, "mean")
+    means: Array = data.astype(work)
+    # Blur and block mean are both separable and act on different axes, so they commute:
+    # blurring one axis and shrinking it before the next leaves later passes less data
+    # (1 + 1/2 + 1/4 of the volume for 2x2x2 instead of three full passes). The result is the
+    # blur of the whole array followed by the block mean, up to float rounding.
+    for axis, f in enumerate(fs):
+        if f == 1:
+            continue
+        ndimage.gaussian_filter1d(means, 2 * f / 6, axis=axis, mode="nearest", output=means)
+        means = _downsample(means, tuple(f if a == axis else 1 for a in range(len(fs))), "mean")
     if dt.kind == "f":
         return means.astype(dt)
     info = np.iinfo(dt)
