@@ -79,7 +79,9 @@ def _usable(rec: dict[str, Any]) -> bool:
 
 
 def stack_table(records: Iterable[dict[str, Any]]) -> list[str]:
-    rows = sorted(records, key=lambda r: (r.get("status") != "ok", r.get("wall_s", 1e9)))
+    """The headline table; skipped configs are left out (listed by :func:`skipped_notes`)."""
+    rows = [r for r in records if r.get("status") != "skipped"]
+    rows.sort(key=lambda r: (r.get("status") != "ok", r.get("wall_s", 1e9)))
     head = ("tool (config)", "format", "chunks / shards", "compression", "levels (method)",
             "wall s", "MB/s", "peak mem MiB (tree PSS)", "max 1-proc RSS MiB",
             "CPU s (user+sys)", "output MiB", "files", "check", "l1 vs mean (max abs)")  # fmt: skip
@@ -104,9 +106,14 @@ def stack_table(records: Iterable[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def skipped_notes(records: Iterable[dict[str, Any]]) -> list[str]:
+    return [f"- skipped `{r['config']}`: {r.get('note', '')}" for r in records
+            if r.get("status") == "skipped"]  # fmt: skip
+
+
 def ratio_table(records: list[dict[str, Any]]) -> list[str]:
     peers = [r for r in records if r.get("kind") == "peer" and _usable(r)]
-    ours = [r for r in records if r.get("kind") == "ngffkit"]
+    ours = [r for r in records if r.get("kind") == "ngffkit" and r.get("status") != "skipped"]
     if not ours:
         return []
     lines = [
@@ -177,6 +184,8 @@ def print_report(path: Path, only_stacks: set[str] | None = None, detail: bool =
         out.append("")
         out.extend(stack_table(records))
         out.append("")
+        if notes := skipped_notes(records):
+            out.extend([*notes, ""])
         ratios = ratio_table(records)
         if ratios:
             out.append(f"**ngffkit against the peers, stack {r0['stack']}**")

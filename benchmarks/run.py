@@ -333,7 +333,8 @@ def run_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
     files, apparent, disk = tree_size(out)
     record["output"] = {"files": files, "bytes": apparent, "disk_bytes": disk}
     vr = subprocess.run([sys.executable, str(BENCH / "verify.py"), str(out), str(st.folder),
-                         "--levels", str(LEVELS), "--method", cfg.method],
+                         "--levels", str(LEVELS), "--method", cfg.method,
+                         "--sharded", "yes" if cfg.sharded else "no", "--zstd-level", str(ZSTD_LEVEL)],
                         capture_output=True, text=True)  # fmt: skip
     try:
         record["verify"] = json.loads(vr.stdout.strip().splitlines()[-1])
@@ -375,7 +376,8 @@ def run_suite(configs: list[Config], stacks: list[Stack], args: argparse.Namespa
                 rec = run_config(cfg, st, args, session, ngff)
                 if rec.get("status") == "skipped":
                     print(f"  {cfg.name:28s} skipped: {rec['note']}")
-            with RESULTS_FILE.open("a") as f:
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            with args.results.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
 
 

@@ -15,7 +15,9 @@ What it checks, tool-agnostic:
 4. compares z = 0, mid and last of level 0 with the TIFFs (exact),
 5. compares a 64³ block from the middle of level 1 with the float 2×2×2 mean (and median) of the
    TIFF data and reports the largest absolute error of each; the tool's own method (``--method``)
-   must be within 1.0 (rounding or truncation), or the check fails.
+   must be within 1.0 (rounding or truncation), or the check fails,
+6. optionally (``--sharded yes|no``, ``--zstd-level N``) that level 0 has the settings the run
+   asked for; a shard of exactly one chunk counts as unsharded.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -115,8 +118,33 @@ def expected_shape(shape0: tuple[int, int, int], level: int) -> tuple[set[int], 
     return tuple({max(1, s // f), max(1, math.ceil(s / f))} for s in shape0)
 
 
+def settings_problems(
+    level0: dict[str, Any], sharded: bool | None, zstd_level: int | None
+) -> list[str]:
+    """Does level 0 use the settings the run asked for (sharding, zstd level)?"""
+    problems = []
+    shards = level0.get("shards")
+    is_sharded = bool(shards) and shards != level0.get("chunks")  # one chunk per shard: no
+    if sharded is not None and is_sharded != sharded:
+        problems.append(
+            f"expected {'sharded' if sharded else 'unsharded'} arrays, got shards {shards}"
+        )
+    if zstd_level is not None:
+        pat = re.compile(rf'"c?level": {zstd_level}\b')
+        comps = level0.get("compressors") or []
+        if not any("zstd" in c.lower() and pat.search(c) for c in comps):
+            problems.append(f"expected zstd level {zstd_level}, got {comps}")
+    return problems
+
+
 def verify(
-    output: Path, tiff_dir: Path, levels: int = 5, method: str = "mean", block: int = 64
+    output: Path,
+    tiff_dir: Path,
+    levels: int = 5,
+    method: str = "mean",
+    block: int = 64,
+    sharded: bool | None = None,
+    zstd_level: int | None = None,
 ) -> dict[str, Any]:
     import zarr
 
@@ -148,6 +176,7 @@ def verify(
     names = axis_names(ms, arrays[0].ndim)
     res["axes"] = names
     res["level0"] = codec_summary(arrays[0])
+    problems.extend(settings_problems(res["level0"], sharded, zstd_level))
     if missing := {"z", "y", "x"} - set(names):
         problems.append(f"axes {names} lack {sorted(missing)}")
         return res
@@ -216,9 +245,15 @@ def main() -> None:
     p.add_argument("tiffs", type=Path)
     p.add_argument("--levels", type=int, default=5)
     p.add_argument("--method", choices=("mean", "median"), default="mean")
+    p.add_argument("--sharded", choices=("yes", "no"), help="require (un)sharded level 0")
+    p.add_argument("--zstd-level", type=int, help="require this zstd level on level 0")
     args = p.parse_args()
+    sharded = None if args.sharded is None else args.sharded == "yes"
     try:
-        result = verify(args.output, args.tiffs, args.levels, args.method)
+        result = verify(
+            args.output, args.tiffs, args.levels, args.method,
+            sharded=sharded, zstd_level=args.zstd_level,
+        )  # fmt: skip
     except Exception as exc:
         result = {"check": "FAIL", "problems": [f"verify crashed: {type(exc).__name__}: {exc}"]}
     json.dump(result, sys.stdout)
