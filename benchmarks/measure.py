@@ -61,36 +61,82 @@ def warm_page_cache(folder: Path, block: int = 8 * MIB) -> int:
         if not path.is_file():
             continue
         with path.open("rb", buffering=0) as f:
-            while n := f.readinto(view):  # type: ignore[attr-defined]
+            while n := f.readinto(view):
                 total += n
     return total
 
 
-def _sample_tree(root: psutil.Process) -> tuple[int, int, int, bool]:
-    """(sum PSS, sum RSS, max single RSS, PSS readable) over ``root`` and its descendants."""
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        procs = [root]
-    pss = rss = max_rss = 0
-    pss_ok = True
-    for p in procs:
+def _descendants(pid: int) -> list[int] | None:
+    """Descendant pids from ``/proc/PID/task/TID/children`` (cheap); None if unsupported."""
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        q = stack.pop()
         try:
-            try:
-                info = p.memory_full_info()
-                p_rss = int(info.rss)
-                p_pss = int(getattr(info, "pss", p_rss))
-                pss_ok = pss_ok and hasattr(info, "pss")
-            except psutil.AccessDenied:
-                p_rss = int(p.memory_info().rss)
-                p_pss = p_rss
-                pss_ok = False
-        except psutil.Error:  # gone, zombie
+            tasks = os.listdir(f"/proc/{q}/task")
+        except OSError:
             continue
-        pss += p_pss
-        rss += p_rss
-        max_rss = max(max_rss, p_rss)
-    return pss, rss, max_rss, pss_ok
+        for tid in tasks:
+            try:
+                with open(f"/proc/{q}/task/{tid}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                if q == pid and not out:
+                    return None  # kernel without CONFIG_PROC_CHILDREN
+                continue
+            except OSError:
+                continue
+            out.extend(kids)
+            stack.extend(kids)
+    return out
+
+
+class _TreeSampler:
+    """Samples a process tree; keeps psutil.Process objects between samples (cheaper)."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        self.root = root
+        self.procs: dict[int, psutil.Process] = {root.pid: root}
+
+    def _tree(self) -> list[psutil.Process]:
+        pids = _descendants(self.root.pid)
+        if pids is None:  # fall back to psutil's scan of every process
+            try:
+                return [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return [self.root]
+        procs = [self.root]
+        for pid in pids:
+            p = self.procs.get(pid)
+            if p is None:
+                try:
+                    p = self.procs[pid] = psutil.Process(pid)
+                except psutil.Error:
+                    continue
+            procs.append(p)
+        return procs
+
+    def sample(self) -> tuple[int, int, int, bool]:
+        """(sum PSS, sum RSS, max single RSS, PSS readable) over the tree."""
+        pss = rss = max_rss = 0
+        pss_ok = True
+        for p in self._tree():
+            try:
+                try:
+                    info = p.memory_full_info()
+                    p_rss = int(info.rss)
+                    p_pss = int(getattr(info, "pss", p_rss))
+                    pss_ok = pss_ok and hasattr(info, "pss")
+                except psutil.AccessDenied:
+                    p_rss = int(p.memory_info().rss)
+                    p_pss = p_rss
+                    pss_ok = False
+            except psutil.Error:  # gone, zombie
+                continue
+            pss += p_pss
+            rss += p_rss
+            max_rss = max(max_rss, p_rss)
+        return pss, rss, max_rss, pss_ok
 
 
 def run_measured(
@@ -122,15 +168,15 @@ def run_measured(
             start_new_session=True,
         )
         try:
-            root = psutil.Process(proc.pid)
+            sampler: _TreeSampler | None = _TreeSampler(psutil.Process(proc.pid))
         except psutil.NoSuchProcess:  # finished before we looked
-            root = None
+            sampler = None
         status = 0
         rusage = None
         while True:
             tick = time.perf_counter()
-            if root is not None:
-                pss, rss, single, ok = _sample_tree(root)
+            if sampler is not None:
+                pss, rss, single, ok = sampler.sample()
                 if rss:
                     samples += 1
                     peak_pss = max(peak_pss, pss)

@@ -45,7 +45,14 @@ RESULTS_FILE = RESULTS / "results.jsonl"
 # The command lines. Edit here. {input} and {output} are filled in per run.
 # ---------------------------------------------------------------------------------------------
 LEVELS, CHUNK, ZSTD_LEVEL, JOBS = 5, 64, 5, 2
-_SAME = ("--levels", str(LEVELS), "--chunk", str(CHUNK), "--clevel", str(ZSTD_LEVEL))
+_SAME: tuple[str, ...] = (
+    "--levels",
+    str(LEVELS),
+    "--chunk",
+    str(CHUNK),
+    "--clevel",
+    str(ZSTD_LEVEL),
+)
 _SAME += ("--jobs", str(JOBS))
 
 
@@ -86,7 +93,14 @@ PEERS: tuple[Config, ...] = (
           "zarr3_c64_s1024", sharded=True, method="median", compression="zstd 5 (+crc)"),
 )  # fmt: skip
 
-_NGFF_SAME = ("--compression", f"zstd:{ZSTD_LEVEL}", "--levels", str(LEVELS), "--method", "mean")
+_NGFF_SAME: tuple[str, ...] = (
+    "--compression",
+    f"zstd:{ZSTD_LEVEL}",
+    "--levels",
+    str(LEVELS),
+    "--method",
+    "mean",
+)
 _NGFF_SAME += ("--jobs", str(JOBS))
 NGFFKIT: tuple[Config, ...] = (
     Config("ngffkit_v05_sharded", "ngffkit", "ngffkit",

@@ -28,6 +28,7 @@ import math
 import re
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def axis_names(ms: dict[str, Any], ndim: int) -> list[str]:
     return [(a["name"] if isinstance(a, dict) else str(a)).lower() for a in axes]
 
 
-def read_zyx(arr: Any, names: list[str], box: dict[str, slice | int]) -> np.ndarray:
+def read_zyx(arr: Any, names: list[str], box: Mapping[str, slice | int]) -> np.ndarray:
     """Read ``box`` (by axis name) from ``arr`` and return it in z, y, x order."""
     index: list[slice | int] = []
     kept: list[str] = []
@@ -205,12 +206,12 @@ def verify(
     # Level 0: first, middle and last slice, exact.
     nz, ny, nx = shape0
     for z in sorted({0, nz // 2, nz - 1}):
-        got = read_zyx(
+        img = read_zyx(
             arrays[0], names, {"z": slice(z, z + 1), "y": slice(0, ny), "x": slice(0, nx)}
         )
-        want = tifffile.imread(files[z])
-        if got.shape[1:] != want.shape or not np.array_equal(got[0], want):
-            diff = "shape" if got.shape[1:] != want.shape else int((got[0] != want).sum())
+        ref = tifffile.imread(files[z])
+        if img.shape[1:] != ref.shape or not np.array_equal(img[0], ref):
+            diff = "shape" if img.shape[1:] != ref.shape else int((img[0] != ref).sum())
             problems.append(f"level 0 z={z} differs from the TIFF ({diff} voxels)")
 
     # Level 1: a block from the middle against the float mean / median of 2×2×2.
