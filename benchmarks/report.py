@@ -117,9 +117,9 @@ def ratio_table(records: list[dict[str, Any]]) -> list[str]:
     if not ours:
         return []
     lines = [
-        "| ngffkit config | wall s | vs fastest peer | vs fastest sharded peer | "
-        "peak PSS MiB | vs least-memory peer | check |",
-        "|---|---|---|---|---|---|---|",
+        "| ngffkit config | wall s | vs fastest peer | vs fastest sharded peer | CPU s "
+        "(fastest peer's) | peak PSS MiB | vs least-memory peer | check |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     fastest = min(peers, key=lambda r: r["wall_s"], default=None)
     fastest_sh = min((r for r in peers if r.get("sharded")), key=lambda r: r["wall_s"],
@@ -133,21 +133,23 @@ def ratio_table(records: list[dict[str, Any]]) -> list[str]:
 
     for r in sorted(ours, key=lambda r: r["config"]):
         if r.get("status") != "ok":
-            lines.append(f"| `{r['config']}` | – | – | – | – | – | {_check(r)} |")
+            lines.append(f"| `{r['config']}` | – | – | – | – | – | – | {_check(r)} |")
             continue
         mem = "no peer"
         if leanest is not None:
             mem = (f"{r['peak_tree_pss_mib'] / leanest['peak_tree_pss_mib']:.2f}× "
                    f"({leanest['config']} {leanest['peak_tree_pss_mib']:.0f} MiB)")  # fmt: skip
         sharded_cell = speedup(r, fastest_sh) if r.get("sharded") else "(unsharded)"
+        cpu = f"{r['cpu_s']:.1f}" + (f" ({fastest['cpu_s']:.1f})" if fastest else "")
         lines.append(
             f"| `{r['config']}` | {r['wall_s']:.2f} | {speedup(r, fastest)} | {sharded_cell} | "
-            f"{r['peak_tree_pss_mib']:.0f} | {mem} | {_check(r)} |"
+            f"{cpu} | {r['peak_tree_pss_mib']:.0f} | {mem} | {_check(r)} |"
         )
     lines.append("")
     lines.append("Speed-up = peer wall / ngffkit wall (target ≥ 3×); memory = ngffkit peak tree "
                  "PSS / the smallest peer's (lower is better). Only peers whose output verified "
-                 "count.")  # fmt: skip
+                 "count. On a busy machine wall times are noisy; CPU s is steadier (see the "
+                 "load column of `--detail`).")  # fmt: skip
     return lines
 
 
