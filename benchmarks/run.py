@@ -103,6 +103,12 @@ _NGFF_SAME: tuple[str, ...] = (
 )
 _NGFF_SAME += ("--jobs", str(JOBS))
 NGFFKIT: tuple[Config, ...] = (
+    # The planner's default shards (4 chunks per axis, 256³): what a user gets.
+    Config("ngffkit_v05_sharded_default", "ngffkit", "ngffkit",
+           ("convert", "{input}", "{output}", "--format", "0.5", "--chunks", str(CHUNK),
+            *_NGFF_SAME),
+           sharded=True, method="mean", compression="zstd 5"),
+    # stack-to-chunk's shard shape (whole x,y extent × one chunk in z), for a like-for-like row.
     Config("ngffkit_v05_sharded", "ngffkit", "ngffkit",
            ("convert", "{input}", "{output}", "--format", "0.5", "--chunks", str(CHUNK),
             "--shards", "1024,1024,64", *_NGFF_SAME),
