@@ -100,7 +100,19 @@ def mean_float(src, out, fz, fy, fx, acc):  # type: ignore[no-untyped-def]
                         acc[x] += row[x]
             nzy = (z1 - z0) * (y1 - y0)
             orow = out[oz, oy]
-            for ox in range(ox_n):
+            full_x = nx // fx
+            n = nzy * fx
+            # Unrolled for the common factors; each keeps the generic loop's exact order,
+            # (0.0 + a) + b, so -0.0 and rounding agree with the numpy path.
+            if fx == 1:
+                for ox in range(full_x):
+                    orow[ox] = (0.0 + acc[ox]) / n
+            elif fx == 2:
+                for ox in range(full_x):
+                    orow[ox] = ((0.0 + acc[2 * ox]) + acc[2 * ox + 1]) / n
+            else:
+                full_x = 0
+            for ox in range(full_x, ox_n):
                 x0 = ox * fx
                 x1 = min(x0 + fx, nx)
                 s = 0.0
