@@ -271,10 +271,32 @@ def ngff_convert_available(argv: list[str], env: dict[str, str]) -> tuple[bool, 
     return False, msg[-1] if msg else f"exit status {r.returncode}"
 
 
-def _git_rev() -> str:
-    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True)  # fmt: skip
-    return r.stdout.strip() or "?"
+def describe_ngff(argv: list[str], env: dict[str, str]) -> dict[str, str]:
+    """Which ngffkit the command runs: module path, version, git revision of its checkout."""
+    interp = argv[0]
+    if "python" not in Path(interp).name:
+        try:
+            first = Path(interp).read_text(errors="replace").splitlines()[0]
+        except (OSError, IndexError):
+            first = ""
+        if not first.startswith("#!"):
+            return {"module": "?", "version": "?", "git_rev": "?"}
+        interp = first[2:].strip().split()[0]
+    code = "import ngffkit; print(ngffkit.__file__); print(getattr(ngffkit, '__version__', '?'))"
+    r = subprocess.run([interp, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, **env})  # fmt: skip
+    if r.returncode != 0:
+        return {"module": "?", "version": "?", "git_rev": "?"}
+    module, version = [*r.stdout.splitlines(), "?", "?"][:2]
+    where = str(Path(module).parent)
+    git = ["git", "-C", where]
+    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)  # fmt: skip
+    git_rev = rev.stdout.strip() or "?"
+    if dirty.stdout.strip():
+        git_rev += "+dirty"
+    return {"module": module, "version": version, "git_rev": git_rev}
 
 
 def _steps_from_log(log: Path) -> dict[str, float] | None:
@@ -314,7 +336,7 @@ def run_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
         argv = [*base, *(a.format(**fill) for a in cfg.argv)]
         env.update(extra_env)
         record["ngff_cmd"] = label
-        record["git_rev"] = _git_rev()
+        record["ngffkit"] = args.ngffkit_info
     record["argv"] = argv
     runs: list[dict[str, Any]] = []
     logs = RESULTS / "logs" / session / st.key
@@ -377,7 +399,10 @@ def run_suite(configs: list[Config], stacks: list[Stack], args: argparse.Namespa
     ngff_ok, ngff_why = True, ""
     if any(not c.is_peer for c in configs):
         ngff_ok, ngff_why = ngff_convert_available(ngff[0], ngff[1])
-        print(f"ngffkit: {ngff[2]}: convert " + ("available" if ngff_ok else
+        args.ngffkit_info = describe_ngff(ngff[0], ngff[1])
+        info = args.ngffkit_info
+        print(f"ngffkit: {ngff[2]} -> {info['module']} (version {info['version']}, "
+              f"git {info['git_rev']}): convert " + ("available" if ngff_ok else
               f"NOT available ({ngff_why}); ngffkit entries are skipped"))  # fmt: skip
     for st in stacks:
         if not (st.folder / ".complete").exists():

@@ -89,6 +89,29 @@ def read_zyx(arr: Any, names: list[str], box: Mapping[str, slice | int]) -> np.n
     return data.transpose(order)
 
 
+def level_factors(ms: dict[str, Any], names: list[str]) -> list[list[float] | None]:
+    """Per level, its (z, y, x) scale relative to level 0, from coordinateTransformations."""
+    scales: list[list[float] | None] = []
+    for ds in ms.get("datasets", []):
+        scale = next(
+            (
+                t["scale"]
+                for t in ds.get("coordinateTransformations", [])
+                if t.get("type") == "scale"
+            ),
+            None,
+        )
+        if scale is None or len(scale) != len(names):
+            scales.append(None)
+            continue
+        by_name = dict(zip(names, scale, strict=True))
+        scales.append([float(by_name[a]) for a in ("z", "y", "x")])
+    base = scales[0] if scales else None
+    if base is None or any(v == 0 for v in base):
+        return [None for _ in scales]
+    return [None if s is None else [v / b for v, b in zip(s, base, strict=True)] for s in scales]
+
+
 def codec_summary(arr: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"zarr_format": arr.metadata.zarr_format, "dtype": str(arr.dtype)}
     info["chunks"] = list(arr.chunks)
@@ -184,6 +207,14 @@ def verify(
 
     padded = False
     shapes = []
+    factors = level_factors(ms, names)
+    res["factors_zyx"] = factors
+    for level, f in enumerate(factors):
+        if f is not None and any(abs(v - 2**level) > 1e-6 for v in f):
+            problems.append(
+                f"level {level}: scale factor (z,y,x) {tuple(round(v, 3) for v in f)} "
+                f"relative to level 0, expected {2**level} on every axis"
+            )
     for level, arr in enumerate(arrays):
         extents = dict(zip(names, arr.shape, strict=True))
         zyx = (extents["z"], extents["y"], extents["x"])
