@@ -390,11 +390,11 @@ def test_plan_em_anisotropic() -> None:
     ] == (2, 2, 2)
 
 
-def test_plan_strongly_anisotropic_then_thin_axis_stops() -> None:
-    # 4x coarser z: two xy-only steps reach isotropy; once z fits a chunk only y, x shrink.
+def test_plan_strongly_anisotropic_then_isotropic() -> None:
+    # 4x coarser z: two xy-only steps reach isotropy; then every axis halves together, also
+    # once z fits in a chunk, so the voxels stay isotropic.
     steps = K.plan_factors((100, 4096, 4096), (40, 10, 10), levels=None)
-    assert steps[:3] == [(1, 2, 2), (1, 2, 2), (2, 2, 2)]
-    assert all(s[0] == 1 for s in steps[3:])
+    assert steps == [(1, 2, 2), (1, 2, 2)] + [(2, 2, 2)] * 4
 
 
 def test_plan_tiny_volumes_and_level_limits() -> None:
@@ -405,9 +405,11 @@ def test_plan_tiny_volumes_and_level_limits() -> None:
     with pytest.raises(InputError, match="levels <= 3"):
         K.plan_factors((3, 3, 3), (1, 1, 1), levels=4)
     assert K.plan_factors((64, 300, 100), (1, 1, 1), levels=None, min_size=(64, 128, 128)) == [
-        (1, 2, 1),
-        (1, 2, 1),
+        (2, 2, 2),
+        (2, 2, 2),
     ]
+    # The peer benchmark's pyramid: z keeps halving below the chunk size.
+    assert K.plan_factors((256, 1024, 1024), (1, 1, 1), levels=5) == [(2, 2, 2)] * 4
 
 
 @settings(max_examples=200, deadline=None)

@@ -152,9 +152,9 @@ def plan_factors(
 
     Each step halves some axes:
 
-    * Only axes still larger than ``min_size`` are candidates. When ``levels`` asks for more
-      steps than that allows, any axis larger than 1 voxel may be halved. An axis is never
-      shrunk below 1 voxel.
+    * Every axis larger than 1 voxel is a candidate (an axis is never shrunk below 1 voxel),
+      so isotropic voxels stay isotropic. ``min_size`` only decides how many steps ``auto``
+      takes: until every axis fits in it.
     * ``anisotropic=True``: among the candidates, the axes whose voxel is finer than the
       coarsest candidate's by more than 1.5x are halved alone, until the voxels are near
       isotropic. After that, all candidates are halved together. EM at 25 x 11.24 x 11.24 nm
@@ -185,20 +185,23 @@ def plan_factors(
     cur = list(dims)
     vox = list(sizes)
     while True:
-        candidates = [i for i in range(nd) if cur[i] > floor[i]]
+        # Whether to take another step depends on the chunk size (auto) or on ``levels``;
+        # which axes shrink does not: every axis above one voxel, so that isotropic voxels
+        # stay isotropic (as every other pyramid tool does) and only the anisotropy rule
+        # below holds an axis back.
+        needed = any(cur[i] > floor[i] for i in range(nd))
         if levels is None:
-            if not candidates:
+            if not needed:
                 break
         elif len(steps) == levels - 1:
             break
-        elif not candidates:
-            candidates = [i for i in range(nd) if cur[i] > 1]
-            if not candidates:
-                raise InputError(
-                    f"levels={levels} needs {levels - 1} downsampling steps, but shape "
-                    f"{dims} is down to 1 voxel on every axis after {len(steps)}; use "
-                    f"levels <= {len(steps) + 1} or levels=None."
-                )
+        candidates = [i for i in range(nd) if cur[i] > 1]
+        if not candidates:
+            raise InputError(
+                f"levels={levels} needs {levels - 1} downsampling steps, but shape "
+                f"{dims} is down to 1 voxel on every axis after {len(steps)}; use "
+                f"levels <= {len(steps) + 1} or levels=None."
+            )
         if anisotropic:
             coarsest = max(vox[i] for i in candidates)
             finer = [i for i in candidates if vox[i] * _ANISOTROPY < coarsest]
