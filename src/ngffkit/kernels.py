@@ -197,6 +197,7 @@ def plan_factors(
             break
         candidates = [i for i in range(nd) if cur[i] > 1]
         if not candidates:
+            assert levels is not None  # auto has stopped: every axis fits in min_size >= 1
             raise InputError(
                 f"levels={levels} needs {levels - 1} downsampling steps, but shape "
                 f"{dims} is down to 1 voxel on every axis after {len(steps)}; use "
