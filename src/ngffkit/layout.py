@@ -376,8 +376,8 @@ def pyramid_spec(
     if factors is None:
         factors = [tuple(2 if s else 1 for s in space) for _ in range(max(levels, 1) - 1)]
     scale0 = spatial_voxel_size(voxel_size, axis_objs)
-    chunk0 = _per_axis(chunks, n, "chunks", space)
-    shard0 = _per_axis(shards, n, "shards", space) if shards is not None else None
+    chunk0 = per_axis(chunks, n, "chunks", space)
+    shard0 = per_axis(shards, n, "shards", space) if shards is not None else None
     base = tuple(origin) if origin is not None else (0.0,) * n
     out: list[LevelSpec] = []
     cum = [1] * n
@@ -425,7 +425,7 @@ def pyramid_spec(
     )
 
 
-def _per_axis(
+def per_axis(
     value: int | Sequence[int], n: int, what: str, space: Sequence[bool]
 ) -> tuple[int, ...]:
     """One number applies to the space axes (1 for t/c); a sequence gives every axis."""
@@ -448,6 +448,7 @@ __all__ = [
     "finish_image",
     "make_axes",
     "open_partial",
+    "per_axis",
     "pyramid_spec",
     "spatial_voxel_size",
     "write_labels_group",

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
+from ngffkit.layout import ImageSpec, make_axes, per_axis, pyramid_spec
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -206,26 +206,13 @@ def _fmt(values: Sequence[Any] | None) -> str:
 def _per_spatial(
     value: int | Sequence[int] | None, axes: Sequence[str], space: Sequence[bool], what: str
 ) -> tuple[int, ...] | None:
-    """One number for every space axis (t, c get 1), or one value per space axis."""
+    """One number for every space axis (t, c get 1), or one value per space axis / axis."""
     if value is None:
         return None
-    if isinstance(value, (int, np.integer)):
-        values = [int(value) if s else 1 for s in space]
-    else:
-        given = [int(v) for v in value]
-        n_space = sum(space)
-        if len(given) == n_space:
-            it = iter(given)
-            values = [next(it) if s else 1 for s in space]
-        elif len(given) == len(axes):
-            values = given
-        else:
-            raise OptionError(
-                what, f"needs one number or {n_space} (one per space axis); got {len(given)}"
-            )
-    if any(v < 1 for v in values):
-        raise OptionError(what, f"must be positive; got {values}")
-    return tuple(values)
+    try:
+        return per_axis(value, len(axes), what, space)
+    except InputError as exc:
+        raise OptionError(what, str(exc).removeprefix(f"{what} ")) from None
 
 
 def _region(

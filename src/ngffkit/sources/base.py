@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -30,16 +30,7 @@ SourceKind = Literal[
 ]
 
 #: Every value :func:`open_source` accepts as ``input_format``.
-SOURCE_KINDS: tuple[SourceKind, ...] = (
-    "tiff-folder",
-    "image-folder",
-    "tiff",
-    "volume-grids",
-    "zarr",
-    "n5",
-    "precomputed",
-    "raw",
-)
+SOURCE_KINDS: tuple[SourceKind, ...] = get_args(SourceKind)
 
 Box = tuple[slice, ...]
 
