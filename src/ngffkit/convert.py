@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
@@ -23,9 +24,9 @@ from ngffkit.arrays import create_array
 from ngffkit.errors import ConflictError, InputError, OptionError
 from ngffkit.execution import cpu_count, make_executor
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
-from ngffkit.layout import ImageSpec, create_image, finish_image
+from ngffkit.layout import ImageSpec, claim_output, create_image, finish_image
 from ngffkit.pipeline import Job, Journal, forget_handles, run_brick
-from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, Stage, make_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, resolve
 
@@ -98,9 +99,7 @@ def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
 
 def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
                         note: Mapping[str, Any]) -> None:
-    from ngffkit.layout import _claim
-
-    _claim(out, overwrite)
+    claim_output(out, overwrite)
     out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
     level = spec.levels[0]
     create_array(out, zarr_format=spec.zarr_format, shape=level.shape,
@@ -109,33 +108,40 @@ def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
                  dimension_names=spec.axis_names)
 
 
-def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progress | None) -> int:
+def _brick_bytes(plan: ConversionPlan, stage: Stage, index: int) -> int:
+    """Bytes a brick reads: the weight of its share of the progress bar."""
+    itemsize = np.dtype(plan.source_dtype if stage.from_input else plan.spec.dtype).itemsize
+    return math.prod(b - a for a, b in stage.box(index)) * itemsize
+
+
+def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progress | None) -> None:
     plan = job.plan
     done = journal.done()
-    total = sum(s.n_bricks for s in plan.stages)
-    per_brick = [plan.input_bytes / max(plan.stages[0].n_bricks, 1)]
+    total = sum(_brick_bytes(plan, s, i) for s in plan.stages for i in range(s.n_bricks))
     finished = 0
-    skipped = 0
     for k, stage in enumerate(plan.stages):
-        todo = [i for i in range(stage.n_bricks) if Journal.key(k, i) not in done]
-        skipped += stage.n_bricks - len(todo)
-        finished += stage.n_bricks - len(todo)
+        todo = []
+        for i in range(stage.n_bricks):
+            if Journal.key(k, i) in done:
+                finished += _brick_bytes(plan, stage, i)
+            else:
+                todo.append(i)
         if progress:
-            progress(int(finished * per_brick[0]), int(total * per_brick[0]))
-        futures: set[Future[Any]] = {executor.submit(run_brick, job, k, i) for i in todo}
-        while futures:
-            completed, futures = wait(futures, return_when=FIRST_EXCEPTION)
+            progress(finished, total)
+        futures = {executor.submit(run_brick, job, k, i): i for i in todo}
+        pending: set[Future[Any]] = set(futures)
+        while pending:
+            completed, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for future in completed:
                 error = future.exception()
                 if error is not None:
-                    for other in futures:
+                    for other in pending:
                         other.cancel()
-                    wait(futures)
+                    wait(pending)
                     raise error
-                finished += 1
+                finished += _brick_bytes(plan, stage, futures[future])
                 if progress:
-                    progress(int(finished * per_brick[0]), int(total * per_brick[0]))
-    return skipped
+                    progress(finished, total)
 
 
 def convert(

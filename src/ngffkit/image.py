@@ -455,7 +455,7 @@ def open_image(
             "does not exist"
         )
     ms = meta.multiscales[multiscale]
-    levels = _open_levels(loc, ms, derive_scale, writable=mode == "r+")
+    levels = open_levels(loc, ms, derive_scale, writable=mode == "r+")
     for note in notes:
         warnings.warn(f"{loc.describe()}: {note}", NgffWarning, stacklevel=2)
     return Image(
@@ -485,7 +485,7 @@ def _not_an_image_message(loc: Location, meta: OmeAttributes, ns: JsonDict) -> s
     return f"{loc.describe()} has OME metadata but no multiscales: it is not an image"
 
 
-def _open_levels(
+def open_levels(
     loc: Location, ms: Multiscale, derive_scale: bool, *, writable: bool
 ) -> tuple[Level, ...]:
     infos: list[tuple[str, Location, ArrayInfo]] = []
@@ -539,4 +539,4 @@ def _label_names(loc: Location) -> tuple[str, ...]:
     return tuple(str(n) for n in names)
 
 
-__all__ = ["PARTIAL_MARKER", "Image", "Level", "open_image", "read_group_attrs"]
+__all__ = ["PARTIAL_MARKER", "Image", "Level", "open_image", "open_levels", "read_group_attrs"]

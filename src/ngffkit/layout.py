@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from ngffkit.arrays import create_array
 from ngffkit.compression import DEFAULT_COMPRESSION, Compression
 from ngffkit.errors import ConflictError, InputError
-from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
+from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
 from ngffkit.metadata import (
     WRITE_VERSIONS,
     Axis,
@@ -244,7 +244,7 @@ def spatial_voxel_size(
     return tuple(scale)
 
 
-def _claim(loc: Location, overwrite: bool) -> None:
+def claim_output(loc: Location, overwrite: bool) -> None:
     """Refuse to write over existing data unless told; with overwrite, clear only ``loc``."""
     if not loc.exists():
         return
@@ -274,7 +274,7 @@ def create_image(
     ``ngff validate`` report the dataset as partial.
     """
     loc = resolve(url)
-    _claim(loc, overwrite)
+    claim_output(loc, overwrite)
     marker = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "spec": spec.model_dump(mode="json")}
     if note:
         marker.update(note)
@@ -297,11 +297,9 @@ def create_image(
 
 def open_partial(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Image:
     """Open an image whose group metadata is not written yet (for writing its levels)."""
-    from ngffkit.image import _open_levels
-
     loc = resolve(url)
     attrs = spec.attributes()
-    levels = _open_levels(loc, spec.multiscale(), False, writable=True)
+    levels = open_levels(loc, spec.multiscale(), False, writable=True)
     return Image(loc, spec.zarr_format, attrs, levels)
 
 
@@ -444,6 +442,7 @@ def per_axis(
 __all__ = [
     "ImageSpec",
     "LevelSpec",
+    "claim_output",
     "create_image",
     "finish_image",
     "make_axes",

@@ -23,7 +23,7 @@ def demo(
     dtype: Annotated[str, typer.Option(help="uint8 or uint16.")] = "uint16",
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo in FOLDER.")] = False,
 ) -> None:
-    """Generate a small scroll-like TIFF stack, write it as a multiscale OME-Zarr image and
+    """Generate a small scroll-like TIFF stack, convert it to a multiscale OME-Zarr image and
     show `ngff info` of it."""
     from ngffkit.demo import run_demo
 
