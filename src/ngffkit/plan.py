@@ -149,11 +149,6 @@ class ConversionPlan:
     def memory_estimate(self) -> int:
         return BASE_MEMORY + self.workers * self.task_memory
 
-    @property
-    def input_bytes(self) -> int:
-        n = math.prod(b - a for a, b in self.region)
-        return n * np.dtype(self.source_dtype).itemsize
-
     def cumulative(self, level: int) -> tuple[int, ...]:
         """Level-0 voxels per voxel of ``level``, per axis."""
         out = [1] * len(self.source_shape)
