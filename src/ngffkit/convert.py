@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,13 @@ from pydantic import ValidationError
 
 from ngffkit.arrays import create_array
 from ngffkit.errors import ConflictError, InputError, OptionError
-from ngffkit.execution import cpu_count, make_executor
+from ngffkit.execution import Progress, cpu_count, run_plan
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, claim_output, create_image, finish_image
-from ngffkit.pipeline import Job, Journal, forget_handles, run_brick
-from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, Stage, make_plan
+from ngffkit.pipeline import Job, Journal
+from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, resolve
-
-Progress = Callable[[int, int], None]
-"""Called with (bytes done, bytes total) as bricks finish."""
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:
@@ -106,42 +102,6 @@ def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
                  dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
                  compression=spec.compression, fill_value=spec.fill_value,
                  dimension_names=spec.axis_names)
-
-
-def _brick_bytes(plan: ConversionPlan, stage: Stage, index: int) -> int:
-    """Bytes a brick reads: the weight of its share of the progress bar."""
-    itemsize = np.dtype(plan.source_dtype if stage.from_input else plan.spec.dtype).itemsize
-    return math.prod(b - a for a, b in stage.box(index)) * itemsize
-
-
-def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progress | None) -> None:
-    plan = job.plan
-    done = journal.done()
-    total = sum(_brick_bytes(plan, s, i) for s in plan.stages for i in range(s.n_bricks))
-    finished = 0
-    for k, stage in enumerate(plan.stages):
-        todo = []
-        for i in range(stage.n_bricks):
-            if Journal.key(k, i) in done:
-                finished += _brick_bytes(plan, stage, i)
-            else:
-                todo.append(i)
-        if progress:
-            progress(finished, total)
-        futures = {executor.submit(run_brick, job, k, i): i for i in todo}
-        pending: set[Future[Any]] = set(futures)
-        while pending:
-            completed, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in completed:
-                error = future.exception()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    wait(pending)
-                    raise error
-                finished += _brick_bytes(plan, stage, futures[future])
-                if progress:
-                    progress(finished, total)
 
 
 def convert(
@@ -222,14 +182,7 @@ def convert(
     _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume)
     job = Job(output=out.url, plan=plan, source=spec)
     journal = Journal(out)
-    pool = (make_executor(executor, plan.workers, scheduler) if isinstance(executor, str)
-            else executor)
-    try:
-        _run_stages(job, pool, journal, progress)
-    finally:
-        if isinstance(executor, str):
-            pool.shutdown(wait=True)
-        forget_handles()
+    run_plan(job, executor, journal, progress=progress, scheduler=scheduler)
     if plan.zarr_only:
         out.delete(PARTIAL_MARKER)
         journal.clear()
