@@ -114,7 +114,11 @@ def combos(methods: Any, dtypes: Any) -> list[tuple[str, str]]:
 
 
 def check_against_reference(data: Array, factors: tuple[int, ...], method: str) -> None:
+    # The numpy path (compiled=False, what small conversions use) must give the same bytes.
+    numpy_path = K.downsample(data, factors, method, compiled=False)
     got = K.downsample(data, factors, method)
+    assert numpy_path.tobytes() == got.tobytes() and numpy_path.shape == got.shape
+    assert numpy_path.flags.c_contiguous
     assert got.dtype == data.dtype
     assert got.shape == K.output_shape(data.shape, factors)
     assert got.flags.c_contiguous
@@ -477,3 +481,18 @@ def test_errors(call: Any, needle: str) -> None:
         call()
     assert needle in str(info.value)
     assert isinstance(info.value, ValueError)  # InputError is also a ValueError
+
+
+@pytest.mark.parametrize("factors", [(2, 2, 2), (3, 2, 1), (1, 2, 2), (4, 1, 3)], ids=str)
+@pytest.mark.parametrize("method", ["mean", "min", "max", "median", "mode"])
+def test_numpy_path_in_slabs_equals_whole(
+    monkeypatch: pytest.MonkeyPatch, method: str, factors: tuple[int, ...]
+) -> None:
+    """Big arrays go through the numpy path slab by slab; slab edges must not show."""
+    shape = (23, 17, 19)
+    data = labels(shape, "uint16", 4) if method == "mode" else make_data(shape, "uint16", 4)
+    whole = K.downsample(data, factors, method, compiled=False)
+    monkeypatch.setattr(K, "_SLAB_BYTES", 3 * 17 * 19 * 2)  # a few rows of blocks per slab
+    slabbed = K.downsample(data, factors, method, compiled=False)
+    assert slabbed.tobytes() == whole.tobytes()
+    np.testing.assert_array_equal(slabbed, ref_downsample(data, factors, method))

@@ -174,13 +174,15 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     try:
         for level in stage.levels:
             if level != stage.base_level:
-                data = downsample(data, plan.factors[level - 1], method)
+                data = downsample(data, plan.factors[level - 1], method,
+                                  compiled=plan.compiled_kernels)
                 start = [s // f for s, f in zip(start, plan.factors[level - 1], strict=True)]
             elif not stage.from_input:
                 continue  # the base of a reduction stage is already stored
             store = level_store(job.output, paths[level], write_empty=plan.write_empty_chunks)
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
-            pending.append(store[region].write(data))
+            # Tensorstore may keep the array instead of copying it: nothing changes it later.
+            pending.append(store[region].write(data, can_reference_source_data_indefinitely=True))
         for future in pending:
             future.result()
     except StorageError:

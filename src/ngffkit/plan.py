@@ -33,12 +33,23 @@ from ngffkit.layout import ImageSpec, make_axes, per_axis, pyramid_spec
 MiB = 1 << 20
 GiB = 1 << 30
 DEFAULT_MAX_MEMORY = 2 * GiB
-# What the interpreter, tensorstore, numba and their thread pools hold before any data.
-BASE_MEMORY = 200 * MiB
-# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
-# the in-memory lower levels (1/7), and tensorstore's encode buffers (about one brick).
+# What the interpreter, numpy, tensorstore and their thread pools hold before any data
+# (measured: 60-70 MiB), and what loading the compiled kernels adds (LLVM: about 120 MiB).
+BASE_MEMORY = 100 * MiB
+COMPILED_KERNELS_MEMORY = 120 * MiB
+# Bytes held per byte of brick while a task runs: the brick (which tensorstore writes
+# without copying), its cast copy (when casting), the lower levels (1/7), the numpy path's
+# slab temporaries and tensorstore's encoded chunks and shard (up to about one brick).
 TASK_OVERHEAD = 2.3
 DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
+# Below this many input voxels the compiled kernels cost more to load (about 0.7 s of CPU
+# and 120 MiB, once per process) than they save over the numpy path; median and mode are
+# slow enough in numpy that they always use them.
+COMPILED_KERNELS_FROM = 1 << 30
+# The brick size the planner aims for (bytes of one task's input). Larger bricks are no
+# faster on the benchmarks (256³ uint8 bricks run as fast as 256×512×512 ones) but hold
+# more memory; smaller ones add stages and per-task overhead.
+BRICK_TARGET = 32 * MiB
 # Default shard edge, in chunks per axis (0.5): 256³ voxels for 64³ chunks.
 DEFAULT_SHARD_CHUNKS = 4
 
@@ -140,6 +151,7 @@ class ConversionPlan:
     zarr_only: bool
     max_memory: int
     notes: tuple[str, ...] = field(default=())
+    compiled_kernels: bool = True
 
     @property
     def out_dtype(self) -> np.dtype[Any]:
@@ -147,7 +159,11 @@ class ConversionPlan:
 
     @property
     def memory_estimate(self) -> int:
-        return BASE_MEMORY + self.workers * self.task_memory
+        return self.base_memory + self.workers * self.task_memory
+
+    @property
+    def base_memory(self) -> int:
+        return BASE_MEMORY + (COMPILED_KERNELS_MEMORY if self.compiled_kernels else 0)
 
     def cumulative(self, level: int) -> tuple[int, ...]:
         """Level-0 voxels per voxel of ``level``, per axis."""
@@ -188,7 +204,7 @@ class ConversionPlan:
         lines.append(
             f"memory: about {self.memory_estimate / MiB:.0f} MiB peak "
             f"({self.workers} worker(s) × {self.task_memory / MiB:.0f} MiB + "
-            f"{BASE_MEMORY / MiB:.0f} MiB base) of --max-memory {self.max_memory / MiB:.0f} MiB"
+            f"{self.base_memory / MiB:.0f} MiB base) of --max-memory {self.max_memory / MiB:.0f} MiB"
         )
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
@@ -252,14 +268,22 @@ def choose_brick(
     *,
     full_width: bool,
     min_bricks: int,
+    target: int | None = None,
 ) -> tuple[tuple[int, ...], int, bool]:
-    """The largest brick that fits ``budget`` bytes and reaches as many levels as possible.
+    """A brick of about ``target`` bytes that reaches as many levels as it can.
 
     ``units[k]`` is the write granule (shard, or chunk) of the k-th level of the stage, and
     ``cum[k]`` its factor relative to the stage's base level (``units[0]``/``cum[0]`` are the
     base level's own). Returns the brick, how many levels (base included) it reaches, and
     whether reaching even one lower level needed more than ``budget``.
+
+    Bricks beyond ``target`` (default: ``budget``) only cost memory: per-brick overheads are
+    small at that size, and a level a brick does not reach is built in a later stage that
+    re-reads 1/8 per level skipped. So the deepest reach within ``target`` wins, then the
+    deepest within ``budget``; full-width bricks (``full_width``, for inputs that decode
+    whole rows) may use the whole budget.
     """
+    target = budget if target is None else min(target, budget)
     n = len(base_shape)
 
     def required(k: int) -> list[int]:
@@ -270,8 +294,8 @@ def choose_brick(
                        else base_shape[axis])
         return req
 
-    def fits(b: Sequence[int]) -> bool:
-        return math.prod(b) * itemsize <= budget
+    def fits(b: Sequence[int], limit: int = target) -> bool:
+        return math.prod(b) * itemsize <= limit
 
     def count(b: Sequence[int]) -> int:
         return math.prod(-(-s // x) for s, x in zip(base_shape, b, strict=True))
@@ -281,10 +305,18 @@ def choose_brick(
     # A stage must reach at least one level below its base, or it makes no progress.
     min_k = 2 if len(units) > 1 else 1
     candidates = [(k, required(k)) for k in range(len(units), min_k - 1, -1)]
-    fitting = [(k, r) for k, r in candidates if fits(r)]
+    small = [(k, r) for k, r in candidates if fits(r)]
+    fitting = [(k, r) for k, r in candidates if fits(r, budget)]
     over_budget = not fitting
-    busy = [(k, r) for k, r in fitting if count(r) >= min_bricks]
-    best_k, brick = (busy or fitting or [candidates[-1]])[0]
+
+    def busy(options: list[tuple[int, list[int]]]) -> list[tuple[int, list[int]]]:
+        # Enough bricks for every worker matters only when the stage is big: a stage that
+        # fits in one target-sized brick is quicker done in one go than in another stage.
+        if fits(base_shape):
+            return options
+        return [(k, r) for k, r in options if count(r) >= min_bricks]
+
+    best_k, brick = (busy(small) or small or busy(fitting) or fitting or [candidates[-1]])[0]
     granule = list(brick)
 
     # Grow along x, then y, then z (the order the data is laid out in slices), in whole
@@ -293,7 +325,7 @@ def choose_brick(
         if full_width and axis == n - 1:
             wide = list(brick)
             wide[axis] = base_shape[axis]
-            if fits(wide):
+            if fits(wide, budget):
                 brick = wide
                 continue
         while brick[axis] < base_shape[axis]:
@@ -388,7 +420,11 @@ def make_plan(
     )
 
     jobs = max(1, options.jobs or cpu_count)
-    budget_total = options.max_memory - BASE_MEMORY
+    compiled = (options.method in ("median", "mode")
+                or math.prod(out_shape) >= COMPILED_KERNELS_FROM)
+    # Memory is the hard limit: below it the numpy path does the same work, only slower.
+    compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
+    budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
     task_budget = int(budget_total / TASK_OVERHEAD)
     stages: list[Stage] = []
@@ -404,6 +440,7 @@ def make_plan(
         brick, reach, over = choose_brick(
             levels[0].shape, units, cum, itemsize, max(task_budget // jobs, 1),
             full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
+            target=BRICK_TARGET,
         )
         if over:
             notes.append(f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
@@ -426,6 +463,7 @@ def make_plan(
         window=options.window if out_dtype != in_dtype else None,
         write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
         max_memory=options.max_memory, notes=tuple(notes),
+        compiled_kernels=compiled,
     )
 
 

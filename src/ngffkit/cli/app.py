@@ -43,8 +43,18 @@ app = typer.Typer(
 )
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
+@app.callback()
+def _group() -> None:
+    # A callback keeps ``ngff`` a command group even when only one command is registered.
+    pass
+
+
+def register_commands(only: str | None = None) -> None:
+    """Register every command module present (or only the module of command ``only``)."""
+    names = COMMAND_MODULES if only is None else (only,)
+    for name in names:
+        if any(info.name == name.replace("_", "-") for info in app.registered_commands):
+            continue
         try:
             module = importlib.import_module(f"ngffkit.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -55,9 +65,24 @@ def _register_commands() -> None:
         module.register(app)
 
 
-_register_commands()
+def _requested(args: list[str]) -> str | None:
+    """The command module named by ``args``, when the first argument names one."""
+    if args and not args[0].startswith("-"):
+        name = args[0].replace("-", "_")
+        if name in COMMAND_MODULES:
+            return name
+    return None
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run_app(app))
+    """Console-script entry point.
+
+    Only the invoked command's module is imported (``ngff serve`` does not load the
+    converter, ``ngff convert`` not the web server): start-up time is part of every run.
+    ``ngff --help`` and unknown commands load them all.
+    """
+    args = sys.argv[1:]
+    register_commands(_requested(args))
+    if not app.registered_commands:
+        register_commands()
+    sys.exit(run_app(app, args))
