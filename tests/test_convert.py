@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,40 @@ def test_cli_convert_as_a_user_runs_it(tmp_path: Path, awkward: tuple[Path, np.n
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 2, (bad, stderr)
         assert bad[0] in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (needs mount rights, as root on the CI machines has); unmounted after."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_is_a_clear_error_and_resumes(tmp_path: Path, small_disk: Path) -> None:
+    volume = scroll_volume((64, 256, 256), "uint16", seed=3)  # 8 MiB in, about 5 MiB out
+    stack = write_stack(tmp_path / "stack", volume)
+    common = ["--levels", "3", "-q"]
+    out = small_disk / "out.zarr"
+    full = _ngff("convert", str(stack), str(out), *common)
+    _, stderr = full.communicate(timeout=300)
+    assert full.returncode == 1
+    assert "no space left" in stderr and str(out) in stderr and "--resume" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert ngffkit.describe(out)["status"] == "partial"  # nothing looks complete
+    # Make room (tmpfs can grow in place), then the same command with --resume finishes.
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    resumed = _ngff("convert", str(stack), str(out), *common, "--resume")
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    reference = tmp_path / "ref" / "out.zarr"
+    done = _ngff("convert", str(stack), str(reference), *common)
+    assert done.wait(timeout=300) == 0
+    assert _tree_digest(out) == _tree_digest(reference)

@@ -318,7 +318,8 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
             f"{addr} needs credentials (401); provide them (e.g. AWS_* variables or a token)"
         )
     if "RESOURCE_EXHAUSTED" in text or "No space left" in text:
-        return StorageError(f"no space left while writing {addr}; free space and resume")
+        return StorageError(f"no space left while writing {addr}; free some space, then run "
+                            "the same command again with --resume to continue")
     return StorageError(f"cannot access {addr}: {text}")
 
 
