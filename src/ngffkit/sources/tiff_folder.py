@@ -132,7 +132,12 @@ class TiffFolderSource(SliceFolderSource):
         try:
             if os.fstat(fd).st_size < start + length:
                 raise ValueError(f"file is truncated: it ends before byte {start + length}")
-            mapped = mmap.mmap(fd, start + length - aligned, flags=_MAP_FLAGS,
+            # Populating a page costs a fraction of faulting it in, so it pays off until the
+            # window is a small part of each row (measured: still 2x faster at 1/4); a
+            # narrow window of wide rows faults in only the pages it reads.
+            wide = 8 * (xs.stop - xs.start) >= nx
+            mapped = mmap.mmap(fd, start + length - aligned,
+                               flags=_MAP_FLAGS if wide else mmap.MAP_SHARED,
                                prot=mmap.PROT_READ, offset=aligned)
         finally:
             os.close(fd)
