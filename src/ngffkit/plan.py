@@ -279,19 +279,22 @@ def choose_brick(
 
     Bricks beyond ``target`` (default: ``budget``) only cost memory: per-brick overheads are
     small at that size, and a level a brick does not reach is built in a later stage that
-    re-reads 1/8 per level skipped. So the deepest reach within ``target`` wins, then the
-    deepest within ``budget``; full-width bricks (``full_width``, for inputs that decode
-    whole rows) may use the whole budget.
+    re-reads 1/8 per level skipped. So the deepest reach within ``target`` wins; when
+    nothing fits it, the smallest brick within ``budget``. With ``full_width`` (inputs that
+    decode whole rows, so narrower bricks would decode the same rows again) bricks span x
+    whenever one fits the budget.
     """
     target = budget if target is None else min(target, budget)
     n = len(base_shape)
 
-    def required(k: int) -> list[int]:
+    def required(k: int, wide: bool) -> list[int]:
         req = []
         for axis in range(n):
             granule = _lcm_all([units[j][axis] * cum[j][axis] for j in range(k)])
             req.append(min(granule, base_shape[axis]) if granule < base_shape[axis]
                        else base_shape[axis])
+        if wide:
+            req[-1] = base_shape[-1]
         return req
 
     def fits(b: Sequence[int], limit: int = target) -> bool:
@@ -300,34 +303,37 @@ def choose_brick(
     def count(b: Sequence[int]) -> int:
         return math.prod(-(-s // x) for s, x in zip(base_shape, b, strict=True))
 
-    # Reach as deep as the budget allows while leaving enough bricks for the workers; the
-    # levels a brick does not reach cost a re-read of only 1/8 per level skipped.
-    # A stage must reach at least one level below its base, or it makes no progress.
-    min_k = 2 if len(units) > 1 else 1
-    candidates = [(k, required(k)) for k in range(len(units), min_k - 1, -1)]
-    small = [(k, r) for k, r in candidates if fits(r)]
-    fitting = [(k, r) for k, r in candidates if fits(r, budget)]
-    over_budget = not fitting
+    Option = tuple[int, list[int]]
 
-    def busy(options: list[tuple[int, list[int]]]) -> list[tuple[int, list[int]]]:
+    def busy(options: list[Option]) -> list[Option]:
         # Enough bricks for every worker matters only when the stage is big: a stage that
         # fits in one target-sized brick is quicker done in one go than in another stage.
         if fits(base_shape):
             return options
         return [(k, r) for k, r in options if count(r) >= min_bricks]
 
-    best_k, brick = (busy(small) or small or busy(fitting) or fitting or [candidates[-1]])[0]
+    def pick(options: list[Option]) -> Option | None:
+        small = [(k, r) for k, r in options if fits(r)]
+        if small:
+            return (busy(small) or small)[0]  # the deepest reach within the target
+        fitting = [(k, r) for k, r in options if fits(r, budget)]
+        return fitting[-1] if fitting else None  # else the smallest within the budget
+
+    # Reach as deep as the target allows while leaving enough bricks for the workers; the
+    # levels a brick does not reach cost a re-read of only 1/8 per level skipped.
+    # A stage must reach at least one level below its base, or it makes no progress.
+    # Inputs that decode whole rows get full-width bricks if any fits the budget.
+    min_k = 2 if len(units) > 1 else 1
+    narrow = [(k, required(k, False)) for k in range(len(units), min_k - 1, -1)]
+    wide = [(k, required(k, True)) for k in range(len(units), min_k - 1, -1)]
+    choice = (pick(wide) if full_width else None) or pick(narrow)
+    over_budget = choice is None
+    best_k, brick = choice or narrow[-1]
     granule = list(brick)
 
     # Grow along x, then y, then z (the order the data is laid out in slices), in whole
-    # granules, while it fits and leaves enough bricks to keep every worker busy.
+    # granules, while it fits the target and leaves enough bricks to keep every worker busy.
     for axis in range(n - 1, -1, -1):
-        if full_width and axis == n - 1:
-            wide = list(brick)
-            wide[axis] = base_shape[axis]
-            if fits(wide, budget):
-                brick = wide
-                continue
         while brick[axis] < base_shape[axis]:
             bigger = list(brick)
             bigger[axis] = min(brick[axis] * 2, base_shape[axis])

@@ -42,6 +42,22 @@ def test_predictor_and_big_endian(tiff_stack) -> None:
         assert_reads(src, vol)
 
 
+@pytest.mark.parametrize("map_bytes", [1, 300, 1 << 20])
+def test_uncompressed_windows_mapped_a_few_rows_at_a_time(
+    tiff_stack, monkeypatch: pytest.MonkeyPatch, map_bytes: int
+) -> None:
+    """Rows are mapped in pieces of at most ``_MAP_BYTES`` (one row at least); narrow and wide
+    windows (faulted in vs populated) must read the same as whole-slice decoding."""
+    import ngffkit.sources.tiff_folder as tiff_folder
+
+    monkeypatch.setattr(tiff_folder, "_MAP_BYTES", map_bytes)
+    folder, vol = tiff_stack(np.uint16)
+    with open_source(folder) as src:
+        assert_reads(src, vol)
+        narrow = (slice(1, 3), slice(2, vol.shape[1] - 1), slice(3, 4))
+        np.testing.assert_array_equal(src.read(narrow), vol[narrow])
+
+
 def test_big_endian_uncompressed_is_memmapped(tiff_stack) -> None:
     folder, vol = tiff_stack(np.float32, byteorder=">")
     with open_source(folder) as src:

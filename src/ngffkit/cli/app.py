@@ -8,6 +8,7 @@ traceback for a user's mistake.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import sys
 
@@ -74,6 +75,26 @@ def _requested(args: list[str]) -> str | None:
     return None
 
 
+def tune_malloc() -> None:
+    """Make glibc give freed brick buffers back to the system at once.
+
+    By default glibc raises its mmap threshold after each large free (up to 32 MiB), so
+    later brick-sized arrays come from per-thread heaps that fragment and never shrink;
+    with a dozen tensorstore and worker threads that held 40 % more than the data
+    (measured: 438 → about 300 MiB peak on 20,000² slices). A fixed 1 MiB threshold and
+    two arenas keep the process near what it uses. Only the command line does this: it
+    is a process-wide setting, not a library's to change.
+    """
+    try:
+        libc = ctypes.CDLL(None)  # the running program, which links the C library
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    mallopt(m_mmap_threshold, 1 << 20)
+    mallopt(m_arena_max, 2)
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -81,6 +102,7 @@ def main() -> None:
     converter, ``ngff convert`` not the web server): start-up time is part of every run.
     ``ngff --help`` and unknown commands load them all.
     """
+    tune_malloc()
     args = sys.argv[1:]
     register_commands(_requested(args))
     if not app.registered_commands:

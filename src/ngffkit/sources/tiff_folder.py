@@ -24,6 +24,8 @@ from ngffkit.sources.slice_folder import SliceFolderSource, SliceInfo
 
 # MAP_POPULATE (Linux) maps every page of the window in one call instead of one fault each.
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+# The most of a slice's rows mapped at once.
+_MAP_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -116,38 +118,41 @@ class TiffFolderSource(SliceFolderSource):
     @staticmethod
     def _map_window(path: Path, plain: _Plain, ys: slice, xs: slice,
                     dest: np.ndarray[Any, Any]) -> None:
-        """Copy rows ``ys``, columns ``xs`` into ``dest`` through a populated read-only map.
+        """Copy rows ``ys``, columns ``xs`` into ``dest`` through read-only maps of the rows.
 
-        Mapping the rows with MAP_POPULATE lets the kernel map all their page-cache pages at
+        Mapping rows with MAP_POPULATE lets the kernel map all their page-cache pages at
         once: 3x faster than ``pread`` into a buffer for a 256-wide window of 1024-wide
-        rows and 2.5x for whole rows, and only the window is copied. The map is closed
-        before returning, so the pages do not stay in this process's memory.
+        rows and 2.5x for whole rows, and only the window is copied. The rows are mapped a
+        few MiB at a time and each map is closed at once, so a window of very wide slices
+        never holds more than that in this process's memory.
         """
         nx = plain.shape[1]
         row = nx * plain.dtype.itemsize
-        start = plain.offset + ys.start * row
-        length = (ys.stop - ys.start) * row
-        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        # Populating a page costs a fraction of faulting it in, so it pays off until the
+        # window is a small part of each row (measured: still 2x faster at 1/4); a narrow
+        # window of wide rows faults in only the pages it reads.
+        flags = _MAP_FLAGS if 8 * (xs.stop - xs.start) >= nx else mmap.MAP_SHARED
+        step = max(1, _MAP_BYTES // row)
         fd = os.open(path, os.O_RDONLY)
         try:
-            if os.fstat(fd).st_size < start + length:
-                raise ValueError(f"file is truncated: it ends before byte {start + length}")
-            # Populating a page costs a fraction of faulting it in, so it pays off until the
-            # window is a small part of each row (measured: still 2x faster at 1/4); a
-            # narrow window of wide rows faults in only the pages it reads.
-            wide = 8 * (xs.stop - xs.start) >= nx
-            mapped = mmap.mmap(fd, start + length - aligned,
-                               flags=_MAP_FLAGS if wide else mmap.MAP_SHARED,
-                               prot=mmap.PROT_READ, offset=aligned)
+            end = plain.offset + ys.stop * row
+            if os.fstat(fd).st_size < end:
+                raise ValueError(f"file is truncated: it ends before byte {end}")
+            for y0 in range(ys.start, ys.stop, step):
+                y1 = min(y0 + step, ys.stop)
+                start = plain.offset + y0 * row
+                aligned = start - start % mmap.ALLOCATIONGRANULARITY
+                mapped = mmap.mmap(fd, start + (y1 - y0) * row - aligned, flags=flags,
+                                   prot=mmap.PROT_READ, offset=aligned)
+                try:
+                    rows = np.frombuffer(mapped, dtype=plain.dtype, count=(y1 - y0) * nx,
+                                         offset=start - aligned).reshape(-1, nx)
+                    dest[y0 - ys.start:y1 - ys.start] = rows[:, xs]
+                    del rows  # the map cannot close while a view of it exists
+                finally:
+                    mapped.close()
         finally:
             os.close(fd)
-        try:
-            rows = np.frombuffer(mapped, dtype=plain.dtype, count=length // plain.dtype.itemsize,
-                                 offset=start - aligned).reshape(-1, nx)
-            dest[...] = rows[:, xs]
-            del rows  # the map cannot close while a view of it exists
-        finally:
-            mapped.close()
 
     def _read_window(self, path: Path, z: int, ys: slice, xs: slice) -> np.ndarray[Any, Any]:
         with tifffile.TiffFile(path) as tif:
