@@ -9,6 +9,7 @@ traceback for a user's mistake.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import sys
 
@@ -107,4 +108,8 @@ def main() -> None:
     register_commands(_requested(args))
     if not app.registered_commands:
         register_commands()
-    sys.exit(run_app(app, args))
+    code = run_app(app, args)
+    # Everything is written and closed; spare the interpreter's final garbage collection a
+    # walk over every object the run created (measured up to 0.3 s of a short conversion).
+    gc.freeze()
+    sys.exit(code)
