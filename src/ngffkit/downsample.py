@@ -129,7 +129,7 @@ def downsample(
             plans.append(plan_image(
                 label, from_level=k, levels=levels if levels is not None else total,
                 method="mode", anisotropic=anisotropic, rebuild=rebuild or resume,
-                max_memory=max_memory, jobs=jobs, label=name,
+                max_memory=max_memory, jobs=jobs, label=name, voxel_of=image,
             ))
     todo = [p for p in plans if not p.nothing_to_do]
     if dry_run:
@@ -168,9 +168,14 @@ def run_all(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str,
 def plan_image(
     image: Image, *, from_level: int | None, levels: int | None, method: str | None,
     anisotropic: bool, rebuild: bool, max_memory: int, jobs: int | None,
-    label: str | None = None,
+    label: str | None = None, voxel_of: Image | None = None,
 ) -> DownsamplePlan:
-    """Plan the levels below ``from_level`` of one image (pure but for reading metadata)."""
+    """Plan the levels below ``from_level`` of one image (pure but for reading metadata).
+
+    ``voxel_of``: the image whose voxel size decides the factors (a label image follows
+    its parent's, so that both pyramids keep the same shapes even when the label image's
+    own metadata gives no scale).
+    """
     n = len(image.levels)
     k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
     if not 0 <= k < n:
@@ -198,7 +203,9 @@ def plan_image(
         levels=None if levels is None else levels - k,
         method=chosen, anisotropic=anisotropic, max_memory=max_memory, jobs=jobs,
     )
-    voxel = {name: base.scale[i] for i, name in enumerate(image.axis_names) if name in space}
+    ref = voxel_of.levels[min(k, len(voxel_of.levels) - 1)] if voxel_of is not None else base
+    voxel = {name: ref.scale[ref.axis_names.index(name)] for name in image.axis_names
+             if name in space and name in ref.axis_names}
     plan = make_plan(base.shape, info.dtype, image.axis_names, options, source_voxel_size=voxel,
                      cpu_count=cpu_count(), base_stored=True)
     kept = [lv.path for lv in image.levels[: k + 1]]
