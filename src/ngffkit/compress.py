@@ -79,7 +79,7 @@ class CompressPlan:
     groups: dict[str, JsonDict]
     """Per group directory (``""``, ``labels``, ``labels/<name>``): files to write/delete."""
     backup: dict[str, JsonDict]
-    """Per group directory: its metadata files as they are now."""
+    """Per group directory: its metadata files as they are now (text)."""
     unchanged: bool
 
     @property
@@ -138,8 +138,9 @@ def plan_compress(
     backup: dict[str, JsonDict] = {}
     for rel in dirs:
         loc = root.child(rel) if rel else root
-        backup[rel] = {n: d for n in _GROUP_FILES if (d := loc.read_json(n)) is not None}
-        groups[rel] = _group_change(loc, target, backup[rel])
+        # Raw text, so a rollback restores every byte.
+        backup[rel] = {n: d.decode() for n in _GROUP_FILES if (d := loc.read(n)) is not None}
+        groups[rel] = _group_change(loc, target, {n: json.loads(t) for n, t in backup[rel].items()})
     unchanged = all(
         lv.zarr_format == info.zarr_format and lv.chunks == info.chunks
         and lv.shards == info.shards

@@ -120,7 +120,8 @@ def _write_groups(root: Location, groups: Mapping[str, Mapping[str, Any]]) -> No
     for rel, change in groups.items():
         loc = root.child(rel) if rel else root
         for name, doc in change.get("write", {}).items():
-            loc.write(name, (json.dumps(doc, indent=2) + "\n").encode())
+            text = doc if isinstance(doc, str) else json.dumps(doc, indent=2) + "\n"
+            loc.write(name, text.encode())
         for name in change.get("delete", []):
             loc.delete(name)
 
