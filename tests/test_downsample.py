@@ -175,3 +175,19 @@ def test_errors(tmp_path: Path, data: np.ndarray, make_image: Any, run_ngff: Any
     assert proc.returncode == 1, proc.stderr
     assert "not writable" in proc.stderr and "Traceback" not in proc.stderr
     assert len(ngffkit.open(path).levels) == 1
+
+
+def test_webknossos_layer_gets_mag_names(tmp_path: Path, write_wk_layer: Any) -> None:
+    """A WEBKNOSSOS layer (axes c,x,y,z; mags 1, 2-2-1, 4-4-2; transpose + zstd codecs):
+    the new level is mag 8-8-4, stored with the same codecs, equal to the numpy mean."""
+    zyx = volume((40, 96, 96), "uint8", seed=7)
+    write_wk_layer(tmp_path / "wk", zyx)
+    layer = tmp_path / "wk" / "color"
+    result = downsample(layer, levels=4)
+    assert isinstance(result, ngffkit.Image)
+    assert [lv.path for lv in result.levels] == ["1", "2-2-1", "4-4-2", "8-8-4"]
+    new = json.loads((layer / "8-8-4" / "zarr.json").read_text())
+    inner = new["codecs"][0]["configuration"]["codecs"] if new["codecs"][0]["name"] == \
+        "sharding_indexed" else new["codecs"]
+    assert inner[0]["name"] == "transpose" and new["dimension_names"] == ["c", "x", "y", "z"]
+    check_pyramid(result, result.levels[2].read(), "mean", first=2)

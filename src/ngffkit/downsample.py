@@ -284,7 +284,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     if resume and marker is None:
         raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
                             "run without --resume")
-    if marker is None or marker.get("fingerprint") != fingerprint:
+    if marker is None or rebuild or marker.get("fingerprint") != fingerprint:
         journal.clear()
         _write_marker(loc, p, fingerprint)
     if p.replaced:
