@@ -8,6 +8,7 @@ arrays tensorstore would refuse — and it yields the tensorstore spec that open
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,10 +227,51 @@ def create_array(
     return info
 
 
+def derive_array(
+    like: ArrayInfo,
+    loc: Location,
+    *,
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+    shards: tuple[int, ...] | None,
+) -> ArrayInfo:
+    """Create an empty array at ``loc`` encoded like ``like`` (codecs, separator, fill value,
+    dimension names, attributes), with its own shape, chunks and shards.
+
+    Used to add pyramid levels to another tool's image: the new levels are stored the way
+    its existing ones are. A sharded ``like`` gives a sharded array unless ``shards`` is
+    None or equals ``chunks``; an unsharded one stays unsharded.
+    """
+    if read_array_info(loc) is not None:
+        raise ConflictError(f"an array already exists at {loc.describe()}")
+    meta = copy.deepcopy(like.raw)
+    meta["shape"] = list(shape)
+    if like.zarr_format == 2:
+        meta["chunks"] = list(chunks)
+        loc.write_json(".zarray", meta)
+    else:
+        codecs = meta.get("codecs") or []
+        at = next((i for i, c in enumerate(codecs) if c.get("name") == "sharding_indexed"), None)
+        grid = list(chunks)
+        if at is not None:
+            conf = codecs[at]["configuration"]
+            if shards is None or tuple(shards) == tuple(chunks):
+                meta["codecs"] = codecs[:at] + list(conf["codecs"]) + codecs[at + 1:]
+            else:
+                conf["chunk_shape"] = list(chunks)
+                grid = list(shards)
+        meta["chunk_grid"] = {"name": "regular", "configuration": {"chunk_shape": grid}}
+        loc.write_json("zarr.json", meta)
+    info = read_array_info(loc)
+    if info is None:  # pragma: no cover - we just wrote it
+        raise MetadataError(f"could not read back the array just written at {loc.describe()}")
+    return info
+
+
 def _json_fill(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return "NaN" if np.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
 
 
-__all__ = ["ArrayInfo", "create_array", "open_array", "read_array_info", "tensorstore_spec"]
+__all__ = ["ArrayInfo", "create_array", "derive_array", "open_array", "read_array_info", "tensorstore_spec"]

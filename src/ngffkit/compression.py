@@ -162,4 +162,47 @@ def describe_codecs(
     return text or "none"
 
 
-__all__ = ["DEFAULT_COMPRESSION", "Compression", "CompressionName", "describe_codecs"]
+# Codecs that change the layout or add a checksum but not the compression.
+_NOT_COMPRESSORS = {"bytes", "crc32c", "transpose", "endian"}
+
+
+def compression_of(
+    codecs: list[dict[str, Any]] | None = None,
+    compressor: dict[str, Any] | None = None,
+) -> Compression | None:
+    """The :class:`Compression` closest to a stored array's codecs (v3 ``codecs`` or the v2
+    ``compressor``), or None when it uses one ngffkit cannot write.
+
+    Blosc's shuffle mode is not kept: ngffkit picks it by dtype when it writes.
+    """
+    found: list[dict[str, Any]] = []
+    for codec in codecs or []:
+        if codec.get("name") == "sharding_indexed":
+            found += [c for c in codec.get("configuration", {}).get("codecs", [])
+                      if c.get("name") not in _NOT_COMPRESSORS]
+        elif codec.get("name") not in _NOT_COMPRESSORS:
+            found.append(codec)
+    if compressor is not None:
+        found.append(compressor)
+    if not found:
+        return Compression(name="none", level=0)
+    if len(found) > 1:
+        return None
+    codec = found[0]
+    name = str(codec.get("name") or codec.get("id"))
+    conf = codec.get("configuration", codec)
+    try:
+        if name == "zstd":
+            return Compression(name="zstd", level=int(conf.get("level", 5)))
+        if name in ("gzip", "zlib"):
+            return Compression(name="gzip", level=int(conf.get("level", 5)))
+        if name == "blosc" and conf.get("cname") in ("zstd", "lz4"):
+            return Compression.model_validate(
+                {"name": f"blosc-{conf['cname']}", "level": int(conf.get("clevel", 5))})
+    except (ValueError, TypeError):
+        return None
+    return None
+
+
+__all__ = ["DEFAULT_COMPRESSION", "Compression", "CompressionName", "compression_of",
+           "describe_codecs"]

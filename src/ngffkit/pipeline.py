@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorstore as ts
 
-from ngffkit.arrays import read_array_info, tensorstore_spec
+from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
 from ngffkit.plan import ConversionPlan, Stage
@@ -35,6 +35,11 @@ class Job:
     output: str
     plan: ConversionPlan
     source: SourceSpec | None = None
+    base: str | None = None
+    """URL of a stored array that stage 0 reads as it is stored (same axes, no cast) instead
+    of ``source``: ``ngff compress`` copies a level into a new encoding this way."""
+    verify: bool = False
+    """Read every written region back and compare it with what was written (compress)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Journal:
 _handles_lock = threading.Lock()
 _sources: dict[SourceSpec, Any] = {}
 _stores: dict[tuple[str, str, bool], ts.TensorStore] = {}
+_readers: dict[str, ts.TensorStore] = {}
 
 
 def _source(spec: SourceSpec) -> Any:
@@ -107,6 +113,20 @@ def level_store(output: str, path: str, *, write_empty: bool) -> ts.TensorStore:
         return store
 
 
+def array_reader(url: str) -> ts.TensorStore:
+    """The stored array at ``url``, opened read-only (cached per process)."""
+    with _handles_lock:
+        store = _readers.get(url)
+        if store is None:
+            loc = resolve(url)
+            info = read_array_info(loc)
+            if info is None:
+                raise StorageError(f"the array {loc.describe()} is missing")
+            store = open_array(loc, info)
+            _readers[url] = store
+        return store
+
+
 def forget_handles() -> None:
     """Drop cached handles (after a run, or in tests)."""
     with _handles_lock:
@@ -114,6 +134,7 @@ def forget_handles() -> None:
             source.close()
         _sources.clear()
         _stores.clear()
+        _readers.clear()
 
 
 # -- the work -------------------------------------------------------------------------------------
@@ -143,6 +164,14 @@ def _level_paths(plan: ConversionPlan) -> list[str]:
 def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.ndarray:
     """The stage's base data for ``box``: the (cast) input for stage 0, else a stored level."""
     plan = job.plan
+    if stage.from_input and job.base is not None:
+        index = tuple(slice(a, b) for a, b in box)
+        try:
+            return np.asarray(array_reader(job.base)[index].read(order="C").result())
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, resolve(job.base), "") from exc
     if stage.from_input:
         assert job.source is not None
         source = _source(job.source)
@@ -159,6 +188,19 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         raise map_error(exc, resolve(job.output), _level_paths(plan)[stage.base_level]) from exc
 
 
+def _check_written(store: ts.TensorStore, region: tuple[slice, ...], data: np.ndarray,
+                   where: Location) -> None:
+    """Read ``region`` back and compare it with ``data`` (NaNs equal to NaNs)."""
+    back = np.asarray(store[region].read().result())
+    if not np.array_equal(back, data, equal_nan=data.dtype.kind in "fc"):
+        box = ", ".join(f"{r.start}:{r.stop}" for r in region)
+        raise StorageError(
+            f"verification failed: the data read back from {where.describe()} at {box} "
+            "differs from what was written; the original is untouched — check the disk "
+            "and run the command again"
+        )
+
+
 def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     """Process brick ``index`` of stage ``stage_index``; record it in the journal."""
     started = time.perf_counter()
@@ -170,6 +212,7 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     paths = _level_paths(plan)
     method = plan.spec.method or "mean"
     pending: list[Any] = []
+    written: list[tuple[ts.TensorStore, tuple[slice, ...], np.ndarray]] = []
     start = [a for a, _ in box]
     try:
         for level in stage.levels:
@@ -183,8 +226,12 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
             # Tensorstore may keep the array instead of copying it: nothing changes it later.
             pending.append(store[region].write(data, can_reference_source_data_indefinitely=True))
+            if job.verify:
+                written.append((store, region, data))
         for future in pending:
             future.result()
+        for w_store, w_region, w_data in written:
+            _check_written(w_store, w_region, w_data, resolve(job.output))
     except StorageError:
         raise
     except Exception as exc:
@@ -193,5 +240,5 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 
 
-__all__ = ["JOURNAL", "BrickResult", "Job", "Journal", "cast", "forget_handles",
+__all__ = ["JOURNAL", "BrickResult", "Job", "Journal", "array_reader", "cast", "forget_handles",
            "level_store", "read_base", "run_brick"]

@@ -355,8 +355,14 @@ def make_plan(
     source_unit: str | None = None,
     window_cheap: bool = True,
     cpu_count: int = 2,
+    base_stored: bool = False,
 ) -> ConversionPlan:
-    """Plan a conversion of a ``source_shape`` input with ``axes`` (array order)."""
+    """Plan a conversion of a ``source_shape`` input with ``axes`` (array order).
+
+    ``base_stored=True`` plans ``ngff downsample``: the "input" is level 0 of the plan's
+    spec, already stored, so stage 0 reads it like a reduction stage and writes only the
+    levels below it.
+    """
     shape = tuple(int(s) for s in source_shape)
     if len(shape) != len(axes):
         raise InputError(f"shape {shape} and axes {tuple(axes)} differ in length")
@@ -453,7 +459,8 @@ def make_plan(
                          "budget to reach the next level; raise --max-memory or choose "
                          "smaller shards")
         stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
-                            base_shape=levels[0].shape, brick=brick, from_input=base == 0))
+                            base_shape=levels[0].shape, brick=brick,
+                            from_input=base == 0 and not base_stored))
         last = base + reach - 1
         if last >= n_levels - 1:
             break

@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import math
-import resource
 import time
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from ngffkit.cli._common import err_console, out_console
+from ngffkit.cli._common import out_console
+from ngffkit.cli._work import (
+    DryRun,
+    ExecutorOpt,
+    Jobs,
+    MaxMemory,
+    Quiet,
+    Scheduler,
+    check_run_options,
+    peak_rss,
+    progress_bar,
+    say,
+)
 from ngffkit.cli.options import (
     parse_levels,
     parse_ranges,
-    parse_size,
     parse_window,
     parse_xyz,
 )
 
 XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number for all three"
-
-
-def _peak_rss() -> int:
-    """Peak resident memory of this process and its finished children, in bytes."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return int(max(own, kids) * 1024)
 
 
 def convert(
@@ -74,16 +69,14 @@ def convert(
         help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
     window: Annotated[str | None, typer.Option(
         help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Parallel tasks (default: cores).")] = None,
-    max_memory: Annotated[str, typer.Option(
-        help="Memory budget for the whole run, e.g. 1G, 512M.")] = "2G",
-    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address (with --executor dask).")] = None,
+    jobs: Jobs = None,
+    max_memory: MaxMemory = "2G",
+    executor: ExecutorOpt = "local",
+    scheduler: Scheduler = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     resume: Annotated[bool, typer.Option(
         help="Finish an interrupted conversion of the same input with the same options.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan and write nothing.")] = False,
+    dry_run: DryRun = False,
     zarr_only: Annotated[bool, typer.Option(
         help="Write one plain Zarr array: no OME metadata, no pyramid.")] = False,
     name: Annotated[str | None, typer.Option(help="Image name in the metadata.")] = None,
@@ -94,7 +87,7 @@ def convert(
     raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
     raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
     raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Convert an image stack (or file, or array) to a multiscale OME-Zarr image.
 
@@ -105,8 +98,7 @@ def convert(
 
     if format not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
-    if executor not in ("local", "dask", "sequential"):
-        raise typer.BadParameter("choose local or dask", param_hint="--executor")
+    budget = check_run_options(executor, max_memory)
     if raw_order not in ("C", "F"):
         raise typer.BadParameter("choose C or F", param_hint="--raw-order")
     if window is not None and dtype is None:
@@ -120,24 +112,8 @@ def convert(
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
-    budget = parse_size("--max-memory", max_memory)
     started = time.perf_counter()
-    # The bar appears only once bricks start, so errors and --dry-run print cleanly.
-    bar = Progress(
-        TextColumn("[bold]converting"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=False,
-    )
-    task = bar.add_task("convert", total=None, start=False)
-
-    def progress(done: int, total: int) -> None:
-        if quiet:
-            return
-        if not bar.live.is_started:
-            bar.start()
-            bar.start_task(task)
-        bar.update(task, completed=done, total=total)
-
-    try:
+    with progress_bar("converting", quiet) as progress:
         result = run(
             input, output, version=format, voxel_size=voxel, unit=unit, chunks=chunk_zyx,
             shards=shard_zyx, compression=compression, levels=levels_n, method=method,
@@ -149,9 +125,6 @@ def convert(
             raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
             raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
         )
-    finally:
-        if bar.live.is_started:
-            bar.stop()
     if dry_run:
         assert isinstance(result, ConversionPlan)
         out_console.print(result.describe(), markup=False)
@@ -179,12 +152,9 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
     line = (
         f"done: {output} ({what}) in {seconds:.1f} s, {read / 1e6 / max(seconds, 1e-9):.0f} MB/s, "
         f"output {stored / 2**20:.1f} MiB (compression {ratio}), "
-        f"peak memory {_peak_rss() / 2**20:.0f} MiB"
+        f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )
-    if quiet:
-        err_console.print(line, markup=False)
-    else:
-        out_console.print(line, markup=False)
+    say(line, quiet)
 
 
 def register(app: typer.Typer) -> None:

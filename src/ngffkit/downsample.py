@@ -1,0 +1,352 @@
+"""``ngffkit.downsample``: add the missing coarse levels to an OME-Zarr image, or rebuild them.
+
+The image may be ours or another tool's, OME-Zarr 0.4 or 0.5, any axis order and level
+names. The work is a conversion plan (:func:`ngffkit.plan.make_plan`) whose level 0 is the
+stored level K (``base_stored=True``: stage 0 reads it and writes only the levels below),
+run by the same bricks, journal and executors as ``convert``. New arrays copy level K's
+encoding (codecs, separator, fill value, dimension names) with shard shapes shrunk per
+level as convert does, and new level names follow the image's own naming (``3``, ``s3``,
+``8-8-4``).
+
+Order, so an interruption never leaves a broken image: a marker file says a downsample is
+under way; with ``rebuild`` the metadata first drops the levels below K (the image stays a
+valid, shorter pyramid) before their arrays go; the new arrays are created, filled brick by
+brick, and only then listed in the group metadata. Label images under ``labels/`` get the
+same levels, downsampled with ``mode``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from ngffkit.arrays import derive_array, read_array_info
+from ngffkit.errors import ConflictError, InputError, OptionError
+from ngffkit.execution import Progress, brick_bytes, cpu_count, make_executor, run_plan
+from ngffkit.image import Image, open_image, read_group_attrs
+from ngffkit.kernels import METHODS
+from ngffkit.pipeline import Job, Journal
+from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.storage import JsonDict, Location, resolve
+
+MARKER = ".ngffkit-downsample.json"
+
+
+@dataclass(frozen=True)
+class DownsamplePlan:
+    """What one image (the image itself or one of its label images) will get."""
+
+    url: str
+    label: str | None
+    from_level: int
+    replaced: tuple[str, ...]
+    """Paths of existing levels below ``from_level`` that are rebuilt."""
+    plan: ConversionPlan
+    """Level 0 of ``plan.spec`` is the stored level ``from_level``; the rest are new."""
+    datasets: tuple[JsonDict, ...]
+    """The multiscales ``datasets`` entries of the new levels."""
+    method: str
+
+    @property
+    def new_paths(self) -> tuple[str, ...]:
+        return tuple(lv.path for lv in self.plan.spec.levels[1:])
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return len(self.plan.spec.levels) < 2
+
+    def describe(self) -> str:
+        """The plan as text, for ``--dry-run``."""
+        what = f"label image {self.label}" if self.label else "image"
+        base = self.plan.spec.levels[0]
+        if self.nothing_to_do:
+            return f"{what} {self.url}: nothing to do (level {base.path} needs no coarser level)"
+        lines = [f"{what} {self.url}: from level {self.from_level} ({base.path!r}, shape "
+                 f"{_fmt(base.shape)}), method {self.method}"]
+        if self.replaced:
+            lines.append(f"  replaces levels {', '.join(self.replaced)} (--rebuild)")
+        for k, level in enumerate(self.plan.spec.levels[1:], start=1):
+            lines.append(
+                f"  new {level.path}: shape {_fmt(level.shape)}  chunks {_fmt(level.chunks)}  "
+                f"shards {_fmt(level.shards) if level.shards != level.chunks else '-'}  "
+                f"factor {_fmt(self.plan.cumulative(k))} (from level {self.from_level})"
+            )
+        for k, stage in enumerate(self.plan.stages):
+            src = base.path if k == 0 else self.plan.spec.levels[stage.base_level].path
+            lines.append(f"  stage {k}: read {src!r} in {stage.n_bricks} brick(s) of "
+                         f"{_fmt(stage.brick)}, write {len(stage.levels) - 1} level(s)")
+        lines.append(f"  memory: about {self.plan.memory_estimate / 2**20:.0f} MiB peak "
+                     f"({self.plan.workers} worker(s))")
+        return "\n".join(lines)
+
+
+def _fmt(values: Sequence[Any] | None) -> str:
+    return "×".join(str(v) for v in values) if values else "-"
+
+
+def downsample(
+    url: str | os.PathLike[str],
+    *,
+    from_level: int | None = None,
+    levels: int | None = None,
+    method: str | None = None,
+    anisotropic: bool = True,
+    rebuild: bool = False,
+    labels: bool = True,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    jobs: int | None = None,
+    executor: Executor | str = "local",
+    scheduler: str | None = None,
+    resume: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Image | list[DownsamplePlan]:
+    """Add the levels an OME-Zarr image lacks below ``from_level`` (default: its last).
+
+    ``levels`` counts every level of the result including level 0 (None: until a level
+    fits in one chunk). Existing levels below ``from_level`` are replaced only with
+    ``rebuild=True``. ``method`` defaults to the image's own (its multiscale ``type`` when
+    that is a method ngffkit knows) or mean; label images always use ``mode``. Returns the
+    image reopened, or the plans with ``dry_run=True``.
+    """
+    image = open_image(url)
+    main = plan_image(image, from_level=from_level, levels=levels, method=method,
+                      anisotropic=anisotropic, rebuild=rebuild or resume,
+                      max_memory=max_memory, jobs=jobs)
+    plans = [main]
+    if labels:
+        total = main.from_level + len(main.plan.spec.levels)
+        for name in image.labels:
+            label = image.label(name)
+            k = None if from_level is None else min(from_level, len(label.levels) - 1)
+            plans.append(plan_image(
+                label, from_level=k, levels=levels if levels is not None else total,
+                method="mode", anisotropic=anisotropic, rebuild=rebuild or resume,
+                max_memory=max_memory, jobs=jobs, label=name, voxel_of=image,
+            ))
+    todo = [p for p in plans if not p.nothing_to_do]
+    if dry_run:
+        return plans
+    for p in todo:
+        _prepare(p, resume=resume, rebuild=rebuild)
+    run_all([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
+            executor, scheduler, progress)
+    for p in todo:
+        _finish(p)
+    return open_image(image.location)
+
+
+def run_all(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str,
+            scheduler: str | None, progress: Progress | None) -> None:
+    """Run several plans on one executor, with one progress total across them."""
+    if not jobs:
+        return
+    totals = [sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))
+              for j, _ in jobs]
+    workers = max(j.plan.workers for j, _ in jobs)
+    pool = make_executor(executor, workers, scheduler) if isinstance(executor, str) else executor
+    try:
+        offset = 0
+        for (job, journal), total in zip(jobs, totals, strict=True):
+            def report(done: int, _total: int, base: int = offset) -> None:
+                if progress is not None:
+                    progress(base + done, sum(totals))
+            run_plan(job, pool, journal, progress=report)
+            offset += total
+    finally:
+        if isinstance(executor, str):
+            pool.shutdown(wait=True)
+
+
+def plan_image(
+    image: Image, *, from_level: int | None, levels: int | None, method: str | None,
+    anisotropic: bool, rebuild: bool, max_memory: int, jobs: int | None,
+    label: str | None = None, voxel_of: Image | None = None,
+) -> DownsamplePlan:
+    """Plan the levels below ``from_level`` of one image (pure but for reading metadata).
+
+    ``voxel_of``: the image whose voxel size decides the factors (a label image follows
+    its parent's, so that both pyramids keep the same shapes even when the label image's
+    own metadata gives no scale).
+    """
+    n = len(image.levels)
+    k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
+    if not 0 <= k < n:
+        raise OptionError("--from-level", f"{from_level} is not a level of {image.url} "
+                          f"(levels 0 to {n - 1})")
+    if levels is not None and levels < k + 1:
+        raise OptionError("--levels", f"{levels} counts fewer levels than --from-level {k} "
+                          "keeps; --levels counts every level including level 0")
+    chosen = method or (image.method if image.method in METHODS else "mean")
+    if chosen not in METHODS:
+        raise OptionError("--method", f"{chosen!r} is not one of {', '.join(METHODS)}")
+    base = image.levels[k]
+    info = base.info
+    replaced = tuple(lv.path for lv in image.levels[k + 1:])
+    if replaced and not rebuild:
+        raise ConflictError(
+            f"{image.url} already has levels below level {k} ({', '.join(replaced)}); pass "
+            "--rebuild to replace them, or leave out --from-level to add levels below the last"
+        )
+    space = {a.name for a in image.axes if a.type == "space"}
+    options = ConvertOptions(
+        version="0.5" if info.zarr_format == 3 else "0.4",
+        chunks=info.chunks,
+        shards=(info.shards or info.chunks) if info.zarr_format == 3 else None,
+        levels=None if levels is None else levels - k,
+        method=chosen, anisotropic=anisotropic, max_memory=max_memory, jobs=jobs,
+    )
+    ref = voxel_of.levels[min(k, len(voxel_of.levels) - 1)] if voxel_of is not None else base
+    voxel = {name: ref.scale[ref.axis_names.index(name)] for name in image.axis_names
+             if name in space and name in ref.axis_names}
+    plan = make_plan(base.shape, info.dtype, image.axis_names, options, source_voxel_size=voxel,
+                     cpu_count=cpu_count(), base_stored=True)
+    kept = [lv.path for lv in image.levels[: k + 1]]
+    factors0 = [round(f) for f in base.factors]
+    new_cum = [tuple(a * b for a, b in zip(factors0, plan.cumulative(j), strict=True))
+               for j in range(1, len(plan.spec.levels))]
+    paths = _new_paths(kept, new_cum, image.axis_names)
+    spec = plan.spec.model_copy(update={"levels": tuple(
+        lv.model_copy(update={"path": p})
+        for lv, p in zip(plan.spec.levels, [base.path, *paths], strict=True)
+    )})
+    plan = dataclasses.replace(plan, spec=spec)
+    dataset = image.multiscale.datasets[k]
+    shift = 0.0 if chosen == "nearest" else 0.5
+    datasets = []
+    for j, path in enumerate(paths, start=1):
+        cum = plan.cumulative(j)
+        scale = [s * c for s, c in zip(dataset.scale, cum, strict=True)]
+        trans = [t + s * (c - 1) * shift
+                 for t, s, c in zip(dataset.translation, dataset.scale, cum, strict=True)]
+        transforms: list[JsonDict] = [{"type": "scale", "scale": scale}]
+        if any(trans):
+            transforms.append({"type": "translation", "translation": trans})
+        datasets.append({"path": path, "coordinateTransformations": transforms})
+    return DownsamplePlan(url=image.url, label=label, from_level=k, replaced=replaced,
+                          plan=plan, datasets=tuple(datasets), method=chosen)
+
+
+def _new_paths(kept: Sequence[str], cum: Sequence[Sequence[int]],
+               axes: Sequence[str]) -> list[str]:
+    """Names for the new levels in the image's own style."""
+    mags = [re.fullmatch(r"\d+(-\d+){0,2}", p) for p in kept]
+    if any("-" in p for p in kept) and all(mags) and {"x", "y", "z"} <= set(axes):
+        # WEBKNOSSOS mags: level-0 factors in x-y-z order.
+        order = [list(axes).index(a) for a in "xyz"]
+        return ["-".join(str(c[i]) for i in order) for c in cum]
+    numbered = [re.fullmatch(r"(.*?)(\d+)", p) for p in kept]
+    if all(numbered):
+        prefixes = {m.group(1) for m in numbered if m}
+        numbers = [int(m.group(2)) for m in numbered if m]
+        if len(prefixes) == 1 and numbers == list(range(numbers[0], numbers[0] + len(kept))):
+            prefix = prefixes.pop()
+            return [f"{prefix}{numbers[-1] + j}" for j in range(1, len(cum) + 1)]
+    out = []
+    for j in range(len(cum)):
+        name = str(len(kept) + j)
+        while name in kept or name == "labels":
+            name += "_"
+        out.append(name)
+    return out
+
+
+def _fingerprint(p: DownsamplePlan) -> str:
+    text = json.dumps([p.from_level, p.method, p.new_paths, p.datasets,
+                       [lv.model_dump(mode="json") for lv in p.plan.spec.levels],
+                       [dataclasses.astuple(s) for s in p.plan.stages]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
+    loc = resolve(p.url)
+    marker = loc.read_json(MARKER)
+    fingerprint = _fingerprint(p)
+    journal = Journal(loc)
+    if marker is not None and resume and marker.get("fingerprint") != fingerprint:
+        raise ConflictError(
+            f"{loc.describe()}: the interrupted downsample was started with other options; "
+            "resume with the same command, or start again with --rebuild"
+        )
+    if marker is not None and not resume and not rebuild:
+        raise ConflictError(
+            f"{loc.describe()}: an interrupted downsample is not finished (started "
+            f"{marker.get('started', '?')}); rerun with --resume to finish it, or with "
+            "--rebuild to start again"
+        )
+    if resume and marker is None:
+        raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
+                            "run without --resume")
+    if marker is None or rebuild or marker.get("fingerprint") != fingerprint:
+        journal.clear()
+        _write_marker(loc, p, fingerprint)
+    if p.replaced:
+        # The image stays valid: a shorter pyramid, then the arrays of the dropped levels go.
+        _set_datasets(loc, p.from_level + 1, ())
+        for path in p.replaced:
+            loc.child(path).delete_tree()
+    base_info = read_array_info(loc.child(p.plan.spec.levels[0].path))
+    assert base_info is not None
+    for level in p.plan.spec.levels[1:]:
+        child = loc.child(level.path)
+        existing = read_array_info(child)
+        if existing is not None and resume and existing.shape == level.shape:
+            continue
+        if existing is not None or (child.local_path is not None and child.local_path.exists()):
+            if not (rebuild or resume or level.path in p.replaced):
+                raise ConflictError(
+                    f"{child.describe()} already exists but is not a level of the image; "
+                    "remove it, or pass --rebuild to replace it"
+                )
+            child.delete_tree()
+        derive_array(base_info, child, shape=level.shape, chunks=level.chunks,
+                     shards=level.shards)
+
+
+def _write_marker(loc: Location, p: DownsamplePlan, fingerprint: str) -> None:
+    import time
+
+    body = {"tool": "ngff downsample", "fingerprint": fingerprint,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_level": p.from_level,
+            "new_levels": list(p.new_paths)}
+    try:
+        loc.write_json(MARKER, body)
+    except OSError as exc:
+        raise type(exc)(f"{exc}; the image is not writable — downsample needs write access "
+                        "to add levels (copy it first, or use a writable location)") from exc
+
+
+def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:
+    """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``.
+
+    Edits the stored JSON in place, so everything else in it (other tools' keys, omero,
+    unknown attributes) stays as it was.
+    """
+    found = read_group_attrs(loc)
+    if found is None:  # pragma: no cover - opened as an image moments ago
+        raise InputError(f"{loc.describe()} lost its group metadata")
+    zarr_format, _attrs = found
+    key = "zarr.json" if zarr_format == 3 else ".zattrs"
+    doc = loc.read_json(key) or {}
+    attrs = doc.get("attributes", {}) if zarr_format == 3 else doc
+    ns = attrs["ome"] if zarr_format == 3 and isinstance(attrs.get("ome"), dict) else attrs
+    ms = ns["multiscales"][0]
+    ms["datasets"] = list(ms["datasets"][:keep]) + [dict(d) for d in new]
+    loc.write_json(key, doc)
+
+
+def _finish(p: DownsamplePlan) -> None:
+    loc = resolve(p.url)
+    _set_datasets(loc, p.from_level + 1, p.datasets)
+    Journal(loc).clear()
+    loc.delete(MARKER)
+
+
+__all__ = ["MARKER", "DownsamplePlan", "downsample", "plan_image", "run_all"]
