@@ -74,12 +74,17 @@ def convert(
         help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
     window: Annotated[str | None, typer.Option(
         help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Parallel tasks (default: cores).")] = None,
-    max_memory: Annotated[str, typer.Option(
-        help="Memory budget for the whole run, e.g. 1G, 512M.")] = "2G",
-    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
+    jobs: Annotated[int | None, typer.Option(
+        help="Parallel tasks (default: cores; with --scheduler, the cluster's threads).")] = None,
+    max_memory: Annotated[str | None, typer.Option(
+        help="Memory budget for the whole run, e.g. 1G, 512M (default 2G; with --scheduler, "
+             "70% of the cluster workers' memory).")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="local (threads) or dask: the cluster at --scheduler, or else a local cluster "
+             "of --jobs processes sharing --max-memory.")] = None,
     scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address (with --executor dask).")] = None,
+        help="Address of a running Dask scheduler, tcp://HOST:PORT (implies --executor "
+             "dask).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     resume: Annotated[bool, typer.Option(
         help="Finish an interrupted conversion of the same input with the same options.")] = False,
@@ -105,8 +110,13 @@ def convert(
 
     if format not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
+    if executor is None:
+        executor = "dask" if scheduler else "local"
     if executor not in ("local", "dask", "sequential"):
         raise typer.BadParameter("choose local or dask", param_hint="--executor")
+    if scheduler and executor != "dask":
+        raise typer.BadParameter("--scheduler runs on Dask; use it with --executor dask",
+                                 param_hint="--scheduler")
     if raw_order not in ("C", "F"):
         raise typer.BadParameter("choose C or F", param_hint="--raw-order")
     if window is not None and dtype is None:
@@ -120,7 +130,7 @@ def convert(
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
-    budget = parse_size("--max-memory", max_memory)
+    budget = parse_size("--max-memory", max_memory) if max_memory else None
     started = time.perf_counter()
     # The bar appears only once bricks start, so errors and --dry-run print cleanly.
     bar = Progress(
@@ -128,6 +138,10 @@ def convert(
         TimeRemainingColumn(), console=err_console, transient=False,
     )
     task = bar.add_task("convert", total=None, start=False)
+
+    def notice(line: str) -> None:
+        if not quiet:
+            err_console.print(line, markup=False)
 
     def progress(done: int, total: int) -> None:
         if quiet:
@@ -147,7 +161,7 @@ def convert(
             name=name, overwrite=overwrite, resume=resume, dry_run=dry_run,
             input_format=input_format, allow_gaps=allow_gaps,
             raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
-            raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
+            raw_dtype=raw_dtype, raw_order=raw_order, progress=progress, notice=notice,
         )
     finally:
         if bar.live.is_started:
