@@ -10,6 +10,7 @@ conversion is finished with --resume.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import signal
@@ -173,6 +174,17 @@ def test_plan_defaults_come_from_the_cluster(client: Any) -> None:
     n, limit = local_cluster_size(plan, plan.workers)
     assert 1 <= n <= plan.workers and n * (BASE_MEMORY + plan.task_memory) <= plan.max_memory
     assert limit >= BASE_MEMORY + plan.task_memory
+
+
+def test_a_scheduler_file_finds_the_cluster(tmp_path: Path, client: Any,
+                                            small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, _ = small
+    scheduler_file = tmp_path / "scheduler.json"  # what `dask scheduler --scheduler-file` writes
+    scheduler_file.write_text(json.dumps({"address": client.scheduler.address}))
+    plan = convert(stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file),
+                   dry_run=True)
+    assert isinstance(plan, ConversionPlan)
+    assert plan.max_memory == cluster_budget(client, None, None, None)[1]
 
 
 def convert_plan(**options: Any) -> ConversionPlan:

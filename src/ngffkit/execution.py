@@ -140,11 +140,14 @@ def _distributed() -> Any:
 
 
 def connect(scheduler: str) -> DaskExecutor:
-    """An executor on the running Dask cluster whose scheduler is at ``scheduler``."""
+    """An executor on the running Dask cluster whose scheduler is at ``scheduler``: an
+    address (tcp://HOST:PORT) or the JSON file ``dask scheduler --scheduler-file`` wrote."""
     distributed = _distributed()
+    by_file = scheduler.endswith(".json") and os.path.isfile(scheduler)
     try:
         # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured) for it.
-        client = distributed.Client(scheduler, set_as_default=False)
+        client = (distributed.Client(scheduler_file=scheduler, set_as_default=False) if by_file
+                  else distributed.Client(scheduler, set_as_default=False))
     except Exception as exc:
         raise StorageError(
             f"could not reach a Dask scheduler at {scheduler!r} ({type(exc).__name__}: {exc}); "

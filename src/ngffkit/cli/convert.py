@@ -83,8 +83,8 @@ def convert(
         help="local (threads) or dask: the cluster at --scheduler, or else a local cluster "
              "of --jobs processes sharing --max-memory.")] = None,
     scheduler: Annotated[str | None, typer.Option(
-        help="Address of a running Dask scheduler, tcp://HOST:PORT (implies --executor "
-             "dask).")] = None,
+        help="A running Dask scheduler: tcp://HOST:PORT, or the file of `dask scheduler "
+             "--scheduler-file` (implies --executor dask).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     resume: Annotated[bool, typer.Option(
         help="Finish an interrupted conversion of the same input with the same options.")] = False,
