@@ -219,7 +219,7 @@ def test_cli_scheduler_mistakes_are_reported(tmp_path: Path,
                                              small: tuple[Path, np.ndarray, Path]) -> None:
     stack, _, _ = small
     proc = ngff("convert", str(stack), str(tmp_path / "a.zarr"), "--scheduler",
-                "tcp://127.0.0.1:9", *CLI_OPTIONS[:-4])
+                "tcp://127.0.0.1:9", *CLI_OPTIONS)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr
     assert "could not reach a Dask scheduler at 'tcp://127.0.0.1:9'" in stderr
@@ -287,6 +287,65 @@ def test_lost_client_then_resume(tmp_path: Path, client: Any, big: tuple[Path, P
     deadline = time.monotonic() + 60
     while any(client.processing().values()) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert tree_digest(out) == tree_digest(reference)
+
+
+def start_dask(*args: str) -> subprocess.Popen[str]:
+    """``dask ARGS`` in its own process group (so that its worker processes end with it)."""
+    return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
+                            env={**os.environ, "PYTHONPATH": SRC + os.pathsep
+                                 + os.environ.get("PYTHONPATH", "")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def test_lost_scheduler_then_resume(tmp_path: Path, big: tuple[Path, Path]) -> None:
+    stack, reference = big
+    out = tmp_path / "out.zarr"
+    address_file = tmp_path / "scheduler.json"
+
+    def cluster() -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+        address_file.unlink(missing_ok=True)
+        scheduler = start_dask("scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(address_file))
+        workers = start_dask("worker", "--scheduler-file", str(address_file), "--nworkers", "2",
+                             "--nthreads", "1", "--no-dashboard")
+        with distributed.Client(scheduler_file=str(address_file), timeout=60) as c:
+            c.wait_for_workers(2, timeout=60)
+        return scheduler, workers
+
+    scheduler, workers = cluster()
+    try:
+        proc = ngff("convert", str(stack), str(out), "--scheduler", str(address_file), "-q",
+                    *BIG_CLI_OPTIONS)
+        assert wait_for_journal(out, proc=proc), "finished before the scheduler could be killed"
+        stop(scheduler, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 1, stderr
+        assert "connection to the Dask scheduler was lost" in stderr and "--resume" in stderr
+        assert "Traceback" not in stderr, stderr
+    finally:
+        stop(scheduler, signal.SIGKILL)
+        stop(workers)
+    scheduler, workers = cluster()
+    try:
+        resumed = ngff("convert", str(stack), str(out), "--scheduler", str(address_file),
+                       "--resume", "-q", *BIG_CLI_OPTIONS)
+        _, stderr = resumed.communicate(timeout=180)
+        assert resumed.returncode == 0, stderr
+    finally:
+        stop(scheduler)
+        stop(workers)
     assert tree_digest(out) == tree_digest(reference)
 
 

@@ -89,7 +89,8 @@ class DaskExecutor(Executor):
         """Drop every worker's cached sources and stores: on long-lived workers an output may
         have been replaced since they were opened. Not closed: on a cluster shared by
         several runs another run's task may be using one."""
-        self.client.run(forget_handles, False)
+        if self.client.status == "running":  # not while it waits to reconnect
+            self.client.run(forget_handles, False)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return self._inner.submit(fn, *args, **kwargs)
@@ -236,7 +237,9 @@ def cluster_budget(executor: Any, scheduler: str | None, jobs: int | None,
     default = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
     running = executor == "dask" and bool(scheduler)
     client = _client_of(executor)
-    if (jobs is not None and max_memory is not None) or not (running or client is not None):
+    # A scheduler address is always tried here, before any output exists: a wrong address
+    # must not leave a partial dataset behind.
+    if not running and (client is None or (jobs is not None and max_memory is not None)):
         return jobs, default
     if client is None:
         pool = connect(str(scheduler))
@@ -246,8 +249,10 @@ def cluster_budget(executor: Any, scheduler: str | None, jobs: int | None,
             pool.shutdown()
     else:
         workers = client.scheduler_info(n_workers=-1)["workers"]
+    if jobs is not None and max_memory is not None:
+        return jobs, max_memory
     if not workers:
-        raise StorageError("the Dask cluster has no workers yet; start some (or wait for "
+        raise NgffkitError("the Dask cluster has no workers yet; start some (or wait for "
                            "them), or pass --jobs and --max-memory to plan without them")
     threads = sum(int(w["nthreads"]) for w in workers.values())
     usable = BASE_MEMORY

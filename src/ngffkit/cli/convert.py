@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import resource
 import time
@@ -117,6 +118,8 @@ def convert(
     if scheduler and executor != "dask":
         raise typer.BadParameter("--scheduler runs on Dask; use it with --executor dask",
                                  param_hint="--scheduler")
+    if executor == "dask":
+        _quiet_dask_logs()
     if raw_order not in ("C", "F"):
         raise typer.BadParameter("choose C or F", param_hint="--raw-order")
     if window is not None and dtype is None:
@@ -172,6 +175,17 @@ def convert(
         return
     seconds = time.perf_counter() - started
     _summary(result, output, seconds, quiet)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask logs its connection troubles with tracebacks; the error the run raises says
+    what happened and what to do (--resume), once. Dask configures its loggers when it is
+    imported (``distributed`` and ``distributed.client`` separately), so import it first."""
+    import distributed  # noqa: F401
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
