@@ -68,7 +68,8 @@ class DaskExecutor(Executor):
 
     @property
     def dashboard(self) -> str | None:
-        """The dashboard's address, when the scheduler serves one (it needs bokeh)."""
+        """The dashboard's address, when the scheduler serves one (without bokeh, a page that
+        says how to install it)."""
         info = self.client.scheduler_info(n_workers=0)
         if "dashboard" not in info.get("services", {}):
             return None
