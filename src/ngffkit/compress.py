@@ -28,9 +28,8 @@ import numpy as np
 from ngffkit import swap
 from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
-from ngffkit.downsample import run_all
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
-from ngffkit.execution import Progress, cpu_count
+from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
 from ngffkit.layout import claim_output
 from ngffkit.metadata import dump, extract, parse
@@ -275,15 +274,16 @@ def _matches(info: ArrayInfo, lv: LevelCopy) -> bool:
         lv.zarr_format, lv.shape, lv.chunks, lv.shards)
 
 
-def _copy_levels(plan: CompressPlan, dest_root: Location, executor: Executor | str,
-                 scheduler: str | None, progress: Progress | None, *, resume: bool) -> None:
+def _copy_levels(plan: CompressPlan, dest_root: Location, executor: Executor | str | Any,
+                 scheduler: str | None, progress: Progress | None, *, resume: bool,
+                 notice: Notify | None = None) -> None:
     jobs = []
     for lv in plan.levels:
         dest = dest_root.child(lv.rel)
         _create(dest, lv, resume=resume)
         jobs.append((Job(output=dest.url, plan=lv.plan, base=lv.source, verify=True),
                      Journal(dest)))
-    run_all(jobs, executor, scheduler, progress)
+    run_plans(jobs, executor, progress=progress, scheduler=scheduler, notice=notice)
     for _, journal in jobs:
         journal.clear()
 
@@ -296,9 +296,9 @@ def compress(
     compression: str | None = None,
     chunks: PerAxis = None,
     shards: PerAxis | str = None,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     jobs: int | None = None,
-    executor: Executor | str = "local",
+    executor: Executor | str | Any = "local",
     scheduler: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -313,9 +313,12 @@ def compress(
     ``{"x": 128, "y": 128, "z": 32}`` (level-0 shards; they shrink with the level as in
     convert); ``shards="none"`` writes unsharded arrays. Unset values keep the stored ones
     (an upgrade from Zarr v2 gets convert's default shards). ``notify`` receives what a
-    rerun found and did (continued, rolled back).
+    rerun found and did (continued, rolled back) and where a Dask run takes place.
+    ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
+    as in ``convert``.
     """
     say = notify or (lambda _message: None)
+    jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     if output is None:
         return _in_place(resolve(url), version=version, compression=compression, chunks=chunks,
                          shards=shards, max_memory=max_memory, jobs=jobs, executor=executor,
@@ -344,7 +347,7 @@ def compress(
         claim_output(out, overwrite)
         out.write_json(PARTIAL_MARKER, {"tool": "ngff compress", "fingerprint": fingerprint,
                                         "source": image.url})
-    _copy_levels(plan, out, executor, scheduler, progress, resume=resume)
+    _copy_levels(plan, out, executor, scheduler, progress, resume=resume, notice=say)
     # Label images, then the labels group, then the image itself: metadata last.
     for rel in sorted(plan.groups, key=lambda r: (-r.count("/"), r == "")):
         loc = out.child(rel) if rel else out
@@ -367,7 +370,8 @@ def _check_apart(source: Location, out: Location) -> None:
 
 def _in_place(root: Location, *, version: str | None, compression: str | None,
               chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
-              executor: Executor | str, scheduler: str | None, rollback: bool, dry_run: bool,
+              executor: Executor | str | Any, scheduler: str | None, rollback: bool,
+              dry_run: bool,
               progress: Progress | None, say: Notify) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
     state = swap.read_state(root)
@@ -417,7 +421,8 @@ def _in_place(root: Location, *, version: str | None, compression: str | None,
         except StorageError as exc:
             raise StorageError(f"{root.describe()} is not writable ({exc}); compress it to a "
                                "writable place with --output OUT") from None
-    _copy_levels(plan, swap.new_location(root), executor, scheduler, progress, resume=True)
+    _copy_levels(plan, swap.new_location(root), executor, scheduler, progress, resume=True,
+                 notice=say)
     swap.swap(root, state)
     return open_image(root)
 

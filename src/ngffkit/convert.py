@@ -21,11 +21,11 @@ from pydantic import ValidationError
 
 from ngffkit.arrays import create_array
 from ngffkit.errors import ConflictError, InputError, OptionError
-from ngffkit.execution import Progress, cpu_count, run_plan
+from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, claim_output, create_image, finish_image
 from ngffkit.pipeline import Job, Journal
-from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, resolve
 
@@ -67,7 +67,10 @@ def _check_no_overlap(input_path: Path | None, output: Location) -> None:
 
 
 def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
-    text = json.dumps([plan.describe(), repr(source)], sort_keys=True)
+    # What fixes the output and the brick grid; not the memory line (how many workers run
+    # the bricks), so a resume on a cluster of another size can reuse the same journal.
+    lines = [line for line in plan.describe().splitlines() if not line.startswith("memory:")]
+    text = json.dumps([lines, repr(source)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -121,9 +124,9 @@ def convert(
     crop_to_origin: bool = False,
     dtype: str | None = None,
     window: tuple[float, float] | str | None = None,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     jobs: int | None = None,
-    executor: Executor | str = "local",
+    executor: Executor | str | Any = "local",
     scheduler: str | None = None,
     write_empty_chunks: bool = False,
     zarr_only: bool = False,
@@ -137,6 +140,7 @@ def convert(
     raw_dtype: str | None = None,
     raw_order: str = "C",
     progress: Progress | None = None,
+    notice: Notice | None = None,
 ) -> Image | ConversionPlan:
     """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
 
@@ -144,8 +148,15 @@ def convert(
     mapping like ``{"x": 11.24, "y": 11.24, "z": 25}``; ``region`` as (start, stop) per axis.
     ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
     ``dry_run=True`` nothing is written and the plan is returned.
+
+    ``executor`` is ``"local"`` (threads), ``"dask"`` (the cluster at ``scheduler``, or a
+    LocalCluster of processes started for the run), a ``distributed.Client`` or any
+    concurrent.futures executor. ``max_memory`` (bytes) is the budget of the whole run;
+    without it, 2 GiB — or, on a running Dask cluster, what its workers may hold, with
+    ``jobs`` its thread count.
     """
     out = resolve(output)
+    jobs, budget = cluster_budget(executor, scheduler, jobs, max_memory)
     source = open_source(input, input_format=input_format, allow_gaps=allow_gaps,
                          raw_shape=raw_shape, raw_dtype=raw_dtype,
                          raw_order=raw_order)
@@ -165,7 +176,7 @@ def convert(
             version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
             shards=_tuple(shards), compression=compression, levels=levels, method=method,
             anisotropic=anisotropic, region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=max_memory,
+            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=budget,
             jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
@@ -182,7 +193,7 @@ def convert(
     _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume)
     job = Job(output=out.url, plan=plan, source=spec)
     journal = Journal(out)
-    run_plan(job, executor, journal, progress=progress, scheduler=scheduler)
+    run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
     if plan.zarr_only:
         out.delete(PARTIAL_MARKER)
         journal.clear()

@@ -29,11 +29,11 @@ from typing import Any
 
 from ngffkit.arrays import derive_array, read_array_info
 from ngffkit.errors import ConflictError, InputError, OptionError
-from ngffkit.execution import Progress, brick_bytes, cpu_count, make_executor, run_plan
+from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS
 from ngffkit.pipeline import Job, Journal
-from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, resolve
 
 MARKER = ".ngffkit-downsample.json"
@@ -100,13 +100,14 @@ def downsample(
     anisotropic: bool = True,
     rebuild: bool = False,
     labels: bool = True,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     jobs: int | None = None,
-    executor: Executor | str = "local",
+    executor: Executor | str | Any = "local",
     scheduler: str | None = None,
     resume: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    notice: Notice | None = None,
 ) -> Image | list[DownsamplePlan]:
     """Add the levels an OME-Zarr image lacks below ``from_level`` (default: its last).
 
@@ -114,8 +115,10 @@ def downsample(
     fits in one chunk). Existing levels below ``from_level`` are replaced only with
     ``rebuild=True``. ``method`` defaults to the image's own (its multiscale ``type`` when
     that is a method ngffkit knows) or mean; label images always use ``mode``. Returns the
-    image reopened, or the plans with ``dry_run=True``.
+    image reopened, or the plans with ``dry_run=True``. ``executor``, ``scheduler``,
+    ``max_memory`` (default 2 GiB, or the cluster's) and ``notice`` work as in ``convert``.
     """
+    jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     image = open_image(url)
     main = plan_image(image, from_level=from_level, levels=levels, method=method,
                       anisotropic=anisotropic, rebuild=rebuild or resume,
@@ -136,33 +139,11 @@ def downsample(
         return plans
     for p in todo:
         _prepare(p, resume=resume, rebuild=rebuild)
-    run_all([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
-            executor, scheduler, progress)
+    run_plans([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
+              executor, progress=progress, scheduler=scheduler, notice=notice)
     for p in todo:
         _finish(p)
     return open_image(image.location)
-
-
-def run_all(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str,
-            scheduler: str | None, progress: Progress | None) -> None:
-    """Run several plans on one executor, with one progress total across them."""
-    if not jobs:
-        return
-    totals = [sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))
-              for j, _ in jobs]
-    workers = max(j.plan.workers for j, _ in jobs)
-    pool = make_executor(executor, workers, scheduler) if isinstance(executor, str) else executor
-    try:
-        offset = 0
-        for (job, journal), total in zip(jobs, totals, strict=True):
-            def report(done: int, _total: int, base: int = offset) -> None:
-                if progress is not None:
-                    progress(base + done, sum(totals))
-            run_plan(job, pool, journal, progress=report)
-            offset += total
-    finally:
-        if isinstance(executor, str):
-            pool.shutdown(wait=True)
 
 
 def plan_image(
@@ -349,4 +330,4 @@ def _finish(p: DownsamplePlan) -> None:
     loc.delete(MARKER)
 
 
-__all__ = ["MARKER", "DownsamplePlan", "downsample", "plan_image", "run_all"]
+__all__ = ["MARKER", "DownsamplePlan", "downsample", "plan_image"]

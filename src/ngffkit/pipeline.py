@@ -127,10 +127,11 @@ def array_reader(url: str) -> ts.TensorStore:
         return store
 
 
-def forget_handles() -> None:
-    """Drop cached handles (after a run, or in tests)."""
+def forget_handles(close: bool = True) -> None:
+    """Drop cached handles (after a run, or in tests). ``close=False`` leaves closing to the
+    garbage collector: on a shared Dask worker another run's task may hold one."""
     with _handles_lock:
-        for source in _sources.values():
+        for source in _sources.values() if close else ():
             source.close()
         _sources.clear()
         _stores.clear()

@@ -3,6 +3,7 @@ parallelism, memory, executors, resuming and dry runs; the progress bar; the sum
 
 from __future__ import annotations
 
+import logging
 import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,21 +22,57 @@ from rich.progress import (
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.cli.options import parse_size
 
-Jobs = Annotated[int | None, typer.Option(help="Parallel tasks (default: cores).")]
-MaxMemory = Annotated[str, typer.Option(help="Memory budget for the whole run, e.g. 1G, 512M.")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="local or dask.")]
+Jobs = Annotated[int | None, typer.Option(
+    help="Parallel tasks (default: cores; with --scheduler, the cluster's threads).")]
+MaxMemory = Annotated[str | None, typer.Option(
+    help="Memory budget for the whole run, e.g. 1G, 512M (default 2G; with --scheduler, "
+         "70% of the cluster workers' memory).")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="local (threads) or dask: the cluster at --scheduler, or else a local "
+                       "cluster of --jobs processes sharing --max-memory.")]
 Scheduler = Annotated[str | None, typer.Option(
-    help="Dask scheduler address (with --executor dask).")]
+    help="A running Dask scheduler: tcp://HOST:PORT, or the file of `dask scheduler "
+         "--scheduler-file` (implies --executor dask).")]
 DryRun = Annotated[bool, typer.Option(help="Print the plan and write nothing.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 EXECUTORS = ("local", "dask", "sequential")
 
 
-def check_run_options(executor: str, max_memory: str) -> int:
-    """Validate --executor; return --max-memory in bytes."""
+def check_run_options(executor: str | None, max_memory: str | None,
+                      scheduler: str | None = None) -> tuple[str, int | None]:
+    """Validate --executor/--scheduler; return the executor kind and --max-memory in bytes
+    (None when not given: the library's default, or the cluster's memory)."""
+    if executor is None:
+        executor = "dask" if scheduler else "local"
     if executor not in EXECUTORS:
         raise typer.BadParameter("choose local or dask", param_hint="--executor")
-    return parse_size("--max-memory", max_memory)
+    if scheduler and executor != "dask":
+        raise typer.BadParameter("--scheduler runs on Dask; use it with --executor dask",
+                                 param_hint="--scheduler")
+    if executor == "dask":
+        _quiet_dask_logs()
+    return executor, parse_size("--max-memory", max_memory) if max_memory else None
+
+
+def _quiet_dask_logs() -> None:
+    """Dask logs its connection troubles with tracebacks; the error the run raises says
+    what happened and what to do (--resume), once. Dask configures its loggers when it is
+    imported (``distributed`` and ``distributed.client`` separately), so import it first."""
+    import distributed  # noqa: F401
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def notice_printer(quiet: bool) -> Callable[[str], None]:
+    """A ``notice(line)`` callback: where the work runs (e.g. the Dask dashboard), on stderr."""
+
+    def notice(line: str) -> None:
+        if not quiet:
+            err_console.print(line, markup=False)
+
+    return notice
 
 
 def peak_rss() -> int:
@@ -78,4 +115,4 @@ def say(line: str, quiet: bool) -> None:
 
 
 __all__ = ["EXECUTORS", "DryRun", "ExecutorOpt", "Jobs", "MaxMemory", "Quiet", "Scheduler",
-           "check_run_options", "peak_rss", "progress_bar", "say"]
+           "check_run_options", "notice_printer", "peak_rss", "progress_bar", "say"]

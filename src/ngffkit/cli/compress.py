@@ -41,8 +41,8 @@ def compress(
         "--format", help="OME-Zarr version to write: 0.5 (Zarr v3) or 0.4 (Zarr v2) "
                          "(default: keep).")] = None,
     jobs: Jobs = None,
-    max_memory: MaxMemory = "2G",
-    executor: ExecutorOpt = "local",
+    max_memory: MaxMemory = None,
+    executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
     resume: Annotated[bool, typer.Option(
         help="With --output: finish an interrupted compress into OUTPUT. (In place, a "
@@ -61,7 +61,7 @@ def compress(
     from ngffkit.compress import CompressPlan
     from ngffkit.compress import compress as run
 
-    budget = check_run_options(executor, max_memory)
+    executor, budget = check_run_options(executor, max_memory, scheduler)
     if format not in (None, "0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     if resume and overwrite:

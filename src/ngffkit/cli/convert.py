@@ -17,6 +17,7 @@ from ngffkit.cli._work import (
     Quiet,
     Scheduler,
     check_run_options,
+    notice_printer,
     peak_rss,
     progress_bar,
     say,
@@ -70,8 +71,8 @@ def convert(
     window: Annotated[str | None, typer.Option(
         help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
     jobs: Jobs = None,
-    max_memory: MaxMemory = "2G",
-    executor: ExecutorOpt = "local",
+    max_memory: MaxMemory = None,
+    executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     resume: Annotated[bool, typer.Option(
@@ -98,7 +99,7 @@ def convert(
 
     if format not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
-    budget = check_run_options(executor, max_memory)
+    executor, budget = check_run_options(executor, max_memory, scheduler)
     if raw_order not in ("C", "F"):
         raise typer.BadParameter("choose C or F", param_hint="--raw-order")
     if window is not None and dtype is None:
@@ -124,6 +125,7 @@ def convert(
             input_format=input_format, allow_gaps=allow_gaps,
             raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
             raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
+            notice=notice_printer(quiet),
         )
     if dry_run:
         assert isinstance(result, ConversionPlan)

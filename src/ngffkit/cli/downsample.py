@@ -16,6 +16,7 @@ from ngffkit.cli._work import (
     Quiet,
     Scheduler,
     check_run_options,
+    notice_printer,
     peak_rss,
     progress_bar,
     say,
@@ -42,8 +43,8 @@ def downsample(
     labels: Annotated[bool, typer.Option(
         "--labels/--no-labels", help="Also downsample the label images under labels/.")] = True,
     jobs: Jobs = None,
-    max_memory: MaxMemory = "2G",
-    executor: ExecutorOpt = "local",
+    max_memory: MaxMemory = None,
+    executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
     resume: Annotated[bool, typer.Option(
         help="Finish an interrupted downsample of the same image with the same options.")] = False,
@@ -57,7 +58,7 @@ def downsample(
     from ngffkit.downsample import downsample as run
     from ngffkit.image import Image
 
-    budget = check_run_options(executor, max_memory)
+    executor, budget = check_run_options(executor, max_memory, scheduler)
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")
     started = time.perf_counter()
@@ -65,7 +66,8 @@ def downsample(
         result = run(url, from_level=from_level, levels=parse_levels("--levels", levels),
                      method=method, anisotropic=anisotropic, rebuild=rebuild, labels=labels,
                      max_memory=budget, jobs=jobs, executor=executor, scheduler=scheduler,
-                     resume=resume, dry_run=dry_run, progress=progress)
+                     resume=resume, dry_run=dry_run, progress=progress,
+                     notice=notice_printer(quiet))
     if not isinstance(result, Image):
         out_console.print("\n".join(p.describe() for p in result), markup=False)
         return

@@ -1,0 +1,360 @@
+"""Convert on Dask distributed: a LocalCluster of two process workers on 127.0.0.1.
+
+The output must be byte-identical to a run of the local executor with the same plan (same
+--jobs and --max-memory, so the brick grid is the same), through the Python API with a
+``distributed.Client``, the CLI starting its own cluster, and the CLI joining a running
+scheduler — also when a worker is killed mid-run, and when the client is killed and the
+conversion is finished with --resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import ngffkit
+from ngffkit.convert import convert
+from ngffkit.execution import DaskExecutor, cluster_budget, local_cluster_size
+from ngffkit.pipeline import Job, Journal
+from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.samples import scroll_volume
+from ngffkit.sources import open_source
+from ngffkit.storage import resolve
+
+distributed = pytest.importorskip("distributed")
+
+SRC = str(Path(ngffkit.__file__).parents[1])
+# The same plan everywhere: explicit jobs and budget (on a cluster they default to its size).
+OPTIONS: dict[str, Any] = {"chunks": 16, "shards": 32, "levels": 3, "jobs": 2,
+                           "max_memory": 300 << 20}
+CLI_OPTIONS = ["--chunks", "16", "--shards", "32", "--levels", "3", "--jobs", "2",
+               "--max-memory", "300M"]
+# More planned jobs than workers: 16 bricks, so that a run can be interrupted part-way.
+BIG_OPTIONS = {**OPTIONS, "jobs": 8}
+BIG_CLI_OPTIONS = [*CLI_OPTIONS[:-4], "--jobs", "8", "--max-memory", "300M"]
+
+
+def write_stack(folder: Path, volume: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for z, plane in enumerate(volume):
+        tifffile.imwrite(folder / f"slice_{z:04d}.tif", plane)
+    return folder
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, silence_logs=40,
+    )
+    client = distributed.Client(cluster, set_as_default=False, timeout=60)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        yield client
+    finally:
+        client.close()
+        cluster.close(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, Path]:
+    """An awkwardly shaped stack and its conversion by the local executor."""
+    volume = scroll_volume((45, 150, 133), "uint16", seed=11)
+    root = tmp_path_factory.mktemp("small")
+    stack = write_stack(root / "stack", volume)
+    reference = root / "ref" / "out.zarr"  # same name in every run: it is in the metadata
+    convert(stack, reference, executor="local", **OPTIONS)
+    return stack, volume, reference
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A stack with enough bricks (see --dry-run) that a run can be interrupted part-way."""
+    volume = scroll_volume((160, 256, 256), "uint16", seed=12)
+    root = tmp_path_factory.mktemp("big")
+    stack = write_stack(root / "stack", volume)
+    reference = root / "ref" / "out.zarr"
+    convert(stack, reference, executor="local", **BIG_OPTIONS)
+    return stack, reference
+
+
+def ngff(*args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["NO_COLOR"] = "1"
+    env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = "3s"
+    return subprocess.Popen([sys.executable, "-m", "ngffkit", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_journal(out: Path, proc: subprocess.Popen[str] | None = None,
+                     thread: threading.Thread | None = None, timeout: float = 120) -> bool:
+    """True once a brick is journalled while the run is still going."""
+    journal = out / ".ngffkit-journal"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (proc is not None and proc.poll() is not None) or (
+                thread is not None and not thread.is_alive()):
+            return False
+        if journal.is_dir() and any(journal.iterdir()):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_job_and_plan_pickle_cleanly(small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, _ = small
+    plan = convert(stack, "memory://x", dry_run=True, **OPTIONS)
+    assert isinstance(plan, ConversionPlan)
+    source = open_source(stack)
+    try:
+        job = Job(output=resolve("file:///tmp/out.zarr").url, plan=plan, source=source.spec())
+    finally:
+        source.close()
+    for dumps, loads in ((cloudpickle.dumps, cloudpickle.loads), (pickle.dumps, pickle.loads)):
+        blob = dumps(job)
+        assert loads(blob) == job
+        assert len(blob) < 20_000  # a task argument, sent once per brick
+
+
+def test_client_run_is_byte_identical_with_progress(
+        tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, volume, reference = small
+    seen: list[tuple[int, int]] = []
+    notes: list[str] = []
+    image = convert(stack, tmp_path / "out.zarr", executor=client, progress=lambda d, t: seen.append((d, t)),
+                    notice=notes.append, **OPTIONS)
+    assert isinstance(image, ngffkit.Image)
+    np.testing.assert_array_equal(image.read(), volume)
+    assert tree_digest(tmp_path / "out.zarr") == tree_digest(reference)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1] > 0 and len(seen) > 2
+    assert notes and notes[0].startswith("dask: cluster tcp://127.0.0.1:") and "2 worker(s)" in notes[0]
+    assert client.status == "running"  # a client passed in is left open
+
+
+def test_a_memory_output_is_refused_on_dask(tmp_path: Path, client: Any,
+                                            small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, _ = small
+    with pytest.raises(ngffkit.InputError, match="memory://"):
+        convert(stack, "memory://dask-out", executor=client, **OPTIONS)
+
+
+def test_plan_defaults_come_from_the_cluster(client: Any) -> None:
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    limits = [int(w["memory_limit"]) for w in info.values()]
+    jobs, memory = cluster_budget(client, None, None, None)
+    assert jobs == 2
+    assert memory == BASE_MEMORY + sum(int(lim * 0.7) - BASE_MEMORY for lim in limits)
+    assert cluster_budget(client, None, 3, 1 << 30) == (3, 1 << 30)  # asked for: kept
+    assert cluster_budget("local", None, None, None) == (None, 2 << 30)
+    # A local cluster: no more processes than the budget holds, each its share as limit.
+    plan = convert_plan(jobs=2, max_memory=300 << 20)
+    n, limit = local_cluster_size(plan, plan.workers)
+    assert 1 <= n <= plan.workers and n * (BASE_MEMORY + plan.task_memory) <= plan.max_memory
+    assert limit >= BASE_MEMORY + plan.task_memory
+
+
+def test_a_scheduler_file_finds_the_cluster(tmp_path: Path, client: Any,
+                                            small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, _ = small
+    scheduler_file = tmp_path / "scheduler.json"  # what `dask scheduler --scheduler-file` writes
+    scheduler_file.write_text(json.dumps({"address": client.scheduler.address}))
+    plan = convert(stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file),
+                   dry_run=True)
+    assert isinstance(plan, ConversionPlan)
+    assert plan.max_memory == cluster_budget(client, None, None, None)[1]
+
+
+def convert_plan(**options: Any) -> ConversionPlan:
+    return make_plan((64, 256, 256), np.dtype("uint16"), ("z", "y", "x"),
+                     ConvertOptions(chunks=16, shards=32, **options), cpu_count=2)
+
+
+def test_cli_starts_a_local_cluster(tmp_path: Path, small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, reference = small
+    out = tmp_path / "out.zarr"
+    proc = ngff("convert", str(stack), str(out), "--executor", "dask", *CLI_OPTIONS)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    assert "dask: local cluster tcp://127.0.0.1:" in stderr and "converting" in stderr
+    assert "done:" in stdout
+    assert tree_digest(out) == tree_digest(reference)
+
+
+def test_cli_joins_a_running_scheduler(tmp_path: Path, client: Any,
+                                       small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, reference = small
+    out = tmp_path / "out.zarr"
+    address = client.scheduler.address
+    proc = ngff("convert", str(stack), str(out), "--scheduler", address, *CLI_OPTIONS)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    assert f"dask: cluster {address}, 2 worker(s)" in stderr and "done:" in stdout
+    assert tree_digest(out) == tree_digest(reference)
+
+
+def test_cli_scheduler_mistakes_are_reported(tmp_path: Path,
+                                             small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, _, _ = small
+    proc = ngff("convert", str(stack), str(tmp_path / "a.zarr"), "--scheduler",
+                "tcp://127.0.0.1:9", *CLI_OPTIONS)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "could not reach a Dask scheduler at 'tcp://127.0.0.1:9'" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "a.zarr").exists()
+    proc = ngff("convert", str(stack), str(tmp_path / "b.zarr"), "--executor", "local",
+                "--scheduler", "tcp://127.0.0.1:9")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--scheduler" in stderr, stderr
+
+
+def test_a_worker_killed_mid_run(tmp_path: Path, client: Any, big: tuple[Path, Path]) -> None:
+    stack, reference = big
+    out = tmp_path / "out.zarr"
+    pids: dict[str, int] = client.run(os.getpid)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            convert(stack, out, executor=client, **BIG_OPTIONS)
+        except BaseException as exc:  # reported below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert wait_for_journal(out, thread=thread), "finished before a worker could be killed"
+        victim = None
+        deadline = time.monotonic() + 60
+        while victim is None and time.monotonic() < deadline and thread.is_alive():
+            busy = [w for w, keys in client.processing().items() if keys]
+            victim = busy[0] if busy else None
+            time.sleep(0.005)
+        assert victim is not None, "no worker was running a brick"
+        os.kill(pids[victim], signal.SIGKILL)
+        killed_before = len(list((out / ".ngffkit-journal").iterdir()))
+    finally:
+        thread.join(timeout=180)
+    assert not thread.is_alive() and not failure, failure
+    assert killed_before < sum(s.n_bricks for s in convert(
+        stack, tmp_path / "plan", dry_run=True, **BIG_OPTIONS).stages)  # type: ignore[union-attr]
+    assert tree_digest(out) == tree_digest(reference)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    assert pids[victim] not in client.run(os.getpid).values()
+
+
+def test_lost_client_then_resume(tmp_path: Path, client: Any, big: tuple[Path, Path]) -> None:
+    stack, reference = big
+    out = tmp_path / "out.zarr"
+    address = client.scheduler.address
+    proc = ngff("convert", str(stack), str(out), "--scheduler", address, "-q", *BIG_CLI_OPTIONS)
+    try:
+        assert wait_for_journal(out, proc=proc), "finished before the client could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    with pytest.raises(ngffkit.PartialDatasetError):
+        ngffkit.open(out)
+    resumed = ngff("convert", str(stack), str(out), "--scheduler", address, "--resume", "-q",
+                   *BIG_CLI_OPTIONS)
+    _, stderr = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, stderr
+    # Tasks of the killed client that were already running may still finish; they write
+    # the same bytes. Wait for the cluster to be idle before comparing.
+    deadline = time.monotonic() + 60
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tree_digest(out) == tree_digest(reference)
+
+
+def start_dask(*args: str) -> subprocess.Popen[str]:
+    """``dask ARGS`` in its own process group (so that its worker processes end with it)."""
+    return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
+                            env={**os.environ, "PYTHONPATH": SRC + os.pathsep
+                                 + os.environ.get("PYTHONPATH", "")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def test_lost_scheduler_then_resume(tmp_path: Path, big: tuple[Path, Path]) -> None:
+    stack, reference = big
+    out = tmp_path / "out.zarr"
+    address_file = tmp_path / "scheduler.json"
+
+    def cluster() -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+        address_file.unlink(missing_ok=True)
+        scheduler = start_dask("scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(address_file))
+        workers = start_dask("worker", "--scheduler-file", str(address_file), "--nworkers", "2",
+                             "--nthreads", "1", "--no-dashboard")
+        with distributed.Client(scheduler_file=str(address_file), timeout=60) as c:
+            c.wait_for_workers(2, timeout=60)
+        return scheduler, workers
+
+    scheduler, workers = cluster()
+    try:
+        proc = ngff("convert", str(stack), str(out), "--scheduler", str(address_file), "-q",
+                    *BIG_CLI_OPTIONS)
+        assert wait_for_journal(out, proc=proc), "finished before the scheduler could be killed"
+        stop(scheduler, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 1, stderr
+        assert "connection to the Dask scheduler was lost" in stderr and "--resume" in stderr
+        assert "Traceback" not in stderr, stderr
+    finally:
+        stop(scheduler, signal.SIGKILL)
+        stop(workers)
+    scheduler, workers = cluster()
+    try:
+        resumed = ngff("convert", str(stack), str(out), "--scheduler", str(address_file),
+                       "--resume", "-q", *BIG_CLI_OPTIONS)
+        _, stderr = resumed.communicate(timeout=180)
+        assert resumed.returncode == 0, stderr
+    finally:
+        stop(scheduler)
+        stop(workers)
+    assert tree_digest(out) == tree_digest(reference)
+
+
+def test_a_dask_executor_passed_in_is_left_open(
+        tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]) -> None:
+    stack, volume, _ = small
+    out = tmp_path / "plain.zarr"
+    plan = convert(stack, out, executor=DaskExecutor(client), zarr_only=True, **OPTIONS)
+    assert not isinstance(plan, ngffkit.Image)
+    assert not Journal(resolve(out)).done()
+    assert client.status == "running"
+    np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[...], volume)
