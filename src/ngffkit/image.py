@@ -79,6 +79,12 @@ def _missing_group_error(loc: Location) -> Exception:
     local = loc.local_path
     if local is not None and not local.exists():
         return NotFoundError(f"{local} does not exist")
+    loc.check_bucket()  # a missing bucket or refused access says so, not "no metadata"
+    if loc.is_remote:
+        return NotFoundError(
+            f"{loc.describe('zarr.json')} was not found (nor .zattrs or .zgroup): there is no "
+            f"OME-Zarr image at {loc.describe()}; check the URL"
+        )
     return MetadataError(
         f"{loc.describe()} is not an OME-Zarr image: found neither zarr.json nor .zattrs there"
     )

@@ -46,6 +46,9 @@ _defaults: StorageOptions | None = None
 # so that a location reopened from its clean URL (a source reopened by a worker thread)
 # still authenticates.
 _origin_auth: dict[str, str] = {}
+# Open kvstores by spec: opening an S3 kvstore costs a request (the bucket's region).
+_kvstores: dict[tuple[int, str], ts.KvStore] = {}
+_timeouts_set: set[str] = set()
 
 # Environment variables naming an S3-compatible endpoint (MinIO, Ceph, moto), after AWS's own.
 S3_ENDPOINT_ENV = ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -165,6 +168,7 @@ def configure(options: StorageOptions | None) -> None:
         _defaults = options
         _context = None
         _read_context = None
+        _kvstores.clear()
 
 
 def forget_credentials() -> None:
@@ -184,10 +188,17 @@ def _context_spec(options: StorageOptions) -> JsonDict:
 def _set_transport_timeouts(timeout: float) -> None:
     # tensorstore's curl transport has no per-request timeout, only these variables, read
     # when the transport is first created; without them a stalled server hangs forever.
+    # A value the user put in the environment wins; one we set is updated.
     seconds = str(max(1, round(timeout)))
-    os.environ.setdefault("TENSORSTORE_CURL_CONNECT_TIMEOUT_SECONDS", seconds)
-    os.environ.setdefault("TENSORSTORE_CURL_LOW_SPEED_TIME_SECONDS", seconds)
-    os.environ.setdefault("TENSORSTORE_CURL_LOW_SPEED_LIMIT_BYTES", "1")
+    wanted = {
+        "TENSORSTORE_CURL_CONNECT_TIMEOUT_SECONDS": seconds,
+        "TENSORSTORE_CURL_LOW_SPEED_TIME_SECONDS": seconds,
+        "TENSORSTORE_CURL_LOW_SPEED_LIMIT_BYTES": "1",
+    }
+    for name, value in wanted.items():
+        if name not in os.environ or name in _timeouts_set:
+            os.environ[name] = value
+            _timeouts_set.add(name)
 
 
 def shared_context() -> ts.Context:
@@ -330,9 +341,32 @@ class Location:
             )
 
     def _kv(self) -> ts.KvStore:
+        context = shared_context()
+        key = (id(context), json.dumps(self.kvstore, sort_keys=True))
+        with _context_lock:
+            found = _kvstores.get(key)
+        if found is not None:
+            return found
         self.check_host()
         try:
-            return ts.KvStore.open(self.kvstore, context=shared_context()).result()
+            kv = ts.KvStore.open(self.kvstore, context=context).result()
+        except Exception as exc:
+            raise map_error(exc, self, "") from exc
+        with _context_lock:
+            if len(_kvstores) >= 256:
+                _kvstores.clear()
+            _kvstores[key] = kv
+        return kv
+
+    def check_bucket(self) -> None:
+        """Raise a clear error when this location's bucket does not exist or refuses us.
+
+        A read of a missing key in a missing bucket just says "missing"; a listing says why.
+        """
+        if self.scheme not in ("s3", "gs"):
+            return
+        try:
+            self._kv().list(ts.KvStore.KeyRange("zarr.json", "zarr.json\x00")).result()
         except Exception as exc:
             raise map_error(exc, self, "") from exc
 
