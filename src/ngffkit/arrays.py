@@ -156,6 +156,10 @@ def open_array(loc: Location, info: ArrayInfo, *, write: bool = False) -> ts.Ten
     conversion's memory stays what its plan says.
     """
     spec = tensorstore_spec(loc, info)
+    if loc.is_remote and not write:
+        # Cached chunks and shard indexes stay valid for the handle's life: a remote read
+        # then costs no revalidation request (reopen the image to see newer data).
+        spec["recheck_cached_data"] = "open"
     try:
         return ts.open(
             spec,

@@ -49,6 +49,7 @@ _origin_auth: dict[str, str] = {}
 # Open kvstores by spec: opening an S3 kvstore costs a request (the bucket's region).
 _kvstores: dict[tuple[int, str], ts.KvStore] = {}
 _timeouts_set: set[str] = set()
+_TIMEOUTS_MARKER = "NGFFKIT_CURL_TIMEOUTS_SET"
 
 # Environment variables naming an S3-compatible endpoint (MinIO, Ceph, moto), after AWS's own.
 S3_ENDPOINT_ENV = ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -195,10 +196,14 @@ def _set_transport_timeouts(timeout: float) -> None:
         "TENSORSTORE_CURL_LOW_SPEED_TIME_SECONDS": seconds,
         "TENSORSTORE_CURL_LOW_SPEED_LIMIT_BYTES": "1",
     }
+    # Child processes inherit the variables; the marker tells them the values were ours.
+    ours = os.environ.get(_TIMEOUTS_MARKER) == "1"
     for name, value in wanted.items():
-        if name not in os.environ or name in _timeouts_set:
+        if name not in os.environ or ours or name in _timeouts_set:
             os.environ[name] = value
             _timeouts_set.add(name)
+    if _timeouts_set == set(wanted):
+        os.environ[_TIMEOUTS_MARKER] = "1"
 
 
 def shared_context() -> ts.Context:

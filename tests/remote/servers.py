@@ -65,12 +65,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             )
 
     def _empty(self, status: int, extra: dict[str, str] | None = None) -> None:
+        # Recorded before answering: the client may act on the answer before we return.
+        self._record(status, 0)
         self.send_response(status)
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self._record(status, 0)
 
     def _authorized(self) -> bool:
         b = self.behaviour
@@ -122,6 +123,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
                     return
                 status, body = 206, data[start:stop]
                 extra = {"Content-Range": f"bytes {start}-{stop - 1}/{size}"}
+        self._record(status, 0 if head else len(body))
         self.send_response(status)
         for key, value in extra.items():
             self.send_header(key, value)
@@ -131,7 +133,6 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
-        self._record(status, 0 if head else len(body))
 
 
 class StaticServer:
