@@ -92,7 +92,8 @@ class StorageOptions:
 
     ``headers``: ``"Name: value"`` strings sent with every HTTP(S) request (e.g. a bearer
     token). ``s3_endpoint``: an S3-compatible server (MinIO, Ceph) instead of AWS.
-    ``aws_profile``: a profile of ``~/.aws/credentials``. ``anonymous``: send no credentials
+    ``s3_region``: the bucket's region (saves tensorstore asking for it with an unsigned
+    request). ``aws_profile``: a profile of ``~/.aws/credentials``. ``anonymous``: send no credentials
     (public buckets). ``cache_bytes``: the chunk cache for reads. ``retries``: attempts after
     a 429, a 5xx or a network error, with exponential backoff. ``timeout``: seconds to
     connect, and seconds a transfer may stall before it fails.
@@ -100,6 +101,7 @@ class StorageOptions:
 
     headers: tuple[str, ...] = ()
     s3_endpoint: str | None = None
+    s3_region: str | None = None
     aws_profile: str | None = None
     anonymous: bool = False
     cache_bytes: int = DEFAULT_CACHE_BYTES
@@ -135,6 +137,7 @@ class StorageOptions:
         return cls(
             headers=tuple(headers),
             s3_endpoint=endpoint,
+            s3_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
             aws_profile=os.environ.get("AWS_PROFILE") or None,
             anonymous=os.environ.get(ANONYMOUS_ENV, "").lower() in ("1", "true", "yes"),
             cache_bytes=DEFAULT_CACHE_BYTES if cache is None else cache,
@@ -575,6 +578,8 @@ def resolve(
         spec: JsonDict = {"driver": "s3", "bucket": bucket, "path": f"{path}/" if path else ""}
         if opts.s3_endpoint:
             spec["endpoint"] = opts.s3_endpoint.rstrip("/")
+        if opts.s3_region:
+            spec["aws_region"] = opts.s3_region
         credentials = _aws_credentials(opts)
         if credentials is not None:
             spec["context"] = {"aws_credentials": credentials}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,27 +89,31 @@ def _fresh_storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
 
 class Moto:
-    """moto's S3 API served on 127.0.0.1."""
+    """moto's S3 API served on 127.0.0.1, inspected with boto3 (an independent client)."""
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
 
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing-secret",
+        )
+
     def create_bucket(self, name: str) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
+        self.client().create_bucket(Bucket=name)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        url = f"{self.endpoint}/{bucket}?list-type=2&prefix={prefix}&max-keys=1000"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        import re
-
-        return re.findall(r"<Key>([^<]+)</Key>", text)
+        listed = self.client().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+        return [item["Key"] for item in listed.get("Contents", [])]
 
     def get(self, bucket: str, key: str) -> bytes:
-        with urllib.request.urlopen(f"{self.endpoint}/{bucket}/{key}", timeout=10) as response:
-            return bytes(response.read())
+        return bytes(self.client().get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 @pytest.fixture(scope="session")

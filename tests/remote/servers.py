@@ -39,6 +39,8 @@ class Behaviour:
     fail_status: int | None = None
     fail_times: int = 0
     """Answer ``fail_status`` to the first ``fail_times`` requests of each path (-1: always)."""
+    fail_match: str = ""
+    """Only paths containing this fail."""
     stall: float = 0.0
     log: list[Request] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
@@ -92,7 +94,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             time.sleep(b.stall)
         with b.lock:
             count = b.seen[self.path] = b.seen.get(self.path, 0) + 1
-        if b.fail_status is not None and (b.fail_times < 0 or count <= b.fail_times):
+        failing = b.fail_status is not None and b.fail_match in self.path
+        if failing and (b.fail_times < 0 or count <= b.fail_times):
             self._empty(b.fail_status)
             return
         if not self._authorized():
