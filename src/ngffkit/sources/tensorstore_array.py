@@ -126,12 +126,12 @@ def _locate_zarr(loc: Location) -> _Located:
             return _Located(array, "zarr", ome, None)
         return _Located(array, "zarr3", ome, None)
     if loc.read(".zarray") is not None:
-        zattrs = _json(loc, ".zattrs") or {}
-        dims = zattrs.get("_ARRAY_DIMENSIONS")
+        dims = (_json(loc, ".zattrs") or {}).get("_ARRAY_DIMENSIONS")
         return _Located(loc, "zarr", None, dims if isinstance(dims, list) else None)
-    zattrs = _json(loc, ".zattrs")
-    if zattrs is not None or loc.read(".zgroup") is not None:
-        array, ome = _first_dataset(loc, (zattrs or {}).get("multiscales"), loc.describe(".zattrs"))
+    group_attrs = _json(loc, ".zattrs")
+    if group_attrs is not None or loc.read(".zgroup") is not None:
+        multiscales = (group_attrs or {}).get("multiscales")
+        array, ome = _first_dataset(loc, multiscales, loc.describe(".zattrs"))
         return _Located(array, "zarr", ome, None)
     raise InputError(
         f"{loc.describe()}: not a Zarr array or group (no zarr.json, .zarray, .zgroup or .zattrs)."
