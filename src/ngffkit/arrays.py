@@ -149,11 +149,13 @@ def tensorstore_spec(loc: Location, info: ArrayInfo) -> JsonDict:
     return {"driver": driver, "kvstore": dict(loc.kvstore)}
 
 
-def open_array(loc: Location, info: ArrayInfo, *, write: bool = False) -> ts.TensorStore:
+def open_array(
+    loc: Location, info: ArrayInfo, *, write: bool = False, cached: bool = True
+) -> ts.TensorStore:
     """Open the array for reading (and writing, if asked).
 
-    Read-only handles share the chunk cache (``read_context``); writable ones do not, so a
-    conversion's memory stays what its plan says.
+    Read-only handles share the chunk cache (``read_context``) unless ``cached=False``;
+    writable ones do not, so a conversion's memory stays what its plan says.
     """
     spec = tensorstore_spec(loc, info)
     if loc.is_remote and not write:
@@ -166,7 +168,7 @@ def open_array(loc: Location, info: ArrayInfo, *, write: bool = False) -> ts.Ten
             read=True,
             write=write,
             open=True,
-            context=shared_context() if write else read_context(),
+            context=read_context() if cached and not write else shared_context(),
         ).result()
     except Exception as exc:
         raise map_error(exc, loc, "zarr.json" if info.zarr_format == 3 else ".zarray") from exc

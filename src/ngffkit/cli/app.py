@@ -14,7 +14,6 @@ import sys
 import typer
 
 from ngffkit.cli._common import run_app
-from ngffkit.cli.options import with_storage_options
 
 # Order is the order in `ngff --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -54,11 +53,6 @@ def _register_commands() -> None:
                 continue
             raise
         module.register(app)
-    # Every command reads or writes through storage, so every command takes the options that
-    # say how to reach remote stores; they are declared once, here.
-    for info in app.registered_commands:
-        if info.callback is not None:
-            info.callback = with_storage_options(info.callback)
 
 
 _register_commands()

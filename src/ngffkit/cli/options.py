@@ -201,6 +201,7 @@ def with_storage_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     command.__qualname__ = callback.__qualname__
     command.__doc__ = callback.__doc__
     command.__module__ = callback.__module__
+    command.storage_options = True  # type: ignore[attr-defined]
     return command
 
 
