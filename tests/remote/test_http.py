@@ -146,3 +146,14 @@ def test_convert_reads_a_remote_zarr_array(
     # The same bytes as tensorstore reads them straight from disk.
     direct = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(out / "0")}})
     assert direct.result().shape == image.shape
+
+
+def test_reads_larger_than_the_cache_bypass_it(ranged: StaticServer, served_root: Root) -> None:
+    from ngffkit import storage
+
+    storage.configure(storage.StorageOptions(cache_bytes=64 * 1024))
+    level = ngffkit.open(ranged.url("sharded.ome.zarr")).levels[0]
+    expected = served_root[1]["sharded"]["levels"][0]
+    np.testing.assert_array_equal(level[...], expected)  # 600 KiB: the uncached handle
+    assert level._uncached is not None
+    np.testing.assert_array_equal(level.read((1, 2, 3), (4, 5, 6)), expected[1:5, 2:7, 3:9])
