@@ -37,7 +37,8 @@ def test_local_paths_and_file_urls_resolve_alike(tmp_path: Path) -> None:
 def test_remote_urls_map_to_kvstores(
     url: str, spec: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for var in ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+    for var in ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION",
+                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "NGFFKIT_HTTP_HEADERS"):
         monkeypatch.delenv(var, raising=False)
     assert resolve(url).kvstore == spec
 

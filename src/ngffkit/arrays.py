@@ -9,6 +9,11 @@ arrays tensorstore would refuse — and it yields the tensorstore spec that open
 from __future__ import annotations
 
 import copy
+import itertools
+import json
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +22,14 @@ import tensorstore as ts
 
 from ngffkit.compression import Compression, describe_codecs
 from ngffkit.errors import ConflictError, MetadataError
-from ngffkit.storage import JsonDict, Location, map_error, shared_context
+from ngffkit.storage import (
+    JsonDict,
+    Location,
+    default_options,
+    map_error,
+    read_context,
+    shared_context,
+)
 
 
 @dataclass(frozen=True)
@@ -138,16 +150,26 @@ def tensorstore_spec(loc: Location, info: ArrayInfo) -> JsonDict:
     return {"driver": driver, "kvstore": dict(loc.kvstore)}
 
 
-def open_array(loc: Location, info: ArrayInfo, *, write: bool = False) -> ts.TensorStore:
-    """Open the array for reading (and writing, if asked)."""
+def open_array(
+    loc: Location, info: ArrayInfo, *, write: bool = False, cached: bool = True
+) -> ts.TensorStore:
+    """Open the array for reading (and writing, if asked).
+
+    Read-only handles share the chunk cache (``read_context``) unless ``cached=False``;
+    writable ones do not, so a conversion's memory stays what its plan says.
+    """
     spec = tensorstore_spec(loc, info)
+    if loc.is_remote and not write:
+        # Cached chunks and shard indexes stay valid for the handle's life: a remote read
+        # then costs no revalidation request (reopen the image to see newer data).
+        spec["recheck_cached_data"] = "open"
     try:
         return ts.open(
             spec,
             read=True,
             write=write,
             open=True,
-            context=shared_context(),
+            context=read_context() if cached and not write else shared_context(),
         ).result()
     except Exception as exc:
         raise map_error(exc, loc, "zarr.json" if info.zarr_format == 3 else ".zarray") from exc
@@ -266,6 +288,73 @@ def derive_array(
     if info is None:  # pragma: no cover - we just wrote it
         raise MetadataError(f"could not read back the array just written at {loc.describe()}")
     return info
+def ignores_ranges(exc: BaseException) -> bool:
+    """Whether tensorstore failed because the server answered a Range request with the
+    whole object (static servers without Range support do)."""
+    return "was ignored by server" in str(exc)
+
+
+class ShardMirror:
+    """Reads of a sharded array from a server that ignores Range requests.
+
+    Tensorstore reads a shard's index and inner chunks by byte range and refuses a server
+    that answers with the whole object. This copies each shard a read touches, whole, into
+    an in-memory store and reads there: correct, but every shard touched is downloaded
+    entirely. Copies are evicted oldest first beyond the chunk cache size.
+    """
+
+    def __init__(self, loc: Location, info: ArrayInfo) -> None:
+        if info.shards is None or info.zarr_format != 3:
+            raise ValueError("ShardMirror is for sharded Zarr v3 arrays")
+        self.loc, self.info = loc, info
+        self._kvspec = {"driver": "memory", "path": f"ngffkit-mirror/{uuid.uuid4().hex}/"}
+        self._kv = ts.KvStore.open(self._kvspec, context=read_context()).result()
+        self._kv.write("zarr.json", json.dumps(info.raw).encode()).result()
+        self._store: ts.TensorStore | None = None
+        self._held: OrderedDict[str, int] = OrderedDict()
+        self._limit = max(default_options().cache_bytes, 64 * 2**20)
+        self._lock = threading.Lock()
+
+    def _key(self, index: tuple[int, ...]) -> str:
+        encoding = self.info.raw.get("chunk_key_encoding") or {}
+        sep = self.info.separator
+        if encoding.get("name") == "v2":
+            return sep.join(str(i) for i in index) or "0"
+        return sep.join(["c", *(str(i) for i in index)])
+
+    def _keys(self, region: tuple[slice, ...]) -> list[str]:
+        assert self.info.shards is not None
+        ranges = []
+        for sl, extent, shard in zip(region, self.info.shape, self.info.shards, strict=True):
+            start, stop, _ = sl.indices(extent)
+            if stop <= start:
+                return []
+            ranges.append(range(start // shard, (stop - 1) // shard + 1))
+        return [self._key(idx) for idx in itertools.product(*ranges)]
+
+    def read(self, region: tuple[slice, ...]) -> np.ndarray:
+        keys = self._keys(region)
+        with self._lock:
+            for key in keys:
+                if key in self._held:
+                    self._held.move_to_end(key)
+                    continue
+                data = self.loc.read(key)  # a plain GET: no Range
+                if data is None:
+                    continue  # a missing shard reads as the fill value
+                self._kv.write(key, data).result()
+                self._held[key] = len(data)
+            while sum(self._held.values()) > self._limit and len(self._held) > len(keys):
+                old, _size = self._held.popitem(last=False)
+                self._kv.delete_range(ts.KvStore.KeyRange(old, old + "\x00")).result()
+            if self._store is None:
+                self._store = ts.open(
+                    {"driver": "zarr3", "kvstore": self._kvspec, "recheck_cached_data": False},
+                    read=True,
+                    context=read_context(),
+                ).result()
+            # Read under the lock: another thread must not evict these shards meanwhile.
+            return np.asarray(self._store[region].read(order="C").result())
 
 
 def _json_fill(value: Any) -> Any:
@@ -275,3 +364,12 @@ def _json_fill(value: Any) -> Any:
 
 
 __all__ = ["ArrayInfo", "create_array", "derive_array", "open_array", "read_array_info", "tensorstore_spec"]
+__all__ = [
+    "ArrayInfo",
+    "ShardMirror",
+    "create_array",
+    "ignores_ranges",
+    "open_array",
+    "read_array_info",
+    "tensorstore_spec",
+]

@@ -185,7 +185,7 @@ def convert(
                          window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
         if dry_run:
             return plan
-        _check_no_overlap(Path(spec.path) if spec.path else None, out)
+        _check_no_overlap(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
         source.check_all()
     finally:
         source.close()

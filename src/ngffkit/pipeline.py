@@ -67,7 +67,7 @@ class Journal:
         local = self.location.local_path
         if local is not None:
             return {p.name for p in local.iterdir()} if local.is_dir() else set()
-        listed = self.location.list_sizes()
+        listed = self.location.list_keys()
         return set(listed) if listed is not None else set()
 
     def clear(self) -> None:

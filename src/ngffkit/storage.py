@@ -4,15 +4,22 @@ A :class:`Location` is a directory-like place in a store (``file``, ``memory``, 
 ``s3``, ``gs``). Everything above this module — metadata JSON, level arrays, info sizes —
 goes through a Location, so local and remote data take one code path.
 
-Tensorstore errors are mapped to :mod:`ngffkit.errors` here and nowhere else.
+How remote stores are reached is a :class:`StorageOptions`: HTTP headers (a bearer token),
+the S3 endpoint, region and credentials, the chunk cache size, retries and timeouts. The
+process-wide default comes from the environment and can be replaced with :func:`configure`
+(the CLI does this from its shared options); ``resolve(url, options=...)`` overrides it for
+one location. Per-location settings (headers, endpoint, credentials) travel inside the
+Location's kvstore spec, so a Location handed to another thread or process reaches the store
+the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
+messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,30 +27,50 @@ from urllib.parse import quote, unquote, urlsplit
 
 import tensorstore as ts
 
-from ngffkit.errors import InputError, MetadataError, NotFoundError, StorageError
+from ngffkit import transport
+from ngffkit.errors import InputError, MetadataError, StorageError
+from ngffkit.transport import (
+    ANONYMOUS_ENV,
+    CACHE_ENV,
+    HEADERS_ENV,
+    RETRIES_ENV,
+    S3_ENDPOINT_ENV,
+    TIMEOUT_ENV,
+    StorageOptions,
+    _context_lock,
+    _host_error,
+    _redact_url,
+    default_options,
+    map_error,
+    parse_header,
+    read_context,
+    shared_context,
+)
 
 JsonDict = dict[str, Any]
 
 _SCHEMES = ("file", "memory", "http", "https", "s3", "gs")
-_context_lock = threading.Lock()
-_context: ts.Context | None = None
+_REMOTE = ("http", "https", "s3", "gs")
+# user:password given in a URL, remembered per origin (scheme://host:port) for this process,
+# so that a location reopened from its clean URL (a source reopened by a worker thread)
+# still authenticates.
+_origin_auth: dict[str, str] = {}
+# Open kvstores by spec: opening an S3 kvstore costs a request (the bucket's region).
+_kvstores: dict[tuple[int, str], ts.KvStore] = {}
 
-# Environment variable naming an S3-compatible endpoint (MinIO, Ceph, moto), after AWS's own.
-S3_ENDPOINT_ENV = ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
-
-def shared_context() -> ts.Context:
-    """The process-wide tensorstore context.
-
-    One context means one cache pool and one set of thread pools, and — for ``memory://`` —
-    one in-memory store that every open in this process sees. Created on first use so that
-    importing ngffkit starts no threads.
-    """
-    global _context
+def configure(options: StorageOptions | None) -> None:
+    """Make ``options`` the process-wide default for locations resolved from now on
+    (None: back to the environment). Call it before the first remote access: the cache
+    size, retries and timeout apply to contexts created afterwards."""
+    transport.configure(options)
     with _context_lock:
-        if _context is None:
-            _context = ts.Context()
-        return _context
+        _kvstores.clear()
+
+
+def forget_credentials() -> None:
+    """Forget the user:password pairs remembered from URLs in this process."""
+    _origin_auth.clear()
 
 
 def _join(base: str, *parts: str) -> str:
@@ -68,7 +95,9 @@ class Location:
     """
 
     url: str
-    kvstore: JsonDict = field(hash=False, compare=False)
+    """The address without secrets (no user:password)."""
+    kvstore: JsonDict = field(hash=False, compare=False, repr=False)
+    """The tensorstore kvstore spec; may hold secrets (headers), so it is never printed."""
 
     @property
     def scheme(self) -> str:
@@ -80,6 +109,16 @@ class Location:
         if self.scheme != "file":
             return None
         return Path(str(self.kvstore["path"]))
+
+    @property
+    def is_remote(self) -> bool:
+        return self.scheme in _REMOTE
+
+    def secrets(self) -> tuple[str, ...]:
+        """Header values this location sends (to keep them out of messages)."""
+        return tuple(
+            str(h).split(":", 1)[1].strip() for h in self.kvstore.get("headers", ()) if ":" in h
+        )
 
     @property
     def name(self) -> str:
@@ -115,11 +154,59 @@ class Location:
 
     # -- the store -----------------------------------------------------------------------
 
+    def check_host(self) -> None:
+        """Fail fast, with a clear message, when the server's host name does not resolve."""
+        base = self.kvstore.get("base_url") or self.kvstore.get("endpoint")
+        if not base:
+            return
+        parts = urlsplit(str(base))
+        if not parts.hostname:
+            return
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        problem = _host_error(parts.hostname, port)
+        if problem is not None:
+            raise StorageError(
+                f"cannot reach {self.describe()}: the host name {parts.hostname!r} does not "
+                f"resolve ({problem}); check the URL{' and --s3-endpoint' if self.scheme == 's3' else ''} "
+                "and the network"
+            )
+
     def _kv(self) -> ts.KvStore:
+        context = shared_context()
+        key = (id(context), json.dumps(self.kvstore, sort_keys=True))
+        with _context_lock:
+            found = _kvstores.get(key)
+        if found is not None:
+            return found
+        self.check_host()
         try:
-            return ts.KvStore.open(self.kvstore, context=shared_context()).result()
+            kv = ts.KvStore.open(self.kvstore, context=context).result()
         except Exception as exc:
             raise map_error(exc, self, "") from exc
+        with _context_lock:
+            if len(_kvstores) >= 256:
+                _kvstores.clear()
+            _kvstores[key] = kv
+        return kv
+
+    def check_bucket(self) -> None:
+        """Raise a clear error when this location's bucket does not exist or refuses us.
+
+        A read of a missing key in a missing bucket just says "missing"; a listing says why.
+        """
+        if self.scheme not in ("s3", "gs"):
+            return
+        try:
+            self._kv().list(ts.KvStore.KeyRange("zarr.json", "zarr.json\x00")).result()
+        except Exception as exc:
+            raise map_error(exc, self, "") from exc
+
+    def _check_writable(self, key: str) -> None:
+        if self.scheme in ("http", "https"):
+            raise StorageError(
+                f"cannot write {self.describe(key)}: http(s):// locations are read-only; "
+                "write to a local path, s3:// or gs:// instead"
+            )
 
     def read(self, key: str) -> bytes | None:
         """The bytes at ``key``, or None when it does not exist."""
@@ -174,6 +261,7 @@ class Location:
             except OSError as exc:
                 raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
             return
+        self._check_writable(key)
         try:
             self._kv().write(key, data).result()
         except Exception as exc:
@@ -192,6 +280,7 @@ class Location:
             except OSError as exc:
                 raise StorageError(f"cannot delete {self.describe(key)}: {exc}") from exc
             return
+        self._check_writable(key)
         try:
             self._kv().delete_range(ts.KvStore.KeyRange(key, key + "\x00")).result()
         except Exception as exc:
@@ -202,10 +291,24 @@ class Location:
         local = self.local_path
         if local is not None:
             return local.exists()
-        listed = self.list_sizes()
-        if listed is not None:
-            return bool(listed)
-        return any(self.read(k) is not None for k in ("zarr.json", ".zattrs", ".zgroup", ".zarray"))
+        if any(self.read(k) is not None for k in ("zarr.json", ".zattrs", ".zgroup", ".zarray")):
+            return True
+        keys = self.list_keys()
+        return bool(keys)
+
+    def list_keys(self) -> list[str] | None:
+        """Every key below this location; None if the store cannot list (HTTP)."""
+        local = self.local_path
+        if local is not None:
+            sizes = self.list_sizes()
+            return sorted(sizes) if sizes is not None else None
+        if self.scheme in ("http", "https"):
+            return None
+        try:
+            keys = self._kv().list().result()
+        except Exception as exc:
+            raise map_error(exc, self, "") from exc
+        return sorted(k.decode() for k in keys)
 
     def list_sizes(self) -> dict[str, int] | None:
         """Every key below this location with its size in bytes; None if the store can't list."""
@@ -224,18 +327,12 @@ class Location:
                     except OSError:
                         continue
             return sizes
-        if self.scheme in ("http", "https"):
-            return None
-        kv = self._kv()
-        try:
-            keys = kv.list().result()
-        except Exception:
-            return None
         if self.scheme != "memory":
             # Remote stores would need a request per key to learn sizes; not worth it here.
             return None
+        kv = self._kv()
         out: dict[str, int] = {}
-        for raw_key in keys:
+        for raw_key in kv.list().result():
             key = raw_key.decode()
             result = kv.read(key).result()
             out[key] = len(result.value)
@@ -250,17 +347,21 @@ class Location:
             elif local.exists():
                 shutil.rmtree(local)
             return
+        self._check_writable("")
         try:
             self._kv().delete_range(ts.KvStore.KeyRange()).result()
         except Exception as exc:
             raise map_error(exc, self, "") from exc
 
 
-def resolve(url: str | os.PathLike[str] | Location) -> Location:
+def resolve(
+    url: str | os.PathLike[str] | Location, *, options: StorageOptions | None = None
+) -> Location:
     """Turn a path or URL into a :class:`Location`.
 
-    Accepted: a local path, ``file://``, ``memory://`` (tests), ``http(s)://``, ``s3://``
-    (endpoint from ``NGFFKIT_S3_ENDPOINT`` / ``AWS_ENDPOINT_URL``), ``gs://``.
+    Accepted: a local path, ``file://``, ``memory://`` (tests), ``http(s)://`` (with
+    ``user:password@`` for HTTP basic auth), ``s3://`` and ``gs://``. ``options`` (default:
+    :func:`default_options`) says how to reach remote stores; a Location is returned as is.
     """
     if isinstance(url, Location):
         return url
@@ -270,7 +371,7 @@ def resolve(url: str | os.PathLike[str] | Location) -> Location:
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme and scheme not in _SCHEMES:
         raise InputError(
-            f"unsupported URL scheme {scheme!r} in {text!r}; "
+            f"unsupported URL scheme {scheme!r} in {_redact_url(text)!r}; "
             f"use a local path or one of {', '.join(s + '://' for s in _SCHEMES)}"
         )
     if scheme in ("", "file"):
@@ -282,45 +383,83 @@ def resolve(url: str | os.PathLike[str] | Location) -> Location:
     if scheme == "memory":
         rel = _join(parts.netloc, path)
         return Location(url=f"memory://{rel}", kvstore={"driver": "memory", "path": f"{rel}/"})
+    opts = options if options is not None else default_options()
     if scheme in ("http", "https"):
-        base = f"{parts.scheme}://{parts.netloc}"
-        spec: JsonDict = {"driver": "http", "base_url": base, "path": f"/{path}/" if path else "/"}
-        clean = f"{base}/{path}" if path else base
-        return Location(url=clean, kvstore=spec)
+        return _http_location(parts, path, opts)
     bucket = parts.netloc
-    if not bucket:
-        raise InputError(f"{text!r} names no bucket; write it as {scheme}://BUCKET/path")
+    if not bucket or "@" in bucket:
+        raise InputError(
+            f"{_redact_url(text)!r} names no bucket; write it as {scheme}://BUCKET/path "
+            "(credentials go in the environment or a profile, not in the URL)"
+        )
     if scheme == "s3":
-        spec = {"driver": "s3", "bucket": bucket, "path": f"{path}/" if path else ""}
-        for var in S3_ENDPOINT_ENV:
-            if os.environ.get(var):
-                spec["endpoint"] = os.environ[var]
-                break
+        spec: JsonDict = {"driver": "s3", "bucket": bucket, "path": f"{path}/" if path else ""}
+        if opts.s3_endpoint:
+            spec["endpoint"] = opts.s3_endpoint.rstrip("/")
+        if opts.s3_region:
+            spec["aws_region"] = opts.s3_region
+        credentials = _aws_credentials(opts)
+        if credentials is not None:
+            spec["context"] = {"aws_credentials": credentials}
         return Location(url=f"s3://{bucket}/{path}".rstrip("/"), kvstore=spec)
     spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else ""}
     return Location(url=f"gs://{bucket}/{path}".rstrip("/"), kvstore=spec)
 
 
-def map_error(exc: BaseException, where: Location, key: str) -> Exception:
-    """Translate a tensorstore/OS error into the ngffkit error tree, naming the key."""
-    if isinstance(exc, (StorageError, MetadataError, InputError)):
-        return exc
-    text = str(exc)
-    addr = where.describe(key)
-    if "NOT_FOUND" in text or "404" in text:
-        return NotFoundError(f"{addr} was not found")
-    if "PERMISSION_DENIED" in text or "403" in text:
-        return StorageError(
-            f"access to {addr} was refused (403); check the credentials or the bucket policy"
-        )
-    if "UNAUTHENTICATED" in text or "401" in text:
-        return StorageError(
-            f"{addr} needs credentials (401); provide them (e.g. AWS_* variables or a token)"
-        )
-    if "RESOURCE_EXHAUSTED" in text or "No space left" in text:
-        return StorageError(f"no space left while writing {addr}; free some space, then run "
-                            "the same command again with --resume to continue")
-    return StorageError(f"cannot access {addr}: {text}")
+def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
+    host = parts.hostname or ""
+    if not host:
+        raise InputError(f"{_redact_url(parts.geturl())!r} names no host")
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    base = f"{parts.scheme.lower()}://{netloc}"
+    headers = list(opts.headers)
+    if parts.username is not None:
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        _origin_auth[base] = f"Authorization: Basic {token}"
+    has_auth = any(h.lower().startswith("authorization:") for h in headers)
+    if base in _origin_auth and not has_auth:
+        headers.append(_origin_auth[base])
+    query = f"?{parts.query}" if parts.query else ""
+    spec: JsonDict = {"driver": "http", "base_url": base + query, "path": f"/{path}/" if path else "/"}
+    if headers:
+        spec["headers"] = headers
+    clean = f"{base}/{path}" if path else base
+    return Location(url=clean, kvstore=spec)
 
 
-__all__ = ["Location", "map_error", "resolve", "shared_context"]
+def _aws_credentials(opts: StorageOptions) -> JsonDict | None:
+    """The ``aws_credentials`` context resource, or None for tensorstore's default chain.
+
+    Naming the source avoids the default chain's probing (and its log lines about a missing
+    ``~/.aws/config``) when the answer is known.
+    """
+    if opts.anonymous:
+        return {"type": "anonymous"}
+    if opts.aws_profile:
+        return {"type": "profile", "profile": opts.aws_profile}
+    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        return {"type": "environment"}
+    return None
+
+
+__all__ = [
+    "ANONYMOUS_ENV",
+    "CACHE_ENV",
+    "HEADERS_ENV",
+    "RETRIES_ENV",
+    "S3_ENDPOINT_ENV",
+    "TIMEOUT_ENV",
+    "Location",
+    "StorageOptions",
+    "configure",
+    "default_options",
+    "forget_credentials",
+    "map_error",
+    "parse_header",
+    "read_context",
+    "resolve",
+    "shared_context",
+]

@@ -115,6 +115,12 @@ def _check_group(
         if local is not None and not local.exists() and not where:
             raise NotFoundError(f"{local} does not exist")
         if not where:
+            loc.check_bucket()  # a missing bucket says so
+            if loc.is_remote:
+                raise NotFoundError(
+                    f"{loc.describe('zarr.json')} was not found (nor .zattrs or .zgroup): "
+                    f"there is no OME-Zarr image at {loc.describe()}; check the URL"
+                )
             # Nothing there to validate (a plain folder): unreadable, not merely invalid.
             raise MetadataError(
                 f"{loc.describe()} is not an OME-Zarr image or Zarr group: found neither "

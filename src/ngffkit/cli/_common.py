@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from ngffkit.cli.options import with_storage_options
 from ngffkit.errors import NgffkitError, OptionError
 
 # Exit statuses shared by all commands.
@@ -32,6 +33,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     Typer (0.29+) bundles its own click, whose exceptions derive from
     ``typer.TyperException``; those are usage errors and print click's usage message.
     """
+    add_storage_options(app)
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
         returned = app(args=args, standalone_mode=False)
@@ -60,6 +62,18 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def add_storage_options(app: typer.Typer) -> None:
+    """Give every registered command the shared storage options (``--header``,
+    ``--s3-endpoint``, ``--cache-size``…; see ``cli.options.with_storage_options``).
+
+    Every command reads or writes through storage, so they are declared once, here, and no
+    command module repeats them. Commands registered later get them on the next run.
+    """
+    for info in app.registered_commands:
+        if info.callback is not None and not getattr(info.callback, "storage_options", False):
+            info.callback = with_storage_options(info.callback)
+
+
 def usage_error(option: str, message: str) -> typer.BadParameter:
     """A usage error that names the option at fault (exit status 2)."""
     return typer.BadParameter(message, param_hint=option)
@@ -69,6 +83,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_OK",
     "EXIT_USAGE",
+    "add_storage_options",
     "err_console",
     "fail",
     "out_console",

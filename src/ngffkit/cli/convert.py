@@ -151,9 +151,11 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         raw = read = math.prod(result.spec.levels[0].shape) * result.out_dtype.itemsize
         what = "one array"
     ratio = f"{raw / stored:.2f}×" if stored else "-"
+    # Remote stores do not report sizes without a request per key.
+    size = f"output {stored / 2**20:.1f} MiB (compression {ratio})" if sizes else "output size not listed"
     line = (
-        f"done: {output} ({what}) in {seconds:.1f} s, {read / 1e6 / max(seconds, 1e-9):.0f} MB/s, "
-        f"output {stored / 2**20:.1f} MiB (compression {ratio}), "
+        f"done: {resolve(output).describe()} ({what}) in {seconds:.1f} s, "
+        f"{read / 1e6 / max(seconds, 1e-9):.0f} MB/s, {size}, "
         f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )
     say(line, quiet)

@@ -26,7 +26,12 @@ from ngffkit.sources.base import SOURCE_KINDS, SourceBase, SourceKind, SourceSpe
 from ngffkit.sources.image_folder import ImageFolderSource
 from ngffkit.sources.raw import RawSource
 from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
-from ngffkit.sources.tensorstore_array import TensorStoreSource, local_path
+from ngffkit.sources.tensorstore_array import (
+    TensorStoreSource,
+    is_remote_url,
+    local_path,
+    remote_kind,
+)
 from ngffkit.sources.tiff_file import TiffFileSource
 from ngffkit.sources.tiff_folder import TiffFolderSource
 from ngffkit.sources.volume_grids import CELL_NAME, VolumeGridsSource
@@ -110,7 +115,7 @@ def open_source(
     if isinstance(input, SourceSpec):
         src = _open(
             input.kind,
-            Path(input.path),
+            input.path if is_remote_url(input.path) else Path(input.path),
             allow_gaps=input.allow_gaps,
             raw_shape=input.raw_shape,
             raw_dtype=input.raw_dtype,
@@ -122,6 +127,8 @@ def open_source(
             src.close()
             raise
         return src
+    if is_remote_url(input):
+        return _open_remote(os.fspath(input), input_format)
     if input_format is not None:
         if input_format not in SOURCE_KINDS:
             raise InputError(
@@ -146,15 +153,34 @@ def open_source(
     )
 
 
+def _open_remote(url: str, input_format: str | None) -> SourceBase:
+    """Remote inputs: only arrays tensorstore reads by key (Zarr, N5, precomputed)."""
+    from ngffkit.storage import resolve
+
+    loc = resolve(url)
+    if input_format is None:
+        return TensorStoreSource(loc, remote_kind(loc))
+    if input_format not in ("zarr", "n5", "precomputed"):
+        raise InputError(
+            f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
+            "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays. Download the "
+            "files first."
+        )
+    return TensorStoreSource(loc, input_format)  # type: ignore[arg-type]
+
+
 def _open(
     kind: SourceKind,
-    path: Path,
+    path: Path | str,
     *,
     allow_gaps: bool,
     raw_shape: Any,
     raw_dtype: str | None,
     raw_order: str,
 ) -> SourceBase:
+    if kind in ("zarr", "n5", "precomputed"):
+        return TensorStoreSource(path, kind)
+    path = Path(path)
     if kind == "tiff-folder":
         return TiffFolderSource(path, allow_gaps=allow_gaps)
     if kind == "image-folder":
@@ -168,6 +194,4 @@ def _open(
         return TiffFileSource(path)
     if kind == "volume-grids":
         return VolumeGridsSource(path)
-    if kind in ("zarr", "n5", "precomputed"):
-        return TensorStoreSource(path, kind)
     return RawSource(path, raw_shape=raw_shape, raw_dtype=raw_dtype, raw_order=raw_order)

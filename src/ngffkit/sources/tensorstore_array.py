@@ -14,12 +14,12 @@ Axes: OME axes, else ``dimension_names`` (v3) / ``_ARRAY_DIMENSIONS`` (v2), reor
 t,c,z,y,x when they are those names; otherwise the last three dims are z,y,x and leading
 ones c (4-D) or t,c (5-D). 2-D arrays get a z of length 1. Voxel size comes from OME
 scale transforms and axis units, or tensorstore's ``dimension_units``.
-Only local paths and ``file://`` URLs for now.
+Local paths, ``file://`` and remote URLs (``http(s)://``, ``s3://``, ``gs://``) alike:
+metadata is read through :class:`~ngffkit.storage.Location`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import tensorstore as ts
 
-from ngffkit.errors import InputError, NotFoundError
+from ngffkit.errors import InputError, MetadataError, NotFoundError
 from ngffkit.sources.base import (
     Box,
     ReadCost,
@@ -39,10 +39,29 @@ from ngffkit.sources.base import (
     one_unit,
     spatial_slice_bytes,
 )
+from ngffkit.storage import Location, map_error, resolve, shared_context
 
 ArrayKind = Literal["zarr", "n5", "precomputed"]
 _CANONICAL = ("t", "c", "z", "y", "x")
 _TS_ERRORS = (ValueError, OSError, RuntimeError, TimeoutError)
+
+
+def _location(input: str | os.PathLike[str] | Location) -> Location:
+    """A local path, ``file://`` URL or remote URL (http(s), s3, gs) as a Location."""
+    if isinstance(input, Location):
+        return input
+    text = os.fspath(input)
+    if is_remote_url(text):
+        return resolve(text)
+    return resolve(local_path(text))
+
+
+def is_remote_url(text: str | os.PathLike[str]) -> bool:
+    """Whether ``text`` is a URL that only tensorstore-readable inputs can come from."""
+    value = os.fspath(text)
+    return "://" in value and value.split("://", 1)[0].lower() in (
+        "http", "https", "s3", "gs", "memory"
+    )
 
 
 def local_path(input: str | os.PathLike[str]) -> Path:
@@ -52,33 +71,33 @@ def local_path(input: str | os.PathLike[str]) -> Path:
         url = urlparse(text)
         if url.scheme != "file":
             raise InputError(
-                f"{text}: {url.scheme}:// inputs are not supported yet; use a local path or "
-                "file:// URL (download the data first)."
+                f"{text}: {url.scheme}:// inputs are not supported; use a local path, a "
+                "file:// URL, or (for Zarr, N5 and precomputed arrays) http(s)://, s3:// or gs://."
             )
         text = unquote(url.path)
     return Path(text).resolve()
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(loc: Location, name: str) -> dict[str, Any] | None:
+    """The JSON object ``name`` at ``loc``; None when missing."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not readable JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}.")
-    return data
+        return loc.read_json(name)
+    except MetadataError as exc:
+        raise InputError(f"{exc}.") from exc
 
 
 class _Located:
     """Where the array is and what the metadata around it says."""
 
     def __init__(
-        self, array: Path, driver: str, ome: dict[str, Any] | None, names: list[str] | None
+        self, array: Location, driver: str, ome: dict[str, Any] | None, names: list[str] | None
     ):
         self.array, self.driver, self.ome, self.names = array, driver, ome, names
 
 
-def _first_dataset(group: Path, multiscales: Any, meta_file: Path) -> tuple[Path, dict[str, Any]]:
+def _first_dataset(
+    group: Location, multiscales: Any, meta_file: str
+) -> tuple[Location, dict[str, Any]]:
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
         raise InputError(
             f"{meta_file}: this Zarr group holds no OME 'multiscales' list, so there is no "
@@ -91,55 +110,77 @@ def _first_dataset(group: Path, multiscales: Any, meta_file: Path) -> tuple[Path
             f"{meta_file}: multiscales[0].datasets is missing or has no 'path'; "
             "expected a list of {'path': ...} entries."
         )
-    return group / str(datasets[0]["path"]), ms
+    return group.child(str(datasets[0]["path"])), ms
 
 
-def _locate_zarr(path: Path) -> _Located:
-    if (path / "zarr.json").is_file():
-        meta = _json(path / "zarr.json")
+def _locate_zarr(loc: Location) -> _Located:
+    meta = _json(loc, "zarr.json")
+    if meta is not None:
         if meta.get("node_type") == "array":
             names = meta.get("dimension_names")
-            return _Located(path, "zarr3", None, names if isinstance(names, list) else None)
+            return _Located(loc, "zarr3", None, names if isinstance(names, list) else None)
         attrs = meta.get("attributes", {})
         ms = attrs.get("ome", {}).get("multiscales", attrs.get("multiscales"))
-        array, ome = _first_dataset(path, ms, path / "zarr.json")
-        if (array / ".zarray").is_file():
+        array, ome = _first_dataset(loc, ms, loc.describe("zarr.json"))
+        if array.read(".zarray") is not None:
             return _Located(array, "zarr", ome, None)
         return _Located(array, "zarr3", ome, None)
-    if (path / ".zarray").is_file():
-        names = None
-        if (path / ".zattrs").is_file():
-            dims = _json(path / ".zattrs").get("_ARRAY_DIMENSIONS")
-            names = dims if isinstance(dims, list) else None
-        return _Located(path, "zarr", None, names)
-    if (path / ".zattrs").is_file() or (path / ".zgroup").is_file():
-        attrs = _json(path / ".zattrs") if (path / ".zattrs").is_file() else {}
-        array, ome = _first_dataset(path, attrs.get("multiscales"), path / ".zattrs")
+    if loc.read(".zarray") is not None:
+        dims = (_json(loc, ".zattrs") or {}).get("_ARRAY_DIMENSIONS")
+        return _Located(loc, "zarr", None, dims if isinstance(dims, list) else None)
+    group_attrs = _json(loc, ".zattrs")
+    if group_attrs is not None or loc.read(".zgroup") is not None:
+        multiscales = (group_attrs or {}).get("multiscales")
+        array, ome = _first_dataset(loc, multiscales, loc.describe(".zattrs"))
         return _Located(array, "zarr", ome, None)
     raise InputError(
-        f"{path}: not a Zarr array or group (no zarr.json, .zarray, .zgroup or .zattrs)."
+        f"{loc.describe()}: not a Zarr array or group (no zarr.json, .zarray, .zgroup or .zattrs)."
     )
 
 
-def _locate(path: Path, kind: ArrayKind) -> _Located:
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file or folder.")
+def _locate(loc: Location, kind: ArrayKind) -> _Located:
+    local = loc.local_path
+    if local is not None and not local.exists():
+        raise NotFoundError(f"{local}: no such file or folder.")
     if kind == "zarr":
-        return _locate_zarr(path)
+        return _locate_zarr(loc)
     if kind == "n5":
-        if not (path / "attributes.json").is_file():
-            raise InputError(f"{path}: not an N5 container (no attributes.json).")
-        if "dimensions" in _json(path / "attributes.json"):
-            return _Located(path, "n5", None, None)
-        if (path / "s0" / "attributes.json").is_file():
-            return _Located(path / "s0", "n5", None, None)
+        attrs = _json(loc, "attributes.json")
+        if attrs is None:
+            raise InputError(f"{loc.describe()}: not an N5 container (no attributes.json).")
+        if "dimensions" in attrs:
+            return _Located(loc, "n5", None, None)
+        if loc.child("s0").read("attributes.json") is not None:
+            return _Located(loc.child("s0"), "n5", None, None)
         raise InputError(
-            f"{path}: an N5 group without an array: expected 'dimensions' in its "
+            f"{loc.describe()}: an N5 group without an array: expected 'dimensions' in its "
             "attributes.json or a level 's0'. Point to the array itself."
         )
-    if not (path / "info").is_file():
-        raise InputError(f"{path}: not a Neuroglancer precomputed volume (no info file).")
-    return _Located(path, "neuroglancer_precomputed", None, None)
+    if loc.read("info") is None:
+        raise InputError(
+            f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file)."
+        )
+    return _Located(loc, "neuroglancer_precomputed", None, None)
+
+
+def remote_kind(loc: Location) -> ArrayKind:
+    """The kind of array at a remote location, from the metadata files there."""
+    for name, kind in (
+        ("zarr.json", "zarr"),
+        (".zarray", "zarr"),
+        (".zattrs", "zarr"),
+        (".zgroup", "zarr"),
+        ("attributes.json", "n5"),
+        ("info", "precomputed"),
+    ):
+        if loc.read(name) is not None:
+            return kind  # type: ignore[return-value]
+    loc.check_bucket()
+    raise NotFoundError(
+        f"{loc.describe()}: found no zarr.json, .zarray, .zattrs, attributes.json (N5) or info "
+        "(precomputed) there. Remote inputs must be Zarr, N5 or precomputed arrays; check "
+        "the URL."
+    )
 
 
 def _ome_scale(ms: dict[str, Any], names: list[str]) -> tuple[dict[str, float] | None, str | None]:
@@ -167,21 +208,21 @@ def _ome_scale(ms: dict[str, Any], names: list[str]) -> tuple[dict[str, float] |
 class TensorStoreSource(SourceBase):
     """A Zarr, N5 or precomputed array read through tensorstore."""
 
-    def __init__(self, input: str | os.PathLike[str], kind: ArrayKind) -> None:
+    def __init__(self, input: str | os.PathLike[str] | Location, kind: ArrayKind) -> None:
         self.kind: SourceKind = kind
-        self.path = local_path(input)
-        where = _locate(self.path, kind)
-        spec: dict[str, Any] = {
-            "driver": where.driver,
-            "kvstore": {"driver": "file", "path": str(where.array)},
-        }
+        self.location = _location(input)
+        self.path: Path | str = self.location.local_path or self.location.url
+        where = _locate(self.location, kind)
+        spec: dict[str, Any] = {"driver": where.driver, "kvstore": dict(where.array.kvstore)}
         if kind == "precomputed":
             spec["scale_index"] = 0
         try:
-            store = ts.open(spec, read=True).result()
+            store = ts.open(spec, read=True, context=shared_context()).result()
         except _TS_ERRORS as exc:
+            if where.array.is_remote:
+                raise map_error(exc, where.array, "") from exc
             raise InputError(
-                f"{where.array}: tensorstore cannot open this {kind} array: {exc}"
+                f"{where.array.describe()}: tensorstore cannot open this {kind} array: {exc}"
             ) from exc
         store = store[ts.d[:].translate_to[0]]  # precomputed may carry a voxel_offset
         names = self._names(store, where)
@@ -192,7 +233,7 @@ class TensorStoreSource(SourceBase):
                 store, names = store[ts.d["channel"][0]], names[1:]
         if not 2 <= store.rank <= 5:
             raise InputError(
-                f"{where.array}: expected an array of 2 to 5 dimensions, found {store.rank} "
+                f"{where.array.describe()}: expected an array of 2 to 5 dimensions, found {store.rank} "
                 f"(shape {tuple(store.shape)})."
             )
         canonical = self._canonical(names, store.rank)
@@ -252,6 +293,8 @@ class TensorStoreSource(SourceBase):
         try:
             data = self._store[sel].read().result()
         except _TS_ERRORS as exc:
+            if self.location.is_remote:
+                raise map_error(exc, self.location, "") from exc
             raise InputError(
                 f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
                 "A chunk is corrupt or unreadable."
