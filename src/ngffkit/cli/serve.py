@@ -7,7 +7,6 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from urllib.parse import quote
 
@@ -16,12 +15,16 @@ import typer
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.errors import InputError
 from ngffkit.serve.app import create_app
-from ngffkit.serve.backends import FileBackend
+from ngffkit.serve.backends import FileBackend, open_backend
 from ngffkit.serve.discover import discover_datasets
 from ngffkit.serve.runner import is_loopback, start_server
 
 HELP = """Serve PATH (a dataset folder, or a folder of datasets) over HTTP for Neuroglancer and
 other browser viewers: CORS on every response, Range requests, HEAD, ETag/304, no compression.
+
+Given a URL instead (https://user:password@host/data.zarr, s3://bucket/data.zarr with the
+usual AWS_* credentials and NGFFKIT_S3_ENDPOINT for other S3 services, gs://...), it reads
+the remote data itself and serves it locally: the way to view protected data in a browser.
 
 Safe by default: binds 127.0.0.1, read-only (GET/HEAD), never serves anything outside PATH
 (`..`, encoded slashes, symlinks out) nor hidden files. Prints the Neuroglancer source URL of
@@ -29,7 +32,11 @@ each OME-Zarr dataset it finds. Stop with Ctrl-C."""
 
 
 def serve(
-    path: Path = typer.Argument(..., help="Folder to serve: one dataset, or a folder of datasets."),
+    path: str = typer.Argument(
+        ...,
+        metavar="PATH|URL",
+        help="Folder to serve (one dataset, or a folder of datasets), or a URL to proxy.",
+    ),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port; 0 picks a free one."),
     bind: str = typer.Option(
         "127.0.0.1",
@@ -57,7 +64,7 @@ def serve(
 ) -> None:
     if token is not None and not token:
         raise InputError("--token is empty; give a non-empty secret, or leave --token out.")
-    backend = FileBackend(path)
+    backend = open_backend(path)
     _configure_logging(verbose)
     if not is_loopback(bind):
         err_console.print(
@@ -71,7 +78,8 @@ def serve(
     handle = start_server(app, bind, port)
     query = f"token={quote(token, safe='')}" if token else ""
     root_url = handle.url + "/" + (f"?{query}" if query else "")
-    out_console.print(f"Serving {backend.describe()} at {root_url}", markup=False)
+    verb = "Serving" if isinstance(backend, FileBackend) else "Proxying"
+    out_console.print(f"{verb} {backend.describe()} at {root_url}", markup=False)
     datasets = asyncio.run(discover_datasets(backend))
     if datasets:
         out_console.print("Neuroglancer sources:", markup=False)

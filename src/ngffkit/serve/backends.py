@@ -35,7 +35,7 @@ from ngffkit.serve.ranges import ByteSpan
 class ObjectInfo:
     """What the HTTP layer needs to know about one object before sending it."""
 
-    size: int
+    size: int | None  # None: not known (a proxy that read only the requested closed range)
     mtime: float | None  # POSIX seconds; None when the store has no modification time
     etag: str  # quoted, strong
 
@@ -64,9 +64,15 @@ class Backend(ABC):
     """A read-only tree of objects addressed by ``/``-separated keys."""
 
     @abstractmethod
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+    async def fetch(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+    ) -> Fetched | None:
         """Look up ``key``; call ``select(info)`` and read that span if it is at most
-        ``inline_limit`` bytes. None if ``key`` is not a servable object."""
+        ``inline_limit`` bytes. None if ``key`` is not a servable object.
+
+        ``requested`` is the span a closed Range names by itself. A backend that cannot learn
+        an object's size cheaply may read just that span and call ``select`` with
+        ``size=None``, after checking the object holds every byte of it."""
 
     @abstractmethod
     async def read(self, key: str, span: ByteSpan) -> bytes:
@@ -243,7 +249,9 @@ class FileBackend(Backend):
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ngff-serve-io")
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+    async def fetch(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+    ) -> Fetched | None:
         if self._inline:
             try:
                 return self._fetch_sync(key, select, inline_limit, True)
@@ -269,95 +277,263 @@ class FileBackend(Backend):
 
 # --------------------------------------------------------------------------- tensorstore kvstore
 
+_OUT_OF_RANGE = "OUT_OF_RANGE"
+
+
+class _OutOfRange(Exception):
+    """A byte-range read asked for bytes past the end of the value."""
+
+
+class _Retry:
+    """Marker: answer the request another way (size needed, or the value changed)."""
+
+    __slots__ = ()
+
+
+RETRY = _Retry()
+
+
+def _redacted(url: str) -> str:
+    """``url`` without the ``user:password@`` part, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if sep and "@" in host:
+        host = "***@" + host.rpartition("@")[2]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
+def _generation_etag(generation: bytes) -> str:
+    return f'"{hashlib.sha256(generation).hexdigest()[:32]}"'
+
 
 class KvStoreBackend(Backend):
     """Serves the keys of a tensorstore KvStore (``file``, ``memory``, ``http``, ``s3``, ...).
 
-    This is the proxy mode: the server reads remote or protected data itself and serves it
-    locally with CORS and Range. tensorstore's KvStore has no "stat", so an object's size is
-    only known by reading it whole; values are kept in an LRU cache bounded by
-    ``cache_bytes`` and revalidated by storage generation on every request, so a Range read
-    of a cached shard costs one conditional request upstream, not a full transfer.
+    This is the proxy mode: the server reads remote or protected data itself (with the
+    credentials :func:`ngffkit.storage.resolve` put in the spec) and serves it locally with
+    CORS and Range. Reads upstream are byte-range reads of just what was asked for:
+
+    - a closed range (``bytes=a-b``, every inner-chunk read of a zarr client) is read as
+      that range, answered ``206`` with ``Content-Range: bytes a-b/*`` until the size is known;
+    - tensorstore's KvStore has no "stat", so an object's size is learnt by reading it whole,
+      once per object version; only what needs the size does that (HEAD, ``a-``, ``-n``, no
+      Range). The size is remembered with the storage generation and every later read checks
+      the generation, so a rewritten object is noticed;
+    - whole values up to ``value_limit`` (metadata JSON, small chunks) are cached in an LRU
+      bounded by ``cache_bytes`` and revalidated with a conditional read on every request.
     """
 
-    def __init__(self, kvstore_spec: dict[str, Any], *, cache_bytes: int = 256 << 20) -> None:
+    def __init__(
+        self,
+        kvstore_spec: dict[str, Any],
+        *,
+        cache_bytes: int = 64 << 20,
+        value_limit: int = 1 << 20,
+        max_sizes: int = 200_000,
+    ) -> None:
         import tensorstore as ts  # deferred: the file server must not pay for it
 
+        from ngffkit.storage import shared_context
+
         try:
-            self._kv = ts.KvStore.open(kvstore_spec).result()
+            self._kv = ts.KvStore.open(kvstore_spec, context=shared_context()).result()
         except Exception as exc:  # tensorstore raises ValueError/RuntimeError variants
-            raise StorageError(f"cannot open kvstore {kvstore_spec!r}: {exc}") from exc
+            raise StorageError(f"cannot open {self._describe_spec(kvstore_spec)}: {exc}") from exc
         self._spec = kvstore_spec
-        self._cache: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        self._values: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        self._sizes: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
         self._cache_bytes = cache_bytes
+        self._value_limit = min(value_limit, cache_bytes)
+        self._max_sizes = max_sizes
         self._cached = 0
         self._key_range = ts.KvStore.KeyRange
+        self.upstream_reads = 0
+        """Reads sent to the store (a test and benchmark counter)."""
+        self.whole_reads = 0
+        """Of those, reads that transferred a whole value (to learn a size or fill the cache)."""
 
     @property
     def kvstore(self) -> Any:
         """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
         return self._kv
 
-    def describe(self) -> str:
-        try:
-            return str(self._kv.url)
-        except Exception:  # not every driver has a URL form
-            return repr(self._spec)
+    @staticmethod
+    def _describe_spec(spec: dict[str, Any]) -> str:
+        driver = spec.get("driver")
+        if driver == "http":
+            return _redacted(f"{spec.get('base_url', '')}{spec.get('path', '')}")
+        if driver in ("s3", "gcs"):
+            scheme = "s3" if driver == "s3" else "gs"
+            return f"{scheme}://{spec.get('bucket', '')}/{spec.get('path', '')}"
+        return f"{driver}://{spec.get('path', '')}"
 
-    async def _value(self, key: str) -> tuple[bytes, bytes] | None:
-        """(generation, value) of ``key``, via the cache; None if missing."""
-        if not key:
-            return None
-        cached = self._cache.get(key)
+    def describe(self) -> str:
+        return self._describe_spec(self._spec)
+
+    # -- upstream reads ------------------------------------------------------------------
+
+    async def _read(self, key: str, **options: Any) -> Any:
+        self.upstream_reads += 1
         try:
-            if cached is not None:
-                result = await self._kv.read(key, if_not_equal=cached[0])
-                if result.state == "unspecified":
-                    self._cache.move_to_end(key)
-                    return cached
-            else:
-                result = await self._kv.read(key)
+            result = await self._kv.read(key, **options)
         except Exception as exc:
-            raise StorageError(f"reading {key!r} from {self.describe()} failed: {exc}") from exc
+            if _OUT_OF_RANGE in str(exc) and "byte_range" in options:
+                raise _OutOfRange from exc
+            raise StorageError(
+                f"reading {key!r} from {self.describe()} failed: {_redacted(str(exc))}"
+            ) from exc
+        if "byte_range" not in options and result.state == "value":
+            self.whole_reads += 1
+        return result
+
+    def _forget(self, key: str) -> None:
+        self._sizes.pop(key, None)
+        old = self._values.pop(key, None)
+        if old is not None:
+            self._cached -= len(old[1])
+
+    def _remember(self, key: str, generation: bytes, value: bytes | None, size: int) -> None:
+        self._forget(key)
+        self._sizes[key] = (generation, size)
+        while len(self._sizes) > self._max_sizes:
+            self._sizes.popitem(last=False)
+        if value is None or len(value) > self._value_limit:
+            return
+        self._values[key] = (generation, value)
+        self._cached += len(value)
+        while self._cached > self._cache_bytes:
+            _, (_, dropped) = self._values.popitem(last=False)
+            self._cached -= len(dropped)
+
+    async def _whole(self, key: str) -> tuple[bytes, bytes] | None:
+        """(generation, value) read whole (a conditional read if the value is cached)."""
+        cached = self._values.get(key)
+        if cached is not None:
+            result = await self._read(key, if_not_equal=cached[0])
+            if result.state == "unspecified":
+                self._values.move_to_end(key)
+                return cached
+        else:
+            result = await self._read(key)
         if result.state != "value":
             self._forget(key)
             return None
         entry = (bytes(result.stamp.generation), bytes(result.value))
-        self._remember(key, entry)
+        self._remember(key, entry[0], entry[1], len(entry[1]))
         return entry
 
-    def _forget(self, key: str) -> None:
-        old = self._cache.pop(key, None)
-        if old is not None:
-            self._cached -= len(old[1])
-
-    def _remember(self, key: str, entry: tuple[bytes, bytes]) -> None:
-        self._forget(key)
-        if len(entry[1]) > self._cache_bytes:
-            return
-        self._cache[key] = entry
-        self._cached += len(entry[1])
-        while self._cached > self._cache_bytes:
-            _, (_, dropped) = self._cache.popitem(last=False)
-            self._cached -= len(dropped)
-
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
-        entry = await self._value(key)
-        if entry is None:
+    async def _span(self, key: str, span: ByteSpan) -> tuple[bytes, bytes] | None:
+        """(generation, bytes of span); None if the key is missing. May raise _OutOfRange."""
+        result = await self._read(key, byte_range=slice(span.start, span.stop))
+        if result.state != "value":
+            self._forget(key)
             return None
-        generation, value = entry
-        info = ObjectInfo(len(value), None, f'"{hashlib.sha256(generation).hexdigest()[:32]}"')
+        return bytes(result.stamp.generation), bytes(result.value)
+
+    # -- Backend -------------------------------------------------------------------------
+
+    async def fetch(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+    ) -> Fetched | None:
+        if not key:
+            return None
+        if key not in self._sizes and key not in self._values and requested is not None:
+            found = await self._fetch_requested(key, select, inline_limit, requested)
+            if not isinstance(found, _Retry):
+                return found
+        # Two rounds: a value rewritten between the size and the bytes is re-read once.
+        for _ in range(2):
+            found = await self._fetch_sized(key, select, inline_limit)
+            if not isinstance(found, _Retry):
+                return found
+        raise StorageError(f"{key!r} in {self.describe()} keeps changing while being read")
+
+    async def _fetch_requested(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan
+    ) -> Fetched | _Retry | None:
+        """Serve a closed range without the size; RETRY if the size is needed after all."""
+        # A large span is streamed later; reading its last byte proves that it exists.
+        probe = (
+            requested
+            if requested.length <= inline_limit
+            else ByteSpan(requested.stop - 1, requested.stop)
+        )
+        try:
+            got = await self._span(key, probe)
+        except _OutOfRange:
+            return RETRY  # past the end: clamping needs the size
+        if got is None:
+            return None
+        generation, data = got
+        info = ObjectInfo(None, None, _generation_etag(generation))
         span = select(info)
-        body = None
-        if span is not None and span.length <= inline_limit:
-            body = value[span.start : span.stop]
+        body = data if span is not None and probe == requested else None
         return Fetched(info, span, body)
 
+    async def _fetch_sized(
+        self, key: str, select: Select, inline_limit: int
+    ) -> Fetched | _Retry | None:
+        """Serve with the size known (learning it if needed); RETRY if the value changed."""
+        known = self._sizes.get(key)
+        if known is None:
+            entry = await self._whole(key)
+            if entry is None:
+                return None
+            generation, value = entry
+            info = ObjectInfo(len(value), None, _generation_etag(generation))
+            span = select(info)
+            body = value[span.start : span.stop] if span and span.length <= inline_limit else None
+            return Fetched(info, span, body)
+        generation, size = known
+        cached = self._values.get(key)
+        if cached is not None:
+            entry = await self._whole(key)  # revalidates; re-reads only if changed
+            if entry is None:
+                return None
+            if entry[0] != generation:
+                return RETRY
+            value = entry[1]
+            info = ObjectInfo(size, None, _generation_etag(generation))
+            span = select(info)
+            body = value[span.start : span.stop] if span and span.length <= inline_limit else None
+            return Fetched(info, span, body)
+        info = ObjectInfo(size, None, _generation_etag(generation))
+        span = select(info)
+        if span is None or span.length == 0 or span.length > inline_limit:
+            # HEAD, 304, 416, or a span to stream: check that the object is still the same.
+            result = await self._read(key, byte_range=slice(0, 0), if_not_equal=generation)
+            if result.state == "missing":
+                self._forget(key)
+                return None
+            if result.state != "unspecified":
+                self._forget(key)
+                return RETRY
+            return Fetched(info, span, b"" if span is not None and not span.length else None)
+        try:
+            got = await self._span(key, span)
+        except _OutOfRange:
+            self._forget(key)  # it shrank
+            return RETRY
+        if got is None:
+            return None
+        if got[0] != generation:
+            self._forget(key)
+            return RETRY
+        self._sizes.move_to_end(key)
+        return Fetched(info, span, got[1])
+
     async def read(self, key: str, span: ByteSpan) -> bytes:
-        entry = await self._value(key)
-        if entry is None:
-            raise StorageError(f"{key!r} disappeared while being served")
-        return entry[1][span.start : span.stop]
+        cached = self._values.get(key)
+        if cached is not None and len(cached[1]) >= span.stop:
+            return cached[1][span.start : span.stop]
+        try:
+            got = await self._span(key, span)
+        except _OutOfRange:
+            got = None
+        known = self._sizes.get(key)
+        if got is None or (known is not None and got[0] != known[0]):
+            raise StorageError(f"{key!r} changed or disappeared while being served")
+        return got[1]
 
     async def list_dir(self, key: str) -> list[DirEntry] | None:
         prefix = f"{key}/" if key else ""
@@ -379,8 +555,16 @@ class KvStoreBackend(Backend):
 
 
 def open_backend(target: str | os.PathLike[str]) -> Backend:
-    """A backend for a local folder path (the URL forms arrive with the proxy CLI)."""
-    return FileBackend(target)
+    """The backend for ``target``: a local folder (path or ``file://``) is served from disk;
+    any other URL ``ngffkit.storage.resolve`` accepts (``http(s)://`` with credentials,
+    ``s3://``, ``gs://``) is proxied through a tensorstore kvstore."""
+    from ngffkit.storage import resolve
+
+    location = resolve(target)
+    local = location.local_path
+    if local is not None:
+        return FileBackend(local)
+    return KvStoreBackend(location.kvstore)
 
 
 __all__ = [
