@@ -84,8 +84,8 @@ def test_http_proxy_with_basic_auth_serves_zarr(
     upstream: tuple[BasicAuthUpstream, ServerHandle],
     remote_root: tuple[Path, np.ndarray[Any, Any]],
 ) -> None:
-    app, remote = upstream
-    root, data = remote_root
+    _app, remote = upstream
+    _root, data = remote_root
     # Without credentials the remote refuses: the browser could not read it directly.
     assert httpx.get(remote.url + "/img.zarr/zarr.json").status_code == 401
     backend = open_backend(authed(remote))
