@@ -71,17 +71,15 @@ def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _prepare_output(
-    out: Location, plan: ConversionPlan, fingerprint: str, *, overwrite: bool, resume: bool
-) -> None:
+def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
+                    overwrite: bool, resume: bool) -> None:
     if resume:
         marker = out.read_json(PARTIAL_MARKER)
         if marker is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
-            raise ConflictError(
-                f"{out.describe()} holds no partial conversion to resume; run without --resume"
-            )
+            raise ConflictError(f"{out.describe()} holds no partial conversion to resume; "
+                                "run without --resume")
         if marker.get("fingerprint") != fingerprint:
             raise ConflictError(
                 f"{out.describe()} was started with a different input or options; resume "
@@ -95,23 +93,15 @@ def _prepare_output(
         create_image(out, plan.spec, overwrite=overwrite, note=note)
 
 
-def _create_plain_array(
-    out: Location, spec: ImageSpec, *, overwrite: bool, note: Mapping[str, Any]
-) -> None:
+def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
+                        note: Mapping[str, Any]) -> None:
     claim_output(out, overwrite)
     out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
     level = spec.levels[0]
-    create_array(
-        out,
-        zarr_format=spec.zarr_format,
-        shape=level.shape,
-        dtype=np.dtype(spec.dtype),
-        chunks=level.chunks,
-        shards=level.shards,
-        compression=spec.compression,
-        fill_value=spec.fill_value,
-        dimension_names=spec.axis_names,
-    )
+    create_array(out, zarr_format=spec.zarr_format, shape=level.shape,
+                 dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
+                 compression=spec.compression, fill_value=spec.fill_value,
+                 dimension_names=spec.axis_names)
 
 
 def convert(
@@ -156,14 +146,9 @@ def convert(
     ``dry_run=True`` nothing is written and the plan is returned.
     """
     out = resolve(output)
-    source = open_source(
-        input,
-        input_format=input_format,
-        allow_gaps=allow_gaps,
-        raw_shape=raw_shape,
-        raw_dtype=raw_dtype,
-        raw_order=raw_order,
-    )
+    source = open_source(input, input_format=input_format, allow_gaps=allow_gaps,
+                         raw_shape=raw_shape, raw_dtype=raw_dtype,
+                         raw_order=raw_order)
     try:
         spec = source.spec()
         axes = tuple(source.axes)
@@ -177,35 +162,16 @@ def convert(
         else:
             win = window
         options = _options(
-            version=version,
-            voxel_size=voxel,
-            unit=unit,
-            chunks=_tuple(chunks),
-            shards=_tuple(shards),
-            compression=compression,
-            levels=levels,
-            method=method,
-            anisotropic=anisotropic,
-            region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin,
-            dtype=dtype,
-            window=win,
-            max_memory=max_memory,
-            jobs=jobs,
-            write_empty_chunks=write_empty_chunks,
-            zarr_only=zarr_only,
+            version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
+            shards=_tuple(shards), compression=compression, levels=levels, method=method,
+            anisotropic=anisotropic, region=tuple(region) if region else None,
+            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=max_memory,
+            jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
-        plan = make_plan(
-            source.shape,
-            source.dtype,
-            axes,
-            options,
-            source_voxel_size=source.voxel_size,
-            source_unit=source.unit,
-            window_cheap=source.cost.window_cheap,
-            cpu_count=cpu_count(),
-        )
+        plan = make_plan(source.shape, source.dtype, axes, options,
+                         source_voxel_size=source.voxel_size, source_unit=source.unit,
+                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
         if dry_run:
             return plan
         _check_no_overlap(Path(spec.path) if spec.path else None, out)
@@ -258,18 +224,15 @@ def _voxel_mapping(
     if isinstance(value, Mapping):
         unknown = set(value) - set(space)
         if unknown:
-            raise InputError(
-                f"voxel size names {sorted(unknown)}, not space axes ({', '.join(space)})"
-            )
+            raise InputError(f"voxel size names {sorted(unknown)}, not space axes "
+                             f"({', '.join(space)})")
         return {k: float(v) for k, v in value.items()}
     if isinstance(value, (int, float)):
         return dict.fromkeys(space, float(value))
     values = [float(v) for v in value]
     if len(values) != len(space):
-        raise InputError(
-            f"voxel size needs {len(space)} values ({', '.join(space)}, array "
-            f"order) or one; got {len(values)}"
-        )
+        raise InputError(f"voxel size needs {len(space)} values ({', '.join(space)}, array "
+                         f"order) or one; got {len(values)}")
     return dict(zip(space, values, strict=True))
 
 

@@ -65,25 +65,16 @@ def brick_bytes(plan: ConversionPlan, stage: Stage, index: int) -> int:
     return math.prod(b - a for a, b in stage.box(index)) * itemsize
 
 
-def run_plan(
-    job: Job,
-    executor: Executor | str,
-    journal: Journal,
-    *,
-    progress: Progress | None = None,
-    scheduler: str | None = None,
-) -> None:
+def run_plan(job: Job, executor: Executor | str, journal: Journal, *,
+             progress: Progress | None = None, scheduler: str | None = None) -> None:
     """Run every stage of ``job.plan`` in order, skipping bricks the journal has.
 
     ``executor`` is an executor to use (left running) or a kind for ``make_executor`` (shut
     down afterwards). Stages run one after another because a stage reads the levels the
     previous one wrote; the first failing brick cancels the rest and its error is raised.
     """
-    pool = (
-        make_executor(executor, job.plan.workers, scheduler)
-        if isinstance(executor, str)
-        else executor
-    )
+    pool = (make_executor(executor, job.plan.workers, scheduler) if isinstance(executor, str)
+            else executor)
     try:
         _run_stages(job, pool, journal, progress)
     finally:
@@ -122,12 +113,5 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
                     progress(finished, total)
 
 
-__all__ = [
-    "ExecutorKind",
-    "Progress",
-    "SequentialExecutor",
-    "brick_bytes",
-    "cpu_count",
-    "make_executor",
-    "run_plan",
-]
+__all__ = ["ExecutorKind", "Progress", "SequentialExecutor", "brick_bytes", "cpu_count",
+           "make_executor", "run_plan"]

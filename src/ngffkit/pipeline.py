@@ -93,17 +93,14 @@ def level_store(output: str, path: str, *, write_empty: bool) -> ts.TensorStore:
         loc = resolve(output).child(path) if path else resolve(output)
         info = read_array_info(loc)
         if info is None:
-            raise StorageError(
-                f"the level array {loc.describe()} is missing; rerun with "
-                "--overwrite to start again"
-            )
+            raise StorageError(f"the level array {loc.describe()} is missing; rerun with "
+                               "--overwrite to start again")
         spec = tensorstore_spec(loc, info)
         # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.
         spec["store_data_equal_to_fill_value"] = write_empty
         try:
-            store = ts.open(
-                spec, read=True, write=True, open=True, context=shared_context()
-            ).result()
+            store = ts.open(spec, read=True, write=True, open=True,
+                            context=shared_context()).result()
         except Exception as exc:
             raise map_error(exc, loc, "") from exc
         _stores[key] = store
@@ -153,9 +150,8 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         region = tuple(slice(o + a, o + b) for o, (a, b) in zip(offset, box, strict=True))
         data = source.read(region)
         return cast(data, plan.window, plan.out_dtype)
-    store = level_store(
-        job.output, _level_paths(plan)[stage.base_level], write_empty=plan.write_empty_chunks
-    )
+    store = level_store(job.output, _level_paths(plan)[stage.base_level],
+                        write_empty=plan.write_empty_chunks)
     index = tuple(slice(a, b) for a, b in box)
     try:
         return np.asarray(store[index].read().result())
@@ -195,14 +191,5 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 
 
-__all__ = [
-    "JOURNAL",
-    "BrickResult",
-    "Job",
-    "Journal",
-    "cast",
-    "forget_handles",
-    "level_store",
-    "read_base",
-    "run_brick",
-]
+__all__ = ["JOURNAL", "BrickResult", "Job", "Journal", "cast", "forget_handles",
+           "level_store", "read_base", "run_brick"]

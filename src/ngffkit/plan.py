@@ -167,10 +167,8 @@ class ConversionPlan:
             + f", {self.spec.dtype}, {self.spec.compression}, method {self.spec.method}",
         ]
         if self.window is not None:
-            lines.append(
-                f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
-                f"{self.window[0]:g}:{self.window[1]:g}"
-            )
+            lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
+                         f"{self.window[0]:g}:{self.window[1]:g}")
         lines.append("levels:")
         for i, level in enumerate(self.spec.levels):
             f = self.cumulative(i)
@@ -213,8 +211,7 @@ def _per_spatial(
 
 
 def _region(
-    shape: Sequence[int],
-    region: Sequence[tuple[int | None, int | None]] | None,
+    shape: Sequence[int], region: Sequence[tuple[int | None, int | None]] | None,
     axes: Sequence[str],
 ) -> tuple[tuple[int, int], ...]:
     if region is None:
@@ -232,9 +229,8 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "--ranges",
-                f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
-                f"{name} is empty or outside the input (0:{extent})",
+                "--ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                f"{name} is empty or outside the input (0:{extent})"
             )
         out.append((start, stop))
     return tuple(out)
@@ -270,9 +266,8 @@ def choose_brick(
         req = []
         for axis in range(n):
             granule = _lcm_all([units[j][axis] * cum[j][axis] for j in range(k)])
-            req.append(
-                min(granule, base_shape[axis]) if granule < base_shape[axis] else base_shape[axis]
-            )
+            req.append(min(granule, base_shape[axis]) if granule < base_shape[axis]
+                       else base_shape[axis])
         return req
 
     def fits(b: Sequence[int]) -> bool:
@@ -334,9 +329,8 @@ def make_plan(
     out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
     if options.dtype and out_dtype != in_dtype and options.window is None:
         raise OptionError(
-            "--window",
-            f"converting {in_dtype} to {out_dtype} needs MIN:MAX (or auto) to say "
-            "which input values map to the output range",
+            "--window", f"converting {in_dtype} to {out_dtype} needs MIN:MAX (or auto) to say "
+            "which input values map to the output range"
         )
     version = options.version
     voxel = dict(source_voxel_size or {})
@@ -346,9 +340,8 @@ def make_plan(
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
-    chunks = _per_spatial(
-        options.chunks if options.chunks is not None else chunk_default, axes, space, "--chunks"
-    )
+    chunks = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
+                          axes, space, "--chunks")
     assert chunks is not None
     chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(chunks, out_shape, strict=True))
     shards = _per_spatial(options.shards, axes, space, "--shards")
@@ -359,9 +352,8 @@ def make_plan(
         for name, c, s in zip(axes, chunks, shards, strict=True):
             if s % c:
                 raise OptionError(
-                    "--shards",
-                    f"{s} on axis {name} is not a multiple of the chunk size {c} "
-                    "(--chunks); each shard must hold whole chunks",
+                    "--shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
+                    "(--chunks); each shard must hold whole chunks"
                 )
     elif version == "0.5":
         shards = tuple(
@@ -375,11 +367,8 @@ def make_plan(
         steps: list[tuple[int, ...]] = []
     else:
         spatial_steps = plan_factors(
-            [out_shape[i] for i in spatial],
-            voxel_list,
-            levels=options.levels,
-            anisotropic=options.anisotropic,
-            min_size=[chunks[i] for i in spatial],
+            [out_shape[i] for i in spatial], voxel_list, levels=options.levels,
+            anisotropic=options.anisotropic, min_size=[chunks[i] for i in spatial],
         )
         steps = []
         for step in spatial_steps:
@@ -389,23 +378,13 @@ def make_plan(
             steps.append(tuple(full))
     origin = None
     if not options.crop_to_origin and any(a for a, _ in region):
-        origin = [
-            a * float(voxel.get(name, 1.0)) if sp else 0.0
-            for (a, _), name, sp in zip(region, axes, space, strict=True)
-        ]
+        origin = [a * float(voxel.get(name, 1.0)) if sp else 0.0
+                  for (a, _), name, sp in zip(region, axes, space, strict=True)]
     spec = pyramid_spec(
-        out_shape,
-        out_dtype,
-        axes=axis_objs,
+        out_shape, out_dtype, axes=axis_objs,
         voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
-        factors=steps,
-        chunks=chunks,
-        shards=shards,
-        compression=compression,
-        version=version,
-        method=options.method,
-        name=options.name,
-        origin=origin,
+        factors=steps, chunks=chunks, shards=shards, compression=compression,
+        version=version, method=options.method, name=options.name, origin=origin,
     )
 
     jobs = max(1, options.jobs or cpu_count)
@@ -420,34 +399,18 @@ def make_plan(
         levels = spec.levels[base:]
         units = [lv.shards or lv.chunks for lv in levels]
         cum_base = _cum(steps, base, ndim)
-        cum = [
-            tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
-            for k in range(len(levels))
-        ]
+        cum = [tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
+               for k in range(len(levels))]
         brick, reach, over = choose_brick(
-            levels[0].shape,
-            units,
-            cum,
-            itemsize,
-            max(task_budget // jobs, 1),
-            full_width=(base == 0 and not window_cheap),
-            min_bricks=2 * jobs,
+            levels[0].shape, units, cum, itemsize, max(task_budget // jobs, 1),
+            full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
         )
         if over:
-            notes.append(
-                f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
-                "budget to reach the next level; raise --max-memory or choose "
-                "smaller shards"
-            )
-        stages.append(
-            Stage(
-                base_level=base,
-                levels=tuple(range(base, base + reach)),
-                base_shape=levels[0].shape,
-                brick=brick,
-                from_input=base == 0,
-            )
-        )
+            notes.append(f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
+                         "budget to reach the next level; raise --max-memory or choose "
+                         "smaller shards")
+        stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
+                            base_shape=levels[0].shape, brick=brick, from_input=base == 0))
         last = base + reach - 1
         if last >= n_levels - 1:
             break
@@ -457,19 +420,12 @@ def make_plan(
     most_bricks = max(stage.n_bricks for stage in stages)
     workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
     return ConversionPlan(
-        spec=spec,
-        source_shape=shape,
-        source_dtype=in_dtype.name,
-        region=region,
-        factors=tuple(steps),
-        stages=tuple(stages),
-        workers=int(workers),
+        spec=spec, source_shape=shape, source_dtype=in_dtype.name, region=region,
+        factors=tuple(steps), stages=tuple(stages), workers=int(workers),
         task_memory=task_memory,
         window=options.window if out_dtype != in_dtype else None,
-        write_empty_chunks=options.write_empty_chunks,
-        zarr_only=options.zarr_only,
-        max_memory=options.max_memory,
-        notes=tuple(notes),
+        write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
+        max_memory=options.max_memory, notes=tuple(notes),
     )
 
 
@@ -480,11 +436,5 @@ def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ..
     return tuple(out)
 
 
-__all__ = [
-    "DEFAULT_MAX_MEMORY",
-    "ConversionPlan",
-    "ConvertOptions",
-    "Stage",
-    "choose_brick",
-    "make_plan",
-]
+__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "Stage", "choose_brick",
+           "make_plan"]

@@ -164,8 +164,10 @@ class ViewProcess:
         return self.proc.returncode, out, err
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it
+    # is active, and later tests that call asyncio.run() must not see it.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -37,104 +37,60 @@ def _peak_rss() -> int:
 
 
 def convert(
-    input: Annotated[
-        str,
-        typer.Argument(
-            help="Folder of slices, TIFF/OME-TIFF file, "
-            "volume_grids folder, Zarr/N5/precomputed array, "
-            "or raw file."
-        ),
-    ],
+    input: Annotated[str, typer.Argument(help="Folder of slices, TIFF/OME-TIFF file, "
+                                          "volume_grids folder, Zarr/N5/precomputed array, "
+                                          "or raw file.")],
     output: Annotated[str, typer.Argument(help="Where to write the OME-Zarr image.")],
-    input_format: Annotated[
-        str | None,
-        typer.Option(
-            help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
-            "precomputed, raw."
-        ),
-    ] = None,
-    format: Annotated[
-        str,
-        typer.Option("--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2)."),
-    ] = "0.5",
-    voxel_size: Annotated[str | None, typer.Option(help=f"Voxel size, {XYZ}.")] = None,
-    unit: Annotated[
-        str | None,
-        typer.Option(help="Unit of the voxel size (UDUNITS name: micrometer, nanometer, ...)."),
-    ] = None,
-    chunks: Annotated[
-        str | None, typer.Option(help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")
-    ] = None,
-    shards: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
-            "per axis)."
-        ),
-    ] = None,
-    compression: Annotated[
-        str, typer.Option(help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")
-    ] = "zstd:5",
-    levels: Annotated[
-        str,
-        typer.Option(help="Number of levels including full resolution, or auto (until one chunk)."),
-    ] = "auto",
-    method: Annotated[
-        str,
-        typer.Option(
-            help="Downsampling: mean, nearest, gaussian, median, mode (labels), min, max."
-        ),
-    ] = "mean",
-    anisotropic: Annotated[
-        bool,
-        typer.Option(
-            "--anisotropic/--isotropic",
-            help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
-        ),
-    ] = True,
-    ranges: Annotated[
-        str | None,
-        typer.Option(
-            help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels, x,y,z order; open ends "
-            "allowed. It keeps its place through a translation."
-        ),
-    ] = None,
-    crop_to_origin: Annotated[
-        bool, typer.Option(help="Put the --ranges region at the origin instead of where it was.")
-    ] = False,
-    dtype: Annotated[
-        str | None, typer.Option(help="Output dtype, e.g. uint8 (needs --window to scale).")
-    ] = None,
-    window: Annotated[
-        str | None,
-        typer.Option(help="Input values MIN:MAX mapped onto the output dtype's range, or auto."),
-    ] = None,
+    input_format: Annotated[str | None, typer.Option(
+        help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
+             "precomputed, raw.")] = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2).")] = "0.5",
+    voxel_size: Annotated[str | None, typer.Option(
+        help=f"Voxel size, {XYZ}.")] = None,
+    unit: Annotated[str | None, typer.Option(
+        help="Unit of the voxel size (UDUNITS name: micrometer, nanometer, ...).")] = None,
+    chunks: Annotated[str | None, typer.Option(
+        help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")] = None,
+    shards: Annotated[str | None, typer.Option(
+        help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
+             "per axis).")] = None,
+    compression: Annotated[str, typer.Option(
+        help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")] = "zstd:5",
+    levels: Annotated[str, typer.Option(
+        help="Number of levels including full resolution, or auto (until one chunk).")] = "auto",
+    method: Annotated[str, typer.Option(
+        help="Downsampling: mean, nearest, gaussian, median, mode (labels), min, max.")] = "mean",
+    anisotropic: Annotated[bool, typer.Option(
+        "--anisotropic/--isotropic",
+        help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
+    )] = True,
+    ranges: Annotated[str | None, typer.Option(
+        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels, x,y,z order; open ends "
+             "allowed. It keeps its place through a translation.")] = None,
+    crop_to_origin: Annotated[bool, typer.Option(
+        help="Put the --ranges region at the origin instead of where it was.")] = False,
+    dtype: Annotated[str | None, typer.Option(
+        help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
+    window: Annotated[str | None, typer.Option(
+        help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
     jobs: Annotated[int | None, typer.Option(help="Parallel tasks (default: cores).")] = None,
-    max_memory: Annotated[
-        str, typer.Option(help="Memory budget for the whole run, e.g. 1G, 512M.")
-    ] = "2G",
+    max_memory: Annotated[str, typer.Option(
+        help="Memory budget for the whole run, e.g. 1G, 512M.")] = "2G",
     executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option(help="Dask scheduler address (with --executor dask).")
-    ] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (with --executor dask).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            help="Finish an interrupted conversion of the same input with the same options."
-        ),
-    ] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Finish an interrupted conversion of the same input with the same options.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the plan and write nothing.")] = False,
-    zarr_only: Annotated[
-        bool, typer.Option(help="Write one plain Zarr array: no OME metadata, no pyramid.")
-    ] = False,
+    zarr_only: Annotated[bool, typer.Option(
+        help="Write one plain Zarr array: no OME metadata, no pyramid.")] = False,
     name: Annotated[str | None, typer.Option(help="Image name in the metadata.")] = None,
-    write_empty_chunks: Annotated[
-        bool, typer.Option(help="Store chunks that hold only the fill value (skipped by default).")
-    ] = False,
-    allow_gaps: Annotated[
-        bool, typer.Option(help="Missing slice numbers become fill value instead of an error.")
-    ] = False,
+    write_empty_chunks: Annotated[bool, typer.Option(
+        help="Store chunks that hold only the fill value (skipped by default).")] = False,
+    allow_gaps: Annotated[bool, typer.Option(
+        help="Missing slice numbers become fill value instead of an error.")] = False,
     raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
     raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
     raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
@@ -168,13 +124,8 @@ def convert(
     started = time.perf_counter()
     # The bar appears only once bricks start, so errors and --dry-run print cleanly.
     bar = Progress(
-        TextColumn("[bold]converting"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
+        TextColumn("[bold]converting"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=err_console, transient=False,
     )
     task = bar.add_task("convert", total=None, start=False)
 
@@ -188,37 +139,15 @@ def convert(
 
     try:
         result = run(
-            input,
-            output,
-            version=format,
-            voxel_size=voxel,
-            unit=unit,
-            chunks=chunk_zyx,
-            shards=shard_zyx,
-            compression=compression,
-            levels=levels_n,
-            method=method,
-            anisotropic=anisotropic,
-            region=region,
-            crop_to_origin=crop_to_origin,
-            dtype=dtype,
-            window=window_v,
-            max_memory=budget,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            write_empty_chunks=write_empty_chunks,
-            zarr_only=zarr_only,
-            name=name,
-            overwrite=overwrite,
-            resume=resume,
-            dry_run=dry_run,
-            input_format=input_format,
-            allow_gaps=allow_gaps,
+            input, output, version=format, voxel_size=voxel, unit=unit, chunks=chunk_zyx,
+            shards=shard_zyx, compression=compression, levels=levels_n, method=method,
+            anisotropic=anisotropic, region=region, crop_to_origin=crop_to_origin,
+            dtype=dtype, window=window_v, max_memory=budget, jobs=jobs, executor=executor,
+            scheduler=scheduler, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
+            name=name, overwrite=overwrite, resume=resume, dry_run=dry_run,
+            input_format=input_format, allow_gaps=allow_gaps,
             raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
-            raw_dtype=raw_dtype,
-            raw_order=raw_order,
-            progress=progress,
+            raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
         )
     finally:
         if bar.live.is_started:

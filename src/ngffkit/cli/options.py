@@ -101,11 +101,5 @@ def parse_levels(option: str, text: str) -> int | None:
     return value
 
 
-__all__ = [
-    "parse_levels",
-    "parse_ranges",
-    "parse_size",
-    "parse_window",
-    "parse_xyz",
-    "parse_xyz_shape",
-]
+__all__ = ["parse_levels", "parse_ranges", "parse_size", "parse_window", "parse_xyz",
+           "parse_xyz_shape"]

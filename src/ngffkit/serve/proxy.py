@@ -54,6 +54,9 @@ class KvStoreBackend(Backend):
       once per object version; only what needs the size does that (HEAD, ``a-``, ``-n``, no
       Range). The size is remembered with the storage generation and every later read checks
       the generation, so a rewritten object is noticed;
+    - never use it for a local folder (:func:`~ngffkit.serve.backends.open_backend` picks
+      :class:`~ngffkit.serve.backends.FileBackend`): tensorstore's ``file`` driver follows
+      symlinks out of the root and blocks on FIFOs;
     - whole values up to ``value_limit`` (metadata JSON, small chunks) are cached in an LRU
       bounded by ``cache_bytes`` and revalidated with a conditional read on every request.
     """

@@ -110,9 +110,8 @@ class TiffFolderSource(SliceFolderSource):
             out[i] = self._guarded(z, path, self._read_window, z, ys, xs)
 
     @staticmethod
-    def _pread_window(
-        path: Path, plain: _Plain, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
-    ) -> None:
+    def _pread_window(path: Path, plain: _Plain, ys: slice, xs: slice,
+                      dest: np.ndarray[Any, Any]) -> None:
         """Read rows ``ys`` with one pread; straight into ``dest`` when full width."""
         nx = plain.shape[1]
         row = nx * plain.dtype.itemsize
