@@ -119,8 +119,14 @@ def write_pattern(
 class ViewProcess:
     """``ngff view`` running in a subprocess; ``url`` and ``data_url`` from its output."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(SRC),
+            "PYTHONUNBUFFERED": "1",
+            "NO_COLOR": "1",
+            **(env or {}),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ngffkit", "view", *args],
             stdout=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -76,3 +77,22 @@ def test_view_a_remote_url_through_the_proxy(tmp_path: Path) -> None:
         r = httpx.get(f"{local}/remote.zarr/labels/cells/zarr.json")
         assert r.json()["attributes"]["ome"]["image-label"]["colors"][0]["label-value"] == 1
         assert session.url.startswith("http://127.0.0.1:")
+
+
+def test_open_starts_the_browser_on_the_url(tmp_path: Path) -> None:
+    # webbrowser honours $BROWSER: a command that records the URL it is given stands in.
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "fake-browser.sh"
+    fake.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    fake.chmod(0o755)
+    write_pattern(tmp_path / "x.zarr", version="0.5", shards=None)
+    view = ViewProcess(str(tmp_path / "x.zarr"), "--open", env={"BROWSER": str(fake)})
+    try:
+        for _ in range(100):  # bounded: the browser command runs in the background
+            if opened.exists() and opened.read_text().strip():
+                break
+            time.sleep(0.1)
+        assert opened.read_text().strip() == view.url
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
