@@ -225,7 +225,9 @@ def test_backend_failure_is_500_with_cors() -> None:
     from ngffkit.serve.ranges import ByteSpan
 
     class Broken(Backend):
-        async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+        async def fetch(
+            self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+        ) -> Fetched | None:
             raise StorageError("upstream is down")
 
         async def read(self, key: str, span: ByteSpan) -> bytes:

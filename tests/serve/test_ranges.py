@@ -8,6 +8,7 @@ from ngffkit.serve.paths import is_served_name, key_from_raw_path
 from ngffkit.serve.ranges import (
     UNSATISFIABLE,
     ByteSpan,
+    closed_range,
     http_date,
     if_range_allows,
     not_modified,
@@ -156,3 +157,25 @@ def test_served_names() -> None:
         assert is_served_name(name)
     for name in ("", ".", "..", ".env", ".DS_Store", "a/b", "a\\b", "a\x00"):
         assert not is_served_name(name)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-0", ByteSpan(0, 1)),
+        ("bytes=10-19", ByteSpan(10, 20)),
+        ("bytes=5-" + "9" * 19, ByteSpan(5, 10**19)),
+        ("bytes=10-", None),  # open: needs the size
+        ("bytes=-10", None),  # suffix: needs the size
+        ("bytes=5-2", None),
+        ("bytes=0-1,4-5", None),
+        ("items=0-1", None),
+        ("bytes=" + "9" * 40 + "-" + "9" * 41, None),
+    ],
+)
+def test_closed_range(header: str, expected: ByteSpan | None) -> None:
+    assert closed_range(header) == expected
+
+
+def test_content_range_of_unknown_size() -> None:
+    assert ByteSpan(10, 20).content_range(None) == "bytes 10-19/*"

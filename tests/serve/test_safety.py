@@ -27,6 +27,17 @@ TRAVERSALS = [
     b"/..%5coutside%5csecret.txt",
     b"/data/..%5c..%5coutside%5csecret.txt",
     b"/%00/etc/passwd",
+    b"/%252e%252e/outside/secret.txt",  # double-encoded: a literal '%2e%2e' name, not '..'
+    b"/%c0%ae%c0%ae/outside/secret.txt",  # overlong UTF-8 for '.'
+    b"/..;/outside/secret.txt",
+    b"/data/%2e%2e/%2e%2e/outside/secret.txt",
+    b"/data/./../../outside/secret.txt",
+    b"/%2e/data/blob.bin",
+    b"/data/sub/..%2f..%2f..%2foutside/secret.txt",
+    b"/..%2F..%2Foutside%2Fsecret.txt",
+    b"/C:%5cWindows%5cwin.ini",
+    b"/%5c%5cserver%5cshare",
+    b"/~root/.bashrc",
     b"/data/blob.bin%00.txt",
     b"//etc/passwd",
     b"/etc/passwd",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from types import FrameType
 from urllib.parse import quote
 
@@ -16,12 +16,16 @@ import typer
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.errors import InputError
 from ngffkit.serve.app import create_app
-from ngffkit.serve.backends import FileBackend
+from ngffkit.serve.backends import FileBackend, open_backend
 from ngffkit.serve.discover import discover_datasets
 from ngffkit.serve.runner import is_loopback, start_server
 
 HELP = """Serve PATH (a dataset folder, or a folder of datasets) over HTTP for Neuroglancer and
 other browser viewers: CORS on every response, Range requests, HEAD, ETag/304, no compression.
+
+Given a URL instead (https://user:password@host/data.zarr, s3://bucket/data.zarr with the
+usual AWS_* credentials and NGFFKIT_S3_ENDPOINT for other S3 services, gs://...), it reads
+the remote data itself and serves it locally: the way to view protected data in a browser.
 
 Safe by default: binds 127.0.0.1, read-only (GET/HEAD), never serves anything outside PATH
 (`..`, encoded slashes, symlinks out) nor hidden files. Prints the Neuroglancer source URL of
@@ -29,7 +33,11 @@ each OME-Zarr dataset it finds. Stop with Ctrl-C."""
 
 
 def serve(
-    path: Path = typer.Argument(..., help="Folder to serve: one dataset, or a folder of datasets."),
+    path: str = typer.Argument(
+        ...,
+        metavar="PATH|URL",
+        help="Folder to serve (one dataset, or a folder of datasets), or a URL to proxy.",
+    ),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port; 0 picks a free one."),
     bind: str = typer.Option(
         "127.0.0.1",
@@ -57,7 +65,7 @@ def serve(
 ) -> None:
     if token is not None and not token:
         raise InputError("--token is empty; give a non-empty secret, or leave --token out.")
-    backend = FileBackend(path)
+    backend = open_backend(path)
     _configure_logging(verbose)
     if not is_loopback(bind):
         err_console.print(
@@ -68,23 +76,25 @@ def serve(
     app = create_app(
         backend, cors_origin=cors_origin, token=token, listing=listing, verbose=verbose
     )
-    handle = start_server(app, bind, port)
-    query = f"token={quote(token, safe='')}" if token else ""
-    root_url = handle.url + "/" + (f"?{query}" if query else "")
-    out_console.print(f"Serving {backend.describe()} at {root_url}", markup=False)
-    datasets = asyncio.run(discover_datasets(backend))
-    if datasets:
-        out_console.print("Neuroglancer sources:", markup=False)
-        for dataset in datasets:
-            source = dataset.neuroglancer_source(handle.url, query=query)
-            out_console.print(f"  {source}    ({dataset.kind})", markup=False)
-    else:
-        out_console.print(
-            "No OME-Zarr dataset found in the first levels; files are served as they are.",
-            markup=False,
-        )
-    out_console.print("Press Ctrl-C to stop.", markup=False)
-    _wait_for_signal(handle.wait)
+    with stop_on_signals() as stop:
+        handle = start_server(app, bind, port)
+        query = f"token={quote(token, safe='')}" if token else ""
+        root_url = handle.url + "/" + (f"?{query}" if query else "")
+        verb = "Serving" if isinstance(backend, FileBackend) else "Proxying"
+        out_console.print(f"{verb} {backend.describe()} at {root_url}", markup=False)
+        datasets = asyncio.run(discover_datasets(backend))
+        if datasets:
+            out_console.print("Neuroglancer sources:", markup=False)
+            for dataset in datasets:
+                source = dataset.neuroglancer_source(handle.url, query=query)
+                out_console.print(f"  {source}    ({dataset.kind})", markup=False)
+        else:
+            out_console.print(
+                "No OME-Zarr dataset found in the first levels; files are served as they are.",
+                markup=False,
+            )
+        out_console.print("Press Ctrl-C to stop.", markup=False)
+        wait_until_stopped(stop, handle.wait)
     handle.stop()
     asyncio.run(backend.aclose())
     out_console.print("Stopped.", markup=False)
@@ -100,11 +110,13 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _wait_for_signal(server_ended: Callable[[float], bool]) -> None:
-    """Block until SIGINT/SIGTERM or until the server thread ends by itself.
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM while the block runs.
 
-    Signals are turned into an event rather than KeyboardInterrupt so that Ctrl-C is the
-    normal way to stop: in-flight requests finish and the exit status is 0.
+    Signals become an event rather than KeyboardInterrupt so that Ctrl-C is the normal way to
+    stop: in-flight requests finish and the exit status is 0. Installed before the URL is
+    printed, so a signal sent as soon as it appears is not lost.
     """
     stop = threading.Event()
 
@@ -113,12 +125,17 @@ def _wait_for_signal(server_ended: Callable[[float], bool]) -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(0.25):
-            if server_ended(0):
-                break
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def wait_until_stopped(stop: threading.Event, server_ended: Callable[[float], bool]) -> None:
+    """Block until ``stop`` is set or the server thread ends by itself."""
+    while not stop.wait(0.25):
+        if server_ended(0):
+            break
 
 
 def register(app: typer.Typer) -> None:

@@ -27,8 +27,9 @@ Behaviour, decided once here and tested in ``tests/serve``:
 from __future__ import annotations
 
 from ngffkit.serve.app import DataServer, create_app
-from ngffkit.serve.backends import Backend, DirEntry, FileBackend, KvStoreBackend, ObjectInfo
+from ngffkit.serve.backends import Backend, DirEntry, FileBackend, ObjectInfo, open_backend
 from ngffkit.serve.discover import Dataset, discover_datasets
+from ngffkit.serve.proxy import KvStoreBackend, MountBackend
 from ngffkit.serve.runner import ServerHandle, is_loopback, start_server
 
 __all__ = [
@@ -38,10 +39,12 @@ __all__ = [
     "DirEntry",
     "FileBackend",
     "KvStoreBackend",
+    "MountBackend",
     "ObjectInfo",
     "ServerHandle",
     "create_app",
     "discover_datasets",
     "is_loopback",
+    "open_backend",
     "start_server",
 ]

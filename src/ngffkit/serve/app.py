@@ -24,11 +24,13 @@ from urllib.parse import parse_qsl, quote
 import anyio
 from starlette.applications import Starlette
 
+from ngffkit.errors import StorageError
 from ngffkit.serve.backends import Backend, DirEntry, Fetched, ObjectInfo
 from ngffkit.serve.paths import key_from_raw_path
 from ngffkit.serve.ranges import (
     UNSATISFIABLE,
     ByteSpan,
+    closed_range,
     http_date,
     if_range_allows,
     not_modified,
@@ -67,6 +69,7 @@ class _Plan:
         "if_none_match",
         "if_range",
         "range",
+        "requested",
         "span",
         "status",
     )
@@ -79,6 +82,13 @@ class _Plan:
         self.if_modified_since = headers.get(b"if-modified-since")
         self.status = 200
         self.span: ByteSpan | None = None
+        # A closed range on a GET names its bytes without the object's size: a proxy can
+        # read just those (ObjectInfo.size None) instead of learning the size first.
+        self.requested = (
+            closed_range(self.range)
+            if not head and self.range is not None and self.if_range is None
+            else None
+        )
 
     def __call__(self, info: ObjectInfo) -> ByteSpan | None:
         # May be called twice (a cached-only read that fell back to a thread): start afresh.
@@ -91,6 +101,13 @@ class _Plan:
         ):
             self.status = 304
             return None
+        if info.size is None:
+            # Only a backend given ``requested`` answers without a size, having checked
+            # that the object holds every requested byte.
+            if self.requested is None:
+                raise RuntimeError("backend returned no size for a request that needs one")
+            self.status, self.span = 206, self.requested
+            return self.span
         self.span = ByteSpan(0, info.size)
         # Range is defined for GET only (RFC 9110 §14.2); HEAD describes the whole object.
         if (
@@ -142,6 +159,12 @@ class DataServer:
         sent = _SendTracker(send)
         try:
             await self._handle(scope, receive, sent)
+        except StorageError as exc:
+            # Expected failures (an upstream refusing or failing, a file rewritten while
+            # served): one line, no traceback per request.
+            error_log.error("error serving %s: %s", _loggable_path(scope), exc)
+            if not sent.started:
+                await self._simple(sent, 500, b"Internal Server Error\n")
         except Exception:
             error_log.exception("error serving %s", _loggable_path(scope))
             if not sent.started:
@@ -186,7 +209,7 @@ class DataServer:
             await self._simple(send, 404, b"Not Found\n", head=head)
             return
         plan = _Plan(head, headers)
-        fetched = await self.backend.fetch(key, plan, INLINE_LIMIT)
+        fetched = await self.backend.fetch(key, plan, INLINE_LIMIT, requested=plan.requested)
         if fetched is None:
             if self.listing:
                 entries = await self.backend.list_dir(key)

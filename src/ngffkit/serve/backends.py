@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import os
 import stat
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from ngffkit.serve.ranges import ByteSpan
 class ObjectInfo:
     """What the HTTP layer needs to know about one object before sending it."""
 
-    size: int
+    size: int | None  # None: not known (a proxy that read only the requested closed range)
     mtime: float | None  # POSIX seconds; None when the store has no modification time
     etag: str  # quoted, strong
 
@@ -64,9 +62,15 @@ class Backend(ABC):
     """A read-only tree of objects addressed by ``/``-separated keys."""
 
     @abstractmethod
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+    async def fetch(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+    ) -> Fetched | None:
         """Look up ``key``; call ``select(info)`` and read that span if it is at most
-        ``inline_limit`` bytes. None if ``key`` is not a servable object."""
+        ``inline_limit`` bytes. None if ``key`` is not a servable object.
+
+        ``requested`` is the span a closed Range names by itself. A backend that cannot learn
+        an object's size cheaply may read just that span and call ``select`` with
+        ``size=None``, after checking the object holds every byte of it."""
 
     @abstractmethod
     async def read(self, key: str, span: ByteSpan) -> bytes:
@@ -243,7 +247,9 @@ class FileBackend(Backend):
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ngff-serve-io")
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
+    async def fetch(
+        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
+    ) -> Fetched | None:
         if self._inline:
             try:
                 return self._fetch_sync(key, select, inline_limit, True)
@@ -267,120 +273,18 @@ class FileBackend(Backend):
             self._pool = None
 
 
-# --------------------------------------------------------------------------- tensorstore kvstore
-
-
-class KvStoreBackend(Backend):
-    """Serves the keys of a tensorstore KvStore (``file``, ``memory``, ``http``, ``s3``, ...).
-
-    This is the proxy mode: the server reads remote or protected data itself and serves it
-    locally with CORS and Range. tensorstore's KvStore has no "stat", so an object's size is
-    only known by reading it whole; values are kept in an LRU cache bounded by
-    ``cache_bytes`` and revalidated by storage generation on every request, so a Range read
-    of a cached shard costs one conditional request upstream, not a full transfer.
-    """
-
-    def __init__(self, kvstore_spec: dict[str, Any], *, cache_bytes: int = 256 << 20) -> None:
-        import tensorstore as ts  # deferred: the file server must not pay for it
-
-        try:
-            self._kv = ts.KvStore.open(kvstore_spec).result()
-        except Exception as exc:  # tensorstore raises ValueError/RuntimeError variants
-            raise StorageError(f"cannot open kvstore {kvstore_spec!r}: {exc}") from exc
-        self._spec = kvstore_spec
-        self._cache: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._cached = 0
-        self._key_range = ts.KvStore.KeyRange
-
-    @property
-    def kvstore(self) -> Any:
-        """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
-        return self._kv
-
-    def describe(self) -> str:
-        try:
-            return str(self._kv.url)
-        except Exception:  # not every driver has a URL form
-            return repr(self._spec)
-
-    async def _value(self, key: str) -> tuple[bytes, bytes] | None:
-        """(generation, value) of ``key``, via the cache; None if missing."""
-        if not key:
-            return None
-        cached = self._cache.get(key)
-        try:
-            if cached is not None:
-                result = await self._kv.read(key, if_not_equal=cached[0])
-                if result.state == "unspecified":
-                    self._cache.move_to_end(key)
-                    return cached
-            else:
-                result = await self._kv.read(key)
-        except Exception as exc:
-            raise StorageError(f"reading {key!r} from {self.describe()} failed: {exc}") from exc
-        if result.state != "value":
-            self._forget(key)
-            return None
-        entry = (bytes(result.stamp.generation), bytes(result.value))
-        self._remember(key, entry)
-        return entry
-
-    def _forget(self, key: str) -> None:
-        old = self._cache.pop(key, None)
-        if old is not None:
-            self._cached -= len(old[1])
-
-    def _remember(self, key: str, entry: tuple[bytes, bytes]) -> None:
-        self._forget(key)
-        if len(entry[1]) > self._cache_bytes:
-            return
-        self._cache[key] = entry
-        self._cached += len(entry[1])
-        while self._cached > self._cache_bytes:
-            _, (_, dropped) = self._cache.popitem(last=False)
-            self._cached -= len(dropped)
-
-    async def fetch(self, key: str, select: Select, inline_limit: int) -> Fetched | None:
-        entry = await self._value(key)
-        if entry is None:
-            return None
-        generation, value = entry
-        info = ObjectInfo(len(value), None, f'"{hashlib.sha256(generation).hexdigest()[:32]}"')
-        span = select(info)
-        body = None
-        if span is not None and span.length <= inline_limit:
-            body = value[span.start : span.stop]
-        return Fetched(info, span, body)
-
-    async def read(self, key: str, span: ByteSpan) -> bytes:
-        entry = await self._value(key)
-        if entry is None:
-            raise StorageError(f"{key!r} disappeared while being served")
-        return entry[1][span.start : span.stop]
-
-    async def list_dir(self, key: str) -> list[DirEntry] | None:
-        prefix = f"{key}/" if key else ""
-        end = prefix[:-1] + "0" if prefix else None  # "0" sorts right after "/"
-        key_range = self._key_range(inclusive_min=prefix, exclusive_max=end or "")
-        try:
-            keys = await self._kv.list(key_range, strip_prefix_length=len(prefix.encode()))
-        except Exception:
-            return None  # e.g. the http driver cannot list
-        if not keys:
-            return None
-        children: dict[str, DirEntry] = {}
-        for raw in keys:
-            name, sep, _ = raw.decode("utf-8", "replace").partition("/")
-            if not is_served_name(name) or name in children:
-                continue
-            children[name] = DirEntry(name, bool(sep), None)
-        return sorted(children.values(), key=lambda e: (not e.is_dir, e.name))
-
-
 def open_backend(target: str | os.PathLike[str]) -> Backend:
-    """A backend for a local folder path (the URL forms arrive with the proxy CLI)."""
-    return FileBackend(target)
+    """The backend for ``target``: a local folder (path or ``file://``) is served from disk;
+    any other URL ``ngffkit.storage.resolve`` accepts (``http(s)://`` with credentials,
+    ``s3://``, ``gs://``) is proxied through a tensorstore kvstore."""
+    from ngffkit.serve.proxy import KvStoreBackend
+    from ngffkit.storage import resolve
+
+    location = resolve(target)
+    local = location.local_path
+    if local is not None:
+        return FileBackend(local)
+    return KvStoreBackend(location.kvstore)
 
 
 __all__ = [
@@ -388,7 +292,6 @@ __all__ = [
     "DirEntry",
     "Fetched",
     "FileBackend",
-    "KvStoreBackend",
     "ObjectInfo",
     "Select",
     "open_backend",

@@ -45,7 +45,8 @@ class Dataset:
 
 async def _read_json(backend: Backend, key: str) -> dict[str, Any] | None:
     def whole(info: ObjectInfo) -> ByteSpan | None:
-        return ByteSpan(0, info.size) if info.size <= _MAX_METADATA_BYTES else None
+        size = info.size
+        return ByteSpan(0, size) if size is not None and size <= _MAX_METADATA_BYTES else None
 
     try:
         fetched = await backend.fetch(key, whole, _MAX_METADATA_BYTES)

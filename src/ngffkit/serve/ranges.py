@@ -35,8 +35,9 @@ class ByteSpan:
     def length(self) -> int:
         return self.stop - self.start
 
-    def content_range(self, size: int) -> str:
-        return f"bytes {self.start}-{self.stop - 1}/{size}"
+    def content_range(self, size: int | None) -> str:
+        """``bytes a-b/size``; ``bytes a-b/*`` when the object's size is not known."""
+        return f"bytes {self.start}-{self.stop - 1}/{'*' if size is None else size}"
 
 
 class Unsatisfiable:
@@ -90,6 +91,21 @@ def parse_range(header: str, size: int) -> ByteSpan | Unsatisfiable | None:
     if first >= size:
         return UNSATISFIABLE
     return ByteSpan(first, min(last, size - 1) + 1)
+
+
+_UNBOUNDED = 10**_MAX_DIGITS + 1  # larger than any offset parse_range accepts
+
+
+def closed_range(header: str) -> ByteSpan | None:
+    """The span of a single closed range (``bytes=a-b``), which needs no object size.
+
+    None for every other form (``a-``, ``-n``, several ranges, malformed): those can only be
+    answered once the size is known. A proxy uses this to read just the requested bytes.
+    """
+    chosen = parse_range(header, _UNBOUNDED)
+    if isinstance(chosen, ByteSpan) and chosen.stop < _UNBOUNDED:
+        return chosen
+    return None
 
 
 def http_date(timestamp: float) -> str:
@@ -154,6 +170,7 @@ __all__ = [
     "UNSATISFIABLE",
     "ByteSpan",
     "Unsatisfiable",
+    "closed_range",
     "etag_matches_weak",
     "http_date",
     "if_range_allows",

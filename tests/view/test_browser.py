@@ -1,0 +1,137 @@
+"""``ngff view`` in a real browser: headless Chromium opens the printed URL, the data server
+answers chunk requests, and the canvas shows the data's pattern (not a blank canvas).
+
+Each image is dark in one half and bright in the other (labels: red top, green bottom), so a
+screenshot can be checked region by region. Loops are bounded; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import ViewProcess, write_pattern
+
+pytestmark = pytest.mark.browser
+
+WAIT_SECONDS = 90
+
+
+def _panel_centre(page: Any) -> tuple[int, int]:
+    box = page.locator(".neuroglancer-rendered-data-panel").first.bounding_box()
+    assert box is not None, "no Neuroglancer data panel on the page"
+    return int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2)
+
+
+def _regions(shot: np.ndarray, centre: tuple[int, int], split: str) -> tuple[np.ndarray, ...]:
+    """Pixels well inside the first and the second half of the data around ``centre``
+    (away from the crosshair lines through the centre)."""
+    cx, cy = centre
+    near, far, across = 30, 110, 60
+    if split == "x":
+        first = shot[cy - across : cy + across, cx - far : cx - near]
+        second = shot[cy - across : cy + across, cx + near : cx + far]
+    else:
+        first = shot[cy - far : cy - near, cx - across : cx + across]
+        second = shot[cy + near : cy + far, cx - across : cx + across]
+    return first.reshape(-1, 3).astype(float), second.reshape(-1, 3).astype(float)
+
+
+def _open_and_wait(browser: Any, view: ViewProcess, check: Any) -> tuple[np.ndarray, list[str]]:
+    """Open the viewer; wait for chunk responses and for ``check(shot, centre)`` to hold."""
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    requests: list[str] = []
+    chunks: list[tuple[str, int]] = []
+    data_path = re.compile(r"/(c/)?\d+(/\d+)+$")
+    page.on("request", lambda r: requests.append(r.url))
+
+    def on_response(response: Any) -> None:
+        if response.url.startswith(view.data_url) and data_path.search(urlsplit(response.url).path):
+            chunks.append((response.url, response.status))
+
+    page.on("response", on_response)
+    try:
+        page.goto(view.url, timeout=60_000)
+        deadline = time.monotonic() + WAIT_SECONDS
+        shot = None
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(1000)
+            if not any(status in (200, 206) for _, status in chunks):
+                continue
+            shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
+            if check(shot, _panel_centre(page)):
+                return shot, requests
+        raise AssertionError(
+            f"the canvas never showed the data within {WAIT_SECONDS} s; chunk responses: "
+            f"{chunks[:10]}; last screenshot mean {None if shot is None else shot.mean():.1f}"
+        )
+    finally:
+        page.close()
+
+
+def _only_loopback(requests: list[str]) -> None:
+    hosts = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme in ("http", "https")}
+    assert hosts <= {"127.0.0.1"}, hosts
+
+
+def _halves(split: str, dark_first: bool = True) -> Any:
+    def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+        first, second = _regions(shot, centre, split)
+        dark, bright = (first, second) if dark_first else (second, first)
+        # Contrast comes from percentiles: 100 → black, 3000 → white.
+        return bool(np.median(dark) < 40 and np.median(bright) > 200)
+
+    return check
+
+
+def test_sharded_05_image(browser: Any, tmp_path: Path) -> None:
+    write_pattern(tmp_path / "scroll.ome.zarr", version="0.5", shards=32, split="x")
+    view = ViewProcess(str(tmp_path / "scroll.ome.zarr"), "--layout", "xy")
+    try:
+        shot, requests = _open_and_wait(browser, view, _halves("x"))
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+    assert any("/scroll.ome.zarr/0/c/" in u for u in requests)  # shard reads happened
+    assert shot.std() > 20  # not a blank canvas
+
+
+def test_04_image(browser: Any, tmp_path: Path) -> None:
+    # Split along y this time: a transposed display would fail the check.
+    write_pattern(tmp_path / "old.ome.zarr", version="0.4", shards=None, split="y")
+    view = ViewProcess(str(tmp_path / "old.ome.zarr"), "--layout", "xy")
+    try:
+        _shot, requests = _open_and_wait(browser, view, _halves("y"))
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+
+
+def test_image_with_labels(browser: Any, tmp_path: Path) -> None:
+    write_pattern(tmp_path / "cells.ome.zarr", version="0.5", shards=32, split="x", labels=True)
+    view = ViewProcess(str(tmp_path / "cells.ome.zarr"), "--layout", "xy")
+    assert "cells.ome.zarr cells" in " ".join(view.lines)  # the segmentation layer
+
+    def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+        top, bottom = _regions(shot, centre, "y")
+        # Label 1 (top) is red, label 2 (bottom) green, drawn over the grey image.
+        top_rgb, bottom_rgb = np.median(top, axis=0), np.median(bottom, axis=0)
+        return bool(top_rgb[0] > top_rgb[1] + 40 and bottom_rgb[1] > bottom_rgb[0] + 40)
+
+    try:
+        _shot, requests = _open_and_wait(browser, view, check)
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+    assert any("/labels/cells/" in u for u in requests)
