@@ -173,3 +173,37 @@ def _open_with(endpoint: str) -> None:
 
     options = StorageOptions.from_env().updated(s3_endpoint=endpoint)
     open_image(resolve("s3://some-bucket/img.ome.zarr", options=options))
+
+
+def test_downsample_and_compress_in_a_bucket(
+    s3: Moto, stack: tuple[Path, np.ndarray], run_ngff: Any
+) -> None:
+    """Convert one level into a bucket, add the pyramid there, then re-encode it into another
+    prefix of the bucket as 0.4: every level equals the local reference."""
+    from ngffkit.kernels import downsample
+
+    s3.create_bucket("pyramids")
+    folder, data = stack
+    url = "s3://pyramids/img.ome.zarr"
+    opts = ["--s3-endpoint", s3.endpoint, "-q"]
+    done = run_ngff("convert", folder, url, "--levels", "1", "--chunks", "16", *opts)
+    assert done.returncode == 0, done.stderr
+    done = run_ngff("downsample", url, "--levels", "3", *opts)
+    assert done.returncode == 0, done.stderr
+    image = ngffkit.open(url)
+    assert len(image.levels) == 3
+    expected = data
+    for level in image.levels:
+        np.testing.assert_array_equal(level[...], expected)
+        expected = downsample(expected, (2, 2, 2), "mean")
+    assert not [k for k in s3.keys("pyramids", "img.ome.zarr/") if ".ngffkit-" in k]
+
+    copy = "s3://pyramids/copy.ome.zarr"
+    done = run_ngff("compress", url, "--output", copy, "--format", "0.4",
+                    "--compression", "gzip:3", *opts)
+    assert done.returncode == 0, done.stderr
+    assert "copy.ome.zarr/.zattrs" in s3.keys("pyramids", "copy.ome.zarr/")
+    again = ngffkit.open(copy)
+    assert again.version == "0.4" and len(again.levels) == 3
+    for a, b in zip(image.levels, again.levels, strict=True):
+        np.testing.assert_array_equal(a[...], b[...])
