@@ -1,10 +1,11 @@
-"""Convert on Dask distributed: a LocalCluster of two process workers on 127.0.0.1.
+"""Convert, downsample and compress on Dask distributed: a LocalCluster of two process
+workers on 127.0.0.1.
 
 The output must be byte-identical to a run of the local executor with the same plan (same
 --jobs and --max-memory, so the brick grid is the same), through the Python API with a
-``distributed.Client``, the CLI starting its own cluster, and the CLI joining a running
-scheduler — also when a worker is killed mid-run, and when the client is killed and the
-conversion is finished with --resume.
+``distributed.Client`` or ``executor="dask", scheduler=ADDRESS``, the CLI starting its own
+cluster, and the CLI joining a running scheduler — also when a worker is killed mid-run,
+and when the client or the scheduler is killed and the conversion is finished with --resume.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,13 +31,16 @@ import tifffile
 import zarr
 
 import ngffkit
+from ngffkit.compress import compress
 from ngffkit.convert import convert
+from ngffkit.downsample import downsample
 from ngffkit.execution import DaskExecutor, cluster_budget, local_cluster_size
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.samples import scroll_volume
 from ngffkit.sources import open_source
 from ngffkit.storage import resolve
+from reencode_helpers import volume, write_ome_zarr_py
 
 distributed = pytest.importorskip("distributed")
 
@@ -358,3 +363,71 @@ def test_a_dask_executor_passed_in_is_left_open(
     assert not Journal(resolve(out)).done()
     assert client.status == "running"
     np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[...], volume)
+
+
+# downsample and compress: an OME-Zarr 0.4 image with a label image, written by ome-zarr-py;
+# each run works on its own copy, in a folder of the same name (names are in the metadata).
+REENCODE: dict[str, Any] = {"jobs": 2, "max_memory": 300 << 20}
+
+
+@pytest.fixture(scope="module")
+def one_level(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_ome_zarr_py(tmp_path_factory.mktemp("omz") / "img.zarr", "0.4", volume())
+
+
+def copy_of(image: Path, folder: Path) -> Path:
+    return Path(shutil.copytree(image, folder / image.name))
+
+
+def dask_ways(client: Any) -> dict[str, dict[str, Any]]:
+    """The two ways the Python API runs on a cluster: a Client, or the scheduler's address."""
+    return {"client": {"executor": client},
+            "scheduler": {"executor": "dask", "scheduler": client.scheduler.address}}
+
+
+@pytest.mark.parametrize("way", ["client", "scheduler"])
+def test_downsample_is_byte_identical(tmp_path: Path, client: Any, one_level: Path,
+                                      way: str) -> None:
+    local = copy_of(one_level, tmp_path / "local")
+    downsample(local, levels=3, executor="local", **REENCODE)
+    assert len(ngffkit.open(local).levels) == 3 and len(ngffkit.open(local).label("cells").levels) == 3
+    remote = copy_of(one_level, tmp_path / "dask")
+    notes: list[str] = []
+    image = downsample(remote, levels=3, notice=notes.append, **dask_ways(client)[way], **REENCODE)
+    assert isinstance(image, ngffkit.Image)
+    assert notes and notes[0].startswith("dask: cluster tcp://127.0.0.1:")
+    assert tree_digest(remote) == tree_digest(local)
+    assert client.status == "running"
+
+
+@pytest.mark.parametrize("way", ["client", "scheduler"])
+def test_compress_is_byte_identical(tmp_path: Path, client: Any, one_level: Path,
+                                    way: str) -> None:
+    source = copy_of(one_level, tmp_path / "source")
+    downsample(source, levels=3, executor="local", **REENCODE)
+    options: dict[str, Any] = {"version": "0.5", "compression": "zstd:3", "chunks": 16,
+                               "shards": 32, **REENCODE}
+    local, remote = tmp_path / "local" / "out.zarr", tmp_path / "dask" / "out.zarr"
+    compress(source, output=local, executor="local", **options)
+    compress(source, output=remote, **dask_ways(client)[way], **options)
+    assert tree_digest(remote) == tree_digest(local)
+    # In place (through a swap folder) as well.
+    in_place = {"local": copy_of(source, tmp_path / "in-place-local"),
+                "dask": copy_of(source, tmp_path / "in-place-dask")}
+    compress(in_place["local"], executor="local", **options)
+    compress(in_place["dask"], **dask_ways(client)[way], **options)
+    assert tree_digest(in_place["dask"]) == tree_digest(in_place["local"]) == tree_digest(local)
+
+
+def test_cli_downsample_joins_a_running_scheduler(tmp_path: Path, client: Any,
+                                                  one_level: Path) -> None:
+    local = copy_of(one_level, tmp_path / "local")
+    downsample(local, levels=3, executor="local", **REENCODE)
+    remote = copy_of(one_level, tmp_path / "dask")
+    address = client.scheduler.address
+    proc = ngff("downsample", str(remote), "--levels", "3", "--jobs", "2", "--max-memory",
+                "300M", "--scheduler", address)
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    assert f"dask: cluster {address}, 2 worker(s)" in stderr
+    assert tree_digest(remote) == tree_digest(local)

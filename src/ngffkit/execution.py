@@ -12,11 +12,21 @@ ngffkit stays fast and starts nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    CancelledError,
+    Executor,
+    Future,
+    InvalidStateError,
+    ThreadPoolExecutor,
+)
+from concurrent.futures import wait as futures_wait
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +46,14 @@ Notice = Callable[[str], None]
 # Share of a Dask worker's memory limit the plan may fill: Dask pauses a worker at 80 % and
 # kills it at 95 %, and freed memory is not always returned to the system at once.
 WORKER_MEMORY_SHARE = 0.7
+
+# How often a run waiting on Dask tasks checks that the scheduler is still there, and how
+# long closing a client may take when it is not.
+WATCH_INTERVAL = 1.0
+CLOSE_TIMEOUT = 5.0
+
+LOST_SCHEDULER = ("the connection to the Dask scheduler was lost, or the cluster shut down; "
+                  "run the same command again with --resume to finish")
 
 
 class SequentialExecutor(Executor):
@@ -58,13 +76,26 @@ class DaskExecutor(Executor):
     ``distributed.scheduler.allowed-failures`` times per task); that is safe because a brick
     rewrites whole shards and is journalled only after every write is committed.
     ``shutdown`` closes the client and the cluster only when this executor started them.
+
+    Not ``client.get_executor()``: its futures stay pending for ever when fetching a
+    finished task's result fails because the scheduler has just gone away (the error is
+    only logged), and a process waiting on them never ends. Here every outcome — result,
+    error, cancellation, a lost connection — settles the future.
     """
 
     def __init__(self, client: Any, *, cluster: Any = None, owned: bool = False) -> None:
         self.client = client
         self._cluster = cluster
         self._owned = owned
-        self._inner: Executor = client.get_executor(pure=False)
+        self._lock = threading.Lock()
+        self._outstanding: set[Future[Any]] = set()
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the client still talks to the scheduler: when the connection drops, Dask
+        forgets every task the client submitted, even if it reconnects."""
+        return bool(self.client.status == "running")
 
     @property
     def dashboard(self) -> str | None:
@@ -90,18 +121,60 @@ class DaskExecutor(Executor):
         """Drop every worker's cached sources and stores: on long-lived workers an output may
         have been replaced since they were opened. Not closed: on a cluster shared by
         several runs another run's task may be using one."""
-        if self.client.status == "running":  # not while it waits to reconnect
+        if self.connected:  # not while it waits to reconnect
             self.client.run(forget_handles, False)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self._inner.submit(fn, *args, **kwargs)
+        if self._closed:
+            raise RuntimeError("cannot submit tasks after shutdown")
+        task = self.client.submit(fn, *args, pure=False, **kwargs)
+        future: Future[Any] = Future()
+        with self._lock:
+            self._outstanding.add(future)
+
+        def done(f: Future[Any]) -> None:
+            with self._lock:
+                self._outstanding.discard(f)
+            if f.cancelled():
+                # Whoever cancelled it (the caller, or _settle for Dask) wakes waiters now: a
+                # task already running on a worker cannot be stopped, only forgotten.
+                task.release()
+                f.set_running_or_notify_cancel()
+
+        future.add_done_callback(done)
+        self.client.loop.add_callback(_settle, self.client, task, future)
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._inner.shutdown(wait=wait and not cancel_futures)
+        self._closed = True
+        with self._lock:
+            outstanding = list(self._outstanding)
+        if cancel_futures:
+            for future in outstanding:
+                future.cancel()
+        elif wait:
+            futures_wait(outstanding)
         if self._owned:
-            self.client.close()
+            # Bounded: with the scheduler gone Dask would wait its connect timeout twice over.
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=CLOSE_TIMEOUT)
             if self._cluster is not None:
                 self._cluster.close()
+
+
+async def _settle(client: Any, task: Any, future: Future[Any]) -> None:
+    """Give ``future`` the outcome of the Dask ``task`` (runs on the client's event loop)."""
+    try:
+        value = (await client.gather([task], asynchronous=True))[0]
+    except BaseException as exc:  # the task's error, or why its result cannot be fetched
+        if task.cancelled() or isinstance(exc, CancelledError | asyncio.CancelledError):
+            future.cancel()  # its callback notifies waiters
+        else:
+            with contextlib.suppress(InvalidStateError):  # cancelled by the caller meanwhile
+                future.set_exception(exc)
+    else:
+        with contextlib.suppress(InvalidStateError):
+            future.set_result(value)
 
 
 def cpu_count() -> int:
@@ -327,11 +400,11 @@ def run_plans(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str | An
 def _task_error(error: BaseException | None, future: Future[Any]) -> BaseException | None:
     """The error to report for a finished task: Dask's own failures said in our words."""
     if future.cancelled():
-        return NgffkitError(
-            "a brick task was cancelled: the connection to the Dask scheduler was lost, or "
-            "the cluster shut down; run the same command again with --resume to finish")
+        return NgffkitError(f"a brick task was cancelled: {LOST_SCHEDULER}")
     if error is None or isinstance(error, NgffkitError):
         return error
+    if type(error).__name__ == "CommClosedError":  # fetching a result from a lost scheduler
+        return NgffkitError(f"a brick's result could not be fetched: {LOST_SCHEDULER}")
     if type(error).__name__ == "KilledWorker":
         return NgffkitError(
             f"Dask workers died repeatedly while running one brick ({error}); they are "
@@ -340,11 +413,20 @@ def _task_error(error: BaseException | None, future: Future[Any]) -> BaseExcepti
     return error
 
 
+def _stop(pending: set[Future[Any]], error: BaseException) -> BaseException:
+    """Cancel the bricks not yet done (running ones finish first) and return ``error``."""
+    for other in pending:
+        other.cancel()
+    futures_wait(pending)
+    return error
+
+
 def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progress | None) -> None:
     plan = job.plan
     done = journal.done()
     total = sum(brick_bytes(plan, s, i) for s in plan.stages for i in range(s.n_bricks))
     finished = 0
+    dask = executor if isinstance(executor, DaskExecutor) else None
     for k, stage in enumerate(plan.stages):
         todo = []
         for i in range(stage.n_bricks):
@@ -357,14 +439,15 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
         futures = {executor.submit(run_brick, job, k, i): i for i in todo}
         pending: set[Future[Any]] = set(futures)
         while pending:
-            completed, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            # Bounded waits: a lost scheduler must end the run even if a task never settles.
+            completed, pending = futures_wait(pending, timeout=WATCH_INTERVAL,
+                                              return_when=FIRST_COMPLETED)
+            if not completed and dask is not None and not dask.connected:
+                raise _stop(pending, NgffkitError(f"the Dask client stopped: {LOST_SCHEDULER}"))
             for future in completed:
                 error = _task_error(None if future.cancelled() else future.exception(), future)
                 if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    wait(pending)
-                    raise error
+                    raise _stop(pending, error)
                 finished += brick_bytes(plan, stage, futures[future])
                 if progress:
                     progress(finished, total)
