@@ -25,8 +25,11 @@ EXPECTED = {
     "StorageError",
     "ValidationReport",
     "__version__",
+    "compress",
+    "convert",
     "create_image",
     "describe",
+    "downsample",
     "finish_image",
     "open",
     "pyramid_spec",
@@ -36,6 +39,9 @@ EXPECTED = {
 
 def test_all_is_exactly_the_public_names() -> None:
     assert set(ngffkit.__all__) == EXPECTED
+    # The functions win over their modules' names (``from ngffkit.convert import ...`` still
+    # reaches the modules).
+    assert callable(ngffkit.convert) and callable(ngffkit.downsample) and callable(ngffkit.compress)
     for name in ngffkit.__all__:
         assert hasattr(ngffkit, name), name
     public = {n for n in dir(ngffkit) if not n.startswith("_")} - {"annotations"}

@@ -1,6 +1,8 @@
 """ngffkit: multi-resolution OME-Zarr from huge image volumes, readable anywhere.
 
-The public names are few: :func:`open` an image anywhere and read regions of any level;
+The public names are few: :func:`convert` a stack, file or array to a multiscale image,
+:func:`downsample` (add levels to) and :func:`compress` (re-encode) an existing one;
+:func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
 :func:`pyramid_spec`) to write one; :func:`validate` and :func:`describe` to check and
 summarise one; and the error tree rooted at :class:`NgffkitError`.
@@ -20,6 +22,9 @@ from ngffkit.errors import (
     PartialDatasetError,
     StorageError,
 )
+from ngffkit.compress import compress
+from ngffkit.convert import convert
+from ngffkit.downsample import downsample
 from ngffkit.image import Image, Level
 from ngffkit.image import open_image as open
 from ngffkit.info import describe
@@ -43,8 +48,11 @@ __all__ = [
     "StorageError",
     "ValidationReport",
     "__version__",
+    "compress",
+    "convert",
     "create_image",
     "describe",
+    "downsample",
     "finish_image",
     "open",
     "pyramid_spec",
