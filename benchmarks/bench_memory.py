@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--results", type=Path, default=HERE / "results" / "memory.jsonl")
     args = ap.parse_args()
-    budget = parse_size(args.budget)
+    budget = parse_size("--budget", args.budget)
     rows = []
     for compression in args.compressions:
         name = f"wide_u16-{args.slices}x{args.edge}x{args.edge}-{compression}"

@@ -12,6 +12,9 @@ Importing ngffkit has no side effects: no threads, no environment changes, no ne
 
 from __future__ import annotations
 
+from ngffkit.compress import compress
+from ngffkit.convert import convert
+from ngffkit.downsample import downsample
 from ngffkit.errors import (
     ConflictError,
     InputError,
@@ -22,9 +25,6 @@ from ngffkit.errors import (
     PartialDatasetError,
     StorageError,
 )
-from ngffkit.compress import compress
-from ngffkit.convert import convert
-from ngffkit.downsample import downsample
 from ngffkit.image import Image, Level
 from ngffkit.image import open_image as open
 from ngffkit.info import describe
