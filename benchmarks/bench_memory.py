@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -72,9 +73,12 @@ def main() -> None:
         input_bytes = args.slices * args.edge * args.edge * 2
         with tempfile.TemporaryDirectory(dir=HERE / "results") as tmp:
             out = Path(tmp) / "out.ome.zarr"
-            argv = ["ngff", "convert", str(stack), str(out), "--max-memory", args.budget,
-                    "--jobs", str(args.jobs), "--quiet"]
-            result = run_measured(argv, log_path=Path(tmp) / "log.txt", timeout_s=3600)
+            # This checkout's ngffkit, whatever `ngff` on PATH points at.
+            argv = [sys.executable, "-m", "ngffkit", "convert", str(stack), str(out),
+                    "--max-memory", args.budget, "--jobs", str(args.jobs), "--quiet"]
+            env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+            result = run_measured(argv, log_path=Path(tmp) / "log.txt", env=env,
+                                  timeout_s=3600)
             log = (Path(tmp) / "log.txt").read_text(errors="replace")
             if result.returncode != 0:
                 print(log)
