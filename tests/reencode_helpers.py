@@ -4,12 +4,10 @@ tools, plain numpy references for the downsampling methods, a read-only folder, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import shutil
 import subprocess
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 SHAPE = (37, 101, 97)
 
 
@@ -126,15 +123,6 @@ def models_accept(path: Path) -> bool:
     return True
 
 
-def tree_digest(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and not any(rel.startswith(s) for s in skip):
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 @contextlib.contextmanager
 def read_only(path: Path) -> Iterator[None]:
     """Make ``path`` (a folder) unwritable for this user: ``chattr +i`` as root (root ignores
@@ -155,12 +143,3 @@ def read_only(path: Path) -> Iterator[None]:
         yield
     finally:
         path.chmod(mode)
-
-
-def ngff(*args: str) -> subprocess.Popen[str]:
-    """Start ``ngff ARGS`` (this checkout) without waiting, for kill tests."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env["NO_COLOR"] = "1"
-    return subprocess.Popen([sys.executable, "-m", "ngffkit", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -4,8 +4,6 @@ whether it continued or rolled back."""
 from __future__ import annotations
 
 import json
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,12 @@ from ngffkit.convert import convert
 from ngffkit.errors import InputError, OptionError
 from reencode_helpers import (
     models_accept,
-    ngff,
     read_only,
-    tree_digest,
     volume,
     write_ome_zarr_py,
     write_zarr_python,
 )
+from run_helpers import kill_when_journalled, ngff, tree_digest
 
 
 def _levels(path: Path) -> list[np.ndarray]:
@@ -103,16 +100,7 @@ def test_nothing_to_do_and_dry_run(omz04: Path, run_ngff: Any) -> None:
 
 def _start_and_kill(path: Path, *args: str) -> None:
     proc = ngff("compress", str(path), *args)
-    new = path / swap.WORK / "new"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if new.is_dir() and any(new.glob("*/.ngffkit-journal/*")):
-            break
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        pytest.fail("compress finished before it could be killed; make the image bigger")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    kill_when_journalled(proc, path / swap.WORK / "new", "*/.ngffkit-journal/*")
 
 
 @pytest.fixture()

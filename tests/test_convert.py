@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +17,7 @@ from ngffkit.convert import convert
 from ngffkit.errors import ConflictError, InputError, OptionError, PartialDatasetError
 from ngffkit.kernels import downsample
 from ngffkit.samples import scroll_volume
-
-SRC = str(Path(ngffkit.__file__).parents[1])
+from run_helpers import kill_when_journalled, ngff, tree_digest
 
 
 def write_stack(folder: Path, volume: np.ndarray, **kwargs: object) -> Path:
@@ -198,20 +192,6 @@ def test_bad_slices_are_named(tmp_path: Path) -> None:
     assert (image.read()[2] == 0).all()
 
 
-def _tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
-def _ngff(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-m", "ngffkit", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
-
-
 def test_kill_then_resume_is_byte_identical(tmp_path: Path) -> None:
     # Big enough for the smallest budget to need several bricks (see --dry-run).
     volume = scroll_volume((256, 256, 512), "uint16", seed=5)
@@ -219,37 +199,28 @@ def test_kill_then_resume_is_byte_identical(tmp_path: Path) -> None:
     common = ["--chunks", "16", "--shards", "16", "--levels", "3", "--jobs", "2", "-q",
               "--max-memory", "300M"]
     reference = tmp_path / "ref" / "out.zarr"  # same name: the name is in the metadata
-    done = _ngff("convert", str(stack), str(reference), *common)
+    done = ngff("convert", str(stack), str(reference), *common)
     assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
     out = tmp_path / "killed" / "out.zarr"
-    proc = _ngff("convert", str(stack), str(out), *common)
-    journal = out / ".ngffkit-journal"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.is_dir() and any(journal.iterdir()):
-            break
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        pytest.fail("the conversion finished before it could be killed; make it bigger")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc = ngff("convert", str(stack), str(out), *common)
+    kill_when_journalled(proc, out)
     with pytest.raises(PartialDatasetError):
         ngffkit.open(out)
     assert ngffkit.describe(out)["status"] == "partial"
     assert not ngffkit.validate(out).valid
-    again = _ngff("convert", str(stack), str(out), *common)
+    again = ngff("convert", str(stack), str(out), *common)
     assert again.wait(timeout=300) == 1  # exists: refused without --resume
-    resumed = _ngff("convert", str(stack), str(out), *common, "--resume")
+    resumed = ngff("convert", str(stack), str(out), *common, "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read() if resumed.stderr else ""
-    assert _tree_digest(out) == _tree_digest(reference)
-    other = _ngff("convert", str(stack), str(out), "--chunks", "32", "--resume")
+    assert tree_digest(out) == tree_digest(reference)
+    other = ngff("convert", str(stack), str(out), "--chunks", "32", "--resume")
     assert other.wait(timeout=300) == 1
 
 
 def test_cli_convert_as_a_user_runs_it(tmp_path: Path, awkward: tuple[Path, np.ndarray]) -> None:
     stack, volume = awkward
     out = tmp_path / "cli.ome.zarr"
-    proc = _ngff("convert", str(stack), str(out), "--voxel-size", "11.24,11.24,25", "--unit", "nm",
+    proc = ngff("convert", str(stack), str(out), "--voxel-size", "11.24,11.24,25", "--unit", "nm",
                  "--chunks", "32", "--shards", "64,64,64", "--levels", "3")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
@@ -258,13 +229,13 @@ def test_cli_convert_as_a_user_runs_it(tmp_path: Path, awkward: tuple[Path, np.n
     assert image.voxel_size == {"z": 25.0, "y": 11.24, "x": 11.24}
     assert image.units["x"] == "nanometer"
     np.testing.assert_array_equal(image.read(), volume)
-    dry = _ngff("convert", str(stack), str(tmp_path / "dry"), "--dry-run")
+    dry = ngff("convert", str(stack), str(tmp_path / "dry"), "--dry-run")
     stdout, _ = dry.communicate(timeout=120)
     assert dry.returncode == 0 and "stage 0" in stdout and "memory" in stdout
     assert not (tmp_path / "dry").exists()
     for bad in (["--chunks", "0"], ["--chunks", "-4"], ["--shards", "48", "--chunks", "32"],
                 ["--ranges", "5:1,,"], ["--voxel-size", "1,2"], ["--max-memory", "lots"]):
-        proc = _ngff("convert", str(stack), str(tmp_path / "bad"), *bad)
+        proc = ngff("convert", str(stack), str(tmp_path / "bad"), *bad)
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 2, (bad, stderr)
         assert bad[0] in stderr and "Traceback" not in stderr, stderr
@@ -290,7 +261,7 @@ def test_disk_full_is_a_clear_error_and_resumes(tmp_path: Path, small_disk: Path
     stack = write_stack(tmp_path / "stack", volume)
     common = ["--levels", "3", "-q"]
     out = small_disk / "out.zarr"
-    full = _ngff("convert", str(stack), str(out), *common)
+    full = ngff("convert", str(stack), str(out), *common)
     _, stderr = full.communicate(timeout=300)
     assert full.returncode == 1
     assert "no space left" in stderr and str(out) in stderr and "--resume" in stderr, stderr
@@ -298,10 +269,10 @@ def test_disk_full_is_a_clear_error_and_resumes(tmp_path: Path, small_disk: Path
     assert ngffkit.describe(out)["status"] == "partial"  # nothing looks complete
     # Make room (tmpfs can grow in place), then the same command with --resume finishes.
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    resumed = _ngff("convert", str(stack), str(out), *common, "--resume")
+    resumed = ngff("convert", str(stack), str(out), *common, "--resume")
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr
     reference = tmp_path / "ref" / "out.zarr"
-    done = _ngff("convert", str(stack), str(reference), *common)
+    done = ngff("convert", str(stack), str(reference), *common)
     assert done.wait(timeout=300) == 0
-    assert _tree_digest(out) == _tree_digest(reference)
+    assert tree_digest(out) == tree_digest(reference)

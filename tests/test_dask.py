@@ -10,7 +10,6 @@ and when the client or the scheduler is killed and the conversion is finished wi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -41,10 +40,11 @@ from ngffkit.samples import scroll_volume
 from ngffkit.sources import open_source
 from ngffkit.storage import resolve
 from reencode_helpers import volume, write_ome_zarr_py
+from run_helpers import SRC, tree_digest, wait_for_journal
+from run_helpers import ngff as run_ngff
 
 distributed = pytest.importorskip("distributed")
 
-SRC = str(Path(ngffkit.__file__).parents[1])
 # The same plan everywhere: explicit jobs and budget (on a cluster they default to its size).
 OPTIONS: dict[str, Any] = {"chunks": 16, "shards": 32, "levels": 3, "jobs": 2,
                            "max_memory": 300 << 20}
@@ -60,11 +60,6 @@ def write_stack(folder: Path, volume: np.ndarray) -> Path:
     for z, plane in enumerate(volume):
         tifffile.imwrite(folder / f"slice_{z:04d}.tif", plane)
     return folder
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -105,27 +100,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def ngff(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env["NO_COLOR"] = "1"
-    env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = "3s"
-    return subprocess.Popen([sys.executable, "-m", "ngffkit", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for_journal(out: Path, proc: subprocess.Popen[str] | None = None,
-                     thread: threading.Thread | None = None, timeout: float = 120) -> bool:
-    """True once a brick is journalled while the run is still going."""
-    journal = out / ".ngffkit-journal"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (proc is not None and proc.poll() is not None) or (
-                thread is not None and not thread.is_alive()):
-            return False
-        if journal.is_dir() and any(journal.iterdir()):
-            return True
-        time.sleep(0.005)
-    return False
+    # A short connect timeout: a lost scheduler must end the run in seconds.
+    return run_ngff(*args, env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"})
 
 
 def test_job_and_plan_pickle_cleanly(small: tuple[Path, np.ndarray, Path]) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +16,12 @@ from ngffkit.errors import ConflictError, OptionError
 from reencode_helpers import (
     check_pyramid,
     models_accept,
-    ngff,
     read_only,
     volume,
     write_ome_zarr_py,
     write_zarr_python,
 )
+from run_helpers import kill_when_journalled, ngff
 
 
 @pytest.fixture(scope="module")
@@ -135,16 +133,7 @@ def test_kill_then_resume(tmp_path: Path, make_image: Any) -> None:
     assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
     path = _ours(tmp_path / "img.zarr", big, "0.5", make_image)
     proc = ngff("downsample", str(path), *common)
-    journal = path / ".ngffkit-journal"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.is_dir() and any(journal.iterdir()):
-            break
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        pytest.fail("the downsample finished before it could be killed; make it bigger")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    kill_when_journalled(proc, path)
     # Killed: the image still opens, with its old level only; a plain rerun is refused.
     assert len(ngffkit.open(path).levels) == 1
     again = ngff("downsample", str(path), *common)
