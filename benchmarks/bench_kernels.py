@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from ngffkit import _kernels_numpy as KN
 from ngffkit import kernels as K
 
 Array = npt.NDArray[Any]
@@ -128,7 +129,7 @@ def run_matrix(args: argparse.Namespace) -> None:
                     if method not in ("nearest", "gaussian"):
                         fs = tuple(factors)
                         _, tn = best_of(
-                            lambda s=slab, f=fs, m=method: K._general(s, f, m), args.repeat
+                            lambda s=slab, f=fs, m=method: KN.general(s, f, m), args.repeat
                         )
                         numpy_col = f"{slab.size / tn / 1e9:.2f}"
                     dt = np.dtype(dtype)
@@ -150,6 +151,7 @@ def run_matrix(args: argparse.Namespace) -> None:
 COMPILE_PROBE = """
 import time, numpy as np
 t0 = time.perf_counter()
+from ngffkit import _kernels_numpy as KN
 from ngffkit import kernels as K
 import ngffkit._kernels_numba
 print(f"import ngffkit.kernels + numba: {time.perf_counter() - t0:.2f}")
