@@ -153,8 +153,8 @@ def test_plan_defaults_come_from_the_cluster(client: Any) -> None:
     # A local cluster: no more processes than the budget holds, each its share as limit.
     plan = convert_plan(jobs=2, max_memory=300 << 20)
     n, limit = local_cluster_size(plan, plan.workers)
-    assert 1 <= n <= plan.workers and n * (BASE_MEMORY + plan.task_memory) <= plan.max_memory
-    assert limit >= BASE_MEMORY + plan.task_memory
+    assert 1 <= n <= plan.workers and n * (plan.base_memory + plan.task_memory) <= plan.max_memory
+    assert limit >= plan.base_memory + plan.task_memory
 
 
 def test_a_scheduler_file_finds_the_cluster(tmp_path: Path, client: Any,

@@ -235,14 +235,14 @@ def connect(scheduler: str) -> DaskExecutor:
 def local_cluster_size(plan: ConversionPlan | None, workers: int) -> tuple[int, int]:
     """(processes, memory limit per process) for a LocalCluster running ``plan``.
 
-    Each process carries its own interpreter and libraries (``BASE_MEMORY``) besides one
+    Each process carries its own interpreter and libraries (``plan.base_memory``) besides one
     task, so there are no more processes than ``max_memory`` holds at that cost; the budget
     is then split evenly and becomes each worker's memory limit (Dask restarts a worker that
     goes over it, and the task runs again).
     """
     if plan is None:
         return max(1, workers), DEFAULT_MAX_MEMORY // max(1, workers)
-    per_process = BASE_MEMORY + plan.task_memory
+    per_process = plan.base_memory + plan.task_memory
     n = max(1, min(workers, plan.max_memory // per_process))
     return n, max(plan.max_memory // n, per_process)
 
