@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Iterator
 from typing import Any, TypeAlias
 
@@ -29,27 +30,45 @@ def _out_shape(shape: tuple[int, ...], fs: tuple[int, ...]) -> tuple[int, ...]:
 SLAB_BYTES = 4 << 20
 
 
+class _Scratch(threading.local):
+    """Two growing byte buffers per thread for the separable passes' partial sums.
+
+    Slab-sized temporaries are a few MiB: freshly allocated for every slab, they were mapped,
+    page-faulted, zeroed and unmapped again each time (a tenth of a small conversion's CPU
+    in the kernel). Reused, they cost that once per thread. Views of them never leave this
+    module.
+    """
+
+    def __init__(self) -> None:
+        self.buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+
+    def array(self, which: int, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
+        nbytes = math.prod(shape) * dtype.itemsize
+        if self.buffers[which].nbytes < nbytes:
+            self.buffers[which] = np.empty(nbytes, np.uint8)
+        return self.buffers[which][:nbytes].view(dtype).reshape(shape)
+
+
+_scratch = _Scratch()
+
+
 def general(data: Array, fs: tuple[int, ...], method: str) -> Array:
     """Reduce region by region, each region holding blocks of one size (interior or edge)."""
+    out = np.empty(_out_shape(data.shape, fs), dtype=data.dtype)
     rows = data.nbytes // max(data.shape[0], 1)
     step = max(1, SLAB_BYTES // max(rows * fs[0], 1)) * fs[0]
-    if data.shape[0] > step:
-        out = np.empty(_out_shape(data.shape, fs), dtype=data.dtype)
-        for start in range(0, data.shape[0], step):
-            out[start // fs[0]:(start + step) // fs[0]] = general(
-                data[start:start + step], fs, method)
-        return out
-    separable = _separable(data, fs, method)
-    if separable is not None:
-        return separable
-    out = np.empty(_out_shape(data.shape, fs), dtype=data.dtype)
-    for src, dst, block in _regions(data.shape, fs):
-        out[dst] = _reduce_uniform(data[src], block, method)
+    for start in range(0, data.shape[0], step):
+        slab = data[start:start + step]
+        dst = out[start // fs[0]:(start + step) // fs[0]]
+        if not _separable(slab, fs, method, dst):
+            for src, region, block in _regions(slab.shape, fs):
+                dst[region] = _reduce_uniform(slab[src], block, method)
     return out
 
 
-def _separable(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
-    """Integer mean, min and max reduced one axis at a time, or None where that does not apply.
+def _separable(data: Array, fs: tuple[int, ...], method: str, dst: Array) -> bool:
+    """Integer mean, min and max into ``dst``, reduced one axis at a time; False where that
+    does not apply.
 
     Sums and extremes are separable, so reducing z, then y, then x gives the block result
     exactly, and each pass only touches what the last one left. Integer sums are held in the
@@ -59,9 +78,9 @@ def _separable(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
     """
     dt = data.dtype
     if method == "mean" and not (dt.kind in "iu" and dt.itemsize <= 4):
-        return None
+        return False
     if method not in ("mean", "min", "max"):
-        return None
+        return False
     n = math.prod(fs)
     acc_dtype = dt
     combine: Any
@@ -74,6 +93,7 @@ def _separable(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
         combine = np.maximum if method == "max" else np.minimum
     acc: Array = data
     counts: list[Array] = []
+    passes = 0
     for axis, f in enumerate(fs):
         size = acc.shape[axis]
         whole, tail = divmod(size, f)
@@ -82,7 +102,9 @@ def _separable(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
             continue
         shape = list(acc.shape)
         shape[axis] = whole + (1 if tail else 0)
-        out = np.empty(shape, acc_dtype)
+        # Alternate between the two buffers: each pass reads the one the last pass wrote.
+        out = _scratch.array(passes % 2, tuple(shape), acc_dtype)
+        passes += 1
 
         def along(s: slice, axis: int = axis) -> tuple[slice, ...]:
             return (slice(None),) * axis + (s,)
@@ -90,33 +112,35 @@ def _separable(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
         for lo, hi, step in ((0, whole, f), (whole, whole + 1, tail)):
             if hi <= lo or step == 0:
                 continue
-            dst = out[along(slice(lo, hi))]
+            part_out = out[along(slice(lo, hi))]
             first = lo * f
             parts = [acc[along(slice(first + k, first + (hi - lo) * f, f))] for k in range(step)]
             if step == 1:
-                dst[...] = parts[0]
+                part_out[...] = parts[0]
             else:
-                combine(parts[0], parts[1], out=dst, dtype=acc_dtype)
+                combine(parts[0], parts[1], out=part_out, dtype=acc_dtype)
                 for part in parts[2:]:
-                    combine(dst, part, out=dst)
+                    combine(part_out, part, out=part_out)
         counts.append(np.array([f] * whole + ([tail] if tail else []), np.int64))
         acc = out
-    if method != "mean":
-        return np.ascontiguousarray(acc, dtype=dt)
+    if method != "mean" or acc is data:
+        dst[...] = acc
+        return True
     if all((c == c[0]).all() for c in counts):
         # Every block holds the same count (an axis shorter than its factor is one tail).
         n = math.prod(int(c[0]) for c in counts)
         if n & (n - 1) == 0:
             acc += n // 2
-            acc >>= n.bit_length() - 1
+            np.right_shift(acc, n.bit_length() - 1, out=dst, casting="unsafe")
         else:
-            acc = (acc + n // 2) // n
-        return acc.astype(dt)
+            acc += n // 2
+            np.floor_divide(acc, n, out=dst, casting="unsafe")
+        return True
     per_voxel = counts[0].reshape((-1,) + (1,) * (acc.ndim - 1))
     for axis, c in enumerate(counts[1:], start=1):
         per_voxel = per_voxel * c.reshape((1,) * axis + (-1,) + (1,) * (acc.ndim - axis - 1))
-    mean: Array = ((acc + per_voxel // 2) // per_voxel).astype(dt)
-    return mean
+    dst[...] = (acc + per_voxel // 2) // per_voxel
+    return True
 
 
 def _regions(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import sys
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import tifffile
 
 from ngffkit.errors import InputError
+from ngffkit.sources._tiffhead import PlainPage, plain_page
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import Box, SourceKind
 from ngffkit.sources.slice_folder import SliceFolderSource, SliceInfo
@@ -28,16 +29,28 @@ _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _MAP_BYTES = 4 << 20
 
 
-@dataclass(frozen=True)
-class _Plain:
-    """Where an uncompressed, single-sample, native-order slice keeps its pixels."""
+# Each file's layout, shared by every source object of this process (the planner's check
+# and each worker's reads) and keyed by the file's identity, so a changed file is probed
+# again.
+_Key = tuple[str, int, int, int]
+_LAYOUTS: dict[_Key, PlainPage | None] = {}
+_LAYOUTS_LOCK = threading.Lock()
+_MAX_LAYOUTS = 1 << 18
 
-    offset: int
-    shape: tuple[int, int]
-    dtype: np.dtype[Any]
+
+def _remember(key: _Key, layout: PlainPage | None) -> None:
+    with _LAYOUTS_LOCK:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:  # a long-lived worker: forget older datasets
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
 
 
-def _plain_layout(page: Any, path: Path) -> _Plain | None:
+def _file_key(path: Path) -> _Key:
+    st = os.stat(path)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _plain_layout(page: Any, path: Path) -> PlainPage | None:
     """The pixel layout of ``page`` when a window can be read with plain ``pread``s."""
     nsep, depth, ny, nx, ncontig = (int(v) for v in page.shaped)
     if not page.is_memmappable or nsep * ncontig != 1 or depth != 1 or page.dtype is None:
@@ -50,7 +63,7 @@ def _plain_layout(page: Any, path: Path) -> _Plain | None:
     offset = int(page.dataoffsets[0])
     if os.path.getsize(path) < offset + ny * nx * dtype.itemsize:
         return None  # truncated: the decoding path reports it with the file's name
-    return _Plain(offset, (ny, nx), np.dtype(dtype.newbyteorder("=")))
+    return PlainPage(offset, (ny, nx), np.dtype(dtype.newbyteorder("=")))
 
 
 class TiffFolderSource(SliceFolderSource):
@@ -61,10 +74,16 @@ class TiffFolderSource(SliceFolderSource):
     read_errors = TIFF_ERRORS
 
     def _probe(self, path: Path) -> SliceInfo:
+        key = _file_key(path)
+        plain = plain_page(path)
+        if plain is not None:
+            _remember(key, plain)
+            return SliceInfo(shape=plain.shape, dtype=plain.dtype, window_cheap=True,
+                             rows_per_block=None)
         with tifffile.TiffFile(path) as tif:
             first = tif.pages.first
             info = page_info(first)
-            self._layouts[path] = _plain_layout(first, path)
+            _remember(key, _plain_layout(first, path))
             # reading only the first page of a stack would silently drop the others;
             # reduced-resolution pages (thumbnails, pyramids) are fine to skip
             if len(tif.pages) > 1:
@@ -83,14 +102,13 @@ class TiffFolderSource(SliceFolderSource):
             rows_per_block=info.rows_per_block,
         )
 
-    @property
-    def _layouts(self) -> dict[Path, _Plain | None]:
-        # Filled by check_all() or the first read of each slice: one header parse per file
-        # per run instead of one per brick.
-        cache: dict[Path, _Plain | None] | None = self.__dict__.get("_layout_cache")
-        if cache is None:
-            cache = self.__dict__["_layout_cache"] = {}
-        return cache
+    def _layout(self, path: Path) -> PlainPage | None:
+        """The file's plain layout (None: read through tifffile), probing it once per
+        process and change of the file."""
+        key = _file_key(path)
+        if key not in _LAYOUTS:
+            self._probe(path)
+        return _LAYOUTS.get(key)
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         if self.axes[0] == "c":
@@ -102,9 +120,7 @@ class TiffFolderSource(SliceFolderSource):
             path = self.slots[z]
             if path is None:
                 continue
-            if path not in self._layouts:
-                self._guarded(z, path, self._probe)
-            plain = self._layouts.get(path)
+            plain = self._guarded(z, path, self._layout)
             if plain is None or plain.shape != self._slice_shape[-2:] or plain.dtype != self.dtype:
                 slow.append(i)
                 continue
@@ -116,7 +132,7 @@ class TiffFolderSource(SliceFolderSource):
             out[i] = self._guarded(z, path, self._read_window, z, ys, xs)
 
     @staticmethod
-    def _map_window(path: Path, plain: _Plain, ys: slice, xs: slice,
+    def _map_window(path: Path, plain: PlainPage, ys: slice, xs: slice,
                     dest: np.ndarray[Any, Any]) -> None:
         """Copy rows ``ys``, columns ``xs`` into ``dest`` through read-only maps of the rows.
 
