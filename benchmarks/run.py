@@ -249,10 +249,17 @@ def make_data(stacks: list[Stack]) -> None:
 
 
 def resolve_ngff(cmd: str | None) -> tuple[list[str], dict[str, str], str]:
-    """The ``ngff`` command: --ngff-cmd, else ``ngff`` on PATH, else this checkout's src/."""
+    """The ``ngff`` command: --ngff-cmd, else the ``ngff`` script beside this interpreter (what a
+    venv or pip user runs), else ``ngff`` on PATH, else this checkout's src/.
+
+    The interpreter's own script comes first because PATH may hold a wrapper: pyenv's shim
+    is a shell script that runs ``pyenv exec`` and adds 50–100 ms to every run, which the
+    peers (started by their venv's python) do not pay.
+    """
     if cmd:
         return cmd.split(), {}, cmd
-    exe = shutil.which("ngff")
+    beside = Path(sys.executable).parent / "ngff"
+    exe = str(beside) if beside.is_file() else shutil.which("ngff")
     if exe:
         return [exe], {}, exe
     argv = [sys.executable, "-c", "import sys; sys.argv[0] = 'ngff'; "
