@@ -50,10 +50,11 @@ Speed
     axes have factor 1 go through compiled kernels (:mod:`ngffkit._kernels_numba`).
     Everything else takes a numpy path. Both give bit-identical results (the test suite
     compares them). Loading the compiled kernels costs about 0.7 s of CPU and 120 MiB once
-    per process (LLVM), which is more than they save on a volume below about a gigavoxel,
-    so the converter passes ``compiled=False`` for small jobs: the numpy path sums integer
-    means and takes minima and maxima one axis at a time in narrow integers (1.2 Gvoxel/s
-    for uint8 2x2x2 on one core, against 7 compiled), but is slow for median and mode.
+    per process (LLVM), which is more than they save on a volume below about 3 GB, so the
+    converter passes ``compiled=False`` for small jobs: the numpy path sums integer means
+    and takes minima and maxima one axis at a time in narrow integers, in reused scratch
+    buffers (2.7 Gvoxel/s for uint8 2x2x2 on one core, against 8.3 compiled), but is slow
+    for median and mode.
 """
 
 from __future__ import annotations
