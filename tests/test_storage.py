@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,31 @@ def test_read_write_list_delete(url_kind: str, tmp_path: Path) -> None:
     child.delete_tree()
     assert loc.read("a/zarr.json") is None
     assert loc.read("bad.json") is not None  # siblings survive
+
+
+def test_local_sizes_list_what_os_walk_lists(tmp_path: Path) -> None:
+    root = tmp_path / "img"
+    for key, size in {"zarr.json": 3, "0/zarr.json": 5, "0/c/0/0/0": 7, "0/c/0/0/1": 0,
+                      "1/c/1/0/0": 11, ".hidden/x": 2}.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(b"x" * size)
+    (root / "empty").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big").write_bytes(b"x" * 100)
+    (root / "linked-folder").symlink_to(outside)  # listed by os.walk, not entered
+    (root / "0" / "linked-file").symlink_to(outside / "big")  # the target's size
+    (root / "dangling").symlink_to(tmp_path / "nothing")  # skipped
+    expected: dict[str, int] = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(folder, name)
+            if os.path.exists(full):
+                expected[os.path.relpath(full, root).replace(os.sep, "/")] = os.stat(full).st_size
+    sizes = resolve(str(root)).list_sizes()
+    assert sizes is not None and list(sizes.items()) == list(expected.items())
+    assert sizes["0/linked-file"] == 100 and "dangling" not in sizes
+    assert resolve(str(tmp_path / "none")).list_sizes() == {}
 
 
 def test_delete_tree_never_touches_outside(tmp_path: Path) -> None:

@@ -8,13 +8,18 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 summarise one; and the error tree rooted at :class:`NgffkitError`.
 
 Importing ngffkit has no side effects: no threads, no environment changes, no network.
+The names are resolved on first use (PEP 562), so a program that needs one of them (the
+``ngff`` command runs one command) imports only the modules behind it: start-up time is
+part of every run.
 """
 
 from __future__ import annotations
 
-from ngffkit.compress import compress
-from ngffkit.convert import convert
-from ngffkit.downsample import downsample
+import importlib
+import sys
+import types
+import typing
+
 from ngffkit.errors import (
     ConflictError,
     InputError,
@@ -25,13 +30,36 @@ from ngffkit.errors import (
     PartialDatasetError,
     StorageError,
 )
-from ngffkit.image import Image, Level
-from ngffkit.image import open_image as open
-from ngffkit.info import describe
-from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
-from ngffkit.validate import ValidationReport, validate
+
+if typing.TYPE_CHECKING:
+    from ngffkit.compress import compress
+    from ngffkit.convert import convert
+    from ngffkit.downsample import downsample
+    from ngffkit.image import Image, Level
+    from ngffkit.image import open_image as open
+    from ngffkit.info import describe
+    from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
+    from ngffkit.validate import ValidationReport, validate
 
 __version__ = "0.1.0"
+
+# public name -> (module, name in that module)
+_LAZY: dict[str, tuple[str, str]] = {
+    "compress": ("ngffkit.compress", "compress"),
+    "convert": ("ngffkit.convert", "convert"),
+    "downsample": ("ngffkit.downsample", "downsample"),
+    "Image": ("ngffkit.image", "Image"),
+    "Level": ("ngffkit.image", "Level"),
+    "open": ("ngffkit.image", "open_image"),
+    "describe": ("ngffkit.info", "describe"),
+    "ImageSpec": ("ngffkit.layout", "ImageSpec"),
+    "LevelSpec": ("ngffkit.layout", "LevelSpec"),
+    "create_image": ("ngffkit.layout", "create_image"),
+    "finish_image": ("ngffkit.layout", "finish_image"),
+    "pyramid_spec": ("ngffkit.layout", "pyramid_spec"),
+    "ValidationReport": ("ngffkit.validate", "ValidationReport"),
+    "validate": ("ngffkit.validate", "validate"),
+}
 
 __all__ = [
     "ConflictError",
@@ -58,3 +86,41 @@ __all__ = [
     "pyramid_spec",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        # AttributeError (not ImportError) lets ``from ngffkit import swap`` import the
+        # submodule.
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping its functions ahead of same-named submodules.
+
+    Importing the submodule ``ngffkit.convert`` binds it as the package's attribute
+    ``convert`` once it has run; eager imports used to rebind the function right after,
+    so ``ngffkit.convert`` (and ``compress``, ``downsample``, ``validate``) stay the
+    functions whoever imports the modules first.
+    """
+
+    def __setattr__(self, name: str, value: typing.Any) -> None:
+        if (
+            isinstance(value, types.ModuleType)
+            and name in _LAZY
+            and value.__name__ == _LAZY[name][0] == f"{__name__}.{name}"
+        ):
+            value = getattr(value, _LAZY[name][1])
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -315,17 +315,8 @@ class Location:
         local = self.local_path
         if local is not None:
             sizes: dict[str, int] = {}
-            if not local.is_dir():
-                return sizes
-            for dirpath, _dirs, files in os.walk(local):
-                for name in files:
-                    full = os.path.join(dirpath, name)
-                    try:
-                        sizes[os.path.relpath(full, local).replace(os.sep, "/")] = os.stat(
-                            full
-                        ).st_size
-                    except OSError:
-                        continue
+            if local.is_dir():
+                _local_sizes(os.fspath(local), "", sizes)
             return sizes
         if self.scheme != "memory":
             # Remote stores would need a request per key to learn sizes; not worth it here.
@@ -443,6 +434,38 @@ def _aws_credentials(opts: StorageOptions) -> JsonDict | None:
     if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
         return {"type": "environment"}
     return None
+
+
+
+def _local_sizes(folder: str, prefix: str, out: dict[str, int]) -> None:
+    """Add the files below ``folder`` to ``out`` as ``prefix + relative key`` -> bytes.
+
+    What ``os.walk`` would list (files of a folder before its subfolders, symbolic links to
+    folders not followed, unreadable folders and vanished or dangling files skipped),
+    without its per-file path joins and ``relpath``: a pyramid has a file per shard, and
+    the summary of every conversion lists them all.
+    """
+    subfolders = []
+    try:
+        with os.scandir(folder) as entries:
+            found = list(entries)
+    except OSError:
+        return
+    for entry in found:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.is_symlink():
+                subfolders.append(entry)
+            continue
+        try:
+            out[prefix + entry.name] = entry.stat().st_size
+        except OSError:
+            continue
+    for entry in subfolders:
+        _local_sizes(entry.path, f"{prefix}{entry.name}/", out)
 
 
 __all__ = [

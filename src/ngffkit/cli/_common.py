@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from ngffkit.cli.options import with_storage_options
 from ngffkit.errors import NgffkitError, OptionError
@@ -16,9 +15,71 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-# Piped output (scripts, tests) gets a wide console so tables do not wrap at 80 columns.
-out_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# What rich does to a plain line besides writing it: it drops these control codes, expands
+# tabs and may strip trailing blanks. Lines with any of them go through rich.
+_NOT_PLAIN = frozenset("\t\x07\x08\x0b\x0c\r")
+
+
+class LazyConsole:
+    """A rich ``Console`` made on first need; until then plain lines are written directly.
+
+    Importing rich costs about 15 ms, and a quiet ``ngff convert`` prints one line of
+    text: a line without markup is written as the console would write it (the test of this
+    module compares the two), so rich is imported only to draw a progress bar, a table or
+    a tree. Once the console exists (a progress bar may be live on it), every line goes
+    through it. Emoji codes are not replaced: ``:100:`` in a path or a range is text.
+    """
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            if self._stderr:
+                self._console = Console(stderr=True, highlight=False, soft_wrap=True,
+                                        emoji=False)
+            else:
+                # Piped output (scripts, tests) gets a wide console so tables do not wrap at
+                # 80 columns.
+                self._console = Console(highlight=False, soft_wrap=True, emoji=False,
+                                        width=None if sys.stdout.isatty() else 160)
+        return self._console
+
+    def print(self, *objects: Any, markup: bool | None = None, **kwargs: Any) -> None:
+        if (
+            self._console is None
+            and markup is False
+            and not kwargs
+            and len(objects) == 1
+            and isinstance(objects[0], str)
+            and is_plain(objects[0])
+        ):
+            stream = sys.stderr if self._stderr else sys.stdout
+            stream.write(objects[0] + "\n")
+            stream.flush()
+            return
+        self.console.print(*objects, markup=markup, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+def is_plain(text: str) -> bool:
+    """Whether rich would write ``text`` unchanged (markup and emoji codes aside)."""
+    return _NOT_PLAIN.isdisjoint(text) and all(
+        line == line.rstrip() for line in text.split("\n")
+    )
+
+
+err_console = LazyConsole(stderr=True)
+out_console = LazyConsole(stderr=False)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -83,6 +144,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_OK",
     "EXIT_USAGE",
+    "LazyConsole",
     "add_storage_options",
     "err_console",
     "fail",

@@ -7,17 +7,9 @@ import logging
 import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.cli.options import parse_size
@@ -86,17 +78,32 @@ def peak_rss() -> int:
 def progress_bar(verb: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a bytes bar on stderr.
 
-    The bar appears only once work starts, so errors and --dry-run print cleanly.
+    The bar appears only once work starts, so errors and --dry-run print cleanly; rich's
+    progress module is imported then too (not with --quiet: it costs start-up time).
     """
-    bar = Progress(
-        TextColumn(f"[bold]{verb}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=False,
-    )
-    task = bar.add_task(verb, total=None, start=False)
+    bar: Any = None
+    task: Any = None
 
     def progress(done: int, total: int) -> None:
+        nonlocal bar, task
         if quiet:
             return
+        if bar is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            bar = Progress(
+                TextColumn(f"[bold]{verb}"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), console=err_console.console,
+                transient=False,
+            )
+            task = bar.add_task(verb, total=None, start=False)
         if not bar.live.is_started:
             bar.start()
             bar.start_task(task)
@@ -105,7 +112,7 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[Callable[[int, int], None]]
     try:
         yield progress
     finally:
-        if bar.live.is_started:
+        if bar is not None and bar.live.is_started:
             bar.stop()
 
 

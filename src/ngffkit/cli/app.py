@@ -104,10 +104,17 @@ def main() -> None:
     ``ngff --help`` and unknown commands load them all.
     """
     tune_malloc()
+    # Start-up allocates a few hundred thousand objects that live as long as the process
+    # (modules, classes, pydantic schemas). Collecting while importing walks them over and
+    # over for nothing (measured: ~30 ms of a conversion's 0.4 s start-up); freezing them
+    # afterwards also keeps every later full collection from walking them again.
+    gc.disable()
     args = sys.argv[1:]
     register_commands(_requested(args))
     if not app.registered_commands:
         register_commands()
+    gc.freeze()
+    gc.enable()
     code = run_app(app, args)
     # Everything is written and closed; spare the interpreter's final garbage collection a
     # walk over every object the run created (measured up to 0.3 s of a short conversion).

@@ -1,4 +1,8 @@
-"""``ngff compress URL``: recompress, rechunk, reshard or upgrade (0.4 → 0.5) an OME-Zarr image."""
+"""``ngff compress URL``: recompress, rechunk, reshard or upgrade (0.4 → 0.5) an OME-Zarr image.
+
+The library is imported here, not in the command: ``main`` imports the command's module
+before it starts the garbage collector (see ``ngffkit.cli.app.main``).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_xyz
+from ngffkit.compress import CompressPlan
+from ngffkit.compress import compress as run
 
 XYZ = "x,y,z order; one number for all three"
 
@@ -58,9 +64,6 @@ def compress(
     In place (no --output) the new arrays are written beside the old ones, verified, then
     swapped in; an interrupted run continues or rolls back when run again, and says which.
     """
-    from ngffkit.compress import CompressPlan
-    from ngffkit.compress import compress as run
-
     executor, budget = check_run_options(executor, max_memory, scheduler)
     if format not in (None, "0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")

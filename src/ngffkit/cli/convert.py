@@ -1,4 +1,8 @@
-"""``ngff convert INPUT OUTPUT``: image stacks (and files, arrays) to multiscale OME-Zarr."""
+"""``ngff convert INPUT OUTPUT``: image stacks (and files, arrays) to multiscale OME-Zarr.
+
+The library is imported here, not in the command: ``main`` imports the command's module
+before it starts the garbage collector (see ``ngffkit.cli.app.main``).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ from ngffkit.cli.options import (
     parse_window,
     parse_xyz,
 )
+from ngffkit.convert import convert as run
+from ngffkit.image import Image
+from ngffkit.plan import ConversionPlan
+from ngffkit.storage import resolve
 
 XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number for all three"
 
@@ -94,9 +102,6 @@ def convert(
 
     Triples (--voxel-size, --chunks, --shards, --ranges, --raw-shape) are x,y,z.
     """
-    from ngffkit.convert import convert as run
-    from ngffkit.plan import ConversionPlan
-
     if format not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     executor, budget = check_run_options(executor, max_memory, scheduler)
@@ -136,10 +141,6 @@ def convert(
 
 
 def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
-    from ngffkit.image import Image
-    from ngffkit.plan import ConversionPlan
-    from ngffkit.storage import resolve
-
     sizes = resolve(output).list_sizes()
     stored = sum(sizes.values()) if sizes else 0
     if isinstance(result, Image):

@@ -1,4 +1,8 @@
-"""``ngff downsample URL``: add the missing coarse levels of an OME-Zarr image, or rebuild them."""
+"""``ngff downsample URL``: add the missing coarse levels of an OME-Zarr image, or rebuild them.
+
+The library is imported here, not in the command: ``main`` imports the command's module
+before it starts the garbage collector (see ``ngffkit.cli.app.main``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_levels
+from ngffkit.downsample import downsample as run
+from ngffkit.image import Image
 
 
 def downsample(
@@ -55,9 +61,6 @@ def downsample(
 
     The group metadata is updated last: until then the image shows only its old levels.
     """
-    from ngffkit.downsample import downsample as run
-    from ngffkit.image import Image
-
     executor, budget = check_run_options(executor, max_memory, scheduler)
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")

@@ -10,9 +10,13 @@ picklable: hand :meth:`Source.spec` to other processes and reopen it with
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 
@@ -33,6 +37,10 @@ SourceKind = Literal[
 SOURCE_KINDS: tuple[SourceKind, ...] = get_args(SourceKind)
 
 Box = tuple[slice, ...]
+
+#: A Vesuvius ``volume_grids`` cell file; here, not in ``volume_grids``, because detecting
+#: the kind of an input must not import every reader.
+CELL_NAME = re.compile(r"^cell_yxz_(\d+)_(\d+)_(\d+)\.tiff?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -278,3 +286,25 @@ def one_unit(
 def _conforms(src: SourceBase) -> Source:
     """Never called: makes mypy prove that every SourceBase satisfies :class:`Source`."""
     return src
+
+
+def is_remote_url(text: str | os.PathLike[str]) -> bool:
+    """Whether ``text`` is a URL that only tensorstore-readable inputs can come from."""
+    value = os.fspath(text)
+    return "://" in value and value.split("://", 1)[0].lower() in (
+        "http", "https", "s3", "gs", "memory"
+    )
+
+
+def local_path(input: str | os.PathLike[str]) -> Path:
+    """A local path from a path or ``file://`` URL; other URL schemes are refused."""
+    text = os.fspath(input)
+    if "://" in text:
+        url = urlparse(text)
+        if url.scheme != "file":
+            raise InputError(
+                f"{text}: {url.scheme}:// inputs are not supported; use a local path, a "
+                "file:// URL, or (for Zarr, N5 and precomputed arrays) http(s)://, s3:// or gs://."
+            )
+        text = unquote(url.path)
+    return Path(text).resolve()

@@ -22,19 +22,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ngffkit.errors import InputError, NotFoundError
-from ngffkit.sources.base import SOURCE_KINDS, SourceBase, SourceKind, SourceSpec, check_reopened
-from ngffkit.sources.image_folder import ImageFolderSource
-from ngffkit.sources.raw import RawSource
-from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
-from ngffkit.sources.tensorstore_array import (
-    TensorStoreSource,
+from ngffkit.sources.base import (
+    CELL_NAME,
+    SOURCE_KINDS,
+    SourceBase,
+    SourceKind,
+    SourceSpec,
+    check_reopened,
     is_remote_url,
     local_path,
-    remote_kind,
 )
-from ngffkit.sources.tiff_file import TiffFileSource
-from ngffkit.sources.tiff_folder import TiffFolderSource
-from ngffkit.sources.volume_grids import CELL_NAME, VolumeGridsSource
+from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
+
+# Each reader is imported when an input of its kind is opened: their libraries (tifffile,
+# Pillow) cost start-up time that inputs of other kinds should not pay.
 
 _RAW_SUFFIXES = {".raw", ".bin", ".dat", ".vol"}
 _METADATA_FILES = {
@@ -155,6 +156,7 @@ def open_source(
 
 def _open_remote(url: str, input_format: str | None) -> SourceBase:
     """Remote inputs: only arrays tensorstore reads by key (Zarr, N5, precomputed)."""
+    from ngffkit.sources.tensorstore_array import TensorStoreSource, remote_kind
     from ngffkit.storage import resolve
 
     loc = resolve(url)
@@ -179,11 +181,17 @@ def _open(
     raw_order: str,
 ) -> SourceBase:
     if kind in ("zarr", "n5", "precomputed"):
+        from ngffkit.sources.tensorstore_array import TensorStoreSource
+
         return TensorStoreSource(path, kind)
     path = Path(path)
     if kind == "tiff-folder":
+        from ngffkit.sources.tiff_folder import TiffFolderSource
+
         return TiffFolderSource(path, allow_gaps=allow_gaps)
     if kind == "image-folder":
+        from ngffkit.sources.image_folder import ImageFolderSource
+
         return ImageFolderSource(path, allow_gaps=allow_gaps)
     if kind == "tiff":
         if path.is_dir():
@@ -191,7 +199,13 @@ def _open(
                 f"{path}: input_format 'tiff' takes one TIFF file; for a folder of slices "
                 "use 'tiff-folder'."
             )
+        from ngffkit.sources.tiff_file import TiffFileSource
+
         return TiffFileSource(path)
     if kind == "volume-grids":
+        from ngffkit.sources.volume_grids import VolumeGridsSource
+
         return VolumeGridsSource(path)
+    from ngffkit.sources.raw import RawSource
+
     return RawSource(path, raw_shape=raw_shape, raw_dtype=raw_dtype, raw_order=raw_order)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import tensorstore as ts
@@ -36,6 +35,8 @@ from ngffkit.sources.base import (
     SourceKind,
     SourceSpec,
     format_box,
+    is_remote_url,
+    local_path,
     one_unit,
     spatial_slice_bytes,
 )
@@ -54,28 +55,6 @@ def _location(input: str | os.PathLike[str] | Location) -> Location:
     if is_remote_url(text):
         return resolve(text)
     return resolve(local_path(text))
-
-
-def is_remote_url(text: str | os.PathLike[str]) -> bool:
-    """Whether ``text`` is a URL that only tensorstore-readable inputs can come from."""
-    value = os.fspath(text)
-    return "://" in value and value.split("://", 1)[0].lower() in (
-        "http", "https", "s3", "gs", "memory"
-    )
-
-
-def local_path(input: str | os.PathLike[str]) -> Path:
-    """A local path from a path or ``file://`` URL; other URL schemes are refused."""
-    text = os.fspath(input)
-    if "://" in text:
-        url = urlparse(text)
-        if url.scheme != "file":
-            raise InputError(
-                f"{text}: {url.scheme}:// inputs are not supported; use a local path, a "
-                "file:// URL, or (for Zarr, N5 and precomputed arrays) http(s)://, s3:// or gs://."
-            )
-        text = unquote(url.path)
-    return Path(text).resolve()
 
 
 def _json(loc: Location, name: str) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from ngffkit.errors import InputError
 from ngffkit.sources._tiffhead import PlainPage, plain_page
@@ -80,6 +79,8 @@ class TiffFolderSource(SliceFolderSource):
             _remember(key, plain)
             return SliceInfo(shape=plain.shape, dtype=plain.dtype, window_cheap=True,
                              rows_per_block=None)
+        import tifffile  # only for files the plain probe cannot read: it costs start-up
+
         with tifffile.TiffFile(path) as tif:
             first = tif.pages.first
             info = page_info(first)
@@ -171,6 +172,8 @@ class TiffFolderSource(SliceFolderSource):
             os.close(fd)
 
     def _read_window(self, path: Path, z: int, ys: slice, xs: slice) -> np.ndarray[Any, Any]:
+        import tifffile
+
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             info = page_info(page)

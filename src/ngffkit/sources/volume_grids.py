@@ -14,7 +14,6 @@ cell read is checked against the shape its position implies.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources.base import (
+    CELL_NAME,
     Box,
     ReadCost,
     SourceBase,
@@ -33,7 +33,6 @@ from ngffkit.sources.base import (
 )
 from ngffkit.sources.tiff_file import TiffFileSource
 
-CELL_NAME = re.compile(r"^cell_yxz_(\d+)_(\d+)_(\d+)\.tiff?$", re.IGNORECASE)
 #: Cell edge of the published grids, used when no full-size cell shows it.
 DEFAULT_CELL = 500
 _OPEN_CELLS = 8  # a brick crosses at most 8 cells when it is no larger than a cell
