@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +318,64 @@ def _median(values: list[float]) -> float:
 
 def run_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
                ngff: tuple[list[str], dict[str, str], str]) -> dict[str, Any]:  # fmt: skip
+    """All ``--repeat`` runs of one config on one stack, then its check."""
+    job = prepare_config(cfg, st, args, session, ngff)
+    if job.record.get("status") == "skipped":
+        return job.record
+    for i in range(args.repeat):
+        if not job.run_once(i) or (i == 0 and job.runs[0]["wall_s"] > args.single_run_above):
+            break
+    return job.finish()
+
+
+@dataclass
+class ConfigRun:
+    """One config on one stack: its command, its runs so far, and how to finish it."""
+
+    cfg: Config
+    st: Stack
+    args: argparse.Namespace
+    record: dict[str, Any]
+    argv: list[str]
+    env: dict[str, str]
+    out: Path
+    logs: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    failed: bool = False
+
+    def run_once(self, i: int) -> bool:
+        """Run it once more; False when it failed (and is not to be run again)."""
+        cfg, st, out, args = self.cfg, self.st, self.out, self.args
+        if self.failed:
+            return False
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        warm_page_cache(st.folder)
+        load = os.getloadavg()[0]
+        log = self.logs / f"{cfg.name}-run{i + 1}.log"
+        res = run_measured(self.argv, log_path=log, env=self.env, cwd=BENCH,
+                           timeout_s=args.timeout)  # fmt: skip
+        run = res.as_dict() | {"run": i + 1, "load1_before": round(load, 2), "log": str(log)}
+        run["steps"] = _steps_from_log(log)
+        self.runs.append(run)
+        print(f"  {cfg.name:28s} {st.key} run {i + 1}: wall {res.wall_s:7.2f} s  "
+              f"cpu {res.cpu_s:7.2f} s  tree PSS {res.peak_tree_pss_mib:7.0f} MiB  "
+              f"rc {res.returncode}  (load {load:.1f})", flush=True)  # fmt: skip
+        if res.returncode != 0 or res.timed_out:
+            tail = log.read_text(errors="replace").splitlines()[-12:]
+            self.record["error_tail"] = tail
+            print("    " + "\n    ".join(tail), flush=True)
+            self.failed = True
+        return not self.failed
+
+    def finish(self) -> dict[str, Any]:
+        """Medians of the runs and the check of the last output: the finished record."""
+        return _finish_config(self)
+
+
+def prepare_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
+                   ngff: tuple[list[str], dict[str, str], str]) -> ConfigRun:  # fmt: skip
     record: dict[str, Any] = {
         "session": session,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -336,7 +394,7 @@ def run_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
         if not venv_ready(cfg.family):
             record["status"] = "skipped"
             record["note"] = f"venv {cfg.family} missing or incomplete: run `setup`"
-            return record
+            return ConfigRun(cfg, st, args, record, [], env, out, Path())
         argv = [str(venv_python(cfg.family)), *(str(BENCH / cfg.argv[0]),),
                 *(a.format(**fill) for a in cfg.argv[1:])]  # fmt: skip
     else:
@@ -346,29 +404,12 @@ def run_config(cfg: Config, st: Stack, args: argparse.Namespace, session: str,
         record["ngff_cmd"] = label
         record["ngffkit"] = args.ngffkit_info
     record["argv"] = argv
-    runs: list[dict[str, Any]] = []
-    logs = RESULTS / "logs" / session / st.key
-    for i in range(args.repeat):
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        warm_page_cache(st.folder)
-        load = os.getloadavg()[0]
-        log = logs / f"{cfg.name}-run{i + 1}.log"
-        res = run_measured(argv, log_path=log, env=env, cwd=BENCH, timeout_s=args.timeout)
-        run = res.as_dict() | {"run": i + 1, "load1_before": round(load, 2), "log": str(log)}
-        run["steps"] = _steps_from_log(log)
-        runs.append(run)
-        print(f"  {cfg.name:28s} {st.key} run {i + 1}: wall {res.wall_s:7.2f} s  "
-              f"cpu {res.cpu_s:7.2f} s  tree PSS {res.peak_tree_pss_mib:7.0f} MiB  "
-              f"rc {res.returncode}  (load {load:.1f})", flush=True)  # fmt: skip
-        if res.returncode != 0 or res.timed_out:
-            tail = log.read_text(errors="replace").splitlines()[-12:]
-            record["error_tail"] = tail
-            print("    " + "\n    ".join(tail), flush=True)
-            break
-        if i == 0 and res.wall_s > args.single_run_above:
-            break
+    return ConfigRun(cfg, st, args, record, argv, env, out,
+                     RESULTS / "logs" / session / st.key)
+
+
+def _finish_config(job: ConfigRun) -> dict[str, Any]:
+    record, runs, out, cfg, st, args = job.record, job.runs, job.out, job.cfg, job.st, job.args
     record["runs"] = runs
     ok_runs = [r for r in runs if r["returncode"] == 0 and not r["timed_out"]]
     if not ok_runs or len(ok_runs) < len(runs):
@@ -422,6 +463,9 @@ def run_suite(configs: list[Config], stacks: list[Stack], args: argparse.Namespa
             sys.exit(f"stack {st.key} missing: run `python benchmarks/run.py data` first")
         print(f"== {st.key} ({st.dtype}, {st.nbytes / 1e6:.1f} MB), "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        if args.interleave:
+            _run_interleaved(configs, st, args, session, ngff, ngff_ok, ngff_why)
+            continue
         for cfg in configs:
             if not cfg.is_peer and not ngff_ok:
                 rec = {"session": session, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -434,9 +478,41 @@ def run_suite(configs: list[Config], stacks: list[Stack], args: argparse.Namespa
                 rec = run_config(cfg, st, args, session, ngff)
                 if rec.get("status") == "skipped":
                     print(f"  {cfg.name:28s} skipped: {rec['note']}")
-            args.results.parent.mkdir(parents=True, exist_ok=True)
-            with args.results.open("a") as f:
-                f.write(json.dumps(rec) + "\n")
+            _append(args.results, rec)
+
+
+def _run_interleaved(configs: list[Config], st: Stack, args: argparse.Namespace, session: str,
+                     ngff: tuple[list[str], dict[str, str], str], ngff_ok: bool,
+                     ngff_why: str) -> None:  # fmt: skip
+    """Round-robin: every config once per round, ``--repeat`` rounds.
+
+    On a shared machine the speed drifts over minutes; running the tools one after another
+    in each round lets the drift hit all of them alike, so the ratios stay fair.
+    """
+    jobs = []
+    for cfg in configs:
+        if not cfg.is_peer and not ngff_ok:
+            print(f"  {cfg.name:28s} skipped: `ngff convert` not available: {ngff_why}")
+            continue
+        job = prepare_config(cfg, st, args, session, ngff)
+        if job.record.get("status") == "skipped":
+            print(f"  {cfg.name:28s} skipped: {job.record['note']}")
+            _append(args.results, job.record)
+            continue
+        jobs.append(job)
+    for i in range(args.repeat):
+        for job in jobs:
+            slow = bool(job.runs) and job.runs[0]["wall_s"] > args.single_run_above
+            if not slow:
+                job.run_once(i)
+    for job in jobs:
+        _append(args.results, job.finish())
+
+
+def _append(results: Path, record: dict[str, Any]) -> None:
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -444,7 +520,8 @@ def run_suite(configs: list[Config], stacks: list[Stack], args: argparse.Namespa
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("step", choices=("all", "setup", "data", "peers", "ngffkit", "report"))
+    p.add_argument("step", choices=("all", "setup", "data", "peers", "ngffkit", "compare",
+                                    "report"))
     p.add_argument(
         "--stacks",
         default="A_u8,B_u16",
@@ -479,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--results", type=Path, default=RESULTS_FILE, help="JSON lines file")
     p.add_argument("--detail", action="store_true", help="report: also print every run")
+    p.add_argument("--interleave", action="store_true",
+                   help="run the configs round-robin, one run each per round (compare does)")
     args = p.parse_args(argv)  # fmt: skip
 
     shape = SMALL_SHAPE if args.small else FULL_SHAPE
@@ -492,11 +571,15 @@ def main(argv: list[str] | None = None) -> None:
         setup({c.family for c in peers})
     if step in ("all", "data"):
         make_data(stacks)
+    if step == "compare":
+        # Peers and ngffkit in the same rounds: the ratios the targets are about.
+        args.interleave = True
+        run_suite([*peers, *ours], stacks, args)
     if step in ("all", "peers"):
         run_suite(peers, stacks, args)
     if step in ("all", "ngffkit"):
         run_suite(ours, stacks, args)
-    if step in ("all", "report"):
+    if step in ("all", "compare", "report"):
         given = argv if argv is not None else sys.argv[1:]
         explicit = any(a.startswith(("--stacks", "--small", "--shape")) for a in given)
         only = {s.key for s in stacks} if step == "all" or explicit else None

@@ -20,6 +20,8 @@ import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 JOURNAL = ".ngffkit-journal"
+# A journalled brick (the journal also keeps a record of how the run writes).
+BRICKS = f"{JOURNAL}/s*-b*"
 
 
 def ngff(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
@@ -44,7 +46,7 @@ def tree_digest(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:
 
 def wait_for_journal(root: Path, proc: subprocess.Popen[str] | None = None,
                      thread: threading.Thread | None = None, timeout: float = 120,
-                     pattern: str = f"{JOURNAL}/*") -> bool:
+                     pattern: str = BRICKS) -> bool:
     """True once a brick is journalled (a file matching ``pattern`` under ``root``) while the
     run (``proc`` or ``thread``) is still going; False if it ended first or on timeout."""
     deadline = time.monotonic() + timeout
@@ -59,7 +61,7 @@ def wait_for_journal(root: Path, proc: subprocess.Popen[str] | None = None,
 
 
 def kill_when_journalled(proc: subprocess.Popen[str], root: Path,
-                         pattern: str = f"{JOURNAL}/*") -> None:
+                         pattern: str = BRICKS) -> None:
     """SIGKILL ``proc`` as soon as it has journalled a brick under ``root``."""
     if not wait_for_journal(root, proc=proc, pattern=pattern):
         proc.kill()

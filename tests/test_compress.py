@@ -100,7 +100,7 @@ def test_nothing_to_do_and_dry_run(omz04: Path, run_ngff: Any) -> None:
 
 def _start_and_kill(path: Path, *args: str) -> None:
     proc = ngff("compress", str(path), *args)
-    kill_when_journalled(proc, path / swap.WORK / "new", "*/.ngffkit-journal/*")
+    kill_when_journalled(proc, path / swap.WORK / "new", "*/.ngffkit-journal/s*-b*")
 
 
 @pytest.fixture()

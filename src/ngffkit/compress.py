@@ -281,7 +281,8 @@ def _copy_levels(plan: CompressPlan, dest_root: Location, executor: Executor | s
     for lv in plan.levels:
         dest = dest_root.child(lv.rel)
         _create(dest, lv, resume=resume)
-        jobs.append((Job(output=dest.url, plan=lv.plan, base=lv.source, verify=True),
+        jobs.append((Job(output=dest.url, plan=lv.plan, base=lv.source, verify=True,
+                            synced_writes=True),
                      Journal(dest)))
     run_plans(jobs, executor, progress=progress, scheduler=scheduler, notice=notice)
     for _, journal in jobs:

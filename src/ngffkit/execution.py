@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -31,8 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ngffkit.errors import InputError, NgffkitError, StorageError
-from ngffkit.pipeline import Job, Journal, forget_handles, run_brick
+from ngffkit.errors import InputError, NgffkitError, NgffWarning, StorageError
+from ngffkit.pipeline import Job, Journal, boot_id, forget_handles, run_brick
 from ngffkit.plan import BASE_MEMORY, DEFAULT_MAX_MEMORY, ConversionPlan, Stage
 
 ExecutorKind = Literal["local", "sequential", "dask"]
@@ -384,6 +386,7 @@ def run_plans(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str | An
                 def report(done: int, _total: int, base: int = offset) -> None:
                     if progress is not None:
                         progress(base + done, sum(totals))
+                job = _with_write_mode(job, journal, pool)
                 _run_stages(job, pool, journal, report)
                 offset += total
         finally:
@@ -395,6 +398,25 @@ def run_plans(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str | An
         if owned:
             pool.shutdown(wait=True)
         forget_handles()
+
+
+def _with_write_mode(job: Job, journal: Journal, pool: Executor) -> Job:
+    """``job`` with its chunk files synced to disk only where the journal needs that.
+
+    A run on this machine (threads or local processes) writes through the page cache, as
+    zarr-python and the other tools do: a killed run loses nothing, and a crash of the
+    machine is caught by the journal's boot check. Dask workers may be other machines,
+    whose crashes that check cannot see, so their writes are synced before a brick counts
+    as done; so are runs where the boot cannot be told (not Linux).
+    """
+    synced = job.synced_writes
+    if synced is None:
+        synced = isinstance(pool, DaskExecutor) or boot_id() is None
+    if not journal.start(synced):
+        warnings.warn(f"{job.output}: the machine restarted since this run began, so bricks "
+                      "written before may not have reached the disk; writing every brick again",
+                      NgffWarning, stacklevel=2)
+    return dataclasses.replace(job, synced_writes=synced)
 
 
 def _task_error(error: BaseException | None, future: Future[Any]) -> BaseException | None:

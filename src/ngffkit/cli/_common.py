@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ngffkit.cli.options import with_storage_options
-from ngffkit.errors import NgffkitError, OptionError
+from ngffkit.errors import NgffkitError, NgffWarning, OptionError
 
 # Exit statuses shared by all commands.
 EXIT_OK = 0
@@ -95,6 +96,21 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     ``typer.TyperException``; those are usage errors and print click's usage message.
     """
     add_storage_options(app)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(app, args)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    # Our warnings are for the user, even with --quiet: one line each, no source location.
+    if issubclass(category, NgffWarning):
+        err_console.print(f"Warning: {message}", markup=False)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _run(app: typer.Typer, args: list[str] | None) -> int:
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
         returned = app(args=args, standalone_mode=False)
