@@ -34,25 +34,27 @@ def test_a_journal_of_this_boot_is_trusted(tmp_path: Path) -> None:
     assert journal.done() == {"s0-b3"}
 
 
-def test_unsynced_bricks_of_another_boot_are_written_again(tmp_path: Path) -> None:
+def journal_of_an_earlier_boot(tmp_path: Path, synced: bool) -> tuple[Journal, Path]:
+    """A journal with brick s0-b1, written during another boot of the machine."""
     journal = journal_at(tmp_path)
-    journal.start(synced=False)
+    journal.start(synced=synced)
     journal.mark(0, 1)
     record = tmp_path / "out" / JOURNAL / Journal.WRITES
-    record.write_text(json.dumps({"boot_id": "an-earlier-boot", "synced": False}))
+    record.write_text(json.dumps({"boot_id": "an-earlier-boot", "synced": synced}))
+    return journal, record
+
+
+def test_unsynced_bricks_of_another_boot_are_written_again(tmp_path: Path) -> None:
+    journal, record = journal_of_an_earlier_boot(tmp_path, synced=False)
     assert not journal.start(synced=False)
     assert journal.done() == set()
     assert json.loads(record.read_text()) == {"boot_id": boot_id(), "synced": False}
 
 
 def test_synced_bricks_survive_a_restart(tmp_path: Path) -> None:
-    journal = journal_at(tmp_path)
-    journal.start(synced=True)
-    journal.mark(1, 0)
-    record = tmp_path / "out" / JOURNAL / Journal.WRITES
-    record.write_text(json.dumps({"boot_id": "an-earlier-boot", "synced": True}))
+    journal, record = journal_of_an_earlier_boot(tmp_path, synced=True)
     assert journal.start(synced=False)
-    assert journal.done() == {"s1-b0"}
+    assert journal.done() == {"s0-b1"}
     # From now on the journal holds unsynced bricks too: a later restart drops them all.
     assert json.loads(record.read_text())["synced"] is False
 
