@@ -65,8 +65,8 @@ def make_image() -> MakeImage:
     "label_spec", "label_levels"}`` where ``levels`` is the numpy data of each level.
     With ``finish=False`` the image is left partial (no group metadata).
     """
+    from image_helpers import cells_label_spec
     from ngffkit.layout import create_image, finish_image, pyramid_spec, write_labels_group
-    from ngffkit.metadata import ImageLabel
 
     def make(
         path: str | os.PathLike[str],
@@ -125,30 +125,9 @@ def make_image() -> MakeImage:
             return result
         finish_image(path, spec)
         if labels:
-            label_spec = pyramid_spec(
-                shape,
-                label_dtype,
-                axes=axes,
-                voxel_size=voxel_size,
-                unit=unit,
-                levels=levels,
-                chunks=chunks,
-                shards=shards,
-                version=version,
-                name="cells",
-                method="nearest",
-            ).model_copy(
-                update={
-                    "image_label": ImageLabel.model_validate(
-                        {
-                            "colors": [
-                                {"label-value": 1, "rgba": [255, 0, 0, 255]},
-                                {"label-value": 2, "rgba": [0, 255, 0, 255]},
-                            ],
-                            "source": {"image": "../../"},
-                        }
-                    )
-                }
+            label_spec = cells_label_spec(
+                shape, label_dtype, axes=axes, voxel_size=voxel_size, unit=unit,
+                levels=levels, chunks=chunks, shards=shards, version=version,
             )
             label_path = Path(path) / "labels" / "cells"
             label_image = create_image(label_path, label_spec)

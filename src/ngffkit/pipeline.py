@@ -48,6 +48,11 @@ class Job:
     (:meth:`Journal.start`) for a resume after a crash. ``ngff compress`` always syncs: it
     deletes the original once the copy is written."""
 
+    @property
+    def syncs(self) -> bool:
+        """Whether chunk files are synced (undecided counts as yes: the safe side)."""
+        return self.synced_writes is not False
+
 
 @dataclass(frozen=True)
 class BrickResult:
@@ -225,7 +230,7 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         data = source.read(region)
         return cast(data, plan.window, plan.out_dtype)
     store = level_store(job.output, _level_paths(plan)[stage.base_level],
-                        write_empty=plan.write_empty_chunks, synced=job.synced_writes is not False)
+                        write_empty=plan.write_empty_chunks, synced=job.syncs)
     index = tuple(slice(a, b) for a, b in box)
     try:
         return np.asarray(store[index].read().result())
@@ -268,7 +273,7 @@ def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
             elif not stage.from_input:
                 continue  # the base of a reduction stage is already stored
             store = level_store(job.output, paths[level], write_empty=plan.write_empty_chunks,
-                                synced=job.synced_writes is not False)
+                                synced=job.syncs)
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
             # Tensorstore may keep the array instead of copying it: nothing changes it later.
             pending.append(store[region].write(data, can_reference_source_data_indefinitely=True))

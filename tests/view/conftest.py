@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from image_helpers import cells_label_spec
 from ngffkit.layout import create_image, finish_image, pyramid_spec, write_labels_group
-from ngffkit.metadata import ImageLabel, Omero
+from ngffkit.metadata import Omero
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 CHROMIUM = "/usr/bin/chromium"
@@ -86,30 +87,9 @@ def write_pattern(
         where = [slice(None)] * len(shape)
         where[axes.index("y")] = slice(shape[axes.index("y")] // 2, None)
         seg[tuple(where)] = 2
-        label_spec = pyramid_spec(
-            shape,
-            "uint32",
-            axes=axes,
-            voxel_size={a: voxel[a] for a in axes if a in voxel},
-            unit="micrometer",
-            levels=2,
-            chunks=16,
-            shards=shards,
-            version=version,
-            name="cells",
-            method="nearest",
-        ).model_copy(
-            update={
-                "image_label": ImageLabel.model_validate(
-                    {
-                        "colors": [
-                            {"label-value": 1, "rgba": [255, 0, 0, 255]},
-                            {"label-value": 2, "rgba": [0, 255, 0, 255]},
-                        ],
-                        "source": {"image": "../../"},
-                    }
-                )
-            }
+        label_spec = cells_label_spec(
+            shape, "uint32", axes=axes, voxel_size={a: voxel[a] for a in axes if a in voxel},
+            unit="micrometer", levels=2, chunks=16, shards=shards, version=version,
         )
         _write_levels(path / "labels" / "cells", label_spec, seg)
         write_labels_group(path, ["cells"], version)

@@ -72,8 +72,8 @@ class TiffFolderSource(SliceFolderSource):
     families = frozenset({"tiff"})
     read_errors = TIFF_ERRORS
 
-    def _probe(self, path: Path) -> SliceInfo:
-        key = _file_key(path)
+    def _probe(self, path: Path, key: _Key | None = None) -> SliceInfo:
+        key = key or _file_key(path)
         plain = plain_page(path)
         if plain is not None:
             _remember(key, plain)
@@ -108,7 +108,7 @@ class TiffFolderSource(SliceFolderSource):
         process and change of the file."""
         key = _file_key(path)
         if key not in _LAYOUTS:
-            self._probe(path)
+            self._probe(path, key)
         return _LAYOUTS.get(key)
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
