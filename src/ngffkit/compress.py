@@ -26,17 +26,18 @@ from typing import Any
 import numpy as np
 
 from ngffkit import swap
+from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
-from ngffkit.layout import claim_output
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, resolve
+from ngffkit.transport import denied
 
 DEFAULT_SHARD_CHUNKS = 4
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
@@ -334,7 +335,16 @@ def compress(
     if dry_run:
         return plan
     out = resolve(output)
-    _check_apart(image.location, out)
+    check_apart(image.location, out, what="the image")
+    with output_lock(out, "ngff compress", say):
+        return _to_output(plan, image, out, executor=executor, scheduler=scheduler,
+                          progress=progress, resume=resume, overwrite=overwrite, say=say)
+
+
+def _to_output(plan: CompressPlan, image: Image, out: Location, *,
+               executor: Executor | str | Any, scheduler: str | None,
+               progress: Progress | None, resume: bool, overwrite: bool,
+               say: Notify) -> Image:
     fingerprint = plan.fingerprint
     if resume:
         marker = out.read_json(PARTIAL_MARKER)
@@ -358,23 +368,30 @@ def compress(
     return open_image(out)
 
 
-def _check_apart(source: Location, out: Location) -> None:
-    a, b = source.local_path, out.local_path
-    same = source.url.rstrip("/") == out.url.rstrip("/")
-    if a is not None and b is not None:
-        a, b = a.resolve(), b.resolve() if b.exists() else b.absolute()
-        same = a == b or a in b.parents or b in a.parents
-    if same:
-        raise InputError(f"--output {out.describe()} overlaps the image {source.describe()}; "
-                         "leave out --output to compress in place")
-
-
 def _in_place(root: Location, *, version: str | None, compression: str | None,
               chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
               executor: Executor | str | Any, scheduler: str | None, rollback: bool,
               dry_run: bool,
               progress: Progress | None, say: Notify) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
+    if dry_run:
+        return _in_place_locked(root, version=version, compression=compression,
+                                chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,
+                                executor=executor, scheduler=scheduler, rollback=rollback,
+                                dry_run=dry_run, progress=progress, say=say)
+    with output_lock(root, "ngff compress", say, new_output=False,
+                     denied_hint="compress it to a writable place with --output OUT"):
+        return _in_place_locked(root, version=version, compression=compression,
+                                chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,
+                                executor=executor, scheduler=scheduler, rollback=rollback,
+                                dry_run=dry_run, progress=progress, say=say)
+
+
+def _in_place_locked(root: Location, *, version: str | None, compression: str | None,
+                     chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
+                     executor: Executor | str | Any, scheduler: str | None, rollback: bool,
+                     dry_run: bool, progress: Progress | None,
+                     say: Notify) -> Image | CompressPlan:
     state = swap.read_state(root)
     if state is not None and not dry_run:
         phase = state.get("phase")
@@ -420,6 +437,8 @@ def _in_place(root: Location, *, version: str | None, compression: str | None,
                                        for r, g in plan.groups.items()},
                                backup=plan.backup, summary=summary)
         except StorageError as exc:
+            if not denied(exc):
+                raise
             raise StorageError(f"{root.describe()} is not writable ({exc}); compress it to a "
                                "writable place with --output OUT") from None
     _copy_levels(plan, swap.new_location(root), executor, scheduler, progress, resume=True,

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from ngffkit.arrays import create_array
+from ngffkit._output import check_apart, claim_output, holds_data, output_lock
+from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError, InputError, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
-from ngffkit.layout import ImageSpec, claim_output, create_image, finish_image
+from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
@@ -54,18 +55,6 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
     return (lo, hi if hi > lo else lo + 1)
 
 
-def _check_no_overlap(input_path: Path | None, output: Location) -> None:
-    out = output.local_path
-    if input_path is None or out is None:
-        return
-    a, b = input_path.resolve(), out.resolve() if out.exists() else out.absolute()
-    if a == b or a in b.parents or b in a.parents:
-        raise InputError(
-            f"the output {out} overlaps the input {input_path}; write the output elsewhere "
-            "(--overwrite would delete the input)"
-        )
-
-
 def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
     # What fixes the output and the brick grid; not the memory line (how many workers run
     # the bricks), so a resume on a cluster of another size can reuse the same journal.
@@ -75,25 +64,44 @@ def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
 
 
 def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
-                    overwrite: bool, resume: bool) -> None:
+                    overwrite: bool, resume: bool, notice: Notice | None) -> None:
     if resume:
         marker = out.read_json(PARTIAL_MARKER)
         if marker is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
-            raise ConflictError(f"{out.describe()} holds no partial conversion to resume; "
-                                "run without --resume")
-        if marker.get("fingerprint") != fingerprint:
+            if holds_data(out):
+                raise ConflictError(f"{out.describe()} holds no partial conversion to resume; "
+                                    "run without --resume")
+            # The first write failed (a full disk): nothing to resume, so start.
+            if notice is not None:
+                notice(f"nothing of {out.describe()} was written yet; starting the conversion")
+            resume = False
+        elif marker.get("fingerprint") != fingerprint:
             raise ConflictError(
                 f"{out.describe()} was started with a different input or options; resume "
                 "with the same command, or start again with --overwrite"
             )
-        return
+        else:
+            _create_missing_arrays(out, plan)
+            return
     note = {"fingerprint": fingerprint, "tool": "ngff convert"}
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
     else:
         create_image(out, plan.spec, overwrite=overwrite, note=note)
+
+
+def _create_missing_arrays(out: Location, plan: ConversionPlan) -> None:
+    """Create the level arrays an interrupted run did not get to (its disk filled up)."""
+    spec = plan.spec
+    for level in spec.levels[:1] if plan.zarr_only else spec.levels:
+        loc = out if plan.zarr_only else out.child(level.path)
+        if read_array_info(loc) is None:
+            create_array(loc, zarr_format=spec.zarr_format, shape=level.shape,
+                         dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
+                         compression=spec.compression, fill_value=spec.fill_value,
+                         dimension_names=spec.axis_names)
 
 
 def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
@@ -185,21 +193,23 @@ def convert(
                          window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
         if dry_run:
             return plan
-        _check_no_overlap(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
+        check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
         source.check_all()
     finally:
         source.close()
     fingerprint = _fingerprint(plan, spec)
-    _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume)
-    job = Job(output=out.url, plan=plan, source=spec)
-    journal = Journal(out)
-    run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
-    if plan.zarr_only:
-        out.delete(PARTIAL_MARKER)
+    with output_lock(out, "ngff convert", notice):
+        _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume,
+                        notice=notice)
+        job = Job(output=out.url, plan=plan, source=spec)
+        journal = Journal(out)
+        run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
+        if plan.zarr_only:
+            out.delete(PARTIAL_MARKER)
+            journal.clear()
+            return plan  # a plain array has no OME image to open
+        image = finish_image(out, plan.spec)
         journal.clear()
-        return plan  # a plain array has no OME image to open
-    image = finish_image(out, plan.spec)
-    journal.clear()
     return open_image(image.location)
 
 

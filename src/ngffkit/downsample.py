@@ -27,14 +27,16 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from ngffkit._output import output_lock, replace_tree
 from ngffkit.arrays import derive_array, read_array_info
-from ngffkit.errors import ConflictError, InputError, OptionError
+from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, resolve
+from ngffkit.transport import denied
 
 MARKER = ".ngffkit-downsample.json"
 
@@ -137,12 +139,17 @@ def downsample(
     todo = [p for p in plans if not p.nothing_to_do]
     if dry_run:
         return plans
-    for p in todo:
-        _prepare(p, resume=resume, rebuild=rebuild)
-    run_plans([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
-              executor, progress=progress, scheduler=scheduler, notice=notice)
-    for p in todo:
-        _finish(p)
+    if not todo:
+        return open_image(image.location)
+    with output_lock(image.location, "ngff downsample", notice, new_output=False,
+                     denied_hint="downsample needs write access to add levels (copy the "
+                                 "image first, or use a writable location)"):
+        for p in todo:
+            _prepare(p, resume=resume, rebuild=rebuild)
+        run_plans([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
+                  executor, progress=progress, scheduler=scheduler, notice=notice)
+        for p in todo:
+            _finish(p)
     return open_image(image.location)
 
 
@@ -272,7 +279,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
         # The image stays valid: a shorter pyramid, then the arrays of the dropped levels go.
         _set_datasets(loc, p.from_level + 1, ())
         for path in p.replaced:
-            loc.child(path).delete_tree()
+            replace_tree(loc.child(path), what=f"level {path} of the image")
     base_info = read_array_info(loc.child(p.plan.spec.levels[0].path))
     assert base_info is not None
     for level in p.plan.spec.levels[1:]:
@@ -286,7 +293,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
                     f"{child.describe()} already exists but is not a level of the image; "
                     "remove it, or pass --rebuild to replace it"
                 )
-            child.delete_tree()
+            replace_tree(child, what=f"{level.path} (in the way of a new level)")
         derive_array(base_info, child, shape=level.shape, chunks=level.chunks,
                      shards=level.shards)
 
@@ -300,8 +307,10 @@ def _write_marker(loc: Location, p: DownsamplePlan, fingerprint: str) -> None:
     try:
         loc.write_json(MARKER, body)
     except OSError as exc:
-        raise type(exc)(f"{exc}; the image is not writable — downsample needs write access "
-                        "to add levels (copy it first, or use a writable location)") from exc
+        if not denied(exc):
+            raise
+        raise StorageError(f"{exc}; the image is not writable — downsample needs write access "
+                           "to add levels (copy it first, or use a writable location)") from exc
 
 
 def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from ngffkit._output import claim_output
 from ngffkit.arrays import create_array
 from ngffkit.compression import DEFAULT_COMPRESSION, Compression
-from ngffkit.errors import ConflictError, InputError
+from ngffkit.errors import InputError
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
 from ngffkit.metadata import (
     WRITE_VERSIONS,
@@ -242,23 +243,6 @@ def spatial_voxel_size(
     if any(not v > 0 or not math.isfinite(v) for v in scale):
         raise InputError(f"voxel sizes must be positive numbers, got {scale}")
     return tuple(scale)
-
-
-def claim_output(loc: Location, overwrite: bool) -> None:
-    """Refuse to write over existing data unless told; with overwrite, clear only ``loc``."""
-    if not loc.exists():
-        return
-    local = loc.local_path
-    if local is not None and local.is_file():
-        raise ConflictError(f"{local} is a file; choose another output path")
-    if local is not None and local.is_dir() and not any(local.iterdir()):
-        return
-    if not overwrite:
-        raise ConflictError(
-            f"{loc.describe()} already exists; pass --overwrite (overwrite=True) to replace "
-            "it, or --resume to finish an interrupted run"
-        )
-    loc.delete_tree()
 
 
 def create_image(

@@ -17,6 +17,7 @@ messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ from ngffkit.transport import (
     _redact_url,
     default_options,
     map_error,
+    os_error,
     parse_header,
     read_context,
     shared_context,
@@ -221,7 +223,7 @@ class Location:
             except IsADirectoryError:
                 return None
             except OSError as exc:
-                raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                raise os_error(exc, str(path), "read") from exc
         try:
             result = self._kv().read(key).result()
         except Exception as exc:
@@ -252,14 +254,17 @@ class Location:
     def write(self, key: str, data: bytes) -> None:
         if self.scheme == "file":
             path = Path(str(self.kvstore["path"])) / key
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
                 tmp.write_bytes(data)
                 # Atomic replace: a reader never sees half a metadata file.
                 os.replace(tmp, path)
             except OSError as exc:
-                raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+                # A full disk must not leave the half-written temp file behind.
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise os_error(exc, str(path), "write") from exc
             return
         self._check_writable(key)
         try:
@@ -278,7 +283,7 @@ class Location:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                raise StorageError(f"cannot delete {self.describe(key)}: {exc}") from exc
+                raise os_error(exc, self.describe(key), "delete") from exc
             return
         self._check_writable(key)
         try:

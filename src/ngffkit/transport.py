@@ -7,6 +7,7 @@ Part of the storage layer: import these names from :mod:`ngffkit.storage`.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -248,6 +249,48 @@ def _short(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else text
 
 
+_LOCAL_TEXT = (("PERMISSION_DENIED", errno.EACCES), ("Permission denied", errno.EACCES),
+               ("No space left", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
+               ("Read-only file system", errno.EROFS))
+#: What a rerun needs after the disk filled: the same command resumes what was written.
+FULL_DISK_HINT = ("free some space, then run the same command again (with --resume where it "
+                  "was interrupted; nothing written so far is lost)")
+
+
+def os_error(exc: OSError, path: str, verb: str = "access") -> StorageError:
+    """A local file error in the user's words, with its ``errno`` kept.
+
+    The one place that says what permission denied, a full disk, a read-only filesystem or
+    a missing file means for the user; it never speaks of HTTP, nor calls a file corrupt.
+    """
+    code = exc.errno
+    if code in (errno.EACCES, errno.EPERM):
+        text = (f"cannot {verb} {path}: permission denied; check the permissions of the file "
+                "and of the folders above it (ls -ld)")
+    elif code in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on the device" if code == errno.ENOSPC else "disk quota exceeded"
+        text = f"cannot {verb} {path}: {what}; {FULL_DISK_HINT}"
+    elif code == errno.EROFS:
+        text = f"cannot {verb} {path}: the filesystem is read-only; write somewhere else"
+    elif code == errno.ENOENT:
+        text = f"cannot {verb} {path}: no such file or folder"
+    elif code == errno.ENOTDIR:
+        text = f"cannot {verb} {path}: a part of the path is a file, not a folder"
+    elif code == errno.EISDIR:
+        text = f"cannot {verb} {path}: it is a folder, not a file"
+    else:
+        text = f"cannot {verb} {path}: {exc.strerror or exc}"
+    error: StorageError = NotFoundError(text) if code == errno.ENOENT else StorageError(text)
+    error.errno = code
+    return error
+
+
+def denied(exc: BaseException) -> bool:
+    """Whether ``exc`` (an error raised by ngffkit or the OS) means permission denied or a
+    read-only filesystem: the place is not writable, as opposed to full or gone."""
+    return isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def map_error(exc: BaseException, where: Location, key: str) -> Exception:
     """Translate a tensorstore/OS error into the ngffkit error tree, naming the key.
 
@@ -266,6 +309,11 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
     s3_code = (s3.group(1) or s3.group(2)) if s3 else None
     retried = "retry attempts failed" in text
     after = " after retrying" if retried else ""
+    if where.scheme in ("file", "memory"):
+        # Local stores speak errno through tensorstore's status text, never HTTP.
+        for needle, code in _LOCAL_TEXT:
+            if needle in text:
+                return os_error(OSError(code, os.strerror(code)), addr, "access")
     if s3_code == "NoSuchBucket":
         bucket = where.kvstore.get("bucket", "?")
         return NotFoundError(
@@ -324,8 +372,7 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
             f"{addr}: the server did not answer in time{after} (--timeout sets the limit)"
         )
     if "RESOURCE_EXHAUSTED" in text or "No space left" in text:
-        return StorageError(f"no space left while writing {addr}; free some space, then run "
-                            "the same command again with --resume to continue")
+        return StorageError(f"no space left while writing {addr}; {FULL_DISK_HINT}")
     if status is not None:
         return StorageError(f"cannot access {addr}: HTTP {status}: {_short(text)}")
     return StorageError(f"cannot access {addr}: {_short(text)}")
