@@ -1,6 +1,6 @@
 """``python -m ngffkit``: the ``ngff`` command line."""
 
-from ngffkit.cli.app import main
+from ngffkit.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -138,6 +138,17 @@ def holds_data(loc: Location) -> bool:
     return any(n != LOCK and not (n.startswith(".") and ".tmp" in n) for n in names)
 
 
+def unfinished(loc: Location) -> bool:
+    """Whether ``loc`` holds an unfinished run of ngffkit's (a partial marker, a journal, an
+    interrupted downsample or in-place compress)."""
+    local = loc.local_path
+    keys = [k for k in OWN_KEYS if k != LOCK]
+    if local is not None:
+        return any((local / k).exists() for k in keys)
+    return any(loc.read(k) is not None for k in (".ngffkit-partial.json",
+                                                 ".ngffkit-downsample.json"))
+
+
 def check_apart(input_path: Path | Location | None, out: Location, *,
                 what: str = "the input") -> None:
     """Refuse an output that is, holds or lies inside the input (replacing it would delete
@@ -389,4 +400,4 @@ def _release(loc: Location, token: str, *, remove_folder: bool) -> None:
 
 
 __all__ = ["LOCK", "OWN_KEYS", "check_apart", "claim_output", "clear", "holds_data",
-           "output_lock", "replace_refusal", "replace_tree"]
+           "output_lock", "replace_refusal", "replace_tree", "unfinished"]

@@ -317,7 +317,8 @@ def compress(
     (an upgrade from Zarr v2 gets convert's default shards). ``notify`` receives what a
     rerun found and did (continued, rolled back) and where a Dask run takes place.
     ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
-    as in ``convert``.
+    as in ``convert``. Returns the image reopened; the plan with ``dry_run``, or when the
+    image already had the encoding asked for (``plan.unchanged``: nothing was written).
     """
     say = notify or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
@@ -427,7 +428,7 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
             state = None
     if plan.unchanged and state is None:
         say(f"nothing to do: {root.describe()} already has this encoding")
-        return image
+        return plan
     if state is None:
         summary = f"OME-Zarr {plan.version}, " + (plan.levels[0].after if plan.levels else "")
         try:

@@ -87,6 +87,21 @@ class ConvertOptions(BaseModel):
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {value!r}")
         return value
 
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            dtype = np.dtype(value)
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "uifb":
+            raise ValueError(f"{value!r} is not a data type ngffkit writes; use one of uint8, "
+                             "uint16, uint32, uint64, int8, int16, int32, int64, float32, "
+                             "float64")
+        return value
+
     @field_validator("levels")
     @classmethod
     def _positive_levels(cls, value: int | None) -> int | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ngffkit.cli.entry import interrupt_status
 from ngffkit.cli.options import with_storage_options
 from ngffkit.errors import NgffkitError, NgffWarning, OptionError
 
@@ -96,9 +97,18 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     ``typer.TyperException``; those are usage errors and print click's usage message.
     """
     add_storage_options(app)
+    _args[:] = list(sys.argv[1:] if args is None else args)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         return _run(app, args)
+
+
+_args: list[str] = []
+
+
+def current_args() -> list[str]:
+    """The arguments of the running command (for messages that show how to rerun it)."""
+    return list(_args)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str,
@@ -114,6 +124,9 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
         returned = app(args=args, standalone_mode=False)
+        if returned == 130:  # typer turns Ctrl-C (and our SIGTERM) into a return of 130
+            err_console.print("Interrupted.", markup=False)
+            return interrupt_status()
         if isinstance(returned, int):
             return returned
     except OptionError as exc:
@@ -125,8 +138,8 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("Interrupted.")
-        return 130
+        err_console.print("Interrupted.", markup=False)
+        return interrupt_status()
     except typer.TyperException as exc:
         show: Any = getattr(exc, "show", None)
         if callable(show):
@@ -136,6 +149,14 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        # An OS error the library did not word (it words those it expects): still the
+        # user's words, not a traceback.
+        from ngffkit.transport import os_error
+
+        where = exc.filename if exc.filename is not None else "a file"
+        err_console.print(f"Error: {os_error(exc, str(where))}", markup=False)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -162,6 +183,7 @@ __all__ = [
     "EXIT_USAGE",
     "LazyConsole",
     "add_storage_options",
+    "current_args",
     "err_console",
     "fail",
     "out_console",

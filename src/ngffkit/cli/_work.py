@@ -4,6 +4,7 @@ parallelism, memory, executors, resuming and dry runs; the progress bar; the sum
 from __future__ import annotations
 
 import logging
+import os
 import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ngffkit.cli._common import err_console, out_console
+from ngffkit.cli._common import current_args, err_console, out_console
 from ngffkit.cli.options import parse_size
 
 Jobs = Annotated[int | None, typer.Option(
@@ -26,14 +27,18 @@ Scheduler = Annotated[str | None, typer.Option(
     help="A running Dask scheduler: tcp://HOST:PORT, or the file of `dask scheduler "
          "--scheduler-file` (implies --executor dask).")]
 DryRun = Annotated[bool, typer.Option(help="Print the plan and write nothing.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices (the done: summary still goes to stdout).")]
 EXECUTORS = ("local", "dask", "sequential")
 
 
 def check_run_options(executor: str | None, max_memory: str | None,
-                      scheduler: str | None = None) -> tuple[str, int | None]:
-    """Validate --executor/--scheduler; return the executor kind and --max-memory in bytes
-    (None when not given: the library's default, or the cluster's memory)."""
+                      scheduler: str | None = None,
+                      jobs: int | None = None) -> tuple[str, int | None]:
+    """Validate --executor/--scheduler/--jobs/--max-memory; return the executor kind and
+    --max-memory in bytes (None when not given: the library's default, or the cluster's)."""
+    if jobs is not None and jobs < 1:
+        raise typer.BadParameter(f"{jobs} must be 1 or more (the number of parallel tasks)",
+                                 param_hint="--jobs")
     if executor is None:
         executor = "dask" if scheduler else "local"
     if executor not in EXECUTORS:
@@ -43,7 +48,26 @@ def check_run_options(executor: str | None, max_memory: str | None,
                                  param_hint="--scheduler")
     if executor == "dask":
         _quiet_dask_logs()
-    return executor, parse_size("--max-memory", max_memory) if max_memory else None
+    if max_memory is None:
+        return executor, None
+    budget = parse_size("--max-memory", max_memory)
+    if budget <= 0:
+        raise typer.BadParameter(f"{max_memory!r} must be more than 0", param_hint="--max-memory")
+    physical = _physical_memory()
+    if not scheduler and physical and budget > physical:
+        # A budget the machine cannot give is no budget: the planner would size bricks for
+        # it and the run would swap or be killed.
+        raise typer.BadParameter(
+            f"{max_memory} is more than this machine's memory ({physical / 2**30:.1f} GiB); "
+            "give at most that (or leave it out for the default)", param_hint="--max-memory")
+    return executor, budget
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _quiet_dask_logs() -> None:
@@ -116,10 +140,44 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[Callable[[int, int], None]]
             bar.stop()
 
 
+@contextmanager
+def partial_on_interrupt(output: str, *, add: tuple[str, ...] = ("--resume",),
+                         drop: tuple[str, ...] = ("--overwrite",),
+                         extra: str = "") -> Iterator[None]:
+    """On Ctrl-C or SIGTERM, say that ``output`` is partial and the exact command that
+    continues it (this command's arguments, less ``drop``, plus ``add``)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say_partial(output, add, drop, extra)
+        raise
+
+
+def _say_partial(output: str, add: tuple[str, ...], drop: tuple[str, ...], extra: str) -> None:
+    import shlex
+
+    from ngffkit._output import unfinished
+    from ngffkit.storage import resolve
+
+    try:
+        loc = resolve(output)
+        if not unfinished(loc):
+            return
+    except Exception:  # a message on the way out must not fail the exit
+        return
+    args = [a for a in current_args() if a not in drop]
+    args += [a for a in add if a not in args]
+    err_console.print(f"{loc.describe()} is partial: readers see it as unfinished. To "
+                      f"continue where it stopped, run:\n  {shlex.join(['ngff', *args])}"
+                      f"{extra}", markup=False)
+
+
 def say(line: str, quiet: bool) -> None:
-    """A result line: stdout normally, stderr with --quiet (as convert's summary)."""
-    (err_console if quiet else out_console).print(line, markup=False)
+    """A result line (the ``done:`` summary): on stdout, with or without --quiet, which
+    only drops the progress bar and notices — scripts read the summary from stdout."""
+    out_console.print(line, markup=False)
 
 
 __all__ = ["EXECUTORS", "DryRun", "ExecutorOpt", "Jobs", "MaxMemory", "Quiet", "Scheduler",
-           "check_run_options", "notice_printer", "peak_rss", "progress_bar", "say"]
+           "check_run_options", "notice_printer", "partial_on_interrupt", "peak_rss", "progress_bar",
+           "say"]

@@ -20,6 +20,7 @@ from ngffkit.cli._work import (
     Quiet,
     Scheduler,
     check_run_options,
+    partial_on_interrupt,
     peak_rss,
     progress_bar,
     say,
@@ -64,7 +65,7 @@ def compress(
     In place (no --output) the new arrays are written beside the old ones, verified, then
     swapped in; an interrupted run continues or rolls back when run again, and says which.
     """
-    executor, budget = check_run_options(executor, max_memory, scheduler)
+    executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if format not in (None, "0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     if resume and overwrite:
@@ -77,15 +78,19 @@ def compress(
         "none" if shards is not None and shards.strip().lower() == "none"
         else _xyz("--shards", shards))
     started = time.perf_counter()
-    with progress_bar("compressing", quiet) as progress:
+    interrupted = (partial_on_interrupt(output) if output is not None else
+                   partial_on_interrupt(url, add=(), drop=("--resume",),
+                                        extra="\n(or add --rollback to undo it)"))
+    with interrupted, progress_bar("compressing", quiet) as progress:
         result = run(url, output=output, version=format, compression=compression,
                      chunks=chunk_map, shards=shard_map, max_memory=budget, jobs=jobs,
                      executor=executor, scheduler=scheduler, resume=resume,
                      overwrite=overwrite, rollback=rollback, dry_run=dry_run,
                      progress=progress, notify=lambda m: err_console.print(m, markup=False))
     if isinstance(result, CompressPlan):
-        out_console.print(result.describe(), markup=False)
-        return
+        if dry_run:
+            out_console.print(result.describe(), markup=False)
+        return  # else nothing to do, as the notice said: no "done:" line
     if rollback:
         return
     seconds = time.perf_counter() - started

@@ -22,6 +22,7 @@ from ngffkit.cli._work import (
     Scheduler,
     check_run_options,
     notice_printer,
+    partial_on_interrupt,
     peak_rss,
     progress_bar,
     say,
@@ -104,13 +105,16 @@ def convert(
     """
     if format not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
-    executor, budget = check_run_options(executor, max_memory, scheduler)
+    executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if raw_order not in ("C", "F"):
         raise typer.BadParameter("choose C or F", param_hint="--raw-order")
     if window is not None and dtype is None:
         raise typer.BadParameter("--window needs --dtype", param_hint="--window")
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+    if name is not None and not name.strip():
+        raise typer.BadParameter("the image name must not be empty (leave --name out to name "
+                                 "the image after OUTPUT)", param_hint="--name")
     voxel = parse_xyz("--voxel-size", voxel_size, integer=False) if voxel_size else None
     chunk_zyx = tuple(int(v) for v in parse_xyz("--chunks", chunks)) if chunks else None
     shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards)) if shards else None
@@ -119,7 +123,7 @@ def convert(
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
     started = time.perf_counter()
-    with progress_bar("converting", quiet) as progress:
+    with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
         result = run(
             input, output, version=format, voxel_size=voxel, unit=unit, chunks=chunk_zyx,
             shards=shard_zyx, compression=compression, levels=levels_n, method=method,

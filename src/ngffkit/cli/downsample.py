@@ -21,6 +21,7 @@ from ngffkit.cli._work import (
     Scheduler,
     check_run_options,
     notice_printer,
+    partial_on_interrupt,
     peak_rss,
     progress_bar,
     say,
@@ -61,11 +62,12 @@ def downsample(
 
     The group metadata is updated last: until then the image shows only its old levels.
     """
-    executor, budget = check_run_options(executor, max_memory, scheduler)
+    executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")
     started = time.perf_counter()
-    with progress_bar("downsampling", quiet) as progress:
+    with (partial_on_interrupt(url, drop=("--rebuild",)),
+          progress_bar("downsampling", quiet) as progress):
         result = run(url, from_level=from_level, levels=parse_levels("--levels", levels),
                      method=method, anisotropic=anisotropic, rebuild=rebuild, labels=labels,
                      max_memory=budget, jobs=jobs, executor=executor, scheduler=scheduler,

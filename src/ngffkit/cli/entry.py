@@ -1,0 +1,59 @@
+"""The ``ngff`` entry point: signals first, then everything else.
+
+Ctrl-C or SIGTERM may come at any moment, even while numpy or tensorstore are being
+imported (an interrupted C-extension import surfaces as ``ImportError: initialization
+failed``). So the handlers are installed before anything heavy is imported, they remember
+which signal came, and every way out of an interrupted run is one ``Interrupted.`` line
+and exit status 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), never a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+_received: list[int] = []
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt, remembering which came (CLI only:
+    a library must not take over a process's signals)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
+
+
+def interrupt_status() -> int:
+    """The exit status of a run ended by a signal: 128 + its number (130 for Ctrl-C)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
+
+
+def main() -> None:
+    install_signal_handlers()
+    try:
+        from ngffkit.cli.app import main as run
+
+        run()
+    except KeyboardInterrupt:
+        _interrupted()
+    except ImportError:
+        if not _received:
+            raise
+        _interrupted()  # the signal broke an import half-way: still just an interrupt
+
+
+def _interrupted() -> None:
+    try:
+        sys.stderr.write("Interrupted.\n")
+        sys.stderr.flush()
+    except (OSError, KeyboardInterrupt):
+        pass
+    sys.exit(interrupt_status())
+
+
+__all__ = ["install_signal_handlers", "interrupt_status", "main"]
