@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import socket
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
 )
 from concurrent.futures import wait as futures_wait
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -221,6 +223,13 @@ def connect(scheduler: str) -> DaskExecutor:
     address (tcp://HOST:PORT) or the JSON file ``dask scheduler --scheduler-file`` wrote."""
     distributed = _distributed()
     by_file = scheduler.endswith(".json") and os.path.isfile(scheduler)
+    problem = _unanswered(scheduler, by_file)
+    if problem is not None:
+        raise StorageError(
+            f"could not reach a Dask scheduler at {scheduler!r}: {problem}; give the address "
+            "the scheduler prints (tcp://HOST:PORT) and check that it is running, or leave "
+            "out --scheduler to start a local cluster"
+        )
     try:
         # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured) for it.
         client = (distributed.Client(scheduler_file=scheduler, set_as_default=False) if by_file
@@ -232,6 +241,35 @@ def connect(scheduler: str) -> DaskExecutor:
             "running, or leave out --scheduler to start a local cluster"
         ) from None
     return DaskExecutor(client, owned=True)
+
+
+def _unanswered(scheduler: str, by_file: bool, timeout: float = 5.0) -> str | None:
+    """Why the scheduler's TCP port does not answer at all, or None (it answers, or the
+    address is not plain TCP). Dask would wait its connect timeout (30 s) to say so; a
+    scheduler that never answered once is not coming, so say it now."""
+    import json
+    from urllib.parse import urlsplit
+
+    address = scheduler
+    if by_file:
+        try:
+            address = str(json.loads(Path(scheduler).read_text()).get("address", ""))
+        except (OSError, ValueError, AttributeError):
+            return None
+    if "://" not in address:
+        address = "tcp://" + address
+    parts = urlsplit(address)
+    if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return f"nothing listens on {parts.hostname}:{parts.port} (connection refused)"
+    except TimeoutError:
+        return f"{parts.hostname}:{parts.port} did not answer within {timeout:.0f} s"
+    except OSError as exc:
+        return f"{parts.hostname}:{parts.port}: {exc.strerror or exc}"
 
 
 def local_cluster_size(plan: ConversionPlan | None, workers: int) -> tuple[int, int]:

@@ -42,6 +42,7 @@ from ngffkit.transport import (
     _host_error,
     _redact_url,
     default_options,
+    loopback_refused,
     map_error,
     os_error,
     parse_header,
@@ -165,6 +166,11 @@ class Location:
         if not parts.hostname:
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        if loopback_refused(parts.hostname, port):
+            raise StorageError(
+                f"cannot reach {self.describe()}: the connection to {parts.hostname}:{port} "
+                "was refused; is the server running, and are the host and port right?"
+            )
         problem = _host_error(parts.hostname, port)
         if problem is not None:
             raise StorageError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import ipaddress
 import os
 import re
 import socket
@@ -223,6 +224,27 @@ def _host_error(host: str, port: int) -> str | None:
     except (socket.gaierror, UnicodeError) as exc:
         return str(exc.args[-1] if exc.args else exc)
     return None
+
+
+def loopback_refused(host: str, port: int) -> bool:
+    """Whether ``host`` is this machine and nothing listens on ``port`` right now.
+
+    A refused connection to a loopback address is an answer, not a network hiccup:
+    retrying it with backoff only made the user wait (17 s) for the same error.
+    """
+    try:
+        if not ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return False
+    except ValueError:
+        if host != "localhost":
+            return False
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 def _redact_url(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,10 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     ``typer.TyperException``; those are usage errors and print click's usage message.
     """
     add_storage_options(app)
+    # tifffile logs what it finds wrong in a file (with Python's last-resort handler, so
+    # the lines land on stderr before our error); the reader raises an error that names
+    # the file and what to do, so its log lines would only say the same thing worse.
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     _args[:] = list(sys.argv[1:] if args is None else args)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning

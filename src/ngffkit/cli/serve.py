@@ -18,7 +18,7 @@ from ngffkit.errors import InputError
 from ngffkit.serve.app import create_app
 from ngffkit.serve.backends import FileBackend, open_backend
 from ngffkit.serve.discover import discover_datasets
-from ngffkit.serve.runner import is_loopback, start_server
+from ngffkit.serve.runner import is_loopback, public_hosts, start_server, url_host
 
 HELP = """Serve PATH (a dataset folder, or a folder of datasets) over HTTP for Neuroglancer and
 other browser viewers: CORS on every response, Range requests, HEAD, ETag/304, no compression.
@@ -79,14 +79,22 @@ def serve(
     with stop_on_signals() as stop:
         handle = start_server(app, bind, port)
         query = f"token={quote(token, safe='')}" if token else ""
-        root_url = handle.url + "/" + (f"?{query}" if query else "")
+        suffix = "/" + (f"?{query}" if query else "")
+        # Others reach a wildcard bind at the machine's addresses, not at 0.0.0.0.
+        bases = [f"http://{url_host(h)}:{handle.port}" for h in public_hosts(bind)]
+        if is_loopback(bind):
+            bases = [handle.url]
         verb = "Serving" if isinstance(backend, FileBackend) else "Proxying"
-        out_console.print(f"{verb} {backend.describe()} at {root_url}", markup=False)
+        out_console.print(f"{verb} {backend.describe()} at {bases[0]}{suffix}", markup=False)
+        for other in bases[1:]:
+            out_console.print(f"  also at {other}{suffix}", markup=False)
+        if bases[0] != handle.url and bind in ("0.0.0.0", "", "::"):
+            out_console.print(f"  and on this machine at {handle.url}{suffix}", markup=False)
         datasets = asyncio.run(discover_datasets(backend))
         if datasets:
             out_console.print("Neuroglancer sources:", markup=False)
             for dataset in datasets:
-                source = dataset.neuroglancer_source(handle.url, query=query)
+                source = dataset.neuroglancer_source(bases[0], query=query)
                 out_console.print(f"  {source}    ({dataset.kind})", markup=False)
         else:
             out_console.print(

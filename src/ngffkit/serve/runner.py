@@ -8,6 +8,7 @@ caller's thread, and :func:`start_server` returns only once connections are acce
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -49,6 +50,28 @@ def url_host(host: str) -> str:
     if ":" in host and not host.startswith("["):
         return f"[{host}]"
     return host
+
+
+def public_hosts(host: str) -> list[str]:
+    """The addresses other machines can use to reach a server bound to ``host``.
+
+    A wildcard bind (``0.0.0.0``, ``::``) listens on every interface, so its URL is the
+    machine's own addresses (the one it routes out by first, then the others it has), not
+    the wildcard, which nobody can connect to. Any other host is returned as it is.
+    """
+    if host not in ("0.0.0.0", "", "::"):
+        return [host]
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    found: list[str] = []
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+        # A UDP "connect" sends nothing; it only asks the kernel which address routes out.
+        probe.connect(("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9))
+        found.append(probe.getsockname()[0])
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, family, socket.SOCK_STREAM):
+            found.append(str(info[4][0]))
+    usable = [a for a in dict.fromkeys(found) if not ipaddress.ip_address(a).is_loopback]
+    return usable or [socket.gethostname()]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -183,4 +206,5 @@ def start_server(
     return ServerHandle(server, thread, host, actual_port, app)
 
 
-__all__ = ["ServerHandle", "bind_socket", "is_loopback", "start_server", "url_host"]
+__all__ = ["ServerHandle", "bind_socket", "is_loopback", "public_hosts", "start_server",
+           "url_host"]

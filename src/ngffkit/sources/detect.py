@@ -33,6 +33,7 @@ from ngffkit.sources.base import (
     local_path,
 )
 from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
+from ngffkit.transport import os_error
 
 # Each reader is imported when an input of its kind is opened: their libraries (tifffile,
 # Pillow) cost start-up time that inputs of other kinds should not pay.
@@ -50,6 +51,13 @@ _METADATA_FILES = {
 
 def detect_format(path: Path) -> tuple[SourceKind, Path]:
     """Return the input kind of ``path`` and the path to open it from."""
+    try:
+        return _detect_format(path)
+    except PermissionError as exc:
+        raise os_error(exc, str(path), "read the input") from exc
+
+
+def _detect_format(path: Path) -> tuple[SourceKind, Path]:
     if not path.exists():
         raise NotFoundError(f"{path}: no such file or folder.")
     if path.is_file():

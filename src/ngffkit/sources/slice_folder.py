@@ -32,6 +32,7 @@ from ngffkit.sources.base import (
     SourceSpec,
     spatial_slice_bytes,
 )
+from ngffkit.transport import os_error
 
 #: Suffix -> family; one folder may hold one family only.
 SLICE_SUFFIXES: dict[str, str] = {
@@ -63,8 +64,16 @@ def slice_files(folder: Path) -> dict[str, list[Path]]:
             if entry.name.startswith("."):
                 continue
             family = SLICE_SUFFIXES.get(os.path.splitext(entry.name)[1].lower())
-            if family is not None and entry.is_file():
-                families.setdefault(family, []).append(Path(entry.path))
+            if family is None:
+                continue
+            if not entry.is_file():
+                # Skipping it would report its number as a gap in the slices.
+                what = ("a folder" if entry.is_dir() else
+                        f"a broken symbolic link (to {os.readlink(entry.path)})"
+                        if entry.is_symlink() else "not a regular file")
+                raise InputError(f"{entry.path} is named like a slice but is {what}; move it "
+                                 "out of the folder, or put the image file there")
+            families.setdefault(family, []).append(Path(entry.path))
     return families
 
 
@@ -216,6 +225,8 @@ class SliceFolderSource(SourceBase):
             raise NotFoundError(
                 f"{path} (z={z}): the slice disappeared since the folder was listed."
             ) from exc
+        except PermissionError as exc:
+            raise os_error(exc, f"{path} (z={z})", "read") from exc
         except self.read_errors as exc:
             raise InputError(
                 f"{path} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
