@@ -13,7 +13,7 @@ the same two. Deleting never follows a symbolic link out of OUTPUT.
 ``O_CREAT | O_EXCL`` (atomic on local filesystems and NFSv3+), holding the owner's pid, host,
 boot and process start time. A second writer is refused while the owner lives; a lock
 whose owner is gone (same host, pid dead or reused, or another boot) is taken over with a
-notice. On object stores (S3, GCS) there is no exclusive create through tensorstore: the
+warning. On object stores (S3, GCS) there is no exclusive create through tensorstore: the
 lock is written, then read back to check it is ours — a best effort with a small window,
 documented in docs/convert.md. The lock is removed when the command ends, success or not;
 readers (info, validate, open) ignore it like every ``.ngffkit-*`` key.
@@ -28,11 +28,12 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ngffkit.errors import ConflictError, InputError, StorageError
+from ngffkit.errors import ConflictError, InputError, NgffWarning, StorageError
 from ngffkit.storage import Location
 from ngffkit.transport import denied, os_error
 
@@ -284,8 +285,7 @@ def _owner_text(owner: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(loc: Location, command: str, notice: Callable[[str], None] | None = None,
-                *, new_output: bool = True,
+def output_lock(loc: Location, command: str, *, new_output: bool = True,
                 denied_hint: str = "choose an output you may write to") -> Iterator[None]:
     """Hold the writer's lock on ``loc`` for the ``with`` block (see the module's doc).
 
@@ -309,7 +309,7 @@ def output_lock(loc: Location, command: str, notice: Callable[[str], None] | Non
 
     body["boot"] = boot_id()
     try:
-        _acquire(loc, body, notice)
+        _acquire(loc, body)
     except StorageError as exc:
         if not denied(exc):
             raise
@@ -320,7 +320,7 @@ def output_lock(loc: Location, command: str, notice: Callable[[str], None] | Non
         _release(loc, token, remove_folder=created)
 
 
-def _acquire(loc: Location, body: dict[str, Any], notice: Callable[[str], None] | None) -> None:
+def _acquire(loc: Location, body: dict[str, Any]) -> None:
     data = json.dumps(body, indent=2).encode()
     for _attempt in range(3):
         if _create(loc, data):
@@ -330,10 +330,11 @@ def _acquire(loc: Location, body: dict[str, Any], notice: Callable[[str], None] 
             continue  # released meanwhile, or being written right now: look again
         here = owner.get("host") == body["host"]
         if here and not _alive(owner):
-            if notice is not None:
-                notice(f"Notice: took over the lock of an ngff run that no longer runs "
-                       f"({_owner_text(owner)}, {owner.get('tool', '?')} started "
-                       f"{owner.get('started', '?')})")
+            # A warning, so the CLI shows it even with --quiet.
+            warnings.warn(f"took over the lock of an ngff run that no longer runs "
+                          f"({_owner_text(owner)}, {owner.get('tool', '?')} started "
+                          f"{owner.get('started', '?')}) on {loc.describe()}", NgffWarning,
+                          stacklevel=4)
             loc.delete(LOCK)
             continue
         hint = ("wait for it to finish, or stop it first" if here else

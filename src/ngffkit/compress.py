@@ -337,7 +337,7 @@ def compress(
         return plan
     out = resolve(output)
     check_apart(image.location, out, what="the image")
-    with output_lock(out, "ngff compress", say):
+    with output_lock(out, "ngff compress"):
         return _to_output(plan, image, out, executor=executor, scheduler=scheduler,
                           progress=progress, resume=resume, overwrite=overwrite, say=say)
 
@@ -380,7 +380,7 @@ def _in_place(root: Location, *, version: str | None, compression: str | None,
                                 chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,
                                 executor=executor, scheduler=scheduler, rollback=rollback,
                                 dry_run=dry_run, progress=progress, say=say)
-    with output_lock(root, "ngff compress", say, new_output=False,
+    with output_lock(root, "ngff compress", new_output=False,
                      denied_hint="compress it to a writable place with --output OUT"):
         return _in_place_locked(root, version=version, compression=compression,
                                 chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,

@@ -198,7 +198,7 @@ def convert(
     finally:
         source.close()
     fingerprint = _fingerprint(plan, spec)
-    with output_lock(out, "ngff convert", notice):
+    with output_lock(out, "ngff convert"):
         _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume,
                         notice=notice)
         job = Job(output=out.url, plan=plan, source=spec)

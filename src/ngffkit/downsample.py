@@ -141,7 +141,7 @@ def downsample(
         return plans
     if not todo:
         return open_image(image.location)
-    with output_lock(image.location, "ngff downsample", notice, new_output=False,
+    with output_lock(image.location, "ngff downsample", new_output=False,
                      denied_hint="downsample needs write access to add levels (copy the "
                                  "image first, or use a writable location)"):
         for p in todo:
