@@ -279,6 +279,19 @@ FULL_DISK_HINT = ("free some space, then run the same command again (with --resu
                   "was interrupted; nothing written so far is lost)")
 
 
+def local_os_error(exc: BaseException, path: str, verb: str = "access") -> StorageError | None:
+    """The :func:`os_error` of a tensorstore error on a local file (its status text names
+    the errno: permission denied, no space left, read-only), or None when it is another
+    kind of failure (e.g. a chunk that does not decode)."""
+    text = str(exc)
+    for needle, code in _LOCAL_TEXT:
+        if needle in text:
+            named = re.search(r'local file "([^"]+)"', text)  # the very file, when told
+            return os_error(OSError(code, os.strerror(code)),
+                            named.group(1) if named else path, verb)
+    return None
+
+
 def os_error(exc: OSError, path: str, verb: str = "access") -> StorageError:
     """A local file error in the user's words, with its ``errno`` kept.
 
@@ -333,9 +346,9 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
     after = " after retrying" if retried else ""
     if where.scheme in ("file", "memory"):
         # Local stores speak errno through tensorstore's status text, never HTTP.
-        for needle, code in _LOCAL_TEXT:
-            if needle in text:
-                return os_error(OSError(code, os.strerror(code)), addr, "access")
+        local = local_os_error(exc, addr)
+        if local is not None:
+            return local
     if s3_code == "NoSuchBucket":
         bucket = where.kvstore.get("bucket", "?")
         return NotFoundError(

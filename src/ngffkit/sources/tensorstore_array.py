@@ -41,6 +41,7 @@ from ngffkit.sources.base import (
     spatial_slice_bytes,
 )
 from ngffkit.storage import Location, map_error, resolve, shared_context
+from ngffkit.transport import local_os_error
 
 ArrayKind = Literal["zarr", "n5", "precomputed"]
 _CANONICAL = ("t", "c", "z", "y", "x")
@@ -274,6 +275,9 @@ class TensorStoreSource(SourceBase):
         except _TS_ERRORS as exc:
             if self.location.is_remote:
                 raise map_error(exc, self.location, "") from exc
+            local = local_os_error(exc, f"{self.path} ({format_box(box, self.axes)})", "read")
+            if local is not None:  # not a corrupt chunk: a permission, a full disk
+                raise local from exc
             raise InputError(
                 f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
                 "A chunk is corrupt or unreadable."
