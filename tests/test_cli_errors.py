@@ -1,0 +1,323 @@
+"""Every bad input gets a clear error, in CLI words, naming the culprit, with no traceback,
+and changes nothing outside OUTPUT (issue 12: defects 9 and 10, frictions, and the matrix).
+
+The CLI runs in this process (``run_app``) where a process would add nothing; signals,
+permissions (root drops its permission bypass with setpriv) and servers use real processes.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ngffkit.image import open_image
+from run_helpers import ngff, tree_digest, wait_for_journal
+from safety_helpers import cli, run, temp_files, tmpfs, write_stack
+
+SLOW = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--jobs", "1",
+        "--levels", "2"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, make_image: Any) -> Path:
+    """A folder of good and bad inputs, shared by the matrix (which must leave it as it is)."""
+    root = tmp_path_factory.mktemp("matrix")
+    write_stack(root / "stack")
+    make_image(root / "img.zarr", shape=(16, 32, 32), levels=2, chunks=8)
+    (root / "docs").mkdir()
+    (root / "docs" / "thesis.docx").write_text("years of work")
+    (root / "garbage.tif").write_bytes(b"II*\x00" + b"\xff" * 60)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+# (arguments, the culprit the message must name); {w} is the workspace, {out} a new OUTPUT.
+MATRIX: list[tuple[list[str], str]] = [
+    (["convert", "{w}/missing", "{out}"], "missing"),
+    (["convert", "{w}/garbage.tif", "{out}"], "garbage.tif"),
+    (["convert", "{w}/notes.txt", "{out}"], "notes.txt"),
+    (["convert", "{w}/docs", "{out}"], "docs"),
+    (["convert", "{w}/stack", "{w}/docs", "--overwrite"], "thesis.docx"),
+    (["convert", "{w}/stack", "{w}/img.zarr"], "img.zarr"),
+    (["convert", "{w}/stack", "{w}/stack/out.zarr"], "overlaps"),
+    (["convert", "{w}/stack", "{out}", "--chunks", "0"], "--chunks"),
+    (["convert", "{w}/stack", "{out}", "--shards", "7"], "--shards"),
+    (["convert", "{w}/stack", "{out}", "--dtype", "int7"], "--dtype"),
+    (["convert", "{w}/stack", "{out}", "--window", "1:0", "--dtype", "uint8"], "--window"),
+    (["convert", "{w}/stack", "{out}", "--jobs", "0"], "--jobs"),
+    (["convert", "{w}/stack", "{out}", "--jobs", "-1"], "--jobs"),
+    (["convert", "{w}/stack", "{out}", "--max-memory", "10T"], "--max-memory"),
+    (["convert", "{w}/stack", "{out}", "--max-memory", "lots"], "--max-memory"),
+    (["convert", "{w}/stack", "{out}", "--voxel-size", "a,b"], "--voxel-size"),
+    (["convert", "{w}/stack", "{out}", "--format", "0.6"], "--format"),
+    (["convert", "{w}/stack", "{out}", "--name", ""], "--name"),
+    (["convert", "{w}/stack", "{out}", "--method", "bogus"], "bogus"),
+    (["convert", "{w}/stack", "{out}", "--compression", "lzma"], "lzma"),
+    (["convert", "{w}/stack", "{out}", "--ranges", "5:1,:,:"], "--ranges"),
+    (["convert", "{w}/stack", "{out}", "--input-format", "hdf5"], "hdf5"),
+    (["convert", "{w}/stack", "{out}", "--resume", "--overwrite"], "--resume"),
+    (["convert", "{w}/stack", "ftp://host/x.zarr"], "ftp"),
+    (["downsample", "{w}/missing"], "missing"),
+    (["downsample", "{w}/docs"], "docs"),
+    (["downsample", "{w}/img.zarr", "--from-level", "9"], "--from-level"),
+    (["downsample", "{w}/img.zarr", "--method", "bogus"], "bogus"),
+    (["downsample", "{w}/img.zarr", "--levels", "zero"], "--levels"),
+    (["downsample", "{w}/img.zarr", "--jobs", "-1"], "--jobs"),
+    (["downsample", "{w}/img.zarr", "--resume"], "no interrupted downsample"),
+    (["compress", "{w}/missing"], "missing"),
+    (["compress", "{w}/notes.txt"], "notes.txt"),
+    (["compress", "{w}/img.zarr", "--compression", "lzma"], "--compression"),
+    (["compress", "{w}/img.zarr", "--format", "0.3"], "--format"),
+    (["compress", "{w}/img.zarr", "--chunks", "0"], "--chunks"),
+    (["compress", "{w}/img.zarr", "--output", "{w}/docs", "--overwrite"], "thesis.docx"),
+    (["compress", "{w}/img.zarr", "--output", "{w}/img.zarr/copy"], "overlaps"),
+    (["compress", "{w}/img.zarr", "--resume"], "--resume"),
+    (["compress", "{w}/img.zarr", "--jobs", "0"], "--jobs"),
+    (["info", "{w}/missing"], "missing"),
+    (["info", "{w}/docs"], "docs"),
+    (["info", "{w}/garbage.tif"], "garbage.tif"),
+    (["validate", "{w}/missing"], "missing"),
+    (["validate", "{w}/stack"], "stack"),
+    (["validate", "{w}/notes.txt"], "notes.txt"),
+    (["serve", "{w}/missing"], "missing"),
+    (["serve", "{w}/img.zarr", "--port", "70000"], "--port"),
+    (["serve", "{w}/img.zarr", "--token", ""], "--token"),
+    (["view", "{w}/missing"], "missing"),
+    (["view", "{w}/docs"], "docs"),
+    (["view", "{w}/img.zarr", "--layout", "bogus"], "bogus"),
+    (["demo", "{w}/garbage.tif"], "garbage.tif"),
+    (["demo", "{out}", "--shape", "0,0,0"], "--shape"),
+    (["demo", "{out}", "--dtype", "float7"], "--dtype"),
+    (["info", "{w}/img.zarr", "--retries", "-3"], "--retries"),
+    (["info", "{w}/img.zarr", "--header", "no colon"], "--header"),
+    (["no-such-command"], "no-such-command"),
+]
+
+
+def test_the_matrix_covers_every_command() -> None:
+    from ngffkit.cli.app import app, register_commands
+
+    register_commands()
+    commands = {info.name for info in app.registered_commands}
+    assert commands <= {args[0] for args, _ in MATRIX}
+
+
+@pytest.mark.parametrize(("args", "culprit"), MATRIX,
+                         ids=[" ".join(a[:1] + a[2:]) or a[0] for a, _ in MATRIX])
+def test_every_command_refuses_bad_input_cleanly(args: list[str], culprit: str,
+                                                 workspace: Path, tmp_path: Path,
+                                                 capsys: Any) -> None:
+    out = tmp_path / "out.zarr"
+    before = tree_digest(workspace)
+    code, stdout, stderr = cli(capsys, *(a.format(w=workspace, out=out) for a in args))
+    text = stdout + stderr
+    assert code in (1, 2), text
+    assert "Traceback" not in text, text
+    assert culprit in stderr, stderr
+    assert tree_digest(workspace) == before
+    assert not out.exists() or not any(out.iterdir())
+    assert temp_files(workspace) == []
+
+
+# -- defect 9: errors that say what happened ------------------------------------------------
+
+
+def test_local_permission_errors_speak_of_permissions(tmp_path: Path, make_image: Any) -> None:
+    image = tmp_path / "img.zarr"
+    make_image(image, shape=(16, 32, 32), levels=1, chunks=16)
+    chunk = next(p for p in (image / "0").rglob("*") if p.is_file() and p.name != "zarr.json")
+    chunk.chmod(0)
+    proc = run("convert", image, tmp_path / "out.zarr", "-q", unprivileged=True)
+    assert proc.returncode == 1
+    assert f"cannot read {chunk}: permission denied" in proc.stderr, proc.stderr
+    assert "HTTP" not in proc.stderr and "corrupt" not in proc.stderr
+    (image / "zarr.json").chmod(0)
+    proc = run("info", image, unprivileged=True)
+    assert proc.returncode == 1 and "permission denied" in proc.stderr, proc.stderr
+    assert "HTTP" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_slice_without_read_permission_is_not_corrupt(tmp_path: Path) -> None:
+    write_stack(tmp_path / "stack")
+    (tmp_path / "stack" / "00003.tif").chmod(0)
+    proc = run("convert", tmp_path / "stack", tmp_path / "out.zarr", unprivileged=True)
+    assert proc.returncode == 1
+    assert "00003.tif (z=3): permission denied" in proc.stderr, proc.stderr
+    assert "corrupt" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder", "broken symbolic link"])
+def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(kind: str, tmp_path: Path,
+                                                                capsys: Any) -> None:
+    stack = tmp_path / "stack"
+    write_stack(stack)
+    (stack / "00003.tif").unlink()
+    if kind == "folder":
+        (stack / "00003.tif").mkdir()
+    else:
+        (stack / "00003.tif").symlink_to(tmp_path / "gone.tif")
+    code, _out, err = cli(capsys, "convert", stack, tmp_path / "out.zarr")
+    assert code == 1
+    assert f"00003.tif is named like a slice but is a {kind}" in err, err
+    assert "missing 3" not in err
+
+
+@pytest.mark.parametrize("command", [["downsample", "--levels", "3"],
+                                     ["compress", "--compression", "gzip:1"]])
+def test_a_full_disk_is_not_unwritable(command: list[str], tmp_path: Path, capsys: Any,
+                                       make_image: Any) -> None:
+    with tmpfs(tmp_path / "small", "2m") as small:
+        image = small / "img.zarr"
+        make_image(image, shape=(32, 64, 64), levels=2, chunks=16)
+        filler = small / "filler"
+        with open(filler, "wb", buffering=0) as f:  # the rest of the disk fills up
+            try:
+                while True:
+                    f.write(b"\1" * 4096)
+            except OSError:
+                pass
+        before = tree_digest(image)
+        code, _out, err = cli(capsys, command[0], image, *command[1:], "-q")
+        assert code == 1 and "no space left on the device" in err, err
+        assert "not writable" not in err and "Traceback" not in err
+        filler.unlink()
+        assert temp_files(small) == []
+        assert cli(capsys, "validate", image)[0] == 0
+        if command[0] == "compress":
+            assert tree_digest(image, skip=[".ngffkit-compress"]) == before
+
+
+# -- defect 10: no traceback, ever; interrupts say how to continue ---------------------------
+
+
+@pytest.mark.parametrize("case", ["unreadable input folder", "output under a closed folder"])
+def test_permission_mistakes_show_no_traceback(case: str, tmp_path: Path) -> None:
+    write_stack(tmp_path / "stack")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    if case == "unreadable input folder":
+        (tmp_path / "stack").chmod(0)
+        args: list[Any] = ["convert", tmp_path / "stack", tmp_path / "out.zarr"]
+    else:
+        closed.chmod(0)
+        args = ["convert", tmp_path / "stack", closed / "out.zarr"]
+    try:
+        proc = run(*args, unprivileged=True)
+    finally:
+        (tmp_path / "stack").chmod(0o755)
+        closed.chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert "permission denied" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert str(args[1] if case.startswith("unreadable") else closed) in proc.stderr
+
+
+def test_ctrl_c_during_start_up_is_just_an_interrupt(tmp_path: Path) -> None:
+    write_stack(tmp_path / "stack")
+    interrupted = 0
+    for i, delay in enumerate((0.15, 0.25, 0.35, 0.5, 0.7)):
+        proc = ngff("convert", str(tmp_path / "stack"), str(tmp_path / f"o{i}.zarr"), "-q")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "ImportError" not in err, (delay, err)
+        assert proc.returncode in (0, 130), (delay, proc.returncode, err)
+        interrupted += proc.returncode == 130
+    assert interrupted, "every run finished before the signal; interrupt earlier"
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interrupted_conversion_says_how_to_resume(sig: int, status: int,
+                                                      tmp_path: Path) -> None:
+    stack, out = tmp_path / "stack", tmp_path / "out.zarr"
+    data = write_stack(stack, depth=64, shape=(128, 128))
+    proc = ngff("convert", str(stack), str(out), *SLOW, "--overwrite", "-q")
+    assert wait_for_journal(out, proc=proc)
+    proc.send_signal(sig)
+    _o, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err
+    assert f"{out} is partial" in err, err
+    command = re.search(r"^  (ngff convert .*)$", err, re.M)
+    assert command is not None, err
+    argv = command.group(1).split()
+    assert "--resume" in argv and "--overwrite" not in argv
+    resumed = ngff(*argv[1:])
+    _o, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    np.testing.assert_array_equal(open_image(out).levels[0].read(), data)
+
+
+# -- frictions --------------------------------------------------------------------------------
+
+
+def test_quiet_keeps_the_summary_on_stdout(tmp_path: Path, capsys: Any) -> None:
+    write_stack(tmp_path / "stack")
+    out = tmp_path / "out.zarr"
+    code, stdout, err = cli(capsys, "convert", tmp_path / "stack", out, "-q", "--levels", "2")
+    assert code == 0 and stdout.startswith("done: "), (stdout, err)
+    code, stdout, err = cli(capsys, "downsample", out, "--levels", "3", "-q")
+    assert code == 0 and stdout.startswith("done: "), (stdout, err)
+    code, stdout, err = cli(capsys, "compress", out, "--compression", "gzip:1", "-q")
+    assert code == 0 and stdout.startswith("done: "), (stdout, err)
+    # Nothing to do: said once, and no "done:" line.
+    code, stdout, err = cli(capsys, "compress", out, "--compression", "gzip:1")
+    assert code == 0 and "nothing to do" in err and "done:" not in stdout + err
+
+
+def test_no_tifffile_log_lines_before_an_error(tmp_path: Path, capsys: Any) -> None:
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + (10**9).to_bytes(4, "little") + b"\0" * 8)
+    code, _out, err = cli(capsys, "convert", bad, tmp_path / "out.zarr")
+    assert code == 1
+    assert err.startswith("Error: ") and err.count("\n") == 1, err
+    assert "<tifffile" not in err and "invalid offset" not in err
+
+
+def test_serve_on_all_interfaces_prints_reachable_urls(tmp_path: Path,
+                                                       make_image: Any) -> None:
+    make_image(tmp_path / "img.zarr", shape=(8, 16, 16), levels=1, chunks=8)
+    proc = ngff("serve", str(tmp_path / "img.zarr"), "--bind", "0.0.0.0", "--port", "0")
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        sources = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    match = re.search(r"at http://([^:/]+):(\d+)/", first)
+    assert match is not None, first
+    assert match.group(1) not in ("0.0.0.0", "127.0.0.1", "localhost"), first
+    assert not any("0.0.0.0" in line for line in sources), sources
+    # The address printed is one of this machine's (only those can be bound; no traffic).
+    with socket.socket() as probe:
+        probe.bind((match.group(1), 0))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_loopback_connection_fails_without_retrying(capsys: Any) -> None:
+    port = _closed_port()
+    code, _out, err = cli(capsys, "info", f"http://127.0.0.1:{port}/data.zarr")
+    assert code == 1 and f"the connection to 127.0.0.1:{port} was refused" in err, err
+    assert "after retrying" not in err
+
+
+def test_a_scheduler_that_never_answers_fails_at_once(tmp_path: Path, capsys: Any) -> None:
+    write_stack(tmp_path / "stack")
+    port = _closed_port()
+    code, _out, err = cli(capsys, "convert", tmp_path / "stack", tmp_path / "out.zarr",
+                          "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert code == 1 and f"nothing listens on 127.0.0.1:{port}" in err, err
+    assert not (tmp_path / "out.zarr").exists()
+
