@@ -165,7 +165,7 @@ def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(kind: str, tmp_
         (stack / "00003.tif").symlink_to(tmp_path / "gone.tif")
     code, _out, err = cli(capsys, "convert", stack, tmp_path / "out.zarr")
     assert code == 1
-    assert f"00003.tif is named like a slice but is a {kind}" in err, err
+    assert f"00003.tif is named like slice 3 but is a {kind}" in err, err
     assert "missing 3" not in err
 
 

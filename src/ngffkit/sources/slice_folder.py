@@ -64,16 +64,8 @@ def slice_files(folder: Path) -> dict[str, list[Path]]:
             if entry.name.startswith("."):
                 continue
             family = SLICE_SUFFIXES.get(os.path.splitext(entry.name)[1].lower())
-            if family is None:
-                continue
-            if not entry.is_file():
-                # Skipping it would report its number as a gap in the slices.
-                what = ("a folder" if entry.is_dir() else
-                        f"a broken symbolic link (to {os.readlink(entry.path)})"
-                        if entry.is_symlink() else "not a regular file")
-                raise InputError(f"{entry.path} is named like a slice but is {what}; move it "
-                                 "out of the folder, or put the image file there")
-            families.setdefault(family, []).append(Path(entry.path))
+            if family is not None and entry.is_file():
+                families.setdefault(family, []).append(Path(entry.path))
     return families
 
 
@@ -127,6 +119,7 @@ def order_slices(files: list[Path], *, allow_gaps: bool) -> list[Path | None]:
     first, last = min(numbered), max(numbered)
     missing = set(range(first, last + 1)) - numbered.keys()
     if missing and not allow_gaps:
+        _not_a_slice(folder, missing)
         raise InputError(
             f"{folder}: slice numbers {first}..{last} have {len(missing)} gap(s): missing "
             f"{_ranges(missing)}. Add the missing slices, or pass allow_gaps=True "
@@ -135,6 +128,24 @@ def order_slices(files: list[Path], *, allow_gaps: bool) -> list[Path | None]:
     if allow_gaps:
         return [numbered[n][0] if n in numbered else None for n in range(first, last + 1)]
     return [numbered[n][0] for n in sorted(numbered)]
+
+
+def _not_a_slice(folder: Path, missing: set[int]) -> None:
+    """Raise for an entry named like a missing slice that is not an image file (a folder,
+    a broken link): it is what the user must fix, not a gap in the numbers."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            m = _LAST_NUMBER.search(os.path.splitext(entry.name)[0])
+            suffix = os.path.splitext(entry.name)[1].lower()
+            if m is None or int(m.group(1)) not in missing or suffix not in SLICE_SUFFIXES:
+                continue
+            if entry.is_file():
+                continue
+            what = ("a folder" if entry.is_dir() else
+                    f"a broken symbolic link (to {os.readlink(entry.path)})"
+                    if entry.is_symlink() else "not a regular file")
+            raise InputError(f"{entry.path} is named like slice {int(m.group(1))} but is "
+                             f"{what}; put the image file there, or move it out of the folder")
 
 
 class SliceFolderSource(SourceBase):
