@@ -168,8 +168,9 @@ class Location:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if loopback_refused(parts.hostname, port):
             raise StorageError(
-                f"cannot reach {self.describe()}: the connection to {parts.hostname}:{port} "
-                "was refused; is the server running, and are the host and port right?"
+                f"cannot reach {self.describe()}: the connection was refused (nothing listens "
+                f"on {parts.hostname}:{port}); is the server running, and are the host and "
+                "port right?"
             )
         problem = _host_error(parts.hostname, port)
         if problem is not None:
