@@ -35,6 +35,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, make_image: Any) -> Path
     (root / "docs" / "thesis.docx").write_text("years of work")
     (root / "garbage.tif").write_bytes(b"II*\x00" + b"\xff" * 60)
     (root / "notes.txt").write_text("not an image")
+    (root / "link.zarr").symlink_to(root / "img.zarr", target_is_directory=True)
     return root
 
 
@@ -46,6 +47,8 @@ MATRIX: list[tuple[list[str], str]] = [
     (["convert", "{w}/docs", "{out}"], "docs"),
     (["convert", "{w}/stack", "{w}/docs", "--overwrite"], "thesis.docx"),
     (["convert", "{w}/stack", "{w}/img.zarr"], "img.zarr"),
+    (["convert", "{w}/stack", "{w}/notes.txt", "--overwrite"], "is a file"),
+    (["convert", "{w}/stack", "{w}/link.zarr", "--overwrite"], "is a symbolic link"),
     (["convert", "{w}/stack", "{w}/stack/out.zarr"], "overlaps"),
     (["convert", "{w}/stack", "{out}", "--chunks", "0"], "--chunks"),
     (["convert", "{w}/stack", "{out}", "--shards", "7"], "--shards"),

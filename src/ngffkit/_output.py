@@ -111,8 +111,10 @@ def replace_refusal(loc: Location, *, what: str = "OUTPUT") -> str | None:
         return refusal
     local = loc.local_path
     if local is not None:
-        if local.is_symlink() and not local.is_dir():
-            return None  # a dangling link: replacing it touches only the link
+        if local.is_symlink():
+            # Writing through it would put the lock and the data outside the path given.
+            return (f"{what} {local} is a symbolic link (to {os.readlink(local)}); name the "
+                    "folder itself, or a new one")
         if local.exists() and not local.is_dir():
             return f"{what} {local} is a file, not a folder; choose another output path"
     names = _top_names(loc)

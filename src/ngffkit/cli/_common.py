@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -12,6 +15,9 @@ import typer
 from ngffkit.cli.entry import interrupt_status
 from ngffkit.cli.options import with_storage_options
 from ngffkit.errors import NgffkitError, NgffWarning, OptionError
+
+#: Set to show the traceback of an internal error (a bug) instead of one line.
+TRACEBACK_ENV = "NGFFKIT_TRACEBACK"
 
 # Exit statuses shared by all commands.
 EXIT_OK = 0
@@ -161,6 +167,17 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
 
         where = exc.filename if exc.filename is not None else "a file"
         err_console.print(f"Error: {os_error(exc, str(where))}", markup=False)
+        return EXIT_ERROR
+    except Exception as exc:
+        # A bug of ours, not the user's mistake: one line that says so and where; the
+        # traceback only on request (it means nothing to most users of a CLI).
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        err_console.print(
+            f"Error: internal error in ngffkit ({type(exc).__name__}: {exc}, at "
+            f"{Path(frame.filename).name}:{frame.lineno}); please report it with the command "
+            f"you ran ({TRACEBACK_ENV}=1 shows the traceback)", markup=False)
         return EXIT_ERROR
     return EXIT_OK
 
