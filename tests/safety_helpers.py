@@ -31,8 +31,13 @@ def cli(capsys: Any, *args: str | os.PathLike[str]) -> tuple[int, str, str]:
     return code, out, err
 
 
-def write_stack(folder: Path, depth: int = 8, shape: tuple[int, int] = (40, 50),
-                dtype: str = "uint16", seed: int = 0) -> np.ndarray:
+def write_stack(
+    folder: Path,
+    depth: int = 8,
+    shape: tuple[int, int] = (40, 50),
+    dtype: str = "uint16",
+    seed: int = 0,
+) -> np.ndarray:
     """``depth`` TIFF slices 00000.tif… of random data; returns the volume (z, y, x)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = np.random.default_rng(seed).integers(0, 4000, (depth, *shape), dtype=dtype)
@@ -52,12 +57,23 @@ def ngff_cmd(*args: str | os.PathLike[str], unprivileged: bool = False) -> list[
     return argv
 
 
-def run(*args: str | os.PathLike[str], unprivileged: bool = False,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               NO_COLOR="1", COLUMNS="200")
-    return subprocess.run(ngff_cmd(*args, unprivileged=unprivileged), capture_output=True,
-                          text=True, env=env, timeout=timeout, check=False)
+def run(
+    *args: str | os.PathLike[str], unprivileged: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        ngff_cmd(*args, unprivileged=unprivileged),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @contextmanager
@@ -66,8 +82,12 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("a small filesystem needs root to mount a tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -86,5 +106,8 @@ def temp_files(root: Path) -> list[str]:
 
 
 def files_of(root: Path, skip: Sequence[str] = ()) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if not any(p.relative_to(root).as_posix().startswith(s) for s in skip)}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if not any(p.relative_to(root).as_posix().startswith(s) for s in skip)
+    }

@@ -21,8 +21,7 @@ from ngffkit.image import open_image
 from run_helpers import ngff, tree_digest, wait_for_journal
 from safety_helpers import cli, run, temp_files, tmpfs, write_stack
 
-SLOW = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--jobs", "1",
-        "--levels", "2"]
+SLOW = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--jobs", "1", "--levels", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +111,12 @@ def test_the_matrix_covers_every_command() -> None:
     assert commands <= {args[0] for args, _ in MATRIX}
 
 
-@pytest.mark.parametrize(("args", "culprit"), MATRIX,
-                         ids=[" ".join(a[:1] + a[2:]) or a[0] for a, _ in MATRIX])
-def test_every_command_refuses_bad_input_cleanly(args: list[str], culprit: str,
-                                                 workspace: Path, tmp_path: Path,
-                                                 capsys: Any) -> None:
+@pytest.mark.parametrize(
+    ("args", "culprit"), MATRIX, ids=[" ".join(a[:1] + a[2:]) or a[0] for a, _ in MATRIX]
+)
+def test_every_command_refuses_bad_input_cleanly(
+    args: list[str], culprit: str, workspace: Path, tmp_path: Path, capsys: Any
+) -> None:
     out = tmp_path / "out.zarr"
     before = tree_digest(workspace)
     code, stdout, stderr = cli(capsys, *(a.format(w=workspace, out=out) for a in args))
@@ -157,8 +157,9 @@ def test_a_slice_without_read_permission_is_not_corrupt(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["folder", "broken symbolic link"])
-def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(kind: str, tmp_path: Path,
-                                                                capsys: Any) -> None:
+def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(
+    kind: str, tmp_path: Path, capsys: Any
+) -> None:
     stack = tmp_path / "stack"
     write_stack(stack)
     (stack / "00003.tif").unlink()
@@ -172,10 +173,12 @@ def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(kind: str, tmp_
     assert "missing 3" not in err
 
 
-@pytest.mark.parametrize("command", [["downsample", "--levels", "3"],
-                                     ["compress", "--compression", "gzip:1"]])
-def test_a_full_disk_is_not_unwritable(command: list[str], tmp_path: Path, capsys: Any,
-                                       make_image: Any) -> None:
+@pytest.mark.parametrize(
+    "command", [["downsample", "--levels", "3"], ["compress", "--compression", "gzip:1"]]
+)
+def test_a_full_disk_is_not_unwritable(
+    command: list[str], tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     with tmpfs(tmp_path / "small", "2m") as small:
         image = small / "img.zarr"
         make_image(image, shape=(32, 64, 64), levels=2, chunks=16)
@@ -236,8 +239,9 @@ def test_ctrl_c_during_start_up_is_just_an_interrupt(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_an_interrupted_conversion_says_how_to_resume(sig: int, status: int,
-                                                      tmp_path: Path) -> None:
+def test_an_interrupted_conversion_says_how_to_resume(
+    sig: int, status: int, tmp_path: Path
+) -> None:
     stack, out = tmp_path / "stack", tmp_path / "out.zarr"
     data = write_stack(stack, depth=64, shape=(128, 128))
     proc = ngff("convert", str(stack), str(out), *SLOW, "--overwrite", "-q")
@@ -283,8 +287,7 @@ def test_no_tifffile_log_lines_before_an_error(tmp_path: Path, capsys: Any) -> N
     assert "<tifffile" not in err and "invalid offset" not in err
 
 
-def test_serve_on_all_interfaces_prints_reachable_urls(tmp_path: Path,
-                                                       make_image: Any) -> None:
+def test_serve_on_all_interfaces_prints_reachable_urls(tmp_path: Path, make_image: Any) -> None:
     make_image(tmp_path / "img.zarr", shape=(8, 16, 16), levels=1, chunks=8)
     proc = ngff("serve", str(tmp_path / "img.zarr"), "--bind", "0.0.0.0", "--port", "0")
     try:
@@ -319,8 +322,13 @@ def test_a_refused_loopback_connection_fails_without_retrying(capsys: Any) -> No
 def test_a_scheduler_that_never_answers_fails_at_once(tmp_path: Path, capsys: Any) -> None:
     write_stack(tmp_path / "stack")
     port = _closed_port()
-    code, _out, err = cli(capsys, "convert", tmp_path / "stack", tmp_path / "out.zarr",
-                          "--scheduler", f"tcp://127.0.0.1:{port}")
+    code, _out, err = cli(
+        capsys,
+        "convert",
+        tmp_path / "stack",
+        tmp_path / "out.zarr",
+        "--scheduler",
+        f"tcp://127.0.0.1:{port}",
+    )
     assert code == 1 and f"nothing listens on 127.0.0.1:{port}" in err, err
     assert not (tmp_path / "out.zarr").exists()
-

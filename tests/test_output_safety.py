@@ -25,8 +25,19 @@ from run_helpers import kill_when_journalled, ngff, tree_digest, wait_for_journa
 from safety_helpers import cli, resize_tmpfs, temp_files, tmpfs, write_stack
 
 # A conversion slow enough to be caught mid-way: many small gzip-9 shards, one worker.
-SLOW = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--jobs", "1",
-        "--levels", "2", "-q"]
+SLOW = [
+    "--chunks",
+    "8",
+    "--shards",
+    "8",
+    "--compression",
+    "gzip:9",
+    "--jobs",
+    "1",
+    "--levels",
+    "2",
+    "-q",
+]
 
 
 def _documents(folder: Path) -> dict[str, str]:
@@ -41,8 +52,9 @@ def _documents(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("command", ["convert", "compress --output"])
-def test_overwrite_refuses_a_folder_that_is_not_zarr(command: str, tmp_path: Path,
-                                                     capsys: Any, make_image: Any) -> None:
+def test_overwrite_refuses_a_folder_that_is_not_zarr(
+    command: str, tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     stack, image, docs = tmp_path / "stack", tmp_path / "img.zarr", tmp_path / "docs"
     before = _documents(docs)
     if command == "convert":
@@ -63,8 +75,9 @@ def test_overwrite_refuses_a_folder_that_is_not_zarr(command: str, tmp_path: Pat
     assert tree_digest(docs) == before and not (docs / LOCK).exists()
 
 
-def test_overwrite_replaces_zarr_and_our_own_partial_output(tmp_path: Path, capsys: Any,
-                                                            make_image: Any) -> None:
+def test_overwrite_replaces_zarr_and_our_own_partial_output(
+    tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     stack = tmp_path / "stack"
     data = write_stack(stack)
     zarr = tmp_path / "other.zarr"
@@ -80,8 +93,9 @@ def test_overwrite_replaces_zarr_and_our_own_partial_output(tmp_path: Path, caps
     assert code == 0, err
 
 
-def test_overwrite_never_follows_a_link_out_of_output(tmp_path: Path, capsys: Any,
-                                                      make_image: Any) -> None:
+def test_overwrite_never_follows_a_link_out_of_output(
+    tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     stack, out, outside = tmp_path / "stack", tmp_path / "out.zarr", tmp_path / "outside"
     write_stack(stack)
     make_image(out)
@@ -96,7 +110,8 @@ def test_overwrite_never_follows_a_link_out_of_output(tmp_path: Path, capsys: An
 
 @pytest.mark.parametrize("where", ["current folder", "parent of the input", "inside the input"])
 def test_output_that_holds_or_is_the_input_or_cwd_is_refused(
-        where: str, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    where: str, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     work = tmp_path / "work"
     write_stack(work / "stack")
     (work / "keep.txt").write_text("keep")
@@ -119,8 +134,9 @@ def test_output_that_holds_or_is_the_input_or_cwd_is_refused(
     assert tree_digest(tmp_path) == before
 
 
-def test_downsample_rebuild_refuses_a_folder_that_is_not_zarr(tmp_path: Path, capsys: Any,
-                                                              make_image: Any) -> None:
+def test_downsample_rebuild_refuses_a_folder_that_is_not_zarr(
+    tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     image = tmp_path / "img.zarr"
     make_image(image, shape=(32, 64, 64), levels=2, chunks=8)
     docs = image / "2"  # where the new level 2 would go
@@ -139,9 +155,15 @@ def _lock_of(pid: int) -> dict[str, Any]:
     from ngffkit._output import _start_time
     from ngffkit.pipeline import boot_id
 
-    return {"tool": "ngff convert", "pid": pid, "host": socket.gethostname(), "token": "x",
-            "started": "2026-01-01T00:00:00", "started_ticks": _start_time(pid),
-            "boot": boot_id()}
+    return {
+        "tool": "ngff convert",
+        "pid": pid,
+        "host": socket.gethostname(),
+        "token": "x",
+        "started": "2026-01-01T00:00:00",
+        "started_ticks": _start_time(pid),
+        "boot": boot_id(),
+    }
 
 
 def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys: Any) -> None:
@@ -154,10 +176,23 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys:
         owner = f"another ngff (pid {first.pid} on {socket.gethostname()}) is writing"
         for extra in (["--overwrite"], ["--resume"], []):
             second = subprocess.run(
-                [sys.executable, "-m", "ngffkit", "convert", str(stack), str(out), *SLOW,
-                 "--compression", "zstd:1", *extra],
-                capture_output=True, text=True, check=False,
-                env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src")))
+                [
+                    sys.executable,
+                    "-m",
+                    "ngffkit",
+                    "convert",
+                    str(stack),
+                    str(out),
+                    *SLOW,
+                    "--compression",
+                    "zstd:1",
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src")),
+            )
             assert second.returncode == 1, (extra, second.stderr)
             assert owner in second.stderr and "Traceback" not in second.stderr, second.stderr
         first.send_signal(signal.SIGCONT)
@@ -184,11 +219,17 @@ def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path: Path, capsys: Any) -
     np.testing.assert_array_equal(open_image(out).levels[0].read(), data)
 
 
-@pytest.mark.parametrize("command", [["downsample", "--levels", "3", "--rebuild"],
-                                     ["compress", "--compression", "gzip:1"],
-                                     ["compress", "--output", "{out}"]])
-def test_in_place_commands_respect_a_live_lock(command: list[str], tmp_path: Path,
-                                               capsys: Any, make_image: Any) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["downsample", "--levels", "3", "--rebuild"],
+        ["compress", "--compression", "gzip:1"],
+        ["compress", "--output", "{out}"],
+    ],
+)
+def test_in_place_commands_respect_a_live_lock(
+    command: list[str], tmp_path: Path, capsys: Any, make_image: Any
+) -> None:
     image, out = tmp_path / "img.zarr", tmp_path / "copy.zarr"
     make_image(image, shape=(32, 64, 64), levels=2, chunks=8)
     holder = subprocess.Popen(["sleep", "60"])  # another live process on this host
@@ -222,8 +263,9 @@ def test_readers_ignore_a_left_over_lock(tmp_path: Path, capsys: Any, make_image
 
 
 @pytest.mark.parametrize("size", ["4k", "8k", "16k"])
-def test_full_disk_at_the_first_write_leads_somewhere(size: str, tmp_path: Path,
-                                                      capsys: Any) -> None:
+def test_full_disk_at_the_first_write_leads_somewhere(
+    size: str, tmp_path: Path, capsys: Any
+) -> None:
     stack = tmp_path / "stack"
     data = write_stack(stack, depth=16, shape=(64, 64))
     with tmpfs(tmp_path / "small", size) as small:

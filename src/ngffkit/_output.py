@@ -39,8 +39,13 @@ from ngffkit.transport import denied, os_error
 
 LOCK = ".ngffkit-lock.json"
 #: Keys at an OUTPUT's root that ngffkit writes while it works (never user data).
-OWN_KEYS = (".ngffkit-partial.json", ".ngffkit-journal", ".ngffkit-downsample.json",
-            ".ngffkit-compress", LOCK)
+OWN_KEYS = (
+    ".ngffkit-partial.json",
+    ".ngffkit-journal",
+    ".ngffkit-downsample.json",
+    ".ngffkit-compress",
+    LOCK,
+)
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5
 
@@ -62,8 +67,10 @@ def _top_names(loc: Location) -> list[str] | None:
         except FileNotFoundError:
             return []
         except PermissionError as exc:
-            raise StorageError(f"cannot list {local}: permission denied; check the folder's "
-                               "permissions, or choose another output") from exc
+            raise StorageError(
+                f"cannot list {local}: permission denied; check the folder's "
+                "permissions, or choose another output"
+            ) from exc
     keys = loc.list_keys()
     if keys is None:
         return None
@@ -99,8 +106,10 @@ def _place_refusal(loc: Location, what: str) -> str | None:
         where = "is the current folder" if real == cwd else "holds the current folder"
         return f"{what} {local} {where}; name a new folder for the output"
     if real == home or real == Path(real.anchor):
-        return (f"{what} {local} is {'your home folder' if real == home else 'the root'}; "
-                "name a new folder for the output")
+        return (
+            f"{what} {local} is {'your home folder' if real == home else 'the root'}; "
+            "name a new folder for the output"
+        )
     return None
 
 
@@ -113,8 +122,10 @@ def replace_refusal(loc: Location, *, what: str = "OUTPUT") -> str | None:
     if local is not None:
         if local.is_symlink():
             # Writing through it would put the lock and the data outside the path given.
-            return (f"{what} {local} is a symbolic link (to {os.readlink(local)}); name the "
-                    "folder itself, or a new one")
+            return (
+                f"{what} {local} is a symbolic link (to {os.readlink(local)}); name the "
+                "folder itself, or a new one"
+            )
         if local.exists() and not local.is_dir():
             return f"{what} {local} is a file, not a folder; choose another output path"
     names = _top_names(loc)
@@ -125,9 +136,11 @@ def replace_refusal(loc: Location, *, what: str = "OUTPUT") -> str | None:
         return None
     shown = ", ".join(names[:_SHOWN]) + (", …" if len(names) > _SHOWN else "")
     files = "file or folder that is" if len(names) == 1 else "files or folders that are"
-    return (f"{what} {loc.describe()} holds {len(names)} {files} not Zarr ({shown}); "
-            "ngffkit replaces only an empty folder, a Zarr/OME-Zarr dataset or its own "
-            "unfinished output. Choose a new folder for the output")
+    return (
+        f"{what} {loc.describe()} holds {len(names)} {files} not Zarr ({shown}); "
+        "ngffkit replaces only an empty folder, a Zarr/OME-Zarr dataset or its own "
+        "unfinished output. Choose a new folder for the output"
+    )
 
 
 def holds_data(loc: Location) -> bool:
@@ -148,12 +161,14 @@ def unfinished(loc: Location) -> bool:
     keys = [k for k in OWN_KEYS if k != LOCK]
     if local is not None:
         return any((local / k).exists() for k in keys)
-    return any(loc.read(k) is not None for k in (".ngffkit-partial.json",
-                                                 ".ngffkit-downsample.json"))
+    return any(
+        loc.read(k) is not None for k in (".ngffkit-partial.json", ".ngffkit-downsample.json")
+    )
 
 
-def check_apart(input_path: Path | Location | None, out: Location, *,
-                what: str = "the input") -> None:
+def check_apart(
+    input_path: Path | Location | None, out: Location, *, what: str = "the input"
+) -> None:
     """Refuse an output that is, holds or lies inside the input (replacing it would delete
     the input, and writing into it would change it)."""
     if isinstance(input_path, Location):
@@ -199,7 +214,8 @@ def claim_output(loc: Location, overwrite: bool, *, what: str = "OUTPUT") -> Non
             )
         raise ConflictError(
             f"{loc.describe()} already exists; pass --overwrite (overwrite=True) to replace "
-            "it, or choose another output")
+            "it, or choose another output"
+        )
     clear(loc, keep=(LOCK,))
 
 
@@ -287,8 +303,13 @@ def _owner_text(owner: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(loc: Location, command: str, *, new_output: bool = True,
-                denied_hint: str = "choose an output you may write to") -> Iterator[None]:
+def output_lock(
+    loc: Location,
+    command: str,
+    *,
+    new_output: bool = True,
+    denied_hint: str = "choose an output you may write to",
+) -> Iterator[None]:
     """Hold the writer's lock on ``loc`` for the ``with`` block (see the module's doc).
 
     For a ``new_output`` (convert, ``compress --output``) an OUTPUT that is not ours to
@@ -305,8 +326,14 @@ def output_lock(loc: Location, command: str, *, new_output: bool = True,
     created = local is not None and not local.exists()
     token = uuid.uuid4().hex
     pid = os.getpid()
-    body = {"tool": command, "pid": pid, "host": socket.gethostname(), "token": token,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "started_ticks": _start_time(pid)}
+    body = {
+        "tool": command,
+        "pid": pid,
+        "host": socket.gethostname(),
+        "token": token,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started_ticks": _start_time(pid),
+    }
     from ngffkit.pipeline import boot_id
 
     body["boot"] = boot_id()
@@ -333,17 +360,25 @@ def _acquire(loc: Location, body: dict[str, Any]) -> None:
         here = owner.get("host") == body["host"]
         if here and not _alive(owner):
             # A warning, so the CLI shows it even with --quiet.
-            warnings.warn(f"took over the lock of an ngff run that no longer runs "
-                          f"({_owner_text(owner)}, {owner.get('tool', '?')} started "
-                          f"{owner.get('started', '?')}) on {loc.describe()}", NgffWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"took over the lock of an ngff run that no longer runs "
+                f"({_owner_text(owner)}, {owner.get('tool', '?')} started "
+                f"{owner.get('started', '?')}) on {loc.describe()}",
+                NgffWarning,
+                stacklevel=4,
+            )
             loc.delete(LOCK)
             continue
-        hint = ("wait for it to finish, or stop it first" if here else
-                f"if it no longer runs, delete {loc.describe(LOCK)}")
-        raise ConflictError(f"another ngff ({_owner_text(owner)}) is writing "
-                            f"{loc.describe()} ({owner.get('tool', '?')} started "
-                            f"{owner.get('started', '?')}); {hint}")
+        hint = (
+            "wait for it to finish, or stop it first"
+            if here
+            else f"if it no longer runs, delete {loc.describe(LOCK)}"
+        )
+        raise ConflictError(
+            f"another ngff ({_owner_text(owner)}) is writing "
+            f"{loc.describe()} ({owner.get('tool', '?')} started "
+            f"{owner.get('started', '?')}); {hint}"
+        )
     raise ConflictError(f"could not take the lock {loc.describe(LOCK)}; try again")
 
 
@@ -402,5 +437,15 @@ def _release(loc: Location, token: str, *, remove_folder: bool) -> None:
             local.rmdir()  # only when the run left nothing there
 
 
-__all__ = ["LOCK", "OWN_KEYS", "check_apart", "claim_output", "clear", "holds_data",
-           "output_lock", "replace_refusal", "replace_tree", "unfinished"]
+__all__ = [
+    "LOCK",
+    "OWN_KEYS",
+    "check_apart",
+    "claim_output",
+    "clear",
+    "holds_data",
+    "output_lock",
+    "replace_refusal",
+    "replace_tree",
+    "unfinished",
+]

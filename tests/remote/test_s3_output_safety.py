@@ -26,8 +26,11 @@ def test_overwrite_refuses_keys_that_are_not_zarr(s3: Moto, tmp_path: Path) -> N
     for key in ("papers/thesis.docx", "papers/notes.txt"):
         client.put_object(Bucket="docs", Key=key, Body=b"years of work")
     write_stack(tmp_path / "stack")
-    with pytest.raises(ConflictError, match=r"holds 2 files or folders that are not Zarr "
-                                            r"\(notes.txt, thesis.docx\)"):
+    with pytest.raises(
+        ConflictError,
+        match=r"holds 2 files or folders that are not Zarr "
+        r"\(notes.txt, thesis.docx\)",
+    ):
         convert(tmp_path / "stack", "s3://docs/papers", overwrite=True, levels=1)
     assert sorted(s3.keys("docs")) == ["papers/notes.txt", "papers/thesis.docx"]
 
@@ -38,11 +41,18 @@ def test_a_live_lock_keeps_a_second_writer_out(s3: Moto, tmp_path: Path) -> None
     url = "s3://locked/img.ome.zarr"
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        lock = {"tool": "ngff convert", "pid": holder.pid, "host": socket.gethostname(),
-                "token": "x", "started": "2026-01-01T00:00:00",
-                "started_ticks": _start_time(holder.pid), "boot": boot_id()}
-        s3.client().put_object(Bucket="locked", Key=f"img.ome.zarr/{LOCK}",
-                               Body=json.dumps(lock).encode())
+        lock = {
+            "tool": "ngff convert",
+            "pid": holder.pid,
+            "host": socket.gethostname(),
+            "token": "x",
+            "started": "2026-01-01T00:00:00",
+            "started_ticks": _start_time(holder.pid),
+            "boot": boot_id(),
+        }
+        s3.client().put_object(
+            Bucket="locked", Key=f"img.ome.zarr/{LOCK}", Body=json.dumps(lock).encode()
+        )
         with pytest.raises(ConflictError, match=f"another ngff \\(pid {holder.pid} on "):
             convert(tmp_path / "stack", url, levels=1)
         assert s3.keys("locked") == [f"img.ome.zarr/{LOCK}"]
