@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -50,9 +51,17 @@ _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5
 
 
+# Metadata files are written through a temp name first (".zarr.json.tmp123"); a failed
+# write removes it, a killed one may leave it.
+_OWN_TEMP = re.compile(r"\.(zarr\.json|\.zarray|\.zgroup|\.zattrs|\.ngffkit-[\w.-]+)\.tmp\d+")
+
+
+def _is_temp(name: str) -> bool:
+    return _OWN_TEMP.fullmatch(name) is not None
+
+
 def _is_own(name: str) -> bool:
-    # Metadata files are written through a temp name first (".zarr.json.tmp123").
-    return name in OWN_KEYS or (name.startswith(".") and ".tmp" in name)
+    return name in OWN_KEYS or _is_temp(name)
 
 
 def _top_names(loc: Location) -> list[str] | None:
@@ -151,7 +160,7 @@ def holds_data(loc: Location) -> bool:
     names = _top_names(loc)
     if names is None:
         return loc.exists()
-    return any(n != LOCK and not (n.startswith(".") and ".tmp" in n) for n in names)
+    return any(n != LOCK and not _is_temp(n) for n in names)
 
 
 def unfinished(loc: Location) -> bool:
@@ -173,8 +182,12 @@ def check_apart(
     the input, and writing into it would change it)."""
     if isinstance(input_path, Location):
         if input_path.local_path is None or out.local_path is None:
-            if input_path.url.rstrip("/") == out.url.rstrip("/"):
-                raise InputError(f"the output {out.describe()} is {what}; write it elsewhere")
+            a, b = input_path.url.rstrip("/") + "/", out.url.rstrip("/") + "/"
+            if a.startswith(b) or b.startswith(a):
+                raise InputError(
+                    f"the output {out.describe()} overlaps {what} {input_path.describe()}; "
+                    "write the output elsewhere"
+                )
             return
         input_path = input_path.local_path
     local = out.local_path
