@@ -21,12 +21,16 @@ from run_helpers import SRC
 
 def cli(capsys: Any, *args: str | os.PathLike[str]) -> tuple[int, str, str]:
     """Run ``ngff ARGS`` in this process (as ``main`` would); (exit status, stdout, stderr)."""
+    from ngffkit import storage
     from ngffkit.cli._common import run_app
     from ngffkit.cli.app import app, register_commands
 
     register_commands()
     capsys.readouterr()
-    code = run_app(app, [os.fspath(a) for a in args])
+    try:
+        code = run_app(app, [os.fspath(a) for a in args])
+    finally:
+        storage.configure(None)  # the CLI configured the process-wide storage options
     out, err = capsys.readouterr()
     return code, out, err
 

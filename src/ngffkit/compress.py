@@ -318,7 +318,7 @@ def compress(
     rerun found and did (continued, rolled back) and where a Dask run takes place.
     ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
     as in ``convert``. Returns the image reopened; the plan with ``dry_run``, or when the
-    image already had the encoding asked for (``plan.unchanged``: nothing was written).
+    image already had the encoding asked for and nothing was written (``plan.unchanged``).
     """
     say = notify or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
@@ -394,6 +394,7 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
                      dry_run: bool, progress: Progress | None,
                      say: Notify) -> Image | CompressPlan:
     state = swap.read_state(root)
+    finished = False  # an interrupted run finished here: something was done
     if state is not None and not dry_run:
         phase = state.get("phase")
         if rollback:
@@ -409,7 +410,8 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
             say(f"continuing the interrupted compress of {root.describe()}: its new levels "
                 "were complete and verified, finishing the swap")
             swap.swap(root, state)
-        state = None if phase in ("done", "swapping") else state
+        finished = phase in ("done", "swapping")
+        state = None if finished else state
     elif rollback:
         say(f"nothing to roll back: no interrupted compress in {root.describe()}")
         return open_image(root)
@@ -428,7 +430,7 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
             state = None
     if plan.unchanged and state is None:
         say(f"nothing to do: {root.describe()} already has this encoding")
-        return plan
+        return image if finished else plan
     if state is None:
         summary = f"OME-Zarr {plan.version}, " + (plan.levels[0].after if plan.levels else "")
         try:
