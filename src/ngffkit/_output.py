@@ -182,8 +182,8 @@ def check_apart(
     the input, and writing into it would change it)."""
     if isinstance(input_path, Location):
         if input_path.local_path is None or out.local_path is None:
-            a, b = input_path.url.rstrip("/") + "/", out.url.rstrip("/") + "/"
-            if a.startswith(b) or b.startswith(a):
+            src, dst = input_path.url.rstrip("/") + "/", out.url.rstrip("/") + "/"
+            if src.startswith(dst) or dst.startswith(src):
                 raise InputError(
                     f"the output {out.describe()} overlaps {what} {input_path.describe()}; "
                     "write the output elsewhere"
