@@ -251,6 +251,7 @@ def test_an_interrupted_conversion_says_how_to_resume(
     assert proc.returncode == status, err
     assert "Traceback" not in err
     assert f"{out} is partial" in err, err
+    assert not (out / ".ngffkit-lock.json").exists()  # released on the way out
     command = re.search(r"^  (ngff convert .*)$", err, re.M)
     assert command is not None, err
     argv = command.group(1).split()
