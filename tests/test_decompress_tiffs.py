@@ -11,7 +11,6 @@ import tifffile
 
 from ngffkit.errors import ConflictError, InputError
 from ngffkit.tiffs import PARTIAL_SUFFIX, decompress_tiffs
-
 from run_helpers import ngff
 
 
@@ -27,16 +26,33 @@ def _stack(folder: Path) -> dict[str, np.ndarray]:
         "004.tif": rng.integers(0, 255, (3, 16, 18), dtype=np.uint8),
         "005.tif": rng.integers(0, 65535, (40, 52), dtype=np.uint16),
     }
-    tifffile.imwrite(folder / "000.tif", data["000.tif"], compression="zlib",
-                     resolution=(126.4, 126.4), resolutionunit="CENTIMETER",
-                     description="scroll slice 0", metadata=None, software="vc",
-                     extratags=[(65000, "s", 0, "private note", True)])
+    tifffile.imwrite(
+        folder / "000.tif",
+        data["000.tif"],
+        compression="zlib",
+        resolution=(126.4, 126.4),
+        resolutionunit="CENTIMETER",
+        description="scroll slice 0",
+        metadata=None,
+        software="vc",
+        extratags=[(65000, "s", 0, "private note", True)],
+    )
     tifffile.imwrite(folder / "001.tif", data["001.tif"], compression="lzw", predictor=True)
-    tifffile.imwrite(folder / "002.tiff", data["002.tiff"], compression="zlib",
-                     photometric="rgb", extrasamples=["unassalpha"])
+    tifffile.imwrite(
+        folder / "002.tiff",
+        data["002.tiff"],
+        compression="zlib",
+        photometric="rgb",
+        extrasamples=["unassalpha"],
+    )
     tifffile.imwrite(folder / "003.tif", data["003.tif"], compression="zstd", tile=(16, 16))
-    tifffile.imwrite(folder / "004.tif", data["004.tif"], compression="zlib",
-                     photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(
+        folder / "004.tif",
+        data["004.tif"],
+        compression="zlib",
+        photometric="rgb",
+        planarconfig="separate",
+    )
     tifffile.imwrite(folder / "005.tif", data["005.tif"])  # already plain
     (folder / "notes.txt").write_text("not a slice")
     (folder / "meta.json").write_text("{}")
@@ -69,8 +85,10 @@ def test_rewrites_every_tiff_uncompressed_and_pixel_exact(tmp_path: Path) -> Non
 def test_keeps_the_image_tags(tmp_path: Path) -> None:
     _stack(tmp_path / "in")
     decompress_tiffs(tmp_path / "in", tmp_path / "out")
-    with tifffile.TiffFile(tmp_path / "in" / "000.tif") as a, \
-            tifffile.TiffFile(tmp_path / "out" / "000.tif") as b:
+    with (
+        tifffile.TiffFile(tmp_path / "in" / "000.tif") as a,
+        tifffile.TiffFile(tmp_path / "out" / "000.tif") as b,
+    ):
         ta, tb = a.pages.first.tags, b.pages.first.tags
         for code in (270, 282, 283, 296, 305, 65000, 262, 339):
             if code in ta:
@@ -115,8 +133,17 @@ def test_refuses_to_write_into_the_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="overlaps the input"):
         decompress_tiffs(tmp_path / "outer" / "in", tmp_path / "outer")
     assert sorted(os.listdir(tmp_path / "outer" / "in")) == sorted(
-        ["000.tif", "001.tif", "002.tiff", "003.tif", "004.tif", "005.tif", "notes.txt",
-         "meta.json"])
+        [
+            "000.tif",
+            "001.tif",
+            "002.tiff",
+            "003.tif",
+            "004.tif",
+            "005.tif",
+            "notes.txt",
+            "meta.json",
+        ]
+    )
 
 
 def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
@@ -158,8 +185,7 @@ def test_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "5 decompressed, 1 already uncompressed" in out
     assert "not TIFF files: meta.json, notes.txt" in err
-    proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "out"), "--resume",
-                "-q")
+    proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "out"), "--resume", "-q")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "6 done earlier" in err
     proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "in" / "x"))

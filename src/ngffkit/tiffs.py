@@ -38,14 +38,62 @@ PARTIAL_SUFFIX = ".ngff-partial"
 
 # Tags the writer derives from the data and the layout it writes (or that describe how the
 # input was stored and no longer apply once decoded); never copied.
-_LAYOUT_TAGS = frozenset({
-    254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324,
-    325, 338, 339, 347, 270, 282, 283, 296, 305, 306, 530, 531, 532, 32997, 32998, 34675,
-})
+_LAYOUT_TAGS = frozenset(
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        266,
+        273,
+        277,
+        278,
+        279,
+        284,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        338,
+        339,
+        347,
+        270,
+        282,
+        283,
+        296,
+        305,
+        306,
+        530,
+        531,
+        532,
+        32997,
+        32998,
+        34675,
+    }
+)
 # Tags whose values are offsets of other IFDs: a byte copy would point into the void.
 _IFD_TAGS = frozenset({330, 34665, 34853, 40965, 400})
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
-               16: 8, 17: 8}
+_TYPE_SIZES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 1,
+    7: 1,
+    8: 2,
+    9: 4,
+    10: 8,
+    11: 4,
+    12: 8,
+    16: 8,
+    17: 8,
+}
 _BIGTIFF_BYTES = 2**32 - 2**25  # leave room for the headers of a classic TIFF
 
 
@@ -86,8 +134,11 @@ def list_tiffs(folder: Path) -> tuple[list[Path], list[str]]:
     other: list[str] = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.is_file() and os.path.splitext(entry.name)[1].lower() in TIFF_SUFFIXES \
-                    and not entry.name.startswith("."):
+            if (
+                entry.is_file()
+                and os.path.splitext(entry.name)[1].lower() in TIFF_SUFFIXES
+                and not entry.name.startswith(".")
+            ):
                 tiffs.append(Path(entry.path))
             else:
                 other.append(entry.name + ("/" if entry.is_dir() else ""))
@@ -227,13 +278,17 @@ def _digest(data: np.ndarray[Any, Any]) -> bytes:
     return h.digest()
 
 
-def _write_pages(tif: Any, pages: list[Any], path: Path, tmp: Path) -> tuple[list[bytes], list[str]]:
+def _write_pages(
+    tif: Any, pages: list[Any], path: Path, tmp: Path
+) -> tuple[list[bytes], list[str]]:
     import tifffile
 
     for page in pages:
         if 330 in page.tags:
-            raise InputError(f"{path}: has sub-IFDs (reduced-resolution images inside pages), "
-                             "which decompress-tiffs cannot rewrite faithfully.")
+            raise InputError(
+                f"{path}: has sub-IFDs (reduced-resolution images inside pages), "
+                "which decompress-tiffs cannot rewrite faithfully."
+            )
     need = sum(int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in pages)
     bigtiff = bool(tif.is_bigtiff) or need > _BIGTIFF_BYTES
     digests: list[bytes] = []
@@ -266,8 +321,9 @@ def _write_pages(tif: Any, pages: list[Any], path: Path, tmp: Path) -> tuple[lis
                 iccprofile=tags[34675].value if 34675 in tags else None,
                 description=tags[270].value if 270 in tags else None,
                 resolution=resolution,
-                resolutionunit=int(tags[296].value) if 296 in tags else (
-                    None if resolution is None else 1),
+                resolutionunit=int(tags[296].value)
+                if 296 in tags
+                else (None if resolution is None else 1),
                 subfiletype=int(page.subfiletype) or None,
                 software=tags[305].value if 305 in tags else False,
                 datetime=None,
@@ -308,8 +364,10 @@ def _verify(tmp: Path, digests: list[bytes], path: Path) -> None:
 
     with tifffile.TiffFile(tmp) as out:
         if len(out.pages) != len(digests):
-            raise InputError(f"{path}: the rewritten file has {len(out.pages)} pages, the input "
-                             f"{len(digests)}; nothing was written for it.")
+            raise InputError(
+                f"{path}: the rewritten file has {len(out.pages)} pages, the input "
+                f"{len(digests)}; nothing was written for it."
+            )
         for number, (page, want) in enumerate(zip(out.pages, digests, strict=True)):
             if not _is_plain(page) or _digest(page.asarray()) != want:
                 raise InputError(
@@ -337,8 +395,9 @@ def _finished_problem(path: Path, target: Path) -> str | None:
                     return "shape"
                 if not _is_plain(pb):
                     return "compressed"
-                ends = [int(o) + int(c) for o, c in
-                        zip(pb.dataoffsets, pb.databytecounts, strict=True)]
+                ends = [
+                    int(o) + int(c) for o, c in zip(pb.dataoffsets, pb.databytecounts, strict=True)
+                ]
                 if ends and max(ends) > size:
                     return "truncated"
     except (Exception, struct.error):  # unreadable output: write it again
