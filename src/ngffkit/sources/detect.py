@@ -129,7 +129,7 @@ def open_source(
             raise
         return src
     if is_remote_url(input):
-        return _open_remote(os.fspath(input), input_format)
+        return _open_remote(os.fspath(input), input_format, allow_gaps)
     if input_format is not None:
         if input_format not in SOURCE_KINDS:
             raise InputError(
@@ -154,21 +154,45 @@ def open_source(
     )
 
 
-def _open_remote(url: str, input_format: str | None) -> SourceBase:
-    """Remote inputs: only arrays tensorstore reads by key (Zarr, N5, precomputed)."""
+def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -> SourceBase:
+    """Remote inputs: arrays tensorstore reads by key (Zarr, N5, precomputed), and folders
+    of TIFF slices or grid cells (``http(s)://`` listings, ``s3://`` prefixes)."""
     from ngffkit.sources.tensorstore_array import TensorStoreSource, remote_kind
     from ngffkit.storage import resolve
 
     loc = resolve(url)
+    if input_format in ("tiff-folder", "volume-grids") or (
+        input_format is None and loc.scheme in ("http", "https", "s3")
+        and _looks_like_folder(loc)
+    ):
+        from ngffkit.sources.remote_tiffs import detect_remote_folder, open_remote_folder
+
+        if input_format is None:
+            kind, folder = detect_remote_folder(url)
+            return open_remote_folder(kind, folder, allow_gaps=allow_gaps)
+        return open_remote_folder(input_format, url,  # type: ignore[arg-type]
+                                  allow_gaps=allow_gaps)
     if input_format is None:
         return TensorStoreSource(loc, remote_kind(loc))
     if input_format not in ("zarr", "n5", "precomputed"):
         raise InputError(
             f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
-            "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays. Download the "
-            "files first."
+            "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays, or folders "
+            "of TIFF slices or grid cells (tiff-folder, volume-grids). Download the files "
+            "first."
         )
     return TensorStoreSource(loc, input_format)  # type: ignore[arg-type]
+
+
+def _looks_like_folder(loc: Any) -> bool:
+    """No array metadata at ``loc`` (so it may be a folder of files)."""
+    from ngffkit.sources.tensorstore_array import remote_kind
+
+    try:
+        remote_kind(loc)
+    except NotFoundError:
+        return True
+    return False
 
 
 def _open(
@@ -184,6 +208,10 @@ def _open(
         from ngffkit.sources.tensorstore_array import TensorStoreSource
 
         return TensorStoreSource(path, kind)
+    if kind in ("tiff-folder", "volume-grids") and is_remote_url(path):
+        from ngffkit.sources.remote_tiffs import open_remote_folder
+
+        return open_remote_folder(kind, str(path), allow_gaps=allow_gaps)
     path = Path(path)
     if kind == "tiff-folder":
         from ngffkit.sources.tiff_folder import TiffFolderSource
