@@ -26,7 +26,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from ngffkit.errors import InputError, NotFoundError
 
 #: Bytes fetched at once for small reads (headers, IFDs): one request covers most headers.
-BLOCK = 64 * 1024
+BLOCK = 16 * 1024
 #: A stand-in file size for tifffile until the real one is known (a range request does not
 #: return it); reads past the real end fail with an error that names the file.
 UNKNOWN_SIZE = 2**32 - 1
