@@ -247,3 +247,15 @@ def test_the_python_api_reads_remote_slices(python_http: str, scroll: Path) -> N
         again = open_source(src.spec())
         np.testing.assert_array_equal(again.read((slice(0, 20), slice(0, 60), slice(0, 70))),
                                       vol)
+
+
+def test_names_that_need_percent_encoding(server_factory: ServerFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "odd name"
+    folder.mkdir()
+    for z in range(3):
+        tifffile.imwrite(folder / f"slice #{z}%.tif", np.full((4, 5), z, np.uint8))
+    server = server_factory(tmp_path)
+    for url in (server.url("odd%20name/"), server.url("odd name")):
+        with open_source(url) as src:
+            assert src.read((slice(0, 3), slice(0, 4), slice(0, 5)))[:, 0, 0].tolist() == [0, 1, 2]
+            assert src.spec().path == server.url("odd%20name")
