@@ -43,12 +43,12 @@ def make_stack(root: Path, slices: int, size: int) -> dict[str, Path]:
     for f in folders.values():
         f.mkdir()
     for z in range(slices):
-        plane = (20000 + 8000 * np.sin((xx + z) / 40.0) + rng.normal(0, 2000, (size, size)))
+        plane = 20000 + 8000 * np.sin((xx + z) / 40.0) + rng.normal(0, 2000, (size, size))
         plane = np.where(disc, plane, 0).clip(0, 65535).astype(np.uint16)
-        tifffile.imwrite(folders["zlib"] / f"{z:05d}.tif", plane, compression="zlib",
-                         rowsperstrip=64)
-        tifffile.imwrite(folders["lzw"] / f"{z:05d}.tif", plane, compression="lzw",
-                         rowsperstrip=64)
+        tifffile.imwrite(
+            folders["zlib"] / f"{z:05d}.tif", plane, compression="zlib", rowsperstrip=64
+        )
+        tifffile.imwrite(folders["lzw"] / f"{z:05d}.tif", plane, compression="lzw", rowsperstrip=64)
     return folders
 
 
@@ -65,8 +65,10 @@ def read_speeds(folders: dict[str, Path], repeat: int) -> None:
     from ngffkit.sources import open_source
 
     print("\n## Whole-slice reads, warm page cache (best of", repeat, ")\n")
-    print("| stack | bytes on disk | tifffile.imread MB/s | ngffkit source MB/s | "
-          "slowdown vs plain (tifffile / ngffkit) |")
+    print(
+        "| stack | bytes on disk | tifffile.imread MB/s | ngffkit source MB/s | "
+        "slowdown vs plain (tifffile / ngffkit) |"
+    )
     print("|---|---|---|---|---|")
     plain_speed: dict[str, float] = {}
     rows = []
@@ -86,8 +88,10 @@ def read_speeds(folders: dict[str, Path], repeat: int) -> None:
         disk = sum(f.stat().st_size for f in files)
         rows.append((name, disk, speeds))
     for name, disk, (tf, ng) in rows:
-        print(f"| {name} | {disk / 1e6:.1f} MB | {tf:.0f} | {ng:.0f} | "
-              f"{plain_speed['tf'] / tf:.1f}× / {plain_speed['ng'] / ng:.1f}× |")
+        print(
+            f"| {name} | {disk / 1e6:.1f} MB | {tf:.0f} | {ng:.0f} | "
+            f"{plain_speed['tf'] / tf:.1f}× / {plain_speed['ng'] / ng:.1f}× |"
+        )
 
 
 def pillow_decompress(src: Path, dst: Path) -> None:
@@ -115,18 +119,20 @@ def decompress_speeds(folders: dict[str, Path], root: Path, repeat: int) -> None
         shutil.rmtree(out, ignore_errors=True)
         pillow_decompress(folders["zlib"], out)
 
-    results.append(("scroll2zarr method (Pillow, 1 file at a time, no check)",
-                    best(pillow, repeat)))
+    results.append(
+        ("scroll2zarr method (Pillow, 1 file at a time, no check)", best(pillow, repeat))
+    )
     for jobs in (1, 2):
+
         def ours(jobs: int = jobs) -> None:
             decompress_tiffs(folders["zlib"], root / f"ours{jobs}", jobs=jobs, overwrite=True)
 
-        results.append((f"ngff decompress-tiffs --jobs {jobs} (pixel check included)",
-                        best(ours, repeat)))
+        results.append(
+            (f"ngff decompress-tiffs --jobs {jobs} (pixel check included)", best(ours, repeat))
+        )
     base = results[0][1]
     for name, seconds in results:
-        print(f"| {name} | {seconds:.2f} | {pixels / seconds / 1e6:.0f} | "
-              f"{base / seconds:.2f}× |")
+        print(f"| {name} | {seconds:.2f} | {pixels / seconds / 1e6:.0f} | {base / seconds:.2f}× |")
     for jobs in (1, 2):
         for f in files:
             a = tifffile.imread(f)
@@ -137,9 +143,21 @@ def convert_over_http(plain: Path, root: Path) -> None:
     from tests.remote.servers import StaticServer
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    port_proc = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind",
-                                  "127.0.0.1", "--directory", str(plain.parent)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port_proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(plain.parent),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert port_proc.stdout is not None
     line = port_proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
     port = int(line.split(" port ")[1].split()[0])
@@ -159,12 +177,17 @@ def convert_over_http(plain: Path, root: Path) -> None:
             out = root / f"conv-{len(digests)}" / "img.ome.zarr"
             out.parent.mkdir()
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "ngffkit", "convert", url, str(out), "-q"],
-                           env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "ngffkit", "convert", url, str(out), "-q"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             seconds = time.perf_counter() - t
             base = base or seconds
-            digests[name] = {p.relative_to(out).as_posix(): p.read_bytes()
-                             for p in out.rglob("*") if p.is_file()}
+            digests[name] = {
+                p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+            }
             same = digests[name] == digests["local folder"]
             print(f"| {name} | {seconds:.2f} | {seconds / base:.2f}× | {same} |")
     finally:

@@ -36,8 +36,12 @@ def scroll(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).mkdir()
     for z, plane in enumerate(vol):
         tifffile.imwrite(root / "vol" / f"{z:05d}.tif", plane)
-        tifffile.imwrite(root / "masked" / f"{z:05d}.tif", plane,
-                         compression="zlib" if z % 2 else "lzw", rowsperstrip=8)
+        tifffile.imwrite(
+            root / "masked" / f"{z:05d}.tif",
+            plane,
+            compression="zlib" if z % 2 else "lzw",
+            rowsperstrip=8,
+        )
     (root / "vol" / "meta.json").write_text('{"width": 70}')
     grid = rng.integers(0, 255, (30, 25, 37), dtype=np.uint8)
     (root / "grid").mkdir()
@@ -45,9 +49,12 @@ def scroll(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for zi in range(2):
         for yi in range(2):
             for xi in range(3):
-                cell = grid[zi * c:(zi + 1) * c, yi * c:(yi + 1) * c, xi * c:(xi + 1) * c]
-                tifffile.imwrite(root / "grid" / f"cell_yxz_{yi + 1:03d}_{xi + 1:03d}_"
-                                 f"{zi + 1:03d}.tif", cell, photometric="minisblack")
+                cell = grid[zi * c : (zi + 1) * c, yi * c : (yi + 1) * c, xi * c : (xi + 1) * c]
+                tifffile.imwrite(
+                    root / "grid" / f"cell_yxz_{yi + 1:03d}_{xi + 1:03d}_{zi + 1:03d}.tif",
+                    cell,
+                    photometric="minisblack",
+                )
     np.save(root / "vol.npy", vol)
     np.save(root / "grid.npy", grid)
     return root
@@ -76,9 +83,20 @@ def _wait(url_port: int, proc: subprocess.Popen[bytes]) -> None:
 def python_http(scroll: Path) -> Iterator[str]:
     """``python -m http.server`` over the scroll folder (no Range support, HTML listings)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                             "127.0.0.1", "--directory", str(scroll)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(scroll),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(port, proc)
         yield f"http://127.0.0.1:{port}"
@@ -104,9 +122,23 @@ def local_digests(scroll: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         target = root / name / "img.ome.zarr"
         target.parent.mkdir()
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
-        done = subprocess.run([sys.executable, "-m", "ngffkit", "convert", str(scroll / name),
-                               str(target), "--chunks", "16", "-q"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ngffkit",
+                "convert",
+                str(scroll / name),
+                str(target),
+                "--chunks",
+                "16",
+                "-q",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         out[name] = tree_digest(target)
     return out
@@ -122,8 +154,12 @@ def test_convert_over_python_http_server_is_byte_identical(
 
 @pytest.mark.parametrize("name", ["vol", "masked", "grid"])
 def test_convert_with_ranged_reads_is_byte_identical(
-    name: str, scroll: Path, server_factory: ServerFactory, local_digests: dict[str, Any],
-    run_ngff: Any, tmp_path: Path
+    name: str,
+    scroll: Path,
+    server_factory: ServerFactory,
+    local_digests: dict[str, Any],
+    run_ngff: Any,
+    tmp_path: Path,
 ) -> None:
     server = server_factory(scroll)
     got = _convert(run_ngff, server.url(name), tmp_path / "x" / "img.ome.zarr")
@@ -137,8 +173,9 @@ def test_convert_with_ranged_reads_is_byte_identical(
         assert rows <= pixels
 
 
-def test_convert_over_ngff_serve_listing(scroll: Path, local_digests: dict[str, Any],
-                                         run_ngff: Any, tmp_path: Path) -> None:
+def test_convert_over_ngff_serve_listing(
+    scroll: Path, local_digests: dict[str, Any], run_ngff: Any, tmp_path: Path
+) -> None:
     from ngffkit.serve import FileBackend, create_app, start_server
 
     handle = start_server(create_app(FileBackend(scroll), listing=True), "127.0.0.1", 0)
@@ -157,19 +194,30 @@ def test_convert_from_s3_is_byte_identical(
     client = s3.client()
     for name in ("vol", "grid"):
         for path in sorted((scroll / name).iterdir()):
-            client.put_object(Bucket="scrolls", Key=f"PHerc/{name}/{path.name}",
-                              Body=path.read_bytes())
+            client.put_object(
+                Bucket="scrolls", Key=f"PHerc/{name}/{path.name}", Body=path.read_bytes()
+            )
     client.put_object(Bucket="scrolls", Key="PHerc/vol/sub/other.tif", Body=b"deeper")
     for name in ("vol", "grid"):
-        got = _convert(run_ngff, f"s3://scrolls/PHerc/{name}", tmp_path / name / "img.ome.zarr",
-                       "--s3-endpoint", s3.endpoint)
+        got = _convert(
+            run_ngff,
+            f"s3://scrolls/PHerc/{name}",
+            tmp_path / name / "img.ome.zarr",
+            "--s3-endpoint",
+            s3.endpoint,
+        )
         assert got == local_digests[name]
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_flaky_server_is_retried(
-    status: int, scroll: Path, server_factory: ServerFactory, local_digests: dict[str, Any],
-    run_ngff: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    status: int,
+    scroll: Path,
+    server_factory: ServerFactory,
+    local_digests: dict[str, Any],
+    run_ngff: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("NGFFKIT_RETRIES", "4")
     server = server_factory(scroll, fail_status=status, fail_times=2)
@@ -189,8 +237,7 @@ def test_a_server_that_keeps_failing_is_named(
     assert "/vol/00007.tif" in done.stderr and "503" in done.stderr
 
 
-def test_errors_name_the_url(scroll: Path, server_factory: ServerFactory,
-                             tmp_path: Path) -> None:
+def test_errors_name_the_url(scroll: Path, server_factory: ServerFactory, tmp_path: Path) -> None:
     root = tmp_path / "served"
     (root / "gap").mkdir(parents=True)
     (root / "junk").mkdir()
@@ -233,8 +280,10 @@ def test_parse_listing_of_autoindex_pages() -> None:
     </table></body></html>"""
     names = parse_listing(apache, "http://127.0.0.1:9/full-scrolls/Scroll1/volumes")
     assert names == ["00000.tif", "slice one.tif", "00001.tif", "00002.tif", "00003.tif"]
-    nginx = '<html><head><title>Index of /v/</title></head><body><pre><a href="../">../</a>\n' \
-            '<a href="cell_yxz_001_001_001.tif">cell_yxz_001_001_001.tif</a>  01-Jan-2024 12 M\n'
+    nginx = (
+        '<html><head><title>Index of /v/</title></head><body><pre><a href="../">../</a>\n'
+        '<a href="cell_yxz_001_001_001.tif">cell_yxz_001_001_001.tif</a>  01-Jan-2024 12 M\n'
+    )
     assert parse_listing(nginx, "https://h/v/") == ["cell_yxz_001_001_001.tif"]
 
 
@@ -242,11 +291,11 @@ def test_the_python_api_reads_remote_slices(python_http: str, scroll: Path) -> N
     vol = np.load(scroll / "vol.npy")
     with open_source(f"{python_http}/masked") as src:
         assert src.shape == vol.shape and src.dtype == vol.dtype
-        np.testing.assert_array_equal(src.read((slice(3, 9), slice(5, 50), slice(7, 61))),
-                                      vol[3:9, 5:50, 7:61])
+        np.testing.assert_array_equal(
+            src.read((slice(3, 9), slice(5, 50), slice(7, 61))), vol[3:9, 5:50, 7:61]
+        )
         again = open_source(src.spec())
-        np.testing.assert_array_equal(again.read((slice(0, 20), slice(0, 60), slice(0, 70))),
-                                      vol)
+        np.testing.assert_array_equal(again.read((slice(0, 20), slice(0, 60), slice(0, 70))), vol)
 
 
 def test_names_that_need_percent_encoding(server_factory: ServerFactory, tmp_path: Path) -> None:

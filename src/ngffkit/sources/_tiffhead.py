@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

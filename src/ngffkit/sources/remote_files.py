@@ -67,7 +67,7 @@ def parse_listing(page: str, folder_url: str) -> list[str]:
         path = url.path
         if not path.startswith(want.path) or path.endswith("/"):
             continue
-        rest = path[len(want.path):]
+        rest = path[len(want.path) :]
         if not rest or "/" in rest:
             continue
         name = unquote(rest)
@@ -85,9 +85,11 @@ class RemoteFolder:
 
         self.loc = resolve(url)
         if self.loc.scheme not in ("http", "https", "s3"):
-            raise InputError(f"{self.loc.describe()}: folders of files can be read from "
-                             "http(s):// and s3:// (or a local path), not "
-                             f"{self.loc.scheme}://.")
+            raise InputError(
+                f"{self.loc.describe()}: folders of files can be read from "
+                "http(s):// and s3:// (or a local path), not "
+                f"{self.loc.scheme}://."
+            )
         self.url = self.loc.url
         self.ranges = True  # cleared when the server ignores Range
         self._lock = threading.Lock()
@@ -139,8 +141,10 @@ class RemoteFolder:
         except Exception as exc:
             raise map_error(exc, self.loc, name) from exc
         if result.state == "missing":
-            raise NotFoundError(f"{self.describe(name)} was not found; the folder listing "
-                                "named it, but the file is gone.")
+            raise NotFoundError(
+                f"{self.describe(name)} was not found; the folder listing "
+                "named it, but the file is gone."
+            )
         data = bytes(result.value)
         if not self.ranges:
             with self._lock:
@@ -155,8 +159,9 @@ class RemoteFolder:
             return None
         return self.loc._kv().read(name, byte_range=slice(start, stop))
 
-    def finish_read(self, future: Any, name: str, start: int, stop: int, *,
-                    exact: bool = True) -> bytes:
+    def finish_read(
+        self, future: Any, name: str, start: int, stop: int, *, exact: bool = True
+    ) -> bytes:
         """Bytes ``[start, stop)`` of ``name``; ValueError when the file ends before ``stop``
         (with ``exact=False``, fewer bytes when the whole file came and is shorter)."""
         from ngffkit.storage import map_error
@@ -170,13 +175,16 @@ class RemoteFolder:
                     self.ranges = False  # this server sends whole files; so be it
                 elif "OUT_OF_RANGE" in text or "Range Not Satisfiable" in text:
                     raise ValueError(
-                        f"file is truncated: bytes {start}-{stop} are past its end") from exc
+                        f"file is truncated: bytes {start}-{stop} are past its end"
+                    ) from exc
                 else:
                     raise map_error(exc, self.loc, name) from exc
             else:
                 if result.state == "missing":
-                    raise NotFoundError(f"{self.describe(name)} was not found; the folder "
-                                        "listing named it, but the file is gone.")
+                    raise NotFoundError(
+                        f"{self.describe(name)} was not found; the folder "
+                        "listing named it, but the file is gone."
+                    )
                 return bytes(result.value)
         data = self.read_whole(name)
         if len(data) < stop and exact:
@@ -184,8 +192,7 @@ class RemoteFolder:
         return data[start:stop]
 
     def read_range(self, name: str, start: int, stop: int, *, exact: bool = True) -> bytes:
-        return self.finish_read(self.start_read(name, start, stop), name, start, stop,
-                                exact=exact)
+        return self.finish_read(self.start_read(name, start, stop), name, start, stop, exact=exact)
 
 
 class RemoteFile:
@@ -220,8 +227,7 @@ class RemoteFile:
             if found_size is None:
                 raise
             self.size = int(found_size.group(1) or found_size.group(2))
-            data = self.folder.read_range(self.name, start, self.size) if start < self.size \
-                else b""
+            data = self.folder.read_range(self.name, start, self.size) if start < self.size else b""
         if len(self._blocks) > 64:
             self._blocks.clear()
         self._blocks[k] = data

@@ -41,8 +41,7 @@ def _tiff_file(remote: RemoteFile) -> Any:
     import tifffile
 
     handle: Any = RangeFile(remote)
-    return tifffile.TiffFile(handle, name=remote.name,
-                             size=remote.size or UNKNOWN_SIZE)
+    return tifffile.TiffFile(handle, name=remote.name, size=remote.size or UNKNOWN_SIZE)
 
 
 def detect_remote_folder(url: str) -> tuple[SourceKind, RemoteFolder]:
@@ -63,8 +62,9 @@ def detect_remote_folder(url: str) -> tuple[SourceKind, RemoteFolder]:
     )
 
 
-def open_remote_folder(kind: SourceKind, folder: str | RemoteFolder, *,
-                       allow_gaps: bool = False) -> SliceFolderSource | VolumeGridsSource:
+def open_remote_folder(
+    kind: SourceKind, folder: str | RemoteFolder, *, allow_gaps: bool = False
+) -> SliceFolderSource | VolumeGridsSource:
     """Open a remote ``tiff-folder`` or ``volume-grids`` input."""
     if kind == "volume-grids":
         return RemoteVolumeGridsSource(folder)
@@ -100,12 +100,17 @@ class RemoteTiffFolderSource(SliceFolderSource):
             self._layouts[remote.name] = plain
         if plain is not None:
             # a window costs whole rows (one request per slice), so full-width bricks pay
-            return SliceInfo(shape=plain.shape, dtype=plain.dtype, window_cheap=False,
-                             rows_per_block=1)
+            return SliceInfo(
+                shape=plain.shape, dtype=plain.dtype, window_cheap=False, rows_per_block=1
+            )
         with _tiff_file(remote) as tif:
             info = first_page_info(tif, remote.describe())
-        return SliceInfo(shape=info.shape, dtype=info.dtype, window_cheap=False,
-                         rows_per_block=info.rows_per_block or info.shape[-2])
+        return SliceInfo(
+            shape=info.shape,
+            dtype=info.dtype,
+            window_cheap=False,
+            rows_per_block=info.rows_per_block or info.shape[-2],
+        )
 
     def _layout(self, path: Any) -> PlainPage | None:
         name = PurePosixPath(path).name
@@ -142,8 +147,9 @@ class RemoteTiffFolderSource(SliceFolderSource):
             row = plain.shape[1] * plain.dtype.itemsize
             start, stop = plain.offset + ys.start * row, plain.offset + ys.stop * row
             # every slice's request in flight at once; the storage layer bounds how many
-            pending.append((i, z, path, plain, start, stop,
-                            self.folder.start_read(path.name, start, stop)))
+            pending.append(
+                (i, z, path, plain, start, stop, self.folder.start_read(path.name, start, stop))
+            )
         for i, z, path, plain, start, stop, future in pending:
             data = self._guarded(z, path, self._finish, future, start, stop)
             rows = np.frombuffer(data, dtype=plain.dtype).reshape(-1, plain.shape[1])
@@ -158,8 +164,13 @@ class RemoteTiffFolderSource(SliceFolderSource):
         return self.folder.finish_read(future, PurePosixPath(path).name, start, stop)
 
     def spec(self) -> SourceSpec:
-        return SourceSpec(kind=self.kind, path=self.folder.url, allow_gaps=self.allow_gaps,
-                          shape=self.shape, dtype=self.dtype.str)
+        return SourceSpec(
+            kind=self.kind,
+            path=self.folder.url,
+            allow_gaps=self.allow_gaps,
+            shape=self.shape,
+            dtype=self.dtype.str,
+        )
 
 
 class RemoteTiffFileSource(TiffFileSource):
@@ -182,8 +193,9 @@ class RemoteTiffFileSource(TiffFileSource):
             lead = nat[0]
             page = math.prod(shape[1:]) * dtype.itemsize
             start = self._dataoffset + lead.start * page
-            data = self.remote.folder.read_range(self.remote.name, start,
-                                                 start + (lead.stop - lead.start) * page)
+            data = self.remote.folder.read_range(
+                self.remote.name, start, start + (lead.stop - lead.start) * page
+            )
             arr = np.frombuffer(data, dtype=dtype).reshape((lead.stop - lead.start, *shape[1:]))
             return np.array(arr[(slice(None), *nat[1:])], dtype=dtype.newbyteorder("="))
         zs, ys, xs = nat
@@ -192,15 +204,17 @@ class RemoteTiffFileSource(TiffFileSource):
         for z in range(zs.start, zs.stop):
             start = self._dataoffset + (z * ny + ys.start) * row
             stop = start + (ys.stop - ys.start) * row
-            futures.append((start, stop, self.remote.folder.start_read(self.remote.name,
-                                                                       start, stop)))
+            futures.append(
+                (start, stop, self.remote.folder.start_read(self.remote.name, start, stop))
+            )
         out = np.empty([s.stop - s.start for s in nat], dtype=dtype.newbyteorder("="))
         for i, (start, stop, future) in enumerate(futures):
             try:
                 data = self.remote.folder.finish_read(future, self.remote.name, start, stop)
             except ValueError as exc:
-                raise InputError(f"{self.path}: {exc}; the file is truncated. Re-copy it to "
-                                 "the server.") from exc
+                raise InputError(
+                    f"{self.path}: {exc}; the file is truncated. Re-copy it to the server."
+                ) from exc
             rows = np.frombuffer(data, dtype=dtype).reshape(ys.stop - ys.start, shape[2])
             out[i] = rows[:, xs]
         return out
@@ -219,9 +233,14 @@ class RemoteVolumeGridsSource(VolumeGridsSource):
         return RemoteTiffFileSource(self.folder.file(PurePosixPath(path).name))
 
     def spec(self) -> SourceSpec:
-        return SourceSpec(kind=self.kind, path=self.folder.url, shape=self.shape,
-                          dtype=self.dtype.str)
+        return SourceSpec(
+            kind=self.kind, path=self.folder.url, shape=self.shape, dtype=self.dtype.str
+        )
 
 
-__all__ = ["RemoteTiffFolderSource", "RemoteVolumeGridsSource", "detect_remote_folder",
-           "open_remote_folder"]
+__all__ = [
+    "RemoteTiffFolderSource",
+    "RemoteVolumeGridsSource",
+    "detect_remote_folder",
+    "open_remote_folder",
+]
