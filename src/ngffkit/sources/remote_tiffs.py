@@ -71,6 +71,26 @@ def open_remote_folder(
     return RemoteTiffFolderSource(folder, allow_gaps=allow_gaps)
 
 
+# Slice layouts per folder URL, shared by the sources of one process (the planner's check
+# and the workers' reopened sources), as long as the folder lists the same files.
+_LAYOUTS: dict[str, tuple[frozenset[str], dict[str, PlainPage | None]]] = {}
+_LAYOUTS_LOCK = threading.Lock()
+_CHECK_THREADS = 16  # headers fetched at once by check_all (each a request or two)
+
+
+def _shared_layouts(folder: RemoteFolder) -> dict[str, PlainPage | None]:
+    names = frozenset(folder.names)
+    with _LAYOUTS_LOCK:
+        found = _LAYOUTS.get(folder.url)
+        if found is not None and found[0] == names:
+            return found[1]
+        if len(_LAYOUTS) > 64:
+            _LAYOUTS.clear()
+        layouts: dict[str, PlainPage | None] = {}
+        _LAYOUTS[folder.url] = (names, layouts)
+        return layouts
+
+
 class RemoteTiffFolderSource(SliceFolderSource):
     """A folder of TIFF slices at an ``http(s)://`` or ``s3://`` URL."""
 
@@ -81,7 +101,7 @@ class RemoteTiffFolderSource(SliceFolderSource):
     def __init__(self, url: str | RemoteFolder, *, allow_gaps: bool = False) -> None:
         self.folder = url if isinstance(url, RemoteFolder) else RemoteFolder(url)
         self.path = self.folder.url  # type: ignore[assignment]
-        self._layouts: dict[str, PlainPage | None] = {}
+        self._layouts = _shared_layouts(self.folder)
         self._lock = threading.Lock()
         families: dict[str, list[PurePosixPath]] = {}
         for name in self.folder.names:
@@ -111,6 +131,26 @@ class RemoteTiffFolderSource(SliceFolderSource):
             window_cheap=False,
             rows_per_block=info.rows_per_block or info.shape[-2],
         )
+
+    def check_all(self) -> None:
+        """Read every slice's header, many at once (a request or two each), and raise for
+        the first unreadable or mismatched one."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def check(z: int) -> None:
+            path = self.slots[z]
+            if path is None:
+                return
+            plain = self._layouts.get(PurePosixPath(path).name)
+            if plain is not None:
+                self._check_slice(z, path, plain.shape, plain.dtype)
+                return
+            info: SliceInfo = self._guarded(z, path, self._probe)
+            self._check_slice(z, path, info.shape, info.dtype)
+
+        with ThreadPoolExecutor(_CHECK_THREADS, thread_name_prefix="check-slices") as pool:
+            for _ in pool.map(check, range(len(self.slots))):
+                pass
 
     def _layout(self, path: Any) -> PlainPage | None:
         name = PurePosixPath(path).name
