@@ -191,3 +191,17 @@ def test_cli(tmp_path: Path) -> None:
     proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "in" / "x"))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in err and "overlaps the input" in err
+
+
+def test_the_pixel_check_catches_a_difference(tmp_path: Path) -> None:
+    from ngffkit.tiffs import _digest, _verify
+
+    data = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30)
+    tifffile.imwrite(tmp_path / "a.tif", data)
+    _verify(tmp_path / "a.tif", [_digest(data)], tmp_path / "in.tif")  # the same: passes
+    changed = data.copy()
+    changed[7, 11] += 1
+    with pytest.raises(InputError, match=r"in\.tif: page 0 of the rewritten file differs"):
+        _verify(tmp_path / "a.tif", [_digest(changed)], tmp_path / "in.tif")
+    with pytest.raises(InputError, match="has 1 pages, the input 2"):
+        _verify(tmp_path / "a.tif", [_digest(data)] * 2, tmp_path / "in.tif")
