@@ -10,7 +10,7 @@ Writes a masked-scroll-like stack (uint16 slices: a noisy disc with zeros around
    pixels written, pixel check included) against scroll2zarr's method (Pillow open + save
    with ``compression=None``, one file at a time; no check), on the zlib stack;
 3. **convert over HTTP**: ``ngff convert`` of the plain stack from a local folder and
-   from ``python -m http.server`` / a Range-serving server on 127.0.0.1 (seconds, ratio).
+   from ``python -m http.server`` / ``ngff serve --listing`` on 127.0.0.1 (seconds, ratio).
 
 Usage:  python benchmarks/bench_decompress_tiffs.py [--slices 16] [--size 2048] [--repeat 3]
 """
@@ -140,7 +140,7 @@ def decompress_speeds(folders: dict[str, Path], root: Path, repeat: int) -> None
 
 
 def convert_over_http(plain: Path, root: Path) -> None:
-    from tests.remote.servers import StaticServer
+    from ngffkit.serve import FileBackend, create_app, start_server
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     port_proc = subprocess.Popen(
@@ -161,11 +161,11 @@ def convert_over_http(plain: Path, root: Path) -> None:
     assert port_proc.stdout is not None
     line = port_proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
     port = int(line.split(" port ")[1].split()[0])
-    ranged = StaticServer(plain.parent)
+    ranged = start_server(create_app(FileBackend(plain.parent), listing=True), "127.0.0.1", 0)
     sources = {
         "local folder": str(plain),
         "python -m http.server (no Range: whole files)": f"http://127.0.0.1:{port}/plain/",
-        "Range server (header + rows per brick)": ranged.url("plain/"),
+        "ngff serve --listing (Range: header + rows per brick)": f"{ranged.url}/plain/",
     }
     print("\n## ngff convert of the plain stack (one run each)\n")
     print("| input | s | vs local | output identical |")
