@@ -32,6 +32,8 @@ BLOCK = 16 * 1024
 UNKNOWN_SIZE = 2**32 - 1
 _TOTAL = re.compile(r"total size (\d+)|value of size (\d+)")
 _WHOLE_FILES = 4  # files kept whole at once for servers without Range support
+_KEPT_FILES = 256  # files whose header blocks are kept (at most _FILE_BLOCKS each)
+_FILE_BLOCKS = 8
 
 
 class _Links(html.parser.HTMLParser):
@@ -94,6 +96,7 @@ class RemoteFolder:
         self.ranges = True  # cleared when the server ignores Range
         self._lock = threading.Lock()
         self._whole: OrderedDict[str, bytes] = OrderedDict()
+        self._files: OrderedDict[str, RemoteFile] = OrderedDict()
         self.names = self._list()
 
     def describe(self, name: str = "") -> str:
@@ -124,7 +127,17 @@ class RemoteFolder:
         return parse_listing(page, self.loc.url + "/")
 
     def file(self, name: str) -> RemoteFile:
-        return RemoteFile(self, name)
+        """The file ``name``; the last few hundred are kept, so the header blocks of a
+        slice read by several bricks are fetched once."""
+        with self._lock:
+            found = self._files.get(name)
+            if found is not None:
+                self._files.move_to_end(name)
+                return found
+            found = self._files[name] = RemoteFile(self, name)
+            while len(self._files) > _KEPT_FILES:
+                self._files.popitem(last=False)
+            return found
 
     # -- reads --------------------------------------------------------------------------
     def read_whole(self, name: str) -> bytes:
@@ -228,7 +241,7 @@ class RemoteFile:
                 raise
             self.size = int(found_size.group(1) or found_size.group(2))
             data = self.folder.read_range(self.name, start, self.size) if start < self.size else b""
-        if len(self._blocks) > 64:
+        if len(self._blocks) >= _FILE_BLOCKS:
             self._blocks.clear()
         self._blocks[k] = data
         return data
