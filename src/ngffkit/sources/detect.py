@@ -161,19 +161,22 @@ def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -
     from ngffkit.storage import resolve
 
     loc = resolve(url)
-    if input_format in ("tiff-folder", "volume-grids") or (
-        input_format is None and loc.scheme in ("http", "https", "s3")
-        and _looks_like_folder(loc)
-    ):
-        from ngffkit.sources.remote_tiffs import detect_remote_folder, open_remote_folder
+    if input_format in ("tiff-folder", "volume-grids"):
+        from ngffkit.sources.remote_tiffs import open_remote_folder
 
-        if input_format is None:
+        return open_remote_folder(input_format, url, allow_gaps=allow_gaps)  # type: ignore[arg-type]
+    if input_format is None:
+        try:
+            array_kind = remote_kind(loc)
+        except NotFoundError:
+            if loc.scheme not in ("http", "https", "s3"):
+                raise
+            # no array metadata there: a folder of TIFF slices or grid cells, if it lists any
+            from ngffkit.sources.remote_tiffs import detect_remote_folder, open_remote_folder
+
             kind, folder = detect_remote_folder(url)
             return open_remote_folder(kind, folder, allow_gaps=allow_gaps)
-        return open_remote_folder(input_format, url,  # type: ignore[arg-type]
-                                  allow_gaps=allow_gaps)
-    if input_format is None:
-        return TensorStoreSource(loc, remote_kind(loc))
+        return TensorStoreSource(loc, array_kind)
     if input_format not in ("zarr", "n5", "precomputed"):
         raise InputError(
             f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
@@ -182,17 +185,6 @@ def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -
             "first."
         )
     return TensorStoreSource(loc, input_format)  # type: ignore[arg-type]
-
-
-def _looks_like_folder(loc: Any) -> bool:
-    """No array metadata at ``loc`` (so it may be a folder of files)."""
-    from ngffkit.sources.tensorstore_array import remote_kind
-
-    try:
-        remote_kind(loc)
-    except NotFoundError:
-        return True
-    return False
 
 
 def _open(

@@ -115,7 +115,10 @@ class RemoteFolder:
         except Exception as exc:
             raise map_error(exc, self.loc, "") from exc
         if result.state == "missing":
-            raise NotFoundError(f"{self.describe()}/ was not found (HTTP 404); check the URL.")
+            raise NotFoundError(
+                f"{self.describe()}/ was not found (HTTP 404): no array metadata (zarr.json, "
+                ".zarray, attributes.json, info) and no folder listing there; check the URL."
+            )
         page = bytes(result.value).decode("utf-8", "replace")
         if "<a" not in page.lower():
             raise InputError(
