@@ -388,7 +388,9 @@ def resolve(
         return Location(url=f"memory://{rel}", kvstore={"driver": "memory", "path": f"{rel}/"})
     opts = options if options is not None else default_options()
     if scheme in ("http", "https"):
-        return _http_location(parts, path, opts)
+        # tensorstore percent-encodes the path it sends: decode what the URL encoded
+        # (a browser's copy of .../odd%20name/), or it would be encoded twice
+        return _http_location(parts, unquote(path), opts)
     bucket = parts.netloc
     if not bucket or "@" in bucket:
         raise InputError(
@@ -429,7 +431,7 @@ def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
     spec: JsonDict = {"driver": "http", "base_url": base + query, "path": f"/{path}/" if path else "/"}
     if headers:
         spec["headers"] = headers
-    clean = f"{base}/{path}" if path else base
+    clean = f"{base}/{quote(path)}" if path else base
     return Location(url=clean, kvstore=spec)
 
 

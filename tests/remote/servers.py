@@ -42,6 +42,8 @@ class Behaviour:
     fail_match: str = ""
     """Only paths containing this fail."""
     stall: float = 0.0
+    listing: bool = True
+    """Answer a folder URL (ending in /) with http.server's HTML index of it."""
     log: list[Request] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -105,6 +107,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
                 self._empty(403)
             return
         path = Path(self.translate_path(self.path.split("?", 1)[0]))
+        if path.is_dir() and b.listing and self.path.split("?", 1)[0].endswith("/"):
+            # the index page http.server makes (what autoindex servers answer for a folder)
+            body_file = self.list_directory(str(path))
+            if body_file is not None:
+                listing = body_file.read()
+                self._record(200, 0 if head else len(listing))
+                if not head:
+                    self.wfile.write(listing)
+            return
         if not path.is_file():
             self._empty(404)
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,15 +46,17 @@ def plain_page(path: str | os.PathLike[str]) -> PlainPage | None:
     except OSError:
         return None
     try:
-        return _parse(fd, os.fstat(fd).st_size)
+        return parse_plain(lambda n, at: os.pread(fd, n, at), os.fstat(fd).st_size)
     except (struct.error, ValueError, OSError, KeyError, IndexError):
         return None
     finally:
         os.close(fd)
 
 
-def _parse(fd: int, size: int) -> PlainPage | None:
-    head = os.pread(fd, _HEAD_BYTES, 0)
+def parse_plain(pread: Callable[[int, int], bytes], size: int) -> PlainPage | None:
+    """The plain layout from ``pread(nbytes, offset)`` reads of a file of ``size`` bytes
+    (local files, and remote ones read by range); None when tifffile should decide."""
+    head = pread(_HEAD_BYTES, 0)
     order = {b"II": "<", b"MM": ">"}.get(head[:2])
     if order is None:
         return None
@@ -63,12 +66,12 @@ def _parse(fd: int, size: int) -> PlainPage | None:
         return None
     (ifd,) = struct.unpack_from(order + ("Q" if big else "I"), head, 8 if big else 4)
     count_fmt, entry_size, value_size = ("Q", 20, 8) if big else ("H", 12, 4)
-    block = os.pread(fd, 8 + 20 * 64, ifd)
+    block = pread(8 + 20 * 64, ifd)
     (n,) = struct.unpack_from(order + count_fmt, block, 0)
     start = 8 if big else 2
     table_end = start + n * entry_size
     if len(block) < table_end + value_size:
-        block = os.pread(fd, table_end + value_size, ifd)
+        block = pread(table_end + value_size, ifd)
     (next_ifd,) = struct.unpack_from(order + ("Q" if big else "I"), block, table_end)
     if next_ifd != 0:
         return None  # several pages: tifffile tells thumbnails from a stack
@@ -90,7 +93,7 @@ def _parse(fd: int, size: int) -> PlainPage | None:
                                           at + entry_size - value_size)
             if count > 1 << 20 or where + nbytes > size:
                 return None
-            raw = os.pread(fd, nbytes, where)
+            raw = pread(nbytes, where)
         tags[tag] = list(struct.unpack(f"{order}{count}{code}", raw))
     return _plain(tags, order, size)
 
@@ -128,4 +131,4 @@ def _plain(tags: dict[int, list[int]], order: str, size: int) -> PlainPage | Non
     return PlainPage(offsets[0], (ny, nx), dtype)
 
 
-__all__ = ["PlainPage", "plain_page"]
+__all__ = ["PlainPage", "parse_plain", "plain_page"]

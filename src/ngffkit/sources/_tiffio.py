@@ -72,17 +72,19 @@ def page_info(page: Any) -> PageInfo:
 
 def read_page_window(
     page: Any,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None,
     ys: slice,
     xs: slice,
     lock: AbstractContextManager[Any] | None = None,
 ) -> np.ndarray[Any, Any]:
     """Return rows ``ys`` and columns ``xs`` of ``page`` as (c, y, x) or (y, x).
 
-    ``lock`` guards the seek+read pairs on the file handle when several threads share it.
+    ``path``: the local file, memory-mapped for an uncompressed page; None for a file
+    that is not local (read through the page's file handle). ``lock`` guards the seek+read
+    pairs on the file handle when several threads share it.
     """
     nsep, _, _, _, ncontig = (int(v) for v in page.shaped)
-    if page.is_memmappable:
+    if page.is_memmappable and path is not None:
         win = _memmap_window(page, path, ys, xs)
     else:
         win = _decode_window(page, ys, xs, lock)

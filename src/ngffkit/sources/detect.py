@@ -137,7 +137,7 @@ def open_source(
             raise
         return src
     if is_remote_url(input):
-        return _open_remote(os.fspath(input), input_format)
+        return _open_remote(os.fspath(input), input_format, allow_gaps)
     if input_format is not None:
         if input_format not in SOURCE_KINDS:
             raise InputError(
@@ -162,19 +162,35 @@ def open_source(
     )
 
 
-def _open_remote(url: str, input_format: str | None) -> SourceBase:
-    """Remote inputs: only arrays tensorstore reads by key (Zarr, N5, precomputed)."""
+def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -> SourceBase:
+    """Remote inputs: arrays tensorstore reads by key (Zarr, N5, precomputed), and folders
+    of TIFF slices or grid cells (``http(s)://`` listings, ``s3://`` prefixes)."""
     from ngffkit.sources.tensorstore_array import TensorStoreSource, remote_kind
     from ngffkit.storage import resolve
 
     loc = resolve(url)
+    if input_format in ("tiff-folder", "volume-grids"):
+        from ngffkit.sources.remote_tiffs import open_remote_folder
+
+        return open_remote_folder(input_format, url, allow_gaps=allow_gaps)  # type: ignore[arg-type]
     if input_format is None:
-        return TensorStoreSource(loc, remote_kind(loc))
+        try:
+            array_kind = remote_kind(loc)
+        except NotFoundError:
+            if loc.scheme not in ("http", "https", "s3"):
+                raise
+            # no array metadata there: a folder of TIFF slices or grid cells, if it lists any
+            from ngffkit.sources.remote_tiffs import detect_remote_folder, open_remote_folder
+
+            kind, folder = detect_remote_folder(url)
+            return open_remote_folder(kind, folder, allow_gaps=allow_gaps)
+        return TensorStoreSource(loc, array_kind)
     if input_format not in ("zarr", "n5", "precomputed"):
         raise InputError(
             f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
-            "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays. Download the "
-            "files first."
+            "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays, or folders "
+            "of TIFF slices or grid cells (tiff-folder, volume-grids). Download the files "
+            "first."
         )
     return TensorStoreSource(loc, input_format)  # type: ignore[arg-type]
 
@@ -192,6 +208,10 @@ def _open(
         from ngffkit.sources.tensorstore_array import TensorStoreSource
 
         return TensorStoreSource(path, kind)
+    if kind in ("tiff-folder", "volume-grids") and is_remote_url(path):
+        from ngffkit.sources.remote_tiffs import open_remote_folder
+
+        return open_remote_folder(kind, str(path), allow_gaps=allow_gaps)
     path = Path(path)
     if kind == "tiff-folder":
         from ngffkit.sources.tiff_folder import TiffFolderSource

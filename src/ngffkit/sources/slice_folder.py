@@ -18,8 +18,8 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,14 +56,20 @@ class SliceInfo:
     rows_per_block: int | None
 
 
+def slice_family(name: str) -> str | None:
+    """The family of a file named ``name`` ("tiff", "png", "jpeg"), None for others and
+    hidden files."""
+    if name.startswith("."):
+        return None
+    return SLICE_SUFFIXES.get(os.path.splitext(name)[1].lower())
+
+
 def slice_files(folder: Path) -> dict[str, list[Path]]:
     """Image files of ``folder`` grouped by family ("tiff", "png", "jpeg"); junk ignored."""
     families: dict[str, list[Path]] = {}
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            family = SLICE_SUFFIXES.get(os.path.splitext(entry.name)[1].lower())
+            family = slice_family(entry.name)
             if family is not None and entry.is_file():
                 families.setdefault(family, []).append(Path(entry.path))
     return families
@@ -87,11 +93,20 @@ def _ranges(numbers: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
-def order_slices(files: list[Path], *, allow_gaps: bool) -> list[Path | None]:
-    """Return one entry per z (``None`` = missing slice, only with ``allow_gaps``)."""
+_P = TypeVar("_P", bound=PurePath)
+
+
+def order_slices(
+    files: list[_P], *, allow_gaps: bool, where: str | None = None
+) -> list[_P | None]:
+    """Return one entry per z (``None`` = missing slice, only with ``allow_gaps``).
+
+    ``where`` names the folder in messages (default: the files' parent; a URL for remote
+    folders, whose files are given as ``PurePosixPath(name)``).
+    """
     if len(files) == 1:
         return list(files)
-    numbered: dict[int, list[Path]] = {}
+    numbered: dict[int, list[_P]] = {}
     unnumbered: list[str] = []
     for f in files:
         m = _LAST_NUMBER.search(f.stem)
@@ -99,7 +114,7 @@ def order_slices(files: list[Path], *, allow_gaps: bool) -> list[Path | None]:
             unnumbered.append(f.name)
         else:
             numbered.setdefault(int(m.group(1)), []).append(f)
-    folder = files[0].parent
+    folder = where or files[0].parent
     if unnumbered:
         raise InputError(
             f"{folder}: cannot order slices whose names hold no number: "
@@ -164,8 +179,12 @@ class SliceFolderSource(SourceBase):
         if not folder.is_dir():
             raise InputError(f"{folder}: expected a folder of {self.kind} slices, found a file.")
         self.path = folder
+        self._setup(slice_files(folder), str(folder), allow_gaps)
+
+    def _setup(self, families: dict[str, list[Any]], folder: str, allow_gaps: bool) -> None:
+        """Order the slices of ``families`` (as :func:`slice_files` groups them) and read the
+        first slice's header; ``folder`` names the folder in messages."""
         self.allow_gaps = allow_gaps
-        families = slice_files(folder)
         if not families:
             raise InputError(
                 f"{folder}: no image slices found (looked for "
@@ -183,7 +202,7 @@ class SliceFolderSource(SourceBase):
                 f"{folder}: holds {family} files, but the {self.kind} reader takes "
                 f"{'/'.join(sorted(self.families))}; drop input_format to detect it."
             )
-        self.slots = order_slices(files, allow_gaps=allow_gaps)
+        self.slots = order_slices(files, allow_gaps=allow_gaps, where=folder)
         z0, first = next((z, p) for z, p in enumerate(self.slots) if p is not None)
         info = self._guarded(z0, first, self._probe)
         self._slice_shape = info.shape
@@ -214,6 +233,10 @@ class SliceFolderSource(SourceBase):
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------
+    def _describe(self, path: Any) -> str:
+        """How a slice's file is named in messages (remote folders give its URL)."""
+        return str(path)
+
     def _check_slice(
         self, z: int, path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]
     ) -> None:
@@ -221,7 +244,7 @@ class SliceFolderSource(SourceBase):
         if shape != self._slice_shape or dtype != self.dtype:
             first = next(p for p in self.slots if p is not None)
             raise InputError(
-                f"{path} (z={z}): expected a slice of shape {self._slice_shape} and dtype "
+                f"{self._describe(path)} (z={z}): expected a slice of shape {self._slice_shape} and dtype "
                 f"{self.dtype} like the first slice {first.name}, found shape {shape} and dtype "
                 f"{dtype}. Every slice must match; re-export this one."
             )
@@ -234,13 +257,13 @@ class SliceFolderSource(SourceBase):
             raise
         except FileNotFoundError as exc:
             raise NotFoundError(
-                f"{path} (z={z}): the slice disappeared since the folder was listed."
+                f"{self._describe(path)} (z={z}): the slice disappeared since the folder was listed."
             ) from exc
         except PermissionError as exc:
             raise os_error(exc, f"{path} (z={z})", "read") from exc
         except self.read_errors as exc:
             raise InputError(
-                f"{path} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
+                f"{self._describe(path)} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
                 "corrupt, truncated or not a supported image; replace it, or delete it and "
                 "pass allow_gaps=True (--allow-gaps) to read it as zeros."
             ) from exc

@@ -104,8 +104,15 @@ class TiffFileSource(SourceBase):
         self.path = Path(path).resolve()
         if not self.path.exists():
             raise NotFoundError(f"{self.path}: no such file.")
+        self._start(lambda: tifffile.TiffFile(self.path))
+
+    #: Whether ``path`` is a local file (memory-mapped); remote files are read by range.
+    _local = True
+
+    def _start(self, opener: Any) -> None:
+        """Open the file with ``opener()`` and read its structure."""
         try:
-            self._tif = tifffile.TiffFile(self.path)
+            self._tif = opener()
             # one handle serves every thread that reads this source: seeks must not interleave
             self._lock = threading.RLock()
         except TIFF_ERRORS as exc:
@@ -234,7 +241,8 @@ class TiffFileSource(SourceBase):
                 if not isinstance(page, tifffile.TiffPage):
                     with self._lock:  # light TiffFrame -> full page (decode needs its tags)
                         page = page.aspage()
-                win = read_page_window(page, self.path, ys, xs, self._lock)
+                win = read_page_window(page, self.path if self._local else None, ys, xs,
+                                       self._lock)
             except TIFF_ERRORS as exc:
                 where = ", ".join(
                     f"{self._names[i] or self._series_axes[i]}={v}" for i, v in enumerate(idx)

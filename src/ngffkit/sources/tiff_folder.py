@@ -18,7 +18,7 @@ import numpy as np
 
 from ngffkit.errors import InputError
 from ngffkit.sources._tiffhead import PlainPage, plain_page
-from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
+from ngffkit.sources._tiffio import TIFF_ERRORS, PageInfo, page_info, read_page_window
 from ngffkit.sources.base import Box, SourceKind
 from ngffkit.sources.slice_folder import SliceFolderSource, SliceInfo
 
@@ -65,6 +65,26 @@ def _plain_layout(page: Any, path: Path) -> PlainPage | None:
     return PlainPage(offset, (ny, nx), np.dtype(dtype.newbyteorder("=")))
 
 
+def first_page_info(tif: Any, where: str) -> PageInfo:
+    """The slice of a TIFF of a folder: its first page; refuses files of several full-size
+    pages (reading only the first of a stack would silently drop the others), while
+    reduced-resolution pages (thumbnails, pyramids) are fine to skip."""
+    import tifffile
+
+    first = tif.pages.first
+    info = page_info(first)
+    if len(tif.pages) > 1:
+        second = tif.pages[1]
+        reduced = isinstance(second, tifffile.TiffPage) and second.is_reduced
+        if not reduced and tuple(second.shape) == tuple(first.shape):
+            raise InputError(
+                f"{where}: holds {len(tif.pages)} full-size pages, but a folder of "
+                "slices needs one image per file. To read one multi-page file, pass "
+                "the file itself (input_format 'tiff')."
+            )
+    return info
+
+
 class TiffFolderSource(SliceFolderSource):
     """Slices ``*.tif``/``*.tiff`` of one folder; the first page of each file is its slice."""
 
@@ -82,20 +102,8 @@ class TiffFolderSource(SliceFolderSource):
         import tifffile  # only for files the plain probe cannot read: it costs start-up
 
         with tifffile.TiffFile(path) as tif:
-            first = tif.pages.first
-            info = page_info(first)
-            _remember(key, _plain_layout(first, path))
-            # reading only the first page of a stack would silently drop the others;
-            # reduced-resolution pages (thumbnails, pyramids) are fine to skip
-            if len(tif.pages) > 1:
-                second = tif.pages[1]
-                reduced = isinstance(second, tifffile.TiffPage) and second.is_reduced
-                if not reduced and tuple(second.shape) == tuple(first.shape):
-                    raise InputError(
-                        f"{path}: holds {len(tif.pages)} full-size pages, but a folder of "
-                        "slices needs one image per file. To read one multi-page file, pass "
-                        "the file itself (input_format 'tiff')."
-                    )
+            info = first_page_info(tif, str(path))
+            _remember(key, _plain_layout(tif.pages.first, path))
         return SliceInfo(
             shape=info.shape,
             dtype=info.dtype,

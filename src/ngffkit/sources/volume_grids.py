@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -42,23 +42,33 @@ GridIndex = tuple[int, int, int]  # (z, y, x), 0-based
 
 def grid_cells(folder: Path) -> dict[GridIndex, Path]:
     """Cell files of ``folder`` keyed by 0-based (z, y, x) grid index."""
-    cells: dict[GridIndex, Path] = {}
     with os.scandir(folder) as entries:
-        for entry in entries:
-            m = CELL_NAME.match(entry.name)
-            if m is None:
-                continue
-            y, x, z = (int(g) for g in m.groups())
-            if min(y, x, z) < 1:
-                raise InputError(
-                    f"{entry.path}: grid cell indices are 1-based, found index 0 in the name."
-                )
-            key = (z - 1, y - 1, x - 1)
-            if key in cells:
-                raise InputError(
-                    f"{folder}: two files for one grid cell: {cells[key].name} and {entry.name}."
-                )
-            cells[key] = Path(entry.path)
+        return index_cells([Path(entry.path) for entry in entries], str(folder))
+
+
+_P = TypeVar("_P", bound=PurePath)
+
+
+def index_cells(files: list[_P], folder: str) -> dict[GridIndex, _P]:
+    """The cell files among ``files`` keyed by 0-based (z, y, x) grid index; ``folder``
+    names their folder in messages."""
+    cells: dict[GridIndex, _P] = {}
+    for path in files:
+        m = CELL_NAME.match(path.name)
+        if m is None:
+            continue
+        y, x, z = (int(g) for g in m.groups())
+        if min(y, x, z) < 1:
+            raise InputError(
+                f"{folder}/{path.name}: grid cell indices are 1-based, found index 0 in the "
+                "name."
+            )
+        key = (z - 1, y - 1, x - 1)
+        if key in cells:
+            raise InputError(
+                f"{folder}: two files for one grid cell: {cells[key].name} and {path.name}."
+            )
+        cells[key] = path
     return cells
 
 
@@ -75,7 +85,15 @@ class VolumeGridsSource(SourceBase):
                 raise NotFoundError(f"{folder}: no such folder.")
             raise InputError(f"{folder}: expected a volume_grids folder, found a file.")
         self.path = folder
-        self.cells = grid_cells(folder)
+        self._setup(grid_cells(folder), str(folder))
+
+    def _open_cell(self, path: Any) -> TiffFileSource:
+        """Open one cell file (remote grids open it by URL)."""
+        return TiffFileSource(path)
+
+    def _setup(self, cells: dict[GridIndex, Any], folder: str) -> None:
+        """Size the grid from its ``cells`` (their names index them; see the module docs)."""
+        self.cells = cells
         if not self.cells:
             raise InputError(
                 f"{folder}: no grid cells found (expected files named cell_yxz_YYY_XXX_ZZZ.tif)."
@@ -84,7 +102,7 @@ class VolumeGridsSource(SourceBase):
         self._open: OrderedDict[GridIndex, TiffFileSource] = OrderedDict()
         self.grid = tuple(max(k[a] for k in self.cells) + 1 for a in range(3))
         self.dtype = np.dtype("uint8")  # replaced by the first probe below
-        self._dtype_from: Path | None = None
+        self._dtype_from: Any = None  # the path (or URL) of the cell that set the dtype
         nominal: list[int] = []
         edge: list[int] = []
         for a in range(3):
@@ -124,7 +142,7 @@ class VolumeGridsSource(SourceBase):
                 self._open.move_to_end(key)
                 return src
         path = self.cells[key]
-        src = TiffFileSource(path)
+        src = self._open_cell(path)
         if src.axes != ("z", "y", "x"):
             src.close()
             raise InputError(
@@ -145,7 +163,7 @@ class VolumeGridsSource(SourceBase):
             self.dtype, self._dtype_from = src.dtype, src.path
         elif src.dtype != self.dtype:
             raise InputError(
-                f"{src.path}: expected dtype {self.dtype} like {self._dtype_from.name}, "
+                f"{src.path}: expected dtype {self.dtype} like {os.path.basename(str(self._dtype_from))}, "
                 f"found {src.dtype}. All grid cells must share one dtype."
             )
         return src.shape
