@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from ngffkit.errors import ConflictError, InputError
-from ngffkit.tiffs import PARTIAL_SUFFIX, decompress_tiffs
+from ngffkit.tiffs import MARKER, PARTIAL_SUFFIX, decompress_tiffs
 from run_helpers import ngff
 
 
@@ -70,7 +70,7 @@ def test_rewrites_every_tiff_uncompressed_and_pixel_exact(tmp_path: Path) -> Non
     assert result.written == ["000.tif", "001.tif", "002.tiff", "003.tif", "004.tif"]
     assert result.copied == ["005.tif"]
     assert result.not_tiff == ["meta.json", "notes.txt"]
-    assert sorted(os.listdir(tmp_path / "out")) == sorted(data)
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([*data, MARKER])
     for name in data:
         src, out = _pages(tmp_path / "in" / name), _pages(tmp_path / "out" / name)
         assert len(src) == len(out)
@@ -148,12 +148,21 @@ def test_refuses_to_write_into_the_input(tmp_path: Path) -> None:
 
 def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
     _stack(tmp_path / "in")
-    (tmp_path / "out").mkdir()
+    decompress_tiffs(tmp_path / "in", tmp_path / "out")
     (tmp_path / "out" / "old.tif").write_bytes(b"old")
     with pytest.raises(ConflictError, match="--overwrite"):
         decompress_tiffs(tmp_path / "in", tmp_path / "out")
     decompress_tiffs(tmp_path / "in", tmp_path / "out", overwrite=True)
     assert not (tmp_path / "out" / "old.tif").exists()
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_ours(tmp_path: Path) -> None:
+    _stack(tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tif").write_bytes(b"mine")
+    with pytest.raises(ConflictError, match=r"not Zarr \(thesis.tif\)"):
+        decompress_tiffs(tmp_path / "in", tmp_path / "out", overwrite=True)
+    assert (tmp_path / "out" / "thesis.tif").read_bytes() == b"mine"
 
 
 def test_a_corrupt_file_is_named_and_the_others_are_written(tmp_path: Path) -> None:
@@ -187,7 +196,7 @@ def test_cli(tmp_path: Path) -> None:
     assert "not TIFF files: meta.json, notes.txt" in err
     proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "out"), "--resume", "-q")
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "6 done earlier" in err
+    assert proc.returncode == 0 and "6 done earlier" in out
     proc = ngff("decompress-tiffs", str(tmp_path / "in"), str(tmp_path / "in" / "x"))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in err and "overlaps the input" in err

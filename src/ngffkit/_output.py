@@ -45,6 +45,7 @@ OWN_KEYS = (
     ".ngffkit-journal",
     ".ngffkit-downsample.json",
     ".ngffkit-compress",
+    ".ngffkit-tiffs.json",  # decompress-tiffs: this folder of TIFFs is ngffkit's output
     LOCK,
 )
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")

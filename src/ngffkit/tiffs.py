@@ -18,6 +18,7 @@ already uncompressed are copied byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -35,6 +36,9 @@ from ngffkit.errors import InputError, NotFoundError, StorageError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PARTIAL_SUFFIX = ".ngff-partial"
+#: Written into OUTPUT before any TIFF: marks the folder as ngffkit's, so a later
+#: ``--overwrite`` may replace it (the one output rule refuses folders of foreign files).
+MARKER = ".ngffkit-tiffs.json"
 
 # Tags the writer derives from the data and the layout it writes (or that describe how the
 # input was stored and no longer apply once decoded); never copied.
@@ -183,6 +187,7 @@ def decompress_tiffs(
         raise StorageError(f"cannot create {dst}: {exc.strerror or exc}") from exc
     for stale in dst.glob(f".*{PARTIAL_SUFFIX}"):
         stale.unlink()  # a temporary file of an interrupted run: ours, never complete
+    (dst / MARKER).write_text(json.dumps({"tool": "ngff decompress-tiffs", "input": str(src)}))
     result = DecompressResult(output=dst, not_tiff=other)
     sizes = {p: p.stat().st_size for p in tiffs}
     total = sum(sizes.values())

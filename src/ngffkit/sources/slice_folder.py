@@ -134,7 +134,8 @@ def order_slices(
     first, last = min(numbered), max(numbered)
     missing = set(range(first, last + 1)) - numbered.keys()
     if missing and not allow_gaps:
-        _not_a_slice(folder, missing)
+        if where is None:  # a local folder: a look at what stands where the slice should
+            _not_a_slice(Path(folder), missing)
         raise InputError(
             f"{folder}: slice numbers {first}..{last} have {len(missing)} gap(s): missing "
             f"{_ranges(missing)}. Add the missing slices, or pass allow_gaps=True "
