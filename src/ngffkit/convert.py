@@ -166,17 +166,21 @@ def convert(
         space = [a for a in axes if a in ("z", "y", "x")]
         voxel = _voxel_mapping(voxel_size, space)
         win: tuple[float, float] | None
+        if window is not None and dtype is None:
+            raise OptionError("window", "a window maps input values onto another dtype; give "
+                                        "the dtype too")
         if window == "auto":
-            win = estimate_window(source) if dtype else None
+            win = estimate_window(source)
         elif isinstance(window, str):
-            raise InputError(f"window {window!r} must be MIN:MAX numbers or 'auto'")
+            raise OptionError("window", f"{window!r} must be (LO, HI) numbers or 'auto'")
         else:
             win = window
         options = _options(
             version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
             shards=_tuple(shards), compression=compression, levels=levels, method=method,
             anisotropic=anisotropic, region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=budget,
+            crop_to_origin=crop_to_origin, dtype=dtype, window=win,
+            window_auto=window == "auto", max_memory=budget,
             jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
@@ -210,7 +214,7 @@ def _options(**kwargs: Any) -> ConvertOptions:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "options"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise OptionError("--" + field.replace("_", "-"), message) from None
+        raise OptionError(field, message) from None
 
 
 def _default_name(out: Location) -> str:

@@ -95,6 +95,8 @@ class ImageSpec(BaseModel):
     omero: Omero | None = None
     image_label: ImageLabel | None = None
     metadata: dict[str, Any] | None = None
+    # a value-changing cast's window, recorded so that it can be repeated and inverted
+    cast: dict[str, Any] | None = None
 
     @field_validator("version")
     @classmethod
@@ -165,6 +167,7 @@ class ImageSpec(BaseModel):
                 "description": f"{self.method or 'unknown'} downsampling",
                 "method": f"ngffkit.kernels.{self.method}" if self.method else "ngffkit",
                 "version": _ngffkit_version(),
+                **({"cast": self.cast} if self.cast else {}),
             },
         )
 
@@ -355,6 +358,7 @@ def pyramid_spec(
     name: str | None = None,
     fill_value: float | int = 0,
     origin: Sequence[float] | None = None,
+    cast: Mapping[str, Any] | None = None,
 ) -> ImageSpec:
     """The layout of a pyramid: level k+1 is level k reduced by ``factors[k]`` per axis.
 
@@ -420,6 +424,7 @@ def pyramid_spec(
         levels=tuple(out),
         name=name,
         method=method,
+        cast=dict(cast) if cast else None,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.kernels import METHODS, plan_factors
@@ -74,6 +75,7 @@ class ConvertOptions(BaseModel):
     crop_to_origin: bool = False
     dtype: str | None = None
     window: tuple[float, float] | None = None
+    window_auto: bool = False  # the window was measured from the input (recorded as such)
     max_memory: int = DEFAULT_MAX_MEMORY
     jobs: int | None = None
     write_empty_chunks: bool = False
@@ -149,6 +151,7 @@ class ConversionPlan:
     workers: int
     task_memory: int
     window: tuple[float, float] | None
+    window_auto: bool
     write_empty_chunks: bool
     zarr_only: bool
     max_memory: int
@@ -186,7 +189,11 @@ class ConversionPlan:
         ]
         if self.window is not None:
             lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
-                         f"{self.window[0]:g}:{self.window[1]:g}")
+                         f"{self.window[0]:g}:{self.window[1]:g}"
+                         + (" (auto, measured from the input)" if self.window_auto else "")
+                         + " mapped linearly onto the output range")
+        elif self.source_dtype != self.spec.dtype:
+            lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, values kept")
         lines.append("levels:")
         for i, level in enumerate(self.spec.levels):
             f = self.cumulative(i)
@@ -373,11 +380,7 @@ def make_plan(
     out_shape = tuple(b - a for a, b in region)
     in_dtype = np.dtype(source_dtype)
     out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
-    if options.dtype and out_dtype != in_dtype and options.window is None:
-        raise OptionError(
-            "--window", f"converting {in_dtype} to {out_dtype} needs MIN:MAX (or auto) to say "
-            "which input values map to the output range"
-        )
+    window = check_cast(in_dtype, out_dtype, options.window)
     version = options.version
     voxel = dict(source_voxel_size or {})
     voxel.update(options.voxel_size or {})
@@ -431,6 +434,7 @@ def make_plan(
         voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
         factors=steps, chunks=chunks, shards=shards, compression=compression,
         version=version, method=options.method, name=options.name, origin=origin,
+        cast=cast_record(in_dtype, out_dtype, window, auto=options.window_auto),
     )
 
     jobs = max(1, options.jobs or cpu_count)
@@ -475,7 +479,7 @@ def make_plan(
         spec=spec, source_shape=shape, source_dtype=in_dtype.name, region=region,
         factors=tuple(steps), stages=tuple(stages), workers=int(workers),
         task_memory=task_memory,
-        window=options.window if out_dtype != in_dtype else None,
+        window=window, window_auto=options.window_auto and window is not None,
         write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
         max_memory=options.max_memory, notes=tuple(notes),
         compiled_kernels=compiled,

@@ -117,7 +117,9 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         if isinstance(returned, int):
             return returned
     except OptionError as exc:
-        err_console.print(f"Error: Invalid value for {exc.option}: {exc.detail}", markup=False)
+        # the library names a parameter ("window"); the CLI names its option (--window)
+        option = exc.option if exc.option.startswith("-") else "--" + exc.option.replace("_", "-")
+        err_console.print(f"Error: Invalid value for {option}: {exc.detail}", markup=False)
         return EXIT_USAGE
     except NgffkitError as exc:
         err_console.print(f"Error: {exc}", markup=False)

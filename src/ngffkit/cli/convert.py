@@ -75,9 +75,12 @@ def convert(
     crop_to_origin: Annotated[bool, typer.Option(
         help="Put the --ranges region at the origin instead of where it was.")] = False,
     dtype: Annotated[str | None, typer.Option(
-        help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
+        help="Output dtype, e.g. uint16. A cast that keeps every value (uint8 to uint16, "
+             "anything to float64 that fits) keeps them; any other (uint16 to uint8, float to "
+             "int) needs --window.")] = None,
     window: Annotated[str | None, typer.Option(
-        help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
+        help="Input values LO:HI mapped linearly onto the --dtype range (clipped outside), or "
+             "auto: measured from the input, printed and recorded in the metadata.")] = None,
     jobs: Jobs = None,
     max_memory: MaxMemory = None,
     executor: ExecutorOpt = None,
@@ -117,7 +120,7 @@ def convert(
     raw_zyx = tuple(int(v) for v in parse_xyz("--raw-shape", raw_shape)) if raw_shape else None
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
-    window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
+    window_v = parse_window("--window", window) if window else None
     started = time.perf_counter()
     with progress_bar("converting", quiet) as progress:
         result = run(
@@ -160,6 +163,25 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )
     say(line, quiet)
+    cast = _cast_line(result)
+    if cast:
+        say(cast, quiet)
+
+
+def _cast_line(result: object) -> str | None:
+    """The window a value-changing cast used, so that it can be repeated."""
+    if isinstance(result, Image):
+        record = (result.multiscale.metadata or {}).get("cast")
+        if not isinstance(record, dict):
+            return None
+        lo, hi = record["window"]
+        how = "measured (--window auto)" if record.get("window_source") == "auto" else "given"
+        return (f"cast: {record['from']} -> {record['to']}, window {lo:g}:{hi:g} {how}, "
+                "recorded in the metadata (multiscales[0].metadata.cast)")
+    if isinstance(result, ConversionPlan) and result.window is not None:
+        lo, hi = result.window
+        return f"cast: {result.source_dtype} -> {result.spec.dtype}, window {lo:g}:{hi:g}"
+    return None
 
 
 def register(app: typer.Typer) -> None:
