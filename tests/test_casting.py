@@ -114,3 +114,23 @@ def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_ngff: RunN
     dry = run_ngff("convert", src, tmp_path / "dry.zarr", "--dtype", "uint8", "--window", "auto",
                    "--dry-run")
     assert "(auto, measured from the input)" in dry.stdout, dry.stderr
+
+
+def test_cli_shards_on_a_thin_stack_and_none(tmp_path: Path, run_ngff: RunNgff) -> None:
+    """Issue 12, defect 7, as a user meets it: 30 slices, --chunks 32 --shards 64; and
+    --shards none for unsharded 0.5 (as compress accepts)."""
+    volume = np.arange(30 * 40 * 50, dtype=np.uint16).reshape(30, 40, 50)
+    src = stack(tmp_path / "in", volume)
+    done = run_ngff("convert", src, tmp_path / "a.zarr", "--chunks", "32", "--shards", "64")
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "a.zarr/0/zarr.json").read_text())
+    assert meta["codecs"][0]["name"] == "sharding_indexed"
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a.zarr/0"))[...], volume)
+    done = run_ngff("convert", src, tmp_path / "b.zarr", "--chunks", "16", "--shards", "none")
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "b.zarr/0/zarr.json").read_text())
+    assert all(c["name"] != "sharding_indexed" for c in meta["codecs"])
+    assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [16, 16, 16]
+    bad = run_ngff("convert", src, tmp_path / "c.zarr", "--chunks", "32", "--shards", "48,64,64")
+    assert bad.returncode == 2
+    assert "--shards: 48 on axis x is not a multiple of the chunk size 32" in bad.stderr

@@ -115,7 +115,7 @@ def convert(
     voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
     unit: str | None = None,
     chunks: int | Sequence[int] | None = None,
-    shards: int | Sequence[int] | None = None,
+    shards: int | Sequence[int] | str | None = None,
     compression: str = "zstd:5",
     levels: int | None = None,
     method: str = "mean",
@@ -146,6 +146,7 @@ def convert(
 
     Arguments are in array order (z,y,x): ``voxel_size`` as one number, a z,y,x sequence or a
     mapping like ``{"x": 11.24, "y": 11.24, "z": 25}``; ``region`` as (start, stop) per axis.
+    ``shards="none"`` writes unsharded OME-Zarr 0.5 (default: 4 chunks per axis).
     ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
     ``dry_run=True`` nothing is written and the plan is returned.
 
@@ -177,7 +178,7 @@ def convert(
             win = window
         options = _options(
             version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
-            shards=_tuple(shards), compression=compression, levels=levels, method=method,
+            shards=_shards(shards), compression=compression, levels=levels, method=method,
             anisotropic=anisotropic, region=tuple(region) if region else None,
             crop_to_origin=crop_to_origin, dtype=dtype, window=win,
             window_auto=window == "auto", max_memory=budget,
@@ -229,6 +230,14 @@ def _tuple(value: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
     if value is None or isinstance(value, int):
         return value
     return tuple(int(v) for v in value)
+
+
+def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | str | None:
+    if isinstance(value, str):
+        if value.strip().lower() != "none":
+            raise OptionError("shards", f"{value!r}: give numbers, or 'none' for unsharded")
+        return "none"
+    return _tuple(value)
 
 
 def _voxel_mapping(

@@ -66,7 +66,7 @@ class ConvertOptions(BaseModel):
     voxel_size: dict[str, float] | None = None
     unit: str | None = None
     chunks: tuple[int, ...] | int | None = None
-    shards: tuple[int, ...] | int | None = None
+    shards: tuple[int, ...] | int | Literal["none"] | None = None  # "none": unsharded 0.5
     compression: str = "zstd:5"
     levels: int | None = None
     method: str = "mean"
@@ -243,7 +243,7 @@ def _region(
         return tuple((0, s) for s in shape)
     space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
     if len(region) not in (len(shape), len(space_index)):
-        raise OptionError("--ranges", f"needs {len(space_index)} ranges; got {len(region)}")
+        raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
     targets = range(len(shape)) if len(region) == len(shape) else space_index
     for i, r in zip(targets, region, strict=True):
@@ -254,7 +254,7 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "--ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                "ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
                 f"{name} is empty or outside the input (0:{extent})"
             )
         out.append((start, stop))
@@ -389,26 +389,36 @@ def make_plan(
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
-    chunks = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
-                          axes, space, "--chunks")
-    assert chunks is not None
-    chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(chunks, out_shape, strict=True))
-    shards = _per_spatial(options.shards, axes, space, "--shards")
+    asked = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
+                         axes, space, "chunks")
+    assert asked is not None
+    unsharded = options.shards == "none"
+    shards_asked = None if unsharded else _per_spatial(options.shards, axes, space, "shards")  # type: ignore[arg-type]
     notes: list[str] = []
-    if version == "0.4" and shards is not None:
-        raise OptionError("--shards", "needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
-    if shards is not None:
-        for name, c, s in zip(axes, chunks, shards, strict=True):
+    if version == "0.4" and shards_asked is not None:
+        raise OptionError("shards", "needs OME-Zarr 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
+    if shards_asked is not None:
+        # the user's own numbers, before either is clipped to the image
+        for name, c, s in zip(axes, asked, shards_asked, strict=True):
             if s % c:
                 raise OptionError(
-                    "--shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
-                    "(--chunks); each shard must hold whole chunks"
+                    "shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
+                    f"on that axis; each shard must hold whole chunks"
                 )
-    elif version == "0.5":
+    # Chunks and shards are clipped to the image alike: a chunk no bigger than the extent,
+    # a shard no bigger than the whole chunks that cover it.
+    chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(asked, out_shape, strict=True))
+    shards: tuple[int, ...] | None
+    if shards_asked is not None:
+        shards = tuple(min(sh, -(-s // c) * c) if s > 0 else sh
+                       for sh, c, s in zip(shards_asked, chunks, out_shape, strict=True))
+    elif version == "0.5" and not unsharded:
         shards = tuple(
             min(c * DEFAULT_SHARD_CHUNKS, -(-s // c) * c) if sp else c
             for c, s, sp in zip(chunks, out_shape, space, strict=True)
         )
+    else:
+        shards = None
 
     spatial = [i for i, s in enumerate(space) if s]
     voxel_list = [float(voxel.get(axes[i], 1.0)) for i in spatial]

@@ -58,7 +58,7 @@ def convert(
         help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")] = None,
     shards: Annotated[str | None, typer.Option(
         help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
-             "per axis).")] = None,
+             "per axis), or none for unsharded 0.5. Both are clipped to the image alike.")] = None,
     compression: Annotated[str, typer.Option(
         help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")] = "zstd:5",
     levels: Annotated[str, typer.Option(
@@ -116,7 +116,11 @@ def convert(
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
     voxel = parse_xyz("--voxel-size", voxel_size, integer=False) if voxel_size else None
     chunk_zyx = tuple(int(v) for v in parse_xyz("--chunks", chunks)) if chunks else None
-    shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards)) if shards else None
+    shard_zyx: tuple[int, ...] | str | None = None
+    if shards is not None and shards.strip().lower() == "none":
+        shard_zyx = "none"
+    elif shards:
+        shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards))
     raw_zyx = tuple(int(v) for v in parse_xyz("--raw-shape", raw_shape)) if raw_shape else None
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
