@@ -8,6 +8,8 @@ reported and recorded in the metadata). The library and the CLI follow the one r
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,11 @@ import pytest
 import tifffile
 import zarr
 
-from conftest import RunNgff
 from ngffkit.casting import cast, check_cast, keeps_values
 from ngffkit.convert import convert
 from ngffkit.errors import OptionError
+
+RunNgff = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def stack(folder: Path, volume: np.ndarray) -> Path:
@@ -28,12 +31,23 @@ def stack(folder: Path, volume: np.ndarray) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("src", "dst", "kept"), [
-    ("uint8", "uint16", True), ("uint8", "float32", True), ("uint16", "float64", True),
-    ("int16", "int32", True), ("float32", "float64", True), ("uint16", "int32", True),
-    ("uint16", "uint8", False), ("float32", "uint16", False), ("int16", "uint16", False),
-    ("int32", "float32", False), ("float64", "float32", False), ("uint8", "int8", False),
-])
+@pytest.mark.parametrize(
+    ("src", "dst", "kept"),
+    [
+        ("uint8", "uint16", True),
+        ("uint8", "float32", True),
+        ("uint16", "float64", True),
+        ("int16", "int32", True),
+        ("float32", "float64", True),
+        ("uint16", "int32", True),
+        ("uint16", "uint8", False),
+        ("float32", "uint16", False),
+        ("int16", "uint16", False),
+        ("int32", "float32", False),
+        ("float64", "float32", False),
+        ("uint8", "int8", False),
+    ],
+)
 def test_the_rule(src: str, dst: str, kept: bool) -> None:
     assert keeps_values(src, dst) is kept
     if kept:
@@ -49,8 +63,7 @@ def test_window_maps_linearly_onto_the_full_range() -> None:
     data = np.array([-5, 0, 50, 100, 200], dtype=np.int16)
     assert cast(data, (0, 100), np.dtype(np.uint8)).tolist() == [0, 0, 128, 255, 255]
     assert cast(data, (0, 100), np.dtype(np.int8)).tolist() == [-128, -128, 0, 127, 127]
-    np.testing.assert_allclose(cast(data, (0, 100), np.dtype(np.float32)),
-                               [-0.05, 0, 0.5, 1, 2])
+    np.testing.assert_allclose(cast(data, (0, 100), np.dtype(np.float32)), [-0.05, 0, 0.5, 1, 2])
 
 
 def test_widening_keeps_values(tmp_path: Path) -> None:
@@ -70,7 +83,9 @@ def test_cli_refuses_a_narrowing_cast_without_window(tmp_path: Path, run_ngff: R
     out = tmp_path / "u8.zarr"
     done = run_ngff("convert", src, out, "--dtype", "uint8")
     assert done.returncode == 2, done.stderr
-    assert "Invalid value for --window: converting uint16 to uint8 would change values" in done.stderr
+    assert (
+        "Invalid value for --window: converting uint16 to uint8 would change values" in done.stderr
+    )
     assert "Traceback" not in done.stderr and not out.exists()
     with pytest.raises(OptionError, match="window"):
         convert(src, tmp_path / "lib.zarr", dtype="uint8")
@@ -84,14 +99,20 @@ def test_cli_window_maps_linearly(tmp_path: Path, run_ngff: RunNgff) -> None:
     volume = (np.arange(4 * 8 * 9, dtype=np.uint16) * 150).reshape(4, 8, 9)
     src = stack(tmp_path / "in", volume)
     out = tmp_path / "u8.zarr"
-    done = run_ngff("convert", src, out, "--dtype", "uint8", "--window", "1000,30000",
-                    "--levels", "1")
+    done = run_ngff(
+        "convert", src, out, "--dtype", "uint8", "--window", "1000,30000", "--levels", "1"
+    )
     assert done.returncode == 0, done.stderr
     expected = np.clip((volume.astype(np.float32) - 1000) * (255 / 29000) + 0.5, 0, 255)
     np.testing.assert_array_equal(zarr.open_array(str(out / "0"))[...], expected.astype(np.uint8))
     meta = json.loads((out / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]
-    assert meta["metadata"]["cast"] == {"from": "uint16", "to": "uint8", "window": [1000, 30000],
-                                        "onto": [0, 255], "window_source": "given"}
+    assert meta["metadata"]["cast"] == {
+        "from": "uint16",
+        "to": "uint8",
+        "window": [1000, 30000],
+        "onto": [0, 255],
+        "window_source": "given",
+    }
 
 
 def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_ngff: RunNgff) -> None:
@@ -111,8 +132,9 @@ def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_ngff: RunN
     back = lo + stored / 255 * (hi - lo)
     inside = (volume >= lo) & (volume <= hi)
     assert np.abs(back - volume)[inside].max() <= (hi - lo) / 255
-    dry = run_ngff("convert", src, tmp_path / "dry.zarr", "--dtype", "uint8", "--window", "auto",
-                   "--dry-run")
+    dry = run_ngff(
+        "convert", src, tmp_path / "dry.zarr", "--dtype", "uint8", "--window", "auto", "--dry-run"
+    )
     assert "(auto, measured from the input)" in dry.stdout, dry.stderr
 
 

@@ -30,7 +30,8 @@ def keeps_values(source: np.dtype[Any] | str, target: np.dtype[Any] | str) -> bo
 
 
 def check_cast(
-    source: np.dtype[Any] | str, target: np.dtype[Any] | str,
+    source: np.dtype[Any] | str,
+    target: np.dtype[Any] | str,
     window: tuple[float, float] | None,
 ) -> tuple[float, float] | None:
     """The window the cast ``source`` → ``target`` will use (``None``: values kept as they are).
@@ -44,8 +45,9 @@ def check_cast(
     if window is not None:
         lo, hi = (float(v) for v in window)
         if not hi > lo:
-            raise OptionError("window", f"{lo:g}:{hi:g}: the upper end must be greater than "
-                                        "the lower")
+            raise OptionError(
+                "window", f"{lo:g}:{hi:g}: the upper end must be greater than the lower"
+            )
         return (lo, hi)
     if keeps_values(src, dst):
         return None
@@ -98,8 +100,11 @@ def cast(data: np.ndarray, window: tuple[float, float] | None, dtype: np.dtype[A
 
 
 def cast_record(
-    source: np.dtype[Any] | str, target: np.dtype[Any] | str,
-    window: tuple[float, float] | None, *, auto: bool,
+    source: np.dtype[Any] | str,
+    target: np.dtype[Any] | str,
+    window: tuple[float, float] | None,
+    *,
+    auto: bool,
 ) -> dict[str, Any] | None:
     """What the image metadata records of a cast: enough to repeat it and to invert it
     (``input = lo + stored / (max - min of the output) * (hi - lo)``)."""

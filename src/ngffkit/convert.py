@@ -187,7 +187,8 @@ def convert(
         )
         plan = make_plan(source.shape, source.dtype, axes, options,
                          source_voxel_size=source.voxel_size, source_unit=source.unit,
-                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
+                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
+                         input_axes=source.input_axes)
         if dry_run:
             return plan
         _check_no_overlap(Path(spec.path) if spec.path and "://" not in spec.path else None, out)

@@ -97,6 +97,8 @@ class ImageSpec(BaseModel):
     metadata: dict[str, Any] | None = None
     # a value-changing cast's window, recorded so that it can be repeated and inverted
     cast: dict[str, Any] | None = None
+    # which input dimension became which axis (the source's words), for `ngff info`
+    input_axes: str | None = None
 
     @field_validator("version")
     @classmethod
@@ -168,6 +170,7 @@ class ImageSpec(BaseModel):
                 "method": f"ngffkit.kernels.{self.method}" if self.method else "ngffkit",
                 "version": _ngffkit_version(),
                 **({"cast": self.cast} if self.cast else {}),
+                **({"input_axes": self.input_axes} if self.input_axes else {}),
             },
         )
 

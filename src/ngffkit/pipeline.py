@@ -20,9 +20,9 @@ import numpy as np
 import tensorstore as ts
 
 from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
+from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
-from ngffkit.casting import cast
 from ngffkit.plan import ConversionPlan, Stage
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, map_error, resolve, shared_context

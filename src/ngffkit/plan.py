@@ -182,6 +182,7 @@ class ConversionPlan:
         names = self.spec.axis_names
         lines = [
             f"input: shape {_fmt(self.source_shape)} ({','.join(names)}), {self.source_dtype}",
+            *([f"input axes: {self.spec.input_axes}"] if self.spec.input_axes else []),
             f"region: {', '.join(f'{n} {a}:{b}' for n, (a, b) in zip(names, self.region, strict=True))}",
             f"output: OME-Zarr {self.spec.version} (Zarr v{self.spec.zarr_format})"
             + (", one plain Zarr array (--zarr-only)" if self.zarr_only else "")
@@ -363,6 +364,7 @@ def make_plan(
     source_voxel_size: Mapping[str, float] | None = None,
     source_unit: str | None = None,
     window_cheap: bool = True,
+    input_axes: str | None = None,
     cpu_count: int = 2,
     base_stored: bool = False,
 ) -> ConversionPlan:
@@ -446,6 +448,8 @@ def make_plan(
         version=version, method=options.method, name=options.name, origin=origin,
         cast=cast_record(in_dtype, out_dtype, window, auto=options.window_auto),
     )
+    if input_axes:
+        spec = spec.model_copy(update={"input_axes": f"{input_axes} -> {','.join(axes)}"})
 
     jobs = max(1, options.jobs or cpu_count)
     compiled = (options.method in ("median", "mode")

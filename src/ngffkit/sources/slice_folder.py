@@ -175,6 +175,12 @@ class SliceFolderSource(SourceBase):
         else:
             ny, nx = info.shape
             self.shape, self.axes = (nz, ny, nx), ("z", "y", "x")
+        names = [p.name for p in self.slots if p is not None]
+        self.input_axes = (
+            f"{len(names)} slices, z in file-number order ({names[0]} is z=0"
+            + (f", {names[-1]} is z={nz - 1}" if nz > 1 else "")
+            + f"), each {'c,' if len(info.shape) == 3 else ''}y,x"
+        )
         self.cost = ReadCost(
             window_cheap=info.window_cheap,
             rows_per_block=info.rows_per_block,

@@ -147,6 +147,11 @@ class TiffFileSource(SourceBase):
         size = {n: s for n, s in zip(self._names, self._series_shape, strict=True) if n}
         self.shape = tuple(size.get(a, 1) for a in self.axes)
         self.dtype = np.dtype(series.dtype)
+        self.input_axes = (
+            f"TIFF series axes {self._series_axes} (shape "
+            f"{'×'.join(map(str, self._series_shape))}) read as "
+            + ",".join(n or "-" for n in self._names)
+        )
         keyframe = series.keyframe
         info = page_info(keyframe)
         self._npage_dims = len(keyframe.shape)

@@ -105,6 +105,10 @@ class VolumeGridsSource(SourceBase):
         self.shape = tuple(
             (g - 1) * c + e for g, c, e in zip(self.grid, nominal, edge, strict=True)
         )
+        self.input_axes = (
+            f"grid of {'×'.join(map(str, self.grid))} cells (z,y,x; named cell_yxz_Y_X_Z), "
+            "each cell's pages z, rows y, columns x"
+        )
         self.cost = ReadCost(
             window_cheap=True,
             rows_per_block=None,
