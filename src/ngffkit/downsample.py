@@ -304,8 +304,10 @@ def _write_marker(loc: Location, p: DownsamplePlan, fingerprint: str) -> None:
                         "to add levels (copy it first, or use a writable location)") from exc
 
 
-def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:
-    """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``.
+def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict],
+                  method: str | None = None) -> None:
+    """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``, and
+    record ``method`` as the one that made the new levels.
 
     Edits the stored JSON in place, so everything else in it (other tools' keys, omero,
     unknown attributes) stays as it was.
@@ -319,13 +321,35 @@ def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:
     attrs = doc.get("attributes", {}) if zarr_format == 3 else doc
     ns = attrs["ome"] if zarr_format == 3 and isinstance(attrs.get("ome"), dict) else attrs
     ms = ns["multiscales"][0]
+    old = [d.get("path") for d in ms["datasets"][1:keep]]
     ms["datasets"] = list(ms["datasets"][:keep]) + [dict(d) for d in new]
+    if method is not None:
+        _set_method(ms, method, old, [str(d.get("path")) for d in new])
     loc.write_json(key, doc)
+
+
+def _set_method(ms: JsonDict, method: str, kept: Sequence[Any], new: Sequence[str]) -> None:
+    """Say which method made the levels: ``type`` when one method made every coarse level,
+    else per level in ``metadata.methods`` (``type`` would be wrong for some of them)."""
+    before = ms.get("type")
+    meta = ms.get("metadata") if isinstance(ms.get("metadata"), dict) else None
+    ours = meta is not None and str(meta.get("method", "")).startswith("ngffkit")
+    if not kept or before == method:
+        ms["type"] = method
+        if ours:
+            assert meta is not None
+            meta.update(description=f"{method} downsampling", method=f"ngffkit.kernels.{method}")
+            meta.pop("methods", None)
+        return
+    ms.pop("type", None)
+    per_level = {str(path): before if isinstance(before, str) else "unknown" for path in kept}
+    per_level.update(dict.fromkeys(new, method))
+    ms["metadata"] = {**(meta or {}), "methods": per_level}
 
 
 def _finish(p: DownsamplePlan) -> None:
     loc = resolve(p.url)
-    _set_datasets(loc, p.from_level + 1, p.datasets)
+    _set_datasets(loc, p.from_level + 1, p.datasets, p.method)
     Journal(loc).clear()
     loc.delete(MARKER)
 

@@ -1,0 +1,66 @@
+"""Metadata that says what was done (issue 12, defect 9's metadata part): the method that
+made the levels, and the image name as the user wrote it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import zarr
+
+from ngffkit.kernels import downsample
+
+RunNgff = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _stack(folder: Path) -> np.ndarray:
+    volume = np.random.default_rng(1).integers(0, 255, (16, 40, 48), dtype=np.uint8)
+    folder.mkdir()
+    for z, plane in enumerate(volume):
+        tifffile.imwrite(folder / f"{z:02d}.tif", plane)
+    return volume
+
+
+def _multiscale(out: Path) -> dict:
+    return json.loads((out / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]
+
+
+def test_rebuild_records_the_method_used(tmp_path: Path, run_ngff: RunNgff) -> None:
+    volume = _stack(tmp_path / "s")
+    out = tmp_path / "img.ome.zarr"
+    assert run_ngff("convert", tmp_path / "s", out, "--chunks", "8", "--levels", "3",
+                    "--isotropic").returncode == 0
+    assert _multiscale(out)["type"] == "mean"
+    done = run_ngff("downsample", out, "--rebuild", "--from-level", "0", "--method", "max")
+    assert done.returncode == 0, done.stderr
+    ms = _multiscale(out)
+    assert ms["type"] == "max"
+    assert ms["metadata"]["method"] == "ngffkit.kernels.max"
+
+    np.testing.assert_array_equal(zarr.open_array(str(out / "1"))[...],
+                                  downsample(volume, (2, 2, 2), "max"))
+
+
+def test_levels_of_two_methods_are_recorded_per_level(tmp_path: Path, run_ngff: RunNgff) -> None:
+    _stack(tmp_path / "s")
+    out = tmp_path / "img.ome.zarr"
+    run_ngff("convert", tmp_path / "s", out, "--chunks", "8", "--levels", "3", "--isotropic")
+    done = run_ngff("downsample", out, "--rebuild", "--from-level", "1", "--method", "max")
+    assert done.returncode == 0, done.stderr
+    ms = _multiscale(out)
+    assert "type" not in ms
+    methods = ms["metadata"]["methods"]
+    assert methods["1"] == "mean" and methods["2"] == "max"
+    assert set(methods) == {d["path"] for d in ms["datasets"][1:]}
+
+
+def test_output_name_is_stored_as_written(tmp_path: Path, run_ngff: RunNgff) -> None:
+    _stack(tmp_path / "s")
+    out = tmp_path / "my scan é.ome.zarr"
+    done = run_ngff("convert", tmp_path / "s", out, "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    assert _multiscale(out)["name"] == "my scan é"
