@@ -64,3 +64,39 @@ def test_output_name_is_stored_as_written(tmp_path: Path, run_ngff: RunNgff) -> 
     done = run_ngff("convert", tmp_path / "s", out, "--levels", "1")
     assert done.returncode == 0, done.stderr
     assert _multiscale(out)["name"] == "my scan é"
+
+
+def test_reconverting_an_ome_zarr_keeps_its_translation(tmp_path: Path, run_ngff: RunNgff) -> None:
+    _stack(tmp_path / "s")
+    roi = tmp_path / "roi.ome.zarr"
+    done = run_ngff("convert", tmp_path / "s", roi, "--ranges", "8:40,10:30,4:16",
+                    "--voxel-size", "2,2,5", "--unit", "nanometer", "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    info = run_ngff("info", roi)
+    assert "origin (level 0 translation): z 20 nanometer, y 20 nanometer, x 16 nanometer" in (
+        info.stdout), info.stdout
+    again = tmp_path / "again.ome.zarr"
+    done = run_ngff("convert", roi, again, "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    transforms = _multiscale(again)["datasets"][0]["coordinateTransformations"]
+    assert transforms == [{"type": "scale", "scale": [5.0, 2.0, 2.0]},
+                          {"type": "translation", "translation": [20.0, 20.0, 16.0]}]
+    # a region of it moves further, in the same physical space
+    done = run_ngff("convert", roi, tmp_path / "sub.zarr", "--ranges", "2:,1:,1:", "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    sub = _multiscale(tmp_path / "sub.zarr")["datasets"][0]["coordinateTransformations"]
+    assert sub[1]["translation"] == [25.0, 22.0, 20.0]
+
+
+def test_no_voxel_size_warns_once_and_given_ones_pass_strict(tmp_path: Path,
+                                                             run_ngff: RunNgff) -> None:
+    _stack(tmp_path / "s")
+    done = run_ngff("convert", tmp_path / "s", tmp_path / "a.zarr", "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("Warning: no voxel size or unit was given or found in the input: "
+                             "the image says its voxels are z 1 × y 1 × x 1 with no unit") == 1
+    done = run_ngff("convert", tmp_path / "s", tmp_path / "b.zarr", "--voxel-size", "4,4,40",
+                    "--unit", "nm")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    strict = run_ngff("validate", "--strict", tmp_path / "b.zarr")
+    assert strict.returncode == 0, strict.stdout

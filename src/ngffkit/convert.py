@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ngffkit.arrays import create_array
-from ngffkit.errors import ConflictError, InputError, OptionError
+from ngffkit.errors import ConflictError, InputError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, claim_output, create_image, finish_image
@@ -188,9 +189,12 @@ def convert(
         plan = make_plan(source.shape, source.dtype, axes, options,
                          source_voxel_size=source.voxel_size, source_unit=source.unit,
                          window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
-                         input_axes=source.input_axes)
+                         input_axes=source.input_axes, source_origin=source.origin)
         if dry_run:
             return plan
+        for note in plan.notes:
+            if note.startswith("no voxel size") or note.startswith("no unit"):
+                warnings.warn(note, NgffWarning, stacklevel=2)
         _check_no_overlap(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
         source.check_all()
     finally:

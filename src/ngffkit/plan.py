@@ -365,6 +365,7 @@ def make_plan(
     source_unit: str | None = None,
     window_cheap: bool = True,
     input_axes: str | None = None,
+    source_origin: Mapping[str, float] | None = None,
     cpu_count: int = 2,
     base_stored: bool = False,
 ) -> ConversionPlan:
@@ -437,10 +438,18 @@ def make_plan(
             for i, f in zip(spatial, step, strict=True):
                 full[i] = f
             steps.append(tuple(full))
+    # Where level 0 sits: the input's own origin (an OME-Zarr input's translation), moved
+    # by the region's start unless the region is put at the origin.
+    base_origin = dict(source_origin or {})
     origin = None
-    if not options.crop_to_origin and any(a for a, _ in region):
-        origin = [a * float(voxel.get(name, 1.0)) if sp else 0.0
+    if any(base_origin.values()) or (not options.crop_to_origin and any(a for a, _ in region)):
+        shift = not options.crop_to_origin
+        origin = [(base_origin.get(name, 0.0) if not options.crop_to_origin else 0.0)
+                  + (a * float(voxel.get(name, 1.0)) if shift else 0.0) if sp else 0.0
                   for (a, _), name, sp in zip(region, axes, space, strict=True)]
+    spatial_names = [axes[i] for i in spatial]
+    if not options.zarr_only and (not all(n in voxel for n in spatial_names) or unit is None):
+        notes.append(missing_voxel_note(spatial_names, voxel, unit))
     spec = pyramid_spec(
         out_shape, out_dtype, axes=axis_objs,
         voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
@@ -498,6 +507,17 @@ def make_plan(
         max_memory=options.max_memory, notes=tuple(notes),
         compiled_kernels=compiled,
     )
+
+
+def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
+    """What is written when the voxel size or unit is neither given nor in the input."""
+    sizes = " × ".join(f"{n} {float(voxel.get(n, 1.0)):g}" for n in space)
+    lacking = [w for w, gone in (("voxel size", not all(n in voxel for n in space)),
+                                 ("unit", unit is None)) if gone]
+    return (f"no {' or '.join(lacking)} was given or found in the input: the image says its "
+            f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
+            + (", which strict validation flags" if unit is None else "")
+            + ". Give the voxel size and unit to record the real ones.")
 
 
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:

@@ -73,7 +73,11 @@ class _Located:
     """Where the array is and what the metadata around it says."""
 
     def __init__(
-        self, array: Location, driver: str, ome: dict[str, Any] | None, names: list[str] | None,
+        self,
+        array: Location,
+        driver: str,
+        ome: dict[str, Any] | None,
+        names: list[str] | None,
         n5: dict[str, Any] | None = None,
     ):
         self.array, self.driver, self.ome, self.names = array, driver, ome, names
@@ -143,9 +147,7 @@ def _locate(loc: Location, kind: ArrayKind) -> _Located:
             "attributes.json or a level 's0'. Point to the array itself."
         )
     if loc.read("info") is None:
-        raise InputError(
-            f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file)."
-        )
+        raise InputError(f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file).")
     return _Located(loc, "neuroglancer_precomputed", None, None)
 
 
@@ -203,11 +205,44 @@ def _n5_pixel_resolution(
     if not isinstance(dims, list) or len(dims) != len(names) or not isinstance(unit, str):
         return None, None
     try:
-        sizes = {n: (float(v), unit) for n, v in zip(names, dims, strict=True)
-                 if n in ("z", "y", "x")}
+        sizes = {
+            n: (float(v), unit) for n, v in zip(names, dims, strict=True) if n in ("z", "y", "x")
+        }
     except (TypeError, ValueError):
         return None, None
     return one_unit(sizes)
+
+
+def _ome_translation(ms: dict[str, Any], names: list[str]) -> dict[str, float] | None:
+    """Level 0's translation per space axis (dataset and multiscale-wide, summed)."""
+    offset = [0.0] * len(names)
+    scale_top = [1.0] * len(names)
+    for tr in ms.get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "scale"
+            and len(tr.get("scale", [])) == len(names)
+        ):
+            scale_top = [float(v) for v in tr["scale"]]
+    for tr in ms["datasets"][0].get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "translation"
+            and len(tr.get("translation", [])) == len(names)
+        ):
+            offset = [
+                o + float(t) * g
+                for o, t, g in zip(offset, tr["translation"], scale_top, strict=True)
+            ]
+    for tr in ms.get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "translation"
+            and len(tr.get("translation", [])) == len(names)
+        ):
+            offset = [o + float(t) for o, t in zip(offset, tr["translation"], strict=True)]
+    out = {n: o for n, o in zip(names, offset, strict=True) if n in ("z", "y", "x")}
+    return out if any(out.values()) else None
 
 
 class TensorStoreSource(SourceBase):
@@ -246,7 +281,7 @@ class TensorStoreSource(SourceBase):
         if names is None and kind == "n5":
             # N5 lists dimensions fastest first (x,y,z); without an "axes" attribute that
             # is the only order an N5 writer means.
-            names = list(_CANONICAL[5 - store.rank:][::-1]) if store.rank >= 3 else ["x", "y"]
+            names = list(_CANONICAL[5 - store.rank :][::-1]) if store.rank >= 3 else ["x", "y"]
             why = "N5 order, fastest first: no 'axes' attribute"
         canonical = self._canonical(names, store.rank)
         if names is not None and sorted(canonical) != sorted(names):
@@ -254,8 +289,10 @@ class TensorStoreSource(SourceBase):
         if names is None:
             why = "not named: C order, the last is x"
         in_names = names if names is not None else canonical
-        self.input_axes = (f"{kind} dimensions {','.join(in_names)} "
-                           f"(shape {'×'.join(str(int(n)) for n in store.shape)}; {why})")
+        self.input_axes = (
+            f"{kind} dimensions {','.join(in_names)} "
+            f"(shape {'×'.join(str(int(n)) for n in store.shape)}; {why})"
+        )
         if names is not None and canonical != names:  # names are t/c/z/y/x in another order
             store = store[ts.d[[names.index(a) for a in canonical]].transpose[:]]
         self._store = store
@@ -271,6 +308,7 @@ class TensorStoreSource(SourceBase):
         )
         if where.ome is not None and names is not None:
             self.voxel_size, self.unit = _ome_scale(where.ome, names)
+            self.origin = _ome_translation(where.ome, names)
         if self.voxel_size is None:
             self.voxel_size, self.unit = self._units(store, canonical)
         if self.voxel_size is None and where.n5 is not None and names is not None:
