@@ -186,10 +186,7 @@ def convert(
             jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
-        plan = make_plan(source.shape, source.dtype, axes, options,
-                         source_voxel_size=source.voxel_size, source_unit=source.unit,
-                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
-                         input_axes=source.input_axes, source_origin=source.origin)
+        plan = _plan(source, axes, options)
         if dry_run:
             return plan
         for note in plan.notes:
@@ -211,6 +208,22 @@ def convert(
     image = finish_image(out, plan.spec)
     journal.clear()
     return open_image(image.location)
+
+
+def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> ConversionPlan:
+    try:
+        return make_plan(source.shape, source.dtype, axes, options,
+                         source_voxel_size=source.voxel_size, source_unit=source.unit,
+                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
+                         input_axes=source.input_axes, source_origin=source.origin)
+    except OptionError as exc:
+        if exc.option != "ranges" or not source.input_axes:
+            raise
+        # Ranges count voxels from 0 on every axis; say how the input's own numbering
+        # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
+        raise OptionError("ranges", f"{exc.detail}. Ranges count voxels from 0: z counts "
+                                    f"slices in order, not the numbers in file names "
+                                    f"(input: {source.input_axes})") from None
 
 
 def _options(**kwargs: Any) -> ConvertOptions:

@@ -70,8 +70,10 @@ def convert(
         help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
     )] = True,
     ranges: Annotated[str | None, typer.Option(
-        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels, x,y,z order; open ends "
-             "allowed. It keeps its place through a translation.")] = None,
+        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels counted from 0, x,y,z "
+             "order; open ends allowed. z counts slices in file order, not the numbers in "
+             "their names (07000.tif is z 0; --dry-run shows the mapping). It keeps its place "
+             "through a translation.")] = None,
     crop_to_origin: Annotated[bool, typer.Option(
         help="Put the --ranges region at the origin instead of where it was.")] = False,
     dtype: Annotated[str | None, typer.Option(

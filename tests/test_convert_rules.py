@@ -1,4 +1,5 @@
-"""The cast rule (issue 12, defect 2): --dtype never rescales silently.
+"""Rules a conversion follows (issue 12). The cast rule (defect 2): --dtype never rescales
+silently.
 
 A value-preserving cast keeps every value; any other needs a window (given, or auto — then
 reported and recorded in the metadata). The library and the CLI follow the one rule in
@@ -156,3 +157,21 @@ def test_cli_shards_on_a_thin_stack_and_none(tmp_path: Path, run_ngff: RunNgff) 
     bad = run_ngff("convert", src, tmp_path / "c.zarr", "--chunks", "32", "--shards", "48,64,64")
     assert bad.returncode == 2
     assert "--shards: 48 on axis x is not a multiple of the chunk size 32" in bad.stderr
+
+
+def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path,
+                                                          run_ngff: RunNgff) -> None:
+    """Slices 07000.tif..07039.tif: z counts files from 0 (documented), and the error for a
+    z range given in file numbers says so and shows the mapping."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for z in range(40):
+        tifffile.imwrite(folder / f"{7000 + z:05d}.tif", np.full((6, 7), z, np.uint8))
+    done = run_ngff("convert", folder, tmp_path / "o.zarr", "--ranges", ",,7010:7020")
+    assert done.returncode == 2
+    assert "z counts slices in order, not the numbers in file names" in done.stderr
+    assert "07000.tif is z=0, 07039.tif is z=39" in done.stderr
+    done = run_ngff("convert", folder, tmp_path / "o.zarr", "--ranges", ",,10:20", "--levels", "1")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "o.zarr/0"))[:, 0, 0],
+                                  np.arange(10, 20))
