@@ -175,3 +175,20 @@ def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path,
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "o.zarr/0"))[:, 0, 0],
                                   np.arange(10, 20))
+
+
+def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: RunNgff) -> None:
+    """Not a fixed 164 MiB: a small input converts in less, and a too-small budget is
+    refused with the least that this input needs, which then works."""
+    small = stack(tmp_path / "small", np.ones((6, 20, 30), np.uint8))
+    done = run_ngff("convert", small, tmp_path / "s.zarr", "--max-memory", "110M")
+    assert done.returncode == 0, done.stderr
+    big = stack(tmp_path / "big", np.ones((40, 300, 300), np.uint16))
+    done = run_ngff("convert", big, tmp_path / "b.zarr", "--max-memory", "101M",
+                    "--chunks", "32", "--shards", "256")
+    assert done.returncode == 2
+    assert "Invalid value for --max-memory: 101 MiB is too small for this input" in done.stderr
+    need = done.stderr.split("allow at least ")[1].split(" MiB")[0]
+    done = run_ngff("convert", big, tmp_path / "b.zarr", "--max-memory", f"{need}M",
+                    "--chunks", "32", "--shards", "256")
+    assert done.returncode == 0, done.stderr

@@ -99,10 +99,11 @@ class ConvertOptions(BaseModel):
     @field_validator("max_memory")
     @classmethod
     def _enough_memory(cls, value: int) -> int:
-        if value < BASE_MEMORY + 64 * MiB:
+        # The least a run can need; what this input needs is decided by make_plan.
+        if value <= BASE_MEMORY:
             raise ValueError(
-                f"max_memory {value / MiB:.0f} MiB is too small; allow at least "
-                f"{(BASE_MEMORY + 64 * MiB) / MiB:.0f} MiB"
+                f"{value / MiB:.0f} MiB is less than the interpreter and libraries alone hold "
+                f"({BASE_MEMORY / MiB:.0f} MiB)"
             )
         return value
 
@@ -483,10 +484,21 @@ def make_plan(
             full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
             target=BRICK_TARGET,
         )
+        if over and jobs > 1:  # fewer workers, each with more memory
+            brick, reach, over = choose_brick(
+                levels[0].shape, units, cum, itemsize, max(task_budget, 1),
+                full_width=(base == 0 and not window_cheap), min_bricks=1, target=BRICK_TARGET,
+            )
         if over:
-            notes.append(f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
-                         "budget to reach the next level; raise --max-memory or choose "
-                         "smaller shards")
+            # The smallest workable budget follows from this input: one brick that reaches
+            # the next level, held by one worker.
+            need = (BASE_MEMORY + (COMPILED_KERNELS_MEMORY if compiled else 0)
+                    + int(math.prod(brick) * itemsize * TASK_OVERHEAD))
+            raise OptionError(
+                "max_memory", f"{options.max_memory / MiB:.0f} MiB is too small for this "
+                f"input: a brick of {_fmt(brick)} voxels that reaches the next level needs "
+                f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
+                "smaller chunks and shards")
         stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
                             base_shape=levels[0].shape, brick=brick,
                             from_input=base == 0 and not base_stored))
