@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 import zarr
 
@@ -100,3 +101,19 @@ def test_no_voxel_size_warns_once_and_given_ones_pass_strict(tmp_path: Path,
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     strict = run_ngff("validate", "--strict", tmp_path / "b.zarr")
     assert strict.returncode == 0, strict.stdout
+
+
+def test_voxel_by_name_is_accepted_everywhere(tmp_path: Path) -> None:
+    """The safe spelling is the easy one: Voxel(x=, y=, z=) cannot put 25 on x."""
+    import ngffkit
+
+    volume = _stack(tmp_path / "s")
+    voxel = ngffkit.Voxel(x=11.24, y=11.24, z=25)
+    assert dict(voxel) == {"z": 25.0, "y": 11.24, "x": 11.24}
+    image = ngffkit.convert(tmp_path / "s", tmp_path / "a.zarr", voxel_size=voxel,
+                            unit="nanometer", levels=1)
+    assert image.voxel_size == {"z": 25.0, "y": 11.24, "x": 11.24}
+    spec = ngffkit.pyramid_spec(volume.shape, volume.dtype, voxel_size=ngffkit.Voxel(x=2, z=5))
+    assert spec.levels[0].scale == (5.0, 1.0, 2.0)
+    with pytest.raises(ValueError, match="positive"):
+        ngffkit.Voxel(x=0)

@@ -145,8 +145,10 @@ def convert(
 ) -> Image | ConversionPlan:
     """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
 
-    Arguments are in array order (z,y,x): ``voxel_size`` as one number, a z,y,x sequence or a
-    mapping like ``{"x": 11.24, "y": 11.24, "z": 25}``; ``region`` as (start, stop) per axis.
+    Name the axes of a voxel size: ``voxel_size=Voxel(x=11.24, y=11.24, z=25)`` or
+    ``{"x": 11.24, "y": 11.24, "z": 25}`` (or one number for all three). A bare sequence is
+    array order, z,y,x — the CLI's x,y,z triple pasted here would swap x and z, so prefer
+    the names. ``region`` is (start, stop) per axis in array order.
     ``shards="none"`` writes unsharded OME-Zarr 0.5 (default: 4 chunks per axis).
     ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
     ``dry_run=True`` nothing is written and the plan is returned.

@@ -215,9 +215,9 @@ def spatial_voxel_size(
     voxel_size: float | Sequence[float] | Mapping[str, float] | None,
     axes: Sequence[Axis],
 ) -> tuple[float, ...]:
-    """Per-axis level-0 scale from a voxel size given as one number (isotropic), a sequence
-    in array order over the space axes (z, y, x), or a mapping such as
-    ``{"x": 11.24, "y": 11.24, "z": 25}``. Non-space axes get 1."""
+    """Per-axis level-0 scale from a voxel size by axis name — ``Voxel(x=11.24, y=11.24,
+    z=25)`` or ``{"x": 11.24, "y": 11.24, "z": 25}`` — one number (isotropic), or a sequence
+    in array order over the space axes (z, y, x). Non-space axes get 1."""
     space = [i for i, a in enumerate(axes) if a.type == "space"]
     scale = [1.0] * len(axes)
     if voxel_size is None:
