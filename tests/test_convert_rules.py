@@ -192,3 +192,21 @@ def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: Ru
     done = run_ngff("convert", big, tmp_path / "b.zarr", "--max-memory", f"{need}M",
                     "--chunks", "32", "--shards", "256")
     assert done.returncode == 0, done.stderr
+
+
+def test_messages_speak_each_audiences_words(tmp_path: Path, run_ngff: RunNgff) -> None:
+    """The library names its parameters (allow_gaps=True), the CLI its options (--allow-gaps);
+    neither speaks the other's language."""
+    from ngffkit.errors import InputError
+
+    folder = tmp_path / "gappy"
+    folder.mkdir()
+    for z in (0, 1, 3):
+        tifffile.imwrite(folder / f"{z:03d}.tif", np.zeros((4, 5), np.uint8))
+    with pytest.raises(InputError) as info:
+        convert(folder, tmp_path / "a.zarr")
+    assert "allow_gaps=True" in str(info.value) and "--" not in str(info.value)
+    done = run_ngff("convert", folder, tmp_path / "b.zarr")
+    assert done.returncode == 1
+    assert "pass --allow-gaps to read them as zeros" in done.stderr
+    assert "allow_gaps" not in done.stderr and "Traceback" not in done.stderr

@@ -32,7 +32,7 @@ def validate(
             report = validate_with_models(url, strict=strict, data=data,
                                           progress=progress if data else None)
     except NgffkitError as exc:
-        err_console.print(f"Error: {exc}", markup=False)
+        err_console.print(f"Error: {exc.cli_message()}", markup=False)
         raise typer.Exit(EXIT_UNREADABLE) from None
     if as_json:
         out_console.print_json(json.dumps(report.as_dict()))

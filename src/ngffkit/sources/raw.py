@@ -57,8 +57,8 @@ class RawSource(SourceBase):
             raise InputError(f"{self.path}: a raw input must be a file, found a folder.")
         if raw_shape is None or raw_dtype is None:
             raise InputError(
-                f"{self.path}: a raw file has no header; give raw_shape (x,y,z) and raw_dtype "
-                "(--raw-shape X,Y,Z --raw-dtype uint16)."
+                f"{self.path}: a raw file has no header; give [[raw_shape=X,Y,Z]] and "
+                "[[raw_dtype=uint16]] (its voxel type)."
             )
         self.raw_shape = _shape_xyz(raw_shape)
         try:

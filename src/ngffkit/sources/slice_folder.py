@@ -122,8 +122,8 @@ def order_slices(files: list[Path], *, allow_gaps: bool) -> list[Path | None]:
     if missing and not allow_gaps:
         raise InputError(
             f"{folder}: slice numbers {first}..{last} have {len(missing)} gap(s): missing "
-            f"{_ranges(missing)}. Add the missing slices, or pass allow_gaps=True "
-            "(--allow-gaps) to read them as zeros."
+            f"{_ranges(missing)}. Add the missing slices, or pass [[allow_gaps=True]] to "
+            "read them as zeros."
         )
     if allow_gaps:
         return [numbered[n][0] if n in numbered else None for n in range(first, last + 1)]
@@ -232,7 +232,7 @@ class SliceFolderSource(SourceBase):
             raise InputError(
                 f"{path} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
                 "corrupt, truncated or not a supported image; replace it, or delete it and "
-                "pass allow_gaps=True (--allow-gaps) to read it as zeros."
+                "pass [[allow_gaps=True]] to read it as zeros."
             ) from exc
 
     def check_all(self) -> None:

@@ -103,8 +103,8 @@ class VolumeGridsSource(SourceBase):
             more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
             raise InputError(
                 f"{folder}: {len(missing)} of the {'×'.join(map(str, self.grid))} grid cells "
-                f"are missing: {names}{more}. Add them, or pass allow_gaps=True "
-                "(--allow-gaps) to read them as zeros."
+                f"are missing: {names}{more}. Add them, or pass [[allow_gaps=True]] to read "
+                "them as zeros."
             )
         self.dtype = np.dtype("uint8")  # replaced by the first probe below
         self._dtype_from: Path | None = None
