@@ -89,14 +89,21 @@ def cast(data: np.ndarray, window: tuple[float, float] | None, dtype: np.dtype[A
     lo, hi = window
     span = float(hi - lo) or 1.0
     # float32 holds every value of 16-bit integers exactly and halves the temporary
-    work = np.float32 if data.dtype.itemsize <= 2 and dtype.itemsize <= 2 else np.float64
+    work = np.dtype(np.float32 if data.dtype.itemsize <= 2 and dtype.itemsize <= 2
+                    else np.float64)
+    values: np.ndarray[Any, np.dtype[np.floating[Any]]] = data.astype(work)
+    values -= lo
     if dtype.kind == "f":
-        return ((data.astype(work) - lo) / span).astype(dtype)
+        values /= span
+        return values.astype(dtype)
     info = np.iinfo(dtype)
     top = float(info.max) - float(info.min)
-    scaled = (data.astype(work) - lo) * (top / span) + 0.5
-    np.clip(scaled, 0.0, top, out=scaled)
-    return (np.floor(scaled) + float(info.min)).astype(dtype)
+    values *= top / span
+    values += 0.5
+    np.clip(values, 0.0, top, out=values)
+    np.floor(values, out=values)
+    values += float(info.min)
+    return values.astype(dtype)
 
 
 def cast_record(

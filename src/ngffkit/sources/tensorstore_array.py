@@ -205,7 +205,7 @@ def _n5_pixel_resolution(
     if not isinstance(dims, list) or len(dims) != len(names) or not isinstance(unit, str):
         return None, None
     try:
-        sizes = {
+        sizes: dict[str, tuple[float, str | None]] = {
             n: (float(v), unit) for n, v in zip(names, dims, strict=True) if n in ("z", "y", "x")
         }
     except (TypeError, ValueError):

@@ -99,7 +99,7 @@ class VolumeGridsSource(SourceBase):
         missing = [k for k in np.ndindex(*self.grid) if k not in self.cells]
         if missing and not allow_gaps:
             # the same rule as a missing slice: zeros only when asked for
-            names = ", ".join(_cell_name(k) for k in missing[:5])  # type: ignore[arg-type]
+            names = ", ".join(_cell_name(k) for k in missing[:5])
             more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
             raise InputError(
                 f"{folder}: {len(missing)} of the {'×'.join(map(str, self.grid))} grid cells "
