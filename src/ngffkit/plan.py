@@ -524,8 +524,9 @@ def make_plan(
 def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
     """What is written when the voxel size or unit is neither given nor in the input."""
     sizes = " × ".join(f"{n} {float(voxel.get(n, 1.0)):g}" for n in space)
-    lacking = [w for w, gone in (("voxel size", not all(n in voxel for n in space)),
-                                 ("unit", unit is None)) if gone]
+    missing = [n for n in space if n not in voxel]
+    size_gone = "voxel size" + (f" for {','.join(missing)}" if len(missing) < len(space) else "")
+    lacking = [w for w, gone in ((size_gone, bool(missing)), ("unit", unit is None)) if gone]
     return (f"no {' or '.join(lacking)} was given or found in the input: the image says its "
             f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
             + (", which strict validation flags" if unit is None else "")

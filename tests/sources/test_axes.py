@@ -157,3 +157,14 @@ def test_slice_folder_and_grid(tmp_path: Path) -> None:
                 )
     data, src = read_all(grid)
     np.testing.assert_array_equal(data, VOL)
+
+
+def test_plain_tiff_resolution_tags_give_x_and_y(tmp_path: Path) -> None:
+    path = tmp_path / "r.tif"
+    # 20000 pixels per centimetre: 0.5 micrometre pixels
+    tifffile.imwrite(path, VOL, resolution=(20000, 20000), resolutionunit="CENTIMETER")
+    _, src = read_all(path)
+    assert src.voxel_size == {"x": 0.5, "y": 0.5} and src.unit == "micrometer"
+    tifffile.imwrite(tmp_path / "dpi.tif", VOL, resolution=(72, 72), resolutionunit="INCH")
+    _, src = read_all(tmp_path / "dpi.tif")
+    assert src.voxel_size is None
