@@ -443,11 +443,10 @@ def make_plan(
     # by the region's start unless the region is put at the origin.
     base_origin = dict(source_origin or {})
     origin = None
-    if any(base_origin.values()) or (not options.crop_to_origin and any(a for a, _ in region)):
-        shift = not options.crop_to_origin
-        origin = [(base_origin.get(name, 0.0) if not options.crop_to_origin else 0.0)
-                  + (a * float(voxel.get(name, 1.0)) if shift else 0.0) if sp else 0.0
-                  for (a, _), name, sp in zip(region, axes, space, strict=True)]
+    if not options.crop_to_origin:
+        start = [base_origin.get(name, 0.0) + a * float(voxel.get(name, 1.0)) if sp else 0.0
+                 for (a, _), name, sp in zip(region, axes, space, strict=True)]
+        origin = start if any(start) else None
     spatial_names = [axes[i] for i in spatial]
     if not options.zarr_only and (not all(n in voxel for n in spatial_names) or unit is None):
         notes.append(missing_voxel_note(spatial_names, voxel, unit))
