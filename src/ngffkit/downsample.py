@@ -160,21 +160,21 @@ def plan_image(
     n = len(image.levels)
     k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
     if not 0 <= k < n:
-        raise OptionError("--from-level", f"{from_level} is not a level of {image.url} "
+        raise OptionError("from_level", f"{from_level} is not a level of {image.url} "
                           f"(levels 0 to {n - 1})")
     if levels is not None and levels < k + 1:
-        raise OptionError("--levels", f"{levels} counts fewer levels than --from-level {k} "
-                          "keeps; --levels counts every level including level 0")
+        raise OptionError("levels", f"{levels} counts fewer levels than [[from_level]] {k} "
+                          "keeps; [[levels]] counts every level including level 0")
     chosen = method or (image.method if image.method in METHODS else "mean")
     if chosen not in METHODS:
-        raise OptionError("--method", f"{chosen!r} is not one of {', '.join(METHODS)}")
+        raise OptionError("method", f"{chosen!r} is not one of {', '.join(METHODS)}")
     base = image.levels[k]
     info = base.info
     replaced = tuple(lv.path for lv in image.levels[k + 1:])
     if replaced and not rebuild:
         raise ConflictError(
             f"{image.url} already has levels below level {k} ({', '.join(replaced)}); pass "
-            "--rebuild to replace them, or leave out --from-level to add levels below the last"
+            "[[rebuild=True]] to replace them, or leave out [[from_level]] to add levels below the last"
         )
     space = {a.name for a in image.axes if a.type == "space"}
     options = ConvertOptions(
@@ -254,17 +254,17 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     if marker is not None and resume and marker.get("fingerprint") != fingerprint:
         raise ConflictError(
             f"{loc.describe()}: the interrupted downsample was started with other options; "
-            "resume with the same command, or start again with --rebuild"
+            "resume with the same command, or start again with [[rebuild=True]]"
         )
     if marker is not None and not resume and not rebuild:
         raise ConflictError(
             f"{loc.describe()}: an interrupted downsample is not finished (started "
-            f"{marker.get('started', '?')}); rerun with --resume to finish it, or with "
-            "--rebuild to start again"
+            f"{marker.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
+            "[[rebuild=True]] to start again"
         )
     if resume and marker is None:
         raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
-                            "run without --resume")
+                            "run without [[resume=True]]")
     if marker is None or rebuild or marker.get("fingerprint") != fingerprint:
         journal.clear()
         _write_marker(loc, p, fingerprint)
@@ -284,7 +284,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
             if not (rebuild or resume or level.path in p.replaced):
                 raise ConflictError(
                     f"{child.describe()} already exists but is not a level of the image; "
-                    "remove it, or pass --rebuild to replace it"
+                    "remove it, or pass [[rebuild=True]] to replace it"
                 )
             child.delete_tree()
         derive_array(base_info, child, shape=level.shape, chunks=level.chunks,
