@@ -168,3 +168,19 @@ def test_plain_tiff_resolution_tags_give_x_and_y(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "dpi.tif", VOL, resolution=(72, 72), resolutionunit="INCH")
     _, src = read_all(tmp_path / "dpi.tif")
     assert src.voxel_size is None
+
+
+def test_precomputed_is_xyz_channel(tmp_path: Path) -> None:
+    """Neuroglancer precomputed: tensorstore's dimensions are x,y,z,channel."""
+    store = ts.open({"driver": "neuroglancer_precomputed",
+                     "kvstore": {"driver": "file", "path": str(tmp_path / "pc")},
+                     "multiscale_metadata": {"type": "image", "data_type": "uint32",
+                                             "num_channels": 1},
+                     "scale_metadata": {"size": [NX, NY, NZ], "resolution": [4, 5, 40],
+                                        "encoding": "raw", "chunk_size": [4, 4, 4]}},
+                    create=True).result()
+    store[..., 0].write(VOL.transpose(2, 1, 0)).result()
+    data, src = read_all(tmp_path / "pc")
+    assert src.shape == (NZ, NY, NX)
+    np.testing.assert_array_equal(data, VOL)
+    assert src.voxel_size == {"x": 4.0, "y": 5.0, "z": 40.0}
