@@ -124,7 +124,7 @@ def test_dtype_cast_with_window(tmp_path: Path, awkward: tuple[Path, np.ndarray]
     assert isinstance(image, ngffkit.Image) and image.dtype == np.uint8
     expected = np.clip((volume.astype(np.float32) - 1000) * (255 / 49000) + 0.5, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(image.read(), expected)
-    with pytest.raises(OptionError, match="--window"):
+    with pytest.raises(OptionError, match="would change values"):
         convert(stack, tmp_path / "bad.zarr", dtype="uint8", chunks=32)
 
 

@@ -51,3 +51,32 @@ def test_a_tight_budget_keeps_the_numpy_path() -> None:
     tight = plan_for(shape, "uint8", max_memory=BASE_MEMORY + COMPILED_KERNELS_MEMORY)
     assert not tight.compiled_kernels
     assert tight.memory_estimate <= BASE_MEMORY + COMPILED_KERNELS_MEMORY
+
+
+# -- chunks and shards are clipped alike, after the user's own numbers are checked (issue 12,
+# defect 7) ------------------------------------------------------------------------------------
+
+
+def test_shards_are_clipped_as_chunks_are() -> None:
+    """--chunks 32 --shards 64 on 30 slices was refused as "64 is not a multiple of 30"."""
+    plan = plan_for((30, 100, 90), "uint8", chunks=32, shards=64, levels=1)
+    assert plan.spec.levels[0].chunks == (30, 32, 32)
+    assert plan.spec.levels[0].shards == (30, 64, 64)
+    plan = plan_for((37, 200, 70), "uint8", chunks=64, shards=64, levels=1)
+    assert plan.spec.levels[0].chunks == (37, 64, 64)
+    assert plan.spec.levels[0].shards == (37, 64, 64)
+    plan = plan_for((100, 100, 100), "uint8", chunks=64, shards=256, levels=1)
+    assert plan.spec.levels[0].shards == (128, 128, 128)
+
+
+def test_shard_check_names_the_users_numbers() -> None:
+    from ngffkit.errors import OptionError
+
+    with pytest.raises(OptionError, match="48 on axis z is not a multiple of the chunk size 32"):
+        plan_for((30, 100, 90), "uint8", chunks=32, shards=(48, 64, 64))
+
+
+def test_shards_none_is_unsharded_05() -> None:
+    plan = plan_for((70, 80, 90), "uint8", chunks=32, shards="none", levels=2)
+    assert plan.spec.version == "0.5"
+    assert all(level.shards is None for level in plan.spec.levels)

@@ -24,6 +24,7 @@ EXPECTED = {
     "PartialDatasetError",
     "StorageError",
     "ValidationReport",
+    "Voxel",
     "__version__",
     "compress",
     "convert",

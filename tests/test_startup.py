@@ -83,7 +83,7 @@ def plain_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_quiet_conversion_imports_only_what_it_runs(tmp_path: Path, plain_stack: Path) -> None:
     code, modules, err = run_main("convert", plain_stack, tmp_path / "out.ome.zarr", "--quiet",
-                                  "--levels", "2")
+                                  "--levels", "2", "--voxel-size", "1", "--unit", "micrometer")
     assert code == 0, err
     assert err == "", err  # the done: summary goes to stdout, even with --quiet
     assert loaded(modules, NOT_FOR_CONVERT) == []

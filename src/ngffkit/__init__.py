@@ -5,7 +5,8 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 :func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
 :func:`pyramid_spec`) to write one; :func:`validate` and :func:`describe` to check and
-summarise one; and the error tree rooted at :class:`NgffkitError`.
+summarise one; :class:`Voxel` (``Voxel(x=11.24, y=11.24, z=25)``) to give a voxel size by
+axis name; and the error tree rooted at :class:`NgffkitError`.
 
 Importing ngffkit has no side effects: no threads, no environment changes, no network.
 The names are resolved on first use (PEP 562), so a program that needs one of them (the
@@ -40,6 +41,7 @@ if typing.TYPE_CHECKING:
     from ngffkit.info import describe
     from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
     from ngffkit.validate import ValidationReport, validate
+    from ngffkit.voxel import Voxel
 
 __version__ = "0.1.0"
 
@@ -59,6 +61,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "pyramid_spec": ("ngffkit.layout", "pyramid_spec"),
     "ValidationReport": ("ngffkit.validate", "ValidationReport"),
     "validate": ("ngffkit.validate", "validate"),
+    "Voxel": ("ngffkit.voxel", "Voxel"),
 }
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
     "PartialDatasetError",
     "StorageError",
     "ValidationReport",
+    "Voxel",
     "__version__",
     "compress",
     "convert",

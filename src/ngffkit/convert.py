@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from ngffkit._output import check_apart, claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
-from ngffkit.errors import ConflictError, InputError, OptionError
+from ngffkit.errors import ConflictError, InputError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
@@ -123,7 +124,7 @@ def convert(
     voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
     unit: str | None = None,
     chunks: int | Sequence[int] | None = None,
-    shards: int | Sequence[int] | None = None,
+    shards: int | Sequence[int] | str | None = None,
     compression: str = "zstd:5",
     levels: int | None = None,
     method: str = "mean",
@@ -152,8 +153,11 @@ def convert(
 ) -> Image | ConversionPlan:
     """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
 
-    Arguments are in array order (z,y,x): ``voxel_size`` as one number, a z,y,x sequence or a
-    mapping like ``{"x": 11.24, "y": 11.24, "z": 25}``; ``region`` as (start, stop) per axis.
+    Name the axes of a voxel size: ``voxel_size=Voxel(x=11.24, y=11.24, z=25)`` or
+    ``{"x": 11.24, "y": 11.24, "z": 25}`` (or one number for all three). A bare sequence is
+    array order, z,y,x — the CLI's x,y,z triple pasted here would swap x and z, so prefer
+    the names. ``region`` is (start, stop) per axis in array order.
+    ``shards="none"`` writes unsharded OME-Zarr 0.5 (default: 4 chunks per axis).
     ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
     ``dry_run=True`` nothing is written and the plan is returned.
 
@@ -174,25 +178,30 @@ def convert(
         space = [a for a in axes if a in ("z", "y", "x")]
         voxel = _voxel_mapping(voxel_size, space)
         win: tuple[float, float] | None
+        if window is not None and dtype is None:
+            raise OptionError("window", "a window maps input values onto another dtype; give "
+                                        "the dtype too")
         if window == "auto":
-            win = estimate_window(source) if dtype else None
+            win = estimate_window(source)
         elif isinstance(window, str):
-            raise InputError(f"window {window!r} must be MIN:MAX numbers or 'auto'")
+            raise OptionError("window", f"{window!r} must be (LO, HI) numbers or 'auto'")
         else:
             win = window
         options = _options(
             version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
-            shards=_tuple(shards), compression=compression, levels=levels, method=method,
+            shards=_shards(shards), compression=compression, levels=levels, method=method,
             anisotropic=anisotropic, region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin, dtype=dtype, window=win, max_memory=budget,
+            crop_to_origin=crop_to_origin, dtype=dtype, window=win,
+            window_auto=window == "auto", max_memory=budget,
             jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
-        plan = make_plan(source.shape, source.dtype, axes, options,
-                         source_voxel_size=source.voxel_size, source_unit=source.unit,
-                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count())
+        plan = _plan(source, axes, options)
         if dry_run:
             return plan
+        for note in plan.notes:
+            if note.startswith("no voxel size") or note.startswith("no unit"):
+                warnings.warn(note, NgffWarning, stacklevel=2)
         check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
         source.check_all()
     finally:
@@ -213,6 +222,22 @@ def convert(
     return open_image(image.location)
 
 
+def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> ConversionPlan:
+    try:
+        return make_plan(source.shape, source.dtype, axes, options,
+                         source_voxel_size=source.voxel_size, source_unit=source.unit,
+                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
+                         input_axes=source.input_axes, source_origin=source.origin)
+    except OptionError as exc:
+        if exc.option != "ranges" or not source.input_axes:
+            raise
+        # Ranges count voxels from 0 on every axis; say how the input's own numbering
+        # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
+        raise OptionError("ranges", f"{exc.detail}. Ranges count voxels from 0: z counts "
+                                    f"slices in order, not the numbers in file names "
+                                    f"(input: {source.input_axes})") from None
+
+
 def _options(**kwargs: Any) -> ConvertOptions:
     try:
         return ConvertOptions(**kwargs)
@@ -220,7 +245,7 @@ def _options(**kwargs: Any) -> ConvertOptions:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "options"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise OptionError("--" + field.replace("_", "-"), message) from None
+        raise OptionError(field, message) from None
 
 
 def _default_name(out: Location) -> str:
@@ -235,6 +260,14 @@ def _tuple(value: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
     if value is None or isinstance(value, int):
         return value
     return tuple(int(v) for v in value)
+
+
+def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | str | None:
+    if isinstance(value, str):
+        if value.strip().lower() != "none":
+            raise OptionError("shards", f"{value!r}: give numbers, or 'none' for unsharded")
+        return "none"
+    return _tuple(value)
 
 
 def _voxel_mapping(

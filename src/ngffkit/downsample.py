@@ -167,21 +167,21 @@ def plan_image(
     n = len(image.levels)
     k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
     if not 0 <= k < n:
-        raise OptionError("--from-level", f"{from_level} is not a level of {image.url} "
+        raise OptionError("from_level", f"{from_level} is not a level of {image.url} "
                           f"(levels 0 to {n - 1})")
     if levels is not None and levels < k + 1:
-        raise OptionError("--levels", f"{levels} counts fewer levels than --from-level {k} "
-                          "keeps; --levels counts every level including level 0")
+        raise OptionError("levels", f"{levels} counts fewer levels than [[from_level]] {k} "
+                          "keeps; [[levels]] counts every level including level 0")
     chosen = method or (image.method if image.method in METHODS else "mean")
     if chosen not in METHODS:
-        raise OptionError("--method", f"{chosen!r} is not one of {', '.join(METHODS)}")
+        raise OptionError("method", f"{chosen!r} is not one of {', '.join(METHODS)}")
     base = image.levels[k]
     info = base.info
     replaced = tuple(lv.path for lv in image.levels[k + 1:])
     if replaced and not rebuild:
         raise ConflictError(
             f"{image.url} already has levels below level {k} ({', '.join(replaced)}); pass "
-            "--rebuild to replace them, or leave out --from-level to add levels below the last"
+            "[[rebuild=True]] to replace them, or leave out [[from_level]] to add levels below the last"
         )
     space = {a.name for a in image.axes if a.type == "space"}
     options = ConvertOptions(
@@ -261,17 +261,17 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     if marker is not None and resume and marker.get("fingerprint") != fingerprint:
         raise ConflictError(
             f"{loc.describe()}: the interrupted downsample was started with other options; "
-            "resume with the same command, or start again with --rebuild"
+            "resume with the same command, or start again with [[rebuild=True]]"
         )
     if marker is not None and not resume and not rebuild:
         raise ConflictError(
             f"{loc.describe()}: an interrupted downsample is not finished (started "
-            f"{marker.get('started', '?')}); rerun with --resume to finish it, or with "
-            "--rebuild to start again"
+            f"{marker.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
+            "[[rebuild=True]] to start again"
         )
     if resume and marker is None:
         raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
-                            "run without --resume")
+                            "run without [[resume=True]]")
     if marker is None or rebuild or marker.get("fingerprint") != fingerprint:
         journal.clear()
         _write_marker(loc, p, fingerprint)
@@ -291,7 +291,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
             if not (rebuild or resume or level.path in p.replaced):
                 raise ConflictError(
                     f"{child.describe()} already exists but is not a level of the image; "
-                    "remove it, or pass --rebuild to replace it"
+                    "remove it, or pass [[rebuild=True]] to replace it"
                 )
             replace_tree(child, what=f"{level.path} (in the way of a new level)")
         derive_array(base_info, child, shape=level.shape, chunks=level.chunks,
@@ -313,8 +313,10 @@ def _write_marker(loc: Location, p: DownsamplePlan, fingerprint: str) -> None:
                            "to add levels (copy it first, or use a writable location)") from exc
 
 
-def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:
-    """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``.
+def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict],
+                  method: str | None = None) -> None:
+    """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``, and
+    record ``method`` as the one that made the new levels.
 
     Edits the stored JSON in place, so everything else in it (other tools' keys, omero,
     unknown attributes) stays as it was.
@@ -328,13 +330,35 @@ def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict]) -> None:
     attrs = doc.get("attributes", {}) if zarr_format == 3 else doc
     ns = attrs["ome"] if zarr_format == 3 and isinstance(attrs.get("ome"), dict) else attrs
     ms = ns["multiscales"][0]
+    old = [d.get("path") for d in ms["datasets"][1:keep]]
     ms["datasets"] = list(ms["datasets"][:keep]) + [dict(d) for d in new]
+    if method is not None:
+        _set_method(ms, method, old, [str(d.get("path")) for d in new])
     loc.write_json(key, doc)
+
+
+def _set_method(ms: JsonDict, method: str, kept: Sequence[Any], new: Sequence[str]) -> None:
+    """Say which method made the levels: ``type`` when one method made every coarse level,
+    else per level in ``metadata.methods`` (``type`` would be wrong for some of them)."""
+    before = ms.get("type")
+    meta = ms.get("metadata") if isinstance(ms.get("metadata"), dict) else None
+    ours = meta is not None and str(meta.get("method", "")).startswith("ngffkit")
+    if not kept or before == method:
+        ms["type"] = method
+        if ours:
+            assert meta is not None
+            meta.update(description=f"{method} downsampling", method=f"ngffkit.kernels.{method}")
+            meta.pop("methods", None)
+        return
+    ms.pop("type", None)
+    per_level = {str(path): before if isinstance(before, str) else "unknown" for path in kept}
+    per_level.update(dict.fromkeys(new, method))
+    ms["metadata"] = {**(meta or {}), "methods": per_level}
 
 
 def _finish(p: DownsamplePlan) -> None:
     loc = resolve(p.url)
-    _set_datasets(loc, p.from_level + 1, p.datasets)
+    _set_datasets(loc, p.from_level + 1, p.datasets, p.method)
     Journal(loc).clear()
     loc.delete(MARKER)
 

@@ -14,9 +14,44 @@ Messages say what was expected, what was found, and what to do about it.
 
 from __future__ import annotations
 
+import re
+
+# A parameter named in a message: ``[[allow_gaps=True]]``, ``[[raw_shape=X,Y,Z]]``,
+# ``[[voxel_size]]``. The library shows the Python spelling (``allow_gaps=True``), the CLI
+# its option (``--allow-gaps``, ``--raw-shape X,Y,Z``): each audience reads its own words.
+_PARAM = re.compile(r"\[\[([a-z_]+)(?:=([^\]]*))?\]\]")
+
+
+def worded(text: str, *, cli: bool) -> str:
+    """``text`` with its ``[[parameter]]`` references in the library's or the CLI's words."""
+
+    def one(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        if not cli:
+            return name if value is None else f"{name}={value}"
+        option = "--" + name.replace("_", "-")
+        return option if value in (None, "True") else f"{option} {value}"
+
+    return _PARAM.sub(one, text)
+
 
 class NgffkitError(Exception):
-    """Root of every error ngffkit raises on purpose."""
+    """Root of every error ngffkit raises on purpose.
+
+    A message may name parameters as ``[[allow_gaps=True]]``: ``str(error)`` words them
+    for Python (``allow_gaps=True``), :meth:`cli_message` for the command line
+    (``--allow-gaps``).
+    """
+
+    def __init__(self, *args: object) -> None:
+        self.template = args[0] if args and isinstance(args[0], str) else None
+        if self.template is not None:
+            args = (worded(self.template, cli=False), *args[1:])
+        super().__init__(*args)
+
+    def cli_message(self) -> str:
+        """The message in the command line's words."""
+        return worded(self.template, cli=True) if self.template is not None else str(self)
 
 
 class InputError(NgffkitError, ValueError):
@@ -29,7 +64,8 @@ class OptionError(InputError):
     def __init__(self, option: str, message: str) -> None:
         super().__init__(f"{option}: {message}")
         self.option = option
-        self.detail = message
+        self.detail = worded(message, cli=False)
+        self.cli_detail = worded(message, cli=True)
 
 
 class MetadataError(NgffkitError):
@@ -66,4 +102,5 @@ __all__ = [
     "OptionError",
     "PartialDatasetError",
     "StorageError",
+    "worded",
 ]

@@ -91,6 +91,11 @@ def describe(url: str | os.PathLike[str] | Location) -> dict[str, Any]:
         "total_bytes": sum(lv["bytes"] for lv in levels),
         "stored_bytes": sum(sizes.values()) if sizes is not None else None,
         "labels": labels,
+        # level 0's translation: where a region (--ranges) of a larger volume sits
+        "origin": dict(zip(image.axis_names, image.levels[0].translation, strict=True)),
+        # what ngffkit recorded of the input: its axis order and any value-changing cast
+        "input_axes": (image.multiscale.metadata or {}).get("input_axes"),
+        "cast": (image.multiscale.metadata or {}).get("cast"),
         "channels": [c.label for c in omero.channels] if omero else [],
         "notes": [str(n) for n in image.notes]
         + [str(w.message) for w in caught if not issubclass(w.category, NgffWarning)],

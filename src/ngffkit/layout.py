@@ -96,6 +96,10 @@ class ImageSpec(BaseModel):
     omero: Omero | None = None
     image_label: ImageLabel | None = None
     metadata: dict[str, Any] | None = None
+    # a value-changing cast's window, recorded so that it can be repeated and inverted
+    cast: dict[str, Any] | None = None
+    # which input dimension became which axis (the source's words), for `ngff info`
+    input_axes: str | None = None
 
     @field_validator("version")
     @classmethod
@@ -166,6 +170,8 @@ class ImageSpec(BaseModel):
                 "description": f"{self.method or 'unknown'} downsampling",
                 "method": f"ngffkit.kernels.{self.method}" if self.method else "ngffkit",
                 "version": _ngffkit_version(),
+                **({"cast": self.cast} if self.cast else {}),
+                **({"input_axes": self.input_axes} if self.input_axes else {}),
             },
         )
 
@@ -210,9 +216,9 @@ def spatial_voxel_size(
     voxel_size: float | Sequence[float] | Mapping[str, float] | None,
     axes: Sequence[Axis],
 ) -> tuple[float, ...]:
-    """Per-axis level-0 scale from a voxel size given as one number (isotropic), a sequence
-    in array order over the space axes (z, y, x), or a mapping such as
-    ``{"x": 11.24, "y": 11.24, "z": 25}``. Non-space axes get 1."""
+    """Per-axis level-0 scale from a voxel size by axis name — ``Voxel(x=11.24, y=11.24,
+    z=25)`` or ``{"x": 11.24, "y": 11.24, "z": 25}`` — one number (isotropic), or a sequence
+    in array order over the space axes (z, y, x). Non-space axes get 1."""
     space = [i for i, a in enumerate(axes) if a.type == "space"]
     scale = [1.0] * len(axes)
     if voxel_size is None:
@@ -339,6 +345,7 @@ def pyramid_spec(
     name: str | None = None,
     fill_value: float | int = 0,
     origin: Sequence[float] | None = None,
+    cast: Mapping[str, Any] | None = None,
 ) -> ImageSpec:
     """The layout of a pyramid: level k+1 is level k reduced by ``factors[k]`` per axis.
 
@@ -404,6 +411,7 @@ def pyramid_spec(
         levels=tuple(out),
         name=name,
         method=method,
+        cast=dict(cast) if cast else None,
     )
 
 

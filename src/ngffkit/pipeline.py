@@ -20,6 +20,7 @@ import numpy as np
 import tensorstore as ts
 
 from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
+from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
 from ngffkit.plan import ConversionPlan, Stage
@@ -188,23 +189,6 @@ def forget_handles(close: bool = True) -> None:
 
 
 # -- the work -------------------------------------------------------------------------------------
-
-
-def cast(data: np.ndarray, window: tuple[float, float] | None, dtype: np.dtype[Any]) -> np.ndarray:
-    """Map ``window`` (input values) linearly onto ``dtype``'s range, clipping outside."""
-    if data.dtype == dtype:
-        return data
-    if window is None:
-        return data.astype(dtype)
-    lo, hi = window
-    span = float(hi - lo) or 1.0
-    if dtype.kind == "f":
-        return ((data.astype(np.float32) - lo) / span).astype(dtype)
-    info = np.iinfo(dtype)
-    top = float(info.max)
-    scaled = (data.astype(np.float32) - lo) * (top / span) + 0.5
-    np.clip(scaled, 0.0, top, out=scaled)
-    return scaled.astype(dtype)
 
 
 def _level_paths(plan: ConversionPlan) -> list[str]:

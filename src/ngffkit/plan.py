@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.kernels import METHODS, plan_factors
@@ -65,7 +66,7 @@ class ConvertOptions(BaseModel):
     voxel_size: dict[str, float] | None = None
     unit: str | None = None
     chunks: tuple[int, ...] | int | None = None
-    shards: tuple[int, ...] | int | None = None
+    shards: tuple[int, ...] | int | Literal["none"] | None = None  # "none": unsharded 0.5
     compression: str = "zstd:5"
     levels: int | None = None
     method: str = "mean"
@@ -74,6 +75,7 @@ class ConvertOptions(BaseModel):
     crop_to_origin: bool = False
     dtype: str | None = None
     window: tuple[float, float] | None = None
+    window_auto: bool = False  # the window was measured from the input (recorded as such)
     max_memory: int = DEFAULT_MAX_MEMORY
     jobs: int | None = None
     write_empty_chunks: bool = False
@@ -112,10 +114,11 @@ class ConvertOptions(BaseModel):
     @field_validator("max_memory")
     @classmethod
     def _enough_memory(cls, value: int) -> int:
-        if value < BASE_MEMORY + 64 * MiB:
+        # The least a run can need; what this input needs is decided by make_plan.
+        if value <= BASE_MEMORY:
             raise ValueError(
-                f"max_memory {value / MiB:.0f} MiB is too small; allow at least "
-                f"{(BASE_MEMORY + 64 * MiB) / MiB:.0f} MiB"
+                f"{value / MiB:.0f} MiB is less than the interpreter and libraries alone hold "
+                f"({BASE_MEMORY / MiB:.0f} MiB)"
             )
         return value
 
@@ -164,6 +167,7 @@ class ConversionPlan:
     workers: int
     task_memory: int
     window: tuple[float, float] | None
+    window_auto: bool
     write_empty_chunks: bool
     zarr_only: bool
     max_memory: int
@@ -194,6 +198,7 @@ class ConversionPlan:
         names = self.spec.axis_names
         lines = [
             f"input: shape {_fmt(self.source_shape)} ({','.join(names)}), {self.source_dtype}",
+            *([f"input axes: {self.spec.input_axes}"] if self.spec.input_axes else []),
             f"region: {', '.join(f'{n} {a}:{b}' for n, (a, b) in zip(names, self.region, strict=True))}",
             f"output: OME-Zarr {self.spec.version} (Zarr v{self.spec.zarr_format})"
             + (", one plain Zarr array (--zarr-only)" if self.zarr_only else "")
@@ -201,7 +206,11 @@ class ConversionPlan:
         ]
         if self.window is not None:
             lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
-                         f"{self.window[0]:g}:{self.window[1]:g}")
+                         f"{self.window[0]:g}:{self.window[1]:g}"
+                         + (" (auto, measured from the input)" if self.window_auto else "")
+                         + " mapped linearly onto the output range")
+        elif self.source_dtype != self.spec.dtype:
+            lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, values kept")
         lines.append("levels:")
         for i, level in enumerate(self.spec.levels):
             f = self.cumulative(i)
@@ -251,7 +260,7 @@ def _region(
         return tuple((0, s) for s in shape)
     space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
     if len(region) not in (len(shape), len(space_index)):
-        raise OptionError("--ranges", f"needs {len(space_index)} ranges; got {len(region)}")
+        raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
     targets = range(len(shape)) if len(region) == len(shape) else space_index
     for i, r in zip(targets, region, strict=True):
@@ -262,7 +271,7 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "--ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                "ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
                 f"{name} is empty or outside the input (0:{extent})"
             )
         out.append((start, stop))
@@ -371,6 +380,8 @@ def make_plan(
     source_voxel_size: Mapping[str, float] | None = None,
     source_unit: str | None = None,
     window_cheap: bool = True,
+    input_axes: str | None = None,
+    source_origin: Mapping[str, float] | None = None,
     cpu_count: int = 2,
     base_stored: bool = False,
 ) -> ConversionPlan:
@@ -388,11 +399,7 @@ def make_plan(
     out_shape = tuple(b - a for a, b in region)
     in_dtype = np.dtype(source_dtype)
     out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
-    if options.dtype and out_dtype != in_dtype and options.window is None:
-        raise OptionError(
-            "--window", f"converting {in_dtype} to {out_dtype} needs MIN:MAX (or auto) to say "
-            "which input values map to the output range"
-        )
+    window = check_cast(in_dtype, out_dtype, options.window)
     version = options.version
     voxel = dict(source_voxel_size or {})
     voxel.update(options.voxel_size or {})
@@ -401,26 +408,36 @@ def make_plan(
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
-    chunks = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
-                          axes, space, "--chunks")
-    assert chunks is not None
-    chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(chunks, out_shape, strict=True))
-    shards = _per_spatial(options.shards, axes, space, "--shards")
+    asked = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
+                         axes, space, "chunks")
+    assert asked is not None
+    unsharded = options.shards == "none"
+    shards_asked = None if unsharded else _per_spatial(options.shards, axes, space, "shards")  # type: ignore[arg-type]
     notes: list[str] = []
-    if version == "0.4" and shards is not None:
-        raise OptionError("--shards", "needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
-    if shards is not None:
-        for name, c, s in zip(axes, chunks, shards, strict=True):
+    if version == "0.4" and shards_asked is not None:
+        raise OptionError("shards", "needs OME-Zarr 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
+    if shards_asked is not None:
+        # the user's own numbers, before either is clipped to the image
+        for name, c, s in zip(axes, asked, shards_asked, strict=True):
             if s % c:
                 raise OptionError(
-                    "--shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
-                    "(--chunks); each shard must hold whole chunks"
+                    "shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
+                    f"on that axis; each shard must hold whole chunks"
                 )
-    elif version == "0.5":
+    # Chunks and shards are clipped to the image alike: a chunk no bigger than the extent,
+    # a shard no bigger than the whole chunks that cover it.
+    chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(asked, out_shape, strict=True))
+    shards: tuple[int, ...] | None
+    if shards_asked is not None:
+        shards = tuple(min(sh, -(-s // c) * c) if s > 0 else sh
+                       for sh, c, s in zip(shards_asked, chunks, out_shape, strict=True))
+    elif version == "0.5" and not unsharded:
         shards = tuple(
             min(c * DEFAULT_SHARD_CHUNKS, -(-s // c) * c) if sp else c
             for c, s, sp in zip(chunks, out_shape, space, strict=True)
         )
+    else:
+        shards = None
 
     spatial = [i for i, s in enumerate(space) if s]
     voxel_list = [float(voxel.get(axes[i], 1.0)) for i in spatial]
@@ -437,16 +454,26 @@ def make_plan(
             for i, f in zip(spatial, step, strict=True):
                 full[i] = f
             steps.append(tuple(full))
+    # Where level 0 sits: the input's own origin (an OME-Zarr input's translation), moved
+    # by the region's start unless the region is put at the origin.
+    base_origin = dict(source_origin or {})
     origin = None
-    if not options.crop_to_origin and any(a for a, _ in region):
-        origin = [a * float(voxel.get(name, 1.0)) if sp else 0.0
-                  for (a, _), name, sp in zip(region, axes, space, strict=True)]
+    if not options.crop_to_origin:
+        start = [base_origin.get(name, 0.0) + a * float(voxel.get(name, 1.0)) if sp else 0.0
+                 for (a, _), name, sp in zip(region, axes, space, strict=True)]
+        origin = start if any(start) else None
+    spatial_names = [axes[i] for i in spatial]
+    if not options.zarr_only and (not all(n in voxel for n in spatial_names) or unit is None):
+        notes.append(missing_voxel_note(spatial_names, voxel, unit))
     spec = pyramid_spec(
         out_shape, out_dtype, axes=axis_objs,
         voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
         factors=steps, chunks=chunks, shards=shards, compression=compression,
         version=version, method=options.method, name=options.name, origin=origin,
+        cast=cast_record(in_dtype, out_dtype, window, auto=options.window_auto),
     )
+    if input_axes:
+        spec = spec.model_copy(update={"input_axes": f"{input_axes} -> {','.join(axes)}"})
 
     jobs = max(1, options.jobs or cpu_count)
     compiled = (options.method in ("median", "mode")
@@ -471,10 +498,21 @@ def make_plan(
             full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
             target=BRICK_TARGET,
         )
+        if over and jobs > 1:  # fewer workers, each with more memory
+            brick, reach, over = choose_brick(
+                levels[0].shape, units, cum, itemsize, max(task_budget, 1),
+                full_width=(base == 0 and not window_cheap), min_bricks=1, target=BRICK_TARGET,
+            )
         if over:
-            notes.append(f"stage {len(stages)} bricks of {_fmt(brick)} exceed the memory "
-                         "budget to reach the next level; raise --max-memory or choose "
-                         "smaller shards")
+            # The smallest workable budget follows from this input: one brick that reaches
+            # the next level, held by one worker.
+            need = (BASE_MEMORY + (COMPILED_KERNELS_MEMORY if compiled else 0)
+                    + int(math.prod(brick) * itemsize * TASK_OVERHEAD))
+            raise OptionError(
+                "max_memory", f"{options.max_memory / MiB:.0f} MiB is too small for this "
+                f"input: a brick of {_fmt(brick)} voxels that reaches the next level needs "
+                f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
+                "smaller chunks and shards")
         stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
                             base_shape=levels[0].shape, brick=brick,
                             from_input=base == 0 and not base_stored))
@@ -490,11 +528,23 @@ def make_plan(
         spec=spec, source_shape=shape, source_dtype=in_dtype.name, region=region,
         factors=tuple(steps), stages=tuple(stages), workers=int(workers),
         task_memory=task_memory,
-        window=options.window if out_dtype != in_dtype else None,
+        window=window, window_auto=options.window_auto and window is not None,
         write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
         max_memory=options.max_memory, notes=tuple(notes),
         compiled_kernels=compiled,
     )
+
+
+def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
+    """What is written when the voxel size or unit is neither given nor in the input."""
+    sizes = " × ".join(f"{n} {float(voxel.get(n, 1.0)):g}" for n in space)
+    missing = [n for n in space if n not in voxel]
+    size_gone = "voxel size" + (f" for {','.join(missing)}" if len(missing) < len(space) else "")
+    lacking = [w for w, gone in ((size_gone, bool(missing)), ("unit", unit is None)) if gone]
+    return (f"no {' or '.join(lacking)} was given or found in the input: the image says its "
+            f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
+            + (", which strict validation flags" if unit is None else "")
+            + ". Give the voxel size and unit to record the real ones.")
 
 
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:

@@ -125,7 +125,8 @@ class Location:
 
     @property
     def name(self) -> str:
-        return PurePosixPath(urlsplit(self.url).path.rstrip("/")).name
+        """The last part of the path as the user wrote it (URLs hold it percent-encoded)."""
+        return unquote(PurePosixPath(urlsplit(self.url).path.rstrip("/")).name)
 
     def child(self, *parts: str) -> Location:
         """The location ``parts`` below this one."""

@@ -4,17 +4,19 @@ Three independent views, so that one tool's blind spot is covered by another:
 the spec's JSON schemas, our models' MUST rules, and the arrays themselves (every level
 exists, dimensions match the axes, ``dimension_names``, integer label dtypes, fine-to-coarse
 order). ome-zarr-models gives a fourth opinion on local stores when the others find nothing.
+With ``data=True`` every stored chunk or shard is read and decoded too (:mod:`ngffkit.datacheck`).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ngffkit.arrays import read_array_info
-from ngffkit.errors import MetadataError, NgffWarning, NotFoundError
+from ngffkit.errors import MetadataError, NgffkitError, NgffWarning, NotFoundError
 from ngffkit.image import PARTIAL_MARKER, read_group_attrs
 from ngffkit.metadata import (
     Finding,
@@ -40,6 +42,7 @@ class ValidationReport:
     problems: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     partial: bool = False
+    data_checked: bool = False  # every stored chunk/shard was read and decoded
 
     @property
     def valid(self) -> bool:
@@ -52,6 +55,7 @@ class ValidationReport:
             "version": self.version,
             "kind": self.kind,
             "partial": self.partial,
+            "data_checked": self.data_checked,
             "problems": [f.__dict__ for f in self.problems],
             "warnings": [f.__dict__ for f in self.warnings],
         }
@@ -449,13 +453,38 @@ def ome_zarr_models_findings(
 
 
 def validate_with_models(
-    url: str | os.PathLike[str] | Location, *, strict: bool = False
+    url: str | os.PathLike[str] | Location, *, strict: bool = False, data: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
-    """:func:`validate`, then ome-zarr-models on local stores if nothing was found."""
+    """:func:`validate`, then ome-zarr-models on local stores if nothing was found.
+
+    ``data=True`` also reads and decodes every stored chunk or shard of every level (see
+    :mod:`ngffkit.datacheck`); ``progress(done, total)`` follows it in decoded bytes.
+    """
     report = validate(url, strict=strict)
     if report.valid and report.kind == "image":
         report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
+    if data:
+        check_data_into(report, url, progress=progress)
     return report
+
+
+def check_data_into(
+    report: ValidationReport, url: str | os.PathLike[str] | Location,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Add the data check's findings to ``report`` (images whose levels can be opened)."""
+    from ngffkit.datacheck import check_data
+
+    if report.kind != "image" or report.partial:
+        report.problems.append(Finding("data", "not checked: only the levels of a complete "
+                                               "image can be read"))
+        return
+    try:
+        report.problems.extend(check_data(url, progress=progress))
+    except NgffkitError as exc:
+        report.problems.append(Finding("data", f"not checked: {exc}"))
+    report.data_checked = True
 
 
 __all__ = ["ValidationReport", "ome_zarr_models_findings", "validate", "validate_with_models"]

@@ -160,9 +160,9 @@ def test_n5_array_and_group(tmp_path: Path) -> None:
     spec = {
         "driver": "n5",
         "kvstore": {"driver": "file", "path": str(tmp_path / "v.n5" / "s0")},
-        "metadata": {"compression": {"type": "gzip"}, "blockSize": [4, 8, 8]},
+        "metadata": {"compression": {"type": "gzip"}, "blockSize": [8, 8, 4]},
     }
-    write_ts(spec, vol)
+    write_ts(spec, vol.transpose(2, 1, 0))  # N5 dimensions are x,y,z (fastest first)
     with open_source(tmp_path / "v.n5" / "s0") as src:
         assert src.kind == "n5"
         assert_reads(src, vol)

@@ -242,9 +242,31 @@ def test_mismatched_shape_names_file_z_expected_and_found(tmp_path: Path) -> Non
     with open_source(tmp_path / "s") as src:
         # lazily: slices before the bad one still read
         np.testing.assert_array_equal(src.read((slice(0, 2), slice(0, 6), slice(0, 7))), vol[:2])
-        _expect_slice_error(src, 2, "z0003.tif", "(6, 7)", "(6, 8)")
+        _expect_slice_error(src, 2, "z0003.tif", "is 6×8 uint16", "slices are 6×7 uint16")
         with pytest.raises(InputError, match=r"z0003\.tif \(z=2\)"):
             src.check_all()
+
+
+@pytest.mark.parametrize("odd", [0, 5])
+def test_the_majority_decides_the_reference(tmp_path: Path, odd: int) -> None:
+    """Issue 12, defect 6: an odd FIRST slice once made every good slice the culprit."""
+    vol = random_volume((8, 64, 80), np.uint8)
+    paths = write_tiff_stack(tmp_path / "s", vol)
+    tifffile.imwrite(paths[odd], np.zeros((64, 81), np.uint8))
+    with open_source(tmp_path / "s") as src, pytest.raises(InputError) as info:
+        src.check_all()
+    message = str(info.value)
+    assert (f"{paths[odd].name} (z={odd}) is 64×81 uint8 but the other 7 slices are 64×80 "
+            "uint8") in message
+    assert all(p.name not in message for i, p in enumerate(paths) if i != odd)
+
+
+def test_a_tie_shows_both_sides(tmp_path: Path) -> None:
+    vol = random_volume((2, 6, 7), np.uint8)
+    paths = write_tiff_stack(tmp_path / "s", vol)
+    tifffile.imwrite(paths[1], np.zeros((6, 8), np.uint8))
+    with open_source(tmp_path / "s") as src, pytest.raises(InputError, match="as many differ"):
+        src.check_all()
 
 
 def test_mismatched_dtype_names_file_z_expected_and_found(tmp_path: Path) -> None:

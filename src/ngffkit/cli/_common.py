@@ -141,10 +141,12 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         if isinstance(returned, int):
             return returned
     except OptionError as exc:
-        err_console.print(f"Error: Invalid value for {exc.option}: {exc.detail}", markup=False)
+        # the library names a parameter ("window"); the CLI names its option (--window)
+        option = exc.option if exc.option.startswith("-") else "--" + exc.option.replace("_", "-")
+        err_console.print(f"Error: Invalid value for {option}: {exc.cli_detail}", markup=False)
         return EXIT_USAGE
     except NgffkitError as exc:
-        err_console.print(f"Error: {exc}", markup=False)
+        err_console.print(f"Error: {exc.cli_message()}", markup=False)
         return EXIT_ERROR
     except typer.Exit as exc:
         return int(exc.exit_code)

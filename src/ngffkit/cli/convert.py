@@ -59,7 +59,7 @@ def convert(
         help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")] = None,
     shards: Annotated[str | None, typer.Option(
         help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
-             "per axis).")] = None,
+             "per axis), or none for unsharded 0.5. Both are clipped to the image alike.")] = None,
     compression: Annotated[str, typer.Option(
         help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")] = "zstd:5",
     levels: Annotated[str, typer.Option(
@@ -71,14 +71,19 @@ def convert(
         help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
     )] = True,
     ranges: Annotated[str | None, typer.Option(
-        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels, x,y,z order; open ends "
-             "allowed. It keeps its place through a translation.")] = None,
+        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels counted from 0, x,y,z "
+             "order; open ends allowed. z counts slices in file order, not the numbers in "
+             "their names (07000.tif is z 0; --dry-run shows the mapping). It keeps its place "
+             "through a translation.")] = None,
     crop_to_origin: Annotated[bool, typer.Option(
         help="Put the --ranges region at the origin instead of where it was.")] = False,
     dtype: Annotated[str | None, typer.Option(
-        help="Output dtype, e.g. uint8 (needs --window to scale).")] = None,
+        help="Output dtype, e.g. uint16. A cast that keeps every value (uint8 to uint16, "
+             "anything to float64 that fits) keeps them; any other (uint16 to uint8, float to "
+             "int) needs --window.")] = None,
     window: Annotated[str | None, typer.Option(
-        help="Input values MIN:MAX mapped onto the output dtype's range, or auto.")] = None,
+        help="Input values LO:HI mapped linearly onto the --dtype range (clipped outside), or "
+             "auto: measured from the input, printed and recorded in the metadata.")] = None,
     jobs: Jobs = None,
     max_memory: MaxMemory = None,
     executor: ExecutorOpt = None,
@@ -117,11 +122,15 @@ def convert(
                                  "the image after OUTPUT)", param_hint="--name")
     voxel = parse_xyz("--voxel-size", voxel_size, integer=False) if voxel_size else None
     chunk_zyx = tuple(int(v) for v in parse_xyz("--chunks", chunks)) if chunks else None
-    shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards)) if shards else None
+    shard_zyx: tuple[int, ...] | str | None = None
+    if shards is not None and shards.strip().lower() == "none":
+        shard_zyx = "none"
+    elif shards:
+        shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards))
     raw_zyx = tuple(int(v) for v in parse_xyz("--raw-shape", raw_shape)) if raw_shape else None
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
-    window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
+    window_v = parse_window("--window", window) if window else None
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
         result = run(
@@ -164,6 +173,25 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )
     say(line, quiet)
+    cast = _cast_line(result)
+    if cast:
+        say(cast, quiet)
+
+
+def _cast_line(result: object) -> str | None:
+    """The window a value-changing cast used, so that it can be repeated."""
+    if isinstance(result, Image):
+        record = (result.multiscale.metadata or {}).get("cast")
+        if not isinstance(record, dict):
+            return None
+        lo, hi = record["window"]
+        how = "measured (--window auto)" if record.get("window_source") == "auto" else "given"
+        return (f"cast: {record['from']} -> {record['to']}, window {lo:g}:{hi:g} {how}, "
+                "recorded in the metadata (multiscales[0].metadata.cast)")
+    if isinstance(result, ConversionPlan) and result.window is not None:
+        lo, hi = result.window
+        return f"cast: {result.source_dtype} -> {result.spec.dtype}, window {lo:g}:{hi:g}"
+    return None
 
 
 def register(app: typer.Typer) -> None:

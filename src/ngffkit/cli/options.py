@@ -79,10 +79,10 @@ def parse_size(option: str, text: str) -> int:
 
 
 def parse_window(option: str, text: str) -> tuple[float, float] | str:
-    """``MIN:MAX`` or ``auto``."""
+    """``LO:HI`` (or ``LO,HI``) or ``auto``."""
     if text.strip().lower() == "auto":
         return "auto"
-    bits = text.split(":")
+    bits = text.replace(",", ":").split(":")
     try:
         lo, hi = (float(b) for b in bits)
     except ValueError:

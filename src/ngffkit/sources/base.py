@@ -123,6 +123,12 @@ class SourceBase:
     voxel_size: dict[str, float] | None = None
     unit: str | None = None
     cost: ReadCost
+    #: Which input dimension is which axis, and why (for --dry-run and the metadata), e.g.
+    #: "n5 dimensions x,y,z (shape 50×40×30; N5 order, fastest first: no 'axes' attribute)".
+    input_axes: str | None = None
+    #: Physical position of the first voxel per space axis (an OME-Zarr input's
+    #: translation), kept by a conversion; None when the input does not say.
+    origin: dict[str, float] | None = None
 
     def read(self, box: Box) -> np.ndarray[Any, Any]:
         """Return the C-contiguous array of exactly ``box``'s shape (axes order)."""

@@ -117,7 +117,7 @@ def open_source(
     (which reopens the same input and checks it still has the recorded shape and dtype).
     ``input_format``: one of ``tiff-folder``, ``image-folder``, ``tiff``, ``volume-grids``,
     ``zarr``, ``n5``, ``precomputed``, ``raw``; detected when omitted (see module docs).
-    ``allow_gaps``: folders of slices only; missing slice numbers read as zeros.
+    ``allow_gaps``: folders of slices and volume_grids; missing slices or cells read as zeros.
     ``raw_shape`` (**x, y, z** order, as on the CLI), ``raw_dtype`` and ``raw_order``
     (``"C"``: x fastest; ``"F"``: z fastest): raw files only.
     """
@@ -233,7 +233,7 @@ def _open(
     if kind == "volume-grids":
         from ngffkit.sources.volume_grids import VolumeGridsSource
 
-        return VolumeGridsSource(path)
+        return VolumeGridsSource(path, allow_gaps=allow_gaps)
     from ngffkit.sources.raw import RawSource
 
     return RawSource(path, raw_shape=raw_shape, raw_dtype=raw_dtype, raw_order=raw_order)

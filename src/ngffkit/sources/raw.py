@@ -2,8 +2,9 @@
 
 ``raw_shape`` is given in **x, y, z** order, as the CLI takes it (``--raw-shape X,Y,Z``);
 the source presents (z, y, x). ``raw_order`` says which varies fastest in the file:
-``"C"`` (default): x fastest, i.e. the file is slice after slice, row after row (layout
-z, y, x). ``"F"``: z fastest (layout x, y, z, as Fortran/MATLAB write an (x, y, z) array).
+``"C"`` (default): x fastest, i.e. the file is slice after slice, row after row (numpy's
+``volume_zyx.tofile()``). ``"F"``: z fastest — a z,y,x array stored in Fortran order, the
+same bytes as numpy's ``volume_xyz.tofile()`` (a C-order x,y,z array).
 ``raw_dtype`` is any numpy dtype string (``uint16``, ``<u2``, ``>f4``...); a byte order
 prefix is honoured and reads return native byte order.
 """
@@ -56,8 +57,8 @@ class RawSource(SourceBase):
             raise InputError(f"{self.path}: a raw input must be a file, found a folder.")
         if raw_shape is None or raw_dtype is None:
             raise InputError(
-                f"{self.path}: a raw file has no header; give raw_shape (x,y,z) and raw_dtype "
-                "(--raw-shape X,Y,Z --raw-dtype uint16)."
+                f"{self.path}: a raw file has no header; give [[raw_shape=X,Y,Z]] and "
+                "[[raw_dtype=uint16]] (its voxel type)."
             )
         self.raw_shape = _shape_xyz(raw_shape)
         try:
@@ -87,6 +88,11 @@ class RawSource(SourceBase):
             )
         self._file_dtype = file_dtype
         self.shape = (nz, ny, nx)
+        self.input_axes = (
+            f"raw {nx}×{ny}×{nz} (x,y,z), "
+            + ("x varies fastest (C order of z,y,x)" if self.raw_order == "C"
+               else "z varies fastest (F order of z,y,x; C order of x,y,z)")
+        )
         self.dtype = file_dtype.newbyteorder("=")
         self.cost = ReadCost(
             window_cheap=True,

@@ -67,7 +67,7 @@ def open_remote_folder(
 ) -> SliceFolderSource | VolumeGridsSource:
     """Open a remote ``tiff-folder`` or ``volume-grids`` input."""
     if kind == "volume-grids":
-        return RemoteVolumeGridsSource(folder)
+        return RemoteVolumeGridsSource(folder, allow_gaps=allow_gaps)
     return RemoteTiffFolderSource(folder, allow_gaps=allow_gaps)
 
 
@@ -263,8 +263,9 @@ class RemoteTiffFileSource(TiffFileSource):
 class RemoteVolumeGridsSource(VolumeGridsSource):
     """A ``volume_grids`` folder at an ``http(s)://`` or ``s3://`` URL."""
 
-    def __init__(self, url: str | RemoteFolder) -> None:
+    def __init__(self, url: str | RemoteFolder, *, allow_gaps: bool = False) -> None:
         self.folder = url if isinstance(url, RemoteFolder) else RemoteFolder(url)
+        self.allow_gaps = allow_gaps
         self.path = self.folder.url  # type: ignore[assignment]
         names = [PurePosixPath(n) for n in self.folder.names]
         self._setup(index_cells(names, self.folder.describe()), self.folder.describe())
@@ -274,7 +275,8 @@ class RemoteVolumeGridsSource(VolumeGridsSource):
 
     def spec(self) -> SourceSpec:
         return SourceSpec(
-            kind=self.kind, path=self.folder.url, shape=self.shape, dtype=self.dtype.str
+            kind=self.kind, path=self.folder.url, allow_gaps=self.allow_gaps, shape=self.shape,
+            dtype=self.dtype.str,
         )
 
 

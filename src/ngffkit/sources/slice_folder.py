@@ -7,9 +7,10 @@ anything. Without ``allow_gaps`` the numbers must be consecutive and z is the po
 that sequence; with it, a missing number reads as zeros and z is ``number - first number``.
 
 Hidden files (``.DS_Store``, ``._x.tif``) and files with other suffixes (``notes.txt``,
-``Thumbs.db``) are ignored. Slice shape and dtype are set by the first slice and checked
-on every read (and all at once by :meth:`SliceFolderSource.check_all`), because a 10k-slice
-stack is too many headers to open before the first byte is converted.
+``Thumbs.db``) are ignored. Slice shape and dtype are taken from the first slice when the
+folder is opened, because a 10k-slice stack is too many headers to open for a dry run;
+:meth:`SliceFolderSource.check_all` (run before anything is written) reads every header and
+names the slices that differ from the majority. Every read checks its slice too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ngffkit.errors import InputError, NotFoundError
+from ngffkit.sources._majority import majority, odd_ones
 from ngffkit.sources.base import (
     Box,
     ReadCost,
@@ -138,8 +140,8 @@ def order_slices(
             _not_a_slice(Path(folder), missing)
         raise InputError(
             f"{folder}: slice numbers {first}..{last} have {len(missing)} gap(s): missing "
-            f"{_ranges(missing)}. Add the missing slices, or pass allow_gaps=True "
-            "(--allow-gaps) to read them as zeros."
+            f"{_ranges(missing)}. Add the missing slices, or pass [[allow_gaps=True]] to "
+            "read them as zeros."
         )
     if allow_gaps:
         return [numbered[n][0] if n in numbered else None for n in range(first, last + 1)]
@@ -162,6 +164,11 @@ def _not_a_slice(folder: Path, missing: set[int]) -> None:
                     if entry.is_symlink() else "not a regular file")
             raise InputError(f"{entry.path} is named like slice {int(m.group(1))} but is "
                              f"{what}; put the image file there, or move it out of the folder")
+
+
+def _header(header: tuple[tuple[int, ...], str]) -> str:
+    shape, dtype = header
+    return f"{'×'.join(map(str, shape))} {dtype}"
 
 
 class SliceFolderSource(SourceBase):
@@ -215,6 +222,12 @@ class SliceFolderSource(SourceBase):
         else:
             ny, nx = info.shape
             self.shape, self.axes = (nz, ny, nx), ("z", "y", "x")
+        names = [p.name for p in self.slots if p is not None]
+        self.input_axes = (
+            f"{len(names)} slices, z in file-number order ({names[0]} is z=0"
+            + (f", {names[-1]} is z={nz - 1}" if nz > 1 else "")
+            + f"), each {'c,' if len(info.shape) == 3 else ''}y,x"
+        )
         self.cost = ReadCost(
             window_cheap=info.window_cheap,
             rows_per_block=info.rows_per_block,
@@ -243,11 +256,10 @@ class SliceFolderSource(SourceBase):
     ) -> None:
         """Raise when a slice's header disagrees with the first slice's."""
         if shape != self._slice_shape or dtype != self.dtype:
-            first = next(p for p in self.slots if p is not None)
             raise InputError(
-                f"{self._describe(path)} (z={z}): expected a slice of shape {self._slice_shape} and dtype "
-                f"{self.dtype} like the first slice {first.name}, found shape {shape} and dtype "
-                f"{dtype}. Every slice must match; re-export this one."
+                f"{self._describe(path)} (z={z}) is {_header((shape, dtype.name))} but the stack's slices are "
+                f"{_header((self._slice_shape, self.dtype.name))}. Every slice must match; "
+                "re-export this one."
             )
 
     def _guarded(self, z: int, path: Path, fn: Any, *args: Any) -> Any:
@@ -266,16 +278,26 @@ class SliceFolderSource(SourceBase):
             raise InputError(
                 f"{self._describe(path)} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
                 "corrupt, truncated or not a supported image; replace it, or delete it and "
-                "pass allow_gaps=True (--allow-gaps) to read it as zeros."
+                "pass [[allow_gaps=True]] to read it as zeros."
             ) from exc
 
     def check_all(self) -> None:
-        """Read every slice's header and raise for the first unreadable or mismatched one."""
+        """Read every slice's header; raise for the first unreadable one, or name the slices
+        whose shape or dtype differs from the majority's (not from the first slice's: an odd
+        first slice must not make every good one look wrong)."""
+        headers: list[tuple[str, tuple[tuple[int, ...], str]]] = []
         for z, path in enumerate(self.slots):
             if path is None:
                 continue
             info: SliceInfo = self._guarded(z, path, self._probe)
-            self._check_slice(z, path, info.shape, info.dtype)
+            headers.append((f"{path.name} (z={z})", (info.shape, info.dtype.name)))
+        message = odd_ones("slices", headers, _header)
+        if message is None:
+            return
+        (shape, dtype), _, _ = majority(headers)
+        self._slice_shape, self.dtype = shape, np.dtype(dtype)
+        raise InputError(f"{self.path}: {message}. Every slice of a stack must have one shape "
+                         "and dtype; re-export the odd ones or move them out of the folder.")
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         has_c = self.axes[0] == "c"

@@ -10,10 +10,14 @@ What is opened:
   a multiscale group's ``s0``.
 - ``precomputed``: a directory with ``info``; scale 0, channels first, dropped when 1.
 
-Axes: OME axes, else ``dimension_names`` (v3) / ``_ARRAY_DIMENSIONS`` (v2), reordered to
-t,c,z,y,x when they are those names; otherwise the last three dims are z,y,x and leading
-ones c (4-D) or t,c (5-D). 2-D arrays get a z of length 1. Voxel size comes from OME
-scale transforms and axis units, or tensorstore's ``dimension_units``.
+Axes: OME axes, else ``dimension_names`` (v3) / ``_ARRAY_DIMENSIONS`` (v2) / N5's
+``axes``, reordered to t,c,z,y,x when they are those names. Unnamed Zarr and precomputed
+dimensions are read C-style: the last three are z,y,x and leading ones c (4-D) or t,c (5-D).
+Unnamed N5 dimensions follow N5's own convention, fastest first: x,y,z (then c, t) — the
+order of N5's ``dimensions`` and of every N5 writer (tensorstore, n5-zarr, BigDataViewer).
+2-D arrays get a z of length 1. ``input_axes`` says which input dimension became which
+axis. Voxel size comes from OME scale transforms and axis units, tensorstore's
+``dimension_units`` (N5 ``resolution`` + ``units``), or N5's ``pixelResolution``.
 Local paths, ``file://`` and remote URLs (``http(s)://``, ``s3://``, ``gs://``) alike:
 metadata is read through :class:`~ngffkit.storage.Location`.
 """
@@ -70,9 +74,15 @@ class _Located:
     """Where the array is and what the metadata around it says."""
 
     def __init__(
-        self, array: Location, driver: str, ome: dict[str, Any] | None, names: list[str] | None
+        self,
+        array: Location,
+        driver: str,
+        ome: dict[str, Any] | None,
+        names: list[str] | None,
+        n5: dict[str, Any] | None = None,
     ):
         self.array, self.driver, self.ome, self.names = array, driver, ome, names
+        self.n5 = n5  # an N5 array's attributes.json
 
 
 def _first_dataset(
@@ -129,17 +139,16 @@ def _locate(loc: Location, kind: ArrayKind) -> _Located:
         if attrs is None:
             raise InputError(f"{loc.describe()}: not an N5 container (no attributes.json).")
         if "dimensions" in attrs:
-            return _Located(loc, "n5", None, None)
-        if loc.child("s0").read("attributes.json") is not None:
-            return _Located(loc.child("s0"), "n5", None, None)
+            return _Located(loc, "n5", None, None, attrs)
+        level0 = _json(loc.child("s0"), "attributes.json")
+        if level0 is not None:
+            return _Located(loc.child("s0"), "n5", None, None, {**attrs, **level0})
         raise InputError(
             f"{loc.describe()}: an N5 group without an array: expected 'dimensions' in its "
             "attributes.json or a level 's0'. Point to the array itself."
         )
     if loc.read("info") is None:
-        raise InputError(
-            f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file)."
-        )
+        raise InputError(f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file).")
     return _Located(loc, "neuroglancer_precomputed", None, None)
 
 
@@ -185,6 +194,58 @@ def _ome_scale(ms: dict[str, Any], names: list[str]) -> tuple[dict[str, float] |
     return one_unit(sizes)
 
 
+def _n5_pixel_resolution(
+    attrs: dict[str, Any], names: list[str]
+) -> tuple[dict[str, float] | None, str | None]:
+    """``pixelResolution: {"dimensions": [x, y, z], "unit": "um"}`` (n5-imglib2, BigStitcher),
+    in N5's dimension order."""
+    res = attrs.get("pixelResolution")
+    if not isinstance(res, dict):
+        return None, None
+    dims, unit = res.get("dimensions"), res.get("unit")
+    if not isinstance(dims, list) or len(dims) != len(names) or not isinstance(unit, str):
+        return None, None
+    try:
+        sizes: dict[str, tuple[float, str | None]] = {
+            n: (float(v), unit) for n, v in zip(names, dims, strict=True) if n in ("z", "y", "x")
+        }
+    except (TypeError, ValueError):
+        return None, None
+    return one_unit(sizes)
+
+
+def _ome_translation(ms: dict[str, Any], names: list[str]) -> dict[str, float] | None:
+    """Level 0's translation per space axis (dataset and multiscale-wide, summed)."""
+    offset = [0.0] * len(names)
+    scale_top = [1.0] * len(names)
+    for tr in ms.get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "scale"
+            and len(tr.get("scale", [])) == len(names)
+        ):
+            scale_top = [float(v) for v in tr["scale"]]
+    for tr in ms["datasets"][0].get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "translation"
+            and len(tr.get("translation", [])) == len(names)
+        ):
+            offset = [
+                o + float(t) * g
+                for o, t, g in zip(offset, tr["translation"], scale_top, strict=True)
+            ]
+    for tr in ms.get("coordinateTransformations") or []:
+        if (
+            isinstance(tr, dict)
+            and tr.get("type") == "translation"
+            and len(tr.get("translation", [])) == len(names)
+        ):
+            offset = [o + float(t) for o, t in zip(offset, tr["translation"], strict=True)]
+    out = {n: o for n, o in zip(names, offset, strict=True) if n in ("z", "y", "x")}
+    return out if any(out.values()) else None
+
+
 class TensorStoreSource(SourceBase):
     """A Zarr, N5 or precomputed array read through tensorstore."""
 
@@ -206,9 +267,11 @@ class TensorStoreSource(SourceBase):
             ) from exc
         store = store[ts.d[:].translate_to[0]]  # precomputed may carry a voxel_offset
         names = self._names(store, where)
+        why = "named in the metadata"
         if kind == "precomputed":
             store = store[ts.d["channel", "z", "y", "x"].transpose[:]]
             names = ["c", "z", "y", "x"]
+            why = "precomputed's x,y,z,channel"
             if store.shape[0] == 1:
                 store, names = store[ts.d["channel"][0]], names[1:]
         if not 2 <= store.rank <= 5:
@@ -216,7 +279,21 @@ class TensorStoreSource(SourceBase):
                 f"{where.array.describe()}: expected an array of 2 to 5 dimensions, found {store.rank} "
                 f"(shape {tuple(store.shape)})."
             )
+        if names is None and kind == "n5":
+            # N5 lists dimensions fastest first (x,y,z); without an "axes" attribute that
+            # is the only order an N5 writer means.
+            names = list(_CANONICAL[5 - store.rank :][::-1]) if store.rank >= 3 else ["x", "y"]
+            why = "N5 order, fastest first: no 'axes' attribute"
         canonical = self._canonical(names, store.rank)
+        if names is not None and sorted(canonical) != sorted(names):
+            names = None  # names that are not t/c/z/y/x say nothing about the order
+        if names is None:
+            why = "not named: C order, the last is x"
+        in_names = names if names is not None else canonical
+        self.input_axes = (
+            f"{kind} dimensions {','.join(in_names)} "
+            f"(shape {'×'.join(str(int(n)) for n in store.shape)}; {why})"
+        )
         if names is not None and canonical != names:  # names are t/c/z/y/x in another order
             store = store[ts.d[[names.index(a) for a in canonical]].transpose[:]]
         self._store = store
@@ -232,8 +309,11 @@ class TensorStoreSource(SourceBase):
         )
         if where.ome is not None and names is not None:
             self.voxel_size, self.unit = _ome_scale(where.ome, names)
+            self.origin = _ome_translation(where.ome, names)
         if self.voxel_size is None:
             self.voxel_size, self.unit = self._units(store, canonical)
+        if self.voxel_size is None and where.n5 is not None and names is not None:
+            self.voxel_size, self.unit = _n5_pixel_resolution(where.n5, names)
 
     @staticmethod
     def _names(store: Any, where: _Located) -> list[str] | None:

@@ -3,8 +3,10 @@
 The file's first series (tifffile's view of its pages as one N-D array) is presented in
 ``t,c,z,y,x`` order: axes of length 1 other than z, y, x are dropped, samples (RGB) and
 OME channels become ``c``, and any other page axis (tifffile's ``Q``, ``I``) is z. Voxel
-size and unit come from OME-XML ``PhysicalSize{X,Y,Z}`` (+ ``…Unit``, default µm) or,
-for ImageJ files, from the resolution tags and the ``spacing``/``unit`` metadata.
+size and unit come from OME-XML ``PhysicalSize{X,Y,Z}`` (+ ``…Unit``, default µm), for
+ImageJ files from the resolution tags and the ``spacing``/``unit`` metadata, else from the
+baseline resolution tags in centimetres or inches (x and y only; 72/96/300 dpi, writers'
+defaults, are ignored).
 
 Contiguous uncompressed series are memory-mapped whole (window reads are cheap); others
 decode per page only the strips/tiles a window touches.
@@ -95,6 +97,33 @@ def _imagej_voxel_size(tif: Any) -> tuple[dict[str, float] | None, str | None]:
     return sizes, unit
 
 
+#: Resolutions (per inch) that writers put by default: they say nothing about the sample.
+_SCREEN_DPI = (72.0, 96.0, 300.0)
+
+
+def _tag_voxel_size(tif: Any) -> tuple[dict[str, float] | None, str | None]:
+    """x and y from the baseline resolution tags, when they are in centimetres or inches
+    (and not a writer's screen default); a plain TIFF says nothing about z."""
+    page = tif.pages.first
+    unit_tag = page.tags.get("ResolutionUnit")
+    per = {2: 25400.0, 3: 10000.0}.get(int(unit_tag.value) if unit_tag is not None else 1)
+    if per is None:
+        return None, None
+    sizes: dict[str, float] = {}
+    for ax, tag in (("x", "XResolution"), ("y", "YResolution")):
+        t = page.tags.get(tag)
+        if t is None:
+            return None, None
+        num, den = t.value
+        if not num or not den:
+            return None, None
+        per_unit = num / den
+        if per == 25400.0 and per_unit in _SCREEN_DPI:
+            return None, None
+        sizes[ax] = per / per_unit  # micrometres per pixel
+    return sizes, "micrometer"
+
+
 class TiffFileSource(SourceBase):
     """A single multi-page TIFF / OME-TIFF, presented as (t, c,) z, y, x."""
 
@@ -154,6 +183,11 @@ class TiffFileSource(SourceBase):
         size = {n: s for n, s in zip(self._names, self._series_shape, strict=True) if n}
         self.shape = tuple(size.get(a, 1) for a in self.axes)
         self.dtype = np.dtype(series.dtype)
+        self.input_axes = (
+            f"TIFF series axes {self._series_axes} (shape "
+            f"{'×'.join(map(str, self._series_shape))}) read as "
+            + ",".join(n or "-" for n in self._names)
+        )
         keyframe = series.keyframe
         info = page_info(keyframe)
         self._npage_dims = len(keyframe.shape)
@@ -177,6 +211,8 @@ class TiffFileSource(SourceBase):
             self.voxel_size, self.unit = _ome_voxel_size(tif.ome_metadata)
         elif tif.is_imagej:
             self.voxel_size, self.unit = _imagej_voxel_size(tif)
+        else:
+            self.voxel_size, self.unit = _tag_voxel_size(tif)
 
     def _natural_box(self, box: Box) -> list[slice]:
         """The box in series-axis order (dropped axes get their single index)."""

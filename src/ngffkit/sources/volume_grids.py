@@ -7,15 +7,17 @@ pages are z, page rows y and columns x (as spelufo's ``vesuvius-build`` writes t
 
 The source presents the whole volume (z, y, x). The extent is set by the highest index
 present per axis and the size of a cell on that edge; the nominal edge comes from any
-cell not on the edge (500 when no such cell exists). Missing cells read as zeros. Every
-cell read is checked against the shape its position implies.
+cell not on the edge (500 when no such cell exists). A missing cell is an error, as a
+missing slice is, unless ``allow_gaps`` (then it reads as zeros). :meth:`check_all` names
+the cells whose shape or dtype differs from what the majority of cells says; every cell
+read is checked against the shape its position implies.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
@@ -38,6 +40,16 @@ DEFAULT_CELL = 500
 _OPEN_CELLS = 8  # a brick crosses at most 8 cells when it is no larger than a cell
 
 GridIndex = tuple[int, int, int]  # (z, y, x), 0-based
+
+
+def _fmt(header: tuple[tuple[int, ...], str]) -> str:
+    shape, dtype = header
+    return f"{'×'.join(map(str, shape))} (z×y×x) {dtype}"
+
+
+def _cell_name(key: GridIndex) -> str:
+    z, y, x = (k + 1 for k in key)
+    return f"cell_yxz_{y:03d}_{x:03d}_{z:03d}.tif"
 
 
 def grid_cells(folder: Path) -> dict[GridIndex, Path]:
@@ -78,8 +90,9 @@ class VolumeGridsSource(SourceBase):
     kind: SourceKind = "volume-grids"
     axes = ("z", "y", "x")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, allow_gaps: bool = False) -> None:
         folder = Path(path).resolve()
+        self.allow_gaps = allow_gaps
         if not folder.is_dir():
             if not folder.exists():
                 raise NotFoundError(f"{folder}: no such folder.")
@@ -101,6 +114,16 @@ class VolumeGridsSource(SourceBase):
         self._lock = threading.Lock()
         self._open: OrderedDict[GridIndex, TiffFileSource] = OrderedDict()
         self.grid = tuple(max(k[a] for k in self.cells) + 1 for a in range(3))
+        missing = [k for k in np.ndindex(*self.grid) if k not in self.cells]
+        if missing and not self.allow_gaps:
+            # the same rule as a missing slice: zeros only when asked for
+            names = ", ".join(_cell_name(k) for k in missing[:5])
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise InputError(
+                f"{folder}: {len(missing)} of the {'×'.join(map(str, self.grid))} grid cells "
+                f"are missing: {names}{more}. Add them, or pass [[allow_gaps=True]] to read "
+                "them as zeros."
+            )
         self.dtype = np.dtype("uint8")  # replaced by the first probe below
         self._dtype_from: Any = None  # the path (or URL) of the cell that set the dtype
         nominal: list[int] = []
@@ -122,6 +145,10 @@ class VolumeGridsSource(SourceBase):
         self._edge = tuple(edge)
         self.shape = tuple(
             (g - 1) * c + e for g, c, e in zip(self.grid, nominal, edge, strict=True)
+        )
+        self.input_axes = (
+            f"grid of {'×'.join(map(str, self.grid))} cells (z,y,x; named cell_yxz_Y_X_Z), "
+            "each cell's pages z, rows y, columns x"
         )
         self.cost = ReadCost(
             window_cheap=True,
@@ -181,9 +208,36 @@ class VolumeGridsSource(SourceBase):
         return src
 
     def check_all(self) -> None:
-        """Open every cell's header and raise for the first one of the wrong shape/dtype."""
+        """Open every cell's header; name the cells whose shape or dtype differs from what
+        the majority of cells says their place needs (not from whichever cell was probed
+        first: an odd cell must not make its good neighbours look wrong)."""
+        headers: dict[GridIndex, tuple[tuple[int, ...], str]] = {}
         for key in sorted(self.cells):
-            self._check_cell(key)
+            src = self._cell(key)
+            headers[key] = (src.shape, src.dtype.name)
+        dtype = Counter(d for _, d in headers.values()).most_common(1)[0][0]
+        nominal, edge = [], []
+        for a in range(3):
+            inner = Counter(sh[a] for k, (sh, _) in headers.items() if k[a] < self.grid[a] - 1)
+            outer = Counter(sh[a] for k, (sh, _) in headers.items() if k[a] == self.grid[a] - 1)
+            edge.append(outer.most_common(1)[0][0])
+            nominal.append(inner.most_common(1)[0][0] if inner else self.cell_shape[a])
+        self.dtype, self.cell_shape, self._edge = np.dtype(dtype), tuple(nominal), tuple(edge)
+        self.shape = tuple(
+            (g - 1) * c + e for g, c, e in zip(self.grid, nominal, edge, strict=True)
+        )
+        odd = [k for k, h in headers.items() if h != (self._expected(k), dtype)]
+        if not odd:
+            return
+        shown = "; ".join(
+            f"{self.cells[k].name} is {_fmt(headers[k])} where the other cells say "
+            f"{_fmt((self._expected(k), dtype))}" for k in odd[:5]
+        )
+        more = f" (and {len(odd) - 5} more)" if len(odd) > 5 else ""
+        raise InputError(
+            f"{self.path}: {len(odd)} of {len(headers)} grid cells differ from the rest: "
+            f"{shown}{more}. Replace the odd cells."
+        )
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         ranges = [
@@ -193,7 +247,7 @@ class VolumeGridsSource(SourceBase):
         for key in np.ndindex(*[len(r) for r in ranges]):
             cell = tuple(r[i] for r, i in zip(ranges, key, strict=True))
             if cell not in self.cells:
-                continue  # a missing cell reads as zeros
+                continue  # a missing cell (allowed gap) reads as zeros
             local: list[slice] = []
             dest: list[slice] = []
             for s, c, k in zip(box, self.cell_shape, cell, strict=True):
@@ -205,7 +259,8 @@ class VolumeGridsSource(SourceBase):
     def spec(self) -> SourceSpec:
         """Return the picklable description that reopens this source elsewhere."""
         return SourceSpec(
-            kind=self.kind, path=str(self.path), shape=self.shape, dtype=self.dtype.str
+            kind=self.kind, path=str(self.path), allow_gaps=self.allow_gaps, shape=self.shape,
+            dtype=self.dtype.str,
         )
 
     def close(self) -> None:
