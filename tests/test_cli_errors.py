@@ -99,6 +99,11 @@ MATRIX: list[tuple[list[str], str]] = [
     (["demo", "{out}", "--dtype", "float7"], "--dtype"),
     (["info", "{w}/img.zarr", "--retries", "-3"], "--retries"),
     (["info", "{w}/img.zarr", "--header", "no colon"], "--header"),
+    (["decompress-tiffs", "{w}/missing", "{out}"], "missing"),
+    (["decompress-tiffs", "{w}/docs", "{out}"], "no TIFF files"),
+    (["decompress-tiffs", "{w}/stack", "{w}/stack/out"], "overlaps"),
+    (["decompress-tiffs", "{w}/stack", "{w}/docs", "--overwrite"], "thesis.docx"),
+    (["decompress-tiffs", "{w}/stack", "{out}", "--jobs", "0"], "--jobs"),
     (["no-such-command"], "no-such-command"),
 ]
 

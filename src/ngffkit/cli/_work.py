@@ -31,14 +31,19 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or n
 EXECUTORS = ("local", "dask", "sequential")
 
 
+def check_jobs(jobs: int | None) -> None:
+    """Refuse a --jobs below 1 (None: the default)."""
+    if jobs is not None and jobs < 1:
+        raise typer.BadParameter(f"{jobs} must be 1 or more (the number of parallel tasks)",
+                                 param_hint="--jobs")
+
+
 def check_run_options(executor: str | None, max_memory: str | None,
                       scheduler: str | None = None,
                       jobs: int | None = None) -> tuple[str, int | None]:
     """Validate --executor/--scheduler/--jobs/--max-memory; return the executor kind and
     --max-memory in bytes (None when not given: the library's default, or the cluster's)."""
-    if jobs is not None and jobs < 1:
-        raise typer.BadParameter(f"{jobs} must be 1 or more (the number of parallel tasks)",
-                                 param_hint="--jobs")
+    check_jobs(jobs)
     if executor is None:
         executor = "dask" if scheduler else "local"
     if executor not in EXECUTORS:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ngffkit.cli._common import err_console
-from ngffkit.cli._work import Jobs, Quiet, progress_bar, say
+from ngffkit.cli._work import Jobs, Quiet, check_jobs, progress_bar, say
 
 
 def decompress_tiffs(
@@ -42,6 +42,7 @@ def decompress_tiffs(
 
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
+    check_jobs(jobs)
     started = time.perf_counter()
     with progress_bar("decompressing", quiet) as progress:
         result = run(

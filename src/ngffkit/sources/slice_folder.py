@@ -136,8 +136,8 @@ def order_slices(
     first, last = min(numbered), max(numbered)
     missing = set(range(first, last + 1)) - numbered.keys()
     if missing and not allow_gaps:
-        if where is None:  # a local folder: a look at what stands where the slice should
-            _not_a_slice(Path(folder), missing)
+        if isinstance(files[0], Path):  # local: a look at what stands where a slice should
+            _not_a_slice(files[0].parent, missing)
         raise InputError(
             f"{folder}: slice numbers {first}..{last} have {len(missing)} gap(s): missing "
             f"{_ranges(missing)}. Add the missing slices, or pass [[allow_gaps=True]] to "
