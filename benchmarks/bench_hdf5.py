@@ -63,8 +63,9 @@ def write_inputs(folder: Path, slices: int, edge: int) -> dict[str, Path]:
         tifffile.imwrite(inputs["tiff-stack"] / f"z{z:05d}.tif", plane)
     for name, layout in H5_LAYOUTS.items():
         with h5py.File(inputs[name], "w") as f:
-            d = f.create_dataset("volumes/raw", shape=(slices, edge, edge), dtype="uint16",
-                                 **layout)
+            d = f.create_dataset(
+                "volumes/raw", shape=(slices, edge, edge), dtype="uint16", **layout
+            )
             for z, plane in enumerate(data):
                 d[z] = plane
         print(f"  wrote {inputs[name].name}", flush=True)
@@ -91,34 +92,62 @@ def main() -> None:
             warm_page_cache(path) if path.is_dir() else path.read_bytes()
             with tempfile.TemporaryDirectory(dir=HERE / "results") as tmp:
                 source = f"{path}:/volumes/raw" if path.suffix == ".h5" else str(path)
-                argv = [sys.executable, "-m", "ngffkit", "convert", source, f"{tmp}/out.zarr",
-                        "--max-memory", args.budget, "--jobs", str(args.jobs), "--quiet"]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "ngffkit",
+                    "convert",
+                    source,
+                    f"{tmp}/out.zarr",
+                    "--max-memory",
+                    args.budget,
+                    "--jobs",
+                    str(args.jobs),
+                    "--quiet",
+                ]
                 env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
-                result = run_measured(argv, log_path=Path(tmp) / "log.txt", env=env,
-                                      timeout_s=3600)
+                result = run_measured(argv, log_path=Path(tmp) / "log.txt", env=env, timeout_s=3600)
                 if result.returncode != 0:
                     print((Path(tmp) / "log.txt").read_text(errors="replace"))
                     raise SystemExit(f"{name}: ngff convert failed")
-            runs[name].append({"wall_s": result.wall_s, "cpu_s": result.cpu_s,
-                               "pss_mib": result.peak_tree_pss_mib})
-            print(f"  {name}: {result.wall_s:.1f} s, peak {result.peak_tree_pss_mib:.0f} MiB",
-                  flush=True)
+            runs[name].append(
+                {
+                    "wall_s": result.wall_s,
+                    "cpu_s": result.cpu_s,
+                    "pss_mib": result.peak_tree_pss_mib,
+                }
+            )
+            print(
+                f"  {name}: {result.wall_s:.1f} s, peak {result.peak_tree_pss_mib:.0f} MiB",
+                flush=True,
+            )
     base = statistics.median(r["wall_s"] for r in runs["tiff-stack"])
-    print(f"\n{input_bytes / 1e6:.0f} MB of uint16, --max-memory {args.budget}, "
-          f"--jobs {args.jobs}, {args.rounds} round(s), medians")
+    print(
+        f"\n{input_bytes / 1e6:.0f} MB of uint16, --max-memory {args.budget}, "
+        f"--jobs {args.jobs}, {args.rounds} round(s), medians"
+    )
     print("| input | wall s | MB/s | vs TIFF stack | CPU s | peak PSS MiB | of budget |")
     print("|---|---|---|---|---|---|---|")
     for name, rows in runs.items():
         wall = statistics.median(r["wall_s"] for r in rows)
         pss = max(r["pss_mib"] for r in rows)
-        row = {"input": name, "MB": input_bytes / 1e6, "budget_MiB": budget / 2**20,
-               "wall_s": wall, "MB_s": input_bytes / 1e6 / wall, "vs_tiff": base / wall,
-               "cpu_s": statistics.median(r["cpu_s"] for r in rows), "peak_pss_MiB": pss,
-               "when": time.strftime("%Y-%m-%d %H:%M")}
+        row = {
+            "input": name,
+            "MB": input_bytes / 1e6,
+            "budget_MiB": budget / 2**20,
+            "wall_s": wall,
+            "MB_s": input_bytes / 1e6 / wall,
+            "vs_tiff": base / wall,
+            "cpu_s": statistics.median(r["cpu_s"] for r in rows),
+            "peak_pss_MiB": pss,
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+        }
         with args.results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        print(f"| {name} | {wall:.1f} | {row['MB_s']:.0f} | {row['vs_tiff']:.2f}× | "
-              f"{row['cpu_s']:.1f} | {pss:.0f} | {100 * pss * 2**20 / budget:.0f} % |")
+        print(
+            f"| {name} | {wall:.1f} | {row['MB_s']:.0f} | {row['vs_tiff']:.2f}× | "
+            f"{row['cpu_s']:.1f} | {pss:.0f} | {100 * pss * 2**20 / budget:.0f} % |"
+        )
 
 
 if __name__ == "__main__":

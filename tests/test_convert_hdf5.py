@@ -20,8 +20,10 @@ from run_helpers import SRC, ngff
 
 LAYOUTS: dict[str, dict[str, Any]] = {
     "gzip": {"chunks": (8, 32, 32), "compression": "gzip", "compression_opts": 4},
-    "blosc": {"chunks": (8, 32, 32), **hdf5plugin.Blosc(cname="zstd", clevel=5,
-                                                         shuffle=hdf5plugin.Blosc.SHUFFLE)},
+    "blosc": {
+        "chunks": (8, 32, 32),
+        **hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE),
+    },
     "contiguous": {},
     "lzf": {"chunks": (4, 64, 64), "compression": "lzf"},
     "bitshuffle-lz4": {"chunks": (8, 32, 32), **hdf5plugin.Bitshuffle(cname="lz4")},
@@ -40,8 +42,14 @@ def test_convert_equals_the_dataset(tmp_path: Path, volume: np.ndarray, layout: 
         f.create_dataset("volumes/raw", data=volume, **LAYOUTS[layout])
         f["volumes/raw"].attrs["resolution"] = [40, 4, 4]  # CREMI: z,y,x in nm
         f.create_dataset("volumes/labels/clefts", data=volume[:, :10] > 2000)
-    image = ngffkit.convert(f"{path}:/volumes/raw", tmp_path / "out.ome.zarr", chunks=16,
-                            shards=32, levels=2, max_memory=200 << 20)
+    image = ngffkit.convert(
+        f"{path}:/volumes/raw",
+        tmp_path / "out.ome.zarr",
+        chunks=16,
+        shards=32,
+        levels=2,
+        max_memory=200 << 20,
+    )
     assert isinstance(image, ngffkit.Image)
     np.testing.assert_array_equal(image.read(), volume)
     assert image.voxel_size == {"z": 40.0, "y": 4.0, "x": 4.0}
@@ -53,11 +61,13 @@ def test_a_channel_axis_converts(tmp_path: Path, volume: np.ndarray) -> None:
     data = np.stack([volume, volume // 2, 65535 - volume])
     path = tmp_path / "ilastik.h5"
     with h5py.File(path, "w") as f:
-        d = f.create_dataset("exported_data", data=data, chunks=(1, 8, 32, 32),
-                             **hdf5plugin.Blosc(cname="lz4"))
+        d = f.create_dataset(
+            "exported_data", data=data, chunks=(1, 8, 32, 32), **hdf5plugin.Blosc(cname="lz4")
+        )
         d.attrs["element_size_um"] = [0.5, 0.25, 0.25]  # z,y,x in micrometres
-    image = ngffkit.convert(path, tmp_path / "out.ome.zarr", chunks=16, levels=2,
-                            input_format="hdf5")
+    image = ngffkit.convert(
+        path, tmp_path / "out.ome.zarr", chunks=16, levels=2, input_format="hdf5"
+    )
     assert isinstance(image, ngffkit.Image)
     assert image.axis_names == ("c", "z", "y", "x")
     np.testing.assert_array_equal(image.read(), data)
@@ -90,8 +100,14 @@ def test_memory_stays_in_budget_on_a_volume_4x_the_budget(tmp_path: Path) -> Non
     path = tmp_path / "big.h5"
     plane = scroll_volume((1, 2048, 2048), "uint16", seed=2)[0]
     with h5py.File(path, "w") as f:
-        d = f.create_dataset("data", shape=shape, dtype="uint16", chunks=(16, 256, 256),
-                             compression="gzip", compression_opts=1)
+        d = f.create_dataset(
+            "data",
+            shape=shape,
+            dtype="uint16",
+            chunks=(16, 256, 256),
+            compression="gzip",
+            compression_opts=1,
+        )
         for z in range(shape[0]):
             d[z] = np.roll(plane, z * 7, axis=1)
     script = (
@@ -101,12 +117,19 @@ def test_memory_stays_in_budget_on_a_volume_4x_the_budget(tmp_path: Path) -> Non
     )
     env = {**os.environ, "PYTHONPATH": SRC}
     out = tmp_path / "out.ome.zarr"
-    done = subprocess.run([sys.executable, "-c", script, str(path), str(out), str(budget)],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(out), str(budget)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     peak = json.loads(done.stdout.strip().splitlines()[-1])
     assert shape[0] * shape[1] * shape[2] * 2 >= 4 * budget
-    assert peak <= budget, f"peak RSS {peak / 2**20:.0f} MiB over the {budget / 2**20:.0f} MiB budget"
+    assert peak <= budget, (
+        f"peak RSS {peak / 2**20:.0f} MiB over the {budget / 2**20:.0f} MiB budget"
+    )
     image = ngffkit.open(out)
     with h5py.File(path, "r") as f:
         for z in (0, 37, 99):

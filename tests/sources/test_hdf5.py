@@ -60,8 +60,9 @@ def test_dtypes_read_in_native_order(tmp_path: Path, dtype: str) -> None:
 
 def test_a_4d_dataset_has_a_channel_axis(tmp_path: Path) -> None:
     vol = random_volume((3, *SHAPE), np.uint8)
-    path = write_h5(tmp_path / "c.h5", {"stack": vol}, chunks=(1, 2, 16, 16),
-                    **hdf5plugin.Blosc(cname="zstd"))
+    path = write_h5(
+        tmp_path / "c.h5", {"stack": vol}, chunks=(1, 2, 16, 16), **hdf5plugin.Blosc(cname="zstd")
+    )
     with open_source(path) as src:
         assert src.axes == ("c", "z", "y", "x")
         assert src.cost.bytes_per_slice == 3 * SHAPE[1] * SHAPE[2]
@@ -99,31 +100,47 @@ def test_detection_by_suffix_signature_and_input_format(tmp_path: Path) -> None:
 
 def test_several_volumes_are_listed(tmp_path: Path) -> None:
     vol = random_volume(SHAPE, np.uint8)
-    path = write_h5(tmp_path / "two.h5", {"volumes/raw": vol, "volumes/labels": vol,
-                                          "mask2d": vol[0]})
-    with pytest.raises(InputError, match=r"two\.h5 holds 2 datasets of 3 or more dimensions: "
-                       r"/volumes/labels \(5x37x53 uint8\), /volumes/raw .*FILE:/PATH, e\.g\. "
-                       r"ngff convert two\.h5:/volumes/labels OUTPUT"):
+    path = write_h5(
+        tmp_path / "two.h5", {"volumes/raw": vol, "volumes/labels": vol, "mask2d": vol[0]}
+    )
+    with pytest.raises(
+        InputError,
+        match=r"two\.h5 holds 2 datasets of 3 or more dimensions: "
+        r"/volumes/labels \(5x37x53 uint8\), /volumes/raw .*FILE:/PATH, e\.g\. "
+        r"ngff convert two\.h5:/volumes/labels OUTPUT",
+    ):
         open_source(path)
 
 
 def test_a_missing_dataset_names_the_candidates(tmp_path: Path) -> None:
     path = write_h5(tmp_path / "v.h5", {"volumes/raw": random_volume(SHAPE, np.uint8)})
-    with pytest.raises(NotFoundError, match=r"v\.h5: no dataset '/volumes/rwa'\. Datasets of 3 "
-                       r"or more dimensions here: /volumes/raw \(5x37x53 uint8\)"):
+    with pytest.raises(
+        NotFoundError,
+        match=r"v\.h5: no dataset '/volumes/rwa'\. Datasets of 3 "
+        r"or more dimensions here: /volumes/raw \(5x37x53 uint8\)",
+    ):
         open_source(f"{path}:/volumes/rwa")
-    with pytest.raises(InputError, match=r"'/volumes' is a group, not a dataset\. Name one of "
-                       "its datasets: /volumes/raw"):
+    with pytest.raises(
+        InputError,
+        match=r"'/volumes' is a group, not a dataset\. Name one of "
+        "its datasets: /volumes/raw",
+    ):
         open_source(f"{path}:/volumes")
 
 
 def test_a_2d_dataset_is_refused(tmp_path: Path) -> None:
     path = write_h5(tmp_path / "v.h5", {"img": random_volume(SHAPE[1:], np.uint8)})
-    with pytest.raises(InputError, match=r"v\.h5:/img has 2 dimensions \(37x53\); a volume "
-                       r"needs 3 \(z,y,x\)"):
+    with pytest.raises(
+        InputError,
+        match=r"v\.h5:/img has 2 dimensions \(37x53\); a volume "
+        r"needs 3 \(z,y,x\)",
+    ):
         open_source(f"{path}:/img")
-    with pytest.raises(InputError, match=r"v\.h5: no dataset of 3 or more dimensions to "
-                       r"convert\. It holds: /img \(37x53 uint8\)"):
+    with pytest.raises(
+        InputError,
+        match=r"v\.h5: no dataset of 3 or more dimensions to "
+        r"convert\. It holds: /img \(37x53 uint8\)",
+    ):
         open_source(path)
 
 

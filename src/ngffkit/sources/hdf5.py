@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError, NotFoundError
-from ngffkit.sources.base import Box, ReadCost, SourceBase, SourceKind, SourceSpec, spatial_slice_bytes
+from ngffkit.sources.base import (
+    Box,
+    ReadCost,
+    SourceBase,
+    SourceKind,
+    SourceSpec,
+    spatial_slice_bytes,
+)
 
 #: Suffixes detected as HDF5 (the signature is checked too; see :func:`is_hdf5_file`).
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".ims")
@@ -138,15 +145,21 @@ class Hdf5Source(SourceBase):
             obj = self._file.get(dataset)
             if obj is None:
                 found = [c for c in _candidates(self._file) if len(c[1]) >= 3]
-                hint = (f" Datasets of 3 or more dimensions here: {_listing(found)}."
-                        if found else " The file holds no dataset of 3 or more dimensions.")
+                hint = (
+                    f" Datasets of 3 or more dimensions here: {_listing(found)}."
+                    if found
+                    else " The file holds no dataset of 3 or more dimensions."
+                )
                 raise NotFoundError(f"{name}: no dataset {dataset!r}.{hint}")
             if not isinstance(obj, h5py.Dataset):
                 inside = [c for c in _candidates(obj) if len(c[1]) >= 3]
                 prefix = dataset.rstrip("/")
                 inside = [(prefix + p, s, d) for p, s, d in inside]
-                hint = (f" Name one of its datasets: {_listing(inside)}."
-                        if inside else " It holds no dataset of 3 or more dimensions.")
+                hint = (
+                    f" Name one of its datasets: {_listing(inside)}."
+                    if inside
+                    else " It holds no dataset of 3 or more dimensions."
+                )
                 raise InputError(f"{name}: {dataset!r} is a group, not a dataset.{hint}")
             return obj
         every = _candidates(self._file)
@@ -224,8 +237,13 @@ class Hdf5Source(SourceBase):
 
     def spec(self) -> SourceSpec:
         """Return the picklable description that reopens this source elsewhere."""
-        return SourceSpec(kind=self.kind, path=str(self.path), dataset=self.dataset,
-                          shape=self.shape, dtype=self.dtype.str)
+        return SourceSpec(
+            kind=self.kind,
+            path=str(self.path),
+            dataset=self.dataset,
+            shape=self.shape,
+            dtype=self.dtype.str,
+        )
 
     def close(self) -> None:
         self._file.close()
