@@ -34,7 +34,15 @@ from ngffkit.metadata import (
     extract,
     parse,
 )
-from ngffkit.storage import JsonDict, Location, default_options, map_error, resolve
+from ngffkit.storage import (
+    JsonDict,
+    Location,
+    StorageOptionsArg,
+    accepts_storage_options,
+    default_options,
+    map_error,
+    resolve,
+)
 
 # Written when a dataset is started and removed when its group metadata is written last:
 # its presence means "not finished" (see DESIGN.md §3.6).
@@ -469,11 +477,13 @@ class Image:
         return open_image(self.location.child("labels", name))
 
 
+@accepts_storage_options
 def open_image(
     url: str | os.PathLike[str] | Location,
     *,
     mode: str = "r",
     multiscale: int = 0,
+    storage_options: StorageOptionsArg = None,
 ) -> Image:
     """Open the OME-Zarr image at ``url`` (path, ``file://``, ``memory://``, ``http(s)://``,
     ``s3://``, ``gs://``).

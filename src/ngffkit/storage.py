@@ -7,10 +7,11 @@ goes through a Location, so local and remote data take one code path.
 How remote stores are reached is a :class:`StorageOptions`: HTTP headers (a bearer token),
 the S3 endpoint, region and credentials, the chunk cache size, retries and timeouts. The
 process-wide default comes from the environment and can be replaced with :func:`configure`
-(the CLI does this from its shared options); ``resolve(url, options=...)`` overrides it for
-one location. Per-location settings (headers, endpoint, credentials) travel inside the
-Location's kvstore spec, so a Location handed to another thread or process reaches the store
-the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
+(the CLI does this from its shared options); a public function's ``storage_options=``
+overrides it for that call (:func:`ngffkit.transport.accepts_storage_options`), and
+``resolve(url, options=...)`` for one location. Per-location settings (headers, endpoint,
+credentials, retries) travel inside the Location's kvstore spec, so a Location handed to
+another thread or process reaches the store the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
 messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
 """
 
@@ -37,14 +38,20 @@ from ngffkit.transport import (
     S3_ENDPOINT_ENV,
     TIMEOUT_ENV,
     StorageOptions,
+    StorageOptionsArg,
     _context_lock,
     _host_error,
     _redact_url,
+    accepts_storage_options,
     default_options,
     map_error,
     parse_header,
     read_context,
+    retry_resources,
     shared_context,
+    storage_options,
+    use_timeout,
+    using,
 )
 
 JsonDict = dict[str, Any]
@@ -178,6 +185,8 @@ class Location:
             found = _kvstores.get(key)
         if found is not None:
             return found
+        if self.is_remote:
+            use_timeout(default_options())
         self.check_host()
         try:
             kv = ts.KvStore.open(self.kvstore, context=context).result()
@@ -377,6 +386,7 @@ def resolve(
     opts = options if options is not None else default_options()
     if scheme in ("http", "https"):
         return _http_location(parts, path, opts)
+    retries = retry_resources(opts)
     bucket = parts.netloc
     if not bucket or "@" in bucket:
         raise InputError(
@@ -390,10 +400,12 @@ def resolve(
         if opts.s3_region:
             spec["aws_region"] = opts.s3_region
         credentials = _aws_credentials(opts)
+        spec["context"] = {"s3_request_retries": retries["s3_request_retries"]}
         if credentials is not None:
-            spec["context"] = {"aws_credentials": credentials}
+            spec["context"]["aws_credentials"] = credentials
         return Location(url=f"s3://{bucket}/{path}".rstrip("/"), kvstore=spec)
-    spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else ""}
+    spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else "",
+            "context": {"gcs_request_retries": retries["gcs_request_retries"]}}
     return Location(url=f"gs://{bucket}/{path}".rstrip("/"), kvstore=spec)
 
 
@@ -417,6 +429,7 @@ def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
     spec: JsonDict = {"driver": "http", "base_url": base + query, "path": f"/{path}/" if path else "/"}
     if headers:
         spec["headers"] = headers
+    spec["context"] = {"http_request_retries": retry_resources(opts)["http_request_retries"]}
     clean = f"{base}/{path}" if path else base
     return Location(url=clean, kvstore=spec)
 
@@ -477,6 +490,8 @@ __all__ = [
     "TIMEOUT_ENV",
     "Location",
     "StorageOptions",
+    "StorageOptionsArg",
+    "accepts_storage_options",
     "configure",
     "default_options",
     "forget_credentials",
@@ -485,4 +500,6 @@ __all__ = [
     "read_context",
     "resolve",
     "shared_context",
+    "storage_options",
+    "using",
 ]

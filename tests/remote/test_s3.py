@@ -105,15 +105,19 @@ def test_missing_image_in_a_bucket_names_the_key(s3: Moto) -> None:
 def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
     opts = StorageOptions(s3_endpoint="http://127.0.0.1:9000/")
     spec = resolve("s3://b/p.zarr", options=opts).kvstore
-    assert spec["endpoint"] == "http://127.0.0.1:9000" and "context" not in spec
+    assert spec["endpoint"] == "http://127.0.0.1:9000"
+    assert "aws_credentials" not in spec["context"]
+    assert spec["context"]["s3_request_retries"]["max_retries"] == opts.retries
     spec = resolve("s3://b/p.zarr", options=opts.updated(anonymous=True)).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "anonymous"}}
+    assert spec["context"]["aws_credentials"] == {"type": "anonymous"}
     spec = resolve("s3://b/p.zarr", options=opts.updated(aws_profile="lab")).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "profile", "profile": "lab"}}
+    assert spec["context"]["aws_credentials"] == {"type": "profile", "profile": "lab"}
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    spec = resolve("s3://b/p.zarr", options=opts).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "environment"}}
+    spec = resolve("s3://b/p.zarr", options=opts.updated(retries=1)).kvstore
+    assert spec["context"] == {"aws_credentials": {"type": "environment"},
+                               "s3_request_retries": {"max_retries": 1, "initial_delay": "250ms",
+                                                      "max_delay": "8s"}}
     # Children keep how the store is reached.
     child = resolve("s3://b/p.zarr", options=opts).child("0")
     assert child.kvstore["endpoint"] == "http://127.0.0.1:9000"
