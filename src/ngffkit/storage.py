@@ -179,14 +179,14 @@ class Location:
             )
 
     def _kv(self) -> ts.KvStore:
+        if self.is_remote:
+            use_timeout(default_options())
         context = shared_context()
         key = (id(context), json.dumps(self.kvstore, sort_keys=True))
         with _context_lock:
             found = _kvstores.get(key)
         if found is not None:
             return found
-        if self.is_remote:
-            use_timeout(default_options())
         self.check_host()
         try:
             kv = ts.KvStore.open(self.kvstore, context=context).result()
