@@ -162,3 +162,33 @@ def test_a_strings_dataset_is_refused(tmp_path: Path) -> None:
         f.create_dataset("names", data=np.array([[["a"]]], dtype="S3"))
     with pytest.raises(InputError, match=r"s\.h5:/names holds \|S3 values, not numbers"):
         open_source(f"{tmp_path / 's.h5'}:/names")
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_gzip_chunks_never_written_or_stored_raw(tmp_path: Path, shuffle: bool) -> None:
+    """gzip chunks are inflated outside HDF5: unwritten chunks read as the fill value, and a
+    chunk stored with its filter skipped (filter mask) reads as HDF5 itself reads it."""
+    vol = random_volume((6, 20, 20), np.uint16)
+    expected = np.full(vol.shape, 7, np.uint16)
+    with h5py.File(tmp_path / "sparse.h5", "w") as f:
+        d = f.create_dataset(
+            "v",
+            shape=vol.shape,
+            dtype="uint16",
+            chunks=(3, 8, 8),
+            compression="gzip",
+            shuffle=shuffle,
+            fillvalue=7,
+        )
+        d[0:3, 0:16, 8:20] = vol[0:3, 0:16, 8:20]
+        expected[0:3, 0:16, 8:20] = vol[0:3, 0:16, 8:20]
+        # A chunk stored as is: every filter skipped (mask bits set), as a writer may do.
+        d.id.write_direct_chunk(
+            (3, 8, 0), np.ascontiguousarray(vol[3:6, 8:16, 0:8]).tobytes(), filter_mask=0b11
+        )
+        expected[3:6, 8:16, 0:8] = vol[3:6, 8:16, 0:8]
+    with h5py.File(tmp_path / "sparse.h5", "r") as f:
+        np.testing.assert_array_equal(f["v"][...], expected)  # what HDF5 itself reads
+    with open_source(tmp_path / "sparse.h5") as src:
+        assert src._shuffled is shuffle  # the raw-chunk path is the one under test
+        assert_reads(src, expected)
