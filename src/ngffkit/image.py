@@ -42,6 +42,7 @@ from ngffkit.storage import (
     default_options,
     map_error,
     resolve,
+    using,
 )
 
 # Written when a dataset is started and removed when its group metadata is written last:
@@ -127,6 +128,9 @@ class Level:
         self.factors = factors
         """How many level-0 voxels one voxel of this level spans, per axis."""
         self.writable = writable
+        self.storage = default_options()
+        """How the level's store is reached: the options of the call that opened it (its
+        ``storage_options=``), kept for the handles opened later, on first read."""
         self._store: ts.TensorStore | None = None
         self._mirror: ShardMirror | None = None
         self._uncached: ts.TensorStore | None = None
@@ -184,12 +188,17 @@ class Level:
     def store(self) -> ts.TensorStore:
         """The tensorstore handle (opened on first use)."""
         if self._store is None:
-            self._store = open_array(self.location, self.info, write=self.writable)
+            with using(self.storage):
+                self._store = open_array(self.location, self.info, write=self.writable)
         return self._store
 
     def _read(self, index: Region) -> np.ndarray:
         """Read ``index`` (slices) as a C-ordered array, falling back to whole-shard reads
         when the server ignores Range requests."""
+        with using(self.storage):
+            return self._read_with(index)
+
+    def _read_with(self, index: Region) -> np.ndarray:
         if self._mirror is not None:
             return self._mirror.read(index)
         store = self.store
@@ -209,7 +218,7 @@ class Level:
             "read downloads every shard it touches whole (slower); serve the data with Range "
             "support (e.g. ngff serve) for partial reads",
             NgffWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         self._mirror = ShardMirror(self.location, self.info)
         return self._mirror.read(index)
@@ -474,7 +483,8 @@ class Image:
         if name not in self.labels:
             known = ", ".join(self.labels) or "none"
             raise InputError(f"{self.url} has no label image {name!r} (labels: {known})")
-        return open_image(self.location.child("labels", name))
+        storage = self.levels[0].storage if self.levels else None
+        return open_image(self.location.child("labels", name), storage_options=storage)
 
 
 @accepts_storage_options

@@ -219,6 +219,18 @@ def test_anonymous_sends_no_credentials(
     ]
 
 
+def test_the_cache_size_holds_for_the_images_the_call_opened(ranged: Any) -> None:
+    url = ranged.url("sharded.ome.zarr")
+    small = ngffkit.open(url, storage_options={"cache_size": "64K"})
+    default = ngffkit.open(url)
+    assert small.levels[0].storage.cache_bytes == 64 << 10
+    assert default.levels[0].storage.cache_bytes == storage.default_options().cache_bytes
+    # A read bigger than a quarter of the cache bypasses it: only for the small cache, and
+    # still after the call returned (the level keeps its call's options).
+    np.testing.assert_array_equal(small.read(), default.read())
+    assert small.levels[0]._uncached is not None and default.levels[0]._uncached is None
+
+
 def test_retries_are_per_call(server_factory: ServerFactory) -> None:
     # Every path answers 503 twice before it serves.
     server = server_factory(fail_status=503, fail_times=2)
