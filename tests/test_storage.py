@@ -41,7 +41,15 @@ def test_remote_urls_map_to_kvstores(
     for var in ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION",
                 "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "NGFFKIT_HTTP_HEADERS"):
         monkeypatch.delenv(var, raising=False)
-    assert resolve(url).kvstore == spec
+    monkeypatch.delenv("NGFFKIT_RETRIES", raising=False)
+    kvstore = dict(resolve(url).kvstore)
+    context = kvstore.pop("context", {})
+    assert kvstore == spec
+    # A remote location carries its retry settings (they hold for it alone).
+    retries = {key: value for key, value in context.items() if key.endswith("_request_retries")}
+    assert list(retries.values()) == ([] if url.startswith("memory") else
+                                      [{"max_retries": 6, "initial_delay": "250ms",
+                                        "max_delay": "8s"}])
 
 
 def test_s3_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
-from ngffkit.storage import JsonDict, Location, resolve
+from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.transport import denied
 
 DEFAULT_SHARD_CHUNKS = 4
@@ -290,6 +290,7 @@ def _copy_levels(plan: CompressPlan, dest_root: Location, executor: Executor | s
         journal.clear()
 
 
+@accepts_storage_options
 def compress(
     url: str | os.PathLike[str],
     *,
@@ -308,6 +309,7 @@ def compress(
     dry_run: bool = False,
     progress: Progress | None = None,
     notify: Notify | None = None,
+    storage_options: StorageOptionsArg = None,
 ) -> Image | CompressPlan:
     """Re-encode the image at ``url`` (and its labels) into ``output``, or in place.
 

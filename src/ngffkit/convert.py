@@ -29,7 +29,7 @@ from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
-from ngffkit.storage import Location, resolve
+from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:
@@ -116,6 +116,7 @@ def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
                  dimension_names=spec.axis_names)
 
 
+@accepts_storage_options
 def convert(
     input: str | os.PathLike[str] | SourceSpec,
     output: str | os.PathLike[str],
@@ -150,6 +151,7 @@ def convert(
     raw_order: str = "C",
     progress: Progress | None = None,
     notice: Notice | None = None,
+    storage_options: StorageOptionsArg = None,
 ) -> Image | ConversionPlan:
     """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
 

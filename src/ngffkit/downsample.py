@@ -35,7 +35,7 @@ from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
-from ngffkit.storage import JsonDict, Location, resolve
+from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.transport import denied
 
 MARKER = ".ngffkit-downsample.json"
@@ -93,6 +93,7 @@ def _fmt(values: Sequence[Any] | None) -> str:
     return "×".join(str(v) for v in values) if values else "-"
 
 
+@accepts_storage_options
 def downsample(
     url: str | os.PathLike[str],
     *,
@@ -110,6 +111,7 @@ def downsample(
     dry_run: bool = False,
     progress: Progress | None = None,
     notice: Notice | None = None,
+    storage_options: StorageOptionsArg = None,
 ) -> Image | list[DownsamplePlan]:
     """Add the levels an OME-Zarr image lacks below ``from_level`` (default: its last).
 

@@ -34,7 +34,16 @@ from ngffkit.metadata import (
     extract,
     parse,
 )
-from ngffkit.storage import JsonDict, Location, default_options, map_error, resolve
+from ngffkit.storage import (
+    JsonDict,
+    Location,
+    StorageOptionsArg,
+    accepts_storage_options,
+    default_options,
+    map_error,
+    resolve,
+    using,
+)
 
 # Written when a dataset is started and removed when its group metadata is written last:
 # its presence means "not finished" (see DESIGN.md §3.6).
@@ -119,6 +128,9 @@ class Level:
         self.factors = factors
         """How many level-0 voxels one voxel of this level spans, per axis."""
         self.writable = writable
+        self.storage = default_options()
+        """How the level's store is reached: the options of the call that opened it (its
+        ``storage_options=``), kept for the handles opened later, on first read."""
         self._store: ts.TensorStore | None = None
         self._mirror: ShardMirror | None = None
         self._uncached: ts.TensorStore | None = None
@@ -176,12 +188,17 @@ class Level:
     def store(self) -> ts.TensorStore:
         """The tensorstore handle (opened on first use)."""
         if self._store is None:
-            self._store = open_array(self.location, self.info, write=self.writable)
+            with using(self.storage):
+                self._store = open_array(self.location, self.info, write=self.writable)
         return self._store
 
     def _read(self, index: Region) -> np.ndarray:
         """Read ``index`` (slices) as a C-ordered array, falling back to whole-shard reads
         when the server ignores Range requests."""
+        with using(self.storage):
+            return self._read_with(index)
+
+    def _read_with(self, index: Region) -> np.ndarray:
         if self._mirror is not None:
             return self._mirror.read(index)
         store = self.store
@@ -201,7 +218,7 @@ class Level:
             "read downloads every shard it touches whole (slower); serve the data with Range "
             "support (e.g. ngff serve) for partial reads",
             NgffWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         self._mirror = ShardMirror(self.location, self.info)
         return self._mirror.read(index)
@@ -466,14 +483,17 @@ class Image:
         if name not in self.labels:
             known = ", ".join(self.labels) or "none"
             raise InputError(f"{self.url} has no label image {name!r} (labels: {known})")
-        return open_image(self.location.child("labels", name))
+        storage = self.levels[0].storage if self.levels else None
+        return open_image(self.location.child("labels", name), storage_options=storage)
 
 
+@accepts_storage_options
 def open_image(
     url: str | os.PathLike[str] | Location,
     *,
     mode: str = "r",
     multiscale: int = 0,
+    storage_options: StorageOptionsArg = None,
 ) -> Image:
     """Open the OME-Zarr image at ``url`` (path, ``file://``, ``memory://``, ``http(s)://``,
     ``s3://``, ``gs://``).

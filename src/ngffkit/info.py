@@ -8,7 +8,7 @@ from typing import Any
 
 from ngffkit.errors import NgffWarning, PartialDatasetError
 from ngffkit.image import PARTIAL_MARKER, Image, open_image
-from ngffkit.storage import Location, resolve
+from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
 
 def _level_sizes(image: Image) -> dict[str, int] | None:
@@ -26,7 +26,12 @@ def _level_sizes(image: Image) -> dict[str, int] | None:
     return sizes
 
 
-def describe(url: str | os.PathLike[str] | Location) -> dict[str, Any]:
+@accepts_storage_options
+def describe(
+    url: str | os.PathLike[str] | Location,
+    *,
+    storage_options: StorageOptionsArg = None,
+) -> dict[str, Any]:
     """A JSON-ready description of the image at ``url`` (see ``ngff info --json``).
 
     A partial dataset (started, never finished) is described from its partial marker with

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,15 @@ from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
 from ngffkit.plan import ConversionPlan, Stage
 from ngffkit.sources import SourceSpec, open_source
-from ngffkit.storage import Location, map_error, resolve, shared_context
+from ngffkit.storage import (
+    Location,
+    StorageOptions,
+    default_options,
+    map_error,
+    resolve,
+    shared_context,
+    using,
+)
 
 JOURNAL = ".ngffkit-journal"
 
@@ -48,6 +56,11 @@ class Job:
     page cache, as the other tools do, and rely on the journal's boot check
     (:meth:`Journal.start`) for a resume after a crash. ``ngff compress`` always syncs: it
     deletes the original once the copy is written."""
+
+    storage: StorageOptions = field(default_factory=default_options)
+    """How the tasks reach remote stores: the options in effect where the job was made (a
+    call's ``storage_options=``, else the process's), so that worker threads and Dask
+    processes read and write with them too."""
 
     @property
     def syncs(self) -> bool:
@@ -121,23 +134,25 @@ class Journal:
 # -- per-process handles ----------------------------------------------------------------------
 
 _handles_lock = threading.Lock()
-_sources: dict[SourceSpec, Any] = {}
-_stores: dict[tuple[str, str, bool, bool], ts.TensorStore] = {}
-_readers: dict[str, ts.TensorStore] = {}
+# Keyed with the storage options too: one URL may name two stores (two S3 endpoints).
+_sources: dict[tuple[SourceSpec, StorageOptions], Any] = {}
+_stores: dict[tuple[str, str, bool, bool, StorageOptions], ts.TensorStore] = {}
+_readers: dict[tuple[str, StorageOptions], ts.TensorStore] = {}
 
 
 def _source(spec: SourceSpec) -> Any:
+    key = (spec, default_options())
     with _handles_lock:
-        if spec not in _sources:
-            _sources[spec] = open_source(spec)
-        return _sources[spec]
+        if key not in _sources:
+            _sources[key] = open_source(spec)
+        return _sources[key]
 
 
 def level_store(output: str, path: str, *, write_empty: bool,
                 synced: bool = True) -> ts.TensorStore:
     """The level array at ``output/path``, opened for writing (cached per process).
     ``synced=False`` leaves a local store's chunk files in the page cache (no ``fsync``)."""
-    key = (output, path, write_empty, synced)
+    key = (output, path, write_empty, synced, default_options())
     with _handles_lock:
         store = _stores.get(key)
         if store is not None:
@@ -165,15 +180,16 @@ def level_store(output: str, path: str, *, write_empty: bool,
 
 def array_reader(url: str) -> ts.TensorStore:
     """The stored array at ``url``, opened read-only (cached per process)."""
+    key = (url, default_options())
     with _handles_lock:
-        store = _readers.get(url)
+        store = _readers.get(key)
         if store is None:
             loc = resolve(url)
             info = read_array_info(loc)
             if info is None:
                 raise StorageError(f"the array {loc.describe()} is missing")
             store = open_array(loc, info)
-            _readers[url] = store
+            _readers[key] = store
         return store
 
 
@@ -237,6 +253,11 @@ def _check_written(store: ts.TensorStore, region: tuple[slice, ...], data: np.nd
 
 def run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     """Process brick ``index`` of stage ``stage_index``; record it in the journal."""
+    with using(job.storage):
+        return _run_brick(job, stage_index, index)
+
+
+def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     started = time.perf_counter()
     plan = job.plan
     stage = plan.stages[stage_index]

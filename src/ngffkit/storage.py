@@ -7,10 +7,11 @@ goes through a Location, so local and remote data take one code path.
 How remote stores are reached is a :class:`StorageOptions`: HTTP headers (a bearer token),
 the S3 endpoint, region and credentials, the chunk cache size, retries and timeouts. The
 process-wide default comes from the environment and can be replaced with :func:`configure`
-(the CLI does this from its shared options); ``resolve(url, options=...)`` overrides it for
-one location. Per-location settings (headers, endpoint, credentials) travel inside the
-Location's kvstore spec, so a Location handed to another thread or process reaches the store
-the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
+(the CLI does this from its shared options); a public function's ``storage_options=``
+overrides it for that call (:func:`ngffkit.transport.accepts_storage_options`), and
+``resolve(url, options=...)`` for one location. Per-location settings (headers, endpoint,
+credentials, retries) travel inside the Location's kvstore spec, so a Location handed to
+another thread or process reaches the store the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
 messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
 """
 
@@ -38,16 +39,22 @@ from ngffkit.transport import (
     S3_ENDPOINT_ENV,
     TIMEOUT_ENV,
     StorageOptions,
+    StorageOptionsArg,
     _context_lock,
     _host_error,
     _redact_url,
+    accepts_storage_options,
     default_options,
     loopback_refused,
     map_error,
     os_error,
     parse_header,
     read_context,
+    retry_resources,
     shared_context,
+    storage_options,
+    use_timeout,
+    using,
 )
 
 JsonDict = dict[str, Any]
@@ -182,6 +189,8 @@ class Location:
             )
 
     def _kv(self) -> ts.KvStore:
+        if self.is_remote:
+            use_timeout(default_options())
         context = shared_context()
         key = (id(context), json.dumps(self.kvstore, sort_keys=True))
         with _context_lock:
@@ -392,6 +401,7 @@ def resolve(
         # tensorstore percent-encodes the path it sends: decode what the URL encoded
         # (a browser's copy of .../odd%20name/), or it would be encoded twice
         return _http_location(parts, unquote(path), opts)
+    retries = retry_resources(opts)
     bucket = parts.netloc
     if not bucket or "@" in bucket:
         raise InputError(
@@ -405,10 +415,12 @@ def resolve(
         if opts.s3_region:
             spec["aws_region"] = opts.s3_region
         credentials = _aws_credentials(opts)
+        spec["context"] = {"s3_request_retries": retries["s3_request_retries"]}
         if credentials is not None:
-            spec["context"] = {"aws_credentials": credentials}
+            spec["context"]["aws_credentials"] = credentials
         return Location(url=f"s3://{bucket}/{path}".rstrip("/"), kvstore=spec)
-    spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else ""}
+    spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else "",
+            "context": {"gcs_request_retries": retries["gcs_request_retries"]}}
     return Location(url=f"gs://{bucket}/{path}".rstrip("/"), kvstore=spec)
 
 
@@ -432,6 +444,7 @@ def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
     spec: JsonDict = {"driver": "http", "base_url": base + query, "path": f"/{path}/" if path else "/"}
     if headers:
         spec["headers"] = headers
+    spec["context"] = {"http_request_retries": retry_resources(opts)["http_request_retries"]}
     clean = f"{base}/{quote(path)}" if path else base
     return Location(url=clean, kvstore=spec)
 
@@ -492,6 +505,8 @@ __all__ = [
     "TIMEOUT_ENV",
     "Location",
     "StorageOptions",
+    "StorageOptionsArg",
+    "accepts_storage_options",
     "configure",
     "default_options",
     "forget_credentials",
@@ -500,4 +515,6 @@ __all__ = [
     "read_context",
     "resolve",
     "shared_context",
+    "storage_options",
+    "using",
 ]

@@ -7,6 +7,8 @@ Part of the storage layer: import these names from :mod:`ngffkit.storage`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import functools
 import ipaddress
@@ -14,12 +16,21 @@ import os
 import re
 import socket
 import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import tensorstore as ts
 
-from ngffkit.errors import InputError, MetadataError, NotFoundError, OptionError, StorageError
+from ngffkit.errors import (
+    InputError,
+    MetadataError,
+    NgffWarning,
+    NotFoundError,
+    OptionError,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from ngffkit.storage import Location
@@ -28,8 +39,16 @@ JsonDict = dict[str, Any]
 
 _context_lock = threading.Lock()
 _context: ts.Context | None = None
-_read_context: ts.Context | None = None
+# Chunk-cache contexts by cache size (children of the shared context).
+_read_contexts: dict[int, ts.Context] = {}
 _defaults: StorageOptions | None = None
+# The options of the call in progress (``storage_options=``): they override the process-wide
+# default for this thread (and the tasks it hands on: see ``pipeline.Job.storage``).
+_scoped: contextvars.ContextVar[StorageOptions | None] = contextvars.ContextVar(
+    "ngffkit_storage_options", default=None
+)
+_timeout_in_effect: float | None = None
+_timeouts_warned: set[float] = set()
 _timeouts_set: set[str] = set()
 _TIMEOUTS_MARKER = "NGFFKIT_CURL_TIMEOUTS_SET"
 
@@ -136,9 +155,155 @@ class StorageOptions:
 
 
 def default_options() -> StorageOptions:
-    """The process-wide options: from :func:`configure`, else from the environment (read
-    again on every call until :func:`configure` pins them)."""
+    """The options in effect: the current call's ``storage_options=`` (see :func:`using`),
+    else the process-wide ones from :func:`configure`, else the environment (read again on
+    every call until :func:`configure` pins them)."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     return _defaults if _defaults is not None else StorageOptions.from_env()
+
+
+#: The keys of ``storage_options=`` -> the :class:`StorageOptions` field each sets.
+STORAGE_OPTION_KEYS = {
+    "s3_endpoint": "s3_endpoint",
+    "s3_region": "s3_region",
+    "headers": "headers",
+    "anonymous": "anonymous",
+    "aws_profile": "aws_profile",
+    "cache_size": "cache_bytes",
+    "retries": "retries",
+    "timeout": "timeout",
+}
+
+StorageOptionsArg = Mapping[str, Any] | StorageOptions | None
+"""What every public function takes as ``storage_options=``."""
+
+
+def _header_list(value: Any) -> tuple[str, ...]:
+    # {"Authorization": "Bearer T"} (as fsspec takes them) or ["Authorization: Bearer T"].
+    if isinstance(value, Mapping):
+        items = [f"{k}: {v}" for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        raise InputError(
+            "storage_options['headers'] must be a mapping {'Name': 'value'} or a list of "
+            f"'Name: value' strings, not a {type(value).__name__}"
+        )
+    try:
+        return tuple(parse_header(h) for h in items)
+    except OptionError:
+        raise InputError(
+            "storage_options['headers'] holds a malformed header; write each as "
+            "{'Authorization': 'Bearer TOKEN'} or 'Authorization: Bearer TOKEN'"
+        ) from None
+
+
+def _number(key: str, value: Any, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key == "cache_size" and isinstance(value, str):
+            from ngffkit.cli.options import parse_size
+
+            try:
+                return parse_size("cache_size", value)
+            except Exception:
+                pass
+        raise InputError(
+            f"storage_options[{key!r}] must be a number"
+            f"{' of bytes or a size like 512M' if key == 'cache_size' else ''}, got {value!r}"
+        )
+    if kind is int and value != int(value):
+        raise InputError(f"storage_options[{key!r}] must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def storage_options(value: StorageOptionsArg) -> StorageOptions | None:
+    """Check a ``storage_options=`` argument and return the :class:`StorageOptions` it means.
+
+    A mapping sets some of ``s3_endpoint``, ``s3_region``, ``headers`` (a mapping or
+    ``"Name: value"`` strings), ``anonymous``, ``aws_profile``, ``cache_size`` (bytes, or a
+    size like ``"512M"``), ``retries`` and ``timeout`` (seconds); the others keep the
+    process-wide values (:func:`configure`, the environment). None: no change.
+    """
+    if value is None or isinstance(value, StorageOptions):
+        return value
+    if not isinstance(value, Mapping):
+        raise InputError(
+            "storage_options must be a mapping such as {'s3_endpoint': 'http://host:9000'}, "
+            f"not a {type(value).__name__}"
+        )
+    unknown = sorted(str(k) for k in value if k not in STORAGE_OPTION_KEYS)
+    if unknown:
+        raise InputError(
+            f"storage_options: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}; the keys are "
+            f"{', '.join(STORAGE_OPTION_KEYS)}"
+        )
+    changes: dict[str, Any] = {}
+    for key, given in value.items():
+        if given is None:
+            continue
+        if key == "headers":
+            changes["headers"] = _header_list(given)
+        elif key == "anonymous":
+            if not isinstance(given, bool):
+                raise InputError(
+                    f"storage_options['anonymous'] must be True or False, got {given!r}"
+                )
+            changes["anonymous"] = given
+        elif key in ("s3_endpoint", "s3_region", "aws_profile"):
+            if not isinstance(given, str):
+                raise InputError(f"storage_options[{key!r}] must be a string, got {given!r}")
+            changes[key] = given
+        else:
+            changes[STORAGE_OPTION_KEYS[key]] = _number(
+                key, given, float if key == "timeout" else int
+            )
+    base = _defaults if _defaults is not None else StorageOptions.from_env()
+    try:
+        return replace(base, **changes)
+    except OptionError as exc:
+        key = exc.option.removeprefix("--").replace("-", "_")
+        raise InputError(f"storage_options[{key!r}]: {exc.detail}") from None
+    except InputError as exc:
+        raise InputError(f"storage_options: {exc}") from None
+
+
+@contextlib.contextmanager
+def using(options: StorageOptions | None) -> Iterator[None]:
+    """Reach stores with ``options`` inside the block (this thread only; None: as before)."""
+    if options is None:
+        yield
+        return
+    token = _scoped.set(options)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def accepts_storage_options(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` with the options of its ``storage_options=`` argument in effect.
+
+    The one way public functions take per-call storage options: each declares
+    ``storage_options: StorageOptionsArg = None`` (for its signature and documentation)
+    and is wrapped by this; inside, :func:`default_options` returns them, so every
+    location it resolves, and every task it starts (``pipeline.Job.storage``), reaches
+    the stores that way. Nothing leaks into other calls.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        options = storage_options(kwargs.get("storage_options"))  # type: ignore[arg-type]
+        with using(options):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def configure(options: StorageOptions | None) -> None:
@@ -149,14 +314,17 @@ def configure(options: StorageOptions | None) -> None:
     before the first remote access (the timeout is read once per process by tensorstore's
     HTTP transport).
     """
-    global _defaults, _context, _read_context
+    global _defaults, _context
     with _context_lock:
         _defaults = options
         _context = None
-        _read_context = None
+        _read_contexts.clear()
 
 
-def _context_spec(options: StorageOptions) -> JsonDict:
+def retry_resources(options: StorageOptions) -> JsonDict:
+    """The retry settings of ``options`` as context resources: the shared context's, and
+    each remote Location's kvstore spec carries its own (they hold for it alone, in any
+    thread or process)."""
     retries = {"max_retries": options.retries, "initial_delay": "250ms", "max_delay": "8s"}
     return {
         "http_request_retries": retries,
@@ -190,29 +358,54 @@ def shared_context() -> ts.Context:
 
     One context means one set of thread pools and retry settings, and — for ``memory://`` —
     one in-memory store that every open in this process sees. Created on first use so that
-    importing ngffkit starts no threads.
+    importing ngffkit starts no threads. Per-location retries travel in the kvstore spec
+    (``storage.resolve``), so calls with other options share this context.
     """
     global _context
     options = default_options()
     with _context_lock:
         if _context is None:
-            _set_transport_timeouts(options.timeout)
-            _context = ts.Context(_context_spec(options))
+            if _timeout_in_effect is None:
+                _set_transport_timeouts(options.timeout)
+            _context = ts.Context(retry_resources(options))
         return _context
 
 
 def read_context() -> ts.Context:
     """The context for reading images: the shared one plus a chunk cache of
     ``cache_bytes`` (which also keeps shard indexes, so a remote read of a sharded array
-    fetches each index once)."""
-    global _read_context
+    fetches each index once); one per cache size asked for."""
     parent = shared_context()
     cache = default_options().cache_bytes
     with _context_lock:
-        if _read_context is None:
+        found = _read_contexts.get(cache)
+        if found is None:
             spec = {"cache_pool": {"total_bytes_limit": cache}}
-            _read_context = ts.Context(ts.Context.Spec(spec), parent)
-        return _read_context
+            found = _read_contexts[cache] = ts.Context(ts.Context.Spec(spec), parent)
+        return found
+
+
+def use_timeout(options: StorageOptions) -> None:
+    """Before a remote store is first opened: give tensorstore's HTTP transport the timeout
+    of ``options``. The transport reads it once per process, so a later call asking for
+    another timeout gets a warning saying which one holds."""
+    global _timeout_in_effect
+    with _context_lock:
+        if _timeout_in_effect is None:
+            _set_transport_timeouts(options.timeout)
+            _timeout_in_effect = options.timeout
+            return
+        in_effect = _timeout_in_effect
+        if options.timeout == in_effect or options.timeout in _timeouts_warned:
+            return
+        _timeouts_warned.add(options.timeout)
+    warnings.warn(
+        f"timeout {options.timeout:g} s cannot apply: this process's HTTP transport already "
+        f"uses {in_effect:g} s (tensorstore sets it once per process); give the timeout in "
+        "the first call that reaches a remote store, or set NGFFKIT_TIMEOUT",
+        NgffWarning,
+        stacklevel=4,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -356,8 +549,7 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
             f"{' at ' + str(where.kvstore['endpoint']) if 'endpoint' in where.kvstore else ''}; "
             "create it first or check the bucket name (and --s3-endpoint)"
         )
-    if s3_code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-                   "ExpiredToken"):
+    if s3_code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"):
         return StorageError(
             f"the credentials were refused for {addr} ({s3_code}); check AWS_ACCESS_KEY_ID / "
             "AWS_SECRET_ACCESS_KEY or --aws-profile (or use --anonymous for a public bucket)"
@@ -374,8 +566,10 @@ def map_error(exc: BaseException, where: Location, key: str) -> Exception:
         )
     if status == 403 or "PERMISSION_DENIED" in text:
         if where.scheme == "s3":
-            hint = ("check the AWS credentials (AWS_* variables, --aws-profile) and the bucket "
-                    "policy, or use --anonymous for a public bucket")
+            hint = (
+                "check the AWS credentials (AWS_* variables, --aws-profile) and the bucket "
+                "policy, or use --anonymous for a public bucket"
+            )
         elif where.scheme == "gs":
             hint = "check GOOGLE_APPLICATION_CREDENTIALS and the bucket's permissions"
         else:

@@ -27,7 +27,7 @@ from ngffkit.metadata import (
     validation_findings,
 )
 from ngffkit.metadata.schema import schema_findings
-from ngffkit.storage import Location, resolve
+from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
 _LABEL_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64")
 
@@ -61,7 +61,13 @@ class ValidationReport:
         }
 
 
-def validate(url: str | os.PathLike[str] | Location, *, strict: bool = False) -> ValidationReport:
+@accepts_storage_options
+def validate(
+    url: str | os.PathLike[str] | Location,
+    *,
+    strict: bool = False,
+    storage_options: StorageOptionsArg = None,
+) -> ValidationReport:
     """Validate the OME-Zarr group at ``url``.
 
     Raises NotFoundError / StorageError / MetadataError (malformed JSON) when it cannot be

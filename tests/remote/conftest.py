@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,9 +78,15 @@ def ranged(http_server: StaticServer) -> StaticServer:
 def _fresh_storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test starts from environment defaults, with AWS looking at no real account,
     no config files and no instance metadata service (no traffic off this machine)."""
-    for var in (*storage.S3_ENDPOINT_ENV, "AWS_PROFILE", storage.HEADERS_ENV,
-                storage.ANONYMOUS_ENV, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN"):
+    for var in (
+        *storage.S3_ENDPOINT_ENV,
+        "AWS_PROFILE",
+        storage.HEADERS_ENV,
+        storage.ANONYMOUS_ENV,
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
@@ -125,6 +137,36 @@ def moto_server() -> Iterator[Moto]:
     host, port = server.get_host_and_port()
     yield Moto(f"http://{host}:{port}")
     server.stop()
+
+
+@contextlib.contextmanager
+def moto_process(**env: str) -> Iterator[str]:
+    """A moto_server in a subprocess of its own (its own buckets, unlike a second server
+    in this process); yields its endpoint. ``env``: moto settings."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -5,12 +5,6 @@ refused credentials."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +17,7 @@ import ngffkit
 from ngffkit.errors import NotFoundError, StorageError
 from ngffkit.storage import StorageOptions, resolve
 
-from .conftest import Moto
+from .conftest import Moto, moto_process
 
 
 @pytest.fixture
@@ -105,15 +99,19 @@ def test_missing_image_in_a_bucket_names_the_key(s3: Moto) -> None:
 def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
     opts = StorageOptions(s3_endpoint="http://127.0.0.1:9000/")
     spec = resolve("s3://b/p.zarr", options=opts).kvstore
-    assert spec["endpoint"] == "http://127.0.0.1:9000" and "context" not in spec
+    assert spec["endpoint"] == "http://127.0.0.1:9000"
+    assert "aws_credentials" not in spec["context"]
+    assert spec["context"]["s3_request_retries"]["max_retries"] == opts.retries
     spec = resolve("s3://b/p.zarr", options=opts.updated(anonymous=True)).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "anonymous"}}
+    assert spec["context"]["aws_credentials"] == {"type": "anonymous"}
     spec = resolve("s3://b/p.zarr", options=opts.updated(aws_profile="lab")).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "profile", "profile": "lab"}}
+    assert spec["context"]["aws_credentials"] == {"type": "profile", "profile": "lab"}
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    spec = resolve("s3://b/p.zarr", options=opts).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "environment"}}
+    spec = resolve("s3://b/p.zarr", options=opts.updated(retries=1)).kvstore
+    assert spec["context"] == {"aws_credentials": {"type": "environment"},
+                               "s3_request_retries": {"max_retries": 1, "initial_delay": "250ms",
+                                                      "max_delay": "8s"}}
     # Children keep how the store is reached.
     child = resolve("s3://b/p.zarr", options=opts).child("0")
     assert child.kvstore["endpoint"] == "http://127.0.0.1:9000"
@@ -121,36 +119,11 @@ def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
         StorageOptions(s3_endpoint="127.0.0.1:9000")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_with_auth() -> Iterator[str]:
     """A moto_server subprocess that checks credentials (unknown keys are refused)."""
-    port = _free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.2)
+    with moto_process(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_refused_credentials_say_so(

@@ -50,7 +50,9 @@ def test_unknown_inputs(tmp_path: Path) -> None:
     (tmp_path / "a.xyz").write_bytes(b"x")
     with pytest.raises(InputError, match="pass input_format"):
         open_source(tmp_path / "a.xyz")
-    with pytest.raises(InputError, match="input_format 'hdf5' is not known"):
+    with pytest.raises(InputError, match="input_format 'hdf4' is not known"):
+        open_source(tmp_path / "a.xyz", input_format="hdf4")
+    with pytest.raises(InputError, match=r"a\.xyz: not an HDF5 file"):
         open_source(tmp_path / "a.xyz", input_format="hdf5")
     with pytest.raises(InputError, match="raw file has no header"):
         open_source(tmp_path / "a.xyz", input_format="raw")

@@ -44,11 +44,11 @@ XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number f
 def convert(
     input: Annotated[str, typer.Argument(help="Folder of slices, TIFF/OME-TIFF file, "
                                           "volume_grids folder, Zarr/N5/precomputed array, "
-                                          "or raw file.")],
+                                          "HDF5 dataset (FILE.h5:/path), or raw file.")],
     output: Annotated[str, typer.Argument(help="Where to write the OME-Zarr image.")],
     input_format: Annotated[str | None, typer.Option(
         help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
-             "precomputed, raw.")] = None,
+             "precomputed, raw, hdf5.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2).")] = "0.5",
     voxel_size: Annotated[str | None, typer.Option(

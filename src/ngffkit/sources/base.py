@@ -31,6 +31,7 @@ SourceKind = Literal[
     "n5",
     "precomputed",
     "raw",
+    "hdf5",
 ]
 
 #: Every value :func:`open_source` accepts as ``input_format``.
@@ -68,6 +69,7 @@ class SourceSpec:
     ``path`` is absolute. ``shape`` and ``dtype`` record what the source was when the spec
     was made; reopening checks them, so a worker never silently reads an input that
     changed underneath the run. ``raw_shape`` is in **x,y,z** order, as on the CLI.
+    ``dataset`` is the path of the dataset inside an HDF5 file.
     """
 
     kind: SourceKind
@@ -78,6 +80,7 @@ class SourceSpec:
     raw_order: Literal["C", "F"] = "C"
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
+    dataset: str | None = None
 
 
 @runtime_checkable

@@ -5,7 +5,9 @@ Detection, in order, when ``input_format`` is not given:
 1. a :class:`SourceSpec` reopens its own kind;
 2. ``raw_shape`` given -> ``raw``;
 3. a file: ``.tif``/``.tiff`` -> ``tiff``; ``.raw``/``.bin``/``.dat``/``.vol`` -> ``raw``
-   (which then needs ``raw_shape``/``raw_dtype``); a metadata file (``zarr.json``,
+   (which then needs ``raw_shape``/``raw_dtype``); ``.h5``/``.hdf5``/``.hdf``/``.he5``/``.ims``,
+   or any file with the HDF5 signature -> ``hdf5`` (``FILE.h5:/dataset`` names the
+   dataset); a metadata file (``zarr.json``,
    ``.zarray``, ``.zgroup``, ``.zattrs``, ``attributes.json``, ``info``) stands for its
    folder;
 4. a folder with ``zarr.json``/``.zarray``/``.zgroup``/``.zattrs`` -> ``zarr``; with
@@ -32,6 +34,7 @@ from ngffkit.sources.base import (
     is_remote_url,
     local_path,
 )
+from ngffkit.sources.hdf5 import HDF5_SUFFIXES, is_hdf5_file, split_dataset
 from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
 from ngffkit.transport import os_error
 
@@ -68,6 +71,8 @@ def _detect_format(path: Path) -> tuple[SourceKind, Path]:
             return "tiff", path
         if suffix in _RAW_SUFFIXES:
             return "raw", path
+        if suffix in HDF5_SUFFIXES or is_hdf5_file(path):
+            return "hdf5", path
         hint = (
             " A single PNG/JPEG is one slice: put the slices in a folder and pass the folder."
             if suffix in SLICE_SUFFIXES
@@ -75,8 +80,8 @@ def _detect_format(path: Path) -> tuple[SourceKind, Path]:
         )
         raise InputError(
             f"{path}: cannot tell what kind of input this file is (suffix {suffix or 'none'!r}). "
-            "Expected a .tif/.tiff file, a raw volume (.raw with raw_shape/raw_dtype), or a "
-            f"folder; pass input_format to say.{hint}"
+            "Expected a .tif/.tiff file, an HDF5 file (.h5), a raw volume (.raw with "
+            f"raw_shape/raw_dtype), or a folder; pass input_format to say.{hint}"
         )
     for name, kind in _METADATA_FILES.items():
         if (path / name).is_file():
@@ -119,7 +124,8 @@ def open_source(
     ``zarr``, ``n5``, ``precomputed``, ``raw``; detected when omitted (see module docs).
     ``allow_gaps``: folders of slices and volume_grids; missing slices or cells read as zeros.
     ``raw_shape`` (**x, y, z** order, as on the CLI), ``raw_dtype`` and ``raw_order``
-    (``"C"``: x fastest; ``"F"``: z fastest): raw files only.
+    (``"C"``: x fastest; ``"F"``: z fastest): raw files only. An HDF5 input names its
+    dataset after a colon (``data.h5:/volumes/raw``), or holds just one volume.
     """
     if isinstance(input, SourceSpec):
         src = _open(
@@ -129,6 +135,7 @@ def open_source(
             raw_shape=input.raw_shape,
             raw_dtype=input.raw_dtype,
             raw_order=input.raw_order,
+            dataset=input.dataset,
         )
         try:
             check_reopened(input, src)
@@ -138,6 +145,12 @@ def open_source(
         return src
     if is_remote_url(input):
         return _open_remote(os.fspath(input), input_format, allow_gaps)
+    input, dataset = split_dataset(os.fspath(input))
+    if dataset is not None and input_format not in (None, "hdf5"):
+        raise InputError(
+            f"{input}:{dataset}: a dataset path after ':' is for HDF5 files; the input format "
+            f"{input_format!r} takes the path alone."
+        )
     if input_format is not None:
         if input_format not in SOURCE_KINDS:
             raise InputError(
@@ -159,6 +172,7 @@ def open_source(
         raw_shape=raw_shape,
         raw_dtype=raw_dtype,
         raw_order=raw_order,
+        dataset=dataset,
     )
 
 
@@ -203,6 +217,7 @@ def _open(
     raw_shape: Any,
     raw_dtype: str | None,
     raw_order: str,
+    dataset: str | None = None,
 ) -> SourceBase:
     if kind in ("zarr", "n5", "precomputed"):
         from ngffkit.sources.tensorstore_array import TensorStoreSource
@@ -230,6 +245,12 @@ def _open(
         from ngffkit.sources.tiff_file import TiffFileSource
 
         return TiffFileSource(path)
+    if kind == "hdf5":
+        from ngffkit.sources.hdf5 import Hdf5Source
+
+        return Hdf5Source(path, dataset)
+    if dataset is not None:
+        raise InputError(f"{path}:{dataset}: a dataset path after ':' is for HDF5 files only.")
     if kind == "volume-grids":
         from ngffkit.sources.volume_grids import VolumeGridsSource
 
