@@ -23,6 +23,7 @@ EXPECTED = {
     "NotFoundError",
     "PartialDatasetError",
     "StorageError",
+    "SurfaceLayers",
     "ValidationReport",
     "__version__",
     "compress",
@@ -31,8 +32,11 @@ EXPECTED = {
     "describe",
     "downsample",
     "finish_image",
+    "flatten",
     "open",
+    "open_surface",
     "pyramid_spec",
+    "surface_layers",
     "validate",
 }
 
