@@ -154,10 +154,10 @@ class TifxyzSurface:
         planes = [self._tif(f"{axis}.tif", required=True) for axis in "xyz"]
         shapes = {name: p.shape for name, p in zip(("x.tif", "y.tif", "z.tif"), planes, strict=True)}
         if len(set(shapes.values())) != 1 or len(planes[0].shape) != 2:
-            found = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items())
+            found = ", ".join(f"{k} {' x '.join(map(str, v[::-1]))}" for k, v in shapes.items())
             raise InputError(
                 f"{loc.describe()}: x.tif, y.tif and z.tif must be single 2-D images of the "
-                f"same size, found {found}"
+                f"same size, found {found} (width x height)"
             )
         x, y, z = (p.astype(np.float64) for p in planes)
         g_rows, g_cols = x.shape

@@ -76,15 +76,21 @@ def write_tifxyz(folder: Path, grid: np.ndarray, scale: float, *,
 
 def expected_layers(points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
                     layers: int, step: float, shape: tuple[int, int, int],
-                    dtype: str = "uint16") -> tuple[np.ndarray, np.ndarray]:
-    """(expected values, exact float values) from the formula; 0 outside and where invalid."""
+                    dtype: str = "uint16", *, level: int = 0,
+                    flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(expected values, exact float values) from the formula; 0 outside the volume (of
+    the level read; ``shape`` is that level's) and where invalid."""
     offsets = (np.arange(layers) - (layers - 1) / 2) * step
     n = normals / np.linalg.norm(normals, axis=-1, keepdims=True).clip(1e-300)
+    if flip:
+        n = -n
     q = points[None] + offsets[:, None, None, None] * n[None]
     exact = linear(q[..., 0], q[..., 1], q[..., 2])
+    f = 2**level
+    c = (q - (f - 1) / 2) / f  # the level's voxel coordinates
     sz, sy, sx = shape
-    inside = (valid[None] & (q[..., 0] >= 0) & (q[..., 0] <= sx - 1) & (q[..., 1] >= 0)
-              & (q[..., 1] <= sy - 1) & (q[..., 2] >= 0) & (q[..., 2] <= sz - 1))
+    inside = (valid[None] & (c[..., 0] >= 0) & (c[..., 0] <= sx - 1) & (c[..., 1] >= 0)
+              & (c[..., 1] <= sy - 1) & (c[..., 2] >= 0) & (c[..., 2] <= sz - 1))
     info = np.iinfo(dtype)
     values = np.where(inside, np.clip(np.floor(exact + 0.5), info.min, info.max), 0)
     return values.astype(dtype), np.where(inside, exact, 0.0)
