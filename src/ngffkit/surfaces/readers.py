@@ -71,8 +71,7 @@ class PpmSurface:
     def __init__(self, url: str) -> None:
         loc = resolve(url)
         self.url = loc.url
-        self._dir = loc.parent()
-        self._key = loc.url.rstrip("/").rsplit("/", 1)[1] if loc.local_path is None else ""
+        self._dir, self._key = _split_key(loc)
         self._path = loc.local_path
         where = self.describe()
         if self._path is not None:
@@ -204,6 +203,14 @@ class TifxyzSurface:
 
     def rows(self, start: int, stop: int, cols: tuple[int, int] | None = None) -> Geometry:
         return tifxyz_rows(self.grid, self.grid_valid, self.scale, (start, stop), cols)
+
+
+def _split_key(loc: Location) -> tuple[Location, str]:
+    """The folder holding the file at ``loc``, and the file's key in it."""
+    path = str(loc.kvstore.get("path", "")).rstrip("/")
+    folder, _, key = path.rpartition("/")
+    spec = dict(loc.kvstore, path=f"{folder}/" if folder else "")
+    return Location(url=loc.url.rstrip("/").rsplit("/", 1)[0], kvstore=spec), key
 
 
 def _scale(meta: dict[str, Any], where: str) -> tuple[float, float]:
