@@ -125,17 +125,20 @@ class Layering:
 
 
 def render_tile(
-    volume: Volume, geometry: Geometry, offsets: np.ndarray, flip: bool
+    volume: Volume, geometry: Geometry, offsets: np.ndarray, flip: bool,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(layers, h, w) of one tile of pixels: read its voxels once, sample every layer.
 
-    A tile whose block would pass ``MAX_BLOCK_BYTES`` is rendered as four smaller ones.
+    ``out`` may be a view into a larger array (a band): the tile is rendered in place. A
+    tile whose block would pass ``MAX_BLOCK_BYTES`` is rendered as four smaller ones.
     """
     points, normals, valid = geometry
     if flip:
         normals = -normals
     h, w = valid.shape
-    out = np.zeros((len(offsets), h, w), dtype=volume.dtype)
+    if out is None:
+        out = np.empty((len(offsets), h, w), dtype=volume.dtype)
     _render_into(volume, points, normals, valid, offsets, out)
     return out
 
@@ -160,10 +163,7 @@ def _render_into(volume: Volume, points: np.ndarray, normals: np.ndarray, valid:
         return
     block = volume.read(box)
     origin = (box[0][0], box[1][0], box[2][0])
-    tile = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
-    sample(block, origin, volume.shape, points, normals, valid, offsets, volume.level_map, tile)
-    if tile is not out:
-        out[...] = tile
+    sample(block, origin, volume.shape, points, normals, valid, offsets, volume.level_map, out)
 
 
 def depth_order(boxes: Sequence[Any]) -> list[int]:
@@ -311,24 +311,24 @@ def render_rows(
             r, c, (_, _, v) = tiles[i]
             out[:, r : r + v.shape[0], c : c + v.shape[1]] = 0
 
-    def place(i: int, data: np.ndarray) -> None:
-        r, c, _ = tiles[i]
-        out[:, r : r + data.shape[1], c : c + data.shape[2]] = data
+    def view(i: int) -> np.ndarray:
+        r, c, (_, _, v) = tiles[i]
+        return out[:, r : r + v.shape[0], c : c + v.shape[1]]
 
     if pool is None:
         for i in order:
-            place(i, render_tile(volume, tiles[i][2], offsets, False))
+            render_tile(volume, tiles[i][2], offsets, False, view(i))
         return out
+    # Tiles render in place, into disjoint views of ``out``, on the pool's threads; at most
+    # twice as many tiles as threads are in flight (each holds its block of voxels).
     window = 2 * max(getattr(pool, "_max_workers", 1), 1)
-    pending: deque[tuple[int, Future[np.ndarray]]] = deque()
+    pending: deque[Future[np.ndarray]] = deque()
     for i in order:
-        pending.append((i, pool.submit(render_tile, volume, tiles[i][2], offsets, False)))
+        pending.append(pool.submit(render_tile, volume, tiles[i][2], offsets, False, view(i)))
         if len(pending) >= window:
-            j, future = pending.popleft()
-            place(j, future.result())
+            pending.popleft().result()
     while pending:
-        j, future = pending.popleft()
-        place(j, future.result())
+        pending.popleft().result()
     return out
 
 

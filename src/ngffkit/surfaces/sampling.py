@@ -123,6 +123,7 @@ def sample(
     from ngffkit.surfaces._sampling_numba import sample_tile
 
     rounding, lo, hi = _rounding(block.dtype)
+    # ``out`` may be a strided view (a tile of a band): the kernel writes through it.
     sample_tile(
         np.ascontiguousarray(block), np.asarray(origin, dtype=np.int64),
         np.asarray(shape, dtype=np.int64), np.ascontiguousarray(points, dtype=np.float64),

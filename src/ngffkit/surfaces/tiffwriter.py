@@ -103,8 +103,6 @@ class StripTiff:
             f.write(self._ifd(ifd_at))
             f.seek(0)
             f.write(self._header(ifd_at))
-            f.flush()
-            os.fsync(f.fileno())
 
     # -- encoding ---------------------------------------------------------------------------
 
