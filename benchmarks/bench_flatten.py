@@ -37,7 +37,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -96,18 +95,27 @@ print(json.dumps({"read": read, "seconds": time.perf_counter() - t0}))
 def write_volume(path: Path) -> None:
     from ngffkit.layout import create_image, finish_image, pyramid_spec
 
-    spec = pyramid_spec(SHAPE, "uint16", voxel_size=7.91, unit="micrometer", levels=1,
-                        chunks=128, compression="blosc-zstd:3", version="0.4")
+    spec = pyramid_spec(
+        SHAPE,
+        "uint16",
+        voxel_size=7.91,
+        unit="micrometer",
+        levels=1,
+        chunks=128,
+        compression="blosc-zstd:3",
+        version="0.4",
+    )
     image = create_image(path, spec)
     rng = np.random.default_rng(0)
-    y, x = np.meshgrid(np.arange(SHAPE[1]) - CENTRE[0], np.arange(SHAPE[2]) - CENTRE[1],
-                       indexing="ij")
+    y, x = np.meshgrid(
+        np.arange(SHAPE[1]) - CENTRE[0], np.arange(SHAPE[2]) - CENTRE[1], indexing="ij"
+    )
     radius = np.hypot(x, y)
     theta = np.arctan2(y, x) % (2 * np.pi)
     # Distance to the nearest turn of r = R0 + PITCH * (theta / 2pi + k).
     phase = (radius - R0 - PITCH * theta / (2 * np.pi)) % PITCH
     dist = np.minimum(phase, PITCH - phase)
-    sheet = (np.exp(-(dist / 3.0) ** 2) * 30000 + 8000) * (radius < 270)
+    sheet = (np.exp(-((dist / 3.0) ** 2)) * 30000 + 8000) * (radius < 270)
     for z0 in range(0, SHAPE[0], 128):
         slab = np.empty((min(128, SHAPE[0] - z0), *SHAPE[1:]), np.uint16)
         for k in range(slab.shape[0]):
@@ -133,8 +141,10 @@ def write_segment(path: Path, width: int, height: int, pixel: float) -> None:
     px, py = CENTRE[1] + r * np.cos(th), CENTRE[0] + r * np.sin(th)
     nx, ny = np.cos(th), np.sin(th)  # outward, roughly normal to the sheet
     with path.open("wb") as f:
-        f.write(f"width: {width}\nheight: {height}\ndim: 6\nordered: true\ntype: double\n"
-                f"version: 1\n<>\n".encode())
+        f.write(
+            f"width: {width}\nheight: {height}\ndim: 6\nordered: true\ntype: double\n"
+            f"version: 1\n<>\n".encode()
+        )
         for r0 in range(0, height, 256):
             rows = np.arange(r0, min(r0 + 256, height))
             rec = np.zeros((len(rows), width, 6))
@@ -154,6 +164,7 @@ def main() -> None:
     ap.add_argument("--runs", default="local,http,numpy")
     args = ap.parse_args()
     from measure import run_measured
+
     from remote.servers import StaticServer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-flatten-"))
@@ -178,26 +189,58 @@ def main() -> None:
             out.mkdir()
             load = os.getloadavg()[0]
             if run == "numpy":
-                argv = [sys.executable, "-c", REFERENCE, str(seg), str(vol), str(out),
-                        str(ROOT / "src")]
+                argv = [
+                    sys.executable,
+                    "-c",
+                    REFERENCE,
+                    str(seg),
+                    str(vol),
+                    str(out),
+                    str(ROOT / "src"),
+                ]
             else:
-                s, v = (str(seg), str(vol)) if run == "local" else (
-                    server.url(seg.name), server.url(vol.name))
-                argv = [sys.executable, "-m", "ngffkit", "flatten", s, v, str(out),
-                        "--jobs", str(args.jobs), "--overwrite", "-q"]
+                s, v = (
+                    (str(seg), str(vol))
+                    if run == "local"
+                    else (server.url(seg.name), server.url(vol.name))
+                )
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "ngffkit",
+                    "flatten",
+                    s,
+                    v,
+                    str(out),
+                    "--jobs",
+                    str(args.jobs),
+                    "--overwrite",
+                    "-q",
+                ]
                 server.clear()
             res = run_measured(argv, log_path=tmp / f"{run}.log", env=env, timeout_s=3600)
             log = (tmp / f"{run}.log").read_text()
             if res.returncode != 0:
                 print(log)
                 raise SystemExit(f"{run} failed")
-            read = (json.loads(log.strip().splitlines()[-1])["read"] if run == "numpy"
-                    else float(log.split("volume read ")[1].split(" MiB")[0]) * 2**20)
+            read = (
+                json.loads(log.strip().splitlines()[-1])["read"]
+                if run == "numpy"
+                else float(log.split("volume read ")[1].split(" MiB")[0]) * 2**20
+            )
             sent = sum(r.sent for r in server.log) if run == "http" else None
-            rows.append({"run": run, "wall_s": res.wall_s, "mp_layers_s": mp_layers / res.wall_s,
-                         "read_mb": read / 1e6, "http_mb": None if sent is None else sent / 1e6,
-                         "peak_mib": res.peak_tree_rss_mib, "load": load,
-                         "load_after": os.getloadavg()[0]})
+            rows.append(
+                {
+                    "run": run,
+                    "wall_s": res.wall_s,
+                    "mp_layers_s": mp_layers / res.wall_s,
+                    "read_mb": read / 1e6,
+                    "http_mb": None if sent is None else sent / 1e6,
+                    "peak_mib": res.peak_tree_rss_mib,
+                    "load": load,
+                    "load_after": os.getloadavg()[0],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
         if "local" in args.runs and "numpy" in args.runs:
             import tifffile
@@ -215,17 +258,25 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nsegment {args.width} x {args.height} px x 65 layers = {mp_layers:.0f} MP-layers; "
-          f"volume {SHAPE} uint16, {vol_bytes / 2**30:.2f} GiB on disk; {os.cpu_count()} cores")
+    print(
+        f"\nsegment {args.width} x {args.height} px x 65 layers = {mp_layers:.0f} MP-layers; "
+        f"volume {SHAPE} uint16, {vol_bytes / 2**30:.2f} GiB on disk; {os.cpu_count()} cores"
+    )
     print("| run | wall s | MP-layers/s | volume MB read | HTTP MB sent | peak MiB | load |")
     print("|---|---|---|---|---|---|---|")
     base = next((r for r in rows if r["run"] == "numpy"), None)
     for r in rows:
-        ratio = f" ({r['mp_layers_s'] / base['mp_layers_s']:.1f}x numpy)" if base and r is not base else ""
+        ratio = (
+            f" ({r['mp_layers_s'] / base['mp_layers_s']:.1f}x numpy)"
+            if base and r is not base
+            else ""
+        )
         http = f"{r['http_mb']:.0f}" if r["http_mb"] is not None else "-"
-        print(f"| {r['run']} | {r['wall_s']:.1f} | {r['mp_layers_s']:.1f}{ratio} | "
-              f"{r['read_mb']:.0f} | {http} | {r['peak_mib']:.0f} | "
-              f"{r['load']:.1f}-{r['load_after']:.1f} |")
+        print(
+            f"| {r['run']} | {r['wall_s']:.1f} | {r['mp_layers_s']:.1f}{ratio} | "
+            f"{r['read_mb']:.0f} | {http} | {r['peak_mib']:.0f} | "
+            f"{r['load']:.1f}-{r['load_after']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

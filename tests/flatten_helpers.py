@@ -25,22 +25,40 @@ def linear(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return A * x + B * y + C * z + D
 
 
-def write_volume(path: Path, shape: tuple[int, int, int] = (48, 64, 80), *, levels: int = 2,
-                 chunks: int = 16, version: str = "0.5", dtype: str = "uint16") -> Path:
-    spec = pyramid_spec(shape, dtype, voxel_size=7.91, unit="micrometer", levels=levels,
-                        chunks=chunks, version=version)
+def write_volume(
+    path: Path,
+    shape: tuple[int, int, int] = (48, 64, 80),
+    *,
+    levels: int = 2,
+    chunks: int = 16,
+    version: str = "0.5",
+    dtype: str = "uint16",
+) -> Path:
+    spec = pyramid_spec(
+        shape,
+        dtype,
+        voxel_size=7.91,
+        unit="micrometer",
+        levels=levels,
+        chunks=chunks,
+        version=version,
+    )
     image = create_image(path, spec)
     for k, level in enumerate(image.levels):
         f = 2**k
-        z, y, x = np.meshgrid(*[np.arange(s) * f + (f - 1) / 2 for s in level.shape],
-                              indexing="ij")
+        z, y, x = np.meshgrid(*[np.arange(s) * f + (f - 1) / 2 for s in level.shape], indexing="ij")
         level.write(linear(x, y, z).astype(dtype))
     finish_image(path, spec)
     return path
 
 
-def plane_surface(h: int = 40, w: int = 52, *, normal: tuple[float, float, float] = (0.1, -0.2, 1.0),
-                  origin: tuple[float, float, float] = (10.13, 12.0, 20.21)) -> np.ndarray:
+def plane_surface(
+    h: int = 40,
+    w: int = 52,
+    *,
+    normal: tuple[float, float, float] = (0.1, -0.2, 1.0),
+    origin: tuple[float, float, float] = (10.13, 12.0, 20.21),
+) -> np.ndarray:
     """(h, w, 6) records: a tilted plane with a constant (unnormalised) normal."""
     r, c = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     rec = np.zeros((h, w, 6))
@@ -53,16 +71,24 @@ def plane_surface(h: int = 40, w: int = 52, *, normal: tuple[float, float, float
 
 def write_ppm(path: Path, records: np.ndarray, *, extra_header: str = "") -> Path:
     h, w, _ = records.shape
-    head = (f"width: {w}\nheight: {h}\ndim: 6\nordered: true\ntype: double\nversion: 1\n"
-            f"{extra_header}<>\n")
+    head = (
+        f"width: {w}\nheight: {h}\ndim: 6\nordered: true\ntype: double\nversion: 1\n"
+        f"{extra_header}<>\n"
+    )
     with path.open("wb") as f:
         f.write(head.encode())
         f.write(records.astype("<f8").tobytes())
     return path
 
 
-def write_tifxyz(folder: Path, grid: np.ndarray, scale: float, *,
-                 mask: np.ndarray | None = None, meta: dict[str, Any] | None = None) -> Path:
+def write_tifxyz(
+    folder: Path,
+    grid: np.ndarray,
+    scale: float,
+    *,
+    mask: np.ndarray | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i, axis in enumerate("xyz"):
         tifffile.imwrite(folder / f"{axis}.tif", grid[..., i].astype(np.float32))
@@ -74,10 +100,18 @@ def write_tifxyz(folder: Path, grid: np.ndarray, scale: float, *,
     return folder
 
 
-def expected_layers(points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
-                    layers: int, step: float, shape: tuple[int, int, int],
-                    dtype: str = "uint16", *, level: int = 0,
-                    flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def expected_layers(
+    points: np.ndarray,
+    normals: np.ndarray,
+    valid: np.ndarray,
+    layers: int,
+    step: float,
+    shape: tuple[int, int, int],
+    dtype: str = "uint16",
+    *,
+    level: int = 0,
+    flip: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(expected values, exact float values) from the formula; 0 outside the volume (of
     the level read; ``shape`` is that level's) and where invalid."""
     offsets = (np.arange(layers) - (layers - 1) / 2) * step
@@ -89,8 +123,15 @@ def expected_layers(points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
     f = 2**level
     c = (q - (f - 1) / 2) / f  # the level's voxel coordinates
     sz, sy, sx = shape
-    inside = (valid[None] & (c[..., 0] >= 0) & (c[..., 0] <= sx - 1) & (c[..., 1] >= 0)
-              & (c[..., 1] <= sy - 1) & (c[..., 2] >= 0) & (c[..., 2] <= sz - 1))
+    inside = (
+        valid[None]
+        & (c[..., 0] >= 0)
+        & (c[..., 0] <= sx - 1)
+        & (c[..., 1] >= 0)
+        & (c[..., 1] <= sy - 1)
+        & (c[..., 2] >= 0)
+        & (c[..., 2] <= sz - 1)
+    )
     info = np.iinfo(dtype)
     values = np.where(inside, np.clip(np.floor(exact + 0.5), info.min, info.max), 0)
     return values.astype(dtype), np.where(inside, exact, 0.0)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
+
+import ngffkit
 from flatten_helpers import (
     assert_layers,
     expected_layers,
@@ -23,8 +25,6 @@ from flatten_helpers import (
     write_tifxyz,
     write_volume,
 )
-
-import ngffkit
 from ngffkit.errors import ConflictError, InputError
 from ngffkit.surfaces.geometry import ppm_geometry
 from ngffkit.surfaces.outputs import JOURNAL
@@ -55,19 +55,23 @@ def ppm_expected(rec: np.ndarray, layers: int, step: float, **kw: Any) -> tuple[
     return expected_layers(points, normals, valid, layers, step, kw.pop("shape", SHAPE), **kw)
 
 
-def test_ppm_layers_match_the_formula(volume: Path, ppm: tuple[Path, np.ndarray],
-                                      tmp_path: Path) -> None:
+def test_ppm_layers_match_the_formula(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     path, rec = ppm
     result = ngffkit.flatten(path, volume, tmp_path / "out", layers=9, step=1.5, tile=16)
     assert isinstance(result, ngffkit.surfaces.FlattenResult)
     got = read_tiffs(tmp_path / "out", 9)
     assert_layers(got, ppm_expected(rec, 9, 1.5))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i:02d}.tif" for i in range(9)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"{i:02d}.tif" for i in range(9)
+    ]
     assert (got[:, 5:8, 10:20] == 0).all() and (got[:, 35:, 48:] == 0).any()
 
 
-def test_default_is_65_layers_and_names_widen_past_99(volume: Path, ppm: tuple[Path, np.ndarray],
-                                                     tmp_path: Path) -> None:
+def test_default_is_65_layers_and_names_widen_past_99(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     path, rec = ppm
     ngffkit.flatten(path, volume, tmp_path / "a", jobs=1)
     assert_layers(read_tiffs(tmp_path / "a", 65), ppm_expected(rec, 65, 1.0))
@@ -77,8 +81,9 @@ def test_default_is_65_layers_and_names_widen_past_99(volume: Path, ppm: tuple[P
     assert_layers(read_tiffs(tmp_path / "b", 101), ppm_expected(rec, 101, 0.25))
 
 
-def test_flip_normals_and_level_1(volume: Path, ppm: tuple[Path, np.ndarray],
-                                  tmp_path: Path) -> None:
+def test_flip_normals_and_level_1(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     path, rec = ppm
     ngffkit.flatten(path, volume, tmp_path / "flip", layers=7, flip_normals=True)
     flipped = read_tiffs(tmp_path / "flip", 7)
@@ -92,13 +97,18 @@ def test_flip_normals_and_level_1(volume: Path, ppm: tuple[Path, np.ndarray],
 
 @pytest.mark.parametrize("how", ["max", "mean", "min", "median"])
 def test_composites(volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, how: str) -> None:
-    path, rec = ppm
-    ngffkit.flatten(path, volume, tmp_path / "c", layers=11, step=2.0, composite=how,
-                    composite_layers=4)
+    path, _ = ppm
+    ngffkit.flatten(
+        path, volume, tmp_path / "c", layers=11, step=2.0, composite=how, composite_layers=4
+    )
     layers = read_tiffs(tmp_path / "c", 11)
     centre = layers[3:7].astype(np.float64)  # 4 centred layers of 11: 3, 4, 5, 6
-    want = {"max": centre.max(0), "min": centre.min(0),
-            "mean": np.floor(centre.mean(0) + 0.5), "median": np.floor(np.median(centre, 0) + 0.5)}
+    want = {
+        "max": centre.max(0),
+        "min": centre.min(0),
+        "mean": np.floor(centre.mean(0) + 0.5),
+        "median": np.floor(np.median(centre, 0) + 0.5),
+    }
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "c" / "composite.tif"), want[how])
 
 
@@ -137,20 +147,31 @@ def test_tiff_compressions_and_zarr_hold_the_same_pixels(
     for how in ("zlib", "zstd", "lzw"):
         ngffkit.flatten(path, volume, tmp_path / how, layers=5, tiff_compression=how)
         with tifffile.TiffFile(tmp_path / how / "02.tif") as tif:
-            assert tif.pages[0].compression.name.lower().startswith(
-                {"zlib": "adobe_deflate", "zstd": "zstd", "lzw": "lzw"}[how])
+            assert (
+                tif.pages[0]
+                .compression.name.lower()
+                .startswith({"zlib": "adobe_deflate", "zstd": "zstd", "lzw": "lzw"}[how])
+            )
         np.testing.assert_array_equal(read_tiffs(tmp_path / how, 5), plain)
     from PIL import Image
 
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "zlib" / "03.tif")), plain[3])
-    ngffkit.flatten(path, volume, tmp_path / "z.ome.zarr", layers=5, format="zarr",
-                    composite="max", composite_layers=3)
+    ngffkit.flatten(
+        path,
+        volume,
+        tmp_path / "z.ome.zarr",
+        layers=5,
+        format="zarr",
+        composite="max",
+        composite_layers=3,
+    )
     image = ngffkit.open(tmp_path / "z.ome.zarr")
     np.testing.assert_array_equal(image.levels[0][...], plain)
     assert image.axis_names == ("z", "y", "x") and image.voxel_size["x"] == pytest.approx(7.91)
     assert ngffkit.validate(tmp_path / "z.ome.zarr").valid
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "z.ome.zarr" / "composite.tif"),
-                                  plain[1:4].max(0))
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "z.ome.zarr" / "composite.tif"), plain[1:4].max(0)
+    )
     assert not (tmp_path / "z.ome.zarr" / JOURNAL).exists()
 
 
@@ -180,7 +201,9 @@ def test_surface_layers_renders_regions_without_files(
     np.testing.assert_array_equal(np.concatenate([b for _, b in bands], axis=1), whole)
 
 
-def test_plain_zarr_array_volume(volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+def test_plain_zarr_array_volume(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     path, rec = ppm
     got = ngffkit.surface_layers(path, volume / "0", layers=3)[...]
     assert_layers(got, ppm_expected(rec, 3, 1.0))
@@ -217,8 +240,9 @@ def test_resume_after_an_interruption(volume: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [f"{i:02d}.tif" for i in range(9)]
 
 
-def test_overwrite_replaces_only_a_flatten_output(volume: Path, ppm: tuple[Path, np.ndarray],
-                                                 tmp_path: Path) -> None:
+def test_overwrite_replaces_only_a_flatten_output(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     path, _ = ppm
     out = tmp_path / "out"
     ngffkit.flatten(path, volume, out, layers=3)
@@ -230,8 +254,9 @@ def test_overwrite_replaces_only_a_flatten_output(volume: Path, ppm: tuple[Path,
     assert (out / "notes.txt").read_text() == "mine"
 
 
-def test_dry_run_writes_nothing(volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path,
-                                run_ngff: Any) -> None:
+def test_dry_run_writes_nothing(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
+) -> None:
     path, _ = ppm
     done = run_ngff("flatten", path, volume, tmp_path / "out", "--dry-run", "--layers", "9")
     assert done.returncode == 0, done.stderr
@@ -241,13 +266,34 @@ def test_dry_run_writes_nothing(volume: Path, ppm: tuple[Path, np.ndarray], tmp_
     assert re.search(r"volume to read: \d+ chunks", done.stdout)
 
 
-def test_cli_renders_with_every_option(volume: Path, ppm: tuple[Path, np.ndarray],
-                                       tmp_path: Path, run_ngff: Any) -> None:
+def test_cli_renders_with_every_option(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
+) -> None:
     path, rec = ppm
-    done = run_ngff("flatten", path, volume, tmp_path / "out", "--layers", "7", "--step", "0.5",
-                    "--flip-normals", "--level", "1", "--tiff-compression", "zstd",
-                    "--composite", "mean", "--composite-layers", "3", "--jobs", "2",
-                    "--max-memory", "1G", "-q")
+    done = run_ngff(
+        "flatten",
+        path,
+        volume,
+        tmp_path / "out",
+        "--layers",
+        "7",
+        "--step",
+        "0.5",
+        "--flip-normals",
+        "--level",
+        "1",
+        "--tiff-compression",
+        "zstd",
+        "--composite",
+        "mean",
+        "--composite-layers",
+        "3",
+        "--jobs",
+        "2",
+        "--max-memory",
+        "1G",
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
     assert "MP-layers/s" in done.stderr and "peak memory" in done.stderr
     level1 = tuple(s // 2 for s in SHAPE)
@@ -263,9 +309,10 @@ def _fails(done: Any, *words: str) -> None:
         assert word in done.stderr, done.stderr
 
 
-def test_errors_are_named_without_tracebacks(volume: Path, ppm: tuple[Path, np.ndarray],
-                                             tmp_path: Path, run_ngff: Any) -> None:
-    path, rec = ppm
+def test_errors_are_named_without_tracebacks(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
+) -> None:
+    path, _ = ppm
     out = tmp_path / "out"
     raw = path.read_bytes()
     (tmp_path / "short.ppm").write_bytes(raw[:-48])
@@ -287,8 +334,9 @@ def test_errors_are_named_without_tracebacks(volume: Path, ppm: tuple[Path, np.n
     assert not out.exists()
 
 
-def test_a_surface_outside_the_volume_warns_with_both_boxes(volume: Path, tmp_path: Path,
-                                                            run_ngff: Any) -> None:
+def test_a_surface_outside_the_volume_warns_with_both_boxes(
+    volume: Path, tmp_path: Path, run_ngff: Any
+) -> None:
     rec = plane_surface(10, 12, origin=(500.0, 600.0, 700.0))
     path = write_ppm(tmp_path / "far.ppm", rec)
     done = run_ngff("flatten", path, volume, tmp_path / "out", "--layers", "3", "-q")

@@ -25,13 +25,18 @@ from ngffkit.surfaces.sampling import (
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
-@pytest.mark.parametrize("level_map", [LevelMap(), LevelMap((0.5, 0.5, 0.5), (-0.25, -0.25, -0.25))])
+@pytest.mark.parametrize(
+    "level_map", [LevelMap(), LevelMap((0.5, 0.5, 0.5), (-0.25, -0.25, -0.25))]
+)
 def test_compiled_sampler_matches_the_numpy_reference(dtype: str, level_map: LevelMap) -> None:
     rng = np.random.default_rng(1)
     shape = (30, 34, 38)
     info = np.iinfo(dtype) if dtype != "float32" else None
-    vol = (rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype) if info
-           else rng.normal(0, 100, shape).astype(dtype))
+    vol = (
+        rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+        if info
+        else rng.normal(0, 100, shape).astype(dtype)
+    )
     h, w = 17, 23
     points = rng.uniform(-6, 44, (h, w, 3)) / np.asarray(level_map.mul)
     normals = rng.normal(size=(h, w, 3))
@@ -56,13 +61,13 @@ def test_compiled_sampler_matches_the_numpy_reference(dtype: str, level_map: Lev
 def test_reference_rounds_half_up_and_zeroes_the_outside() -> None:
     vol = np.zeros((2, 2, 2), np.uint16)
     vol[:, :, 1] = 1  # value = x
-    points = np.array([[[0.5, 0, 0], [0.49, 0, 0], [1.0, 1.0, 1.0], [1.01, 0, 0],
-                        [-0.01, 0, 0]]])
+    points = np.array([[[0.5, 0, 0], [0.49, 0, 0], [1.0, 1.0, 1.0], [1.01, 0, 0], [-0.01, 0, 0]]])
     normals = np.zeros_like(points)
     normals[..., 2] = 1
     valid = np.ones((1, 5), bool)
-    got = sample_reference(vol, (0, 0, 0), vol.shape, points, normals, valid, np.zeros(1),
-                           LevelMap())
+    got = sample_reference(
+        vol, (0, 0, 0), vol.shape, points, normals, valid, np.zeros(1), LevelMap()
+    )
     assert got[0, 0].tolist() == [1, 0, 1, 0, 0]
 
 
@@ -107,7 +112,9 @@ def test_tifxyz_size_interpolation_and_normals() -> None:
     want = np.stack([5 + 20 * cc, 7 + 20 * rr, 30 + 2 * cc + rr], axis=-1)
     np.testing.assert_allclose(points[ok], want[ok])
     n = np.cross([20, 0, 2], [0, 20, 1])
-    np.testing.assert_allclose(normals[ok], np.broadcast_to(n / np.linalg.norm(n), normals[ok].shape))
+    np.testing.assert_allclose(
+        normals[ok], np.broadcast_to(n / np.linalg.norm(n), normals[ok].shape)
+    )
     assert not ok[:20, :20].any() and ok[20:, 20:].all()  # the invalid vertex's cell only
     assert ok[:21, 21:].all()
 
@@ -120,8 +127,16 @@ def test_tifxyz_invalid_vertices() -> None:
 
 
 def test_budget_shrinks_bands_then_tiles_and_says_when_nothing_fits() -> None:
-    common = dict(width=20_000, layers=65, itemsize=2, jobs=2, block_bytes=8 << 20,
-                  cache_bytes=256 << 20, composite=True, zarr=False)
+    common = dict(
+        width=20_000,
+        layers=65,
+        itemsize=2,
+        jobs=2,
+        block_bytes=8 << 20,
+        cache_bytes=256 << 20,
+        composite=True,
+        zarr=False,
+    )
     big = choose_budget(max_memory=2 << 30, **common)
     small = choose_budget(max_memory=900 << 20, **common)
     assert big.band_rows > small.band_rows and big.memory <= 2 << 30

@@ -15,7 +15,7 @@ import ngffkit
 from .conftest import Moto, ServerFactory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flatten_helpers import plane_surface, write_ppm, write_tifxyz, write_volume  # noqa: E402
+from flatten_helpers import plane_surface, write_ppm, write_tifxyz, write_volume
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,16 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("surface", "options"), CASES)
-def test_over_http_byte_identical(scroll: Path, server_factory: ServerFactory, tmp_path: Path,
-                                  surface: str, options: dict[str, Any]) -> None:
+def test_over_http_byte_identical(
+    scroll: Path,
+    server_factory: ServerFactory,
+    tmp_path: Path,
+    surface: str,
+    options: dict[str, Any],
+) -> None:
     server = server_factory(scroll)
     ngffkit.flatten(scroll / surface, scroll / "vol.ome.zarr", tmp_path / "local", **options)
-    ngffkit.flatten(server.url(surface), server.url("vol.ome.zarr"), tmp_path / "http",
-                    **options)
+    ngffkit.flatten(server.url(surface), server.url("vol.ome.zarr"), tmp_path / "http", **options)
     local = _files(tmp_path / "local")
     assert local == _files(tmp_path / "http") and len(local) >= 7
     if surface.endswith(".ppm"):  # read by ranges of rows, never whole
@@ -56,41 +60,60 @@ def test_over_http_byte_identical(scroll: Path, server_factory: ServerFactory, t
         assert ppm and all(r.range for r in ppm)
 
 
-def test_cli_over_http(scroll: Path, server_factory: ServerFactory, tmp_path: Path,
-                       run_ngff: Any) -> None:
+def test_cli_over_http(
+    scroll: Path, server_factory: ServerFactory, tmp_path: Path, run_ngff: Any
+) -> None:
     server = server_factory(scroll)
     ngffkit.flatten(scroll / "seg.ppm", scroll / "vol.ome.zarr", tmp_path / "local", layers=5)
-    done = run_ngff("flatten", server.url("seg.ppm"), server.url("vol.ome.zarr"),
-                    tmp_path / "http", "--layers", "5", "-q")
+    done = run_ngff(
+        "flatten",
+        server.url("seg.ppm"),
+        server.url("vol.ome.zarr"),
+        tmp_path / "http",
+        "--layers",
+        "5",
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
     assert _files(tmp_path / "local") == _files(tmp_path / "http")
-    done = run_ngff("flatten", server.url("missing.ppm"), server.url("vol.ome.zarr"),
-                    tmp_path / "x", "-q")
+    done = run_ngff(
+        "flatten", server.url("missing.ppm"), server.url("vol.ome.zarr"), tmp_path / "x", "-q"
+    )
     assert done.returncode == 1 and "missing.ppm" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(("surface", "options"), CASES)
-def test_over_s3_byte_identical(scroll: Path, s3: Moto, tmp_path: Path, surface: str,
-                                options: dict[str, Any]) -> None:
+def test_over_s3_byte_identical(
+    scroll: Path, s3: Moto, tmp_path: Path, surface: str, options: dict[str, Any]
+) -> None:
     bucket = "scrolls"
     s3.create_bucket(bucket)
     client = s3.client()
     for path in scroll.rglob("*"):
         if path.is_file():
-            client.put_object(Bucket=bucket, Key=f"s1/{path.relative_to(scroll).as_posix()}",
-                              Body=path.read_bytes())
+            client.put_object(
+                Bucket=bucket,
+                Key=f"s1/{path.relative_to(scroll).as_posix()}",
+                Body=path.read_bytes(),
+            )
     ngffkit.flatten(scroll / surface, scroll / "vol.ome.zarr", tmp_path / "local", **options)
-    ngffkit.flatten(f"s3://{bucket}/s1/{surface}", f"s3://{bucket}/s1/vol.ome.zarr",
-                    tmp_path / "s3", **options)
+    ngffkit.flatten(
+        f"s3://{bucket}/s1/{surface}", f"s3://{bucket}/s1/vol.ome.zarr", tmp_path / "s3", **options
+    )
     assert _files(tmp_path / "local") == _files(tmp_path / "s3")
     # A Zarr output into the bucket holds the same layers.
-    ngffkit.flatten(f"s3://{bucket}/s1/{surface}", f"s3://{bucket}/s1/vol.ome.zarr",
-                    f"s3://{bucket}/out/{surface}.ome.zarr", format="zarr",
-                    **{k: v for k, v in options.items() if not k.startswith(("composite", "tiff"))})
+    ngffkit.flatten(
+        f"s3://{bucket}/s1/{surface}",
+        f"s3://{bucket}/s1/vol.ome.zarr",
+        f"s3://{bucket}/out/{surface}.ome.zarr",
+        format="zarr",
+        **{k: v for k, v in options.items() if not k.startswith(("composite", "tiff"))},
+    )
     image = ngffkit.open(f"s3://{bucket}/out/{surface}.ome.zarr")
     import tifffile
 
-    layers = np.stack([tifffile.imread(tmp_path / "local" / f"{i:02d}.tif")
-                       for i in range(options["layers"])])
+    layers = np.stack(
+        [tifffile.imread(tmp_path / "local" / f"{i:02d}.tif") for i in range(options["layers"])]
+    )
     np.testing.assert_array_equal(image.levels[0][...], layers)
     assert not [k for k in s3.keys(bucket, "out/") if ".ngffkit-" in k]

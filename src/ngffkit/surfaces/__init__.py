@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ngffkit.surfaces.flatten import FlattenPlan, FlattenResult, flatten
+from ngffkit.surfaces.flattening import FlattenPlan, FlattenResult, flatten
 from ngffkit.surfaces.readers import Surface, open_surface
 from ngffkit.surfaces.render import SurfaceLayers
 
@@ -35,9 +35,24 @@ def surface_layers(
     """A lazy (layers, H, W) array of ``surface``'s layers in ``volume`` (same sampling as
     :func:`flatten`): ``arr[32]`` renders layer 32, ``arr[20:45, 0:500, 0:800]`` a region,
     ``for row, band in arr.bands(): ...`` every layer a band of rows at a time."""
-    return SurfaceLayers(surface, volume, layers=layers, step=step, flip_normals=flip_normals,
-                         level=level, jobs=jobs, **kwargs)
+    return SurfaceLayers(
+        surface,
+        volume,
+        layers=layers,
+        step=step,
+        flip_normals=flip_normals,
+        level=level,
+        jobs=jobs,
+        **kwargs,
+    )
 
 
-__all__ = ["FlattenPlan", "FlattenResult", "Surface", "SurfaceLayers", "flatten", "open_surface",
-           "surface_layers"]
+__all__ = [
+    "FlattenPlan",
+    "FlattenResult",
+    "Surface",
+    "SurfaceLayers",
+    "flatten",
+    "open_surface",
+    "surface_layers",
+]

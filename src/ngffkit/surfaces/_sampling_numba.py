@@ -14,8 +14,21 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def sample_tile(block, origin, shape, points, normals, valid, offsets, mul, add,  # type: ignore[no-untyped-def]
-                out, rounding, lo, hi):
+def sample_tile(  # type: ignore[no-untyped-def]
+    block,
+    origin,
+    shape,
+    points,
+    normals,
+    valid,
+    offsets,
+    mul,
+    add,
+    out,
+    rounding,
+    lo,
+    hi,
+):
     oz, oy, ox = origin[0], origin[1], origin[2]
     sz, sy, sx = shape[0], shape[1], shape[2]
     n_layers = offsets.shape[0]
@@ -33,13 +46,19 @@ def sample_tile(block, origin, shape, points, normals, valid, offsets, mul, add,
                 cx = (px + off * nx) * mul[0] + add[0]
                 cy = (py + off * ny) * mul[1] + add[1]
                 cz = (pz + off * nz) * mul[2] + add[2]
-                if not (cx >= 0.0 and cy >= 0.0 and cz >= 0.0
-                        and cx <= sx - 1 and cy <= sy - 1 and cz <= sz - 1):
+                if not (
+                    cx >= 0.0
+                    and cy >= 0.0
+                    and cz >= 0.0
+                    and cx <= sx - 1
+                    and cy <= sy - 1
+                    and cz <= sz - 1
+                ):
                     out[k, r, c] = 0
                     continue
-                x0 = int(math.floor(cx))
-                y0 = int(math.floor(cy))
-                z0 = int(math.floor(cz))
+                x0 = int(math.floor(cx))  # noqa: RUF046 (numba)
+                y0 = int(math.floor(cy))  # noqa: RUF046 (numba)
+                z0 = int(math.floor(cz))  # noqa: RUF046 (numba)
                 fx = cx - x0
                 fy = cy - y0
                 fz = cz - z0

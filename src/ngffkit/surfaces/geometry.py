@@ -82,7 +82,9 @@ def parse_ppm_header(head: bytes, where: str) -> PpmHeader:
         try:
             text = line.decode("ascii")
         except UnicodeDecodeError:
-            raise InputError(f"{where}: the .ppm header has a non-text line {line[:40]!r}") from None
+            raise InputError(
+                f"{where}: the .ppm header has a non-text line {line[:40]!r}"
+            ) from None
         if ":" not in text:
             raise InputError(f"{where}: .ppm header line {text!r} is not 'key: value'")
         key, value = (part.strip() for part in text.split(":", 1))
@@ -129,18 +131,20 @@ def tifxyz_size(grid_shape: Sequence[int], scale: Sequence[float]) -> tuple[int,
     # A hair of tolerance: 0.05 is not exact in binary, and (G-1)/0.05 must not floor to one
     # pixel less than the whole number it is.
     return (
-        int(math.floor((rows - 1) / sy + 1e-9)) + 1,
-        int(math.floor((cols - 1) / sx + 1e-9)) + 1,
+        math.floor((rows - 1) / sy + 1e-9) + 1,
+        math.floor((cols - 1) / sx + 1e-9) + 1,
     )
 
 
-def tifxyz_valid(x: np.ndarray, y: np.ndarray, z: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def tifxyz_valid(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, mask: np.ndarray | None
+) -> np.ndarray:
     """Which grid vertices are valid (see the module's rules)."""
     valid = (z > 0) & np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
     valid &= ~((x == -1) | (y == -1) | (z == -1))
     if mask is not None:
         valid &= mask
-    return valid
+    return np.asarray(valid, dtype=bool)
 
 
 def tifxyz_rows(
@@ -156,7 +160,7 @@ def tifxyz_rows(
     """
     g_rows, g_cols = grid_valid.shape
     sx, sy = float(scale[0]), float(scale[1])
-    height, width = tifxyz_size((g_rows, g_cols), (sx, sy))
+    width = tifxyz_size((g_rows, g_cols), (sx, sy))[1]
     c_start, c_stop = cols if cols is not None else (0, width)
     u = np.arange(rows[0], rows[1], dtype=np.float64) * sy  # grid row coordinate
     v = np.arange(c_start, c_stop, dtype=np.float64) * sx  # grid column coordinate
@@ -177,8 +181,10 @@ def tifxyz_rows(
     normals = np.cross(d_col, d_row)
     length = np.sqrt(np.einsum("...i,...i->...", normals, normals))
     valid = (
-        grid_valid[R0, C0] & grid_valid[R0, C0 + 1]
-        & grid_valid[R0 + 1, C0] & grid_valid[R0 + 1, C0 + 1]
+        grid_valid[R0, C0]
+        & grid_valid[R0, C0 + 1]
+        & grid_valid[R0 + 1, C0]
+        & grid_valid[R0 + 1, C0 + 1]
         & (length > 0)
     )
     normals /= np.where(valid, length, 1.0)[..., None]

@@ -26,7 +26,7 @@ from ngffkit.storage import Location, resolve
 from ngffkit.surfaces.tiffwriter import StripTiff, encode_strip
 
 if TYPE_CHECKING:
-    from ngffkit.surfaces.flatten import FlattenPlan, FlattenSettings
+    from ngffkit.surfaces.flattening import FlattenPlan, FlattenSettings
     from ngffkit.surfaces.render import Volume
 
 JOURNAL = ".ngffkit-flatten.json"
@@ -39,8 +39,9 @@ class Output(Protocol):
     band_rows: int
     done: set[int]
 
-    def write_band(self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None,
-                   pool: Executor) -> None: ...
+    def write_band(
+        self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None, pool: Executor
+    ) -> None: ...
 
     def finish(self, *, jobs: int, max_memory: int) -> tuple[str, ...]: ...
 
@@ -56,11 +57,23 @@ def replace_output(loc: Location, overwrite: bool) -> None:
     claim_output(loc, overwrite)
 
 
-def open_output(output: str | os.PathLike[str], plan: FlattenPlan, settings: FlattenSettings,
-                volume: Volume, *, resume: bool, overwrite: bool) -> Output:
+def open_output(
+    output: str | os.PathLike[str],
+    plan: FlattenPlan,
+    settings: FlattenSettings,
+    volume: Volume,
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> Output:
     loc = resolve(output)
-    record = {"settings": asdict(settings), "surface": plan.surface, "volume": plan.volume,
-              "shape": list(plan.shape), "dtype": plan.dtype}
+    record = {
+        "settings": asdict(settings),
+        "surface": plan.surface,
+        "volume": plan.volume,
+        "shape": list(plan.shape),
+        "dtype": plan.dtype,
+    }
     if settings.format == "tiff":
         return TiffOutput(loc, plan, settings, record, resume=resume, overwrite=overwrite)
     return ZarrOutput(loc, plan, settings, volume, record, resume=resume, overwrite=overwrite)
@@ -78,8 +91,16 @@ def _check_journal(journal: dict[str, Any], record: dict[str, Any], where: str) 
 class TiffOutput:
     """``00.tif`` ... ``NN.tif`` (and ``composite.tif``) in a local folder."""
 
-    def __init__(self, loc: Location, plan: FlattenPlan, settings: FlattenSettings,
-                 record: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    def __init__(
+        self,
+        loc: Location,
+        plan: FlattenPlan,
+        settings: FlattenSettings,
+        record: dict[str, Any],
+        *,
+        resume: bool,
+        overwrite: bool,
+    ) -> None:
         folder = loc.local_path
         if folder is None:
             raise InputError(
@@ -92,7 +113,7 @@ class TiffOutput:
         if settings.composite is not None:
             self.names.append(COMPOSITE_NAME)
         self.compression = settings.tiff_compression
-        layers, height, width = plan.shape
+        _, height, width = plan.shape
         self.shape = (height, width)
         self.dtype = np.dtype(plan.dtype)
         journal_path = folder / JOURNAL
@@ -113,8 +134,11 @@ class TiffOutput:
         if resume and _complete(folder, self.names):
             raise ConflictError(f"{folder} is already complete; nothing to resume")
         if folder.exists() and folder.is_dir() and any(folder.iterdir()):
-            others = [p.name for p in folder.iterdir()
-                      if not (_OURS.match(p.name) or p.name in (JOURNAL, PARTIAL_MARKER))]
+            others = [
+                p.name
+                for p in folder.iterdir()
+                if not (_OURS.match(p.name) or p.name in (JOURNAL, PARTIAL_MARKER))
+            ]
             if overwrite and others:
                 raise ConflictError(
                     f"{folder} holds files flatten did not write ({', '.join(sorted(others)[:3])}"
@@ -127,27 +151,41 @@ class TiffOutput:
         self.band_rows = plan.band_rows
         self.rows_per_strip = plan.tile
         self.strips = {n: [] for n in self.names}
-        self.record = dict(record, band_rows=self.band_rows, rows_per_strip=self.rows_per_strip,
-                           done=[], strips=self.strips)
+        self.record = dict(
+            record,
+            band_rows=self.band_rows,
+            rows_per_strip=self.rows_per_strip,
+            done=[],
+            strips=self.strips,
+        )
         self.files = {n: self._tiff(n, []) for n in self.names}
         for f in self.files.values():
             f.create()
         self._save()
 
     def _tiff(self, name: str, strips: list[tuple[int, int]]) -> StripTiff:
-        return StripTiff(self.folder / f"{name}.partial", self.shape, self.dtype,
-                         self.rows_per_strip, self.compression, strips=strips)
+        return StripTiff(
+            self.folder / f"{name}.partial",
+            self.shape,
+            self.dtype,
+            self.rows_per_strip,
+            self.compression,
+            strips=strips,
+        )
 
     def _save(self) -> None:
         _write_json(self.folder / JOURNAL, self.record)
 
-    def write_band(self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None,
-                   pool: Executor) -> None:
+    def write_band(
+        self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None, pool: Executor
+    ) -> None:
         planes = list(data) + ([composite] if composite is not None else [])
         step = self.rows_per_strip
-        jobs = [(name, plane[s : s + step])
-                for name, plane in zip(self.names, planes, strict=True)
-                for s in range(0, plane.shape[0], step)]
+        jobs = [
+            (name, plane[s : s + step])
+            for name, plane in zip(self.names, planes, strict=True)
+            for s in range(0, plane.shape[0], step)
+        ]
         # Encode on the pool (zlib and zstd release the GIL) a window at a time; append in
         # order, so each file's strips stay in row order.
         window = 2 * max(getattr(pool, "_max_workers", 1), 1)
@@ -179,9 +217,17 @@ class TiffOutput:
 class ZarrOutput:
     """An OME-Zarr image: the layers as z, the surface's rows and columns as y and x."""
 
-    def __init__(self, loc: Location, plan: FlattenPlan, settings: FlattenSettings,
-                 volume: Volume, record: dict[str, Any], *, resume: bool,
-                 overwrite: bool) -> None:
+    def __init__(
+        self,
+        loc: Location,
+        plan: FlattenPlan,
+        settings: FlattenSettings,
+        volume: Volume,
+        record: dict[str, Any],
+        *,
+        resume: bool,
+        overwrite: bool,
+    ) -> None:
         from ngffkit.layout import ImageSpec, create_image, open_partial, pyramid_spec
 
         self.loc = loc
@@ -206,31 +252,48 @@ class ZarrOutput:
                 self.comp.reopen()
             return
         layers, height, width = plan.shape
-        vz, vy, vx = volume.voxel_size
+        vx = volume.voxel_size[2]
         self.spec = pyramid_spec(
-            (layers, height, width), plan.dtype, voxel_size=(vx * settings.step, vx, vx),
-            unit=volume.unit, levels=1, chunks=64, version="0.5", name="flatten",
+            (layers, height, width),
+            plan.dtype,
+            voxel_size=(vx * settings.step, vx, vx),
+            unit=volume.unit,
+            levels=1,
+            chunks=64,
+            version="0.5",
+            name="flatten",
         )
         self.image = create_image(loc, self.spec, overwrite=overwrite)  # replace rule inside
         self.band_rows = plan.band_rows
-        self.record = dict(record, band_rows=self.band_rows, done=[], strips=[],
-                           spec=self.spec.model_dump(mode="json"))
+        self.record = dict(
+            record,
+            band_rows=self.band_rows,
+            done=[],
+            strips=[],
+            spec=self.spec.model_dump(mode="json"),
+        )
         self.comp = self._composite_file(plan, [])
         if self.comp is not None:
             self.comp.create()
         loc.write_json(JOURNAL, self.record)
 
-    def _composite_file(self, plan: FlattenPlan, strips: list[tuple[int, int]]
-                        ) -> StripTiff | None:
+    def _composite_file(self, plan: FlattenPlan, strips: list[tuple[int, int]]) -> StripTiff | None:
         folder = self.loc.local_path
         if self.composite is None or folder is None:
             return None
         _, height, width = plan.shape
-        return StripTiff(folder / f"{COMPOSITE_NAME}.partial", (height, width),
-                         np.dtype(plan.dtype), self.band_rows, "none", strips=strips)
+        return StripTiff(
+            folder / f"{COMPOSITE_NAME}.partial",
+            (height, width),
+            np.dtype(plan.dtype),
+            self.band_rows,
+            "none",
+            strips=strips,
+        )
 
-    def write_band(self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None,
-                   pool: Executor) -> None:
+    def write_band(
+        self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None, pool: Executor
+    ) -> None:
         assert self.image is not None
         self.image.levels[0].write(data, offset=(0, row, 0))
         if composite is not None and self.comp is not None:
@@ -280,5 +343,12 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["JOURNAL", "Output", "TiffOutput", "ZarrOutput", "layer_names", "open_output",
-           "replace_output"]
+__all__ = [
+    "JOURNAL",
+    "Output",
+    "TiffOutput",
+    "ZarrOutput",
+    "layer_names",
+    "open_output",
+    "replace_output",
+]

@@ -33,8 +33,17 @@ class Budget:
 
 
 def memory_needed(
-    *, width: int, layers: int, itemsize: int, band_rows: int, tile: int, jobs: int,
-    block_bytes: int, cache_bytes: int, composite: bool, zarr: bool,
+    *,
+    width: int,
+    layers: int,
+    itemsize: int,
+    band_rows: int,
+    tile: int,
+    jobs: int,
+    block_bytes: int,
+    cache_bytes: int,
+    composite: bool,
+    zarr: bool,
 ) -> int:
     """Peak bytes of a run with these band and tile sizes (see the module)."""
     band = layers * band_rows * width * itemsize
@@ -44,13 +53,23 @@ def memory_needed(
     # A Zarr write copies the band into its chunk buffers; TIFF strips are encoded one
     # layer at a time per thread.
     writing = band if zarr else jobs * tile * width * itemsize * 2
-    return (BASE_BYTES + cache_bytes + band + composite_rows + geometry
-            + 2 * jobs * per_job + writing)
+    return (
+        BASE_BYTES + cache_bytes + band + composite_rows + geometry + 2 * jobs * per_job + writing
+    )
 
 
 def choose_budget(
-    *, max_memory: int, width: int, layers: int, itemsize: int, jobs: int,
-    block_bytes: int, cache_bytes: int, composite: bool, zarr: bool, tile: int = 128,
+    *,
+    max_memory: int,
+    width: int,
+    layers: int,
+    itemsize: int,
+    jobs: int,
+    block_bytes: int,
+    cache_bytes: int,
+    composite: bool,
+    zarr: bool,
+    tile: int = 128,
     align: int = 1,
 ) -> Budget:
     """The tallest band (up to ``MAX_BAND_TILES`` tile rows, a multiple of ``align``) and
@@ -60,19 +79,36 @@ def choose_budget(
         best = None
         for k in range(1, MAX_BAND_TILES + 1):
             rows = unit * k
-            need = memory_needed(width=width, layers=layers, itemsize=itemsize,
-                                 band_rows=rows, tile=tile, jobs=jobs,
-                                 block_bytes=block_bytes, cache_bytes=cache_bytes,
-                                 composite=composite, zarr=zarr)
+            need = memory_needed(
+                width=width,
+                layers=layers,
+                itemsize=itemsize,
+                band_rows=rows,
+                tile=tile,
+                jobs=jobs,
+                block_bytes=block_bytes,
+                cache_bytes=cache_bytes,
+                composite=composite,
+                zarr=zarr,
+            )
             if need > max_memory:
                 break
             best = Budget(tile, rows, need)
         if best is not None:
             return best
         if tile // 2 < MIN_TILE:
-            need = memory_needed(width=width, layers=layers, itemsize=itemsize,
-                                 band_rows=unit, tile=tile, jobs=jobs, block_bytes=block_bytes,
-                                 cache_bytes=cache_bytes, composite=composite, zarr=zarr)
+            need = memory_needed(
+                width=width,
+                layers=layers,
+                itemsize=itemsize,
+                band_rows=unit,
+                tile=tile,
+                jobs=jobs,
+                block_bytes=block_bytes,
+                cache_bytes=cache_bytes,
+                composite=composite,
+                zarr=zarr,
+            )
             raise InputError(
                 f"--max-memory {max_memory / 2**20:.0f} MiB is too small to render "
                 f"{layers} layers of a {width} px wide surface: it needs at least "
@@ -114,4 +150,4 @@ def format_box(box: Box3 | None) -> str:
     return ", ".join(f"{n} {lo:.1f}..{hi:.1f}" for n, (lo, hi) in zip("xyz", box, strict=True))
 
 
-__all__ = ["Budget", "chunk_keys", "choose_budget", "format_box", "memory_needed", "union_box"]
+__all__ = ["Budget", "choose_budget", "chunk_keys", "format_box", "memory_needed", "union_box"]

@@ -151,7 +151,9 @@ class TifxyzSurface:
             )
         self.scale = _scale(meta, loc.describe("meta.json"))
         planes = [self._tif(f"{axis}.tif", required=True) for axis in "xyz"]
-        shapes = {name: p.shape for name, p in zip(("x.tif", "y.tif", "z.tif"), planes, strict=True)}
+        shapes = {
+            name: p.shape for name, p in zip(("x.tif", "y.tif", "z.tif"), planes, strict=True)
+        }
         if len(set(shapes.values())) != 1 or len(planes[0].shape) != 2:
             found = ", ".join(f"{k} {' x '.join(map(str, v[::-1]))}" for k, v in shapes.items())
             raise InputError(
@@ -161,8 +163,10 @@ class TifxyzSurface:
         x, y, z = (p.astype(np.float64) for p in planes)
         g_rows, g_cols = x.shape
         if g_rows < 2 or g_cols < 2:
-            raise InputError(f"{loc.describe()}: a tifxyz grid needs at least 2 x 2 vertices, "
-                             f"found {g_cols} x {g_rows}")
+            raise InputError(
+                f"{loc.describe()}: a tifxyz grid needs at least 2 x 2 vertices, "
+                f"found {g_cols} x {g_rows}"
+            )
         mask = self._mask(x.shape)
         self.grid_valid = tifxyz_valid(x, y, z, mask)
         self.grid = np.ascontiguousarray(np.stack([x, y, z], axis=-1))

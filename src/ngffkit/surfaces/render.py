@@ -9,8 +9,8 @@ writes files from the same bands.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +125,10 @@ class Layering:
 
 
 def render_tile(
-    volume: Volume, geometry: Geometry, offsets: np.ndarray, flip: bool,
+    volume: Volume,
+    geometry: Geometry,
+    offsets: np.ndarray,
+    flip: bool,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(layers, h, w) of one tile of pixels: read its voxels once, sample every layer.
@@ -143,8 +146,14 @@ def render_tile(
     return out
 
 
-def _render_into(volume: Volume, points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
-                 offsets: np.ndarray, out: np.ndarray) -> None:
+def _render_into(
+    volume: Volume,
+    points: np.ndarray,
+    normals: np.ndarray,
+    valid: np.ndarray,
+    offsets: np.ndarray,
+    out: np.ndarray,
+) -> None:
     box = sample_bounds(points, normals, valid, offsets, volume.level_map, volume.shape)
     if box is None:
         out[...] = 0
@@ -158,8 +167,14 @@ def _render_into(volume: Volume, points: np.ndarray, normals: np.ndarray, valid:
         for rs in (slice(0, hr), slice(hr, h)):
             for cs in (slice(0, wc), slice(wc, w)):
                 if rs.stop > rs.start and cs.stop > cs.start:
-                    _render_into(volume, points[rs, cs], normals[rs, cs], valid[rs, cs],
-                                 offsets, out[:, rs, cs])
+                    _render_into(
+                        volume,
+                        points[rs, cs],
+                        normals[rs, cs],
+                        valid[rs, cs],
+                        offsets,
+                        out[:, rs, cs],
+                    )
         return
     block = volume.read(box)
     origin = (box[0][0], box[1][0], box[2][0])
@@ -172,8 +187,11 @@ def depth_order(boxes: Sequence[Any]) -> list[int]:
     Neighbouring tiles at the same depth read the same volume chunks, so rendering them one
     after another finds those chunks in the cache (as scroll2zarr and VC sort by z)."""
     keyed = [
-        ((b[0][0] + b[0][1]) / 2 if b is not None else float("inf"),
-         (b[1][0] + b[1][1]) / 2 if b is not None else 0.0, i)
+        (
+            (b[0][0] + b[0][1]) / 2 if b is not None else float("inf"),
+            (b[1][0] + b[1][1]) / 2 if b is not None else 0.0,
+            i,
+        )
         for i, b in enumerate(boxes)
     ]
     return [i for _, _, i in sorted(keyed)]
@@ -199,7 +217,9 @@ class SurfaceLayers:
         tile: int = 128,
         jobs: int | None = None,
     ) -> None:
-        self.surface = surface if not isinstance(surface, (str, os.PathLike)) else open_surface(surface)
+        self.surface = (
+            surface if not isinstance(surface, (str, os.PathLike)) else open_surface(surface)
+        )
         self.volume = volume if isinstance(volume, Volume) else open_volume(volume, level)
         self.layering = Layering(layers, step, flip_normals)
         if tile < 1:
@@ -220,8 +240,10 @@ class SurfaceLayers:
         return self.layering.count
 
     def __repr__(self) -> str:
-        return (f"SurfaceLayers({self.surface.url!r} in {self.volume.url!r}, shape={self.shape}, "
-                f"dtype={self.dtype})")
+        return (
+            f"SurfaceLayers({self.surface.url!r} in {self.volume.url!r}, shape={self.shape}, "
+            f"dtype={self.dtype})"
+        )
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if not isinstance(key, tuple):
@@ -249,17 +271,29 @@ class SurfaceLayers:
             else:
                 raise InputError(f"unsupported index {k!r}; use ints and slices")
         layer_idx, rows, cols = picks
-        out = self.render(np.asarray(list(layer_idx), dtype=np.int64),
-                          (rows.start, rows.stop), (cols.start, cols.stop))
+        out = self.render(
+            np.asarray(list(layer_idx), dtype=np.int64),
+            (rows.start, rows.stop),
+            (cols.start, cols.stop),
+        )
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
-    def render(self, layer_indices: np.ndarray, rows: tuple[int, int],
-               cols: tuple[int, int]) -> np.ndarray:
+    def render(
+        self, layer_indices: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]
+    ) -> np.ndarray:
         """Layers ``layer_indices`` of rows and columns ``rows``, ``cols`` (start, stop)."""
         offsets = self.layering.offsets[layer_indices]
         with ThreadPoolExecutor(self.jobs) as pool:
-            return render_rows(self.surface, self.volume, offsets, self.layering.flip_normals,
-                               rows, cols, self.tile, pool)
+            return render_rows(
+                self.surface,
+                self.volume,
+                offsets,
+                self.layering.flip_normals,
+                rows,
+                cols,
+                self.tile,
+                pool,
+            )
 
     def bands(self, band_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """``(first row, (layers, rows, W) array)`` for every band of rows, top to bottom."""
@@ -269,9 +303,19 @@ class SurfaceLayers:
         with ThreadPoolExecutor(self.jobs) as pool:
             for r0 in range(0, height, band):
                 r1 = min(r0 + band, height)
-                yield r0, render_rows(self.surface, self.volume, offsets,
-                                      self.layering.flip_normals, (r0, r1), (0, width),
-                                      self.tile, pool)
+                yield (
+                    r0,
+                    render_rows(
+                        self.surface,
+                        self.volume,
+                        offsets,
+                        self.layering.flip_normals,
+                        (r0, r1),
+                        (0, width),
+                        self.tile,
+                        pool,
+                    ),
+                )
 
 
 def render_rows(
@@ -303,8 +347,9 @@ def render_rows(
         for c in range(0, w, tile):
             cs = slice(c, c + tile)
             tiles.append((r0 - rows[0], c, (points[:, cs], normals[:, cs], valid[:, cs])))
-    boxes = [sample_bounds(p, n, v, offsets, volume.level_map, volume.shape)
-             for _, _, (p, n, v) in tiles]
+    boxes = [
+        sample_bounds(p, n, v, offsets, volume.level_map, volume.shape) for _, _, (p, n, v) in tiles
+    ]
     order = [i for i in depth_order(boxes) if boxes[i] is not None]
     for i, b in enumerate(boxes):
         if b is None:
@@ -332,5 +377,12 @@ def render_rows(
     return out
 
 
-__all__ = ["Layering", "SurfaceLayers", "Volume", "depth_order", "open_volume", "render_rows",
-           "render_tile"]
+__all__ = [
+    "Layering",
+    "SurfaceLayers",
+    "Volume",
+    "depth_order",
+    "open_volume",
+    "render_rows",
+    "render_tile",
+]

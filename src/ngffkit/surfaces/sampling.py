@@ -118,19 +118,27 @@ def sample(
     if out is None:
         out = np.empty((len(offsets), h, w), dtype=block.dtype)
     if not compiled:
-        return sample_reference(block, origin, shape, points, normals, valid, offsets,
-                                level_map, out)
+        return sample_reference(
+            block, origin, shape, points, normals, valid, offsets, level_map, out
+        )
     from ngffkit.surfaces._sampling_numba import sample_tile
 
     rounding, lo, hi = _rounding(block.dtype)
     # ``out`` may be a strided view (a tile of a band): the kernel writes through it.
     sample_tile(
-        np.ascontiguousarray(block), np.asarray(origin, dtype=np.int64),
-        np.asarray(shape, dtype=np.int64), np.ascontiguousarray(points, dtype=np.float64),
-        np.ascontiguousarray(normals, dtype=np.float64), np.ascontiguousarray(valid),
+        np.ascontiguousarray(block),
+        np.asarray(origin, dtype=np.int64),
+        np.asarray(shape, dtype=np.int64),
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(normals, dtype=np.float64),
+        np.ascontiguousarray(valid),
         np.ascontiguousarray(offsets, dtype=np.float64),
-        np.asarray(level_map.mul, dtype=np.float64), np.asarray(level_map.add, dtype=np.float64),
-        out, rounding, lo, hi,
+        np.asarray(level_map.mul, dtype=np.float64),
+        np.asarray(level_map.add, dtype=np.float64),
+        out,
+        rounding,
+        lo,
+        hi,
     )
     return out
 
@@ -160,8 +168,12 @@ def sample_reference(
     sz, sy, sx = (int(s) for s in shape)
     inside = (
         valid[None]
-        & (cx >= 0.0) & (cy >= 0.0) & (cz >= 0.0)
-        & (cx <= sx - 1) & (cy <= sy - 1) & (cz <= sz - 1)
+        & (cx >= 0.0)
+        & (cy >= 0.0)
+        & (cz >= 0.0)
+        & (cx <= sx - 1)
+        & (cy <= sy - 1)
+        & (cz <= sz - 1)
     )
     cx, cy, cz = (np.where(inside, c, 0.0) for c in (cx, cy, cz))
     x0, y0, z0 = (np.floor(c).astype(np.int64) for c in (cx, cy, cz))

@@ -92,9 +92,7 @@ class StripTiff:
         """Write the IFD after the strips and point the header at it."""
         n_strips = -(-self.shape[0] // self.rows_per_strip)
         if len(self.strips) != n_strips:
-            raise RuntimeError(
-                f"{self.path}: {len(self.strips)} strips written of {n_strips}"
-            )
+            raise RuntimeError(f"{self.path}: {len(self.strips)} strips written of {n_strips}")
         with self.path.open("r+b") as f:
             f.seek(0, os.SEEK_END)
             if f.tell() % 2:

@@ -24,7 +24,7 @@ import numpy as np
 from ngffkit.errors import InputError, NgffWarning
 from ngffkit.storage import default_options
 from ngffkit.surfaces.outputs import Output, open_output
-from ngffkit.surfaces.plan import Box3, chunk_keys, choose_budget, format_box, union_box
+from ngffkit.surfaces.plan import Box3, choose_budget, chunk_keys, format_box, union_box
 from ngffkit.surfaces.readers import Surface, open_surface
 from ngffkit.surfaces.render import MAX_BLOCK_BYTES, Layering, Volume, open_volume, render_rows
 from ngffkit.surfaces.sampling import sample_bounds
@@ -90,19 +90,21 @@ class FlattenPlan:
     def describe(self) -> str:
         layers, h, w = self.shape
         mib = 2**20
-        return "\n".join([
-            f"surface: {self.surface} ({self.surface_kind}), {w} x {h} px",
-            f"volume: {self.volume} level {self.level} ({self.dtype})",
-            f"output: {layers} layers of {w} x {h} px, {self.output_bytes / mib:.1f} MiB",
-            f"tiles: {self.tiles} of {self.tile} x {self.tile} px, {self.tiles_inside} inside "
-            f"the volume; bands of {self.band_rows} rows; {self.jobs} jobs",
-            f"memory: about {self.memory / mib:.0f} MiB of --max-memory "
-            f"{self.max_memory / mib:.0f} MiB",
-            f"volume to read: {self.chunks_read} chunks, {self.volume_bytes / mib:.1f} MiB "
-            "decoded",
-            f"surface box (level-0 voxels): {format_box(self.surface_box)}",
-            f"volume box (level-0 voxels): {format_box(self.volume_box)}",
-        ])
+        return "\n".join(
+            [
+                f"surface: {self.surface} ({self.surface_kind}), {w} x {h} px",
+                f"volume: {self.volume} level {self.level} ({self.dtype})",
+                f"output: {layers} layers of {w} x {h} px, {self.output_bytes / mib:.1f} MiB",
+                f"tiles: {self.tiles} of {self.tile} x {self.tile} px, {self.tiles_inside} inside "
+                f"the volume; bands of {self.band_rows} rows; {self.jobs} jobs",
+                f"memory: about {self.memory / mib:.0f} MiB of --max-memory "
+                f"{self.max_memory / mib:.0f} MiB",
+                f"volume to read: {self.chunks_read} chunks, {self.volume_bytes / mib:.1f} MiB "
+                "decoded",
+                f"surface box (level-0 voxels): {format_box(self.surface_box)}",
+                f"volume box (level-0 voxels): {format_box(self.volume_box)}",
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,9 @@ def flatten(
     ``composite_layers`` centred layers. Memory stays within ``max_memory`` (default 2 GiB)
     at any surface size. Returns the result, or the plan with ``dry_run=True``.
     """
-    settings = _settings(layers, step, flip_normals, level, format, tiff_compression,
-                         composite, composite_layers)
+    settings = _settings(
+        layers, step, flip_normals, level, format, tiff_compression, composite, composite_layers
+    )
     if resume and overwrite:
         raise InputError("choose one of resume and overwrite")
     started = time.perf_counter()
@@ -167,19 +170,33 @@ def flatten(
             f"the surface lies entirely outside the volume, so every layer is 0: surface box "
             f"{format_box(plan.surface_box)}, volume box {format_box(plan.volume_box)} "
             "(level-0 voxels); check that the surface belongs to this volume",
-            NgffWarning, stacklevel=2,
+            NgffWarning,
+            stacklevel=2,
         )
     _run(out, surf, vol, settings, plan, inside, n_jobs, progress)
     files = out.finish(jobs=n_jobs, max_memory=budget_bytes)
     return FlattenResult(
-        output=out.url, format=settings.format, shape=plan.shape, dtype=plan.dtype,
-        files=files, tiles=plan.tiles, volume_bytes_read=vol.bytes_read,
+        output=out.url,
+        format=settings.format,
+        shape=plan.shape,
+        dtype=plan.dtype,
+        files=files,
+        tiles=plan.tiles,
+        volume_bytes_read=vol.bytes_read,
         seconds=time.perf_counter() - started,
     )
 
 
-def _settings(layers: int, step: float, flip: bool, level: int, format: str,
-              compression: str, composite: str | None, composite_layers: int) -> FlattenSettings:
+def _settings(
+    layers: int,
+    step: float,
+    flip: bool,
+    level: int,
+    format: str,
+    compression: str,
+    composite: str | None,
+    composite_layers: int,
+) -> FlattenSettings:
     from ngffkit.surfaces.tiffwriter import COMPRESSIONS
 
     Layering(layers, step, flip)  # validates
@@ -191,12 +208,19 @@ def _settings(layers: int, step: float, flip: bool, level: int, format: str,
         raise InputError(f"composite must be max, mean, min or median, got {composite!r}")
     if composite_layers < 1:
         raise InputError(f"composite layers must be at least 1, got {composite_layers}")
-    return FlattenSettings(layers, float(step), flip, level, format, compression, composite,
-                           composite_layers)
+    return FlattenSettings(
+        layers, float(step), flip, level, format, compression, composite, composite_layers
+    )
 
 
-def make_plan(surface: Surface, volume: Volume, settings: FlattenSettings, max_memory: int,
-              jobs: int, tile: int) -> tuple[FlattenPlan, set[tuple[int, int]]]:
+def make_plan(
+    surface: Surface,
+    volume: Volume,
+    settings: FlattenSettings,
+    max_memory: int,
+    jobs: int,
+    tile: int,
+) -> tuple[FlattenPlan, set[tuple[int, int]]]:
     """Survey the surface's geometry (a pass over it, a tile row at a time): the tiles whose
     samples reach the volume, the chunks they touch, the bounding boxes. Returns the plan
     and the (tile row, tile col) of the tiles inside."""
@@ -216,8 +240,9 @@ def make_plan(surface: Surface, volume: Volume, settings: FlattenSettings, max_m
         for c0 in range(0, width, tile):
             n_tiles += 1
             cs = slice(c0, c0 + tile)
-            box = sample_bounds(points[:, cs], normals[:, cs], valid[:, cs], offsets,
-                                volume.level_map, volume.shape)
+            box = sample_bounds(
+                points[:, cs], normals[:, cs], valid[:, cs], offsets, volume.level_map, volume.shape
+            )
             if box is None:
                 continue
             inside.add((r0 // tile, c0 // tile))
@@ -225,9 +250,16 @@ def make_plan(surface: Surface, volume: Volume, settings: FlattenSettings, max_m
             voxels = (box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) * (box[2][1] - box[2][0])
             block_bytes = max(block_bytes, min(voxels * itemsize, MAX_BLOCK_BYTES))
     budget = choose_budget(
-        max_memory=max_memory, width=width, layers=settings.layers, itemsize=itemsize,
-        jobs=jobs, block_bytes=block_bytes, cache_bytes=default_options().cache_bytes,
-        composite=settings.composite is not None, zarr=settings.format == "zarr", tile=tile,
+        max_memory=max_memory,
+        width=width,
+        layers=settings.layers,
+        itemsize=itemsize,
+        jobs=jobs,
+        block_bytes=block_bytes,
+        cache_bytes=default_options().cache_bytes,
+        composite=settings.composite is not None,
+        zarr=settings.format == "zarr",
+        tile=tile,
         align=64 if settings.format == "zarr" else 1,
     )
     if budget.tile != tile:  # smaller tiles: survey again so the tile grid matches
@@ -235,44 +267,66 @@ def make_plan(surface: Surface, volume: Volume, settings: FlattenSettings, max_m
     chunk_bytes = int(np.prod(volume.level.chunks)) * itemsize
     vbox = volume.level0_box()
     plan = FlattenPlan(
-        surface=surface.url, surface_kind=surface.kind, volume=volume.url,
-        level=volume.level.index, shape=(settings.layers, height, width),
-        dtype=volume.dtype.name, tile=budget.tile, band_rows=budget.band_rows, tiles=n_tiles,
-        tiles_inside=len(inside), jobs=jobs, memory=budget.memory, max_memory=max_memory,
-        chunks_read=len(chunks), chunk_bytes=chunk_bytes, surface_box=surface_box,
+        surface=surface.url,
+        surface_kind=surface.kind,
+        volume=volume.url,
+        level=volume.level.index,
+        shape=(settings.layers, height, width),
+        dtype=volume.dtype.name,
+        tile=budget.tile,
+        band_rows=budget.band_rows,
+        tiles=n_tiles,
+        tiles_inside=len(inside),
+        jobs=jobs,
+        memory=budget.memory,
+        max_memory=max_memory,
+        chunks_read=len(chunks),
+        chunk_bytes=chunk_bytes,
+        surface_box=surface_box,
         volume_box=(vbox[0], vbox[1], vbox[2]),
     )
     return plan, inside
 
 
-def _extent(points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
-            offsets: np.ndarray) -> Box3 | None:
+def _extent(
+    points: np.ndarray, normals: np.ndarray, valid: np.ndarray, offsets: np.ndarray
+) -> Box3 | None:
     if not valid.any():
         return None
     p, n = points[valid], normals[valid]
     ends = np.concatenate([p + offsets.min() * n, p + offsets.max() * n])
     lo, hi = ends.min(axis=0), ends.max(axis=0)
-    return ((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])),
-            (float(lo[2]), float(hi[2])))
+    return (
+        (float(lo[0]), float(hi[0])),
+        (float(lo[1]), float(hi[1])),
+        (float(lo[2]), float(hi[2])),
+    )
 
 
 def composite_of(layers: np.ndarray, how: str, dtype: np.dtype[Any]) -> np.ndarray:
     """Reduce (k, h, w) layers to (h, w) in ``dtype``: max/min exactly, mean and median
     rounded half up for integers."""
     if how == "max":
-        return layers.max(axis=0)
+        return np.asarray(layers.max(axis=0))
     if how == "min":
-        return layers.min(axis=0)
-    value = layers.mean(axis=0) if how == "mean" else np.median(layers, axis=0)
+        return np.asarray(layers.min(axis=0))
+    value = np.asarray(layers.mean(axis=0) if how == "mean" else np.median(layers, axis=0))
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
         value = np.clip(np.floor(value + 0.5), info.min, info.max)
     return value.astype(dtype)
 
 
-def _run(out: Output, surface: Surface, volume: Volume, settings: FlattenSettings,
-         plan: FlattenPlan, inside: set[tuple[int, int]], jobs: int,
-         progress: Progress | None) -> None:
+def _run(
+    out: Output,
+    surface: Surface,
+    volume: Volume,
+    settings: FlattenSettings,
+    plan: FlattenPlan,
+    inside: set[tuple[int, int]],
+    jobs: int,
+    progress: Progress | None,
+) -> None:
     layers, height, width = plan.shape
     offsets = Layering(settings.layers, settings.step, settings.flip_normals).offsets
     band_rows = out.band_rows
@@ -290,14 +344,24 @@ def _run(out: Output, surface: Surface, volume: Volume, settings: FlattenSetting
             band = np.zeros((layers, r1 - r0, width), volume.dtype)
             tile_rows = range(r0 // plan.tile, -(-r1 // plan.tile))
             if any((t, c) in inside for t in tile_rows for c in range(-(-width // plan.tile))):
-                render_rows(surface, volume, offsets, settings.flip_normals, (r0, r1),
-                            (0, width), plan.tile, pool, out=band)
+                render_rows(
+                    surface,
+                    volume,
+                    offsets,
+                    settings.flip_normals,
+                    (r0, r1),
+                    (0, width),
+                    plan.tile,
+                    pool,
+                    out=band,
+                )
             composite = None
             if settings.composite is not None:
                 composite = np.empty((r1 - r0, width), volume.dtype)
                 for s in range(0, r1 - r0, 32):
-                    composite[s : s + 32] = composite_of(band[lo:hi, s : s + 32],
-                                                         settings.composite, volume.dtype)
+                    composite[s : s + 32] = composite_of(
+                        band[lo:hi, s : s + 32], settings.composite, volume.dtype
+                    )
             out.write_band(b, r0, band, composite, pool)
             del band, composite
             done_rows += r1 - r0
@@ -305,5 +369,13 @@ def _run(out: Output, surface: Surface, volume: Volume, settings: FlattenSetting
                 progress(done_rows * per_row, height * per_row)
 
 
-__all__ = ["COMPOSITES", "FORMATS", "FlattenPlan", "FlattenResult", "FlattenSettings",
-           "composite_of", "flatten", "make_plan"]
+__all__ = [
+    "COMPOSITES",
+    "FORMATS",
+    "FlattenPlan",
+    "FlattenResult",
+    "FlattenSettings",
+    "composite_of",
+    "flatten",
+    "make_plan",
+]
