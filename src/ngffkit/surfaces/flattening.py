@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from ngffkit.surfaces.sampling import sample_bounds
 COMPOSITES = ("max", "mean", "min", "median")
 FORMATS = ("tiff", "zarr")
 DEFAULT_MAX_MEMORY = 2 << 30
+SURVEY_STRIDE = 8
 Progress = Callable[[int, int], None]
 
 
@@ -161,7 +162,7 @@ def flatten(
     vol = open_volume(volume, level)
     budget_bytes = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     n_jobs = max(1, jobs or os.cpu_count() or 1)
-    plan, inside = make_plan(surf, vol, settings, budget_bytes, n_jobs, tile)
+    plan = make_plan(surf, vol, settings, budget_bytes, n_jobs, tile)
     if dry_run:
         return plan
     out = open_output(output, plan, settings, vol, resume=resume, overwrite=overwrite)
@@ -173,7 +174,7 @@ def flatten(
             NgffWarning,
             stacklevel=2,
         )
-    _run(out, surf, vol, settings, plan, inside, n_jobs, progress)
+    _run(out, surf, vol, settings, plan, n_jobs, progress)
     files = out.finish(jobs=n_jobs, max_memory=budget_bytes)
     return FlattenResult(
         output=out.url,
@@ -220,20 +221,26 @@ def make_plan(
     max_memory: int,
     jobs: int,
     tile: int,
-) -> tuple[FlattenPlan, set[tuple[int, int]]]:
-    """Survey the surface's geometry (a pass over it, a tile row at a time): the tiles whose
-    samples reach the volume, the chunks they touch, the bounding boxes. Returns the plan
-    and the (tile row, tile col) of the tiles inside."""
+) -> FlattenPlan:
+    """Survey the surface's geometry: the tiles whose samples reach the volume, the chunks
+    they touch, the bounding boxes.
+
+    The survey reads every ``SURVEY_STRIDE``-th row of each tile (and its last), not the
+    whole surface (a .ppm is read whole once, when rendering): a smooth surface moves a few
+    voxels between those rows, so its boxes, chunk counts and bytes are close estimates.
+    """
     height, width = surface.shape
     offsets = Layering(settings.layers, settings.step, settings.flip_normals).offsets
     chunks: set[tuple[int, ...]] = set()
-    inside: set[tuple[int, int]] = set()
+    tiles_inside = 0
     surface_box: Box3 | None = None
     block_bytes = 0
     itemsize = volume.dtype.itemsize
     n_tiles = 0
     for r0 in range(0, height, tile):
-        points, normals, valid = surface.rows(r0, min(r0 + tile, height))
+        r1 = min(r0 + tile, height)
+        picked = np.unique(np.append(np.arange(r0, r1, SURVEY_STRIDE), r1 - 1))
+        points, normals, valid = surface.rows_at(picked)
         if settings.flip_normals:
             normals = -normals
         surface_box = union_box(surface_box, _extent(points, normals, valid, offsets))
@@ -245,7 +252,7 @@ def make_plan(
             )
             if box is None:
                 continue
-            inside.add((r0 // tile, c0 // tile))
+            tiles_inside += 1
             chunks |= chunk_keys(box, volume.level.chunks)
             voxels = (box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) * (box[2][1] - box[2][0])
             block_bytes = max(block_bytes, min(voxels * itemsize, MAX_BLOCK_BYTES))
@@ -276,7 +283,7 @@ def make_plan(
         tile=budget.tile,
         band_rows=budget.band_rows,
         tiles=n_tiles,
-        tiles_inside=len(inside),
+        tiles_inside=tiles_inside,
         jobs=jobs,
         memory=budget.memory,
         max_memory=max_memory,
@@ -285,7 +292,7 @@ def make_plan(
         surface_box=surface_box,
         volume_box=(vbox[0], vbox[1], vbox[2]),
     )
-    return plan, inside
+    return plan
 
 
 def _extent(
@@ -323,10 +330,12 @@ def _run(
     volume: Volume,
     settings: FlattenSettings,
     plan: FlattenPlan,
-    inside: set[tuple[int, int]],
     jobs: int,
     progress: Progress | None,
 ) -> None:
+    """Render the bands not yet done and hand each to ``out``. A band is written on a
+    writer thread while the next one renders (the plan counts two bands); progress is
+    reported, and an interruption can only happen, between whole written bands."""
     layers, height, width = plan.shape
     offsets = Layering(settings.layers, settings.step, settings.flip_normals).offsets
     band_rows = out.band_rows
@@ -336,25 +345,24 @@ def _run(
     if progress is not None:
         progress(done_rows * per_row, height * per_row)
     lo, hi = settings.composite_range()
-    with ThreadPoolExecutor(jobs) as pool:
+    with ThreadPoolExecutor(jobs) as pool, ThreadPoolExecutor(1) as writer:
+        writing: tuple[int, Future[None]] | None = None
         for b in range(n_bands):
             if b in out.done:
                 continue
             r0, r1 = b * band_rows, min((b + 1) * band_rows, height)
-            band = np.zeros((layers, r1 - r0, width), volume.dtype)
-            tile_rows = range(r0 // plan.tile, -(-r1 // plan.tile))
-            if any((t, c) in inside for t in tile_rows for c in range(-(-width // plan.tile))):
-                render_rows(
-                    surface,
-                    volume,
-                    offsets,
-                    settings.flip_normals,
-                    (r0, r1),
-                    (0, width),
-                    plan.tile,
-                    pool,
-                    out=band,
-                )
+            band = np.empty((layers, r1 - r0, width), volume.dtype)
+            render_rows(
+                surface,
+                volume,
+                offsets,
+                settings.flip_normals,
+                (r0, r1),
+                (0, width),
+                plan.tile,
+                pool,
+                out=band,
+            )
             composite = None
             if settings.composite is not None:
                 composite = np.empty((r1 - r0, width), volume.dtype)
@@ -362,11 +370,22 @@ def _run(
                     composite[s : s + 32] = composite_of(
                         band[lo:hi, s : s + 32], settings.composite, volume.dtype
                     )
-            out.write_band(b, r0, band, composite, pool)
+            if writing is not None:
+                done_rows = _wait(writing[1], done_rows + writing[0], per_row, height, progress)
+            writing = (r1 - r0, writer.submit(out.write_band, b, r0, band, composite, pool))
             del band, composite
-            done_rows += r1 - r0
-            if progress is not None:
-                progress(done_rows * per_row, height * per_row)
+        if writing is not None:
+            _wait(writing[1], writing[0] + done_rows, per_row, height, progress)
+
+
+def _wait(
+    future: Future[None], rows: int, per_row: int, height: int, progress: Progress | None
+) -> int:
+    """Wait for a band's write; report ``rows`` rows done; return ``rows``."""
+    future.result()
+    if progress is not None:
+        progress(rows * per_row, height * per_row)
+    return rows
 
 
 __all__ = [

@@ -153,8 +153,11 @@ def tifxyz_rows(
     scale: Sequence[float],
     rows: tuple[int, int],
     cols: tuple[int, int] | None = None,
+    *,
+    row_indices: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(points, normals, valid) of output rows ``rows`` (and columns ``cols``) of a grid.
+    """(points, normals, valid) of output rows ``rows`` (and columns ``cols``) of a grid,
+    or of the rows ``row_indices`` when given.
 
     ``grid`` is (G_rows, G_cols, 3) float64 (x, y, z per vertex); ``scale`` is [sx, sy].
     """
@@ -162,7 +165,8 @@ def tifxyz_rows(
     sx, sy = float(scale[0]), float(scale[1])
     width = tifxyz_size((g_rows, g_cols), (sx, sy))[1]
     c_start, c_stop = cols if cols is not None else (0, width)
-    u = np.arange(rows[0], rows[1], dtype=np.float64) * sy  # grid row coordinate
+    picked = np.arange(rows[0], rows[1]) if row_indices is None else np.asarray(row_indices)
+    u = picked.astype(np.float64) * sy  # grid row coordinate
     v = np.arange(c_start, c_stop, dtype=np.float64) * sx  # grid column coordinate
     r0 = np.clip(np.floor(u).astype(np.int64), 0, g_rows - 2)
     c0 = np.clip(np.floor(v).astype(np.int64), 0, g_cols - 2)

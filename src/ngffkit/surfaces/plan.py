@@ -2,8 +2,8 @@
 
 The output is rendered a band of rows at a time (every layer of those rows), each band cut
 into square tiles rendered in depth order. The band is the unit of writing and of resuming;
-its buffer (layers x rows x W) is the run's largest allocation, so its height is what
-``--max-memory`` decides.
+its buffer (layers x rows x W) is the run's largest allocation (two are alive: one being
+written while the next renders), so its height is what ``--max-memory`` decides.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ def memory_needed(
     zarr: bool,
 ) -> int:
     """Peak bytes of a run with these band and tile sizes (see the module)."""
-    band = layers * band_rows * width * itemsize
-    composite_rows = band_rows * width * itemsize if composite else 0
+    # Two bands are in flight: one being written while the next renders.
+    band = 2 * layers * band_rows * width * itemsize
+    composite_rows = 2 * band_rows * width * itemsize if composite else 0
     geometry = band_rows * width * GEOMETRY_BYTES_PER_PIXEL
     per_job = block_bytes + 2 * layers * tile * tile * itemsize + tile * tile * 200
     # A Zarr write copies the band into its chunk buffers; TIFF strips are encoded one
     # layer at a time per thread.
-    writing = band if zarr else jobs * tile * width * itemsize * 2
+    writing = band // 2 if zarr else jobs * tile * width * itemsize * 2
     return (
         BASE_BYTES + cache_bytes + band + composite_rows + geometry + 2 * jobs * per_job + writing
     )

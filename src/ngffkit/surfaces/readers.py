@@ -41,6 +41,10 @@ class Surface(Protocol):
         """(points (h, w, 3), normals (h, w, 3), valid (h, w)) of rows start:stop."""
         ...
 
+    def rows_at(self, indices: np.ndarray) -> Geometry:
+        """The same for the rows ``indices`` (a sample of rows, for surveys)."""
+        ...
+
     def read_bytes_per_row(self) -> int:
         """Bytes of surface data one output row costs to read (for plans)."""
         ...
@@ -133,6 +137,24 @@ class PpmSurface:
             records = records[:, cols[0] : cols[1]]
         return ppm_geometry(records)
 
+    def rows_at(self, indices: np.ndarray) -> Geometry:
+        parts = [self._records(int(r)) for r in indices]
+        return ppm_geometry(np.stack(parts))
+
+    def _records(self, row: int) -> np.ndarray:
+        width = self.header.width
+        first = self.header.data_offset + row * width * PPM_RECORD
+        if self._path is not None:
+            with self._path.open("rb") as f:
+                f.seek(first)
+                data = np.fromfile(f, dtype="<f8", count=width * 6)
+        else:
+            raw = self._dir.read_range(self._key, first, first + width * PPM_RECORD)
+            data = np.frombuffer(raw, dtype="<f8")
+        if data.size != width * 6:
+            raise InputError(f"{self.describe()}: row {row} could not be read whole")
+        return data.reshape(width, 6)
+
 
 class TifxyzSurface:
     """A tifxyz folder: x.tif, y.tif, z.tif, meta.json (scale) and an optional mask.tif."""
@@ -207,6 +229,11 @@ class TifxyzSurface:
 
     def rows(self, start: int, stop: int, cols: tuple[int, int] | None = None) -> Geometry:
         return tifxyz_rows(self.grid, self.grid_valid, self.scale, (start, stop), cols)
+
+    def rows_at(self, indices: np.ndarray) -> Geometry:
+        return tifxyz_rows(
+            self.grid, self.grid_valid, self.scale, (0, 0), None, row_indices=indices
+        )
 
 
 def _split_key(loc: Location) -> tuple[Location, str]:
