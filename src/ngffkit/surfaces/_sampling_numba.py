@@ -31,6 +31,7 @@ def sample_tile(  # type: ignore[no-untyped-def]
 ):
     oz, oy, ox = origin[0], origin[1], origin[2]
     sz, sy, sx = shape[0], shape[1], shape[2]
+    xmax, ymax, zmax = sx - 1.0, sy - 1.0, sz - 1.0
     n_layers = offsets.shape[0]
     h, w = valid.shape
     for r in range(h):
@@ -39,26 +40,32 @@ def sample_tile(  # type: ignore[no-untyped-def]
                 for k in range(n_layers):
                     out[k, r, c] = 0
                 continue
-            px, py, pz = points[r, c, 0], points[r, c, 1], points[r, c, 2]
-            nx, ny, nz = normals[r, c, 0], normals[r, c, 1], normals[r, c, 2]
+            # The pixel's line in the level's voxels: base + offset * direction.
+            bx = points[r, c, 0] * mul[0] + add[0]
+            by = points[r, c, 1] * mul[1] + add[1]
+            bz = points[r, c, 2] * mul[2] + add[2]
+            dx = normals[r, c, 0] * mul[0]
+            dy = normals[r, c, 1] * mul[1]
+            dz = normals[r, c, 2] * mul[2]
             for k in range(n_layers):
                 off = offsets[k]
-                cx = (px + off * nx) * mul[0] + add[0]
-                cy = (py + off * ny) * mul[1] + add[1]
-                cz = (pz + off * nz) * mul[2] + add[2]
+                cx = bx + off * dx
+                cy = by + off * dy
+                cz = bz + off * dz
                 if not (
                     cx >= 0.0
                     and cy >= 0.0
                     and cz >= 0.0
-                    and cx <= sx - 1
-                    and cy <= sy - 1
-                    and cz <= sz - 1
+                    and cx <= xmax
+                    and cy <= ymax
+                    and cz <= zmax
                 ):
                     out[k, r, c] = 0
                     continue
-                x0 = int(math.floor(cx))  # noqa: RUF046 (numba)
-                y0 = int(math.floor(cy))  # noqa: RUF046 (numba)
-                z0 = int(math.floor(cz))  # noqa: RUF046 (numba)
+                # Non-negative here, so truncation is the floor (and cheaper).
+                x0 = int(cx)
+                y0 = int(cy)
+                z0 = int(cz)
                 fx = cx - x0
                 fy = cy - y0
                 fz = cz - z0

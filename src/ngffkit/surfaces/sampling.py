@@ -5,7 +5,8 @@ Coordinates
     them (x = column, y = row, z = slice). Layer ``k`` of a pixel samples
     ``P + offsets[k] * n``. A :class:`LevelMap` takes a level-0 voxel coordinate to the
     voxel coordinate of the level being read (``c = q * mul + add`` per axis), from the
-    levels' scale and translation; it is the identity for level 0.
+    levels' scale and translation; it is the identity for level 0. Both samplers compute
+    ``c = (P * mul + add) + offsets[k] * (n * mul)`` in that order.
 
 Sampling
     Trilinear between the 8 voxels around the point (interpolated along x, then y, then z,
@@ -161,9 +162,10 @@ def sample_reference(
         out = np.empty((len(offsets), h, w), dtype=block.dtype)
     off = np.asarray(offsets, dtype=np.float64)[:, None, None]
     coords = []
-    for axis in range(3):  # x, y, z
-        q = points[None, :, :, axis] + off * normals[None, :, :, axis]
-        coords.append(q * level_map.mul[axis] + level_map.add[axis])
+    for axis in range(3):  # x, y, z: base + offset * direction, in the level's voxels
+        base = points[:, :, axis] * level_map.mul[axis] + level_map.add[axis]
+        direction = normals[:, :, axis] * level_map.mul[axis]
+        coords.append(base[None] + off * direction[None])
     cx, cy, cz = coords
     sz, sy, sx = (int(s) for s in shape)
     inside = (
