@@ -345,3 +345,27 @@ def test_a_surface_outside_the_volume_warns_with_both_boxes(
     assert "surface box x 499.9..510.0" in done.stderr
     assert "x 0.0..79.0" in done.stderr
     assert (read_tiffs(tmp_path / "out", 3) == 0).all()
+
+
+def test_zarr_output_resumes_and_stays_partial_until_done(volume: Path, tmp_path: Path) -> None:
+    rec = plane_surface(150, 30)
+    rec[..., 1] = 3 + np.arange(150)[:, None] * 0.4
+    path = write_ppm(tmp_path / "tall.ppm", rec)
+    out = tmp_path / "out.ome.zarr"
+    calls: list[int] = []
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ngffkit.flatten(path, volume, out, layers=9, tile=16, format="zarr", progress=stop)
+    with pytest.raises(ngffkit.PartialDatasetError):
+        ngffkit.open(out)
+    ngffkit.flatten(path, volume, out, layers=9, tile=16, format="zarr", resume=True)
+    ngffkit.flatten(path, volume, tmp_path / "fresh", layers=9, tile=16)
+    np.testing.assert_array_equal(
+        ngffkit.open(out).levels[0][...], read_tiffs(tmp_path / "fresh", 9)
+    )
+    assert not (out / JOURNAL).exists()

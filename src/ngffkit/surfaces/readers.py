@@ -45,6 +45,10 @@ class Surface(Protocol):
         """The same for the rows ``indices`` (a sample of rows, for surveys)."""
         ...
 
+    def describe(self) -> str:
+        """The path or URL, for messages."""
+        ...
+
     def read_bytes_per_row(self) -> int:
         """Bytes of surface data one output row costs to read (for plans)."""
         ...
