@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ngffkit.cli._common import out_console, usage_error
-from ngffkit.cli._work import DryRun, Jobs, MaxMemory, Quiet, peak_rss, progress_bar, say
+from ngffkit.cli._work import DryRun, Quiet, peak_rss, progress_bar, say
 from ngffkit.cli.options import parse_size
 from ngffkit.surfaces.flattening import COMPOSITES, FORMATS, FlattenPlan
 from ngffkit.surfaces.flattening import flatten as run
@@ -67,8 +67,11 @@ def flatten(
     composite_layers: Annotated[
         int, typer.Option(help="How many centred layers the composite reduces.")
     ] = 25,
-    jobs: Jobs = None,
-    max_memory: MaxMemory = None,
+    jobs: Annotated[int | None, typer.Option(
+        help="Threads rendering tiles (default: cores).")] = None,
+    max_memory: Annotated[str | None, typer.Option(
+        help="Memory budget for the whole run, chunk cache included, e.g. 1G, 512M "
+             "(default 2G).")] = None,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into OUTPUT.")] = False,
     overwrite: Annotated[
         bool, typer.Option(help="Replace OUTPUT if it is an earlier flatten output.")
