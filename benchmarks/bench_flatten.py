@@ -25,7 +25,8 @@ Runs (each a fresh process; wall time; peak RSS of the process tree sampled by
 
 scroll2zarr itself is not on PyPI, so it is not run here (the issue's anchor: 7.65
 MP-layers/s for 2,000 x 1,500 px on these machines). Reported: MP-layers/s (layers x
-megapixels / wall second), volume MB read (decoded bytes of the boxes read; over HTTP also
+megapixels / wall second), MP-layers per CPU second (user + sys: steadier than wall time
+on a shared machine), volume MB read (decoded bytes of the boxes read; over HTTP also
 the bytes the server sent), peak memory, and the load average the run saw.
 """
 
@@ -234,6 +235,8 @@ def main() -> None:
                     "run": run,
                     "wall_s": res.wall_s,
                     "mp_layers_s": mp_layers / res.wall_s,
+                    "cpu_s": res.user_s + res.sys_s,
+                    "mp_layers_cpu_s": mp_layers / max(res.user_s + res.sys_s, 1e-9),
                     "read_mb": read / 1e6,
                     "http_mb": None if sent is None else sent / 1e6,
                     "peak_mib": res.peak_tree_rss_mib,
@@ -262,8 +265,11 @@ def main() -> None:
         f"\nsegment {args.width} x {args.height} px x 65 layers = {mp_layers:.0f} MP-layers; "
         f"volume {SHAPE} uint16, {vol_bytes / 2**30:.2f} GiB on disk; {os.cpu_count()} cores"
     )
-    print("| run | wall s | MP-layers/s | volume MB read | HTTP MB sent | peak MiB | load |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| run | wall s | MP-layers/s | CPU s | MP-layers per CPU s | volume MB read "
+        "| HTTP MB sent | peak MiB | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     base = next((r for r in rows if r["run"] == "numpy"), None)
     for r in rows:
         ratio = (
@@ -274,6 +280,7 @@ def main() -> None:
         http = f"{r['http_mb']:.0f}" if r["http_mb"] is not None else "-"
         print(
             f"| {r['run']} | {r['wall_s']:.1f} | {r['mp_layers_s']:.1f}{ratio} | "
+            f"{r['cpu_s']:.1f} | {r['mp_layers_cpu_s']:.1f} | "
             f"{r['read_mb']:.0f} | {http} | {r['peak_mib']:.0f} | "
             f"{r['load']:.1f}-{r['load_after']:.1f} |"
         )

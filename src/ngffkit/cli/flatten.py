@@ -67,11 +67,16 @@ def flatten(
     composite_layers: Annotated[
         int, typer.Option(help="How many centred layers the composite reduces.")
     ] = 25,
-    jobs: Annotated[int | None, typer.Option(
-        help="Threads rendering tiles (default: cores).")] = None,
-    max_memory: Annotated[str | None, typer.Option(
-        help="Memory budget for the whole run, chunk cache included, e.g. 1G, 512M "
-             "(default 2G).")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="Threads rendering tiles (default: cores).")
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory budget for the whole run, chunk cache included, e.g. 1G, 512M "
+            "(default 2G)."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into OUTPUT.")] = False,
     overwrite: Annotated[
         bool, typer.Option(help="Replace OUTPUT if it is an earlier flatten output.")
