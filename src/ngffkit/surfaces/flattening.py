@@ -25,8 +25,15 @@ from ngffkit.errors import InputError, NgffWarning
 from ngffkit.storage import default_options
 from ngffkit.surfaces.outputs import Output, open_output
 from ngffkit.surfaces.plan import Box3, choose_budget, chunk_keys, format_box, union_box
-from ngffkit.surfaces.readers import Surface, open_surface
-from ngffkit.surfaces.render import MAX_BLOCK_BYTES, Layering, Volume, open_volume, render_rows
+from ngffkit.surfaces.readers import Geometry, Surface, open_surface
+from ngffkit.surfaces.render import (
+    MAX_BLOCK_BYTES,
+    Layering,
+    Volume,
+    open_volume,
+    read_geometry,
+    render_rows,
+)
 from ngffkit.surfaces.sampling import sample_bounds
 
 COMPOSITES = ("max", "mean", "min", "median")
@@ -345,12 +352,27 @@ def _run(
     if progress is not None:
         progress(done_rows * per_row, height * per_row)
     lo, hi = settings.composite_range()
-    with ThreadPoolExecutor(jobs) as pool, ThreadPoolExecutor(1) as writer:
+    todo = [b for b in range(n_bands) if b not in out.done]
+
+    def rows_of(b: int) -> tuple[int, int]:
+        return b * band_rows, min((b + 1) * band_rows, height)
+
+    def geometry_of(b: int) -> list[Geometry]:
+        return read_geometry(surface, settings.flip_normals, rows_of(b), (0, width), plan.tile)
+
+    with (
+        ThreadPoolExecutor(jobs) as pool,
+        ThreadPoolExecutor(1) as writer,
+        ThreadPoolExecutor(1) as reader,
+    ):
         writing: tuple[int, Future[None]] | None = None
-        for b in range(n_bands):
-            if b in out.done:
-                continue
-            r0, r1 = b * band_rows, min((b + 1) * band_rows, height)
+        # The next band's surface geometry is read while this one renders.
+        ahead = reader.submit(geometry_of, todo[0]) if todo else None
+        for k, b in enumerate(todo):
+            r0, r1 = rows_of(b)
+            assert ahead is not None
+            geometry = ahead.result()
+            ahead = reader.submit(geometry_of, todo[k + 1]) if k + 1 < len(todo) else None
             band = np.empty((layers, r1 - r0, width), volume.dtype)
             render_rows(
                 surface,
@@ -362,6 +384,7 @@ def _run(
                 plan.tile,
                 pool,
                 out=band,
+                geometry=geometry,
             )
             composite = None
             if settings.composite is not None:
@@ -373,7 +396,7 @@ def _run(
             if writing is not None:
                 done_rows = _wait(writing[1], done_rows + writing[0], per_row, height, progress)
             writing = (r1 - r0, writer.submit(out.write_band, b, r0, band, composite, pool))
-            del band, composite
+            del band, composite, geometry
         if writing is not None:
             _wait(writing[1], writing[0] + done_rows, per_row, height, progress)
 

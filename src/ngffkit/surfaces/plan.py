@@ -49,7 +49,7 @@ def memory_needed(
     # Two bands are in flight: one being written while the next renders.
     band = 2 * layers * band_rows * width * itemsize
     composite_rows = 2 * band_rows * width * itemsize if composite else 0
-    geometry = band_rows * width * GEOMETRY_BYTES_PER_PIXEL
+    geometry = 2 * band_rows * width * GEOMETRY_BYTES_PER_PIXEL  # this band's and the next
     per_job = block_bytes + 2 * layers * tile * tile * itemsize + tile * tile * 200
     # A Zarr write copies the band into its chunk buffers; TIFF strips are encoded one
     # layer at a time per thread.

@@ -302,6 +302,17 @@ class SurfaceLayers:
                 )
 
 
+def read_geometry(
+    surface: Surface, flip: bool, rows: tuple[int, int], cols: tuple[int, int], tile: int
+) -> list[Geometry]:
+    """The geometry of rows x cols, one entry per ``tile`` rows (normals flipped if asked)."""
+    out = []
+    for r0 in range(rows[0], rows[1], tile):
+        points, normals, valid = surface.rows(r0, min(r0 + tile, rows[1]), cols)
+        out.append((points, -normals if flip else normals, valid))
+    return out
+
+
 def render_rows(
     surface: Surface,
     volume: Volume,
@@ -312,23 +323,23 @@ def render_rows(
     tile: int,
     pool: Executor | None,
     out: np.ndarray | None = None,
+    geometry: list[Geometry] | None = None,
 ) -> np.ndarray:
     """Render rows x cols of every layer in ``offsets`` into ``out`` (layers, h, w).
 
     The region is cut into tiles of ``tile`` pixels, rendered in order of their mean depth
     (as scroll2zarr and VC sort by z: neighbouring tiles at one depth read the same chunks,
     which the cache then holds) on ``pool``'s threads; at most twice as many tiles as
-    threads are in flight, so memory stays a few tiles per thread.
+    threads are in flight, so memory stays a few tiles per thread. ``geometry``: the
+    region's :func:`read_geometry`, when it was read ahead.
     """
     h, w = rows[1] - rows[0], cols[1] - cols[0]
     if out is None:
         out = np.zeros((len(offsets), h, w), volume.dtype)
+    if geometry is None:
+        geometry = read_geometry(surface, flip, rows, cols, tile)
     tiles: list[tuple[int, int, Geometry]] = []
-    for r0 in range(rows[0], rows[1], tile):
-        r1 = min(r0 + tile, rows[1])
-        points, normals, valid = surface.rows(r0, r1, cols)
-        if flip:
-            normals = -normals
+    for r0, (points, normals, valid) in zip(range(rows[0], rows[1], tile), geometry, strict=True):
         for c in range(0, w, tile):
             cs = slice(c, c + tile)
             tiles.append((r0 - rows[0], c, (points[:, cs], normals[:, cs], valid[:, cs])))
@@ -368,6 +379,7 @@ __all__ = [
     "SurfaceLayers",
     "Volume",
     "open_volume",
+    "read_geometry",
     "render_rows",
     "render_tile",
 ]
