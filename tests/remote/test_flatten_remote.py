@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ngffkit
+from ngffkit.errors import InputError
 
 from .conftest import Moto, ServerFactory
 
@@ -80,6 +81,14 @@ def test_cli_over_http(
         "flatten", server.url("missing.ppm"), server.url("vol.ome.zarr"), tmp_path / "x", "-q"
     )
     assert done.returncode == 1 and "missing.ppm" in done.stderr and "Traceback" not in done.stderr
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "short.ppm").write_bytes((scroll / "seg.ppm").read_bytes()[:-48])
+    (served / "long.ppm").write_bytes((scroll / "seg.ppm").read_bytes() + b"\0" * 8)
+    other = server_factory(served)
+    for name, says in (("short", "fewer"), ("long", "more")):
+        with pytest.raises(InputError, match=f"{name}.ppm: the .ppm is truncated.*holds {says}"):
+            ngffkit.open_surface(other.url(f"{name}.ppm"))
 
 
 @pytest.mark.parametrize(("surface", "options"), CASES)

@@ -98,22 +98,21 @@ class PpmSurface:
             size = None
         self.header: PpmHeader = parse_ppm_header(head, where)
         end = self.header.data_offset + self.header.body_bytes
+        found = None  # what the file holds, when it is not what the header says
         if size is None:
             # Remote: the last record must exist and nothing may follow it.
             if not self._dir.read_range(self._key, end - 1, end):
-                size = -1
+                found = "fewer"
             elif self._dir.read_range(self._key, end, end + 1):
-                size = end + 1
-            else:
-                size = end
-        if size != end:
-            found = "fewer" if size < end else "more"
+                found = "more"
+        elif size != end:
+            found = f"{'fewer' if size < end else 'more'} ({size - self.header.data_offset} bytes)"
+        if found is not None:
             raise InputError(
                 f"{where}: the .ppm is truncated or malformed: its header says "
                 f"{self.header.width} x {self.header.height} records of 48 bytes "
                 f"({self.header.body_bytes} bytes after the header) but the file holds "
-                f"{found}{'' if size < 0 else f' ({size - self.header.data_offset} bytes)'}; "
-                "re-export or re-download it"
+                f"{found}; re-export or re-download it"
             )
         self.shape = (self.header.height, self.header.width)
 
