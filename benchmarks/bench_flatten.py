@@ -16,8 +16,8 @@ Runs (each a fresh process; wall time; peak RSS of the process tree sampled by
 ``measure.run_measured``):
 
 * ``ngffkit local``: ``ngff flatten SEG.ppm VOL OUT`` (65 layers, TIFFs, --jobs 2);
-* ``ngffkit http``: the same with SEG and VOL served by a Range-capable static server on
-  127.0.0.1 (tests/remote/servers.py) whose log gives the bytes sent;
+* ``ngffkit http``: the same with SEG and VOL served over HTTP on 127.0.0.1 by a threaded
+  static server with Range support (in this script; it counts the bytes sent);
 * ``numpy reference``: the straightforward way (as scroll2zarr's ``ppm_to_layers``): the
   whole ``.ppm`` and every layer in memory, 100 x 100 px blocks sorted by depth, each block's
   voxel box read through ``ngffkit.open`` and sampled by ``sample_reference`` (the plain
@@ -33,11 +33,14 @@ the bytes the server sent), peak memory, and the load average the run saw.
 from __future__ import annotations
 
 import argparse
+import functools
+import http.server
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +94,60 @@ for i, layer in enumerate(layers):
     tifffile.imwrite(f"{out}/{i:02d}.tif", layer)
 print(json.dumps({"read": read, "seconds": time.perf_counter() - t0}))
 """
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with single byte ranges, read by seeking (a 576 MB .ppm is not read
+    whole for each row), counting the bytes sent."""
+
+    protocol_version = "HTTP/1.1"
+    sent = 0
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path.split("?", 1)[0]))
+        if not path.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        size = path.stat().st_size
+        start, stop, status = 0, size, 200
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes=") and "," not in wanted:
+            a, _, b = wanted[6:].partition("-")
+            start = int(a) if a else max(0, size - int(b))
+            stop = min(int(b) + 1, size) if a and b else size
+            if start >= size:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        with path.open("rb") as f:
+            f.seek(start)
+            body = f.read(stop - start)
+        self.send_response(status)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with _RangeHandler.lock:
+            _RangeHandler.sent += len(body)
+
+
+def serve(root: Path) -> http.server.ThreadingHTTPServer:
+    handler = functools.partial(_RangeHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def write_volume(path: Path) -> None:
@@ -166,8 +223,6 @@ def main() -> None:
     args = ap.parse_args()
     from measure import run_measured
 
-    from remote.servers import StaticServer
-
     tmp = Path(tempfile.mkdtemp(prefix="bench-flatten-"))
     data = args.data or tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -182,7 +237,8 @@ def main() -> None:
     mp_layers = 65 * args.width * args.height / 1e6
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     rows = []
-    server = StaticServer(data)
+    server = serve(data)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         for run in args.runs.split(","):
             out = tmp / f"out-{run}"
@@ -203,7 +259,7 @@ def main() -> None:
                 s, v = (
                     (str(seg), str(vol))
                     if run == "local"
-                    else (server.url(seg.name), server.url(vol.name))
+                    else (f"{base}/{seg.name}", f"{base}/{vol.name}")
                 )
                 argv = [
                     sys.executable,
@@ -218,7 +274,7 @@ def main() -> None:
                     "--overwrite",
                     "-q",
                 ]
-                server.clear()
+                _RangeHandler.sent = 0
             res = run_measured(argv, log_path=tmp / f"{run}.log", env=env, timeout_s=3600)
             log = (tmp / f"{run}.log").read_text()
             if res.returncode != 0:
@@ -229,7 +285,7 @@ def main() -> None:
                 if run == "numpy"
                 else float(log.split("volume read ")[1].split(" MiB")[0]) * 2**20
             )
-            sent = sum(r.sent for r in server.log) if run == "http" else None
+            sent = _RangeHandler.sent if run == "http" else None
             rows.append(
                 {
                     "run": run,
@@ -259,7 +315,8 @@ def main() -> None:
                 assert a == (tmp / "out-http" / f"{i:02d}.tif").read_bytes()
             print("local and http layers byte-identical")
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"\nsegment {args.width} x {args.height} px x 65 layers = {mp_layers:.0f} MP-layers; "
