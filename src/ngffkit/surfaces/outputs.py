@@ -263,7 +263,8 @@ class ZarrOutput:
             version="0.5",
             name="flatten",
         )
-        self.image = create_image(loc, self.spec, overwrite=overwrite)  # replace rule inside
+        replace_output(loc, overwrite)
+        self.image = create_image(loc, self.spec)
         self.band_rows = plan.band_rows
         self.record = dict(
             record,
