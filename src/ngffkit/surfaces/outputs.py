@@ -304,7 +304,7 @@ class ZarrOutput:
         self.loc.write_json(JOURNAL, self.record)
 
     def finish(self, *, jobs: int, max_memory: int) -> tuple[str, ...]:
-        from ngffkit.downsample import downsample
+        from ngffkit.downsample import MARKER, downsample
         from ngffkit.layout import finish_image
 
         if not self.record.get("finished"):
@@ -313,7 +313,9 @@ class ZarrOutput:
             finish_image(self.loc, self.spec)
             self.record["finished"] = True
             self.loc.write_json(JOURNAL, self.record)
-        downsample(self.loc.url, jobs=jobs, max_memory=max_memory)
+        # A pyramid interrupted in an earlier run is resumed (its marker says so).
+        interrupted = self.loc.read(MARKER) is not None
+        downsample(self.loc.url, jobs=jobs, max_memory=max_memory, resume=interrupted)
         files = [self.loc.url]
         folder = self.loc.local_path
         if self.comp is not None and folder is not None:
