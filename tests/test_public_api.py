@@ -23,6 +23,7 @@ EXPECTED = {
     "NotFoundError",
     "PartialDatasetError",
     "StorageError",
+    "SurfaceLayers",
     "ValidationReport",
     "Voxel",
     "__version__",
@@ -32,8 +33,11 @@ EXPECTED = {
     "describe",
     "downsample",
     "finish_image",
+    "flatten",
     "open",
+    "open_surface",
     "pyramid_spec",
+    "surface_layers",
     "validate",
 }
 

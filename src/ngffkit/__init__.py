@@ -6,7 +6,9 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
 :func:`pyramid_spec`) to write one; :func:`validate` and :func:`describe` to check and
 summarise one; :class:`Voxel` (``Voxel(x=11.24, y=11.24, z=25)``) to give a voxel size by
-axis name; and the error tree rooted at :class:`NgffkitError`.
+axis name; :func:`flatten` the layers of a scroll surface into files, or read them as a lazy
+array with :func:`surface_layers` (:func:`open_surface` reads a surface); and the error tree
+rooted at :class:`NgffkitError`.
 
 Importing ngffkit has no side effects: no threads, no environment changes, no network.
 The names are resolved on first use (PEP 562), so a program that needs one of them (the
@@ -40,6 +42,7 @@ if typing.TYPE_CHECKING:
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
     from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
+    from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.validate import ValidationReport, validate
     from ngffkit.voxel import Voxel
 
@@ -59,6 +62,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "create_image": ("ngffkit.layout", "create_image"),
     "finish_image": ("ngffkit.layout", "finish_image"),
     "pyramid_spec": ("ngffkit.layout", "pyramid_spec"),
+    "SurfaceLayers": ("ngffkit.surfaces", "SurfaceLayers"),
+    "flatten": ("ngffkit.surfaces", "flatten"),
+    "open_surface": ("ngffkit.surfaces", "open_surface"),
+    "surface_layers": ("ngffkit.surfaces", "surface_layers"),
     "ValidationReport": ("ngffkit.validate", "ValidationReport"),
     "validate": ("ngffkit.validate", "validate"),
     "Voxel": ("ngffkit.voxel", "Voxel"),
@@ -77,6 +84,7 @@ __all__ = [
     "NotFoundError",
     "PartialDatasetError",
     "StorageError",
+    "SurfaceLayers",
     "ValidationReport",
     "Voxel",
     "__version__",
@@ -86,8 +94,11 @@ __all__ = [
     "describe",
     "downsample",
     "finish_image",
+    "flatten",
     "open",
+    "open_surface",
     "pyramid_spec",
+    "surface_layers",
     "validate",
 ]
 

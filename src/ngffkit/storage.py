@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 import tensorstore as ts
 
 from ngffkit import transport
-from ngffkit.errors import InputError, MetadataError, StorageError
+from ngffkit.errors import InputError, MetadataError, NotFoundError, StorageError
 from ngffkit.transport import (
     ANONYMOUS_ENV,
     CACHE_ENV,
@@ -247,6 +247,30 @@ class Location:
             raise map_error(exc, self, key) from exc
         if result.state == "missing":
             return None
+        return bytes(result.value)
+
+    def read_range(self, key: str, start: int, stop: int) -> bytes:
+        """Bytes ``start:stop`` of ``key`` (a Range request remotely): b"" when the range is
+        not wholly inside the value, NotFoundError when the key is missing."""
+        if self.scheme == "file":
+            path = Path(str(self.kvstore["path"])) / key
+            try:
+                with path.open("rb") as f:
+                    f.seek(start)
+                    data = f.read(max(stop - start, 0))
+                    return data if len(data) == stop - start else b""
+            except FileNotFoundError:
+                raise NotFoundError(f"{path} does not exist") from None
+            except OSError as exc:
+                raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        try:
+            result = self._kv().read(key, byte_range=slice(start, stop)).result()
+        except Exception as exc:
+            if "OUT_OF_RANGE" in str(exc):
+                return b""
+            raise map_error(exc, self, key) from exc
+        if result.state == "missing":
+            raise NotFoundError(f"{self.describe(key)} was not found")
         return bytes(result.value)
 
     def read_json(self, key: str) -> JsonDict | None:

@@ -1,0 +1,154 @@
+"""Planning a flatten: tiles, bands and the memory they need. Pure: no I/O.
+
+The output is rendered a band of rows at a time (every layer of those rows), each band cut
+into square tiles rendered in depth order. The band is the unit of writing and of resuming;
+its buffer (layers x rows x W) is the run's largest allocation (two are alive: one being
+written while the next renders), so its height is what ``--max-memory`` decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ngffkit.errors import InputError
+
+# What the process holds besides the data: Python, numpy, tensorstore, the compiled
+# sampler (measured about 160 MiB RSS before the first tile).
+BASE_BYTES = 192 << 20
+# Bytes per surface pixel while a band's geometry is held: the raw .ppm record (48), the
+# points and normals in float64 (48 + 48), validity and views.
+GEOMETRY_BYTES_PER_PIXEL = 160
+MAX_BAND_TILES = 8
+MIN_TILE = 16
+
+Box3 = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Budget:
+    tile: int
+    band_rows: int
+    memory: int
+
+
+def memory_needed(
+    *,
+    width: int,
+    layers: int,
+    itemsize: int,
+    band_rows: int,
+    tile: int,
+    jobs: int,
+    block_bytes: int,
+    cache_bytes: int,
+    composite: bool,
+    zarr: bool,
+) -> int:
+    """Peak bytes of a run with these band and tile sizes (see the module)."""
+    # Two bands are in flight: one being written while the next renders.
+    band = 2 * layers * band_rows * width * itemsize
+    composite_rows = 2 * band_rows * width * itemsize if composite else 0
+    geometry = 2 * band_rows * width * GEOMETRY_BYTES_PER_PIXEL  # this band's and the next
+    per_job = block_bytes + 2 * layers * tile * tile * itemsize + tile * tile * 200
+    # A Zarr write copies the band into its chunk buffers; TIFF strips are encoded one
+    # layer at a time per thread.
+    writing = band // 2 if zarr else jobs * tile * width * itemsize * 2
+    return (
+        BASE_BYTES + cache_bytes + band + composite_rows + geometry + 2 * jobs * per_job + writing
+    )
+
+
+def choose_budget(
+    *,
+    max_memory: int,
+    width: int,
+    layers: int,
+    itemsize: int,
+    jobs: int,
+    block_bytes: int,
+    cache_bytes: int,
+    composite: bool,
+    zarr: bool,
+    tile: int = 128,
+    align: int = 1,
+) -> Budget:
+    """The tallest band (up to ``MAX_BAND_TILES`` tile rows, a multiple of ``align``) and
+    the largest tile (halved down to ``MIN_TILE``) that fit ``max_memory``."""
+    while True:
+        unit = tile * align // _gcd(tile, align)
+        best = None
+        for k in range(1, MAX_BAND_TILES + 1):
+            rows = unit * k
+            need = memory_needed(
+                width=width,
+                layers=layers,
+                itemsize=itemsize,
+                band_rows=rows,
+                tile=tile,
+                jobs=jobs,
+                block_bytes=block_bytes,
+                cache_bytes=cache_bytes,
+                composite=composite,
+                zarr=zarr,
+            )
+            if need > max_memory:
+                break
+            best = Budget(tile, rows, need)
+        if best is not None:
+            return best
+        if tile // 2 < MIN_TILE:
+            need = memory_needed(
+                width=width,
+                layers=layers,
+                itemsize=itemsize,
+                band_rows=unit,
+                tile=tile,
+                jobs=jobs,
+                block_bytes=block_bytes,
+                cache_bytes=cache_bytes,
+                composite=composite,
+                zarr=zarr,
+            )
+            raise InputError(
+                f"--max-memory {max_memory / 2**20:.0f} MiB is too small to render "
+                f"{layers} layers of a {width} px wide surface: it needs at least "
+                f"{need / 2**20:.0f} MiB (a band of {unit} rows of every layer, the chunk "
+                "cache and the tiles in flight); raise --max-memory, or lower --jobs or "
+                "--cache-size"
+            )
+        tile //= 2
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def chunk_keys(box: Sequence[tuple[int, int]], chunks: Sequence[int]) -> set[tuple[int, ...]]:
+    """The chunk grid indices a (z, y, x) box of voxels touches."""
+    ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(box, chunks, strict=True)]
+    return {(z, y, x) for z in ranges[0] for y in ranges[1] for x in ranges[2]}
+
+
+def union_box(a: Box3 | None, b: Box3 | None) -> Box3 | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (
+        (min(a[0][0], b[0][0]), max(a[0][1], b[0][1])),
+        (min(a[1][0], b[1][0]), max(a[1][1], b[1][1])),
+        (min(a[2][0], b[2][0]), max(a[2][1], b[2][1])),
+    )
+
+
+def format_box(box: Box3 | None) -> str:
+    """x a..b, y a..b, z a..b"""
+    if box is None:
+        return "empty"
+    return ", ".join(f"{n} {lo:.1f}..{hi:.1f}" for n, (lo, hi) in zip("xyz", box, strict=True))
+
+
+__all__ = ["Budget", "choose_budget", "chunk_keys", "format_box", "memory_needed", "union_box"]
