@@ -104,6 +104,12 @@ MATRIX: list[tuple[list[str], str]] = [
     (["decompress-tiffs", "{w}/stack", "{w}/stack/out"], "overlaps"),
     (["decompress-tiffs", "{w}/stack", "{w}/docs", "--overwrite"], "thesis.docx"),
     (["decompress-tiffs", "{w}/stack", "{out}", "--jobs", "0"], "--jobs"),
+    (["flatten", "{w}/missing.ppm", "{w}/img.zarr", "{out}"], "missing.ppm"),
+    (["flatten", "{w}/notes.txt", "{w}/img.zarr", "{out}"], "notes.txt"),
+    (["flatten", "{w}/docs", "{w}/img.zarr", "{out}"], "docs"),
+    (["flatten", "{w}/docs", "{w}/img.zarr", "{w}/docs", "--overwrite"], "docs"),
+    (["flatten", "{w}/notes.txt", "{w}/img.zarr", "{out}", "--layers", "0"], "--layers"),
+    (["flatten", "{w}/notes.txt", "{w}/img.zarr", "{out}", "--jobs", "0"], "--jobs"),
     (["no-such-command"], "no-such-command"),
 ]
 

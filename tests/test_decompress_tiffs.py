@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from ngffkit._output import OWNED
 from ngffkit.errors import ConflictError, InputError
-from ngffkit.tiffs import MARKER, PARTIAL_SUFFIX, decompress_tiffs
+from ngffkit.tiffs import PARTIAL_SUFFIX, decompress_tiffs
 from run_helpers import ngff
 
 
@@ -70,7 +71,7 @@ def test_rewrites_every_tiff_uncompressed_and_pixel_exact(tmp_path: Path) -> Non
     assert result.written == ["000.tif", "001.tif", "002.tiff", "003.tif", "004.tif"]
     assert result.copied == ["005.tif"]
     assert result.not_tiff == ["meta.json", "notes.txt"]
-    assert sorted(os.listdir(tmp_path / "out")) == sorted([*data, MARKER])
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([*data, OWNED])
     for name in data:
         src, out = _pages(tmp_path / "in" / name), _pages(tmp_path / "out" / name)
         assert len(src) == len(out)

@@ -25,6 +25,7 @@ from flatten_helpers import (
     write_tifxyz,
     write_volume,
 )
+from ngffkit._output import OWNED
 from ngffkit.errors import ConflictError, InputError
 from ngffkit.surfaces.geometry import ppm_geometry
 from ngffkit.surfaces.outputs import JOURNAL
@@ -64,7 +65,8 @@ def test_ppm_layers_match_the_formula(
     got = read_tiffs(tmp_path / "out", 9)
     assert_layers(got, ppm_expected(rec, 9, 1.5))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        f"{i:02d}.tif" for i in range(9)
+        OWNED,
+        *(f"{i:02d}.tif" for i in range(9)),
     ]
     assert (got[:, 5:8, 10:20] == 0).all() and (got[:, 35:, 48:] == 0).any()
 
@@ -76,7 +78,7 @@ def test_default_is_65_layers_and_names_widen_past_99(
     ngffkit.flatten(path, volume, tmp_path / "a", jobs=1)
     assert_layers(read_tiffs(tmp_path / "a", 65), ppm_expected(rec, 65, 1.0))
     ngffkit.flatten(path, volume, tmp_path / "b", layers=101, step=0.25, jobs=2)
-    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    names = sorted(p.name for p in (tmp_path / "b").iterdir() if p.name != OWNED)
     assert names[0] == "000.tif" and names[-1] == "100.tif" and len(names) == 101
     assert_layers(read_tiffs(tmp_path / "b", 101), ppm_expected(rec, 101, 0.25))
 
@@ -230,14 +232,14 @@ def test_resume_after_an_interruption(volume: Path, tmp_path: Path) -> None:
     assert "00.tif.partial" in names and JOURNAL in names
     journal = json.loads((out / JOURNAL).read_text())
     assert journal["done"] == [0] and journal["band_rows"] < 100
-    with pytest.raises(ConflictError, match="already exists"):
+    with pytest.raises(ConflictError, match="interrupted .* --resume"):
         ngffkit.flatten(path, volume, out, layers=9, tile=8)
     with pytest.raises(ConflictError, match="other settings"):
         ngffkit.flatten(path, volume, out, layers=7, tile=8, resume=True)
     ngffkit.flatten(path, volume, out, layers=9, tile=8, resume=True)
     ngffkit.flatten(path, volume, tmp_path / "fresh", layers=9, tile=8)
     np.testing.assert_array_equal(read_tiffs(out, 9), read_tiffs(tmp_path / "fresh", 9))
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:02d}.tif" for i in range(9)]
+    assert sorted(p.name for p in out.iterdir()) == [OWNED, *(f"{i:02d}.tif" for i in range(9))]
 
 
 def test_overwrite_replaces_only_a_flatten_output(
@@ -247,7 +249,7 @@ def test_overwrite_replaces_only_a_flatten_output(
     out = tmp_path / "out"
     ngffkit.flatten(path, volume, out, layers=3)
     ngffkit.flatten(path, volume, out, layers=5, overwrite=True)
-    assert len(list(out.iterdir())) == 5
+    assert len(list(out.iterdir())) == 5 + 1  # and the mark that it is ngffkit's
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ConflictError, match="did not write"):
         ngffkit.flatten(path, volume, out, layers=5, overwrite=True)
@@ -295,7 +297,7 @@ def test_cli_renders_with_every_option(
         "-q",
     )
     assert done.returncode == 0, done.stderr
-    assert "MP-layers/s" in done.stderr and "peak memory" in done.stderr
+    assert "MP-layers/s" in done.stdout and "peak memory" in done.stdout  # the summary: stdout
     level1 = tuple(s // 2 for s in SHAPE)
     got = read_tiffs(tmp_path / "out", 7)
     assert_layers(got, ppm_expected(rec, 7, 0.5, level=1, shape=level1, flip=True))
@@ -369,3 +371,20 @@ def test_zarr_output_resumes_and_stays_partial_until_done(volume: Path, tmp_path
         ngffkit.open(out).levels[0][...], read_tiffs(tmp_path / "fresh", 9)
     )
     assert not (out / JOURNAL).exists()
+
+
+
+def test_overwrite_replaces_a_finished_flatten_output_only(
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """A finished TIFF output carries ngffkit's mark, so --overwrite may replace it; the same
+    files without the mark are somebody else's and are refused (the one output rule)."""
+    path, _ = ppm
+    out = tmp_path / "out"
+    ngffkit.flatten(path, volume, out, layers=3)
+    assert (out / OWNED).exists() and not (out / JOURNAL).exists()
+    ngffkit.flatten(path, volume, out, layers=3, overwrite=True)
+    (out / OWNED).unlink()
+    with pytest.raises(ConflictError, match="not Zarr"):
+        ngffkit.flatten(path, volume, out, layers=3, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["00.tif", "01.tif", "02.tif"]

@@ -45,9 +45,10 @@ OWN_KEYS = (
     ".ngffkit-journal",
     ".ngffkit-downsample.json",
     ".ngffkit-compress",
-    ".ngffkit-tiffs.json",  # decompress-tiffs: this folder of TIFFs is ngffkit's output
+    ".ngffkit-output.json",  # see mark_owned
     LOCK,
 )
+OWNED = ".ngffkit-output.json"
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5
 
@@ -200,6 +201,13 @@ def check_apart(
             f"the output {local} overlaps {what} {input_path}; write the output to a folder "
             "outside it (replacing it would delete the input)"
         )
+
+
+def mark_owned(folder: Path, tool: str) -> None:
+    """Mark a local OUTPUT folder that is not Zarr (a folder of TIFFs written by
+    ``decompress-tiffs`` or ``flatten``) as ngffkit's, so a later ``--overwrite`` may replace
+    it: without the mark such a folder looks like anybody's files and is refused."""
+    (folder / OWNED).write_text(json.dumps({"tool": f"ngff {tool}"}) + "\n")
 
 
 def claim_output(loc: Location, overwrite: bool, *, what: str = "OUTPUT") -> None:

@@ -18,7 +18,6 @@ already uncompressed are copied byte for byte.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import struct
@@ -36,9 +35,6 @@ from ngffkit.errors import InputError, NotFoundError, StorageError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PARTIAL_SUFFIX = ".ngff-partial"
-#: Written into OUTPUT before any TIFF: marks the folder as ngffkit's, so a later
-#: ``--overwrite`` may replace it (the one output rule refuses folders of foreign files).
-MARKER = ".ngffkit-tiffs.json"
 
 # Tags the writer derives from the data and the layout it writes (or that describe how the
 # input was stored and no longer apply once decoded); never copied.
@@ -165,7 +161,7 @@ def decompress_tiffs(
     ``progress(done, total)`` is called with input bytes. Raises :class:`InputError` naming
     every file that could not be read (the others are written).
     """
-    from ngffkit.layout import claim_output
+    from ngffkit._output import claim_output, mark_owned
     from ngffkit.storage import resolve
 
     src, dst = Path(input).resolve(), Path(output).resolve()
@@ -187,7 +183,7 @@ def decompress_tiffs(
         raise StorageError(f"cannot create {dst}: {exc.strerror or exc}") from exc
     for stale in dst.glob(f".*{PARTIAL_SUFFIX}"):
         stale.unlink()  # a temporary file of an interrupted run: ours, never complete
-    (dst / MARKER).write_text(json.dumps({"tool": "ngff decompress-tiffs", "input": str(src)}))
+    mark_owned(dst, "decompress-tiffs")  # before any TIFF: a later --overwrite may replace it
     result = DecompressResult(output=dst, not_tiff=other)
     sizes = {p: p.stat().st_size for p in tiffs}
     total = sum(sizes.values())

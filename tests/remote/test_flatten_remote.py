@@ -34,7 +34,7 @@ def scroll(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}  # the mark included
 
 
 CASES: list[tuple[str, dict[str, Any]]] = [

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ngffkit.cli._common import out_console, usage_error
-from ngffkit.cli._work import DryRun, Quiet, peak_rss, progress_bar, say
+from ngffkit.cli._work import DryRun, Quiet, check_jobs, peak_rss, progress_bar, say
 from ngffkit.cli.options import parse_size
 from ngffkit.surfaces.flattening import COMPOSITES, FORMATS, FlattenPlan
 from ngffkit.surfaces.flattening import flatten as run
@@ -103,6 +103,7 @@ def flatten(
             raise usage_error(name, f"{value}: at least 1")
     if not step > 0:
         raise usage_error("--step", f"{step}: must be a positive number of voxels")
+    check_jobs(jobs)
     budget = parse_size("--max-memory", max_memory) if max_memory else None
     with progress_bar("flattening", quiet) as progress:
         result = run(

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ngffkit._output import OWNED, claim_output, mark_owned
 from ngffkit.errors import ConflictError, InputError
 from ngffkit.image import PARTIAL_MARKER
-from ngffkit.layout import claim_output
 from ngffkit.storage import Location, resolve
 from ngffkit.surfaces.tiffwriter import StripTiff, encode_strip
 
@@ -137,7 +137,7 @@ class TiffOutput:
             others = [
                 p.name
                 for p in folder.iterdir()
-                if not (_OURS.match(p.name) or p.name in (JOURNAL, PARTIAL_MARKER))
+                if not (_OURS.match(p.name) or p.name in (JOURNAL, PARTIAL_MARKER, OWNED))
             ]
             if overwrite and others:
                 raise ConflictError(
@@ -210,6 +210,7 @@ class TiffOutput:
             if partial.exists():
                 os.replace(partial, self.folder / name)
         (self.folder / JOURNAL).unlink(missing_ok=True)
+        mark_owned(self.folder, "flatten")  # a later --overwrite may replace these TIFFs
         (self.folder / PARTIAL_MARKER).unlink(missing_ok=True)
         return tuple(str(self.folder / n) for n in self.names)
 
