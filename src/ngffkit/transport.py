@@ -15,11 +15,11 @@ import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import tensorstore as ts
-
 from ngffkit.errors import InputError, MetadataError, NotFoundError, OptionError, StorageError
 
 if TYPE_CHECKING:
+    import tensorstore as ts
+
     from ngffkit.storage import Location
 
 JsonDict = dict[str, Any]
@@ -190,6 +190,8 @@ def shared_context() -> ts.Context:
     one in-memory store that every open in this process sees. Created on first use so that
     importing ngffkit starts no threads.
     """
+    import tensorstore as ts
+
     global _context
     options = default_options()
     with _context_lock:
@@ -203,6 +205,8 @@ def read_context() -> ts.Context:
     """The context for reading images: the shared one plus a chunk cache of
     ``cache_bytes`` (which also keeps shard indexes, so a remote read of a sharded array
     fetches each index once)."""
+    import tensorstore as ts
+
     global _read_context
     parent = shared_context()
     cache = default_options().cache_bytes

@@ -113,7 +113,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def _run(app: typer.Typer, args: list[str] | None) -> int:
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
-        returned = app(args=args, standalone_mode=False)
+        returned = app(args=args, prog_name="ngff", standalone_mode=False)
         if isinstance(returned, int):
             return returned
     except OptionError as exc:

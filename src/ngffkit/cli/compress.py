@@ -25,8 +25,6 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_xyz
-from ngffkit.compress import CompressPlan
-from ngffkit.compress import compress as run
 
 XYZ = "x,y,z order; one number for all three"
 
@@ -76,6 +74,10 @@ def compress(
     shard_map: dict[str, int] | str | None = (
         "none" if shards is not None and shards.strip().lower() == "none"
         else _xyz("--shards", shards))
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.compress import CompressPlan
+    from ngffkit.compress import compress as run
+
     started = time.perf_counter()
     with progress_bar("compressing", quiet) as progress:
         result = run(url, output=output, version=format, compression=compression,

@@ -32,10 +32,6 @@ from ngffkit.cli.options import (
     parse_window,
     parse_xyz,
 )
-from ngffkit.convert import convert as run
-from ngffkit.image import Image
-from ngffkit.plan import ConversionPlan
-from ngffkit.storage import resolve
 
 XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number for all three"
 
@@ -118,6 +114,10 @@ def convert(
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else ("auto" if dtype else None)
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.convert import convert as run
+    from ngffkit.plan import ConversionPlan
+
     started = time.perf_counter()
     with progress_bar("converting", quiet) as progress:
         result = run(
@@ -141,6 +141,10 @@ def convert(
 
 
 def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
+    from ngffkit.image import Image
+    from ngffkit.plan import ConversionPlan
+    from ngffkit.storage import resolve
+
     sizes = resolve(output).list_sizes()
     stored = sum(sizes.values()) if sizes else 0
     if isinstance(result, Image):

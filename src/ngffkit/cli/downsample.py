@@ -26,8 +26,6 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_levels
-from ngffkit.downsample import downsample as run
-from ngffkit.image import Image
 
 
 def downsample(
@@ -64,6 +62,10 @@ def downsample(
     executor, budget = check_run_options(executor, max_memory, scheduler)
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.downsample import downsample as run
+    from ngffkit.image import Image
+
     started = time.perf_counter()
     with progress_bar("downsampling", quiet) as progress:
         result = run(url, from_level=from_level, levels=parse_levels("--levels", levels),

@@ -9,7 +9,6 @@ import typer
 
 from ngffkit.cli._common import EXIT_ERROR, err_console, out_console
 from ngffkit.errors import NgffkitError
-from ngffkit.validate import validate_with_models
 
 EXIT_UNREADABLE = 2
 
@@ -21,6 +20,9 @@ def validate(
 ) -> None:
     """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
     arrays against the metadata. Exit status: 0 valid, 1 invalid, 2 unreadable."""
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.validate import validate_with_models
+
     try:
         report = validate_with_models(url, strict=strict)
     except NgffkitError as exc:
