@@ -19,6 +19,16 @@ EXIT_USAGE = 2
 if TYPE_CHECKING:
     from rich.console import Console
 
+# Recent Typer bundles its own click, whose exceptions derive from ``typer.TyperException``;
+# older releases (0.12.5, which webknossos 4.3 holds its users to) run on click itself. Both
+# are tested: CI runs Python 3.11 with the oldest supported releases.
+_usage: Any = getattr(typer, "TyperException", None)
+if _usage is None:  # Typer on click
+    import click
+
+    _usage = click.ClickException
+UsageException: type[Exception] = _usage
+
 # What rich does to a plain line besides writing it: it drops these control codes, expands
 # tabs and may strip trailing blanks. Lines with any of them go through rich.
 _NOT_PLAIN = frozenset("\t\x07\x08\x0b\x0c\r")
@@ -92,8 +102,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the Typer app; map our errors to ``Error: ...`` and an exit status.
 
-    Typer (0.29+) bundles its own click, whose exceptions derive from
-    ``typer.TyperException``; those are usage errors and print click's usage message.
+    Click's exceptions (:data:`UsageException`) are usage errors and print click's usage
+    message.
     """
     add_storage_options(app)
     with warnings.catch_warnings():
@@ -127,7 +137,7 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("Interrupted.")
         return 130
-    except typer.TyperException as exc:
+    except UsageException as exc:
         show: Any = getattr(exc, "show", None)
         if callable(show):
             show()
