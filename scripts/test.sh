@@ -52,8 +52,8 @@ summaries=()
 for version in "${PYTHONS[@]}"; do
     started=$SECONDS
     python=$(find_python "$version") || {
-        echo "error: Python $version not found (looked in \$(pyenv root)/versions/$version.*, " \
-             "/root/.pyenv/versions/$version.* and python$version on PATH); install it, e.g. " \
+        echo "error: Python $version not found (looked in \$(pyenv root)/versions/$version.*," \
+             "/root/.pyenv/versions/$version.* and python$version on PATH); install it, e.g." \
              "'pyenv install $version'" >&2
         summaries+=("Python $version: NOT FOUND")
         status=1
