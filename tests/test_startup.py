@@ -7,6 +7,7 @@ measured in benchmarks, never asserted here.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -69,8 +70,19 @@ def run_main(*args: str | os.PathLike[str]) -> tuple[int, set[str], str]:
     return facts["code"], set(facts["modules"]), out.stderr
 
 
+@functools.cache
+def typer_imports() -> frozenset[str]:
+    """What ``import typer`` imports by itself (old Typer releases import rich)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run([sys.executable, "-c", "import sys, typer; print(*sys.modules)"],
+                         capture_output=True, text=True, env=env, timeout=60, check=True)
+    return frozenset(out.stdout.split())
+
+
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
-    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+    """The modules of packages ``names`` among ``modules`` that Typer did not import itself."""
+    return sorted(m for m in modules - typer_imports()
+                  if any(m == n or m.startswith(n + ".") for n in names))
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +186,53 @@ def test_emoji_codes_are_printed_as_written(run_ngff: Any, tmp_path: Path) -> No
     folder.mkdir()
     out = run_ngff("convert", folder, tmp_path / "out")
     assert "a:100:b: the folder is empty" in out.stderr
+
+
+# What `ngff --help` may not import: it lists the commands and their options, nothing more.
+# (Measured: these took `ngff --help` from ~0.1 s to 0.76 s; tensorstore alone is ~0.5 s.)
+HEAVY = ("numpy", "tensorstore", "ml_dtypes", "pydantic", "rich", "zarr", "dask",
+         "distributed", "numba", "scipy", "tifffile", "PIL", "imagecodecs", "starlette",
+         "uvicorn", "neuroglancer", "ome_zarr_models", "jsonschema", "asyncio")
+# Modules `ngff --help` imports beyond what `import typer` does (24 when this was written:
+# our CLI modules and a few small stdlib ones). A new module-level import in a command
+# module shows here first.
+HELP_BUDGET = 40
+
+
+def import_times(code: str, *args: str) -> dict[str, int]:
+    """``python -X importtime -c CODE ARGS``: cumulative microseconds per module imported."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *args],
+                         capture_output=True, text=True, env=env, timeout=120, check=True)
+    times = {}
+    for line in out.stderr.splitlines():
+        if line.startswith("import time:") and not line.endswith("| package"):
+            _self, cumulative, name = line[len("import time:"):].split("|")
+            if cumulative.strip().isdigit():  # not the header line
+                times[name.strip()] = int(cumulative)
+    return times
+
+
+def test_help_stays_within_its_import_budget() -> None:
+    typer_alone = import_times("import typer")
+    times = import_times(PROBE, json.dumps(["--help"]))
+    ours = {name: t for name, t in times.items() if name not in typer_alone}
+    heaviest = sorted(ours.items(), key=lambda item: -item[1])[:10]
+    # (Old Typer releases import rich themselves; that is theirs, not ours.)
+    assert loaded(set(ours), HEAVY) == [], heaviest
+    assert loaded(set(ours), ("ngffkit",)) == sorted(
+        name for name in ours if name in ("ngffkit", "ngffkit.errors")
+        or name.startswith("ngffkit.cli")), heaviest
+    assert len(ours) <= HELP_BUDGET, heaviest
+
+
+def test_info_on_a_local_image_reads_no_chunks_so_imports_no_tensorstore(
+    tmp_path: Path, make_image: Any
+) -> None:
+    make_image(tmp_path / "img.ome.zarr", labels=True)
+    code, modules, err = run_main("info", tmp_path / "img.ome.zarr")
+    assert code == 0, err
+    assert loaded(modules, ("tensorstore", "ml_dtypes", "ngffkit.pipeline", "distributed")) == []
+    code, modules, err = run_main("info", tmp_path / "img.ome.zarr", "--json")
+    assert code == 0, err
+    assert "tensorstore" not in modules

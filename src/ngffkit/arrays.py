@@ -15,10 +15,9 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tensorstore as ts
 
 from ngffkit.compression import Compression, describe_codecs
 from ngffkit.errors import ConflictError, MetadataError
@@ -30,6 +29,9 @@ from ngffkit.storage import (
     read_context,
     shared_context,
 )
+
+if TYPE_CHECKING:
+    import tensorstore as ts
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def open_array(
     Read-only handles share the chunk cache (``read_context``) unless ``cached=False``;
     writable ones do not, so a conversion's memory stays what its plan says.
     """
+    import tensorstore as ts
+
     spec = tensorstore_spec(loc, info)
     if loc.is_remote and not write:
         # Cached chunks and shard indexes stay valid for the handle's life: a remote read
@@ -306,6 +310,8 @@ class ShardMirror:
     def __init__(self, loc: Location, info: ArrayInfo) -> None:
         if info.shards is None or info.zarr_format != 3:
             raise ValueError("ShardMirror is for sharded Zarr v3 arrays")
+        import tensorstore as ts
+
         self.loc, self.info = loc, info
         self._kvspec = {"driver": "memory", "path": f"ngffkit-mirror/{uuid.uuid4().hex}/"}
         self._kv = ts.KvStore.open(self._kvspec, context=read_context()).result()
@@ -333,6 +339,8 @@ class ShardMirror:
         return [self._key(idx) for idx in itertools.product(*ranges)]
 
     def read(self, region: tuple[slice, ...]) -> np.ndarray:
+        import tensorstore as ts
+
         keys = self._keys(region)
         with self._lock:
             for key in keys:

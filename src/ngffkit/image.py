@@ -11,10 +11,9 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tensorstore as ts
 
 from ngffkit.arrays import ArrayInfo, ShardMirror, ignores_ranges, open_array, read_array_info
 from ngffkit.errors import (
@@ -44,6 +43,9 @@ from ngffkit.storage import (
     resolve,
     using,
 )
+
+if TYPE_CHECKING:
+    import tensorstore as ts
 
 # Written when a dataset is started and removed when its group metadata is written last:
 # its presence means "not finished" (see DESIGN.md §3.6).

@@ -24,10 +24,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
-
-import tensorstore as ts
 
 from ngffkit import transport
 from ngffkit.errors import InputError, MetadataError, NotFoundError, StorageError
@@ -56,6 +54,9 @@ from ngffkit.transport import (
     use_timeout,
     using,
 )
+
+if TYPE_CHECKING:
+    import tensorstore as ts
 
 JsonDict = dict[str, Any]
 
@@ -198,6 +199,8 @@ class Location:
         if found is not None:
             return found
         self.check_host()
+        import tensorstore as ts
+
         try:
             kv = ts.KvStore.open(self.kvstore, context=context).result()
         except Exception as exc:
@@ -215,6 +218,8 @@ class Location:
         """
         if self.scheme not in ("s3", "gs"):
             return
+        import tensorstore as ts
+
         try:
             self._kv().list(ts.KvStore.KeyRange("zarr.json", "zarr.json\x00")).result()
         except Exception as exc:
@@ -327,6 +332,8 @@ class Location:
                 raise os_error(exc, self.describe(key), "delete") from exc
             return
         self._check_writable(key)
+        import tensorstore as ts
+
         try:
             self._kv().delete_range(ts.KvStore.KeyRange(key, key + "\x00")).result()
         except Exception as exc:
@@ -385,6 +392,8 @@ class Location:
                 shutil.rmtree(local)
             return
         self._check_writable("")
+        import tensorstore as ts
+
         try:
             self._kv().delete_range(ts.KvStore.KeyRange()).result()
         except Exception as exc:

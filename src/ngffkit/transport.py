@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import tensorstore as ts
-
 from ngffkit.errors import (
     InputError,
     MetadataError,
@@ -33,6 +31,8 @@ from ngffkit.errors import (
 )
 
 if TYPE_CHECKING:
+    import tensorstore as ts
+
     from ngffkit.storage import Location
 
 JsonDict = dict[str, Any]
@@ -361,6 +361,8 @@ def shared_context() -> ts.Context:
     importing ngffkit starts no threads. Per-location retries travel in the kvstore spec
     (``storage.resolve``), so calls with other options share this context.
     """
+    import tensorstore as ts
+
     global _context
     options = default_options()
     with _context_lock:
@@ -375,6 +377,8 @@ def read_context() -> ts.Context:
     """The context for reading images: the shared one plus a chunk cache of
     ``cache_bytes`` (which also keeps shard indexes, so a remote read of a sharded array
     fetches each index once); one per cache size asked for."""
+    import tensorstore as ts
+
     parent = shared_context()
     cache = default_options().cache_bytes
     with _context_lock:

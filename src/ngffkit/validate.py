@@ -424,8 +424,11 @@ def ome_zarr_models_findings(
     if local is None or version not in ("0.4", "0.5"):
         return []
     try:
-        import zarr
-        from ome_zarr_models import open_ome_zarr
+        # Their import-time deprecation notes (numcodecs on crc32c) are not the user's to act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import zarr
+            from ome_zarr_models import open_ome_zarr
     except ImportError:  # pragma: no cover - a declared dependency
         return []
     try:

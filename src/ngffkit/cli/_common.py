@@ -27,6 +27,16 @@ EXIT_USAGE = 2
 if TYPE_CHECKING:
     from rich.console import Console
 
+# Recent Typer bundles its own click, whose exceptions derive from ``typer.TyperException``;
+# older releases (0.12.5, which webknossos 4.3 holds its users to) run on click itself. Both
+# are tested: CI runs Python 3.11 with the oldest supported releases.
+_usage: Any = getattr(typer, "TyperException", None)
+if _usage is None:  # Typer on click
+    import click
+
+    _usage = click.ClickException
+UsageException: type[Exception] = _usage
+
 # What rich does to a plain line besides writing it: it drops these control codes, expands
 # tabs and may strip trailing blanks. Lines with any of them go through rich.
 _NOT_PLAIN = frozenset("\t\x07\x08\x0b\x0c\r")
@@ -100,8 +110,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the Typer app; map our errors to ``Error: ...`` and an exit status.
 
-    Typer (0.29+) bundles its own click, whose exceptions derive from
-    ``typer.TyperException``; those are usage errors and print click's usage message.
+    Click's exceptions (:data:`UsageException`) are usage errors and print click's usage
+    message.
     """
     add_storage_options(app)
     # tifffile logs what it finds wrong in a file (with Python's last-resort handler, so
@@ -134,7 +144,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def _run(app: typer.Typer, args: list[str] | None) -> int:
     try:
         # With standalone_mode=False click *returns* the code of a typer.Exit.
-        returned = app(args=args, standalone_mode=False)
+        returned = app(args=args, prog_name="ngff", standalone_mode=False)
         if returned == 130:  # typer turns Ctrl-C (and our SIGTERM) into a return of 130
             err_console.print("Interrupted.", markup=False)
             return interrupt_status()
@@ -153,7 +163,7 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("Interrupted.", markup=False)
         return interrupt_status()
-    except typer.TyperException as exc:
+    except UsageException as exc:
         show: Any = getattr(exc, "show", None)
         if callable(show):
             show()

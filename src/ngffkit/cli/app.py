@@ -12,8 +12,10 @@ import ctypes
 import gc
 import importlib
 import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from ngffkit.cli._common import run_app
 
@@ -42,13 +44,42 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ngffkit import __version__
+
+        print(f"ngff (ngffkit) {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Show the version and exit.",
+    )] = False,
+) -> None:
     # A callback keeps ``ngff`` a command group even when only one command is registered.
     pass
+
+
+class Command(TyperCommand):
+    """A command whose usage line names its arguments as Unix tools do: ``INPUT OUTPUT``,
+    ``[FOLDER]``, ``PATH|URL...`` (Typer 0.29 writes required ones as ``{input}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if getattr(param, "param_type_name", "") != "argument":
+                continue
+            name = param.metavar or str(param.name).upper()
+            if param.nargs != 1 and not name.endswith("..."):
+                name += "..."
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
 
 
 def register_commands(only: str | None = None) -> None:
@@ -65,6 +96,8 @@ def register_commands(only: str | None = None) -> None:
                 continue
             raise
         module.register(app)
+    for info in app.registered_commands:
+        info.cls = Command
 
 
 def _requested(args: list[str]) -> str | None:

@@ -26,8 +26,6 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_xyz
-from ngffkit.compress import CompressPlan
-from ngffkit.compress import compress as run
 
 XYZ = "x,y,z order; one number for all three"
 
@@ -77,6 +75,10 @@ def compress(
     shard_map: dict[str, int] | str | None = (
         "none" if shards is not None and shards.strip().lower() == "none"
         else _xyz("--shards", shards))
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.compress import CompressPlan
+    from ngffkit.compress import compress as run
+
     started = time.perf_counter()
     interrupted = (partial_on_interrupt(output) if output is not None else
                    partial_on_interrupt(url, add=(), drop=("--resume",),

@@ -33,10 +33,6 @@ from ngffkit.cli.options import (
     parse_window,
     parse_xyz,
 )
-from ngffkit.convert import convert as run
-from ngffkit.image import Image
-from ngffkit.plan import ConversionPlan
-from ngffkit.storage import resolve
 
 XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number for all three"
 
@@ -131,6 +127,10 @@ def convert(
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.convert import convert as run
+    from ngffkit.plan import ConversionPlan
+
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
         result = run(
@@ -154,6 +154,10 @@ def convert(
 
 
 def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
+    from ngffkit.image import Image
+    from ngffkit.plan import ConversionPlan
+    from ngffkit.storage import resolve
+
     sizes = resolve(output).list_sizes()
     stored = sum(sizes.values()) if sizes else 0
     if isinstance(result, Image):
@@ -180,6 +184,9 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
 
 def _cast_line(result: object) -> str | None:
     """The window a value-changing cast used, so that it can be repeated."""
+    from ngffkit.image import Image
+    from ngffkit.plan import ConversionPlan
+
     if isinstance(result, Image):
         record = (result.multiscale.metadata or {}).get("cast")
         if not isinstance(record, dict):

@@ -10,7 +10,6 @@ import typer
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.cli.info import render
 from ngffkit.cli.options import parse_xyz_shape
-from ngffkit.info import describe
 
 
 def demo(
@@ -26,6 +25,7 @@ def demo(
     """Generate a small scroll-like TIFF stack, convert it to a multiscale OME-Zarr image and
     show `ngff info` of it."""
     from ngffkit.demo import run_demo
+    from ngffkit.info import describe
 
     zyx = parse_xyz_shape("--shape", shape)
     if dtype not in ("uint8", "uint16"):

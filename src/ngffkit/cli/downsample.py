@@ -27,8 +27,6 @@ from ngffkit.cli._work import (
     say,
 )
 from ngffkit.cli.options import parse_levels
-from ngffkit.downsample import downsample as run
-from ngffkit.image import Image
 
 
 def downsample(
@@ -65,6 +63,10 @@ def downsample(
     executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.downsample import downsample as run
+    from ngffkit.image import Image
+
     started = time.perf_counter()
     with (partial_on_interrupt(url, drop=("--rebuild",)),
           progress_bar("downsampling", quiet) as progress):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.tree import Tree
 
 from ngffkit.cli._common import out_console
-from ngffkit.info import describe
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
 
 
 def _size(n: int | None) -> str:
@@ -30,6 +30,9 @@ def _shape(values: list[int] | None) -> str:
 
 def render(data: dict[str, Any]) -> Tree:
     """The info tree as rich renderables."""
+    from rich.table import Table
+    from rich.tree import Tree
+
     tree = Tree(f"[bold]{data['url']}[/bold]")
     if data["status"] == "partial":
         tree.add(f"[yellow]PARTIAL[/yellow]: {data['message']}")
@@ -113,6 +116,9 @@ def info(
 ) -> None:
     """Show an OME-Zarr image: format, axes, voxel size, levels (shape, chunks, shards,
     codecs, stored size, compression ratio), labels. A partial dataset is reported as such."""
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.info import describe
+
     data = describe(url)
     if as_json:
         out_console.print_json(json.dumps(data, default=str))

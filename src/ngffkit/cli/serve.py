@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -15,10 +14,6 @@ import typer
 
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.errors import InputError
-from ngffkit.serve.app import create_app
-from ngffkit.serve.backends import FileBackend, open_backend
-from ngffkit.serve.discover import discover_datasets
-from ngffkit.serve.runner import is_loopback, public_hosts, start_server, url_host
 
 HELP = """Serve PATH (a dataset folder, or a folder of datasets) over HTTP for Neuroglancer and
 other browser viewers: CORS on every response, Range requests, HEAD, ETag/304, no compression.
@@ -65,6 +60,14 @@ def serve(
 ) -> None:
     if token is not None and not token:
         raise InputError("--token is empty; give a non-empty secret, or leave --token out.")
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    import asyncio
+
+    from ngffkit.serve.app import create_app
+    from ngffkit.serve.backends import FileBackend, open_backend
+    from ngffkit.serve.discover import discover_datasets
+    from ngffkit.serve.runner import is_loopback, public_hosts, start_server, url_host
+
     backend = open_backend(path)
     _configure_logging(verbose)
     if not is_loopback(bind):

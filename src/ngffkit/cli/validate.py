@@ -9,7 +9,6 @@ import typer
 
 from ngffkit.cli._common import EXIT_ERROR, err_console, out_console
 from ngffkit.errors import NgffkitError
-from ngffkit.validate import validate_with_models
 
 EXIT_UNREADABLE = 2
 
@@ -25,7 +24,9 @@ def validate(
     """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
     arrays against the metadata; with --data, every chunk's bytes too.
     Exit status: 0 valid, 1 invalid, 2 unreadable."""
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit.cli._work import progress_bar
+    from ngffkit.validate import validate_with_models
 
     try:
         with progress_bar("checking data", as_json) as progress:

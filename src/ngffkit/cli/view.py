@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import webbrowser
 
 import typer
 
 from ngffkit.cli._common import err_console, out_console
 from ngffkit.cli.serve import stop_on_signals, wait_until_stopped
 from ngffkit.errors import OptionError
-from ngffkit.view.state import LAYOUTS
 
 HELP = """Open OME-Zarr images in Neuroglancer: serves each PATH (an image, or a folder of images)
 or URL (https://user:password@host/..., s3://bucket/..., gs://...; remote data is read here
@@ -35,6 +33,9 @@ def view(
         "4panel", "--layout", help="Panels to show: xy, 4panel (xy, xz, yz and 3d) or 3d."
     ),
 ) -> None:
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.view.state import LAYOUTS
+
     if layout not in LAYOUTS:
         raise OptionError("--layout", f"{layout!r} is not one of {', '.join(LAYOUTS)}")
     from ngffkit.view.viewer import start_view  # imports neuroglancer: only when viewing
@@ -50,6 +51,8 @@ def view(
             out_console.print(f"Data served at {session.data_server.url}/", markup=False)
             out_console.print(f"Neuroglancer: {session.url}", markup=False)
             if open_browser:
+                import webbrowser
+
                 webbrowser.open(session.url)
             out_console.print("Press Ctrl-C to stop.", markup=False)
             wait_until_stopped(stop, session.data_server.wait)

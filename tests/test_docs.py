@@ -1,0 +1,83 @@
+"""The README and docs/ match the tool: every command has its README row, its line in
+docs/index.md and its page; docs/architecture.md's module map names every module there is
+and nothing that is not. Commands come from the CLI itself, so a new command fails here
+until its documentation exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ngffkit.cli.app import app, register_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PACKAGE = ROOT / "src" / "ngffkit"
+
+
+def commands() -> list[str]:
+    register_commands()
+    return sorted(str(info.name) for info in app.registered_commands)
+
+
+def table_commands(path: Path) -> dict[str, str]:
+    """``{command: row}`` for the table rows of ``path`` that start with ```ngff COMMAND``."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"\| `ngff ([a-z][a-z0-9-]*)\b", line)
+        if match:
+            rows[match[1]] = line
+    return rows
+
+
+@pytest.mark.parametrize("name", commands())
+def test_every_command_is_documented(name: str) -> None:
+    page = DOCS / f"{name}.md"
+    assert page.is_file(), f"`ngff {name}` has no page: write docs/{name}.md"
+    assert page.read_text().startswith(f"# `ngff {name}"), (
+        f"docs/{name}.md should start with a title '# `ngff {name} ...`'"
+    )
+    assert name in table_commands(ROOT / "README.md"), (
+        f"`ngff {name}` has no row in README.md's command table"
+    )
+    row = table_commands(DOCS / "index.md").get(name)
+    assert row is not None, f"`ngff {name}` has no row in docs/index.md"
+    assert f"]({name}.md)" in row, f"docs/index.md's row of `ngff {name}` should link {name}.md"
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/index.md"])
+def test_documented_commands_exist(doc: str) -> None:
+    stale = sorted(set(table_commands(ROOT / doc)) - set(commands()))
+    assert stale == [], f"{doc} lists commands that ngff does not have: {stale}"
+
+
+def test_every_link_in_the_docs_index_resolves() -> None:
+    for target in re.findall(r"\]\(([^)#]+)\)", (DOCS / "index.md").read_text()):
+        assert (DOCS / target).is_file(), f"docs/index.md links {target}, which does not exist"
+
+
+def module_map() -> set[str]:
+    text = (DOCS / "architecture.md").read_text()
+    section = text.split("### Module map", 1)[1]
+    section = re.split(r"\n#|\nRules of the house", section, maxsplit=1)[0]
+    rows = "\n".join(line for line in section.splitlines() if line.startswith("| `"))
+    return set(re.findall(r"`([\w/]+(?:\.py|/))`", rows))
+
+
+def test_the_module_map_names_every_module() -> None:
+    named = module_map()
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.endswith("/__init__.py"):
+            rel = rel.removesuffix("__init__.py")
+        if rel not in named:
+            missing.append(rel)
+    assert missing == [], f"docs/architecture.md's module map does not name {missing}"
+
+
+def test_the_module_map_names_only_what_exists() -> None:
+    gone = sorted(name for name in module_map() if not (PACKAGE / name).exists())
+    assert gone == [], f"docs/architecture.md's module map names what does not exist: {gone}"
