@@ -1,7 +1,7 @@
 """``ngff flatten SURFACE VOLUME OUTPUT``: render the layers of a scroll surface.
 
-The library is imported here, not in the command: ``main`` imports the command's module
-before it starts the garbage collector (see ``ngffkit.cli.app.main``).
+The library is imported inside the command, when it runs: ``ngff --help`` and the other
+commands load this module too (tests/test_startup.py holds them to an import budget).
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import typer
 from ngffkit.cli._common import out_console, usage_error
 from ngffkit.cli._work import DryRun, Quiet, check_jobs, peak_rss, progress_bar, say
 from ngffkit.cli.options import parse_size
-from ngffkit.surfaces.flattening import COMPOSITES, FORMATS, FlattenPlan
-from ngffkit.surfaces.flattening import flatten as run
-from ngffkit.surfaces.tiffwriter import COMPRESSIONS
 
 
 def flatten(
@@ -90,6 +87,11 @@ def flatten(
     outside the volume and for unmapped pixels), a band of rows at a time, so memory stays
     within --max-memory at any segment size.
     """
+    # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit.surfaces.flattening import COMPOSITES, FORMATS, FlattenPlan
+    from ngffkit.surfaces.flattening import flatten as run
+    from ngffkit.surfaces.tiffwriter import COMPRESSIONS
+
     if format not in FORMATS:
         raise usage_error("--format", "choose tiff or zarr")
     if tiff_compression not in COMPRESSIONS:
