@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ngffkit.cli.entry import interrupt_status
+from ngffkit.cli.entry import interrupt_status, interrupted
 from ngffkit.cli.options import with_storage_options
 from ngffkit.errors import NgffkitError, NgffWarning, OptionError
 
@@ -181,6 +181,11 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         err_console.print(f"Error: {os_error(exc, str(where))}", markup=False)
         return EXIT_ERROR
     except Exception as exc:
+        if isinstance(exc, ImportError) and interrupted():
+            # the signal broke a lazy import half-way (numpy's "initialization failed"):
+            # still just an interrupt
+            err_console.print("Interrupted.", markup=False)
+            return interrupt_status()
         # A bug of ours, not the user's mistake: one line that says so and where; the
         # traceback only on request (it means nothing to most users of a CLI).
         if os.environ.get(TRACEBACK_ENV):

@@ -28,6 +28,11 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
 
 
+def interrupted() -> bool:
+    """Whether SIGINT or SIGTERM came during this run."""
+    return bool(_received)
+
+
 def interrupt_status() -> int:
     """The exit status of a run ended by a signal: 128 + its number (130 for Ctrl-C)."""
     return 128 + (_received[0] if _received else signal.SIGINT)
@@ -56,4 +61,4 @@ def _interrupted() -> None:
     sys.exit(interrupt_status())
 
 
-__all__ = ["install_signal_handlers", "interrupt_status", "main"]
+__all__ = ["install_signal_handlers", "interrupt_status", "interrupted", "main"]
