@@ -255,6 +255,7 @@ def _rewrite(path: Path, target: Path, threads: int = 1) -> tuple[str, list[str]
     try:
         with _open(path) as tif:
             pages = list(tif.pages)
+            _check_complete(path, pages)
             if all(_is_plain(page) for page in pages):
                 shutil.copyfile(path, tmp)
                 os.replace(tmp, target)
@@ -269,6 +270,20 @@ def _rewrite(path: Path, target: Path, threads: int = 1) -> tuple[str, list[str]
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def _check_complete(path: Path, pages: list[Any]) -> None:
+    """Refuse a file whose strips or tiles run past its end: some tifffile releases decode
+    the missing part as zeros (with a log line), which would pass a truncated file off as
+    a good one."""
+    size = path.stat().st_size
+    for i, page in enumerate(pages):
+        for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
+            if int(offset) + int(count) > size:
+                raise InputError(
+                    f"{path}: page {i}'s data runs past the end of the file ({size} bytes); "
+                    "the file is truncated. Replace it."
+                )
 
 
 def _is_plain(page: Any) -> bool:

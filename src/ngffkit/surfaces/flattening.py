@@ -24,7 +24,14 @@ import numpy as np
 from ngffkit.errors import InputError, NgffWarning
 from ngffkit.storage import default_options
 from ngffkit.surfaces.outputs import Output, open_output
-from ngffkit.surfaces.plan import Box3, choose_budget, chunk_keys, format_box, union_box
+from ngffkit.surfaces.plan import (
+    BASE_BYTES,
+    Box3,
+    choose_budget,
+    chunk_keys,
+    format_box,
+    union_box,
+)
 from ngffkit.surfaces.readers import Geometry, Surface, open_surface
 from ngffkit.surfaces.render import (
     MAX_BLOCK_BYTES,
@@ -37,6 +44,8 @@ from ngffkit.surfaces.render import (
 from ngffkit.surfaces.sampling import sample_bounds
 
 COMPOSITES = ("max", "mean", "min", "median")
+# The compiled sampler's code and LLVM's working memory when it is loaded or compiled.
+_COMPILED_SAMPLER_BYTES = 48 << 20
 FORMATS = ("tiff", "zarr")
 DEFAULT_MAX_MEMORY = 2 << 30
 SURVEY_STRIDE = 8
@@ -169,7 +178,7 @@ def flatten(
     vol = open_volume(volume, level)
     budget_bytes = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     n_jobs = max(1, jobs or os.cpu_count() or 1)
-    plan = make_plan(surf, vol, settings, budget_bytes, n_jobs, tile)
+    plan = make_plan(surf, vol, settings, budget_bytes, n_jobs, tile, _process_base())
     if dry_run:
         return plan
     out = open_output(output, plan, settings, vol, resume=resume, overwrite=overwrite)
@@ -221,6 +230,18 @@ def _settings(
     )
 
 
+def _process_base() -> int:
+    """What this process will hold besides the data: its resident memory now (interpreter,
+    numpy, tensorstore, the sampler's module loaded) plus room for the compiled sampler's
+    code, or the planner's assumption when that is more. Measured, not assumed: the
+    libraries' share differs by a third between Python 3.11 and 3.13 (newest numba)."""
+    import psutil
+
+    import ngffkit.surfaces._sampling_numba  # noqa: F401  (numba and llvmlite: most of it)
+
+    return max(BASE_BYTES, int(psutil.Process().memory_info().rss) + _COMPILED_SAMPLER_BYTES)
+
+
 def make_plan(
     surface: Surface,
     volume: Volume,
@@ -228,6 +249,7 @@ def make_plan(
     max_memory: int,
     jobs: int,
     tile: int,
+    base_bytes: int = BASE_BYTES,
 ) -> FlattenPlan:
     """Survey the surface's geometry: the tiles whose samples reach the volume, the chunks
     they touch, the bounding boxes.
@@ -275,9 +297,10 @@ def make_plan(
         zarr=settings.format == "zarr",
         tile=tile,
         align=64 if settings.format == "zarr" else 1,
+        base_bytes=base_bytes,
     )
     if budget.tile != tile:  # smaller tiles: survey again so the tile grid matches
-        return make_plan(surface, volume, settings, max_memory, jobs, budget.tile)
+        return make_plan(surface, volume, settings, max_memory, jobs, budget.tile, base_bytes)
     chunk_bytes = int(np.prod(volume.level.chunks)) * itemsize
     vbox = volume.level0_box()
     plan = FlattenPlan(

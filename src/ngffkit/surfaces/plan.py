@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from ngffkit.errors import InputError
 
 # What the process holds besides the data: Python, numpy, tensorstore, the compiled
-# sampler (measured about 160 MiB RSS before the first tile).
+# sampler (measured about 160 MiB RSS before the first tile on Python 3.11; 250 on 3.13
+# with the newest numba). The least assumed: ``flatten`` measures its own process and
+# passes ``base_bytes`` when that is more.
 BASE_BYTES = 192 << 20
 # Bytes per surface pixel while a band's geometry is held: the raw .ppm record (48), the
 # points and normals in float64 (48 + 48), validity and views.
@@ -44,6 +46,7 @@ def memory_needed(
     cache_bytes: int,
     composite: bool,
     zarr: bool,
+    base_bytes: int = BASE_BYTES,
 ) -> int:
     """Peak bytes of a run with these band and tile sizes (see the module)."""
     # Two bands are in flight: one being written while the next renders.
@@ -55,7 +58,7 @@ def memory_needed(
     # layer at a time per thread.
     writing = band // 2 if zarr else jobs * tile * width * itemsize * 2
     return (
-        BASE_BYTES + cache_bytes + band + composite_rows + geometry + 2 * jobs * per_job + writing
+        base_bytes + cache_bytes + band + composite_rows + geometry + 2 * jobs * per_job + writing
     )
 
 
@@ -72,6 +75,7 @@ def choose_budget(
     zarr: bool,
     tile: int = 128,
     align: int = 1,
+    base_bytes: int = BASE_BYTES,
 ) -> Budget:
     """The tallest band (up to ``MAX_BAND_TILES`` tile rows, a multiple of ``align``) and
     the largest tile (halved down to ``MIN_TILE``) that fit ``max_memory``."""
@@ -91,6 +95,7 @@ def choose_budget(
                 cache_bytes=cache_bytes,
                 composite=composite,
                 zarr=zarr,
+                base_bytes=base_bytes,
             )
             if need > max_memory:
                 break
@@ -109,6 +114,7 @@ def choose_budget(
                 cache_bytes=cache_bytes,
                 composite=composite,
                 zarr=zarr,
+                base_bytes=base_bytes,
             )
             raise InputError(
                 f"--max-memory {max_memory / 2**20:.0f} MiB is too small to render "
