@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ngffkit.errors import InputError, NgffkitError, NgffWarning, StorageError
+from ngffkit.errors import InputError, NgffkitError, NgffWarning, StorageError, TaskError
 from ngffkit.pipeline import Job, Journal, boot_id, forget_handles, run_brick
 from ngffkit.plan import BASE_MEMORY, DEFAULT_MAX_MEMORY, ConversionPlan, Stage
 
@@ -457,19 +457,27 @@ def _with_write_mode(job: Job, journal: Journal, pool: Executor) -> Job:
     return dataclasses.replace(job, synced_writes=synced)
 
 
-def _task_error(error: BaseException | None, future: Future[Any]) -> BaseException | None:
-    """The error to report for a finished task: Dask's own failures said in our words."""
+def _task_error(error: BaseException | None, future: Future[Any], brick: str,
+                dask: bool) -> BaseException | None:
+    """The error to report for a finished task: Dask's own failures, and any error a task
+    on a cluster raised that ngffkit does not word, as a :class:`TaskError` naming
+    ``brick``."""
     if future.cancelled():
-        return NgffkitError(f"a brick task was cancelled: {LOST_SCHEDULER}")
+        return TaskError(f"{brick} was cancelled: {LOST_SCHEDULER}")
     if error is None or isinstance(error, NgffkitError):
         return error
     if type(error).__name__ == "CommClosedError":  # fetching a result from a lost scheduler
-        return NgffkitError(f"a brick's result could not be fetched: {LOST_SCHEDULER}")
+        return TaskError(f"the result of {brick} could not be fetched: {LOST_SCHEDULER}")
     if type(error).__name__ == "KilledWorker":
-        return NgffkitError(
-            f"Dask workers died repeatedly while running one brick ({error}); they are "
+        return TaskError(
+            f"Dask workers died repeatedly while running {brick} ({error}); they are "
             "probably running out of memory: give workers more memory or plan smaller "
             "bricks with a lower --max-memory, then rerun with --resume")
+    if dask and isinstance(error, Exception):
+        wrapped = TaskError(f"{brick} failed on the Dask cluster: {type(error).__name__}: "
+                            f"{error}; rerun with --resume once the cause is fixed")
+        wrapped.__cause__ = error
+        return wrapped
     return error
 
 
@@ -503,9 +511,10 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
             completed, pending = futures_wait(pending, timeout=WATCH_INTERVAL,
                                               return_when=FIRST_COMPLETED)
             if not completed and dask is not None and not dask.connected:
-                raise _stop(pending, NgffkitError(f"the Dask client stopped: {LOST_SCHEDULER}"))
+                raise _stop(pending, TaskError(f"the Dask client stopped: {LOST_SCHEDULER}"))
             for future in completed:
-                error = _task_error(None if future.cancelled() else future.exception(), future)
+                error = _task_error(None if future.cancelled() else future.exception(), future,
+                                    f"brick {futures[future]} of stage {k}", dask is not None)
                 if error is not None:
                     raise _stop(pending, error)
                 finished += brick_bytes(plan, stage, futures[future])
