@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ngffkit.errors import NgffkitError, StorageError
-from ngffkit.serve.backends import Backend, DirEntry, Fetched, ObjectInfo, Select
+from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo, Select
 from ngffkit.serve.paths import is_served_name
 from ngffkit.serve.ranges import ByteSpan
 from ngffkit.storage import KvstoreSpec, mapped_errors
