@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ngffkit.errors import OptionError
-from ngffkit.plan import MiB, ConversionPlan, ConvertOptions, Stage, check_whole_shards, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, MiB, Stage, check_whole_shards, make_plan
 
 Box = tuple[tuple[int, int], ...]
 
