@@ -30,15 +30,6 @@ class _Retry:
 RETRY = _Retry()
 
 
-def _redacted(url: str) -> str:
-    """``url`` without the ``user:password@`` part, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    if sep and "@" in host:
-        host = "***@" + host.rpartition("@")[2]
-    return f"{scheme}{sep}{host}{slash}{path}"
-
-
 def _generation_etag(generation: bytes) -> str:
     return f'"{hashlib.sha256(generation).hexdigest()[:32]}"'
 
@@ -96,18 +87,8 @@ class KvStoreBackend(Backend):
         """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
         return self._kv
 
-    @staticmethod
-    def _describe_spec(spec: dict[str, Any]) -> str:
-        driver = spec.get("driver")
-        if driver == "http":
-            return _redacted(f"{spec.get('base_url', '')}{spec.get('path', '')}")
-        if driver in ("s3", "gcs"):
-            scheme = "s3" if driver == "s3" else "gs"
-            return f"{scheme}://{spec.get('bucket', '')}/{spec.get('path', '')}"
-        return f"{driver}://{spec.get('path', '')}"
-
     def describe(self) -> str:
-        return self._describe_spec(self._spec)
+        return self._where.describe()
 
     # -- upstream reads ------------------------------------------------------------------
 
