@@ -24,14 +24,25 @@ JOURNAL = ".ngffkit-journal"
 BRICKS = f"{JOURNAL}/s*-b*"
 
 
+class _Run(subprocess.Popen[str]):
+    """A child whose pipes close with its handle: tests that only ``wait()`` for it (or kill
+    it) must not leave the pipes to the garbage collector (a ResourceWarning, an error)."""
+
+    def __del__(self) -> None:
+        for pipe in (self.stdout, self.stderr):
+            if pipe is not None:
+                pipe.close()
+        super().__del__()
+
+
 def ngff(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``ngff ARGS`` (this checkout) without waiting; ``env`` adds variables."""
     full = dict(os.environ)
     full["PYTHONPATH"] = SRC + os.pathsep + full.get("PYTHONPATH", "")
     full["NO_COLOR"] = "1"
     full.update(env or {})
-    return subprocess.Popen([sys.executable, "-m", "ngffkit", *args], env=full, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return _Run([sys.executable, "-m", "ngffkit", *args], env=full, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def tree_digest(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:

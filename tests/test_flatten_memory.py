@@ -44,7 +44,8 @@ def run_sampled(args: list[str], timeout: float = 600) -> tuple[int, str, int]:
             proc.kill()
         time.sleep(0.02)
     assert proc.stderr is not None
-    return proc.returncode, proc.stderr.read(), peak
+    with proc.stderr:
+        return proc.returncode, proc.stderr.read(), peak
 
 
 @pytest.mark.slow

@@ -205,6 +205,8 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys:
     assert cli(capsys, "validate", out)[0] == 0
 
 
+# The CLI runs in process here: the notice is an NgffWarning the CLI prints, expected.
+@pytest.mark.filterwarnings("default:took over the lock:ngffkit.errors.NgffWarning")
 def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path: Path, capsys: Any) -> None:
     stack, out = tmp_path / "stack", tmp_path / "out.zarr"
     data = write_stack(stack, depth=64, shape=(128, 128))

@@ -36,7 +36,7 @@ from typing import Any
 
 from ngffkit.errors import ConflictError, InputError, NgffWarning, StorageError
 from ngffkit.storage import Location
-from ngffkit.transport import denied, os_error
+from ngffkit.transport import denied, os_errors
 
 LOCK = ".ngffkit-lock.json"
 #: Keys at an OUTPUT's root that ngffkit writes while it works (never user data).
@@ -414,19 +414,18 @@ def _create(loc: Location, data: bytes) -> bool:
         time.sleep(0.05)  # let a racing writer's lock land, then see whose stayed
         return loc.read(LOCK) == data
     path = local / LOCK
-    try:
-        local.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        raise os_error(exc, str(path), "write") from exc
-    try:
-        os.write(fd, data)
-    except OSError as exc:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise os_error(exc, str(path), "write") from exc
+    with os_errors(str(path), "write"):
+        try:
+            local.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, data)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
     os.close(fd)
     return True
 

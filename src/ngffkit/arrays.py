@@ -23,9 +23,10 @@ from ngffkit.compression import Compression, describe_codecs
 from ngffkit.errors import ConflictError, MetadataError
 from ngffkit.storage import (
     JsonDict,
+    KvstoreSpec,
     Location,
     default_options,
-    map_error,
+    mapped_errors,
     read_context,
     shared_context,
 )
@@ -167,7 +168,7 @@ def open_array(
         # Cached chunks and shard indexes stay valid for the handle's life: a remote read
         # then costs no revalidation request (reopen the image to see newer data).
         spec["recheck_cached_data"] = "open"
-    try:
+    with mapped_errors(loc, "zarr.json" if info.zarr_format == 3 else ".zarray"):
         return ts.open(
             spec,
             read=True,
@@ -175,8 +176,6 @@ def open_array(
             open=True,
             context=read_context() if cached and not write else shared_context(),
         ).result()
-    except Exception as exc:
-        raise map_error(exc, loc, "zarr.json" if info.zarr_format == 3 else ".zarray") from exc
 
 
 def create_array(
@@ -314,8 +313,9 @@ class ShardMirror:
 
         self.loc, self.info = loc, info
         self._kvspec = {"driver": "memory", "path": f"ngffkit-mirror/{uuid.uuid4().hex}/"}
-        self._kv = ts.KvStore.open(self._kvspec, context=read_context()).result()
-        self._kv.write("zarr.json", json.dumps(info.raw).encode()).result()
+        with mapped_errors(KvstoreSpec(self._kvspec)):
+            self._kv = ts.KvStore.open(self._kvspec, context=read_context()).result()
+            self._kv.write("zarr.json", json.dumps(info.raw).encode()).result()
         self._store: ts.TensorStore | None = None
         self._held: OrderedDict[str, int] = OrderedDict()
         self._limit = max(default_options().cache_bytes, 64 * 2**20)
@@ -342,7 +342,7 @@ class ShardMirror:
         import tensorstore as ts
 
         keys = self._keys(region)
-        with self._lock:
+        with self._lock, mapped_errors(self.loc):
             for key in keys:
                 if key in self._held:
                     self._held.move_to_end(key)

@@ -8,6 +8,8 @@ ngffkit's to report with a single ``except``. Each subclass says *whose* fault i
 - :class:`MetadataError`: OME-Zarr / Zarr metadata is missing, malformed or breaks the spec.
 - :class:`StorageError`: the store could not be read or written (I/O, network, permissions).
 - :class:`ConflictError`: the operation would destroy or clash with existing data.
+- :class:`TaskError`: a task on a Dask cluster failed for a reason that is not one of the
+  above (a worker died, the scheduler went away, an unexpected error in the task).
 
 Messages say what was expected, what was found, and what to do about it.
 """
@@ -84,6 +86,11 @@ class ConflictError(NgffkitError):
     """The operation would overwrite or clash with existing data."""
 
 
+class TaskError(NgffkitError):
+    """A brick task failed on a Dask cluster: its workers died, the scheduler went away,
+    or it raised an error ngffkit does not word (chained as ``__cause__``)."""
+
+
 class PartialDatasetError(MetadataError):
     """The dataset was started but never finished (e.g. an interrupted conversion)."""
 
@@ -102,5 +109,6 @@ __all__ = [
     "OptionError",
     "PartialDatasetError",
     "StorageError",
+    "TaskError",
     "worded",
 ]

@@ -39,7 +39,7 @@ from ngffkit.storage import (
     StorageOptionsArg,
     accepts_storage_options,
     default_options,
-    map_error,
+    mapped_errors,
     resolve,
     using,
 )
@@ -210,11 +210,12 @@ class Level:
             if self._uncached is None:
                 self._uncached = open_array(self.location, self.info, cached=False)
             store = self._uncached
-        try:
-            return np.asarray(store[index].read(order="C").result())
-        except Exception as exc:
-            if self.info.shards is None or not ignores_ranges(exc):
-                raise
+        with mapped_errors(self.location):
+            try:
+                return np.asarray(store[index].read(order="C").result())
+            except Exception as exc:
+                if self.info.shards is None or not ignores_ranges(exc):
+                    raise
         warnings.warn(
             f"{self.location.describe()}: the server ignores HTTP Range requests, so each "
             "read downloads every shard it touches whole (slower); serve the data with Range "
@@ -282,7 +283,7 @@ class Level:
                 )
             inside.append(slice(min(max(start, 0), extent), max(min(stop, extent), 0)))
         shape = [int(r.stop) - int(r.start) for r in region]
-        try:
+        with mapped_errors(self.location):
             if all(i.stop - i.start == s for i, s in zip(inside, shape, strict=True)):
                 return self._read(tuple(inside))
             out = self._fill_array(shape)
@@ -294,10 +295,6 @@ class Level:
                 )
                 out[dest] = data
             return out
-        except (InputError, MetadataError):
-            raise
-        except Exception as exc:
-            raise map_error(exc, self.location, "") from exc
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """numpy-style indexing: ints, slices (positive steps) and ``...``."""
@@ -330,10 +327,8 @@ class Level:
                 index.append(slice(start, stop, step) if step != 1 else slice(start, stop))
             else:
                 raise InputError(f"unsupported index {k!r}; use ints, slices or ...")
-        try:
+        with mapped_errors(self.location):
             data = self._read(tuple(index))
-        except Exception as exc:
-            raise map_error(exc, self.location, "") from exc
         return data.squeeze(axis=tuple(squeeze)) if squeeze else data
 
     def write(self, data: np.ndarray, offset: Sequence[int] | None = None) -> None:
@@ -355,10 +350,8 @@ class Level:
                     f"writing {sl.start}:{sl.stop} on axis {self.axis_names[axis]!r} would "
                     f"leave level {self.index} (extent 0:{extent})"
                 )
-        try:
+        with mapped_errors(self.location):
             self.store[region].write(data.astype(self.dtype, copy=False)).result()
-        except Exception as exc:
-            raise map_error(exc, self.location, "") from exc
 
 
 class Image:

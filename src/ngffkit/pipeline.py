@@ -29,7 +29,7 @@ from ngffkit.storage import (
     Location,
     StorageOptions,
     default_options,
-    map_error,
+    mapped_errors,
     resolve,
     shared_context,
     using,
@@ -169,11 +169,9 @@ def level_store(output: str, path: str, *, write_empty: bool,
             # Two fsyncs per chunk file (the file, then its folder) cost 7 % of a small
             # conversion's time; see Job.synced_writes for when they are worth it.
             spec["kvstore"]["file_io_sync"] = synced
-        try:
+        with mapped_errors(loc):
             store = ts.open(spec, read=True, write=True, open=True,
                             context=shared_context()).result()
-        except Exception as exc:
-            raise map_error(exc, loc, "") from exc
         _stores[key] = store
         return store
 
@@ -216,12 +214,8 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
     plan = job.plan
     if stage.from_input and job.base is not None:
         index = tuple(slice(a, b) for a, b in box)
-        try:
+        with mapped_errors(resolve(job.base)):
             return np.asarray(array_reader(job.base)[index].read(order="C").result())
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise map_error(exc, resolve(job.base), "") from exc
     if stage.from_input:
         assert job.source is not None
         source = _source(job.source)
@@ -232,16 +226,15 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
     store = level_store(job.output, _level_paths(plan)[stage.base_level],
                         write_empty=plan.write_empty_chunks, synced=job.syncs)
     index = tuple(slice(a, b) for a, b in box)
-    try:
+    with mapped_errors(resolve(job.output), _level_paths(plan)[stage.base_level]):
         return np.asarray(store[index].read().result())
-    except Exception as exc:
-        raise map_error(exc, resolve(job.output), _level_paths(plan)[stage.base_level]) from exc
 
 
 def _check_written(store: ts.TensorStore, region: tuple[slice, ...], data: np.ndarray,
                    where: Location) -> None:
     """Read ``region`` back and compare it with ``data`` (NaNs equal to NaNs)."""
-    back = np.asarray(store[region].read().result())
+    with mapped_errors(where):
+        back = np.asarray(store[region].read().result())
     if not np.array_equal(back, data, equal_nan=data.dtype.kind in "fc"):
         box = ", ".join(f"{r.start}:{r.stop}" for r in region)
         raise StorageError(
@@ -269,7 +262,7 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     pending: list[Any] = []
     written: list[tuple[ts.TensorStore, tuple[slice, ...], np.ndarray]] = []
     start = [a for a, _ in box]
-    try:
+    with mapped_errors(resolve(job.output)):
         for level in stage.levels:
             if level != stage.base_level:
                 data = downsample(data, plan.factors[level - 1], method,
@@ -288,10 +281,6 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
             future.result()
         for w_store, w_region, w_data in written:
             _check_written(w_store, w_region, w_data, resolve(job.output))
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise map_error(exc, resolve(job.output), "") from exc
     Journal(resolve(job.output)).mark(stage_index, index)
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 

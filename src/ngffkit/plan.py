@@ -371,6 +371,26 @@ def choose_brick(
     return tuple(brick), best_k, over_budget
 
 
+def check_whole_shards(stage: Stage, units: Sequence[Sequence[int]],
+                       cum: Sequence[Sequence[int]]) -> None:
+    """The planner's promise, checked where bricks are made: every brick covers whole
+    shards (chunks, unsharded) of each level it writes, so no two bricks share one and
+    tasks never race on a shard. ``units[k]``, ``cum[k]``: the k-th level of the stage's
+    write granule and its factor from the stage's base. Bricks tile the base level from 0,
+    so it holds when a brick is a multiple of every level's granule (in base voxels), or
+    spans the whole axis.
+    """
+    for k, level in enumerate(stage.levels):
+        if level == stage.base_level and not stage.from_input:
+            continue  # a reduction stage reads its base level; it does not write it
+        for b, u, c, extent in zip(stage.brick, units[k], cum[k], stage.base_shape, strict=True):
+            if b < extent and b % (u * c):
+                raise AssertionError(
+                    f"planner bug: brick {_fmt(stage.brick)} of stage {stage.base_level} does "
+                    f"not cover whole shards {_fmt(units[k])} of level {level}"
+                )
+
+
 def make_plan(
     source_shape: Sequence[int],
     source_dtype: str | np.dtype[Any],
@@ -513,9 +533,11 @@ def make_plan(
                 f"input: a brick of {_fmt(brick)} voxels that reaches the next level needs "
                 f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
                 "smaller chunks and shards")
-        stages.append(Stage(base_level=base, levels=tuple(range(base, base + reach)),
-                            base_shape=levels[0].shape, brick=brick,
-                            from_input=base == 0 and not base_stored))
+        stage = Stage(base_level=base, levels=tuple(range(base, base + reach)),
+                      base_shape=levels[0].shape, brick=brick,
+                      from_input=base == 0 and not base_stored)
+        check_whole_shards(stage, units, cum)
+        stages.append(stage)
         last = base + reach - 1
         if last >= n_levels - 1:
             break
@@ -554,5 +576,5 @@ def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ..
     return tuple(out)
 
 
-__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "Stage", "choose_brick",
-           "make_plan"]
+__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "Stage",
+           "check_whole_shards", "choose_brick", "make_plan"]

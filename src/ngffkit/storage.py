@@ -36,18 +36,20 @@ from ngffkit.transport import (
     RETRIES_ENV,
     S3_ENDPOINT_ENV,
     TIMEOUT_ENV,
+    KvstoreSpec,
     StorageOptions,
     StorageOptionsArg,
-    _context_lock,
-    _host_error,
-    _redact_url,
     accepts_storage_options,
     default_options,
+    host_error,
     loopback_refused,
     map_error,
-    os_error,
+    mapped_errors,
+    open_kvstore,
+    os_errors,
     parse_header,
     read_context,
+    redact_url,
     retry_resources,
     shared_context,
     storage_options,
@@ -66,8 +68,6 @@ _REMOTE = ("http", "https", "s3", "gs")
 # so that a location reopened from its clean URL (a source reopened by a worker thread)
 # still authenticates.
 _origin_auth: dict[str, str] = {}
-# Open kvstores by spec: opening an S3 kvstore costs a request (the bucket's region).
-_kvstores: dict[tuple[int, str], ts.KvStore] = {}
 
 
 def configure(options: StorageOptions | None) -> None:
@@ -75,8 +75,6 @@ def configure(options: StorageOptions | None) -> None:
     (None: back to the environment). Call it before the first remote access: the cache
     size, retries and timeout apply to contexts created afterwards."""
     transport.configure(options)
-    with _context_lock:
-        _kvstores.clear()
 
 
 def forget_credentials() -> None:
@@ -181,7 +179,7 @@ class Location:
                 f"on {parts.hostname}:{port}); is the server running, and are the host and "
                 "port right?"
             )
-        problem = _host_error(parts.hostname, port)
+        problem = host_error(parts.hostname, port)
         if problem is not None:
             raise StorageError(
                 f"cannot reach {self.describe()}: the host name {parts.hostname!r} does not "
@@ -192,24 +190,7 @@ class Location:
     def _kv(self) -> ts.KvStore:
         if self.is_remote:
             use_timeout(default_options())
-        context = shared_context()
-        key = (id(context), json.dumps(self.kvstore, sort_keys=True))
-        with _context_lock:
-            found = _kvstores.get(key)
-        if found is not None:
-            return found
-        self.check_host()
-        import tensorstore as ts
-
-        try:
-            kv = ts.KvStore.open(self.kvstore, context=context).result()
-        except Exception as exc:
-            raise map_error(exc, self, "") from exc
-        with _context_lock:
-            if len(_kvstores) >= 256:
-                _kvstores.clear()
-            _kvstores[key] = kv
-        return kv
+        return open_kvstore(self.kvstore, self, self.check_host)
 
     def check_bucket(self) -> None:
         """Raise a clear error when this location's bucket does not exist or refuses us.
@@ -220,10 +201,8 @@ class Location:
             return
         import tensorstore as ts
 
-        try:
+        with mapped_errors(self):
             self._kv().list(ts.KvStore.KeyRange("zarr.json", "zarr.json\x00")).result()
-        except Exception as exc:
-            raise map_error(exc, self, "") from exc
 
     def _check_writable(self, key: str) -> None:
         if self.scheme in ("http", "https"):
@@ -238,18 +217,13 @@ class Location:
             # Plain file reads are several times cheaper than a kvstore round trip for the
             # small JSON files that dominate metadata access.
             path = Path(str(self.kvstore["path"])) / key
-            try:
-                return path.read_bytes()
-            except (FileNotFoundError, NotADirectoryError):
-                return None
-            except IsADirectoryError:
-                return None
-            except OSError as exc:
-                raise os_error(exc, str(path), "read") from exc
-        try:
+            with os_errors(str(path), "read"):
+                try:
+                    return path.read_bytes()
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    return None
+        with mapped_errors(self, key):
             result = self._kv().read(key).result()
-        except Exception as exc:
-            raise map_error(exc, self, key) from exc
         if result.state == "missing":
             return None
         return bytes(result.value)
@@ -268,12 +242,13 @@ class Location:
                 raise NotFoundError(f"{path} does not exist") from None
             except OSError as exc:
                 raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        try:
-            result = self._kv().read(key, byte_range=slice(start, stop)).result()
-        except Exception as exc:
-            if "OUT_OF_RANGE" in str(exc):
-                return b""
-            raise map_error(exc, self, key) from exc
+        with mapped_errors(self, key):
+            try:
+                result = self._kv().read(key, byte_range=slice(start, stop)).result()
+            except Exception as exc:
+                if "OUT_OF_RANGE" in str(exc):
+                    return b""
+                raise
         if result.state == "missing":
             raise NotFoundError(f"{self.describe(key)} was not found")
         return bytes(result.value)
@@ -301,22 +276,21 @@ class Location:
         if self.scheme == "file":
             path = Path(str(self.kvstore["path"])) / key
             tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(data)
-                # Atomic replace: a reader never sees half a metadata file.
-                os.replace(tmp, path)
-            except OSError as exc:
-                # A full disk must not leave the half-written temp file behind.
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise os_error(exc, str(path), "write") from exc
+            with os_errors(str(path), "write"):
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp.write_bytes(data)
+                    # Atomic replace: a reader never sees half a metadata file.
+                    os.replace(tmp, path)
+                except OSError:
+                    # A full disk must not leave the half-written temp file behind.
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+                    raise
             return
         self._check_writable(key)
-        try:
+        with mapped_errors(self, key):
             self._kv().write(key, data).result()
-        except Exception as exc:
-            raise map_error(exc, self, key) from exc
 
     def write_json(self, key: str, value: JsonDict) -> None:
         self.write(key, (json.dumps(value, indent=2) + "\n").encode())
@@ -324,20 +298,14 @@ class Location:
     def delete(self, key: str) -> None:
         """Delete one key (no error when it is missing)."""
         if self.scheme == "file":
-            try:
+            with os_errors(self.describe(key), "delete"), contextlib.suppress(FileNotFoundError):
                 (Path(str(self.kvstore["path"])) / key).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise os_error(exc, self.describe(key), "delete") from exc
             return
         self._check_writable(key)
         import tensorstore as ts
 
-        try:
+        with mapped_errors(self, key):
             self._kv().delete_range(ts.KvStore.KeyRange(key, key + "\x00")).result()
-        except Exception as exc:
-            raise map_error(exc, self, key) from exc
 
     def exists(self) -> bool:
         """Whether anything is stored at or below this location (where that can be told)."""
@@ -357,10 +325,8 @@ class Location:
             return sorted(sizes) if sizes is not None else None
         if self.scheme in ("http", "https"):
             return None
-        try:
+        with mapped_errors(self):
             keys = self._kv().list().result()
-        except Exception as exc:
-            raise map_error(exc, self, "") from exc
         return sorted(k.decode() for k in keys)
 
     def list_sizes(self) -> dict[str, int] | None:
@@ -376,10 +342,11 @@ class Location:
             return None
         kv = self._kv()
         out: dict[str, int] = {}
-        for raw_key in kv.list().result():
-            key = raw_key.decode()
-            result = kv.read(key).result()
-            out[key] = len(result.value)
+        with mapped_errors(self):
+            for raw_key in kv.list().result():
+                key = raw_key.decode()
+                result = kv.read(key).result()
+                out[key] = len(result.value)
         return out
 
     def delete_tree(self) -> None:
@@ -394,10 +361,8 @@ class Location:
         self._check_writable("")
         import tensorstore as ts
 
-        try:
+        with mapped_errors(self):
             self._kv().delete_range(ts.KvStore.KeyRange()).result()
-        except Exception as exc:
-            raise map_error(exc, self, "") from exc
 
 
 def resolve(
@@ -417,7 +382,7 @@ def resolve(
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme and scheme not in _SCHEMES:
         raise InputError(
-            f"unsupported URL scheme {scheme!r} in {_redact_url(text)!r}; "
+            f"unsupported URL scheme {scheme!r} in {redact_url(text)!r}; "
             f"use a local path or one of {', '.join(s + '://' for s in _SCHEMES)}"
         )
     if scheme in ("", "file"):
@@ -438,7 +403,7 @@ def resolve(
     bucket = parts.netloc
     if not bucket or "@" in bucket:
         raise InputError(
-            f"{_redact_url(text)!r} names no bucket; write it as {scheme}://BUCKET/path "
+            f"{redact_url(text)!r} names no bucket; write it as {scheme}://BUCKET/path "
             "(credentials go in the environment or a profile, not in the URL)"
         )
     if scheme == "s3":
@@ -452,15 +417,19 @@ def resolve(
         if credentials is not None:
             spec["context"]["aws_credentials"] = credentials
         return Location(url=f"s3://{bucket}/{path}".rstrip("/"), kvstore=spec)
-    spec = {"driver": "gcs", "bucket": bucket, "path": f"{path}/" if path else "",
-            "context": {"gcs_request_retries": retries["gcs_request_retries"]}}
+    spec = {
+        "driver": "gcs",
+        "bucket": bucket,
+        "path": f"{path}/" if path else "",
+        "context": {"gcs_request_retries": retries["gcs_request_retries"]},
+    }
     return Location(url=f"gs://{bucket}/{path}".rstrip("/"), kvstore=spec)
 
 
 def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
     host = parts.hostname or ""
     if not host:
-        raise InputError(f"{_redact_url(parts.geturl())!r} names no host")
+        raise InputError(f"{redact_url(parts.geturl())!r} names no host")
     netloc = f"[{host}]" if ":" in host else host
     if parts.port is not None:
         netloc += f":{parts.port}"
@@ -474,7 +443,11 @@ def _http_location(parts: Any, path: str, opts: StorageOptions) -> Location:
     if base in _origin_auth and not has_auth:
         headers.append(_origin_auth[base])
     query = f"?{parts.query}" if parts.query else ""
-    spec: JsonDict = {"driver": "http", "base_url": base + query, "path": f"/{path}/" if path else "/"}
+    spec: JsonDict = {
+        "driver": "http",
+        "base_url": base + query,
+        "path": f"/{path}/" if path else "/",
+    }
     if headers:
         spec["headers"] = headers
     spec["context"] = {"http_request_retries": retry_resources(opts)["http_request_retries"]}
@@ -495,7 +468,6 @@ def _aws_credentials(opts: StorageOptions) -> JsonDict | None:
     if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
         return {"type": "environment"}
     return None
-
 
 
 def _local_sizes(folder: str, prefix: str, out: dict[str, int]) -> None:
@@ -536,6 +508,7 @@ __all__ = [
     "RETRIES_ENV",
     "S3_ENDPOINT_ENV",
     "TIMEOUT_ENV",
+    "KvstoreSpec",
     "Location",
     "StorageOptions",
     "StorageOptionsArg",
@@ -544,6 +517,8 @@ __all__ = [
     "default_options",
     "forget_credentials",
     "map_error",
+    "mapped_errors",
+    "os_errors",
     "parse_header",
     "read_context",
     "resolve",

@@ -1,8 +1,11 @@
 """How remote stores are reached: :class:`StorageOptions` (from the environment or the command
-line), the process-wide tensorstore contexts they configure (chunk cache, retries with
-backoff, timeouts), and the translation of store errors into :mod:`ngffkit.errors`.
+line), the process-wide tensorstore state they configure (contexts with chunk cache, retries
+with backoff and timeouts; the open kvstores), and the translation of store errors into
+:mod:`ngffkit.errors` (:func:`mapped_errors`, the one place upstream errors are mapped).
 
-Part of the storage layer: import these names from :mod:`ngffkit.storage`.
+Part of the storage layer: import these names from :mod:`ngffkit.storage`. This module
+imports nothing of the storage layer above it: the errors it maps name their place through
+the small :class:`Where` protocol that :class:`~ngffkit.storage.Location` satisfies.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextvars
 import errno
 import functools
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -19,11 +23,12 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from ngffkit.errors import (
     InputError,
     MetadataError,
+    NgffkitError,
     NgffWarning,
     NotFoundError,
     OptionError,
@@ -32,8 +37,6 @@ from ngffkit.errors import (
 
 if TYPE_CHECKING:
     import tensorstore as ts
-
-    from ngffkit.storage import Location
 
 JsonDict = dict[str, Any]
 
@@ -47,6 +50,8 @@ _defaults: StorageOptions | None = None
 _scoped: contextvars.ContextVar[StorageOptions | None] = contextvars.ContextVar(
     "ngffkit_storage_options", default=None
 )
+# Open kvstores by (context, spec): opening an S3 kvstore costs a request (the bucket's region).
+_kvstores: dict[tuple[int, str], ts.KvStore] = {}
 _timeout_in_effect: float | None = None
 _timeouts_warned: set[float] = set()
 _timeouts_set: set[str] = set()
@@ -319,6 +324,7 @@ def configure(options: StorageOptions | None) -> None:
         _defaults = options
         _context = None
         _read_contexts.clear()
+        _kvstores.clear()
 
 
 def retry_resources(options: StorageOptions) -> JsonDict:
@@ -389,6 +395,30 @@ def read_context() -> ts.Context:
         return found
 
 
+def open_kvstore(
+    spec: JsonDict, where: Where, check: Callable[[], None] | None = None
+) -> ts.KvStore:
+    """The tensorstore kvstore of ``spec`` on the shared context, opened once per process
+    (per context and spec); ``check`` runs before a first open (e.g. a fast host check)."""
+    import tensorstore as ts
+
+    context = shared_context()
+    key = (id(context), json.dumps(spec, sort_keys=True))
+    with _context_lock:
+        found = _kvstores.get(key)
+    if found is not None:
+        return found
+    if check is not None:
+        check()
+    with mapped_errors(where):
+        kv = ts.KvStore.open(spec, context=context).result()
+    with _context_lock:
+        if len(_kvstores) >= 256:
+            _kvstores.clear()
+        _kvstores[key] = kv
+    return kv
+
+
 def use_timeout(options: StorageOptions) -> None:
     """Before a remote store is first opened: give tensorstore's HTTP transport the timeout
     of ``options``. The transport reads it once per process, so a later call asking for
@@ -413,7 +443,7 @@ def use_timeout(options: StorageOptions) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _host_error(host: str, port: int) -> str | None:
+def host_error(host: str, port: int) -> str | None:
     """Why ``host`` cannot be looked up, or None. Checked once per host: tensorstore would
     retry a DNS failure with backoff for many seconds before saying so."""
     try:
@@ -444,7 +474,7 @@ def loopback_refused(host: str, port: int) -> bool:
         return False
 
 
-def _redact_url(text: str) -> str:
+def redact_url(text: str) -> str:
     """``text`` with any user:password in a URL replaced by ``***``."""
     return re.sub(r"(://)[^/@\s]*@", r"\1***@", text)
 
@@ -454,12 +484,12 @@ _CURL_CODE = re.compile(r"curl_code='(\d+)'")
 _S3_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>|: ([A-Z][A-Za-z]+): ")
 
 
-def _redact(text: str, where: Location) -> str:
+def _redact(text: str, where: Where) -> str:
     for secret in where.secrets():
         if secret:
             text = text.replace(secret, "***")
     text = re.sub(r"(?i)(authorization:\s*\S+\s+)\S+", r"\1***", text)
-    return _redact_url(text)
+    return redact_url(text)
 
 
 def _short(text: str) -> str:
@@ -468,12 +498,18 @@ def _short(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else text
 
 
-_LOCAL_TEXT = (("PERMISSION_DENIED", errno.EACCES), ("Permission denied", errno.EACCES),
-               ("No space left", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
-               ("Read-only file system", errno.EROFS))
+_LOCAL_TEXT = (
+    ("PERMISSION_DENIED", errno.EACCES),
+    ("Permission denied", errno.EACCES),
+    ("No space left", errno.ENOSPC),
+    ("Disk quota exceeded", errno.EDQUOT),
+    ("Read-only file system", errno.EROFS),
+)
 #: What a rerun needs after the disk filled: the same command resumes what was written.
-FULL_DISK_HINT = ("free some space, then run the same command again (with --resume where it "
-                  "was interrupted; nothing written so far is lost)")
+FULL_DISK_HINT = (
+    "free some space, then run the same command again (with --resume where it "
+    "was interrupted; nothing written so far is lost)"
+)
 
 
 def local_os_error(exc: BaseException, path: str, verb: str = "access") -> StorageError | None:
@@ -484,8 +520,9 @@ def local_os_error(exc: BaseException, path: str, verb: str = "access") -> Stora
     for needle, code in _LOCAL_TEXT:
         if needle in text:
             named = re.search(r'local file "([^"]+)"', text)  # the very file, when told
-            return os_error(OSError(code, os.strerror(code)),
-                            named.group(1) if named else path, verb)
+            return os_error(
+                OSError(code, os.strerror(code)), named.group(1) if named else path, verb
+            )
     return None
 
 
@@ -497,8 +534,10 @@ def os_error(exc: OSError, path: str, verb: str = "access") -> StorageError:
     """
     code = exc.errno
     if code in (errno.EACCES, errno.EPERM):
-        text = (f"cannot {verb} {path}: permission denied; check the permissions of the file "
-                "and of the folders above it (ls -ld)")
+        text = (
+            f"cannot {verb} {path}: permission denied; check the permissions of the file "
+            "and of the folders above it (ls -ld)"
+        )
     elif code in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left on the device" if code == errno.ENOSPC else "disk quota exceeded"
         text = f"cannot {verb} {path}: {what}; {FULL_DISK_HINT}"
@@ -523,7 +562,77 @@ def denied(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def map_error(exc: BaseException, where: Location, key: str) -> Exception:
+class Where(Protocol):
+    """What an error message needs to know of the place that failed (a
+    :class:`~ngffkit.storage.Location`, or a bare kvstore spec: :class:`KvstoreSpec`)."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def kvstore(self) -> JsonDict: ...
+
+    def describe(self, key: str = "") -> str: ...
+
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class KvstoreSpec:
+    """A tensorstore kvstore spec as a :class:`Where` (the serve proxy has no Location)."""
+
+    kvstore: JsonDict
+
+    @property
+    def scheme(self) -> str:
+        driver = str(self.kvstore.get("driver", ""))
+        if driver == "http":
+            return str(self.kvstore.get("base_url", "http")).split("://", 1)[0]
+        return {"gcs": "gs"}.get(driver, driver)
+
+    def describe(self, key: str = "") -> str:
+        spec = self.kvstore
+        if self.scheme in ("http", "https"):
+            base = redact_url(f"{spec.get('base_url', '')}{spec.get('path', '')}")
+        elif self.scheme in ("s3", "gs"):
+            base = f"{self.scheme}://{spec.get('bucket', '')}/{spec.get('path', '')}"
+        else:
+            base = f"{self.scheme}://{spec.get('path', '')}"
+        return f"{base.rstrip('/')}/{key}" if key else base
+
+    def secrets(self) -> tuple[str, ...]:
+        headers = self.kvstore.get("headers", ())
+        return tuple(str(h).split(":", 1)[1].strip() for h in headers if ":" in h)
+
+
+@contextlib.contextmanager
+def mapped_errors(where: Where, key: str = "") -> Iterator[None]:
+    """Run the block with upstream errors (tensorstore's ``ValueError``/``RuntimeError``
+    status texts, ``OSError``, ...) turned into :mod:`ngffkit.errors` by :func:`map_error`.
+
+    The one place every call into tensorstore goes through (``tests/test_errors_mapped.py``
+    checks that none escapes it); ngffkit's own errors pass unchanged.
+    """
+    try:
+        yield
+    except NgffkitError:
+        raise
+    except Exception as exc:
+        raise map_error(exc, where, key) from exc
+
+
+@contextlib.contextmanager
+def os_errors(path: str, verb: str = "access") -> Iterator[None]:
+    """Run the block with a local ``OSError`` turned into :func:`os_error`'s words."""
+    try:
+        yield
+    except NgffkitError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, path, verb) from exc
+
+
+def map_error(exc: BaseException, where: Where, key: str) -> Exception:
     """Translate a tensorstore/OS error into the ngffkit error tree, naming the key.
 
     Messages say which key, what the store answered and what to do; they never contain a

@@ -25,7 +25,7 @@ import anyio
 from starlette.applications import Starlette
 
 from ngffkit.errors import StorageError
-from ngffkit.serve.backends import Backend, DirEntry, Fetched, ObjectInfo
+from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo
 from ngffkit.serve.paths import key_from_raw_path
 from ngffkit.serve.ranges import (
     UNSATISFIABLE,

@@ -1,14 +1,9 @@
-"""Where served bytes come from.
+"""Where served bytes come from: a local folder (:class:`FileBackend`), and
+:func:`open_backend`, the factory that picks it or the tensorstore proxy
+(:class:`~ngffkit.serve.proxy.KvStoreBackend`) for a path or URL.
 
-The HTTP layer (:mod:`ngffkit.serve.app`) speaks only to :class:`Backend`: keys are
-``"a/b/c"`` strings already checked by :func:`ngffkit.serve.paths.key_from_raw_path`, and the
-backend answers with object metadata and byte spans. A backend never sees a URL or a header,
-so a new source of bytes (a remote store proxied through tensorstore, an archive) is a new
-class here and nothing else.
-
-:meth:`Backend.fetch` takes a ``select`` callback rather than a span because which bytes to
-send (Range, If-Range, 304, HEAD) depends on the object's size and validators, and a local
-file can then be stat-ed and read in one trip to a worker thread.
+The contract every backend keeps (:class:`Backend` and what it answers with) is in
+:mod:`ngffkit.serve.contract`; its names are importable from here too.
 """
 
 from __future__ import annotations
@@ -17,75 +12,18 @@ import asyncio
 import errno
 import os
 import stat
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ngffkit.errors import InputError, StorageError
+from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo, Select
 from ngffkit.serve.paths import is_served_name
+from ngffkit.serve.proxy import KvStoreBackend
 from ngffkit.serve.ranges import ByteSpan
 
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    """What the HTTP layer needs to know about one object before sending it."""
-
-    size: int | None  # None: not known (a proxy that read only the requested closed range)
-    mtime: float | None  # POSIX seconds; None when the store has no modification time
-    etag: str  # quoted, strong
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """An object's info, the span ``select`` chose, and its bytes when small enough."""
-
-    info: ObjectInfo
-    span: ByteSpan | None
-    body: bytes | None  # None if no span was chosen or it is larger than the inline limit
-
-
-@dataclass(frozen=True, slots=True)
-class DirEntry:
-    name: str
-    is_dir: bool
-    size: int | None
-
-
-Select = Callable[[ObjectInfo], ByteSpan | None]
 _T = TypeVar("_T")
-
-
-class Backend(ABC):
-    """A read-only tree of objects addressed by ``/``-separated keys."""
-
-    @abstractmethod
-    async def fetch(
-        self, key: str, select: Select, inline_limit: int, requested: ByteSpan | None = None
-    ) -> Fetched | None:
-        """Look up ``key``; call ``select(info)`` and read that span if it is at most
-        ``inline_limit`` bytes. None if ``key`` is not a servable object.
-
-        ``requested`` is the span a closed Range names by itself. A backend that cannot learn
-        an object's size cheaply may read just that span and call ``select`` with
-        ``size=None``, after checking the object holds every byte of it."""
-
-    @abstractmethod
-    async def read(self, key: str, span: ByteSpan) -> bytes:
-        """Bytes of ``span`` of ``key`` (used to stream spans above the inline limit)."""
-
-    @abstractmethod
-    async def list_dir(self, key: str) -> list[DirEntry] | None:
-        """Servable children of directory ``key``, or None if it is not a directory."""
-
-    @abstractmethod
-    def describe(self) -> str:
-        """What is being served, for start-up messages."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
-        """Release resources held by the backend."""
 
 
 # --------------------------------------------------------------------------- local files
@@ -277,7 +215,6 @@ def open_backend(target: str | os.PathLike[str]) -> Backend:
     """The backend for ``target``: a local folder (path or ``file://``) is served from disk;
     any other URL ``ngffkit.storage.resolve`` accepts (``http(s)://`` with credentials,
     ``s3://``, ``gs://``) is proxied through a tensorstore kvstore."""
-    from ngffkit.serve.proxy import KvStoreBackend
     from ngffkit.storage import resolve
 
     location = resolve(target)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ngffkit.serve.backends import Backend, ObjectInfo
+from ngffkit.serve.contract import Backend, ObjectInfo
 from ngffkit.serve.ranges import ByteSpan
 
 MAX_DEPTH = 3

@@ -7,16 +7,18 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from ngffkit.errors import StorageError
-from ngffkit.serve.backends import Backend, DirEntry, Fetched, ObjectInfo, Select
+from ngffkit.errors import NgffkitError, StorageError
+from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo, Select
 from ngffkit.serve.paths import is_served_name
 from ngffkit.serve.ranges import ByteSpan
+from ngffkit.storage import KvstoreSpec, mapped_errors
 
 _OUT_OF_RANGE = "OUT_OF_RANGE"
 
 
-class _OutOfRange(Exception):
-    """A byte-range read asked for bytes past the end of the value."""
+class _OutOfRange(NgffkitError):
+    """A byte-range read asked for bytes past the end of the value (an answer, not a
+    failure: an NgffkitError so that ``mapped_errors`` lets it through unchanged)."""
 
 
 class _Retry:
@@ -26,15 +28,6 @@ class _Retry:
 
 
 RETRY = _Retry()
-
-
-def _redacted(url: str) -> str:
-    """``url`` without the ``user:password@`` part, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    if sep and "@" in host:
-        host = "***@" + host.rpartition("@")[2]
-    return f"{scheme}{sep}{host}{slash}{path}"
 
 
 def _generation_etag(generation: bytes) -> str:
@@ -73,10 +66,9 @@ class KvStoreBackend(Backend):
 
         from ngffkit.storage import shared_context
 
-        try:
+        self._where = KvstoreSpec(kvstore_spec)
+        with mapped_errors(self._where):
             self._kv = ts.KvStore.open(kvstore_spec, context=shared_context()).result()
-        except Exception as exc:  # tensorstore raises ValueError/RuntimeError variants
-            raise StorageError(f"cannot open {self._describe_spec(kvstore_spec)}: {exc}") from exc
         self._spec = kvstore_spec
         self._values: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
         self._sizes: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
@@ -95,31 +87,20 @@ class KvStoreBackend(Backend):
         """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
         return self._kv
 
-    @staticmethod
-    def _describe_spec(spec: dict[str, Any]) -> str:
-        driver = spec.get("driver")
-        if driver == "http":
-            return _redacted(f"{spec.get('base_url', '')}{spec.get('path', '')}")
-        if driver in ("s3", "gcs"):
-            scheme = "s3" if driver == "s3" else "gs"
-            return f"{scheme}://{spec.get('bucket', '')}/{spec.get('path', '')}"
-        return f"{driver}://{spec.get('path', '')}"
-
     def describe(self) -> str:
-        return self._describe_spec(self._spec)
+        return self._where.describe()
 
     # -- upstream reads ------------------------------------------------------------------
 
     async def _read(self, key: str, **options: Any) -> Any:
         self.upstream_reads += 1
-        try:
-            result = await self._kv.read(key, **options)
-        except Exception as exc:
-            if _OUT_OF_RANGE in str(exc) and "byte_range" in options:
-                raise _OutOfRange from exc
-            raise StorageError(
-                f"reading {key!r} from {self.describe()} failed: {_redacted(str(exc))}"
-            ) from exc
+        with mapped_errors(self._where, key):
+            try:
+                result = await self._kv.read(key, **options)
+            except Exception as exc:
+                if _OUT_OF_RANGE in str(exc) and "byte_range" in options:
+                    raise _OutOfRange from exc
+                raise
         if "byte_range" not in options and result.state == "value":
             self.whole_reads += 1
         return result
@@ -278,8 +259,9 @@ class KvStoreBackend(Backend):
         end = prefix[:-1] + "0" if prefix else None  # "0" sorts right after "/"
         key_range = self._key_range(inclusive_min=prefix, exclusive_max=end or "")
         try:
-            keys = await self._kv.list(key_range, strip_prefix_length=len(prefix.encode()))
-        except Exception:
+            with mapped_errors(self._where, key):
+                keys = await self._kv.list(key_range, strip_prefix_length=len(prefix.encode()))
+        except StorageError:
             return None  # e.g. the http driver cannot list
         if not keys:
             return None

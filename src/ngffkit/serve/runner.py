@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from ngffkit.errors import InputError, StorageError
 from ngffkit.serve.app import create_app
-from ngffkit.serve.backends import Backend
+from ngffkit.serve.contract import Backend
 
 _START_TIMEOUT = 30.0
 

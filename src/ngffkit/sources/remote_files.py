@@ -5,7 +5,7 @@ Every request goes through the :class:`~ngffkit.storage.Location`'s tensorstore 
 the retries with backoff on 429/5xx and network errors, the timeouts, the credentials and
 the bounded number of requests in flight (tensorstore's ``http_request_concurrency`` /
 ``s3_request_concurrency``) are the storage layer's, configured in one place
-(:mod:`ngffkit.transport`), and errors are mapped by its :func:`~ngffkit.storage.map_error`.
+(:mod:`ngffkit.transport`), and errors are mapped by its :func:`~ngffkit.storage.mapped_errors`.
 
 A folder is listed once: on S3 by listing the prefix, over HTTP by parsing the HTML index
 page the server makes for the folder URL (Apache, nginx, ``python -m http.server``,
@@ -103,17 +103,15 @@ class RemoteFolder:
         return self.loc.describe(name)
 
     def _list(self) -> list[str]:
-        from ngffkit.storage import map_error
+        from ngffkit.storage import mapped_errors
 
         if self.loc.scheme == "s3":
             self.loc.check_bucket()
             keys = self.loc.list_keys() or []
             return sorted(k for k in keys if "/" not in k)
         kv = self.loc._kv()
-        try:
+        with mapped_errors(self.loc):
             result = kv.read("").result()
-        except Exception as exc:
-            raise map_error(exc, self.loc, "") from exc
         if result.state == "missing":
             raise NotFoundError(
                 f"{self.describe()}/ was not found (HTTP 404): no array metadata (zarr.json, "
@@ -145,17 +143,15 @@ class RemoteFolder:
     # -- reads --------------------------------------------------------------------------
     def read_whole(self, name: str) -> bytes:
         """The whole file (kept for the next reads when the server ignores Range)."""
-        from ngffkit.storage import map_error
+        from ngffkit.storage import mapped_errors
 
         with self._lock:
             data = self._whole.get(name)
             if data is not None:
                 self._whole.move_to_end(name)
                 return data
-        try:
+        with mapped_errors(self.loc, name):
             result = self.loc._kv().read(name).result()
-        except Exception as exc:
-            raise map_error(exc, self.loc, name) from exc
         if result.state == "missing":
             raise NotFoundError(
                 f"{self.describe(name)} was not found; the folder listing "
@@ -180,7 +176,7 @@ class RemoteFolder:
     ) -> bytes:
         """Bytes ``[start, stop)`` of ``name``; ValueError when the file ends before ``stop``
         (with ``exact=False``, fewer bytes when the whole file came and is shorter)."""
-        from ngffkit.storage import map_error
+        from ngffkit.storage import mapped_errors
 
         if future is not None:
             try:
@@ -194,7 +190,8 @@ class RemoteFolder:
                         f"file is truncated: bytes {start}-{stop} are past its end"
                     ) from exc
                 else:
-                    raise map_error(exc, self.loc, name) from exc
+                    with mapped_errors(self.loc, name):
+                        raise
             else:
                 if result.state == "missing":
                     raise NotFoundError(

@@ -44,7 +44,7 @@ from ngffkit.sources.base import (
     one_unit,
     spatial_slice_bytes,
 )
-from ngffkit.storage import Location, map_error, resolve, shared_context
+from ngffkit.storage import Location, mapped_errors, resolve, shared_context
 from ngffkit.transport import local_os_error
 
 ArrayKind = Literal["zarr", "n5", "precomputed"]
@@ -257,14 +257,15 @@ class TensorStoreSource(SourceBase):
         spec: dict[str, Any] = {"driver": where.driver, "kvstore": dict(where.array.kvstore)}
         if kind == "precomputed":
             spec["scale_index"] = 0
-        try:
-            store = ts.open(spec, read=True, context=shared_context()).result()
-        except _TS_ERRORS as exc:
-            if where.array.is_remote:
-                raise map_error(exc, where.array, "") from exc
-            raise InputError(
-                f"{where.array.describe()}: tensorstore cannot open this {kind} array: {exc}"
-            ) from exc
+        with mapped_errors(where.array):
+            try:
+                store = ts.open(spec, read=True, context=shared_context()).result()
+            except _TS_ERRORS as exc:
+                if where.array.is_remote:
+                    raise
+                raise InputError(
+                    f"{where.array.describe()}: tensorstore cannot open this {kind} array: {exc}"
+                ) from exc
         store = store[ts.d[:].translate_to[0]]  # precomputed may carry a voxel_offset
         names = self._names(store, where)
         why = "named in the metadata"
@@ -350,18 +351,19 @@ class TensorStoreSource(SourceBase):
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         sel = tuple(s for a, s in zip(self.axes, box, strict=True) if a != "z" or self._has_z)
-        try:
-            data = self._store[sel].read().result()
-        except _TS_ERRORS as exc:
-            if self.location.is_remote:
-                raise map_error(exc, self.location, "") from exc
-            local = local_os_error(exc, f"{self.path} ({format_box(box, self.axes)})", "read")
-            if local is not None:  # not a corrupt chunk: a permission, a full disk
-                raise local from exc
-            raise InputError(
-                f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
-                "A chunk is corrupt or unreadable."
-            ) from exc
+        with mapped_errors(self.location):
+            try:
+                data = self._store[sel].read().result()
+            except _TS_ERRORS as exc:
+                if self.location.is_remote:
+                    raise
+                local = local_os_error(exc, f"{self.path} ({format_box(box, self.axes)})", "read")
+                if local is not None:  # not a corrupt chunk: a permission, a full disk
+                    raise local from exc
+                raise InputError(
+                    f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
+                    "A chunk is corrupt or unreadable."
+                ) from exc
         out[...] = np.asarray(data).reshape(out.shape)
 
     def spec(self) -> SourceSpec:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,9 @@ class TiffFileSource(SourceBase):
         """Open the file with ``opener()`` and read its structure."""
         try:
             self._tif = opener()
+            # A source dropped unclosed (a grid's cell evicted from its cache while another
+            # thread may still read it) closes its file when it is collected.
+            weakref.finalize(self, self._tif.close)
             # one handle serves every thread that reads this source: seeks must not interleave
             self._lock = threading.RLock()
         except TIFF_ERRORS as exc:

@@ -27,6 +27,8 @@ from ngffkit.surfaces.outputs import Output, open_output
 from ngffkit.surfaces.plan import (
     BASE_BYTES,
     Box3,
+    FlattenPlan,
+    FlattenSettings,
     choose_budget,
     chunk_keys,
     format_box,
@@ -50,78 +52,6 @@ FORMATS = ("tiff", "zarr")
 DEFAULT_MAX_MEMORY = 2 << 30
 SURVEY_STRIDE = 8
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class FlattenSettings:
-    """What the output depends on (a resumed run must have the same)."""
-
-    layers: int
-    step: float
-    flip_normals: bool
-    level: int
-    format: str
-    tiff_compression: str
-    composite: str | None
-    composite_layers: int
-
-    def composite_range(self) -> tuple[int, int]:
-        """The centred layers the composite reduces: (first, stop)."""
-        k = min(self.composite_layers, self.layers)
-        first = (self.layers - k) // 2
-        return first, first + k
-
-
-@dataclass(frozen=True)
-class FlattenPlan:
-    surface: str
-    surface_kind: str
-    volume: str
-    level: int
-    shape: tuple[int, int, int]
-    """(layers, H, W) of the output."""
-    dtype: str
-    tile: int
-    band_rows: int
-    tiles: int
-    tiles_inside: int
-    jobs: int
-    memory: int
-    max_memory: int
-    chunks_read: int
-    chunk_bytes: int
-    surface_box: Box3 | None
-    """Level-0 voxels (x, y, z) the samples span, all layers included."""
-    volume_box: Box3
-
-    @property
-    def volume_bytes(self) -> int:
-        """Decoded bytes of the distinct volume chunks the samples touch."""
-        return self.chunks_read * self.chunk_bytes
-
-    @property
-    def output_bytes(self) -> int:
-        layers, h, w = self.shape
-        return layers * h * w * np.dtype(self.dtype).itemsize
-
-    def describe(self) -> str:
-        layers, h, w = self.shape
-        mib = 2**20
-        return "\n".join(
-            [
-                f"surface: {self.surface} ({self.surface_kind}), {w} x {h} px",
-                f"volume: {self.volume} level {self.level} ({self.dtype})",
-                f"output: {layers} layers of {w} x {h} px, {self.output_bytes / mib:.1f} MiB",
-                f"tiles: {self.tiles} of {self.tile} x {self.tile} px, {self.tiles_inside} inside "
-                f"the volume; bands of {self.band_rows} rows; {self.jobs} jobs",
-                f"memory: about {self.memory / mib:.0f} MiB of --max-memory "
-                f"{self.max_memory / mib:.0f} MiB",
-                f"volume to read: {self.chunks_read} chunks, {self.volume_bytes / mib:.1f} MiB "
-                "decoded",
-                f"surface box (level-0 voxels): {format_box(self.surface_box)}",
-                f"volume box (level-0 voxels): {format_box(self.volume_box)}",
-            ]
-        )
 
 
 @dataclass(frozen=True)

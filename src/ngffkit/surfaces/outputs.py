@@ -23,10 +23,10 @@ from ngffkit._output import OWNED, claim_output, mark_owned
 from ngffkit.errors import ConflictError, InputError
 from ngffkit.image import PARTIAL_MARKER
 from ngffkit.storage import Location, resolve
+from ngffkit.surfaces.plan import FlattenPlan, FlattenSettings
 from ngffkit.surfaces.tiffwriter import StripTiff, encode_strip
 
 if TYPE_CHECKING:
-    from ngffkit.surfaces.flattening import FlattenPlan, FlattenSettings
     from ngffkit.surfaces.render import Volume
 
 JOURNAL = ".ngffkit-flatten.json"
