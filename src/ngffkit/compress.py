@@ -31,6 +31,7 @@ from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
+from ngffkit.grid import default_shards, level_shards
 from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS
@@ -39,7 +40,6 @@ from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, mak
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.transport import denied
 
-DEFAULT_SHARD_CHUNKS = 4
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
 
 Notify = Callable[[str], None]
@@ -188,14 +188,13 @@ def _plan_level(
                 if s % c:
                     raise OptionError("--shards", f"{s} on axis {n} is not a multiple of the "
                                       f"chunk size {c}; each shard must hold whole chunks")
-            lshards = _shrink(shard0, factors, lchunks, level.shape)
+            lshards = level_shards(shard0, factors, lchunks, level.shape)
         elif info.shards is not None and chunks is None:
-            lshards = _shrink(info.shards, [1] * len(factors), lchunks, level.shape)
+            lshards = level_shards(info.shards, [1] * len(factors), lchunks, level.shape)
         elif info.shards is not None or info.zarr_format == 2:
             # Upgrading from Zarr v2 (or rechunking a sharded level): convert's default shards.
-            shard0 = tuple(c * DEFAULT_SHARD_CHUNKS if n in space else c
-                           for n, c in zip(names, chunk0, strict=True))
-            lshards = _shrink(shard0, factors, lchunks, level.shape)
+            shard0 = default_shards(chunk0, [n in space for n in names])
+            lshards = level_shards(shard0, factors, lchunks, level.shape)
     if lshards == lchunks:
         lshards = None
     options = ConvertOptions(
@@ -210,16 +209,6 @@ def _plan_level(
         fill_value=0 if fill is None else fill, dimension_names=names,
         before=_layout(info.zarr_format, info.chunks, info.shards, info.compression), plan=plan,
     )
-
-
-def _shrink(shard0: tuple[int, ...], factors: list[int], chunks: tuple[int, ...],
-            shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Level-0 shards / the level's factor, in whole chunks, never bigger than the level."""
-    out = []
-    for sh, f, c, s in zip(shard0, factors, chunks, shape, strict=True):
-        v = max(c, (max(sh // f, c) // c) * c)
-        out.append(min(v, -(-s // c) * c))
-    return tuple(out)
 
 
 def _check_readable(level: Level) -> None:

@@ -26,6 +26,7 @@ from ngffkit._output import claim_output
 from ngffkit.arrays import create_array
 from ngffkit.compression import DEFAULT_COMPRESSION, Compression
 from ngffkit.errors import InputError
+from ngffkit.grid import level_shards
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
 from ngffkit.metadata import (
     WRITE_VERSIONS,
@@ -377,16 +378,7 @@ def pyramid_spec(
             cur = tuple(-(-c // int(fi)) for c, fi in zip(cur, f, strict=True))
             cum = [c * int(fi) for c, fi in zip(cum, f, strict=True)]
         lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, cur, strict=True))
-        lshards = None
-        if shard0 is not None:
-            lshards = tuple(
-                max(lc, (max(sh // cf, lc) // lc) * lc)
-                for sh, cf, lc in zip(shard0, cum, lchunks, strict=True)
-            )
-            # Never larger than needed to cover the level in whole chunks.
-            lshards = tuple(
-                min(sh, -(-s // lc) * lc) for sh, s, lc in zip(lshards, cur, lchunks, strict=True)
-            )
+        lshards = level_shards(shard0, cum, lchunks, cur) if shard0 is not None else None
         scale = tuple(s0 * c for s0, c in zip(scale0, cum, strict=True))
         shift = 0.0 if method == "nearest" else 0.5
         translation = tuple(

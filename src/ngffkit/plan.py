@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
+from ngffkit.grid import clip_shards, default_shards
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.layout import ImageSpec, make_axes, per_axis, pyramid_spec
 
@@ -53,8 +54,6 @@ COMPILED_KERNELS_FROM = 3 << 30
 # faster on the benchmarks (256³ uint8 bricks run as fast as 256×512×512 ones) but hold
 # more memory; smaller ones add stages and per-task overhead.
 BRICK_TARGET = 32 * MiB
-# Default shard edge, in chunks per axis (0.5): 256³ voxels for 64³ chunks.
-DEFAULT_SHARD_CHUNKS = 4
 
 
 class ConvertOptions(BaseModel):
@@ -429,13 +428,9 @@ def make_plan(
     chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(asked, out_shape, strict=True))
     shards: tuple[int, ...] | None
     if shards_asked is not None:
-        shards = tuple(min(sh, -(-s // c) * c) if s > 0 else sh
-                       for sh, c, s in zip(shards_asked, chunks, out_shape, strict=True))
+        shards = clip_shards(shards_asked, chunks, out_shape)
     elif version == "0.5" and not unsharded:
-        shards = tuple(
-            min(c * DEFAULT_SHARD_CHUNKS, -(-s // c) * c) if sp else c
-            for c, s, sp in zip(chunks, out_shape, space, strict=True)
-        )
+        shards = clip_shards(default_shards(chunks, space), chunks, out_shape)
     else:
         shards = None
 
