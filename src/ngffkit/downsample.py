@@ -32,7 +32,7 @@ from ngffkit.arrays import derive_array, read_array_info
 from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.kernels import METHODS
+from ngffkit.kernels import METHODS, level_translation
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -209,12 +209,11 @@ def plan_image(
     )})
     plan = dataclasses.replace(plan, spec=spec)
     dataset = image.multiscale.datasets[k]
-    shift = 0.0 if chosen == "nearest" else 0.5
     datasets = []
     for j, path in enumerate(paths, start=1):
         cum = plan.cumulative(j)
         scale = [s * c for s, c in zip(dataset.scale, cum, strict=True)]
-        trans = [t + s * (c - 1) * shift
+        trans = [t + s * level_translation(chosen, c)
                  for t, s, c in zip(dataset.translation, dataset.scale, cum, strict=True)]
         transforms: list[JsonDict] = [{"type": "scale", "scale": scale}]
         if any(trans):

@@ -28,6 +28,7 @@ from ngffkit.compression import DEFAULT_COMPRESSION, Compression
 from ngffkit.errors import InputError
 from ngffkit.grid import level_shards
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
+from ngffkit.kernels import level_translation
 from ngffkit.metadata import (
     WRITE_VERSIONS,
     Axis,
@@ -380,9 +381,9 @@ def pyramid_spec(
         lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, cur, strict=True))
         lshards = level_shards(shard0, cum, lchunks, cur) if shard0 is not None else None
         scale = tuple(s0 * c for s0, c in zip(scale0, cum, strict=True))
-        shift = 0.0 if method == "nearest" else 0.5
         translation = tuple(
-            b + s0 * (c - 1) * shift for b, s0, c in zip(base, scale0, cum, strict=True)
+            b + s0 * level_translation(method, c)
+            for b, s0, c in zip(base, scale0, cum, strict=True)
         )
         out.append(
             LevelSpec(
