@@ -227,3 +227,12 @@ def test_read_only_store(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
         ok = run_ngff("compress", omz04, "--format", "0.5", "--output", tmp_path / "copy.zarr")
         assert ok.returncode == 0, ok.stderr
     assert tree_digest(omz04) == digest
+
+
+def test_chunks_and_shards_as_tuples_in_array_order(omz04: Path, tmp_path: Path) -> None:
+    """A tuple is read like convert's (array order); it used to crash (``value.get``)."""
+    out = compress(omz04, output=tmp_path / "t.zarr", version="0.5", chunks=(8, 16, 16),
+                   shards=(16, 64, 64), jobs=1)
+    assert isinstance(out, ngffkit.Image)
+    assert out.levels[0].chunks == (8, 16, 16) and out.levels[0].shards == (16, 64, 64)
+    np.testing.assert_array_equal(out.levels[0].read(), _levels(omz04)[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
-from ngffkit.grid import default_shards, level_shards
+from ngffkit.grid import default_shards, level_shards, per_axis
 from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS
@@ -43,7 +43,7 @@ from ngffkit.transport import denied
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
 
 Notify = Callable[[str], None]
-PerAxis = int | Mapping[str, int] | None
+PerAxis = int | Sequence[int] | Mapping[str, int] | None
 
 
 @dataclass(frozen=True)
@@ -153,12 +153,10 @@ def plan_compress(
 
 
 def _per_axis(value: PerAxis, names: tuple[str, ...], space: set[str],
-              default: tuple[int, ...]) -> tuple[int, ...]:
-    if value is None:
-        return default
-    if isinstance(value, int):
-        return tuple(value if n in space else d for n, d in zip(names, default, strict=True))
-    return tuple(int(value.get(n, d)) for n, d in zip(names, default, strict=True))
+              default: tuple[int, ...], what: str) -> tuple[int, ...]:
+    # the CLI's x,y,z mapping serves 2-D images too: names the image lacks are ignored
+    return per_axis(value, names, [n in space for n in names], default, int, what=what,
+                    other_names="ignore")
 
 
 def _plan_level(
@@ -177,13 +175,13 @@ def _plan_level(
         raise OptionError("--compression", f"level {rel} is stored with {info.compression}, "
                           "which ngffkit cannot write; choose one of zstd[:L], "
                           "blosc-zstd[:L], blosc-lz4[:L], gzip[:L], none")
-    chunk0 = _per_axis(chunks, names, space, img.levels[0].chunks)
+    chunk0 = _per_axis(chunks, names, space, img.levels[0].chunks, "chunks")
     factors = [max(1, round(f)) for f in level.factors]
     lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, level.shape, strict=True))
     lshards: tuple[int, ...] | None = None
     if zarr_format == 3 and shards != "none":
         if shards is not None:
-            shard0 = _per_axis(shards, names, space, chunk0)  # type: ignore[arg-type]
+            shard0 = _per_axis(shards, names, space, chunk0, "shards")  # type: ignore[arg-type]
             for n, s, c in zip(names, shard0, chunk0, strict=True):
                 if s % c:
                     raise OptionError("--shards", f"{s} on axis {n} is not a multiple of the "

@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from ngffkit._output import check_apart, claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
-from ngffkit.errors import ConflictError, InputError, NgffWarning, OptionError
+from ngffkit.errors import ConflictError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
+from ngffkit.grid import given_per_axis
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.pipeline import Job, Journal
@@ -178,7 +179,10 @@ def convert(
         spec = source.spec()
         axes = tuple(source.axes)
         space = [a for a in axes if a in ("z", "y", "x")]
-        voxel = _voxel_mapping(voxel_size, space)
+        voxel = (
+            None if voxel_size is None
+            else given_per_axis(voxel_size, space, float, what="voxel size")
+        )
         win: tuple[float, float] | None
         if window is not None and dtype is None:
             raise OptionError("window", "a window maps input values onto another dtype; give "
@@ -270,26 +274,6 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
             raise OptionError("shards", f"{value!r}: give numbers, or 'none' for unsharded")
         return "none"
     return _tuple(value)
-
-
-def _voxel_mapping(
-    value: float | Sequence[float] | Mapping[str, float] | None, space: Sequence[str]
-) -> dict[str, float] | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        unknown = set(value) - set(space)
-        if unknown:
-            raise InputError(f"voxel size names {sorted(unknown)}, not space axes "
-                             f"({', '.join(space)})")
-        return {k: float(v) for k, v in value.items()}
-    if isinstance(value, (int, float)):
-        return dict.fromkeys(space, float(value))
-    values = [float(v) for v in value]
-    if len(values) != len(space):
-        raise InputError(f"voxel size needs {len(space)} values ({', '.join(space)}, array "
-                         f"order) or one; got {len(values)}")
-    return dict(zip(space, values, strict=True))
 
 
 __all__ = ["Progress", "convert", "estimate_window"]

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
-from ngffkit.grid import clip_shards, default_shards
+from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.layout import ImageSpec, make_axes, per_axis, pyramid_spec
+from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -246,7 +246,7 @@ def _per_spatial(
     if value is None:
         return None
     try:
-        return per_axis(value, len(axes), what, space)
+        return per_axis(value, axes, space, (1,) * len(axes), int, what=what)
     except InputError as exc:
         raise OptionError(what, str(exc).removeprefix(f"{what} ")) from None
 
