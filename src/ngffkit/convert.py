@@ -27,6 +27,7 @@ from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_p
 from ngffkit.grid import given_per_axis
 from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
+from ngffkit.metadata.models import is_space_name
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
@@ -178,7 +179,7 @@ def convert(
     try:
         spec = source.spec()
         axes = tuple(source.axes)
-        space = [a for a in axes if a in ("z", "y", "x")]
+        space = [a for a in axes if is_space_name(a)]
         voxel = (
             None if voxel_size is None
             else given_per_axis(voxel_size, space, float, what="voxel size")

@@ -40,10 +40,9 @@ from ngffkit.metadata import (
     TranslationTransform,
     dump,
 )
+from ngffkit.metadata.models import default_axis_type
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 from ngffkit.storage import Location, resolve
-
-_DEFAULT_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
 class LevelSpec(BaseModel):
@@ -198,7 +197,7 @@ def make_axes(
     out = []
     space_unit = _check_unit(unit) if unit else None
     for name in names:
-        kind = _DEFAULT_TYPES.get(name, "space")
+        kind = default_axis_type(name)
         axis_unit = space_unit if kind == "space" else (time_unit if kind == "time" else None)
         out.append(Axis(name=name, type=kind, unit=axis_unit))
     return tuple(out)

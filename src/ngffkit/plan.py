@@ -31,6 +31,7 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
+from ngffkit.metadata.models import is_space_name
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -257,7 +258,7 @@ def _region(
 ) -> tuple[tuple[int, int], ...]:
     if region is None:
         return tuple((0, s) for s in shape)
-    space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
+    space_index = [i for i, a in enumerate(axes) if is_space_name(a)]
     if len(region) not in (len(shape), len(space_index)):
         raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
@@ -393,7 +394,7 @@ def make_plan(
     shape = tuple(int(s) for s in source_shape)
     if len(shape) != len(axes):
         raise InputError(f"shape {shape} and axes {tuple(axes)} differ in length")
-    space = [a in ("z", "y", "x") for a in axes]
+    space = [is_space_name(a) for a in axes]
     region = _region(shape, options.region, axes)
     out_shape = tuple(b - a for a, b in region)
     in_dtype = np.dtype(source_dtype)

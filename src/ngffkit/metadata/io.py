@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ngffkit.errors import MetadataError
-from ngffkit.metadata.models import OmeAttributes
+from ngffkit.metadata.models import WELL_KNOWN_TYPES, OmeAttributes
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 
 JsonDict = dict[str, Any]
@@ -35,7 +35,6 @@ OME_KEYS = (
     "bioformats2raw.layout",
     "series",
 )
-_WELL_KNOWN_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def _lenient_fixes(ns: JsonDict, version: str) -> tuple[JsonDict, list[Finding],
         axes = ms.get("axes")
         if axes is None:
             # 0.1/0.2 had no axes: the data was always 5-D t,c,z,y,x.
-            ms["axes"] = [{"name": n, "type": _WELL_KNOWN_TYPES[n]} for n in "tczyx"]
+            ms["axes"] = [{"name": n, "type": WELL_KNOWN_TYPES[n]} for n in "tczyx"]
             notes.append(Finding(f"{where}.axes", "missing; assuming t,c,z,y,x", "warning"))
         else:
             new_axes = []
@@ -132,8 +131,8 @@ def _lenient_fixes(ns: JsonDict, version: str) -> tuple[JsonDict, list[Finding],
                 if isinstance(axis, dict):
                     axis = dict(axis)
                     name = str(axis.get("name", ""))
-                    if axis.get("type") is None and name.lower() in _WELL_KNOWN_TYPES:
-                        axis["type"] = _WELL_KNOWN_TYPES[name.lower()]
+                    if axis.get("type") is None and name.lower() in WELL_KNOWN_TYPES:
+                        axis["type"] = WELL_KNOWN_TYPES[name.lower()]
                         notes.append(
                             Finding(
                                 f"{where}.axes[{a_index}].type",
