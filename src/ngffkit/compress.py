@@ -34,7 +34,7 @@ from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
 from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
 from ngffkit.metadata import dump, extract, parse
-from ngffkit.metadata.io import OME_KEYS
+from ngffkit.metadata.io import OME_KEYS, group_files
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -238,12 +238,8 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     if ns is not None:
         meta, _fixes, _derive = parse(ns, where=loc.describe())
         body = dump(meta, target)
-    if want == 3:
-        return {"write": {"zarr.json": {"zarr_format": 3, "node_type": "group",
-                                        "attributes": {**extra, **body}}},
-                "delete": [".zattrs", ".zgroup"]}
-    return {"write": {".zgroup": {"zarr_format": 2}, ".zattrs": {**extra, **body}},
-            "delete": ["zarr.json"]}
+    return {"write": group_files({**extra, **body}, want),
+            "delete": [".zattrs", ".zgroup"] if want == 3 else ["zarr.json"]}
 
 
 def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:

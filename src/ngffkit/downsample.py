@@ -33,6 +33,7 @@ from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
+from ngffkit.metadata.io import ome_namespace
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -329,7 +330,7 @@ def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict],
     key = "zarr.json" if zarr_format == 3 else ".zattrs"
     doc = loc.read_json(key) or {}
     attrs = doc.get("attributes", {}) if zarr_format == 3 else doc
-    ns = attrs["ome"] if zarr_format == 3 and isinstance(attrs.get("ome"), dict) else attrs
+    ns = ome_namespace(attrs, zarr_format)
     ms = ns["multiscales"][0]
     old = [d.get("path") for d in ms["datasets"][1:keep]]
     ms["datasets"] = list(ms["datasets"][:keep]) + [dict(d) for d in new]

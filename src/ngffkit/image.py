@@ -33,6 +33,7 @@ from ngffkit.metadata import (
     extract,
     parse,
 )
+from ngffkit.metadata.io import ome_namespace
 from ngffkit.storage import (
     JsonDict,
     Location,
@@ -598,7 +599,7 @@ def _label_names(loc: Location) -> tuple[str, ...]:
     if found is None:
         return ()
     zarr_format, attrs = found
-    ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
+    ns = ome_namespace(attrs, zarr_format)
     names = ns.get("labels") if isinstance(ns, dict) else None
     if not isinstance(names, list):
         return ()

@@ -40,6 +40,7 @@ from ngffkit.metadata import (
     TranslationTransform,
     dump,
 )
+from ngffkit.metadata.io import group_files, labels_attributes, zarr_format_of
 from ngffkit.metadata.models import default_axis_type
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 from ngffkit.storage import Location, resolve
@@ -268,11 +269,8 @@ def finish_image(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Ima
     """Write the OME group metadata (the last step) and drop the partial marker."""
     loc = resolve(url)
     attrs = dump(spec.attributes(), spec.version)
-    if spec.version == "0.5":
-        loc.write_json("zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": attrs})
-    else:
-        loc.write_json(".zgroup", {"zarr_format": 2})
-        loc.write_json(".zattrs", attrs)
+    for name, doc in group_files(attrs, spec.zarr_format).items():
+        loc.write_json(name, doc)
     loc.delete(PARTIAL_MARKER)
     return open_image(loc, mode="r+")
 
@@ -283,20 +281,9 @@ def write_labels_group(
     """Write (or rewrite) the ``labels`` group listing ``names``."""
     loc = resolve(image_url).child("labels")
     existing = read_group_attrs(loc)
-    if version == "0.5":
-        loc.write_json(
-            "zarr.json",
-            {
-                "zarr_format": 3,
-                "node_type": "group",
-                "attributes": {"ome": {"version": "0.5", "labels": list(names)}},
-            },
-        )
-    else:
-        loc.write_json(".zgroup", {"zarr_format": 2})
-        attrs = dict(existing[1]) if existing else {}
-        attrs["labels"] = list(names)
-        loc.write_json(".zattrs", attrs)
+    attrs = labels_attributes(names, version, dict(existing[1]) if existing else None)
+    for name, doc in group_files(attrs, zarr_format_of(version)).items():
+        loc.write_json(name, doc)
 
 
 def pyramid_spec(

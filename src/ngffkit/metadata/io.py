@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +260,36 @@ def dump(meta: OmeAttributes, version: str) -> JsonDict:
     return body
 
 
+def zarr_format_of(version: str) -> int:
+    """The Zarr format an OME-Zarr version is written in: 0.5 in v3, 0.4 in v2."""
+    return 3 if version.startswith("0.5") else 2
+
+
+def group_files(attributes: JsonDict, zarr_format: int) -> dict[str, JsonDict]:
+    """The metadata files of a Zarr group holding ``attributes``, in the order to write
+    them: v3 one ``zarr.json``; v2 ``.zgroup`` then ``.zattrs``."""
+    if zarr_format == 3:
+        return {"zarr.json": {"zarr_format": 3, "node_type": "group", "attributes": attributes}}
+    return {".zgroup": {"zarr_format": 2}, ".zattrs": attributes}
+
+
+def ome_namespace(attrs: JsonDict, zarr_format: int) -> JsonDict:
+    """Where a group's OME keys live, as stored (edit it to edit them): ``attributes.ome``
+    in Zarr v3 (0.5), the top-level attributes in Zarr v2 (0.4)."""
+    ome = attrs.get("ome")
+    return ome if zarr_format == 3 and isinstance(ome, dict) else attrs
+
+
+def labels_attributes(
+    names: Sequence[str], version: str, existing: JsonDict | None = None
+) -> JsonDict:
+    """The attributes of a ``labels`` group listing ``names`` (0.4 keeps ``existing``'s
+    other keys; 0.5 writes the ``ome`` namespace alone)."""
+    if zarr_format_of(version) == 3:
+        return {"ome": {"version": "0.5", "labels": list(names)}}
+    return {**(existing or {}), "labels": list(names)}
+
+
 def recommendations(meta: OmeAttributes) -> list[Finding]:
     """SHOULD-level findings: things readers cope with but the spec recommends otherwise."""
     out: list[Finding] = []
@@ -305,7 +336,11 @@ __all__ = [
     "Finding",
     "dump",
     "extract",
+    "group_files",
+    "labels_attributes",
+    "ome_namespace",
     "parse",
     "recommendations",
     "validation_findings",
+    "zarr_format_of",
 ]
