@@ -15,7 +15,6 @@ last, ``resume`` as in convert). Without, the image is replaced in place through
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +31,8 @@ from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
-from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
+from ngffkit.image import Image, Level, open_image, read_group_attrs
+from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files
 from ngffkit.pipeline import Job, Journal
@@ -84,9 +84,8 @@ class CompressPlan:
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps([[lv.rel, lv.after, lv.dtype] for lv in self.levels]
-                          + [self.version, self.groups], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint([[lv.rel, lv.after, lv.dtype] for lv in self.levels]
+                           + [self.version, self.groups])
 
     def describe(self) -> str:
         lines = [f"image {self.url} -> OME-Zarr {self.version}"]
@@ -331,10 +330,8 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
                executor: Executor | str | Any, scheduler: str | None,
                progress: Progress | None, resume: bool, overwrite: bool,
                say: Notify) -> Image:
-    fingerprint = plan.fingerprint
     if resume:
-        marker = out.read_json(PARTIAL_MARKER)
-        if marker is None or marker.get("fingerprint") != fingerprint:
+        if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
             raise ConflictError(
                 f"{out.describe()} holds no interrupted compress of this image with these "
                 "options to resume; run with the same options, or start again with --overwrite"
@@ -342,8 +339,8 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
         say(f"continuing the interrupted compress into {out.describe()}")
     else:
         claim_output(out, overwrite)
-        out.write_json(PARTIAL_MARKER, {"tool": "ngff compress", "fingerprint": fingerprint,
-                                        "source": image.url})
+        out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint,
+                                              source=image.url))
     _copy_levels(plan, out, executor, scheduler, progress, resume=resume, notice=say)
     # Label images, then the labels group, then the image itself: metadata last.
     for rel in sorted(plan.groups, key=lambda r: (-r.count("/"), r == "")):

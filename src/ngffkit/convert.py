@@ -8,7 +8,7 @@ OME group metadata last. ``resume=True`` continues a partial output made by the 
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import warnings
@@ -25,8 +25,9 @@ from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.grid import given_per_axis
-from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
+from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
+from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
@@ -59,18 +60,30 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
 
 
 def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
-    # What fixes the output and the brick grid; not the memory line (how many workers run
-    # the bricks), so a resume on a cluster of another size can reuse the same journal.
-    lines = [line for line in plan.describe().splitlines() if not line.startswith("memory:")]
-    text = json.dumps([lines, repr(source)], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    # The plan's data that fixes the output and the brick grid (never its wording, so a
+    # reworded --dry-run line does not break a pending --resume); not the workers or the
+    # memory (how many run the bricks), so a resume on a cluster of another size can reuse
+    # the same journal.
+    return fingerprint({
+        "spec": plan.spec.model_dump(mode="json"),
+        "source_shape": plan.source_shape,
+        "source_dtype": plan.source_dtype,
+        "region": plan.region,
+        "factors": plan.factors,
+        "stages": [dataclasses.asdict(stage) for stage in plan.stages],
+        "window": plan.window,
+        "window_auto": plan.window_auto,
+        "write_empty_chunks": plan.write_empty_chunks,
+        "zarr_only": plan.zarr_only,
+        "source": dataclasses.asdict(source) if source is not None else None,
+    })
 
 
-def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
+def _prepare_output(out: Location, plan: ConversionPlan, fp: str, *,
                     overwrite: bool, resume: bool, notice: Notice | None) -> None:
     if resume:
-        marker = out.read_json(PARTIAL_MARKER)
-        if marker is None:
+        found = out.read_json(PARTIAL_MARKER)
+        if found is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
             if holds_data(out):
@@ -80,7 +93,7 @@ def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
             if notice is not None:
                 notice(f"nothing of {out.describe()} was written yet; starting the conversion")
             resume = False
-        elif marker.get("fingerprint") != fingerprint:
+        elif not resumable(found, fp):
             raise ConflictError(
                 f"{out.describe()} was started with a different input or options; resume "
                 "with the same command, or start again with --overwrite"
@@ -88,7 +101,7 @@ def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
         else:
             _create_missing_arrays(out, plan)
             return
-    note = {"fingerprint": fingerprint, "tool": "ngff convert"}
+    note = marker("ngff convert", fp)
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
     else:
@@ -213,9 +226,9 @@ def convert(
         source.check_all()
     finally:
         source.close()
-    fingerprint = _fingerprint(plan, spec)
+    fp = _fingerprint(plan, spec)
     with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume,
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume,
                         notice=notice)
         job = Job(output=out.url, plan=plan, source=spec)
         journal = Journal(out)

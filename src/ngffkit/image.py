@@ -23,6 +23,7 @@ from ngffkit.errors import (
     NotFoundError,
     PartialDatasetError,
 )
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     Axis,
     Finding,
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
 # Written when a dataset is started and removed when its group metadata is written last:
 # its presence means "not finished" (see DESIGN.md §3.6).
-PARTIAL_MARKER = ".ngffkit-partial.json"
 
 Region = tuple[slice, ...]
 
@@ -606,4 +606,4 @@ def _label_names(loc: Location) -> tuple[str, ...]:
     return tuple(str(n) for n in names)
 
 
-__all__ = ["PARTIAL_MARKER", "Image", "Level", "open_image", "open_levels", "read_group_attrs"]
+__all__ = ["Image", "Level", "open_image", "open_levels", "read_group_attrs"]

@@ -26,8 +26,9 @@ from ngffkit.arrays import create_array
 from ngffkit.compression import DEFAULT_COMPRESSION, Compression
 from ngffkit.errors import InputError
 from ngffkit.grid import PerAxisValue, level_shards, per_axis
-from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
+from ngffkit.image import Image, open_image, open_levels, read_group_attrs
 from ngffkit.kernels import level_translation
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     WRITE_VERSIONS,
     Axis,

@@ -17,7 +17,8 @@ from typing import Any
 
 from ngffkit.arrays import read_array_info
 from ngffkit.errors import MetadataError, NgffkitError, NgffWarning, NotFoundError
-from ngffkit.image import PARTIAL_MARKER, read_group_attrs
+from ngffkit.image import read_group_attrs
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     Finding,
     OmeAttributes,
