@@ -34,7 +34,7 @@ from ngffkit.grid import default_shards, level_shards, per_axis
 from ngffkit.image import Image, Level, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
-from ngffkit.metadata.io import OME_KEYS, group_files
+from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -112,7 +112,7 @@ def plan_compress(
     jobs: int | None = None,
 ) -> CompressPlan:
     """Plan the re-encoding of ``image`` and its label images (reads metadata only)."""
-    target = version or ("0.5" if image.zarr_format == 3 else "0.4")
+    target = version or version_of(image.zarr_format)
     if target not in ("0.4", "0.5"):
         raise OptionError("--format", f"{target!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
     if target == "0.4" and shards not in (None, "none"):
@@ -166,7 +166,7 @@ def _plan_level(
     _check_readable(level)
     names = img.axis_names
     space = {a.name for a in img.axes if a.type == "space"}
-    zarr_format = 3 if target == "0.5" else 2
+    zarr_format = zarr_format_of(target)
     level_codec = codec
     if level_codec is None and not (info.zarr_format == 2 and info.raw.get("filters")):
         level_codec = compression_of(info.raw.get("codecs"), info.raw.get("compressor"))
@@ -225,7 +225,7 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     if found is None:
         return {"write": {}, "delete": []}
     zarr_format, attrs = found
-    want = 3 if target == "0.5" else 2
+    want = zarr_format_of(target)
     try:
         version, ns, _notes = extract(attrs, zarr_format, loc.describe())
     except MetadataError:

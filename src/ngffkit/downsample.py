@@ -32,7 +32,7 @@ from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_p
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
-from ngffkit.metadata.io import ome_namespace
+from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -185,7 +185,7 @@ def plan_image(
         )
     space = {a.name for a in image.axes if a.type == "space"}
     options = ConvertOptions(
-        version="0.5" if info.zarr_format == 3 else "0.4",
+        version=version_of(info.zarr_format),
         chunks=info.chunks,
         shards=(info.shards or info.chunks) if info.zarr_format == 3 else None,
         levels=None if levels is None else levels - k,

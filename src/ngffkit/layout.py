@@ -144,7 +144,7 @@ class ImageSpec(BaseModel):
 
     @property
     def zarr_format(self) -> int:
-        return 3 if self.version == "0.5" else 2
+        return zarr_format_of(self.version)
 
     @property
     def axis_names(self) -> tuple[str, ...]:

@@ -265,6 +265,11 @@ def zarr_format_of(version: str) -> int:
     return 3 if version.startswith("0.5") else 2
 
 
+def version_of(zarr_format: int) -> str:
+    """The OME-Zarr version ngffkit writes in a Zarr format: 0.5 in v3, 0.4 in v2."""
+    return "0.5" if zarr_format == 3 else "0.4"
+
+
 def group_files(attributes: JsonDict, zarr_format: int) -> dict[str, JsonDict]:
     """The metadata files of a Zarr group holding ``attributes``, in the order to write
     them: v3 one ``zarr.json``; v2 ``.zgroup`` then ``.zattrs``."""
@@ -342,5 +347,6 @@ __all__ = [
     "parse",
     "recommendations",
     "validation_findings",
+    "version_of",
     "zarr_format_of",
 ]
