@@ -12,10 +12,10 @@ import pytest
 
 import ngffkit
 from ngffkit import swap
-from ngffkit._output import LOCK
 from ngffkit.compress import compress
 from ngffkit.convert import convert
 from ngffkit.errors import InputError, OptionError
+from ngffkit.markers import COMPRESS_WORK, LOCK
 from reencode_helpers import (
     models_accept,
     read_only,
@@ -86,7 +86,7 @@ def test_other_writers(kind: str, tmp_path: Path) -> None:
     for a, b in zip(_levels(path), before, strict=True):
         np.testing.assert_array_equal(a, b)
     assert models_accept(path)
-    assert not (path / swap.WORK).exists()
+    assert not (path / COMPRESS_WORK).exists()
 
 
 def test_nothing_to_do_and_dry_run(omz04: Path, run_ngff: Any) -> None:
@@ -101,7 +101,7 @@ def test_nothing_to_do_and_dry_run(omz04: Path, run_ngff: Any) -> None:
 
 def _start_and_kill(path: Path, *args: str) -> None:
     proc = ngff("compress", str(path), *args)
-    kill_when_journalled(proc, path / swap.WORK / "new", "*/.ngffkit-journal/s*-b*")
+    kill_when_journalled(proc, path / COMPRESS_WORK / "new", "*/.ngffkit-journal/s*-b*")
 
 
 @pytest.fixture()
@@ -119,8 +119,8 @@ def test_kill_then_rerun_continues(big: Path) -> None:
     data, labels, digest = _levels(big), _labels(big), tree_digest(big)
     _start_and_kill(big, *COMMON)
     # Killed while writing beside: the original is untouched and opens as before.
-    assert tree_digest(big, skip=[swap.WORK, LOCK]) == digest
-    assert json.loads((big / swap.WORK / swap.STATE).read_text())["phase"] == "writing"
+    assert tree_digest(big, skip=[COMPRESS_WORK, LOCK]) == digest
+    assert json.loads((big / COMPRESS_WORK / swap.STATE).read_text())["phase"] == "writing"
     rerun = ngff("compress", str(big), *COMMON)
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
     assert "continuing the interrupted compress" in (rerun.stderr.read() if rerun.stderr else "")
@@ -130,7 +130,7 @@ def test_kill_then_rerun_continues(big: Path) -> None:
         np.testing.assert_array_equal(a, b)
     for a, b in zip(_labels(big), labels, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not (big / swap.WORK).exists() and not (big / ".zattrs").exists()
+    assert not (big / COMPRESS_WORK).exists() and not (big / ".zattrs").exists()
     assert models_accept(big)
 
 
@@ -152,7 +152,7 @@ def test_kill_then_rollback_restores_every_byte(big: Path) -> None:
     proc = ngff("compress", str(big), "--rollback")
     assert proc.wait(timeout=120) == 0
     assert "rolled back" in (proc.stderr.read() if proc.stderr else "")
-    assert tree_digest(big) == digest and not (big / swap.WORK).exists()
+    assert tree_digest(big) == digest and not (big / COMPRESS_WORK).exists()
 
 
 @pytest.mark.parametrize("then", ["continue", "rollback"])
@@ -168,7 +168,7 @@ def test_interrupted_swap(omz04: Path, monkeypatch: pytest.MonkeyPatch, then: st
         m.setattr(swap, "_write_groups", crash)
         with pytest.raises(KeyboardInterrupt):
             compress(omz04, version="0.5")
-    state = json.loads((omz04 / swap.WORK / swap.STATE).read_text())
+    state = json.loads((omz04 / COMPRESS_WORK / swap.STATE).read_text())
     assert state["phase"] == "swapping" and (omz04 / "s0" / "zarr.json").exists()
     messages: list[str] = []
     result = compress(omz04, version="0.5", rollback=then == "rollback", notify=messages.append)
@@ -181,7 +181,7 @@ def test_interrupted_swap(omz04: Path, monkeypatch: pytest.MonkeyPatch, then: st
         assert result.version == "0.5"
         for a, b in zip(_levels(omz04), data, strict=True):
             np.testing.assert_array_equal(a, b)
-    assert not (omz04 / swap.WORK).exists()
+    assert not (omz04 / COMPRESS_WORK).exists()
 
 
 def test_output_resume_and_overwrite(omz04: Path, tmp_path: Path) -> None:
@@ -227,3 +227,12 @@ def test_read_only_store(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
         ok = run_ngff("compress", omz04, "--format", "0.5", "--output", tmp_path / "copy.zarr")
         assert ok.returncode == 0, ok.stderr
     assert tree_digest(omz04) == digest
+
+
+def test_chunks_and_shards_as_tuples_in_array_order(omz04: Path, tmp_path: Path) -> None:
+    """A tuple is read like convert's (array order); it used to crash (``value.get``)."""
+    out = compress(omz04, output=tmp_path / "t.zarr", version="0.5", chunks=(8, 16, 16),
+                   shards=(16, 64, 64), jobs=1)
+    assert isinstance(out, ngffkit.Image)
+    assert out.levels[0].chunks == (8, 16, 16) and out.levels[0].shards == (16, 64, 64)
+    np.testing.assert_array_equal(out.levels[0].read(), _levels(omz04)[0])

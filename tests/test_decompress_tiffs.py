@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from ngffkit._output import OWNED
 from ngffkit.errors import ConflictError, InputError
+from ngffkit.markers import OWNED
 from ngffkit.tiffs import PARTIAL_SUFFIX, decompress_tiffs
 from run_helpers import ngff
 

@@ -11,8 +11,9 @@ import pytest
 
 import ngffkit
 from ngffkit.convert import convert
-from ngffkit.downsample import MARKER, downsample
+from ngffkit.downsample import downsample
 from ngffkit.errors import ConflictError, OptionError
+from ngffkit.markers import DOWNSAMPLE_MARKER
 from reencode_helpers import (
     check_pyramid,
     models_accept,
@@ -85,7 +86,7 @@ def test_every_writer_gets_levels_equal_to_numpy(kind: str, tmp_path: Path, data
                              strict=True):
         assert t1 == pytest.approx(t0 + s0 * (f - 1) / 2)
     assert models_accept(path) == valid_before
-    assert not (path / MARKER).exists() and not (path / ".ngffkit-journal").exists()
+    assert not (path / DOWNSAMPLE_MARKER).exists() and not (path / ".ngffkit-journal").exists()
 
 
 def test_anisotropic_and_isotropic(tmp_path: Path, data: np.ndarray, make_image: Any) -> None:

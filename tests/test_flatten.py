@@ -25,10 +25,9 @@ from flatten_helpers import (
     write_tifxyz,
     write_volume,
 )
-from ngffkit._output import OWNED
 from ngffkit.errors import ConflictError, InputError
+from ngffkit.markers import FLATTEN_JOURNAL, OWNED
 from ngffkit.surfaces.geometry import ppm_geometry
-from ngffkit.surfaces.outputs import JOURNAL
 
 SHAPE = (48, 64, 80)
 
@@ -174,7 +173,7 @@ def test_tiff_compressions_and_zarr_hold_the_same_pixels(
     np.testing.assert_array_equal(
         tifffile.imread(tmp_path / "z.ome.zarr" / "composite.tif"), plain[1:4].max(0)
     )
-    assert not (tmp_path / "z.ome.zarr" / JOURNAL).exists()
+    assert not (tmp_path / "z.ome.zarr" / FLATTEN_JOURNAL).exists()
 
 
 def test_zarr_output_has_a_pyramid(volume: Path, tmp_path: Path) -> None:
@@ -229,8 +228,8 @@ def test_resume_after_an_interruption(volume: Path, tmp_path: Path) -> None:
         ngffkit.flatten(path, volume, out, layers=9, tile=8, progress=stop_after_first_band)
     names = sorted(p.name for p in out.iterdir())
     assert not [n for n in names if n.endswith(".tif")]  # nothing looks complete
-    assert "00.tif.partial" in names and JOURNAL in names
-    journal = json.loads((out / JOURNAL).read_text())
+    assert "00.tif.partial" in names and FLATTEN_JOURNAL in names
+    journal = json.loads((out / FLATTEN_JOURNAL).read_text())
     assert journal["done"] == [0] and journal["band_rows"] < 100
     with pytest.raises(ConflictError, match="interrupted .* --resume"):
         ngffkit.flatten(path, volume, out, layers=9, tile=8)
@@ -370,7 +369,7 @@ def test_zarr_output_resumes_and_stays_partial_until_done(volume: Path, tmp_path
     np.testing.assert_array_equal(
         ngffkit.open(out).levels[0][...], read_tiffs(tmp_path / "fresh", 9)
     )
-    assert not (out / JOURNAL).exists()
+    assert not (out / FLATTEN_JOURNAL).exists()
 
 
 
@@ -382,7 +381,7 @@ def test_overwrite_replaces_a_finished_flatten_output_only(
     path, _ = ppm
     out = tmp_path / "out"
     ngffkit.flatten(path, volume, out, layers=3)
-    assert (out / OWNED).exists() and not (out / JOURNAL).exists()
+    assert (out / OWNED).exists() and not (out / FLATTEN_JOURNAL).exists()
     ngffkit.flatten(path, volume, out, layers=3, overwrite=True)
     (out / OWNED).unlink()
     with pytest.raises(ConflictError, match="not Zarr"):

@@ -13,7 +13,8 @@ import pytest
 
 import ngffkit
 from ngffkit.execution import SequentialExecutor, _with_write_mode
-from ngffkit.pipeline import JOURNAL, Job, Journal, boot_id, level_store
+from ngffkit.markers import JOURNAL
+from ngffkit.pipeline import Job, Journal, boot_id, level_store
 from ngffkit.samples import scroll_volume
 from ngffkit.storage import resolve
 from run_helpers import kill_when_journalled, ngff, tree_digest

@@ -214,3 +214,18 @@ def test_omero_color_is_checked() -> None:
     }
     with pytest.raises(MetadataError, match=r"omero\.channels\[0\]\.color"):
         parse(ns, strict=True)
+
+
+def test_group_metadata_has_one_builder_per_zarr_format() -> None:
+    from ngffkit.metadata.io import group_files, labels_attributes, ome_namespace, zarr_format_of
+
+    attrs = {"ome": {"version": "0.5", "labels": ["cells"]}}
+    assert group_files(attrs, 3) == {
+        "zarr.json": {"zarr_format": 3, "node_type": "group", "attributes": attrs}
+    }
+    assert list(group_files({"labels": []}, 2)) == [".zgroup", ".zattrs"]
+    assert ome_namespace(attrs, 3) is attrs["ome"]
+    assert ome_namespace({"labels": ["a"]}, 2) == {"labels": ["a"]}
+    assert labels_attributes(["a"], "0.5") == {"ome": {"version": "0.5", "labels": ["a"]}}
+    assert labels_attributes(["a"], "0.4", {"x": 1}) == {"x": 1, "labels": ["a"]}
+    assert (zarr_format_of("0.5"), zarr_format_of("0.4")) == (3, 2)

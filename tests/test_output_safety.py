@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ngffkit._output import LOCK
 from ngffkit.image import open_image
+from ngffkit.markers import LOCK
 from run_helpers import kill_when_journalled, ngff, tree_digest, wait_for_journal
 from safety_helpers import cli, resize_tmpfs, temp_files, tmpfs, write_stack
 

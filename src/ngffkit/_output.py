@@ -35,20 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from ngffkit.errors import ConflictError, InputError, NgffWarning, StorageError
+from ngffkit.markers import DOWNSAMPLE_MARKER, LOCK, OWN_KEYS, OWNED, PARTIAL_MARKER
 from ngffkit.storage import Location
 from ngffkit.transport import denied, os_errors
 
-LOCK = ".ngffkit-lock.json"
-#: Keys at an OUTPUT's root that ngffkit writes while it works (never user data).
-OWN_KEYS = (
-    ".ngffkit-partial.json",
-    ".ngffkit-journal",
-    ".ngffkit-downsample.json",
-    ".ngffkit-compress",
-    ".ngffkit-output.json",  # see mark_owned
-    LOCK,
-)
-OWNED = ".ngffkit-output.json"
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5
 
@@ -173,7 +163,7 @@ def unfinished(loc: Location) -> bool:
     if local is not None:
         return any((local / k).exists() for k in keys)
     return any(
-        loc.read(k) is not None for k in (".ngffkit-partial.json", ".ngffkit-downsample.json")
+        loc.read(k) is not None for k in (PARTIAL_MARKER, DOWNSAMPLE_MARKER)
     )
 
 
@@ -226,7 +216,7 @@ def claim_output(loc: Location, overwrite: bool, *, what: str = "OUTPUT") -> Non
     if refusal is not None:
         raise ConflictError(refusal)
     if not overwrite:
-        partial = loc.read_json(".ngffkit-partial.json")
+        partial = loc.read_json(PARTIAL_MARKER)
         if partial is not None:
             raise ConflictError(
                 f"{loc.describe()} holds an interrupted {partial.get('tool', 'ngff')} run"
@@ -459,8 +449,6 @@ def _release(loc: Location, token: str, *, remove_folder: bool) -> None:
 
 
 __all__ = [
-    "LOCK",
-    "OWN_KEYS",
     "check_apart",
     "claim_output",
     "clear",

@@ -15,10 +15,9 @@ last, ``resume`` as in convert). Without, the image is replaced in place through
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -31,19 +30,20 @@ from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
-from ngffkit.image import PARTIAL_MARKER, Image, Level, open_image, read_group_attrs
+from ngffkit.grid import default_shards, level_shards, per_axis
+from ngffkit.image import Image, Level, open_image, read_group_attrs
+from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
-from ngffkit.metadata.io import OME_KEYS
+from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.transport import denied
 
-DEFAULT_SHARD_CHUNKS = 4
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
 
 Notify = Callable[[str], None]
-PerAxis = int | Mapping[str, int] | None
+PerAxis = int | Sequence[int] | Mapping[str, int] | None
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,8 @@ class CompressPlan:
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps([[lv.rel, lv.after, lv.dtype] for lv in self.levels]
-                          + [self.version, self.groups], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint([[lv.rel, lv.after, lv.dtype] for lv in self.levels]
+                           + [self.version, self.groups])
 
     def describe(self) -> str:
         lines = [f"image {self.url} -> OME-Zarr {self.version}"]
@@ -113,7 +112,7 @@ def plan_compress(
     jobs: int | None = None,
 ) -> CompressPlan:
     """Plan the re-encoding of ``image`` and its label images (reads metadata only)."""
-    target = version or ("0.5" if image.zarr_format == 3 else "0.4")
+    target = version or version_of(image.zarr_format)
     if target not in ("0.4", "0.5"):
         raise OptionError("--format", f"{target!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
     if target == "0.4" and shards not in (None, "none"):
@@ -153,12 +152,10 @@ def plan_compress(
 
 
 def _per_axis(value: PerAxis, names: tuple[str, ...], space: set[str],
-              default: tuple[int, ...]) -> tuple[int, ...]:
-    if value is None:
-        return default
-    if isinstance(value, int):
-        return tuple(value if n in space else d for n, d in zip(names, default, strict=True))
-    return tuple(int(value.get(n, d)) for n, d in zip(names, default, strict=True))
+              default: tuple[int, ...], what: str) -> tuple[int, ...]:
+    # the CLI's x,y,z mapping serves 2-D images too: names the image lacks are ignored
+    return per_axis(value, names, [n in space for n in names], default, int, what=what,
+                    other_names="ignore")
 
 
 def _plan_level(
@@ -169,7 +166,7 @@ def _plan_level(
     _check_readable(level)
     names = img.axis_names
     space = {a.name for a in img.axes if a.type == "space"}
-    zarr_format = 3 if target == "0.5" else 2
+    zarr_format = zarr_format_of(target)
     level_codec = codec
     if level_codec is None and not (info.zarr_format == 2 and info.raw.get("filters")):
         level_codec = compression_of(info.raw.get("codecs"), info.raw.get("compressor"))
@@ -177,25 +174,24 @@ def _plan_level(
         raise OptionError("--compression", f"level {rel} is stored with {info.compression}, "
                           "which ngffkit cannot write; choose one of zstd[:L], "
                           "blosc-zstd[:L], blosc-lz4[:L], gzip[:L], none")
-    chunk0 = _per_axis(chunks, names, space, img.levels[0].chunks)
+    chunk0 = _per_axis(chunks, names, space, img.levels[0].chunks, "chunks")
     factors = [max(1, round(f)) for f in level.factors]
     lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, level.shape, strict=True))
     lshards: tuple[int, ...] | None = None
     if zarr_format == 3 and shards != "none":
         if shards is not None:
-            shard0 = _per_axis(shards, names, space, chunk0)  # type: ignore[arg-type]
+            shard0 = _per_axis(shards, names, space, chunk0, "shards")  # type: ignore[arg-type]
             for n, s, c in zip(names, shard0, chunk0, strict=True):
                 if s % c:
                     raise OptionError("--shards", f"{s} on axis {n} is not a multiple of the "
                                       f"chunk size {c}; each shard must hold whole chunks")
-            lshards = _shrink(shard0, factors, lchunks, level.shape)
+            lshards = level_shards(shard0, factors, lchunks, level.shape)
         elif info.shards is not None and chunks is None:
-            lshards = _shrink(info.shards, [1] * len(factors), lchunks, level.shape)
+            lshards = level_shards(info.shards, [1] * len(factors), lchunks, level.shape)
         elif info.shards is not None or info.zarr_format == 2:
             # Upgrading from Zarr v2 (or rechunking a sharded level): convert's default shards.
-            shard0 = tuple(c * DEFAULT_SHARD_CHUNKS if n in space else c
-                           for n, c in zip(names, chunk0, strict=True))
-            lshards = _shrink(shard0, factors, lchunks, level.shape)
+            shard0 = default_shards(chunk0, [n in space for n in names])
+            lshards = level_shards(shard0, factors, lchunks, level.shape)
     if lshards == lchunks:
         lshards = None
     options = ConvertOptions(
@@ -210,16 +206,6 @@ def _plan_level(
         fill_value=0 if fill is None else fill, dimension_names=names,
         before=_layout(info.zarr_format, info.chunks, info.shards, info.compression), plan=plan,
     )
-
-
-def _shrink(shard0: tuple[int, ...], factors: list[int], chunks: tuple[int, ...],
-            shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Level-0 shards / the level's factor, in whole chunks, never bigger than the level."""
-    out = []
-    for sh, f, c, s in zip(shard0, factors, chunks, shape, strict=True):
-        v = max(c, (max(sh // f, c) // c) * c)
-        out.append(min(v, -(-s // c) * c))
-    return tuple(out)
 
 
 def _check_readable(level: Level) -> None:
@@ -239,7 +225,7 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     if found is None:
         return {"write": {}, "delete": []}
     zarr_format, attrs = found
-    want = 3 if target == "0.5" else 2
+    want = zarr_format_of(target)
     try:
         version, ns, _notes = extract(attrs, zarr_format, loc.describe())
     except MetadataError:
@@ -251,12 +237,8 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     if ns is not None:
         meta, _fixes, _derive = parse(ns, where=loc.describe())
         body = dump(meta, target)
-    if want == 3:
-        return {"write": {"zarr.json": {"zarr_format": 3, "node_type": "group",
-                                        "attributes": {**extra, **body}}},
-                "delete": [".zattrs", ".zgroup"]}
-    return {"write": {".zgroup": {"zarr_format": 2}, ".zattrs": {**extra, **body}},
-            "delete": ["zarr.json"]}
+    return {"write": group_files({**extra, **body}, want),
+            "delete": [".zattrs", ".zgroup"] if want == 3 else ["zarr.json"]}
 
 
 def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
@@ -348,10 +330,8 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
                executor: Executor | str | Any, scheduler: str | None,
                progress: Progress | None, resume: bool, overwrite: bool,
                say: Notify) -> Image:
-    fingerprint = plan.fingerprint
     if resume:
-        marker = out.read_json(PARTIAL_MARKER)
-        if marker is None or marker.get("fingerprint") != fingerprint:
+        if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
             raise ConflictError(
                 f"{out.describe()} holds no interrupted compress of this image with these "
                 "options to resume; run with the same options, or start again with --overwrite"
@@ -359,8 +339,8 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
         say(f"continuing the interrupted compress into {out.describe()}")
     else:
         claim_output(out, overwrite)
-        out.write_json(PARTIAL_MARKER, {"tool": "ngff compress", "fingerprint": fingerprint,
-                                        "source": image.url})
+        out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint,
+                                              source=image.url))
     _copy_levels(plan, out, executor, scheduler, progress, resume=resume, notice=say)
     # Label images, then the labels group, then the image itself: metadata last.
     for rel in sorted(plan.groups, key=lambda r: (-r.count("/"), r == "")):

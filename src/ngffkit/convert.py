@@ -8,7 +8,7 @@ OME group metadata last. ``resume=True`` continues a partial output made by the 
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import warnings
@@ -22,10 +22,13 @@ from pydantic import ValidationError
 
 from ngffkit._output import check_apart, claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
-from ngffkit.errors import ConflictError, InputError, NgffWarning, OptionError
+from ngffkit.errors import ConflictError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
-from ngffkit.image import PARTIAL_MARKER, Image, open_image, read_group_attrs
+from ngffkit.grid import given_per_axis
+from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
+from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
+from ngffkit.metadata.models import is_space_name
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
@@ -57,18 +60,30 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
 
 
 def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
-    # What fixes the output and the brick grid; not the memory line (how many workers run
-    # the bricks), so a resume on a cluster of another size can reuse the same journal.
-    lines = [line for line in plan.describe().splitlines() if not line.startswith("memory:")]
-    text = json.dumps([lines, repr(source)], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    # The plan's data that fixes the output and the brick grid (never its wording, so a
+    # reworded --dry-run line does not break a pending --resume); not the workers or the
+    # memory (how many run the bricks), so a resume on a cluster of another size can reuse
+    # the same journal.
+    return fingerprint({
+        "spec": plan.spec.model_dump(mode="json"),
+        "source_shape": plan.source_shape,
+        "source_dtype": plan.source_dtype,
+        "region": plan.region,
+        "factors": plan.factors,
+        "stages": [dataclasses.asdict(stage) for stage in plan.stages],
+        "window": plan.window,
+        "window_auto": plan.window_auto,
+        "write_empty_chunks": plan.write_empty_chunks,
+        "zarr_only": plan.zarr_only,
+        "source": dataclasses.asdict(source) if source is not None else None,
+    })
 
 
-def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
+def _prepare_output(out: Location, plan: ConversionPlan, fp: str, *,
                     overwrite: bool, resume: bool, notice: Notice | None) -> None:
     if resume:
-        marker = out.read_json(PARTIAL_MARKER)
-        if marker is None:
+        found = out.read_json(PARTIAL_MARKER)
+        if found is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
             if holds_data(out):
@@ -78,7 +93,7 @@ def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
             if notice is not None:
                 notice(f"nothing of {out.describe()} was written yet; starting the conversion")
             resume = False
-        elif marker.get("fingerprint") != fingerprint:
+        elif not resumable(found, fp):
             raise ConflictError(
                 f"{out.describe()} was started with a different input or options; resume "
                 "with the same command, or start again with --overwrite"
@@ -86,7 +101,7 @@ def _prepare_output(out: Location, plan: ConversionPlan, fingerprint: str, *,
         else:
             _create_missing_arrays(out, plan)
             return
-    note = {"fingerprint": fingerprint, "tool": "ngff convert"}
+    note = marker("ngff convert", fp)
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
     else:
@@ -177,8 +192,11 @@ def convert(
     try:
         spec = source.spec()
         axes = tuple(source.axes)
-        space = [a for a in axes if a in ("z", "y", "x")]
-        voxel = _voxel_mapping(voxel_size, space)
+        space = [a for a in axes if is_space_name(a)]
+        voxel = (
+            None if voxel_size is None
+            else given_per_axis(voxel_size, space, float, what="voxel size")
+        )
         win: tuple[float, float] | None
         if window is not None and dtype is None:
             raise OptionError("window", "a window maps input values onto another dtype; give "
@@ -208,9 +226,9 @@ def convert(
         source.check_all()
     finally:
         source.close()
-    fingerprint = _fingerprint(plan, spec)
+    fp = _fingerprint(plan, spec)
     with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fingerprint, overwrite=overwrite, resume=resume,
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume,
                         notice=notice)
         job = Job(output=out.url, plan=plan, source=spec)
         journal = Journal(out)
@@ -270,26 +288,6 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
             raise OptionError("shards", f"{value!r}: give numbers, or 'none' for unsharded")
         return "none"
     return _tuple(value)
-
-
-def _voxel_mapping(
-    value: float | Sequence[float] | Mapping[str, float] | None, space: Sequence[str]
-) -> dict[str, float] | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        unknown = set(value) - set(space)
-        if unknown:
-            raise InputError(f"voxel size names {sorted(unknown)}, not space axes "
-                             f"({', '.join(space)})")
-        return {k: float(v) for k, v in value.items()}
-    if isinstance(value, (int, float)):
-        return dict.fromkeys(space, float(value))
-    values = [float(v) for v in value]
-    if len(values) != len(space):
-        raise InputError(f"voxel size needs {len(space)} values ({', '.join(space)}, array "
-                         f"order) or one; got {len(values)}")
-    return dict(zip(space, values, strict=True))
 
 
 __all__ = ["Progress", "convert", "estimate_window"]

@@ -18,8 +18,6 @@ same levels, downsampled with ``mode``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -32,13 +30,13 @@ from ngffkit.arrays import derive_array, read_array_info
 from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.kernels import METHODS
+from ngffkit.kernels import METHODS, level_translation
+from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
+from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.transport import denied
-
-MARKER = ".ngffkit-downsample.json"
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,7 @@ def plan_image(
         )
     space = {a.name for a in image.axes if a.type == "space"}
     options = ConvertOptions(
-        version="0.5" if info.zarr_format == 3 else "0.4",
+        version=version_of(info.zarr_format),
         chunks=info.chunks,
         shards=(info.shards or info.chunks) if info.zarr_format == 3 else None,
         levels=None if levels is None else levels - k,
@@ -209,12 +207,11 @@ def plan_image(
     )})
     plan = dataclasses.replace(plan, spec=spec)
     dataset = image.multiscale.datasets[k]
-    shift = 0.0 if chosen == "nearest" else 0.5
     datasets = []
     for j, path in enumerate(paths, start=1):
         cum = plan.cumulative(j)
         scale = [s * c for s, c in zip(dataset.scale, cum, strict=True)]
-        trans = [t + s * (c - 1) * shift
+        trans = [t + s * level_translation(chosen, c)
                  for t, s, c in zip(dataset.translation, dataset.scale, cum, strict=True)]
         transforms: list[JsonDict] = [{"type": "scale", "scale": scale}]
         if any(trans):
@@ -249,34 +246,33 @@ def _new_paths(kept: Sequence[str], cum: Sequence[Sequence[int]],
 
 
 def _fingerprint(p: DownsamplePlan) -> str:
-    text = json.dumps([p.from_level, p.method, p.new_paths, p.datasets,
-                       [lv.model_dump(mode="json") for lv in p.plan.spec.levels],
-                       [dataclasses.astuple(s) for s in p.plan.stages]], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint([p.from_level, p.method, p.new_paths, p.datasets,
+                        [lv.model_dump(mode="json") for lv in p.plan.spec.levels],
+                        [dataclasses.astuple(s) for s in p.plan.stages]])
 
 
 def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     loc = resolve(p.url)
-    marker = loc.read_json(MARKER)
-    fingerprint = _fingerprint(p)
+    found = loc.read_json(DOWNSAMPLE_MARKER)
+    fp = _fingerprint(p)
     journal = Journal(loc)
-    if marker is not None and resume and marker.get("fingerprint") != fingerprint:
+    if found is not None and resume and not resumable(found, fp):
         raise ConflictError(
             f"{loc.describe()}: the interrupted downsample was started with other options; "
             "resume with the same command, or start again with [[rebuild=True]]"
         )
-    if marker is not None and not resume and not rebuild:
+    if found is not None and not resume and not rebuild:
         raise ConflictError(
             f"{loc.describe()}: an interrupted downsample is not finished (started "
-            f"{marker.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
+            f"{found.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
             "[[rebuild=True]] to start again"
         )
-    if resume and marker is None:
+    if resume and found is None:
         raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
                             "run without [[resume=True]]")
-    if marker is None or rebuild or marker.get("fingerprint") != fingerprint:
+    if rebuild or not resumable(found, fp):
         journal.clear()
-        _write_marker(loc, p, fingerprint)
+        _write_marker(loc, p, fp)
     if p.replaced:
         # The image stays valid: a shorter pyramid, then the arrays of the dropped levels go.
         _set_datasets(loc, p.from_level + 1, ())
@@ -300,14 +296,11 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
                      shards=level.shards)
 
 
-def _write_marker(loc: Location, p: DownsamplePlan, fingerprint: str) -> None:
-    import time
-
-    body = {"tool": "ngff downsample", "fingerprint": fingerprint,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_level": p.from_level,
-            "new_levels": list(p.new_paths)}
+def _write_marker(loc: Location, p: DownsamplePlan, fp: str) -> None:
+    body = marker("ngff downsample", fp, from_level=p.from_level,
+                  new_levels=list(p.new_paths))
     try:
-        loc.write_json(MARKER, body)
+        loc.write_json(DOWNSAMPLE_MARKER, body)
     except OSError as exc:
         if not denied(exc):
             raise
@@ -330,7 +323,7 @@ def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict],
     key = "zarr.json" if zarr_format == 3 else ".zattrs"
     doc = loc.read_json(key) or {}
     attrs = doc.get("attributes", {}) if zarr_format == 3 else doc
-    ns = attrs["ome"] if zarr_format == 3 and isinstance(attrs.get("ome"), dict) else attrs
+    ns = ome_namespace(attrs, zarr_format)
     ms = ns["multiscales"][0]
     old = [d.get("path") for d in ms["datasets"][1:keep]]
     ms["datasets"] = list(ms["datasets"][:keep]) + [dict(d) for d in new]
@@ -362,7 +355,7 @@ def _finish(p: DownsamplePlan) -> None:
     loc = resolve(p.url)
     _set_datasets(loc, p.from_level + 1, p.datasets, p.method)
     Journal(loc).clear()
-    loc.delete(MARKER)
+    loc.delete(DOWNSAMPLE_MARKER)
 
 
-__all__ = ["MARKER", "DownsamplePlan", "downsample", "plan_image"]
+__all__ = ["DownsamplePlan", "downsample", "plan_image"]

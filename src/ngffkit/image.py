@@ -23,6 +23,7 @@ from ngffkit.errors import (
     NotFoundError,
     PartialDatasetError,
 )
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     Axis,
     Finding,
@@ -33,6 +34,7 @@ from ngffkit.metadata import (
     extract,
     parse,
 )
+from ngffkit.metadata.io import ome_namespace
 from ngffkit.storage import (
     JsonDict,
     Location,
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
 
 # Written when a dataset is started and removed when its group metadata is written last:
 # its presence means "not finished" (see DESIGN.md §3.6).
-PARTIAL_MARKER = ".ngffkit-partial.json"
 
 Region = tuple[slice, ...]
 
@@ -591,11 +592,11 @@ def _label_names(loc: Location) -> tuple[str, ...]:
     if found is None:
         return ()
     zarr_format, attrs = found
-    ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
+    ns = ome_namespace(attrs, zarr_format)
     names = ns.get("labels") if isinstance(ns, dict) else None
     if not isinstance(names, list):
         return ()
     return tuple(str(n) for n in names)
 
 
-__all__ = ["PARTIAL_MARKER", "Image", "Level", "open_image", "open_levels", "read_group_attrs"]
+__all__ = ["Image", "Level", "open_image", "open_levels", "read_group_attrs"]

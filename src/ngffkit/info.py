@@ -7,7 +7,8 @@ import warnings
 from typing import Any
 
 from ngffkit.errors import NgffWarning, PartialDatasetError
-from ngffkit.image import PARTIAL_MARKER, Image, open_image
+from ngffkit.image import Image, open_image
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
 

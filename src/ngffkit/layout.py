@@ -13,7 +13,6 @@ translation. Writing happens in the order DESIGN.md §3.6 asks for:
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,10 @@ from ngffkit._output import claim_output
 from ngffkit.arrays import create_array
 from ngffkit.compression import DEFAULT_COMPRESSION, Compression
 from ngffkit.errors import InputError
-from ngffkit.image import PARTIAL_MARKER, Image, open_image, open_levels, read_group_attrs
+from ngffkit.grid import PerAxisValue, level_shards, per_axis
+from ngffkit.image import Image, open_image, open_levels, read_group_attrs
+from ngffkit.kernels import level_translation
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     WRITE_VERSIONS,
     Axis,
@@ -39,10 +41,10 @@ from ngffkit.metadata import (
     TranslationTransform,
     dump,
 )
+from ngffkit.metadata.io import group_files, labels_attributes, zarr_format_of
+from ngffkit.metadata.models import default_axis_type
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 from ngffkit.storage import Location, resolve
-
-_DEFAULT_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
 class LevelSpec(BaseModel):
@@ -142,7 +144,7 @@ class ImageSpec(BaseModel):
 
     @property
     def zarr_format(self) -> int:
-        return 3 if self.version == "0.5" else 2
+        return zarr_format_of(self.version)
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -197,7 +199,7 @@ def make_axes(
     out = []
     space_unit = _check_unit(unit) if unit else None
     for name in names:
-        kind = _DEFAULT_TYPES.get(name, "space")
+        kind = default_axis_type(name)
         axis_unit = space_unit if kind == "space" else (time_unit if kind == "time" else None)
         out.append(Axis(name=name, type=kind, unit=axis_unit))
     return tuple(out)
@@ -212,43 +214,14 @@ def _check_unit(unit: str) -> str:
     return normal
 
 
-def spatial_voxel_size(
-    voxel_size: float | Sequence[float] | Mapping[str, float] | None,
-    axes: Sequence[Axis],
-) -> tuple[float, ...]:
+def spatial_voxel_size(voxel_size: PerAxisValue, axes: Sequence[Axis]) -> tuple[float, ...]:
     """Per-axis level-0 scale from a voxel size by axis name — ``Voxel(x=11.24, y=11.24,
     z=25)`` or ``{"x": 11.24, "y": 11.24, "z": 25}`` — one number (isotropic), or a sequence
-    in array order over the space axes (z, y, x). Non-space axes get 1."""
-    space = [i for i, a in enumerate(axes) if a.type == "space"]
-    scale = [1.0] * len(axes)
-    if voxel_size is None:
-        return tuple(scale)
-    if isinstance(voxel_size, Mapping):
-        names = {axes[i].name for i in space}
-        unknown = set(voxel_size) - names
-        if unknown:
-            raise InputError(
-                f"voxel size names axes {sorted(unknown)} that are not space axes "
-                f"({', '.join(sorted(names))})"
-            )
-        for i in space:
-            if axes[i].name in voxel_size:
-                scale[i] = float(voxel_size[axes[i].name])
-    elif isinstance(voxel_size, (int, float)):
-        for i in space:
-            scale[i] = float(voxel_size)
-    else:
-        values = [float(v) for v in voxel_size]
-        if len(values) != len(space):
-            raise InputError(
-                f"voxel size has {len(values)} values but there are {len(space)} space axes "
-                f"({', '.join(axes[i].name for i in space)}, in array order)"
-            )
-        for i, v in zip(space, values, strict=True):
-            scale[i] = v
-    if any(not v > 0 or not math.isfinite(v) for v in scale):
-        raise InputError(f"voxel sizes must be positive numbers, got {scale}")
-    return tuple(scale)
+    in array order over the space axes (z, y, x); the rule is :func:`ngffkit.grid.per_axis`.
+    Non-space axes get 1."""
+    names = [a.name for a in axes]
+    space = [a.type == "space" for a in axes]
+    return per_axis(voxel_size, names, space, (1.0,) * len(axes), float, what="voxel size")
 
 
 def create_image(
@@ -297,11 +270,8 @@ def finish_image(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Ima
     """Write the OME group metadata (the last step) and drop the partial marker."""
     loc = resolve(url)
     attrs = dump(spec.attributes(), spec.version)
-    if spec.version == "0.5":
-        loc.write_json("zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": attrs})
-    else:
-        loc.write_json(".zgroup", {"zarr_format": 2})
-        loc.write_json(".zattrs", attrs)
+    for name, doc in group_files(attrs, spec.zarr_format).items():
+        loc.write_json(name, doc)
     loc.delete(PARTIAL_MARKER)
     return open_image(loc, mode="r+")
 
@@ -312,20 +282,9 @@ def write_labels_group(
     """Write (or rewrite) the ``labels`` group listing ``names``."""
     loc = resolve(image_url).child("labels")
     existing = read_group_attrs(loc)
-    if version == "0.5":
-        loc.write_json(
-            "zarr.json",
-            {
-                "zarr_format": 3,
-                "node_type": "group",
-                "attributes": {"ome": {"version": "0.5", "labels": list(names)}},
-            },
-        )
-    else:
-        loc.write_json(".zgroup", {"zarr_format": 2})
-        attrs = dict(existing[1]) if existing else {}
-        attrs["labels"] = list(names)
-        loc.write_json(".zattrs", attrs)
+    attrs = labels_attributes(names, version, dict(existing[1]) if existing else None)
+    for name, doc in group_files(attrs, zarr_format_of(version)).items():
+        loc.write_json(name, doc)
 
 
 def pyramid_spec(
@@ -333,7 +292,7 @@ def pyramid_spec(
     dtype: str | np.dtype[Any],
     *,
     axes: str | Sequence[str] | Sequence[Axis] = "zyx",
-    voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
+    voxel_size: PerAxisValue = None,
     unit: str | None = None,
     factors: Sequence[Sequence[int]] | None = None,
     levels: int = 1,
@@ -365,8 +324,12 @@ def pyramid_spec(
     if factors is None:
         factors = [tuple(2 if s else 1 for s in space) for _ in range(max(levels, 1) - 1)]
     scale0 = spatial_voxel_size(voxel_size, axis_objs)
-    chunk0 = per_axis(chunks, n, "chunks", space)
-    shard0 = per_axis(shards, n, "shards", space) if shards is not None else None
+    names = [a.name for a in axis_objs]
+    ones = (1,) * n
+    chunk0 = per_axis(chunks, names, space, ones, int, what="chunks")
+    shard0 = (
+        per_axis(shards, names, space, ones, int, what="shards") if shards is not None else None
+    )
     base = tuple(origin) if origin is not None else (0.0,) * n
     out: list[LevelSpec] = []
     cum = [1] * n
@@ -377,20 +340,11 @@ def pyramid_spec(
             cur = tuple(-(-c // int(fi)) for c, fi in zip(cur, f, strict=True))
             cum = [c * int(fi) for c, fi in zip(cum, f, strict=True)]
         lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, cur, strict=True))
-        lshards = None
-        if shard0 is not None:
-            lshards = tuple(
-                max(lc, (max(sh // cf, lc) // lc) * lc)
-                for sh, cf, lc in zip(shard0, cum, lchunks, strict=True)
-            )
-            # Never larger than needed to cover the level in whole chunks.
-            lshards = tuple(
-                min(sh, -(-s // lc) * lc) for sh, s, lc in zip(lshards, cur, lchunks, strict=True)
-            )
+        lshards = level_shards(shard0, cum, lchunks, cur) if shard0 is not None else None
         scale = tuple(s0 * c for s0, c in zip(scale0, cum, strict=True))
-        shift = 0.0 if method == "nearest" else 0.5
         translation = tuple(
-            b + s0 * (c - 1) * shift for b, s0, c in zip(base, scale0, cum, strict=True)
+            b + s0 * level_translation(method, c)
+            for b, s0, c in zip(base, scale0, cum, strict=True)
         )
         out.append(
             LevelSpec(
@@ -415,22 +369,6 @@ def pyramid_spec(
     )
 
 
-def per_axis(
-    value: int | Sequence[int], n: int, what: str, space: Sequence[bool]
-) -> tuple[int, ...]:
-    """One number applies to the space axes (1 for t/c); a sequence gives every axis."""
-    if isinstance(value, (int, np.integer)):
-        values = tuple(int(value) if s else 1 for s in space)
-    else:
-        values = tuple(int(v) for v in value)
-        if len(values) == sum(space) and len(values) != n:
-            it = iter(values)
-            values = tuple(next(it) if s else 1 for s in space)
-    if len(values) != n or any(v < 1 for v in values):
-        raise InputError(f"{what} must be positive whole numbers, one per axis; got {value!r}")
-    return values
-
-
 __all__ = [
     "ImageSpec",
     "LevelSpec",
@@ -439,7 +377,6 @@ __all__ = [
     "finish_image",
     "make_axes",
     "open_partial",
-    "per_axis",
     "pyramid_spec",
     "spatial_voxel_size",
     "write_labels_group",

@@ -23,6 +23,7 @@ from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
 from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
+from ngffkit.markers import JOURNAL
 from ngffkit.plan import ConversionPlan, Stage
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import (
@@ -34,8 +35,6 @@ from ngffkit.storage import (
     shared_context,
     using,
 )
-
-JOURNAL = ".ngffkit-journal"
 
 
 @dataclass(frozen=True)
@@ -285,5 +284,5 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 
 
-__all__ = ["JOURNAL", "BrickResult", "Job", "Journal", "array_reader", "boot_id", "cast",
+__all__ = ["BrickResult", "Job", "Journal", "array_reader", "boot_id", "cast",
            "forget_handles", "level_store", "read_base", "run_brick"]

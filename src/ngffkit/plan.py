@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
+from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.layout import ImageSpec, make_axes, per_axis, pyramid_spec
+from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
+from ngffkit.metadata.models import is_space_name
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -53,8 +55,6 @@ COMPILED_KERNELS_FROM = 3 << 30
 # faster on the benchmarks (256³ uint8 bricks run as fast as 256×512×512 ones) but hold
 # more memory; smaller ones add stages and per-task overhead.
 BRICK_TARGET = 32 * MiB
-# Default shard edge, in chunks per axis (0.5): 256³ voxels for 64³ chunks.
-DEFAULT_SHARD_CHUNKS = 4
 
 
 class ConvertOptions(BaseModel):
@@ -247,7 +247,7 @@ def _per_spatial(
     if value is None:
         return None
     try:
-        return per_axis(value, len(axes), what, space)
+        return per_axis(value, axes, space, (1,) * len(axes), int, what=what)
     except InputError as exc:
         raise OptionError(what, str(exc).removeprefix(f"{what} ")) from None
 
@@ -258,7 +258,7 @@ def _region(
 ) -> tuple[tuple[int, int], ...]:
     if region is None:
         return tuple((0, s) for s in shape)
-    space_index = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
+    space_index = [i for i, a in enumerate(axes) if is_space_name(a)]
     if len(region) not in (len(shape), len(space_index)):
         raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
@@ -414,7 +414,7 @@ def make_plan(
     shape = tuple(int(s) for s in source_shape)
     if len(shape) != len(axes):
         raise InputError(f"shape {shape} and axes {tuple(axes)} differ in length")
-    space = [a in ("z", "y", "x") for a in axes]
+    space = [is_space_name(a) for a in axes]
     region = _region(shape, options.region, axes)
     out_shape = tuple(b - a for a, b in region)
     in_dtype = np.dtype(source_dtype)
@@ -449,13 +449,9 @@ def make_plan(
     chunks = tuple(min(c, s) if s > 0 else c for c, s in zip(asked, out_shape, strict=True))
     shards: tuple[int, ...] | None
     if shards_asked is not None:
-        shards = tuple(min(sh, -(-s // c) * c) if s > 0 else sh
-                       for sh, c, s in zip(shards_asked, chunks, out_shape, strict=True))
+        shards = clip_shards(shards_asked, chunks, out_shape)
     elif version == "0.5" and not unsharded:
-        shards = tuple(
-            min(c * DEFAULT_SHARD_CHUNKS, -(-s // c) * c) if sp else c
-            for c, s, sp in zip(chunks, out_shape, space, strict=True)
-        )
+        shards = clip_shards(default_shards(chunks, space), chunks, out_shape)
     else:
         shards = None
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ngffkit.errors import InputError, StorageError
+from ngffkit.markers import COMPRESS_WORK
 from ngffkit.storage import JsonDict, Location
 
-WORK = ".ngffkit-compress"
 STATE = "state.json"
 
 
@@ -41,20 +41,20 @@ def work_dir(root: Location) -> Path:
             f"{root.describe()}: compressing in place needs a local folder (it swaps "
             "directories by renaming them); write to a new place with --output"
         )
-    return local / WORK
+    return local / COMPRESS_WORK
 
 
 def new_location(root: Location) -> Location:
     """Where the new arrays are written (same relative paths as the originals)."""
-    return root.child(WORK, "new")
+    return root.child(COMPRESS_WORK, "new")
 
 
 def read_state(root: Location) -> JsonDict | None:
-    return root.child(WORK).read_json(STATE)
+    return root.child(COMPRESS_WORK).read_json(STATE)
 
 
 def write_state(root: Location, state: Mapping[str, Any]) -> None:
-    root.child(WORK).write_json(STATE, dict(state))
+    root.child(COMPRESS_WORK).write_json(STATE, dict(state))
 
 
 def begin(root: Location, *, fingerprint: str, levels: Sequence[str],
@@ -144,5 +144,5 @@ def _remove(path: Path) -> None:
         raise StorageError(f"cannot remove {path}: {exc.strerror or exc}") from exc
 
 
-__all__ = ["STATE", "WORK", "begin", "cleanup", "new_location", "read_state", "rollback",
+__all__ = ["STATE", "begin", "cleanup", "new_location", "read_state", "rollback",
            "swap", "work_dir", "write_state"]

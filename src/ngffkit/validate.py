@@ -17,7 +17,8 @@ from typing import Any
 
 from ngffkit.arrays import read_array_info
 from ngffkit.errors import MetadataError, NgffkitError, NgffWarning, NotFoundError
-from ngffkit.image import PARTIAL_MARKER, read_group_attrs
+from ngffkit.image import read_group_attrs
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.metadata import (
     Finding,
     OmeAttributes,
@@ -26,6 +27,7 @@ from ngffkit.metadata import (
     recommendations,
     validation_findings,
 )
+from ngffkit.metadata.io import ome_namespace
 from ngffkit.metadata.schema import schema_findings
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
@@ -377,7 +379,7 @@ def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, 
     if found is None:
         return
     zarr_format, attrs = found
-    ns = attrs.get("ome", attrs) if zarr_format == 3 else attrs
+    ns = ome_namespace(attrs, zarr_format)
     names = ns.get("labels") if isinstance(ns, dict) else None
     at = f"{where}/labels".lstrip("/")
     _add(report, at, _group_format_findings(labels_loc, zarr_format))

@@ -11,8 +11,9 @@ import tifffile
 from source_helpers import random_volume, write_tiff_stack
 
 from ngffkit.errors import InputError, NotFoundError
+from ngffkit.metadata.units import udunits_length
 from ngffkit.sources import SOURCE_KINDS, Source, SourceSpec, detect_format, open_source
-from ngffkit.sources.base import one_unit, udunits_length
+from ngffkit.sources.base import one_unit
 
 
 def test_detection_rules(tmp_path: Path) -> None:

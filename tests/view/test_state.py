@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ngffkit import open as open_image
+from ngffkit.metadata.units import to_si
 from ngffkit.view.state import (
     SAMPLE_VOXELS,
     ViewAxis,
@@ -19,7 +20,6 @@ from ngffkit.view.state import (
     describe_labels,
     measure_contrast,
     notes_for,
-    to_si,
 )
 
 from .conftest import BRIGHT, DARK, write_pattern

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from ngffkit.errors import MetadataError
-from ngffkit.metadata.models import OmeAttributes
+from ngffkit.metadata.models import WELL_KNOWN_TYPES, OmeAttributes
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 
 JsonDict = dict[str, Any]
@@ -35,7 +36,6 @@ OME_KEYS = (
     "bioformats2raw.layout",
     "series",
 )
-_WELL_KNOWN_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _lenient_fixes(ns: JsonDict, version: str) -> tuple[JsonDict, list[Finding],
         axes = ms.get("axes")
         if axes is None:
             # 0.1/0.2 had no axes: the data was always 5-D t,c,z,y,x.
-            ms["axes"] = [{"name": n, "type": _WELL_KNOWN_TYPES[n]} for n in "tczyx"]
+            ms["axes"] = [{"name": n, "type": WELL_KNOWN_TYPES[n]} for n in "tczyx"]
             notes.append(Finding(f"{where}.axes", "missing; assuming t,c,z,y,x", "warning"))
         else:
             new_axes = []
@@ -132,8 +132,8 @@ def _lenient_fixes(ns: JsonDict, version: str) -> tuple[JsonDict, list[Finding],
                 if isinstance(axis, dict):
                     axis = dict(axis)
                     name = str(axis.get("name", ""))
-                    if axis.get("type") is None and name.lower() in _WELL_KNOWN_TYPES:
-                        axis["type"] = _WELL_KNOWN_TYPES[name.lower()]
+                    if axis.get("type") is None and name.lower() in WELL_KNOWN_TYPES:
+                        axis["type"] = WELL_KNOWN_TYPES[name.lower()]
                         notes.append(
                             Finding(
                                 f"{where}.axes[{a_index}].type",
@@ -260,6 +260,41 @@ def dump(meta: OmeAttributes, version: str) -> JsonDict:
     return body
 
 
+def zarr_format_of(version: str) -> int:
+    """The Zarr format an OME-Zarr version is written in: 0.5 in v3, 0.4 in v2."""
+    return 3 if version.startswith("0.5") else 2
+
+
+def version_of(zarr_format: int) -> str:
+    """The OME-Zarr version ngffkit writes in a Zarr format: 0.5 in v3, 0.4 in v2."""
+    return "0.5" if zarr_format == 3 else "0.4"
+
+
+def group_files(attributes: JsonDict, zarr_format: int) -> dict[str, JsonDict]:
+    """The metadata files of a Zarr group holding ``attributes``, in the order to write
+    them: v3 one ``zarr.json``; v2 ``.zgroup`` then ``.zattrs``."""
+    if zarr_format == 3:
+        return {"zarr.json": {"zarr_format": 3, "node_type": "group", "attributes": attributes}}
+    return {".zgroup": {"zarr_format": 2}, ".zattrs": attributes}
+
+
+def ome_namespace(attrs: JsonDict, zarr_format: int) -> JsonDict:
+    """Where a group's OME keys live, as stored (edit it to edit them): ``attributes.ome``
+    in Zarr v3 (0.5), the top-level attributes in Zarr v2 (0.4)."""
+    ome = attrs.get("ome")
+    return ome if zarr_format == 3 and isinstance(ome, dict) else attrs
+
+
+def labels_attributes(
+    names: Sequence[str], version: str, existing: JsonDict | None = None
+) -> JsonDict:
+    """The attributes of a ``labels`` group listing ``names`` (0.4 keeps ``existing``'s
+    other keys; 0.5 writes the ``ome`` namespace alone)."""
+    if zarr_format_of(version) == 3:
+        return {"ome": {"version": "0.5", "labels": list(names)}}
+    return {**(existing or {}), "labels": list(names)}
+
+
 def recommendations(meta: OmeAttributes) -> list[Finding]:
     """SHOULD-level findings: things readers cope with but the spec recommends otherwise."""
     out: list[Finding] = []
@@ -306,7 +341,12 @@ __all__ = [
     "Finding",
     "dump",
     "extract",
+    "group_files",
+    "labels_attributes",
+    "ome_namespace",
     "parse",
     "recommendations",
     "validation_findings",
+    "version_of",
+    "zarr_format_of",
 ]

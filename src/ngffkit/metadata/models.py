@@ -17,6 +17,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 AXIS_TYPES_ORDER = {"time": 0, "channel": 1, "space": 2}
+# The axis type a bare name implies: the one table (readers filling in a missing type,
+# writers making axes from names, and every "is this axis spatial" by name).
+WELL_KNOWN_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+def default_axis_type(name: str) -> str:
+    """The type of an axis known only by name: t time, c channel, anything else space."""
+    return WELL_KNOWN_TYPES.get(name, "space")
+
+
+def is_space_name(name: str) -> bool:
+    """Whether an axis known only by name is a space axis (where an :class:`Axis` is at
+    hand, its ``type`` says)."""
+    return default_axis_type(name) == "space"
 
 
 class _Model(BaseModel):
@@ -327,6 +341,7 @@ class OmeAttributes(_Model):
 
 
 __all__ = [
+    "WELL_KNOWN_TYPES",
     "Axis",
     "Channel",
     "Dataset",
@@ -342,4 +357,6 @@ __all__ = [
     "Transform",
     "TranslationTransform",
     "Window",
+    "default_axis_type",
+    "is_space_name",
 ]

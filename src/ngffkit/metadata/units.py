@@ -80,7 +80,11 @@ ALIASES: dict[str, str] = {
     "metre": "meter",
     "meters": "meter",
     "pm": "picometer",
+    "km": "kilometer",
+    "in": "inch",
+    "ft": "foot",
     "å": "angstrom",
+    "Å": "angstrom",
     "a": "angstrom",
     "angstroms": "angstrom",
     "s": "second",
@@ -107,6 +111,7 @@ _SI_PREFIX = {
     "centi": 1e-2,
     "deci": 1e-1,
     "": 1.0,
+    "deca": 1e1,
     "hecto": 1e2,
     "kilo": 1e3,
     "mega": 1e6,
@@ -122,7 +127,8 @@ _SPECIAL = {
     "foot": 0.3048,
     "inch": 0.0254,
     "mile": 1609.344,
-    "parsec": 3.0857e16,
+    # IAU 2015 Resolution B2: 648000/π astronomical units
+    "parsec": 3.0856775814913673e16,
     "yard": 0.9144,
     "minute": 60.0,
     "hour": 3600.0,
@@ -145,12 +151,39 @@ def is_known_unit(unit: str) -> bool:
 
 def unit_in_si(unit: str) -> float | None:
     """How many meters (or seconds) one ``unit`` is; None for unknown units."""
+    factor, base = to_si(unit)
+    return factor if base else None
+
+
+def to_si(unit: str | None) -> tuple[float, str]:
+    """``(factor, base)`` so that one ``unit`` is ``factor`` ``base`` (``"m"``, ``"s"``;
+    ``(1.0, "")`` for no unit or an unknown one)."""
+    if not unit:
+        return 1.0, ""
     if unit in _SPECIAL:
-        return _SPECIAL[unit]
-    for base in ("meter", "second"):
-        if unit.endswith(base):
-            return _SI_PREFIX.get(unit[: -len(base)])
-    return None
+        return _SPECIAL[unit], "s" if unit in TIME_UNITS else "m"
+    for base, symbol in (("meter", "m"), ("second", "s")):
+        if unit.endswith(base) and unit[: -len(base)] in _SI_PREFIX:
+            return _SI_PREFIX[unit[: -len(base)]], symbol
+    return 1.0, ""
 
 
-__all__ = ["ALIASES", "SPACE_UNITS", "TIME_UNITS", "is_known_unit", "normalize_unit", "unit_in_si"]
+def udunits_length(unit: str | None) -> str | None:
+    """The UDUNITS length name for a unit as instruments and OME-XML write it ("µm", "nm");
+    ``None`` for what is not a length, so callers drop rather than invent."""
+    if unit is None or not unit.strip():
+        return None
+    name = normalize_unit(unit)
+    return name if name in SPACE_UNITS else None
+
+
+__all__ = [
+    "ALIASES",
+    "SPACE_UNITS",
+    "TIME_UNITS",
+    "is_known_unit",
+    "normalize_unit",
+    "to_si",
+    "udunits_length",
+    "unit_in_si",
+]

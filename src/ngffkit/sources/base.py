@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from ngffkit.errors import InputError
+from ngffkit.metadata.units import udunits_length, unit_in_si
 
 SourceKind = Literal[
     "tiff-folder",
@@ -223,51 +224,6 @@ def check_reopened(spec: SourceSpec, src: SourceBase) -> None:
         )
 
 
-_UNIT_ALIASES = {
-    "µm": "micrometer",
-    "μm": "micrometer",
-    "um": "micrometer",
-    "micron": "micrometer",
-    "nm": "nanometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "pm": "picometer",
-    "å": "angstrom",
-    "Å": "angstrom",
-    "km": "kilometer",
-    "in": "inch",
-    "ft": "foot",
-}
-_UDUNITS_LENGTH = {
-    "angstrom", "attometer", "centimeter", "decimeter", "exameter", "femtometer", "foot",
-    "gigameter", "hectometer", "inch", "kilometer", "megameter", "meter", "micrometer", "mile",
-    "millimeter", "nanometer", "parsec", "petameter", "picometer", "terameter", "yard",
-    "yoctometer", "yottameter", "zeptometer", "zettameter",
-}  # fmt: skip
-
-
-def udunits_length(unit: str | None) -> str | None:
-    """Map a unit as written by instruments/OME-XML ("µm", "nm") to its UDUNITS name.
-
-    Returns ``None`` for units that are not lengths, so callers drop rather than invent.
-    """
-    if unit is None:
-        return None
-    u = unit.strip()
-    if u in _UDUNITS_LENGTH:
-        return u
-    if u.lower() in _UDUNITS_LENGTH:
-        return u.lower()
-    return _UNIT_ALIASES.get(u, _UNIT_ALIASES.get(u.lower()))
-
-
-_METRES = {
-    "angstrom": 1e-10, "picometer": 1e-12, "nanometer": 1e-9, "micrometer": 1e-6,
-    "millimeter": 1e-3, "centimeter": 1e-2, "decimeter": 1e-1, "meter": 1.0, "kilometer": 1e3,
-}  # fmt: skip
-
-
 def one_unit(
     sizes: dict[str, tuple[float, str | None]],
 ) -> tuple[dict[str, float] | None, str | None]:
@@ -285,11 +241,8 @@ def one_unit(
     target = known.get("x", next(iter(known.values())))
     if all(u == target for u in known.values()):
         return {a: float(v) for a, (v, _) in sizes.items()}, target
-    if not all(u in _METRES for u in known.values()):
-        return None, None
-    return {
-        a: float(v) * _METRES[known[a]] / _METRES[target] for a, (v, _) in sizes.items()
-    }, target
+    metres = {u: unit_in_si(u) for u in known.values()}
+    return {a: float(v) * metres[known[a]] / metres[target] for a, (v, _) in sizes.items()}, target  # type: ignore[operator]
 
 
 def _conforms(src: SourceBase) -> Source:

@@ -25,6 +25,7 @@ import numpy as np
 import tifffile
 
 from ngffkit.errors import InputError, NotFoundError
+from ngffkit.metadata.units import udunits_length
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import (
     Box,
@@ -35,7 +36,6 @@ from ngffkit.sources.base import (
     format_box,
     one_unit,
     spatial_slice_bytes,
-    udunits_length,
 )
 
 _AXIS_NAMES = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}

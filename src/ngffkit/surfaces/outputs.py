@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ngffkit._output import OWNED, claim_output, mark_owned
+from ngffkit._output import claim_output, mark_owned
 from ngffkit.errors import ConflictError, InputError
-from ngffkit.image import PARTIAL_MARKER
+from ngffkit.markers import DOWNSAMPLE_MARKER, FLATTEN_JOURNAL, OWNED, PARTIAL_MARKER
 from ngffkit.storage import Location, resolve
 from ngffkit.surfaces.plan import FlattenPlan, FlattenSettings
 from ngffkit.surfaces.tiffwriter import StripTiff, encode_strip
@@ -29,7 +29,6 @@ from ngffkit.surfaces.tiffwriter import StripTiff, encode_strip
 if TYPE_CHECKING:
     from ngffkit.surfaces.render import Volume
 
-JOURNAL = ".ngffkit-flatten.json"
 COMPOSITE_NAME = "composite.tif"
 _OURS = re.compile(r"^(\d{2,}\.tif|composite\.tif)(\.partial)?$")
 
@@ -116,7 +115,7 @@ class TiffOutput:
         _, height, width = plan.shape
         self.shape = (height, width)
         self.dtype = np.dtype(plan.dtype)
-        journal_path = folder / JOURNAL
+        journal_path = folder / FLATTEN_JOURNAL
         self.done: set[int] = set()
         journal = _read_json(journal_path) if resume else None
         if journal is not None:
@@ -137,7 +136,7 @@ class TiffOutput:
             others = [
                 p.name
                 for p in folder.iterdir()
-                if not (_OURS.match(p.name) or p.name in (JOURNAL, PARTIAL_MARKER, OWNED))
+                if not (_OURS.match(p.name) or p.name in (FLATTEN_JOURNAL, PARTIAL_MARKER, OWNED))
             ]
             if overwrite and others:
                 raise ConflictError(
@@ -174,7 +173,7 @@ class TiffOutput:
         )
 
     def _save(self) -> None:
-        _write_json(self.folder / JOURNAL, self.record)
+        _write_json(self.folder / FLATTEN_JOURNAL, self.record)
 
     def write_band(
         self, band: int, row: int, data: np.ndarray, composite: np.ndarray | None, pool: Executor
@@ -209,7 +208,7 @@ class TiffOutput:
             partial = self.folder / f"{name}.partial"
             if partial.exists():
                 os.replace(partial, self.folder / name)
-        (self.folder / JOURNAL).unlink(missing_ok=True)
+        (self.folder / FLATTEN_JOURNAL).unlink(missing_ok=True)
         mark_owned(self.folder, "flatten")  # a later --overwrite may replace these TIFFs
         (self.folder / PARTIAL_MARKER).unlink(missing_ok=True)
         return tuple(str(self.folder / n) for n in self.names)
@@ -239,7 +238,7 @@ class ZarrOutput:
                 f"a composite is written as composite.tif in a local output; {loc.url} is "
                 "remote: write the Zarr output locally, or leave out the composite"
             )
-        journal = loc.read_json(JOURNAL) if resume else None
+        journal = loc.read_json(FLATTEN_JOURNAL) if resume else None
         self.done = set()
         if journal is not None:
             _check_journal(journal, record, loc.describe())
@@ -277,7 +276,7 @@ class ZarrOutput:
         self.comp = self._composite_file(plan, [])
         if self.comp is not None:
             self.comp.create()
-        loc.write_json(JOURNAL, self.record)
+        loc.write_json(FLATTEN_JOURNAL, self.record)
 
     def _composite_file(self, plan: FlattenPlan, strips: list[tuple[int, int]]) -> StripTiff | None:
         folder = self.loc.local_path
@@ -302,10 +301,10 @@ class ZarrOutput:
             self.record["strips"].append(list(self.comp.append(encode_strip(composite, "none"))))
         self.done.add(band)
         self.record["done"] = sorted(self.done)
-        self.loc.write_json(JOURNAL, self.record)
+        self.loc.write_json(FLATTEN_JOURNAL, self.record)
 
     def finish(self, *, jobs: int, max_memory: int) -> tuple[str, ...]:
-        from ngffkit.downsample import MARKER, downsample
+        from ngffkit.downsample import downsample
         from ngffkit.layout import finish_image
 
         if not self.record.get("finished"):
@@ -313,9 +312,9 @@ class ZarrOutput:
                 self.comp.finish()
             finish_image(self.loc, self.spec)
             self.record["finished"] = True
-            self.loc.write_json(JOURNAL, self.record)
+            self.loc.write_json(FLATTEN_JOURNAL, self.record)
         # A pyramid interrupted in an earlier run is resumed (its marker says so).
-        interrupted = self.loc.read(MARKER) is not None
+        interrupted = self.loc.read(DOWNSAMPLE_MARKER) is not None
         downsample(self.loc.url, jobs=jobs, max_memory=max_memory, resume=interrupted)
         files = [self.loc.url]
         folder = self.loc.local_path
@@ -323,7 +322,7 @@ class ZarrOutput:
             if self.comp.path.exists():
                 os.replace(self.comp.path, folder / COMPOSITE_NAME)
             files.append(str(folder / COMPOSITE_NAME))
-        self.loc.delete(JOURNAL)
+        self.loc.delete(FLATTEN_JOURNAL)
         return tuple(files)
 
 
@@ -348,7 +347,6 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "JOURNAL",
     "Output",
     "TiffOutput",
     "ZarrOutput",

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ngffkit.image import Image
+from ngffkit.metadata.units import to_si
 
 Layout = Literal["xy", "4panel", "3d"]
 LAYOUTS: tuple[str, ...] = ("xy", "4panel", "3d")
@@ -39,38 +40,6 @@ FIT_PIXELS = 400
 # Neuroglancer's data types (others render nothing; see the reference notes §6.2).
 NG_IMAGE_DTYPES = frozenset({"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"})
 NG_LABEL_DTYPES = frozenset({"uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32"})
-
-# OME (UDUNITS) unit names → (factor, Neuroglancer base unit).
-_SI_PREFIX = {
-    "yocto": 1e-24, "zepto": 1e-21, "atto": 1e-18, "femto": 1e-15, "pico": 1e-12,
-    "nano": 1e-9, "micro": 1e-6, "milli": 1e-3, "centi": 1e-2, "deci": 1e-1, "": 1.0,
-    "deca": 1e1, "hecto": 1e2, "kilo": 1e3, "mega": 1e6, "giga": 1e9, "tera": 1e12,
-    "peta": 1e15, "exa": 1e18, "zetta": 1e21, "yotta": 1e24,
-}  # fmt: skip
-_OTHER_UNITS = {
-    "angstrom": (1e-10, "m"),
-    "foot": (0.3048, "m"),
-    "inch": (0.0254, "m"),
-    "yard": (0.9144, "m"),
-    "mile": (1609.344, "m"),
-    "parsec": (3.0856775814913673e16, "m"),
-    "minute": (60.0, "s"),
-    "hour": (3600.0, "s"),
-    "day": (86400.0, "s"),
-}
-
-
-def to_si(unit: str | None) -> tuple[float, str]:
-    """``(factor, base)`` so that one ``unit`` is ``factor`` ``base`` (``"m"``, ``"s"``, ``""``)."""
-    if not unit:
-        return 1.0, ""
-    if unit in _OTHER_UNITS:
-        return _OTHER_UNITS[unit]
-    for base, symbol in (("meter", "m"), ("second", "s")):
-        if unit.endswith(base) and unit[: -len(base)] in _SI_PREFIX:
-            return _SI_PREFIX[unit[: -len(base)]], symbol
-    return 1.0, ""
-
 
 @dataclass(frozen=True)
 class ViewAxis:
@@ -380,5 +349,4 @@ __all__ = [
     "describe_labels",
     "measure_contrast",
     "notes_for",
-    "to_si",
 ]
