@@ -245,7 +245,10 @@ def test_ctrl_c_during_start_up_is_just_an_interrupt(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
         assert "Traceback" not in err and "ImportError" not in err, (delay, err)
-        assert proc.returncode in (0, 130), (delay, proc.returncode, err)
+        # 0: finished first; 130: interrupted; -SIGINT: the signal landed while the
+        # interpreter was shutting down (its handlers already restored), which a shell
+        # reports as 130 too
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, proc.returncode, err)
         interrupted += proc.returncode == 130
     assert interrupted, "every run finished before the signal; interrupt earlier"
 

@@ -9,6 +9,9 @@ and exit status 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), never a trac
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -44,6 +47,10 @@ def main() -> None:
         from ngffkit.cli.app import main as run
 
         run()
+    except SystemExit as exc:
+        if _received and exc.code == interrupt_status():
+            _exit(interrupt_status())
+        raise
     except KeyboardInterrupt:
         _interrupted()
     except ImportError:
@@ -58,7 +65,24 @@ def _interrupted() -> None:
         sys.stderr.flush()
     except (OSError, KeyboardInterrupt):
         pass
-    sys.exit(interrupt_status())
+    _exit(interrupt_status())
+
+
+def _exit(status: int) -> None:
+    """End an interrupted run with ``status``, whatever the interpreter thinks. A signal
+    that lands while a C extension runs Python code during its import (numpy's
+    initialisation) marks the KeyboardInterrupt "unhandled" inside CPython, which then
+    kills the process with SIGINT after a clean SystemExit (exit status -2, not 130). The
+    run's own cleanup (locks, journals) has happened while the interrupt unwound; the exit
+    functions run here; only the interpreter's final pass is skipped."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(BaseException):  # nothing may keep an interrupted run alive
+        atexit._run_exitfuncs()
+    os._exit(status)
 
 
 __all__ = ["install_signal_handlers", "interrupt_status", "interrupted", "main"]
