@@ -60,8 +60,11 @@ nz.to_ome_zarr(out, ms, version="0.5", overwrite=True, compressors=[{"name": "bl
 
 
 def venvs_dir(given: Path | None) -> Path:
-    for candidate in (given, ROOT / "benchmarks" / "venvs",
-                      Path("/work/wt/bench/benchmarks/venvs")):
+    for candidate in (
+        given,
+        ROOT / "benchmarks" / "venvs",
+        Path("/work/wt/bench/benchmarks/venvs"),
+    ):
         if candidate is not None and (candidate / "wk").is_dir():
             return candidate
     sys.exit("no peer venvs found; run benchmarks/run.py setup or pass --venvs")
@@ -71,8 +74,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     """(wall seconds, peak RSS MiB of the largest process) of ``cmd``."""
     with tempfile.NamedTemporaryFile("r") as report:
         started = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *cmd], check=True,
-                       env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", report.name, *cmd],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         wall = time.perf_counter() - started
         return wall, int(report.read().split()[-1]) / 1024
 
@@ -102,36 +109,88 @@ def main() -> None:
                 tmp = Path(tmp_text)
                 np.save(tmp / "level0.npy", data)
                 if "ngffkit" in args.tools:
-                    spec = pyramid_spec(data.shape, dtype, voxel_size={"z": zvox, "y": 1, "x": 1},
-                                        levels=1, chunks=64, shards=256, compression="zstd:5")
+                    spec = pyramid_spec(
+                        data.shape,
+                        dtype,
+                        voxel_size={"z": zvox, "y": 1, "x": 1},
+                        levels=1,
+                        chunks=64,
+                        shards=256,
+                        compression="zstd:5",
+                    )
                     create_image(tmp / "ours.zarr", spec).levels[0].write(data)
                     finish_image(tmp / "ours.zarr", spec)
-                    results["ngffkit"] = timed([sys.executable, "-m", "ngffkit", "downsample",
-                                                str(tmp / "ours.zarr"), "--levels", "5", "-q",
-                                                "--jobs", "2"], env)
+                    results["ngffkit"] = timed(
+                        [
+                            sys.executable,
+                            "-m",
+                            "ngffkit",
+                            "downsample",
+                            str(tmp / "ours.zarr"),
+                            "--levels",
+                            "5",
+                            "-q",
+                            "--jobs",
+                            "2",
+                        ],
+                        env,
+                    )
                 if "wk" in args.tools:
-                    subprocess.run([str(venvs / "wk" / "bin" / "python"), "-c", WK_WRITE,
-                                    str(tmp / "wk"), str(tmp / "level0.npy"), "1"], check=True,
-                                   capture_output=True)
+                    subprocess.run(
+                        [
+                            str(venvs / "wk" / "bin" / "python"),
+                            "-c",
+                            WK_WRITE,
+                            str(tmp / "wk"),
+                            str(tmp / "level0.npy"),
+                            "1",
+                        ],
+                        check=True,
+                        capture_output=True,
+                    )
                     extra = ["--sampling-mode", "constant_z"] if mode == "221" else []
-                    results["wk"] = timed([str(venvs / "wk" / "bin" / "webknossos"), "downsample",
-                                           "--jobs", "2", "--coarsest-mag",
-                                           "16" if mode == "222" else "16-16-1", *extra,
-                                           str(tmp / "wk")])
+                    results["wk"] = timed(
+                        [
+                            str(venvs / "wk" / "bin" / "webknossos"),
+                            "downsample",
+                            "--jobs",
+                            "2",
+                            "--coarsest-mag",
+                            "16" if mode == "222" else "16-16-1",
+                            *extra,
+                            str(tmp / "wk"),
+                        ]
+                    )
                 if "ngff-zarr" in args.tools:
-                    spec = pyramid_spec(data.shape, dtype, levels=1, chunks=64, version="0.4",
-                                        compression="blosc-zstd:5")
+                    spec = pyramid_spec(
+                        data.shape,
+                        dtype,
+                        levels=1,
+                        chunks=64,
+                        version="0.4",
+                        compression="blosc-zstd:5",
+                    )
                     create_image(tmp / "v2.zarr", spec).levels[0].write(data)
                     finish_image(tmp / "v2.zarr", spec)
-                    results["ngff-zarr"] = timed([str(venvs / "ngff" / "bin" / "python"), "-c",
-                                                  NGFF_ZARR, str(tmp / "v2.zarr"),
-                                                  str(tmp / "nz.zarr"), mode])
+                    results["ngff-zarr"] = timed(
+                        [
+                            str(venvs / "ngff" / "bin" / "python"),
+                            "-c",
+                            NGFF_ZARR,
+                            str(tmp / "v2.zarr"),
+                            str(tmp / "nz.zarr"),
+                            mode,
+                        ]
+                    )
                 shutil.rmtree(tmp, ignore_errors=True)
             base = results.get("ngffkit", (float("nan"), 0.0))[0]
             for tool, (wall, rss) in results.items():
                 mvox = data.size / wall / 1e6
-                print(f"| {dtype} {args.size}³ | {mode[0]}×{mode[1]}×{mode[2]} (x,y,z) | {tool} | "
-                      f"{wall:.2f} | {mvox:.0f} | {rss:.0f} | {wall / base:.2f}× |", flush=True)
+                print(
+                    f"| {dtype} {args.size}³ | {mode[0]}×{mode[1]}×{mode[2]} (x,y,z) | {tool} | "
+                    f"{wall:.2f} | {mvox:.0f} | {rss:.0f} | {wall / base:.2f}× |",
+                    flush=True,
+                )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

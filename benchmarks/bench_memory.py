@@ -47,9 +47,12 @@ def write_stack(folder: Path, slices: int, edge: int, compression: str) -> Path:
     for z in range(slices):
         tile = scroll_slice(z % 16, (16, TILE, TILE), "uint16", seed=7)
         plane = np.tile(tile, (reps, reps))[:edge, :edge]
-        tifffile.imwrite(folder / f"z{z:05d}.tif", plane,
-                         compression=None if compression == "none" else compression,
-                         rowsperstrip=None if compression == "none" else 16)
+        tifffile.imwrite(
+            folder / f"z{z:05d}.tif",
+            plane,
+            compression=None if compression == "none" else compression,
+            rowsperstrip=None if compression == "none" else 16,
+        )
         del plane
         print(f"  wrote {folder.name}/z{z:05d}.tif", flush=True)
     done.touch()
@@ -74,11 +77,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=HERE / "results") as tmp:
             out = Path(tmp) / "out.ome.zarr"
             # This checkout's ngffkit, whatever `ngff` on PATH points at.
-            argv = [sys.executable, "-m", "ngffkit", "convert", str(stack), str(out),
-                    "--max-memory", args.budget, "--jobs", str(args.jobs), "--quiet"]
+            argv = [
+                sys.executable,
+                "-m",
+                "ngffkit",
+                "convert",
+                str(stack),
+                str(out),
+                "--max-memory",
+                args.budget,
+                "--jobs",
+                str(args.jobs),
+                "--quiet",
+            ]
             env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
-            result = run_measured(argv, log_path=Path(tmp) / "log.txt", env=env,
-                                  timeout_s=3600)
+            result = run_measured(argv, log_path=Path(tmp) / "log.txt", env=env, timeout_s=3600)
             log = (Path(tmp) / "log.txt").read_text(errors="replace")
             if result.returncode != 0:
                 print(log)
@@ -86,23 +99,32 @@ def main() -> None:
             out_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
             shutil.rmtree(out)
         row = {
-            "stack": name, "input_GB": input_bytes / 1e9, "budget_MiB": budget / 2**20,
-            "volume_vs_budget": input_bytes / budget, "wall_s": result.wall_s,
-            "MB_s": input_bytes / 1e6 / result.wall_s, "cpu_s": result.user_s + result.sys_s,
+            "stack": name,
+            "input_GB": input_bytes / 1e9,
+            "budget_MiB": budget / 2**20,
+            "volume_vs_budget": input_bytes / budget,
+            "wall_s": result.wall_s,
+            "MB_s": input_bytes / 1e6 / result.wall_s,
+            "cpu_s": result.user_s + result.sys_s,
             "peak_tree_pss_MiB": result.peak_tree_pss_mib,
             "peak_vs_budget": result.peak_tree_pss_mib * 2**20 / budget,
-            "output_GB": out_bytes / 1e9, "when": time.strftime("%Y-%m-%d %H:%M"),
+            "output_GB": out_bytes / 1e9,
+            "when": time.strftime("%Y-%m-%d %H:%M"),
         }
         rows.append(row)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         with args.results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-    print("\n| stack | input GB | × budget | wall s | MB/s | CPU s | peak tree PSS MiB | of budget |")
+    print(
+        "\n| stack | input GB | × budget | wall s | MB/s | CPU s | peak tree PSS MiB | of budget |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['stack']} | {r['input_GB']:.1f} | {r['volume_vs_budget']:.1f} | "
-              f"{r['wall_s']:.1f} | {r['MB_s']:.0f} | {r['cpu_s']:.1f} | "
-              f"{r['peak_tree_pss_MiB']:.0f} | {100 * r['peak_vs_budget']:.0f} % |")
+        print(
+            f"| {r['stack']} | {r['input_GB']:.1f} | {r['volume_vs_budget']:.1f} | "
+            f"{r['wall_s']:.1f} | {r['MB_s']:.0f} | {r['cpu_s']:.1f} | "
+            f"{r['peak_tree_pss_MiB']:.0f} | {100 * r['peak_vs_budget']:.0f} % |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,10 +46,20 @@ def make_image(root: Path, size: int) -> np.ndarray:
 
     z, y, x = np.ogrid[:size, :size, :size]
     # Smooth structure plus noise: compresses like real data, not like zeros.
-    data = ((z * 7 + y * 3 + x) % 4096 + np.random.default_rng(0).integers(0, 64, (size,) * 3))
+    data = (z * 7 + y * 3 + x) % 4096 + np.random.default_rng(0).integers(0, 64, (size,) * 3)
     data = data.astype(np.uint16)
-    spec = pyramid_spec((size,) * 3, "uint16", axes="zyx", voxel_size=1.0, unit="micrometer",
-                        levels=1, chunks=64, shards=256, version="0.5", name="bench")
+    spec = pyramid_spec(
+        (size,) * 3,
+        "uint16",
+        axes="zyx",
+        voxel_size=1.0,
+        unit="micrometer",
+        levels=1,
+        chunks=64,
+        shards=256,
+        version="0.5",
+        name="bench",
+    )
     image = create_image(root / "bench.ome.zarr", spec)
     image.levels[0].write(data)
     finish_image(root / "bench.ome.zarr", spec)
@@ -67,7 +77,9 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen(
         [sys.executable, "-m", "ngffkit", "serve", str(root), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -94,8 +106,9 @@ def ngffkit_reader(url: str) -> Reader:
 def tensorstore_reader(url: str) -> Reader:
     import tensorstore as ts
 
-    store = ts.open({"driver": "zarr3", "kvstore": f"{url}/bench.ome.zarr/0/"}, read=True,
-                    context=ts.Context()).result()
+    store = ts.open(
+        {"driver": "zarr3", "kvstore": f"{url}/bench.ome.zarr/0/"}, read=True, context=ts.Context()
+    ).result()
 
     def read(off: tuple[int, ...], size: tuple[int, ...]) -> np.ndarray:
         box = tuple(slice(o, o + s) for o, s in zip(off, size, strict=True))
@@ -178,14 +191,18 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    print(f"{args.reads} random 64³ reads and one {args.size}³ read (median of {args.repeat}), "
-          f"uint16, 64³ chunks in 256³ shards, ngff serve on 127.0.0.1; load average "
-          f"{os.getloadavg()[0]:.1f}\n")
+    print(
+        f"{args.reads} random 64³ reads and one {args.size}³ read (median of {args.repeat}), "
+        f"uint16, 64³ chunks in 256³ shards, ngff serve on 127.0.0.1; load average "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
     print("| reader | 64³ p50 ms | p90 ms | p99 ms | 64³ MB/s | whole s | whole MB/s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['reader']} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | "
-              f"{r['small_mbs']:.0f} | {r['big_s']:.2f} | {r['big_mbs']:.0f} |")
+        print(
+            f"| {r['reader']} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | "
+            f"{r['small_mbs']:.0f} | {r['big_s']:.2f} | {r['big_mbs']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,14 @@ def cluster(workers: int) -> tuple[Any, Any, float]:
     import distributed
 
     started = time.perf_counter()
-    c = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                 host="127.0.0.1", dashboard_address=None, silence_logs=40)
+    c = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    )
     client = distributed.Client(c, set_as_default=False)
     client.wait_for_workers(workers)
     return c, client, time.perf_counter() - started
@@ -124,14 +130,28 @@ def one_run(stack: Path, out: Path, executor: Any, options: dict[str, Any]) -> d
         for record in stream.data:
             if "run_brick" not in str(record.get("key", "")):
                 continue
-            tasks.extend(s["stop"] - s["start"] for s in record["startstops"]
-                         if s["action"] == "compute")
-    return {"wall_s": wall, "load1": load, "stored": stored_bytes(out), "task_s": tasks,
-            "worker_cpu_s": worker_cpu}
+            tasks.extend(
+                s["stop"] - s["start"] for s in record["startstops"] if s["action"] == "compute"
+            )
+    return {
+        "wall_s": wall,
+        "load1": load,
+        "stored": stored_bytes(out),
+        "task_s": tasks,
+        "worker_cpu_s": worker_cpu,
+    }
 
 
-def predict(rate_core: float, efficiency: float, overhead: float, ratio: float, start_s: float,
-            cores: int, bandwidth: float, memory_per_core: int) -> dict[str, Any]:
+def predict(
+    rate_core: float,
+    efficiency: float,
+    overhead: float,
+    ratio: float,
+    start_s: float,
+    cores: int,
+    bandwidth: float,
+    memory_per_core: int,
+) -> dict[str, Any]:
     """Predicted wall time of Scroll 1 on ``cores`` one-thread workers."""
     plan = scroll_plan(cores, memory_per_core)
     read = plan_reads(plan)
@@ -140,23 +160,37 @@ def predict(rate_core: float, efficiency: float, overhead: float, ratio: float, 
     # absorbs that, on a cluster the neighbouring bricks may run on other nodes.
     first = plan.stages[0]
     rows = SCROLL[2] / first.brick[2]
-    from_storage = read + (rows - 1) * sum(brick_bytes(plan, first, i)
-                                           for i in range(first.n_bricks))
+    from_storage = read + (rows - 1) * sum(
+        brick_bytes(plan, first, i) for i in range(first.n_bricks)
+    )
     written = pyramid_bytes(plan) / ratio
     bricks = sum(s.n_bricks for s in plan.stages)
     # Stage by stage (a stage starts when the previous one ends), in waves of `cores` bricks:
     # the last wave of a stage may leave cores idle.
-    compute = sum(math.ceil(s.n_bricks / cores) * brick_bytes(plan, s, 0) / rate_core
-                  for s in plan.stages) / efficiency
+    compute = (
+        sum(
+            math.ceil(s.n_bricks / cores) * brick_bytes(plan, s, 0) / rate_core for s in plan.stages
+        )
+        / efficiency
+    )
     io = (from_storage + written) / bandwidth
     io_rows = (read + written) / bandwidth  # if each brick read only its own bytes
     wall = max(compute, io) + bricks * overhead + start_s
-    return {"cores": cores, "bandwidth_GBps": bandwidth / 1e9, "bricks": bricks,
-            "brick": plan.stages[0].brick, "read_TB": read / 1e12,
-            "storage_read_TB": from_storage / 1e12, "written_TB": written / 1e12,
-            "compute_h": compute / 3600, "io_h": io / 3600, "io_own_h": io_rows / 3600,
-            "wall_h": wall / 3600, "wall_own_h": (max(compute, io_rows) + wall - max(compute, io)) / 3600,
-            "bound": "storage" if io > compute else "compute"}
+    return {
+        "cores": cores,
+        "bandwidth_GBps": bandwidth / 1e9,
+        "bricks": bricks,
+        "brick": plan.stages[0].brick,
+        "read_TB": read / 1e12,
+        "storage_read_TB": from_storage / 1e12,
+        "written_TB": written / 1e12,
+        "compute_h": compute / 3600,
+        "io_h": io / 3600,
+        "io_own_h": io_rows / 3600,
+        "wall_h": wall / 3600,
+        "wall_own_h": (max(compute, io_rows) + wall - max(compute, io)) / 3600,
+        "bound": "storage" if io > compute else "compute",
+    }
 
 
 def plan_reads(plan: ConversionPlan) -> int:
@@ -172,19 +206,26 @@ def pyramid_bytes(plan: ConversionPlan) -> int:
 def scroll_plan(cores: int, memory_per_core: int) -> ConversionPlan:
     # What cluster_budget gives a cluster of one-thread workers with this memory each.
     budget = BASE_MEMORY + cores * (int(memory_per_core * 0.7) - BASE_MEMORY)
-    return make_plan(SCROLL, np.dtype("uint16"), ("z", "y", "x"),
-                     ConvertOptions(jobs=cores, max_memory=budget), cpu_count=cores)
+    return make_plan(
+        SCROLL,
+        np.dtype("uint16"),
+        ("z", "y", "x"),
+        ConvertOptions(jobs=cores, max_memory=budget),
+        cpu_count=cores,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shape", default="256,768,768", help="Z,Y,X of the test stack")
     parser.add_argument("--jobs", type=int, default=4, help="planned jobs (sets the brick grid)")
     parser.add_argument("--max-memory", type=int, default=2 * GiB)
     parser.add_argument("--tasks", type=int, default=400, help="no-op tasks for the overhead")
-    parser.add_argument("--bandwidth", default="2,10",
-                        help="storage bandwidths to model, GB/s, comma-separated")
+    parser.add_argument(
+        "--bandwidth", default="2,10", help="storage bandwidths to model, GB/s, comma-separated"
+    )
     parser.add_argument("--memory-per-core", type=float, default=4.0, help="GiB per worker")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -199,8 +240,10 @@ def main() -> None:
     source.close()
     nbytes = math.prod(shape) * 2
     bricks = sum(s.n_bricks for s in plan.stages)
-    print(f"data: {shape} uint16, {nbytes / 2**20:.0f} MiB; plan: {bricks} bricks, stage 0 "
-          f"brick {plan.stages[0].brick}; job pickles to {len(cloudpickle.dumps(job))} bytes")
+    print(
+        f"data: {shape} uint16, {nbytes / 2**20:.0f} MiB; plan: {bricks} bricks, stage 0 "
+        f"brick {plan.stages[0].brick}; job pickles to {len(cloudpickle.dumps(job))} bytes"
+    )
     results: dict[str, Any] = {"shape": shape, "bricks": bricks, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         out = Path(tmp) / "out.zarr"
@@ -220,8 +263,10 @@ def main() -> None:
         r = results[name]
         tasks = r["task_s"]
         per = f", brick compute {np.median(tasks):.2f} s median" if tasks else ""
-        print(f"{name}: {r['wall_s']:.2f} s, {nbytes / r['wall_s'] / 1e6:.0f} MB/s "
-              f"(load {r['load1']:.1f}){per}")
+        print(
+            f"{name}: {r['wall_s']:.2f} s, {nbytes / r['wall_s'] / 1e6:.0f} MB/s "
+            f"(load {r['load1']:.1f}){per}"
+        )
     one, two = results["dask-1"], results["dask-2"]
     # Bytes read per CPU-second of the workers (all their threads: a one-thread Dask worker
     # still compresses on tensorstore's pool), i.e. per core of a dedicated cluster node.
@@ -232,31 +277,47 @@ def main() -> None:
     efficiency = sum(two["task_s"]) / (2 * two["wall_s"])
     ratio = pyramid_bytes(plan) / two["stored"]
     overhead = results["overhead"]["per_task_s"]
-    print(f"per task: {overhead * 1e3:.1f} ms at full concurrency, "
-          f"{results['overhead']['round_trip_s'] * 1e3:.1f} ms round trip; rate "
-          f"{rate_core / 1e6:.0f} MB/s per worker CPU-second "
-          f"({plan_reads(plan) / sum(one['task_s']) / 1e6:.0f} MB/s per brick-second); "
-          f"1→2 workers speed-up "
-          f"{one['wall_s'] / two['wall_s']:.2f}×; busy {efficiency:.2f} of 2 workers × wall, "
-          f"{sum(one['task_s']) / one['wall_s']:.2f} of 1; "
-          f"per stage-0 brick read {nbytes / plan.stages[0].n_bricks / 2**20:.1f} MiB, "
-          f"written {two['stored'] / plan.stages[0].n_bricks / 2**20:.1f} MiB "
-          f"(compression {ratio:.2f}×); "
-          f"cluster start {two['cluster_start_s']:.1f} s")
+    print(
+        f"per task: {overhead * 1e3:.1f} ms at full concurrency, "
+        f"{results['overhead']['round_trip_s'] * 1e3:.1f} ms round trip; rate "
+        f"{rate_core / 1e6:.0f} MB/s per worker CPU-second "
+        f"({plan_reads(plan) / sum(one['task_s']) / 1e6:.0f} MB/s per brick-second); "
+        f"1→2 workers speed-up "
+        f"{one['wall_s'] / two['wall_s']:.2f}×; busy {efficiency:.2f} of 2 workers × wall, "
+        f"{sum(one['task_s']) / one['wall_s']:.2f} of 1; "
+        f"per stage-0 brick read {nbytes / plan.stages[0].n_bricks / 2**20:.1f} MiB, "
+        f"written {two['stored'] / plan.stages[0].n_bricks / 2**20:.1f} MiB "
+        f"(compression {ratio:.2f}×); "
+        f"cluster start {two['cluster_start_s']:.1f} s"
+    )
     results["model"] = []
-    print("\nScroll 1 predicted (one-thread workers, "
-          f"{args.memory_per_core:g} GiB each, busy {efficiency:.2f} of the time):")
-    print("| cores | storage GB/s | bricks | brick (z,y,x) | compute min | storage min "
-          "(whole rows / own bytes) | wall min (whole rows / own bytes) |")
+    print(
+        "\nScroll 1 predicted (one-thread workers, "
+        f"{args.memory_per_core:g} GiB each, busy {efficiency:.2f} of the time):"
+    )
+    print(
+        "| cores | storage GB/s | bricks | brick (z,y,x) | compute min | storage min "
+        "(whole rows / own bytes) | wall min (whole rows / own bytes) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for bw in (float(b) * 1e9 for b in args.bandwidth.split(",")):
         for cores in (16, 64, 256):
-            p = predict(rate_core, efficiency, overhead, ratio, two["cluster_start_s"], cores,
-                        bw, int(args.memory_per_core * GiB))
+            p = predict(
+                rate_core,
+                efficiency,
+                overhead,
+                ratio,
+                two["cluster_start_s"],
+                cores,
+                bw,
+                int(args.memory_per_core * GiB),
+            )
             results["model"].append(p)
-            print(f"| {cores} | {bw / 1e9:g} | {p['bricks']} | {'×'.join(map(str, p['brick']))} "
-                  f"| {p['compute_h'] * 60:.0f} | {p['io_h'] * 60:.0f} / {p['io_own_h'] * 60:.0f} "
-                  f"| {p['wall_h'] * 60:.0f} / {p['wall_own_h'] * 60:.0f} |")
+            print(
+                f"| {cores} | {bw / 1e9:g} | {p['bricks']} | {'×'.join(map(str, p['brick']))} "
+                f"| {p['compute_h'] * 60:.0f} | {p['io_h'] * 60:.0f} / {p['io_own_h'] * 60:.0f} "
+                f"| {p['wall_h'] * 60:.0f} / {p['wall_own_h'] * 60:.0f} |"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 

@@ -404,8 +404,7 @@ def prepare_config(cfg: Config, st: Stack, args: argparse.Namespace, session: st
         record["ngff_cmd"] = label
         record["ngffkit"] = args.ngffkit_info
     record["argv"] = argv
-    return ConfigRun(cfg, st, args, record, argv, env, out,
-                     RESULTS / "logs" / session / st.key)
+    return ConfigRun(cfg, st, args, record, argv, env, out, RESULTS / "logs" / session / st.key)
 
 
 def _finish_config(job: ConfigRun) -> dict[str, Any]:
@@ -520,8 +519,9 @@ def _append(results: Path, record: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("step", choices=("all", "setup", "data", "peers", "ngffkit", "compare",
-                                    "report"))
+    p.add_argument(
+        "step", choices=("all", "setup", "data", "peers", "ngffkit", "compare", "report")
+    )
     p.add_argument(
         "--stacks",
         default="A_u8,B_u16",
@@ -556,8 +556,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--results", type=Path, default=RESULTS_FILE, help="JSON lines file")
     p.add_argument("--detail", action="store_true", help="report: also print every run")
-    p.add_argument("--interleave", action="store_true",
-                   help="run the configs round-robin, one run each per round (compare does)")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run the configs round-robin, one run each per round (compare does)",
+    )
     args = p.parse_args(argv)  # fmt: skip
 
     shape = SMALL_SHAPE if args.small else FULL_SHAPE

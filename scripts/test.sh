@@ -83,6 +83,7 @@ for version in "${PYTHONS[@]}"; do
         echo "=== ruff and mypy (Python $version)"
         ruff=ok mypy=ok
         "$venv/bin/python" -m ruff check --no-cache src tests benchmarks || { ruff=FAILED; status=1; }
+        "$venv/bin/python" -m ruff format --check --no-cache src tests benchmarks scripts || { ruff=FAILED; status=1; }
         "$venv/bin/python" -m mypy || { mypy=FAILED; status=1; }
         summaries+=("ruff $ruff, mypy $mypy (Python $version)")
     fi

@@ -126,8 +126,15 @@ def make_image() -> MakeImage:
         finish_image(path, spec)
         if labels:
             label_spec = cells_label_spec(
-                shape, label_dtype, axes=axes, voxel_size=voxel_size, unit=unit,
-                levels=levels, chunks=chunks, shards=shards, version=version,
+                shape,
+                label_dtype,
+                axes=axes,
+                voxel_size=voxel_size,
+                unit=unit,
+                levels=levels,
+                chunks=chunks,
+                shards=shards,
+                version=version,
             )
             label_path = Path(path) / "labels" / "cells"
             label_image = create_image(label_path, label_spec)

@@ -40,12 +40,28 @@ def write_ome_zarr_py(path: Path, version: str, data: np.ndarray, levels: int = 
     units = {a: "micrometer" for a in "zyx"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        write_image(data, group, scale_factors=factors, fmt=fmt, axes="zyx",
-                    method=Methods.NEAREST, scale={"z": 2.0, "y": 0.5, "x": 0.5},
-                    axes_units=units, storage_options={"chunks": (16, 32, 32)})
-        write_labels((data % 3).astype(np.uint8), group, name="cells", scaler=None,
-                     scale_factors=factors, method=Methods.NEAREST, fmt=fmt, axes="zyx",
-                     axes_units=units)
+        write_image(
+            data,
+            group,
+            scale_factors=factors,
+            fmt=fmt,
+            axes="zyx",
+            method=Methods.NEAREST,
+            scale={"z": 2.0, "y": 0.5, "x": 0.5},
+            axes_units=units,
+            storage_options={"chunks": (16, 32, 32)},
+        )
+        write_labels(
+            (data % 3).astype(np.uint8),
+            group,
+            name="cells",
+            scaler=None,
+            scale_factors=factors,
+            method=Methods.NEAREST,
+            fmt=fmt,
+            axes="zyx",
+            axes_units=units,
+        )
     return path
 
 
@@ -56,14 +72,23 @@ def write_zarr_python(path: Path, version: str, data: np.ndarray) -> Path:
     zarr_format = 3 if version == "0.5" else 2
     group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
     kwargs: dict[str, Any] = {"dimension_names": ["z", "y", "x"]} if zarr_format == 3 else {}
-    array = group.create_array("scale0", shape=data.shape, dtype=data.dtype, chunks=(16, 32, 32),
-                               **kwargs)
+    array = group.create_array(
+        "scale0", shape=data.shape, dtype=data.dtype, chunks=(16, 32, 32), **kwargs
+    )
     array[...] = data
-    ms = {"axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
-          "datasets": [{"path": "scale0", "coordinateTransformations": [
-              {"type": "scale", "scale": [4.0, 4.0, 4.0]},
-              {"type": "translation", "translation": [10.0, 0.0, 0.0]}]}],
-          "name": "zarr-python"}
+    ms = {
+        "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
+        "datasets": [
+            {
+                "path": "scale0",
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [4.0, 4.0, 4.0]},
+                    {"type": "translation", "translation": [10.0, 0.0, 0.0]},
+                ],
+            }
+        ],
+        "name": "zarr-python",
+    }
     if zarr_format == 3:
         group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
     else:
@@ -76,8 +101,9 @@ def block_reference(data: np.ndarray, factors: Sequence[int], method: str) -> np
     breaks ties to the smallest value."""
     out_shape = tuple(-(-n // f) for n, f in zip(data.shape, factors, strict=True))
     offsets = list(itertools.product(*(range(f) for f in factors)))
-    views = [data[tuple(slice(o, None, f) for o, f in zip(off, factors, strict=True))]
-             for off in offsets]
+    views = [
+        data[tuple(slice(o, None, f) for o, f in zip(off, factors, strict=True))] for off in offsets
+    ]
     if method == "mean":
         total = np.zeros(out_shape, np.int64)
         count = np.zeros(out_shape, np.int64)
@@ -128,9 +154,12 @@ def read_only(path: Path) -> Iterator[None]:
     """Make ``path`` (a folder) unwritable for this user: ``chattr +i`` as root (root ignores
     permission bits), else chmod."""
     if os.geteuid() == 0:
-        if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(path)], capture_output=True, check=False
-        ).returncode:
+        if (
+            shutil.which("chattr") is None
+            or subprocess.run(
+                ["chattr", "+i", str(path)], capture_output=True, check=False
+            ).returncode
+        ):
             pytest.skip("running as root without chattr: no way to make a folder read-only")
         try:
             yield

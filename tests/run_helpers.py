@@ -41,8 +41,13 @@ def ngff(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[s
     full["PYTHONPATH"] = SRC + os.pathsep + full.get("PYTHONPATH", "")
     full["NO_COLOR"] = "1"
     full.update(env or {})
-    return _Run([sys.executable, "-m", "ngffkit", *args], env=full, text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return _Run(
+        [sys.executable, "-m", "ngffkit", *args],
+        env=full,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def tree_digest(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:
@@ -55,15 +60,20 @@ def tree_digest(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:
     return out
 
 
-def wait_for_journal(root: Path, proc: subprocess.Popen[str] | None = None,
-                     thread: threading.Thread | None = None, timeout: float = 120,
-                     pattern: str = BRICKS) -> bool:
+def wait_for_journal(
+    root: Path,
+    proc: subprocess.Popen[str] | None = None,
+    thread: threading.Thread | None = None,
+    timeout: float = 120,
+    pattern: str = BRICKS,
+) -> bool:
     """True once a brick is journalled (a file matching ``pattern`` under ``root``) while the
     run (``proc`` or ``thread``) is still going; False if it ended first or on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (proc is not None and proc.poll() is not None) or (
-                thread is not None and not thread.is_alive()):
+            thread is not None and not thread.is_alive()
+        ):
             return False
         if root.is_dir() and any(root.glob(pattern)):
             return True
@@ -71,8 +81,7 @@ def wait_for_journal(root: Path, proc: subprocess.Popen[str] | None = None,
     return False
 
 
-def kill_when_journalled(proc: subprocess.Popen[str], root: Path,
-                         pattern: str = BRICKS) -> None:
+def kill_when_journalled(proc: subprocess.Popen[str], root: Path, pattern: str = BRICKS) -> None:
     """SIGKILL ``proc`` as soon as it has journalled a brick under ``root``."""
     if not wait_for_journal(root, proc=proc, pattern=pattern):
         proc.kill()

@@ -53,14 +53,19 @@ def test_round_trip_0_4_to_0_5_and_recompress(omz04: Path, tmp_path: Path) -> No
         np.testing.assert_array_equal(a, b)
     assert models_accept(tmp_path / "up.zarr")
     # Recompress in place with other codecs, chunks and shards; then back to 0.4.
-    again = compress(tmp_path / "up.zarr", compression="blosc-zstd:3", chunks={"z": 8, "y": 16,
-                     "x": 16}, shards={"z": 16, "y": 64, "x": 64})
+    again = compress(
+        tmp_path / "up.zarr",
+        compression="blosc-zstd:3",
+        chunks={"z": 8, "y": 16, "x": 16},
+        shards={"z": 16, "y": 64, "x": 64},
+    )
     assert isinstance(again, ngffkit.Image)
     assert again.levels[0].chunks == (8, 16, 16) and again.levels[0].shards == (16, 64, 64)
     assert again.levels[1].shards == (16, 32, 32)  # shrinks with the level (1,2,2)
     assert again.levels[0].compression.startswith("blosc-zstd:3")
-    down = compress(tmp_path / "up.zarr", output=tmp_path / "down.zarr", version="0.4",
-                    compression="gzip:4")
+    down = compress(
+        tmp_path / "up.zarr", output=tmp_path / "down.zarr", version="0.4", compression="gzip:4"
+    )
     assert isinstance(down, ngffkit.Image) and down.zarr_format == 2
     for a, b in zip(_levels(tmp_path / "down.zarr"), data, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -111,8 +116,19 @@ def big(tmp_path: Path, make_image: Any) -> Path:
     return path
 
 
-COMMON = ["--format", "0.5", "--chunks", "16", "--shards", "32", "--jobs", "2",
-          "--max-memory", "300M", "-q"]
+COMMON = [
+    "--format",
+    "0.5",
+    "--chunks",
+    "16",
+    "--shards",
+    "32",
+    "--jobs",
+    "2",
+    "--max-memory",
+    "300M",
+    "-q",
+]
 
 
 def test_kill_then_rerun_continues(big: Path) -> None:
@@ -231,8 +247,14 @@ def test_read_only_store(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
 
 def test_chunks_and_shards_as_tuples_in_array_order(omz04: Path, tmp_path: Path) -> None:
     """A tuple is read like convert's (array order); it used to crash (``value.get``)."""
-    out = compress(omz04, output=tmp_path / "t.zarr", version="0.5", chunks=(8, 16, 16),
-                   shards=(16, 64, 64), jobs=1)
+    out = compress(
+        omz04,
+        output=tmp_path / "t.zarr",
+        version="0.5",
+        chunks=(8, 16, 16),
+        shards=(16, 64, 64),
+        jobs=1,
+    )
     assert isinstance(out, ngffkit.Image)
     assert out.levels[0].chunks == (8, 16, 16) and out.levels[0].shards == (16, 64, 64)
     np.testing.assert_array_equal(out.levels[0].read(), _levels(omz04)[0])

@@ -33,8 +33,12 @@ def awkward(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]
     return write_stack(tmp_path_factory.mktemp("awkward") / "stack", volume), volume
 
 
-def check_pyramid(image: ngffkit.Image, reference: np.ndarray, factors: tuple[tuple[int, ...], ...],
-                  method: str = "mean") -> None:
+def check_pyramid(
+    image: ngffkit.Image,
+    reference: np.ndarray,
+    factors: tuple[tuple[int, ...], ...],
+    method: str = "mean",
+) -> None:
     np.testing.assert_array_equal(image.read(), reference)
     data = reference
     for level, step in zip(image.levels[1:], factors, strict=True):
@@ -54,8 +58,9 @@ def check_pyramid(image: ngffkit.Image, reference: np.ndarray, factors: tuple[tu
     ],
     ids=["sharded", "small-bricks", "v04", "max", "nearest"],
 )
-def test_every_level_matches_the_reference(tmp_path: Path, awkward: tuple[Path, np.ndarray],
-                                           options: dict[str, object]) -> None:
+def test_every_level_matches_the_reference(
+    tmp_path: Path, awkward: tuple[Path, np.ndarray], options: dict[str, object]
+) -> None:
     stack, volume = awkward
     out = tmp_path / "out.ome.zarr"
     em = {"voxel_size": {"x": 11.24, "y": 11.24, "z": 25}, "unit": "nanometer"}
@@ -66,22 +71,40 @@ def test_every_level_matches_the_reference(tmp_path: Path, awkward: tuple[Path, 
     # Shapes are true extents; scale and translation follow the factors.
     for k, level in enumerate(image.levels):
         cum = plan.cumulative(k)
-        assert level.scale == pytest.approx(tuple(s * c for s, c in zip((25, 11.24, 11.24), cum, strict=True)))
+        assert level.scale == pytest.approx(
+            tuple(s * c for s, c in zip((25, 11.24, 11.24), cum, strict=True))
+        )
         shift = 0.0 if options.get("method") == "nearest" else 0.5
         assert level.translation == pytest.approx(
-            tuple(s * (c - 1) * shift for s, c in zip((25, 11.24, 11.24), cum, strict=True)))
+            tuple(s * (c - 1) * shift for s, c in zip((25, 11.24, 11.24), cum, strict=True))
+        )
     report = ngffkit.validate(out)
     assert report.valid, report.problems
 
 
-def test_anisotropic_em_downsamples_xy_first(tmp_path: Path, awkward: tuple[Path, np.ndarray]) -> None:
+def test_anisotropic_em_downsamples_xy_first(
+    tmp_path: Path, awkward: tuple[Path, np.ndarray]
+) -> None:
     stack, _ = awkward
-    plan = convert(stack, tmp_path / "x", dry_run=True, voxel_size={"x": 11.24, "y": 11.24, "z": 25},
-                   chunks=16, levels=4)
+    plan = convert(
+        stack,
+        tmp_path / "x",
+        dry_run=True,
+        voxel_size={"x": 11.24, "y": 11.24, "z": 25},
+        chunks=16,
+        levels=4,
+    )
     assert not isinstance(plan, ngffkit.Image)
     assert plan.factors[0] == (1, 2, 2)
-    iso = convert(stack, tmp_path / "y", dry_run=True, voxel_size={"x": 11.24, "y": 11.24, "z": 25},
-                  chunks=16, levels=4, anisotropic=False)
+    iso = convert(
+        stack,
+        tmp_path / "y",
+        dry_run=True,
+        voxel_size={"x": 11.24, "y": 11.24, "z": 25},
+        chunks=16,
+        levels=4,
+        anisotropic=False,
+    )
     assert not isinstance(iso, ngffkit.Image)
     assert iso.factors[0] == (2, 2, 2)
 
@@ -93,7 +116,9 @@ def test_output_opens_in_other_readers(tmp_path: Path, awkward: tuple[Path, np.n
     group = zarr.open_group(str(out), mode="r")
     np.testing.assert_array_equal(group["0"][...], volume)
     assert group["0"].shards == (64, 64, 64) and group["0"].chunks == (32, 32, 32)
-    level1 = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": f"{out}/1/"}}).result()
+    level1 = ts.open(
+        {"driver": "zarr3", "kvstore": {"driver": "file", "path": f"{out}/1/"}}
+    ).result()
     assert level1.shape == (39, 151, 129)
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
@@ -112,17 +137,28 @@ def test_ranges_keep_their_place(tmp_path: Path, awkward: tuple[Path, np.ndarray
     assert isinstance(image, ngffkit.Image)
     np.testing.assert_array_equal(image.read(), volume[10:70, 5:, :100])
     assert image.levels[0].translation == (20.0, 10.0, 0.0)
-    cropped = convert(stack, tmp_path / "c.zarr", region=region, voxel_size=2.0, chunks=16,
-                      levels=2, crop_to_origin=True)
+    cropped = convert(
+        stack,
+        tmp_path / "c.zarr",
+        region=region,
+        voxel_size=2.0,
+        chunks=16,
+        levels=2,
+        crop_to_origin=True,
+    )
     assert isinstance(cropped, ngffkit.Image)
     assert cropped.levels[0].translation == (0.0, 0.0, 0.0)
 
 
 def test_dtype_cast_with_window(tmp_path: Path, awkward: tuple[Path, np.ndarray]) -> None:
     stack, volume = awkward
-    image = convert(stack, tmp_path / "u8.zarr", dtype="uint8", window=(1000, 50000), chunks=32, levels=2)
+    image = convert(
+        stack, tmp_path / "u8.zarr", dtype="uint8", window=(1000, 50000), chunks=32, levels=2
+    )
     assert isinstance(image, ngffkit.Image) and image.dtype == np.uint8
-    expected = np.clip((volume.astype(np.float32) - 1000) * (255 / 49000) + 0.5, 0, 255).astype(np.uint8)
+    expected = np.clip((volume.astype(np.float32) - 1000) * (255 / 49000) + 0.5, 0, 255).astype(
+        np.uint8
+    )
     np.testing.assert_array_equal(image.read(), expected)
     with pytest.raises(OptionError, match="would change values"):
         convert(stack, tmp_path / "bad.zarr", dtype="uint8", chunks=32)
@@ -145,7 +181,10 @@ def test_empty_chunks_are_skipped_unless_asked(tmp_path: Path) -> None:
     convert(stack, sparse, version="0.4", chunks=16, levels=1)
     dense = tmp_path / "dense.zarr"
     convert(stack, dense, version="0.4", chunks=16, levels=1, write_empty_chunks=True)
-    count = lambda p: sum(1 for f in (p / "0").rglob("*") if f.is_file() and not f.name.startswith("."))  # noqa: E731
+
+    def count(p: Path) -> int:
+        return sum(1 for f in (p / "0").rglob("*") if f.is_file() and not f.name.startswith("."))
+
     assert count(sparse) == 4 and count(dense) == 32
     np.testing.assert_array_equal(ngffkit.open(sparse).read(), ngffkit.open(dense).read())
 
@@ -196,8 +235,19 @@ def test_kill_then_resume_is_byte_identical(tmp_path: Path) -> None:
     # Big enough for the smallest budget to need several bricks (see --dry-run).
     volume = scroll_volume((256, 256, 512), "uint16", seed=5)
     stack = write_stack(tmp_path / "stack", volume)
-    common = ["--chunks", "16", "--shards", "16", "--levels", "3", "--jobs", "2", "-q",
-              "--max-memory", "300M"]
+    common = [
+        "--chunks",
+        "16",
+        "--shards",
+        "16",
+        "--levels",
+        "3",
+        "--jobs",
+        "2",
+        "-q",
+        "--max-memory",
+        "300M",
+    ]
     reference = tmp_path / "ref" / "out.zarr"  # same name: the name is in the metadata
     done = ngff("convert", str(stack), str(reference), *common)
     assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
@@ -220,8 +270,21 @@ def test_kill_then_resume_is_byte_identical(tmp_path: Path) -> None:
 def test_cli_convert_as_a_user_runs_it(tmp_path: Path, awkward: tuple[Path, np.ndarray]) -> None:
     stack, volume = awkward
     out = tmp_path / "cli.ome.zarr"
-    proc = ngff("convert", str(stack), str(out), "--voxel-size", "11.24,11.24,25", "--unit", "nm",
-                 "--chunks", "32", "--shards", "64,64,64", "--levels", "3")
+    proc = ngff(
+        "convert",
+        str(stack),
+        str(out),
+        "--voxel-size",
+        "11.24,11.24,25",
+        "--unit",
+        "nm",
+        "--chunks",
+        "32",
+        "--shards",
+        "64,64,64",
+        "--levels",
+        "3",
+    )
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "done:" in stdout and "MB/s" in stdout and "peak memory" in stdout
@@ -233,8 +296,14 @@ def test_cli_convert_as_a_user_runs_it(tmp_path: Path, awkward: tuple[Path, np.n
     stdout, _ = dry.communicate(timeout=120)
     assert dry.returncode == 0 and "stage 0" in stdout and "memory" in stdout
     assert not (tmp_path / "dry").exists()
-    for bad in (["--chunks", "0"], ["--chunks", "-4"], ["--shards", "48", "--chunks", "32"],
-                ["--ranges", "5:1,,"], ["--voxel-size", "1,2"], ["--max-memory", "lots"]):
+    for bad in (
+        ["--chunks", "0"],
+        ["--chunks", "-4"],
+        ["--shards", "48", "--chunks", "32"],
+        ["--ranges", "5:1,,"],
+        ["--voxel-size", "1,2"],
+        ["--max-memory", "lots"],
+    ):
         proc = ngff("convert", str(stack), str(tmp_path / "bad"), *bad)
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 2, (bad, stderr)
@@ -246,8 +315,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (needs mount rights, as root on the CI machines has); unmounted after."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.strip()}")
     try:

@@ -159,8 +159,7 @@ def test_cli_shards_on_a_thin_stack_and_none(tmp_path: Path, run_ngff: RunNgff) 
     assert "--shards: 48 on axis x is not a multiple of the chunk size 32" in bad.stderr
 
 
-def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path,
-                                                          run_ngff: RunNgff) -> None:
+def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path, run_ngff: RunNgff) -> None:
     """Slices 07000.tif..07039.tif: z counts files from 0 (documented), and the error for a
     z range given in file numbers says so and shows the mapping."""
     folder = tmp_path / "in"
@@ -173,8 +172,9 @@ def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path,
     assert "07000.tif is z=0, 07039.tif is z=39" in done.stderr
     done = run_ngff("convert", folder, tmp_path / "o.zarr", "--ranges", ",,10:20", "--levels", "1")
     assert done.returncode == 0, done.stderr
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "o.zarr/0"))[:, 0, 0],
-                                  np.arange(10, 20))
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "o.zarr/0"))[:, 0, 0], np.arange(10, 20)
+    )
 
 
 def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: RunNgff) -> None:
@@ -184,13 +184,31 @@ def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: Ru
     done = run_ngff("convert", small, tmp_path / "s.zarr", "--max-memory", "110M")
     assert done.returncode == 0, done.stderr
     big = stack(tmp_path / "big", np.ones((40, 300, 300), np.uint16))
-    done = run_ngff("convert", big, tmp_path / "b.zarr", "--max-memory", "101M",
-                    "--chunks", "32", "--shards", "256")
+    done = run_ngff(
+        "convert",
+        big,
+        tmp_path / "b.zarr",
+        "--max-memory",
+        "101M",
+        "--chunks",
+        "32",
+        "--shards",
+        "256",
+    )
     assert done.returncode == 2
     assert "Invalid value for --max-memory: 101 MiB is too small for this input" in done.stderr
     need = done.stderr.split("allow at least ")[1].split(" MiB")[0]
-    done = run_ngff("convert", big, tmp_path / "b.zarr", "--max-memory", f"{need}M",
-                    "--chunks", "32", "--shards", "256")
+    done = run_ngff(
+        "convert",
+        big,
+        tmp_path / "b.zarr",
+        "--max-memory",
+        f"{need}M",
+        "--chunks",
+        "32",
+        "--shards",
+        "256",
+    )
     assert done.returncode == 0, done.stderr
 
 

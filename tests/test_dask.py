@@ -52,10 +52,25 @@ from run_helpers import ngff as run_ngff
 distributed = pytest.importorskip("distributed")
 
 # The same plan everywhere: explicit jobs and budget (on a cluster they default to its size).
-OPTIONS: dict[str, Any] = {"chunks": 16, "shards": 32, "levels": 3, "jobs": 2,
-                           "max_memory": 300 << 20}
-CLI_OPTIONS = ["--chunks", "16", "--shards", "32", "--levels", "3", "--jobs", "2",
-               "--max-memory", "300M"]
+OPTIONS: dict[str, Any] = {
+    "chunks": 16,
+    "shards": 32,
+    "levels": 3,
+    "jobs": 2,
+    "max_memory": 300 << 20,
+}
+CLI_OPTIONS = [
+    "--chunks",
+    "16",
+    "--shards",
+    "32",
+    "--levels",
+    "3",
+    "--jobs",
+    "2",
+    "--max-memory",
+    "300M",
+]
 # More planned jobs than workers: 16 bricks, so that a run can be interrupted part-way.
 BIG_OPTIONS = {**OPTIONS, "jobs": 8}
 BIG_CLI_OPTIONS = [*CLI_OPTIONS[:-4], "--jobs", "8", "--max-memory", "300M"]
@@ -71,8 +86,12 @@ def write_stack(folder: Path, volume: np.ndarray) -> Path:
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=40,
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
     )
     client = distributed.Client(cluster, set_as_default=False, timeout=60)
     try:
@@ -125,8 +144,9 @@ def test_job_and_plan_pickle_cleanly(small: tuple[Path, np.ndarray, Path]) -> No
         assert len(blob) < 20_000  # a task argument, sent once per brick
 
 
-def test_dask_workers_sync_their_chunk_files(tmp_path: Path, client: Any,
-                                             small: tuple[Path, np.ndarray, Path]) -> None:
+def test_dask_workers_sync_their_chunk_files(
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     # Workers may be other machines, whose crash the journal's boot check cannot see.
     stack, _, _ = small
     plan = convert(stack, "memory://x", dry_run=True, **OPTIONS)
@@ -137,23 +157,35 @@ def test_dask_workers_sync_their_chunk_files(tmp_path: Path, client: Any,
 
 
 def test_client_run_is_byte_identical_with_progress(
-        tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]) -> None:
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, volume, reference = small
     seen: list[tuple[int, int]] = []
     notes: list[str] = []
-    image = convert(stack, tmp_path / "out.zarr", executor=client, progress=lambda d, t: seen.append((d, t)),
-                    notice=notes.append, **OPTIONS)
+    image = convert(
+        stack,
+        tmp_path / "out.zarr",
+        executor=client,
+        progress=lambda d, t: seen.append((d, t)),
+        notice=notes.append,
+        **OPTIONS,
+    )
     assert isinstance(image, ngffkit.Image)
     np.testing.assert_array_equal(image.read(), volume)
     assert tree_digest(tmp_path / "out.zarr") == tree_digest(reference)
     done = [d for d, _ in seen]
     assert done == sorted(done) and seen[-1][0] == seen[-1][1] > 0 and len(seen) > 2
-    assert notes and notes[0].startswith("dask: cluster tcp://127.0.0.1:") and "2 worker(s)" in notes[0]
+    assert (
+        notes
+        and notes[0].startswith("dask: cluster tcp://127.0.0.1:")
+        and "2 worker(s)" in notes[0]
+    )
     assert client.status == "running"  # a client passed in is left open
 
 
-def test_a_memory_output_is_refused_on_dask(tmp_path: Path, client: Any,
-                                            small: tuple[Path, np.ndarray, Path]) -> None:
+def test_a_memory_output_is_refused_on_dask(
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, _, _ = small
     with pytest.raises(ngffkit.InputError, match="memory://"):
         convert(stack, "memory://dask-out", executor=client, **OPTIONS)
@@ -174,20 +206,27 @@ def test_plan_defaults_come_from_the_cluster(client: Any) -> None:
     assert limit >= plan.base_memory + plan.task_memory
 
 
-def test_a_scheduler_file_finds_the_cluster(tmp_path: Path, client: Any,
-                                            small: tuple[Path, np.ndarray, Path]) -> None:
+def test_a_scheduler_file_finds_the_cluster(
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, _, _ = small
     scheduler_file = tmp_path / "scheduler.json"  # what `dask scheduler --scheduler-file` writes
     scheduler_file.write_text(json.dumps({"address": client.scheduler.address}))
-    plan = convert(stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file),
-                   dry_run=True)
+    plan = convert(
+        stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file), dry_run=True
+    )
     assert isinstance(plan, ConversionPlan)
     assert plan.max_memory == cluster_budget(client, None, None, None)[1]
 
 
 def convert_plan(**options: Any) -> ConversionPlan:
-    return make_plan((64, 256, 256), np.dtype("uint16"), ("z", "y", "x"),
-                     ConvertOptions(chunks=16, shards=32, **options), cpu_count=2)
+    return make_plan(
+        (64, 256, 256),
+        np.dtype("uint16"),
+        ("z", "y", "x"),
+        ConvertOptions(chunks=16, shards=32, **options),
+        cpu_count=2,
+    )
 
 
 def test_cli_starts_a_local_cluster(tmp_path: Path, small: tuple[Path, np.ndarray, Path]) -> None:
@@ -201,8 +240,9 @@ def test_cli_starts_a_local_cluster(tmp_path: Path, small: tuple[Path, np.ndarra
     assert tree_digest(out) == tree_digest(reference)
 
 
-def test_cli_joins_a_running_scheduler(tmp_path: Path, client: Any,
-                                       small: tuple[Path, np.ndarray, Path]) -> None:
+def test_cli_joins_a_running_scheduler(
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, _, reference = small
     out = tmp_path / "out.zarr"
     address = client.scheduler.address
@@ -213,18 +253,32 @@ def test_cli_joins_a_running_scheduler(tmp_path: Path, client: Any,
     assert tree_digest(out) == tree_digest(reference)
 
 
-def test_cli_scheduler_mistakes_are_reported(tmp_path: Path,
-                                             small: tuple[Path, np.ndarray, Path]) -> None:
+def test_cli_scheduler_mistakes_are_reported(
+    tmp_path: Path, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, _, _ = small
-    proc = ngff("convert", str(stack), str(tmp_path / "a.zarr"), "--scheduler",
-                "tcp://127.0.0.1:9", *CLI_OPTIONS)
+    proc = ngff(
+        "convert",
+        str(stack),
+        str(tmp_path / "a.zarr"),
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+        *CLI_OPTIONS,
+    )
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr
     assert "could not reach a Dask scheduler at 'tcp://127.0.0.1:9'" in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / "a.zarr").exists()
-    proc = ngff("convert", str(stack), str(tmp_path / "b.zarr"), "--executor", "local",
-                "--scheduler", "tcp://127.0.0.1:9")
+    proc = ngff(
+        "convert",
+        str(stack),
+        str(tmp_path / "b.zarr"),
+        "--executor",
+        "local",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--scheduler" in stderr, stderr
 
@@ -257,8 +311,9 @@ def test_a_worker_killed_mid_run(tmp_path: Path, client: Any, big: tuple[Path, P
     finally:
         thread.join(timeout=180)
     assert not thread.is_alive() and not failure, failure
-    assert killed_before < sum(s.n_bricks for s in convert(
-        stack, tmp_path / "plan", dry_run=True, **BIG_OPTIONS).stages)  # type: ignore[union-attr]
+    assert killed_before < sum(
+        s.n_bricks for s in convert(stack, tmp_path / "plan", dry_run=True, **BIG_OPTIONS).stages
+    )  # type: ignore[union-attr]
     assert tree_digest(out) == tree_digest(reference)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
     assert pids[victim] not in client.run(os.getpid).values()
@@ -276,8 +331,9 @@ def test_lost_client_then_resume(tmp_path: Path, client: Any, big: tuple[Path, P
         proc.wait(timeout=30)
     with pytest.raises(ngffkit.PartialDatasetError):
         ngffkit.open(out)
-    resumed = ngff("convert", str(stack), str(out), "--scheduler", address, "--resume", "-q",
-                   *BIG_CLI_OPTIONS)
+    resumed = ngff(
+        "convert", str(stack), str(out), "--scheduler", address, "--resume", "-q", *BIG_CLI_OPTIONS
+    )
     _, stderr = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, stderr
     # Tasks of the killed client that were already running may still finish; they write
@@ -290,11 +346,14 @@ def test_lost_client_then_resume(tmp_path: Path, client: Any, big: tuple[Path, P
 
 def start_dask(*args: str) -> subprocess.Popen[str]:
     """``dask ARGS`` in its own process group (so that its worker processes end with it)."""
-    return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
-                            env={**os.environ, "PYTHONPATH": SRC + os.pathsep
-                                 + os.environ.get("PYTHONPATH", "")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
+        env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
@@ -314,18 +373,41 @@ def test_lost_scheduler_then_resume(tmp_path: Path, big: tuple[Path, Path]) -> N
 
     def cluster() -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
         address_file.unlink(missing_ok=True)
-        scheduler = start_dask("scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(address_file))
-        workers = start_dask("worker", "--scheduler-file", str(address_file), "--nworkers", "2",
-                             "--nthreads", "1", "--no-dashboard")
+        scheduler = start_dask(
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(address_file),
+        )
+        workers = start_dask(
+            "worker",
+            "--scheduler-file",
+            str(address_file),
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+        )
         with distributed.Client(scheduler_file=str(address_file), timeout=60) as c:
             c.wait_for_workers(2, timeout=60)
         return scheduler, workers
 
     scheduler, workers = cluster()
     try:
-        proc = ngff("convert", str(stack), str(out), "--scheduler", str(address_file), "-q",
-                    *BIG_CLI_OPTIONS)
+        proc = ngff(
+            "convert",
+            str(stack),
+            str(out),
+            "--scheduler",
+            str(address_file),
+            "-q",
+            *BIG_CLI_OPTIONS,
+        )
         assert wait_for_journal(out, proc=proc), "finished before the scheduler could be killed"
         stop(scheduler, signal.SIGKILL)
         _, stderr = proc.communicate(timeout=60)
@@ -337,8 +419,16 @@ def test_lost_scheduler_then_resume(tmp_path: Path, big: tuple[Path, Path]) -> N
         stop(workers)
     scheduler, workers = cluster()
     try:
-        resumed = ngff("convert", str(stack), str(out), "--scheduler", str(address_file),
-                       "--resume", "-q", *BIG_CLI_OPTIONS)
+        resumed = ngff(
+            "convert",
+            str(stack),
+            str(out),
+            "--scheduler",
+            str(address_file),
+            "--resume",
+            "-q",
+            *BIG_CLI_OPTIONS,
+        )
         _, stderr = resumed.communicate(timeout=180)
         assert resumed.returncode == 0, stderr
     finally:
@@ -348,7 +438,8 @@ def test_lost_scheduler_then_resume(tmp_path: Path, big: tuple[Path, Path]) -> N
 
 
 def test_a_dask_executor_passed_in_is_left_open(
-        tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]) -> None:
+    tmp_path: Path, client: Any, small: tuple[Path, np.ndarray, Path]
+) -> None:
     stack, volume, _ = small
     out = tmp_path / "plain.zarr"
     plan = convert(stack, out, executor=DaskExecutor(client), zarr_only=True, **OPTIONS)
@@ -374,16 +465,21 @@ def copy_of(image: Path, folder: Path) -> Path:
 
 def dask_ways(client: Any) -> dict[str, dict[str, Any]]:
     """The two ways the Python API runs on a cluster: a Client, or the scheduler's address."""
-    return {"client": {"executor": client},
-            "scheduler": {"executor": "dask", "scheduler": client.scheduler.address}}
+    return {
+        "client": {"executor": client},
+        "scheduler": {"executor": "dask", "scheduler": client.scheduler.address},
+    }
 
 
 @pytest.mark.parametrize("way", ["client", "scheduler"])
-def test_downsample_is_byte_identical(tmp_path: Path, client: Any, one_level: Path,
-                                      way: str) -> None:
+def test_downsample_is_byte_identical(
+    tmp_path: Path, client: Any, one_level: Path, way: str
+) -> None:
     local = copy_of(one_level, tmp_path / "local")
     downsample(local, levels=3, executor="local", **REENCODE)
-    assert len(ngffkit.open(local).levels) == 3 and len(ngffkit.open(local).label("cells").levels) == 3
+    assert (
+        len(ngffkit.open(local).levels) == 3 and len(ngffkit.open(local).label("cells").levels) == 3
+    )
     remote = copy_of(one_level, tmp_path / "dask")
     notes: list[str] = []
     image = downsample(remote, levels=3, notice=notes.append, **dask_ways(client)[way], **REENCODE)
@@ -394,32 +490,49 @@ def test_downsample_is_byte_identical(tmp_path: Path, client: Any, one_level: Pa
 
 
 @pytest.mark.parametrize("way", ["client", "scheduler"])
-def test_compress_is_byte_identical(tmp_path: Path, client: Any, one_level: Path,
-                                    way: str) -> None:
+def test_compress_is_byte_identical(tmp_path: Path, client: Any, one_level: Path, way: str) -> None:
     source = copy_of(one_level, tmp_path / "source")
     downsample(source, levels=3, executor="local", **REENCODE)
-    options: dict[str, Any] = {"version": "0.5", "compression": "zstd:3", "chunks": 16,
-                               "shards": 32, **REENCODE}
+    options: dict[str, Any] = {
+        "version": "0.5",
+        "compression": "zstd:3",
+        "chunks": 16,
+        "shards": 32,
+        **REENCODE,
+    }
     local, remote = tmp_path / "local" / "out.zarr", tmp_path / "dask" / "out.zarr"
     compress(source, output=local, executor="local", **options)
     compress(source, output=remote, **dask_ways(client)[way], **options)
     assert tree_digest(remote) == tree_digest(local)
     # In place (through a swap folder) as well.
-    in_place = {"local": copy_of(source, tmp_path / "in-place-local"),
-                "dask": copy_of(source, tmp_path / "in-place-dask")}
+    in_place = {
+        "local": copy_of(source, tmp_path / "in-place-local"),
+        "dask": copy_of(source, tmp_path / "in-place-dask"),
+    }
     compress(in_place["local"], executor="local", **options)
     compress(in_place["dask"], **dask_ways(client)[way], **options)
     assert tree_digest(in_place["dask"]) == tree_digest(in_place["local"]) == tree_digest(local)
 
 
-def test_cli_downsample_joins_a_running_scheduler(tmp_path: Path, client: Any,
-                                                  one_level: Path) -> None:
+def test_cli_downsample_joins_a_running_scheduler(
+    tmp_path: Path, client: Any, one_level: Path
+) -> None:
     local = copy_of(one_level, tmp_path / "local")
     downsample(local, levels=3, executor="local", **REENCODE)
     remote = copy_of(one_level, tmp_path / "dask")
     address = client.scheduler.address
-    proc = ngff("downsample", str(remote), "--levels", "3", "--jobs", "2", "--max-memory",
-                "300M", "--scheduler", address)
+    proc = ngff(
+        "downsample",
+        str(remote),
+        "--levels",
+        "3",
+        "--jobs",
+        "2",
+        "--max-memory",
+        "300M",
+        "--scheduler",
+        address,
+    )
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
     assert f"dask: cluster {address}, 2 worker(s)" in stderr

@@ -33,16 +33,31 @@ def data() -> np.ndarray:
 def _ours(path: Path, data: np.ndarray, version: str, make_image: Any) -> Path:
     from ngffkit.layout import create_image, finish_image, pyramid_spec
 
-    spec = pyramid_spec(data.shape, data.dtype, voxel_size={"z": 2, "y": 0.5, "x": 0.5},
-                        unit="micrometer", levels=1, chunks=16,
-                        shards=32 if version == "0.5" else None, version=version, name="ours")
+    spec = pyramid_spec(
+        data.shape,
+        data.dtype,
+        voxel_size={"z": 2, "y": 0.5, "x": 0.5},
+        unit="micrometer",
+        levels=1,
+        chunks=16,
+        shards=32 if version == "0.5" else None,
+        version=version,
+        name="ours",
+    )
     create_image(path, spec).levels[0].write(data)
     finish_image(path, spec)
     return path
 
 
-WRITERS = ["ours-0.5", "ours-0.4", "ome-zarr-py-0.4", "ome-zarr-py-0.5", "zarr-python-0.4",
-           "zarr-python-0.5", "convert"]
+WRITERS = [
+    "ours-0.5",
+    "ours-0.4",
+    "ome-zarr-py-0.4",
+    "ome-zarr-py-0.5",
+    "zarr-python-0.4",
+    "zarr-python-0.5",
+    "convert",
+]
 
 
 def _write(kind: str, path: Path, data: np.ndarray, make_image: Any, tmp: Path) -> Path:
@@ -60,8 +75,9 @@ def _write(kind: str, path: Path, data: np.ndarray, make_image: Any, tmp: Path) 
 
 
 @pytest.mark.parametrize("kind", WRITERS)
-def test_every_writer_gets_levels_equal_to_numpy(kind: str, tmp_path: Path, data: np.ndarray,
-                                                 make_image: Any) -> None:
+def test_every_writer_gets_levels_equal_to_numpy(
+    kind: str, tmp_path: Path, data: np.ndarray, make_image: Any
+) -> None:
     path = _write(kind, tmp_path / "img.zarr", data, make_image, tmp_path)
     before = ngffkit.open(path)
     valid_before = models_accept(path)
@@ -82,8 +98,7 @@ def test_every_writer_gets_levels_equal_to_numpy(kind: str, tmp_path: Path, data
         check_pyramid(label, (data % 3).astype(np.uint8), "mode")
     # Translations move with the block centres: origin + scale0 * (F - 1) / 2.
     lv0, lv1 = result.levels[0], result.levels[1]
-    for t0, t1, s0, f in zip(lv0.translation, lv1.translation, lv0.scale, lv1.factors,
-                             strict=True):
+    for t0, t1, s0, f in zip(lv0.translation, lv1.translation, lv0.scale, lv1.factors, strict=True):
         assert t1 == pytest.approx(t0 + s0 * (f - 1) / 2)
     assert models_accept(path) == valid_before
     assert not (path / DOWNSAMPLE_MARKER).exists() and not (path / ".ngffkit-journal").exists()
@@ -100,8 +115,9 @@ def test_anisotropic_and_isotropic(tmp_path: Path, data: np.ndarray, make_image:
     check_pyramid(iso, data, "mean")
 
 
-def test_from_level_keeps_levels_unless_rebuild(tmp_path: Path, data: np.ndarray,
-                                                make_image: Any) -> None:
+def test_from_level_keeps_levels_unless_rebuild(
+    tmp_path: Path, data: np.ndarray, make_image: Any
+) -> None:
     path = _ours(tmp_path / "a.zarr", data, "0.5", make_image)
     downsample(path, levels=3, method="max")
     level1 = (path / "1" / "zarr.json").read_bytes()
@@ -115,8 +131,9 @@ def test_from_level_keeps_levels_unless_rebuild(tmp_path: Path, data: np.ndarray
         downsample(path, from_level=17)
 
 
-def test_dry_run_writes_nothing(tmp_path: Path, data: np.ndarray, make_image: Any,
-                                run_ngff: Any) -> None:
+def test_dry_run_writes_nothing(
+    tmp_path: Path, data: np.ndarray, make_image: Any, run_ngff: Any
+) -> None:
     path = _ours(tmp_path / "a.zarr", data, "0.4", make_image)
     before = sorted(p.name for p in path.iterdir())
     proc = run_ngff("downsample", path, "--dry-run")
@@ -146,9 +163,14 @@ def test_kill_then_resume(tmp_path: Path, make_image: Any) -> None:
     assert [lv.shape for lv in out.levels] == [lv.shape for lv in expected.levels]
     for a, b in zip(out.levels, expected.levels, strict=True):
         np.testing.assert_array_equal(a.read(), b.read())
-    assert json.loads((path / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0][
-        "datasets"] == json.loads((ref / "zarr.json").read_text())["attributes"]["ome"][
-        "multiscales"][0]["datasets"]
+    assert (
+        json.loads((path / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0][
+            "datasets"
+        ]
+        == json.loads((ref / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0][
+            "datasets"
+        ]
+    )
 
 
 def test_errors(tmp_path: Path, data: np.ndarray, make_image: Any, run_ngff: Any) -> None:
@@ -177,7 +199,10 @@ def test_webknossos_layer_gets_mag_names(tmp_path: Path, write_wk_layer: Any) ->
     assert isinstance(result, ngffkit.Image)
     assert [lv.path for lv in result.levels] == ["1", "2-2-1", "4-4-2", "8-8-4"]
     new = json.loads((layer / "8-8-4" / "zarr.json").read_text())
-    inner = new["codecs"][0]["configuration"]["codecs"] if new["codecs"][0]["name"] == \
-        "sharding_indexed" else new["codecs"]
+    inner = (
+        new["codecs"][0]["configuration"]["codecs"]
+        if new["codecs"][0]["name"] == "sharding_indexed"
+        else new["codecs"]
+    )
     assert inner[0]["name"] == "transpose" and new["dimension_names"] == ["c", "x", "y", "z"]
     check_pyramid(result, result.levels[2].read(), "mean", first=2)

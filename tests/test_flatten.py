@@ -372,7 +372,6 @@ def test_zarr_output_resumes_and_stays_partial_until_done(volume: Path, tmp_path
     assert not (out / FLATTEN_JOURNAL).exists()
 
 
-
 def test_overwrite_replaces_a_finished_flatten_output_only(
     volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:

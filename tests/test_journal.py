@@ -73,8 +73,9 @@ def test_local_runs_skip_fsync_and_compress_keeps_it(tmp_path: Path) -> None:
     pool = SequentialExecutor()
     local = _with_write_mode(Job(output=str(out), plan=plan), journal_at(tmp_path), pool)
     assert local.synced_writes is False
-    kept = _with_write_mode(Job(output=str(out), plan=plan, synced_writes=True),
-                            journal_at(tmp_path), pool)
+    kept = _with_write_mode(
+        Job(output=str(out), plan=plan, synced_writes=True), journal_at(tmp_path), pool
+    )
     assert kept.synced_writes is True
     for synced in (False, True):
         store = level_store(str(out), "0", write_empty=False, synced=synced)
@@ -86,8 +87,19 @@ def test_local_runs_skip_fsync_and_compress_keeps_it(tmp_path: Path) -> None:
 def test_resume_after_a_restart_rewrites_every_brick(tmp_path: Path) -> None:
     volume = scroll_volume((128, 256, 512), "uint16", seed=7)
     stack = write_stack(tmp_path / "stack", volume)
-    common = ["--chunks", "16", "--shards", "16", "--levels", "3", "--jobs", "2", "-q",
-              "--max-memory", "300M"]
+    common = [
+        "--chunks",
+        "16",
+        "--shards",
+        "16",
+        "--levels",
+        "3",
+        "--jobs",
+        "2",
+        "-q",
+        "--max-memory",
+        "300M",
+    ]
     reference = tmp_path / "ref" / "out.zarr"
     done = ngff("convert", str(stack), str(reference), *common)
     assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""

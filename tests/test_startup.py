@@ -64,7 +64,11 @@ def run_main(*args: str | os.PathLike[str]) -> tuple[int, set[str], str]:
     env = dict(os.environ, PYTHONPATH=str(SRC))
     out = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps([os.fspath(a) for a in args])],
-        capture_output=True, text=True, env=env, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
     )
     facts = json.loads(out.stdout.splitlines()[-1])
     return facts["code"], set(facts["modules"]), out.stderr
@@ -74,15 +78,22 @@ def run_main(*args: str | os.PathLike[str]) -> tuple[int, set[str], str]:
 def typer_imports() -> frozenset[str]:
     """What ``import typer`` imports by itself (old Typer releases import rich)."""
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    out = subprocess.run([sys.executable, "-c", "import sys, typer; print(*sys.modules)"],
-                         capture_output=True, text=True, env=env, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, typer; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     return frozenset(out.stdout.split())
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     """The modules of packages ``names`` among ``modules`` that Typer did not import itself."""
-    return sorted(m for m in modules - typer_imports()
-                  if any(m == n or m.startswith(n + ".") for n in names))
+    return sorted(
+        m for m in modules - typer_imports() if any(m == n or m.startswith(n + ".") for n in names)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +105,18 @@ def plain_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_quiet_conversion_imports_only_what_it_runs(tmp_path: Path, plain_stack: Path) -> None:
-    code, modules, err = run_main("convert", plain_stack, tmp_path / "out.ome.zarr", "--quiet",
-                                  "--levels", "2", "--voxel-size", "1", "--unit", "micrometer")
+    code, modules, err = run_main(
+        "convert",
+        plain_stack,
+        tmp_path / "out.ome.zarr",
+        "--quiet",
+        "--levels",
+        "2",
+        "--voxel-size",
+        "1",
+        "--unit",
+        "micrometer",
+    )
     assert code == 0, err
     assert err == "", err  # the done: summary goes to stdout, even with --quiet
     assert loaded(modules, NOT_FOR_CONVERT) == []
@@ -109,8 +130,9 @@ def test_a_dry_run_imports_only_what_it_runs(tmp_path: Path, plain_stack: Path) 
 
 
 def test_the_progress_bar_imports_rich_when_it_is_drawn(tmp_path: Path, plain_stack: Path) -> None:
-    code, modules, err = run_main("convert", plain_stack, tmp_path / "out.ome.zarr",
-                                  "--levels", "2")
+    code, modules, err = run_main(
+        "convert", plain_stack, tmp_path / "out.ome.zarr", "--levels", "2"
+    )
     assert code == 0, err
     assert "rich.progress" in modules
     assert loaded(modules, tuple(n for n in NOT_FOR_CONVERT if n != "rich")) == []
@@ -119,8 +141,14 @@ def test_the_progress_bar_imports_rich_when_it_is_drawn(tmp_path: Path, plain_st
 def test_importing_ngffkit_imports_nothing_behind_its_names() -> None:
     probe = "import sys, ngffkit; print(sorted(m for m in sys.modules if m.startswith(('ngffkit', 'numpy'))))"
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "['ngffkit', 'ngffkit.errors']"
 
 
@@ -159,12 +187,19 @@ LINES = [
 
 @pytest.mark.parametrize("terminal", [False, True])
 @pytest.mark.parametrize("stderr", [False, True])
-def test_plain_lines_print_as_rich_prints_them(capsys: pytest.CaptureFixture[str],
-                                               stderr: bool, terminal: bool) -> None:
+def test_plain_lines_print_as_rich_prints_them(
+    capsys: pytest.CaptureFixture[str], stderr: bool, terminal: bool
+) -> None:
     for line in LINES:
         written = io.StringIO()
-        reference = Console(file=written, highlight=False, soft_wrap=True, emoji=False,
-                            force_terminal=terminal, width=80 if stderr else 160)
+        reference = Console(
+            file=written,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
+            force_terminal=terminal,
+            width=80 if stderr else 160,
+        )
         reference.print(line, markup=False)
         LazyConsole(stderr=stderr).print(line, markup=False)
         got = capsys.readouterr()
@@ -190,9 +225,27 @@ def test_emoji_codes_are_printed_as_written(run_ngff: Any, tmp_path: Path) -> No
 
 # What `ngff --help` may not import: it lists the commands and their options, nothing more.
 # (Measured: these took `ngff --help` from ~0.1 s to 0.76 s; tensorstore alone is ~0.5 s.)
-HEAVY = ("numpy", "tensorstore", "ml_dtypes", "pydantic", "rich", "zarr", "dask",
-         "distributed", "numba", "scipy", "tifffile", "PIL", "imagecodecs", "starlette",
-         "uvicorn", "neuroglancer", "ome_zarr_models", "jsonschema", "asyncio")
+HEAVY = (
+    "numpy",
+    "tensorstore",
+    "ml_dtypes",
+    "pydantic",
+    "rich",
+    "zarr",
+    "dask",
+    "distributed",
+    "numba",
+    "scipy",
+    "tifffile",
+    "PIL",
+    "imagecodecs",
+    "starlette",
+    "uvicorn",
+    "neuroglancer",
+    "ome_zarr_models",
+    "jsonschema",
+    "asyncio",
+)
 # Modules `ngff --help` imports beyond what `import typer` does (24 when this was written:
 # our CLI modules and a few small stdlib ones). A new module-level import in a command
 # module shows here first.
@@ -202,12 +255,18 @@ HELP_BUDGET = 40
 def import_times(code: str, *args: str) -> dict[str, int]:
     """``python -X importtime -c CODE ARGS``: cumulative microseconds per module imported."""
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *args],
-                         capture_output=True, text=True, env=env, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     times = {}
     for line in out.stderr.splitlines():
         if line.startswith("import time:") and not line.endswith("| package"):
-            _self, cumulative, name = line[len("import time:"):].split("|")
+            _self, cumulative, name = line[len("import time:") :].split("|")
             if cumulative.strip().isdigit():  # not the header line
                 times[name.strip()] = int(cumulative)
     return times
@@ -221,8 +280,10 @@ def test_help_stays_within_its_import_budget() -> None:
     # (Old Typer releases import rich themselves; that is theirs, not ours.)
     assert loaded(set(ours), HEAVY) == [], heaviest
     assert loaded(set(ours), ("ngffkit",)) == sorted(
-        name for name in ours if name in ("ngffkit", "ngffkit.errors")
-        or name.startswith("ngffkit.cli")), heaviest
+        name
+        for name in ours
+        if name in ("ngffkit", "ngffkit.errors") or name.startswith("ngffkit.cli")
+    ), heaviest
     assert len(ours) <= HELP_BUDGET, heaviest
 
 

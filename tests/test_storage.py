@@ -38,8 +38,16 @@ def test_local_paths_and_file_urls_resolve_alike(tmp_path: Path) -> None:
 def test_remote_urls_map_to_kvstores(
     url: str, spec: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for var in ("NGFFKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION",
-                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "NGFFKIT_HTTP_HEADERS"):
+    for var in (
+        "NGFFKIT_S3_ENDPOINT",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "NGFFKIT_HTTP_HEADERS",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("NGFFKIT_RETRIES", raising=False)
     kvstore = dict(resolve(url).kvstore)
@@ -47,9 +55,11 @@ def test_remote_urls_map_to_kvstores(
     assert kvstore == spec
     # A remote location carries its retry settings (they hold for it alone).
     retries = {key: value for key, value in context.items() if key.endswith("_request_retries")}
-    assert list(retries.values()) == ([] if url.startswith("memory") else
-                                      [{"max_retries": 6, "initial_delay": "250ms",
-                                        "max_delay": "8s"}])
+    assert list(retries.values()) == (
+        []
+        if url.startswith("memory")
+        else [{"max_retries": 6, "initial_delay": "250ms", "max_delay": "8s"}]
+    )
 
 
 def test_s3_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,8 +104,14 @@ def test_read_write_list_delete(url_kind: str, tmp_path: Path) -> None:
 
 def test_local_sizes_list_what_os_walk_lists(tmp_path: Path) -> None:
     root = tmp_path / "img"
-    for key, size in {"zarr.json": 3, "0/zarr.json": 5, "0/c/0/0/0": 7, "0/c/0/0/1": 0,
-                      "1/c/1/0/0": 11, ".hidden/x": 2}.items():
+    for key, size in {
+        "zarr.json": 3,
+        "0/zarr.json": 5,
+        "0/c/0/0/0": 7,
+        "0/c/0/0/1": 0,
+        "1/c/1/0/0": 11,
+        ".hidden/x": 2,
+    }.items():
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(b"x" * size)
     (root / "empty").mkdir()

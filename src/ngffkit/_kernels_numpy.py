@@ -23,8 +23,6 @@ def _out_shape(shape: tuple[int, ...], fs: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(-(-n // f) for n, f in zip(shape, fs, strict=True))
 
 
-
-
 # The numpy path works through big arrays in slabs along the first axis of about this many
 # bytes, so that its temporaries (wider sums, stacked blocks) stay small next to the data.
 SLAB_BYTES = 4 << 20
@@ -58,8 +56,8 @@ def general(data: Array, fs: tuple[int, ...], method: str) -> Array:
     rows = data.nbytes // max(data.shape[0], 1)
     step = max(1, SLAB_BYTES // max(rows * fs[0], 1)) * fs[0]
     for start in range(0, data.shape[0], step):
-        slab = data[start:start + step]
-        dst = out[start // fs[0]:(start + step) // fs[0]]
+        slab = data[start : start + step]
+        dst = out[start // fs[0] : (start + step) // fs[0]]
         if not _separable(slab, fs, method, dst):
             for src, region, block in _regions(slab.shape, fs):
                 dst[region] = _reduce_uniform(slab[src], block, method)

@@ -162,9 +162,7 @@ def unfinished(loc: Location) -> bool:
     keys = [k for k in OWN_KEYS if k != LOCK]
     if local is not None:
         return any((local / k).exists() for k in keys)
-    return any(
-        loc.read(k) is not None for k in (PARTIAL_MARKER, DOWNSAMPLE_MARKER)
-    )
+    return any(loc.read(k) is not None for k in (PARTIAL_MARKER, DOWNSAMPLE_MARKER))
 
 
 def check_apart(

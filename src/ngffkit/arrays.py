@@ -281,7 +281,7 @@ def derive_array(
         if at is not None:
             conf = codecs[at]["configuration"]
             if shards is None or tuple(shards) == tuple(chunks):
-                meta["codecs"] = codecs[:at] + list(conf["codecs"]) + codecs[at + 1:]
+                meta["codecs"] = codecs[:at] + list(conf["codecs"]) + codecs[at + 1 :]
             else:
                 conf["chunk_shape"] = list(chunks)
                 grid = list(shards)
@@ -291,6 +291,8 @@ def derive_array(
     if info is None:  # pragma: no cover - we just wrote it
         raise MetadataError(f"could not read back the array just written at {loc.describe()}")
     return info
+
+
 def ignores_ranges(exc: BaseException) -> bool:
     """Whether tensorstore failed because the server answered a Range request with the
     whole object (static servers without Range support do)."""
@@ -371,7 +373,14 @@ def _json_fill(value: Any) -> Any:
     return value
 
 
-__all__ = ["ArrayInfo", "create_array", "derive_array", "open_array", "read_array_info", "tensorstore_spec"]
+__all__ = [
+    "ArrayInfo",
+    "create_array",
+    "derive_array",
+    "open_array",
+    "read_array_info",
+    "tensorstore_spec",
+]
 __all__ = [
     "ArrayInfo",
     "ShardMirror",

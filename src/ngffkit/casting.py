@@ -89,8 +89,7 @@ def cast(data: np.ndarray, window: tuple[float, float] | None, dtype: np.dtype[A
     lo, hi = window
     span = float(hi - lo) or 1.0
     # float32 holds every value of 16-bit integers exactly and halves the temporary
-    work = np.dtype(np.float32 if data.dtype.itemsize <= 2 and dtype.itemsize <= 2
-                    else np.float64)
+    work = np.dtype(np.float32 if data.dtype.itemsize <= 2 and dtype.itemsize <= 2 else np.float64)
     values: np.ndarray[Any, np.dtype[np.floating[Any]]] = data.astype(work)
     values -= lo
     if dtype.kind == "f":

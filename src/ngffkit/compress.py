@@ -84,15 +84,18 @@ class CompressPlan:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint([[lv.rel, lv.after, lv.dtype] for lv in self.levels]
-                           + [self.version, self.groups])
+        return fingerprint(
+            [[lv.rel, lv.after, lv.dtype] for lv in self.levels] + [self.version, self.groups]
+        )
 
     def describe(self) -> str:
         lines = [f"image {self.url} -> OME-Zarr {self.version}"]
         for lv in self.levels:
-            lines.append(f"  {lv.rel}: shape {_fmt(lv.shape)} {lv.dtype}: {lv.before}  ->  "
-                         f"{lv.after}  ({lv.plan.stages[0].n_bricks} brick(s) of "
-                         f"{_fmt(lv.plan.stages[0].brick)})")
+            lines.append(
+                f"  {lv.rel}: shape {_fmt(lv.shape)} {lv.dtype}: {lv.before}  ->  "
+                f"{lv.after}  ({lv.plan.stages[0].n_bricks} brick(s) of "
+                f"{_fmt(lv.plan.stages[0].brick)})"
+            )
         if self.unchanged:
             lines.append("  nothing to do: every level already has this encoding")
         return "\n".join(lines)
@@ -107,8 +110,13 @@ def _layout(zarr_format: int, chunks: Any, shards: Any, codec: str) -> str:
 
 
 def plan_compress(
-    image: Image, *, version: str | None = None, compression: str | None = None,
-    chunks: PerAxis = None, shards: PerAxis | str = None, max_memory: int = DEFAULT_MAX_MEMORY,
+    image: Image,
+    *,
+    version: str | None = None,
+    compression: str | None = None,
+    chunks: PerAxis = None,
+    shards: PerAxis | str = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
     jobs: int | None = None,
 ) -> CompressPlan:
     """Plan the re-encoding of ``image`` and its label images (reads metadata only)."""
@@ -130,8 +138,9 @@ def plan_compress(
     for prefix, img in images:
         for level in img.levels:
             rel = f"{prefix}/{level.path}" if prefix else level.path
-            copies.append(_plan_level(img, level, rel, target, codec, chunks, shards,
-                                      max_memory, jobs))
+            copies.append(
+                _plan_level(img, level, rel, target, codec, chunks, shards, max_memory, jobs)
+            )
     dirs = [p for p, _ in images] + (["labels"] if image.labels else [])
     groups: dict[str, JsonDict] = {}
     backup: dict[str, JsonDict] = {}
@@ -141,26 +150,42 @@ def plan_compress(
         backup[rel] = {n: d.decode() for n in _GROUP_FILES if (d := loc.read(n)) is not None}
         groups[rel] = _group_change(loc, target, {n: json.loads(t) for n, t in backup[rel].items()})
     unchanged = all(
-        lv.zarr_format == info.zarr_format and lv.chunks == info.chunks
+        lv.zarr_format == info.zarr_format
+        and lv.chunks == info.chunks
         and lv.shards == info.shards
         and compression_of(info.raw.get("codecs"), info.raw.get("compressor")) == lv.compression
         for lv, info in ((lv, read_array_info(root.child(lv.rel))) for lv in copies)
         if info is not None
     ) and not any(g["delete"] for g in groups.values())
-    return CompressPlan(url=image.url, version=target, levels=tuple(copies), groups=groups,
-                        backup=backup, unchanged=unchanged)
+    return CompressPlan(
+        url=image.url,
+        version=target,
+        levels=tuple(copies),
+        groups=groups,
+        backup=backup,
+        unchanged=unchanged,
+    )
 
 
-def _per_axis(value: PerAxis, names: tuple[str, ...], space: set[str],
-              default: tuple[int, ...], what: str) -> tuple[int, ...]:
+def _per_axis(
+    value: PerAxis, names: tuple[str, ...], space: set[str], default: tuple[int, ...], what: str
+) -> tuple[int, ...]:
     # the CLI's x,y,z mapping serves 2-D images too: names the image lacks are ignored
-    return per_axis(value, names, [n in space for n in names], default, int, what=what,
-                    other_names="ignore")
+    return per_axis(
+        value, names, [n in space for n in names], default, int, what=what, other_names="ignore"
+    )
 
 
 def _plan_level(
-    img: Image, level: Level, rel: str, target: str, codec: Compression | None,
-    chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
+    img: Image,
+    level: Level,
+    rel: str,
+    target: str,
+    codec: Compression | None,
+    chunks: PerAxis,
+    shards: PerAxis | str,
+    max_memory: int,
+    jobs: int | None,
 ) -> LevelCopy:
     info = level.info
     _check_readable(level)
@@ -171,9 +196,12 @@ def _plan_level(
     if level_codec is None and not (info.zarr_format == 2 and info.raw.get("filters")):
         level_codec = compression_of(info.raw.get("codecs"), info.raw.get("compressor"))
     if level_codec is None:
-        raise OptionError("--compression", f"level {rel} is stored with {info.compression}, "
-                          "which ngffkit cannot write; choose one of zstd[:L], "
-                          "blosc-zstd[:L], blosc-lz4[:L], gzip[:L], none")
+        raise OptionError(
+            "--compression",
+            f"level {rel} is stored with {info.compression}, "
+            "which ngffkit cannot write; choose one of zstd[:L], "
+            "blosc-zstd[:L], blosc-lz4[:L], gzip[:L], none",
+        )
     chunk0 = _per_axis(chunks, names, space, img.levels[0].chunks, "chunks")
     factors = [max(1, round(f)) for f in level.factors]
     lchunks = tuple(max(1, min(c, s)) for c, s in zip(chunk0, level.shape, strict=True))
@@ -183,8 +211,11 @@ def _plan_level(
             shard0 = _per_axis(shards, names, space, chunk0, "shards")  # type: ignore[arg-type]
             for n, s, c in zip(names, shard0, chunk0, strict=True):
                 if s % c:
-                    raise OptionError("--shards", f"{s} on axis {n} is not a multiple of the "
-                                      f"chunk size {c}; each shard must hold whole chunks")
+                    raise OptionError(
+                        "--shards",
+                        f"{s} on axis {n} is not a multiple of the "
+                        f"chunk size {c}; each shard must hold whole chunks",
+                    )
             lshards = level_shards(shard0, factors, lchunks, level.shape)
         elif info.shards is not None and chunks is None:
             lshards = level_shards(info.shards, [1] * len(factors), lchunks, level.shape)
@@ -195,16 +226,30 @@ def _plan_level(
     if lshards == lchunks:
         lshards = None
     options = ConvertOptions(
-        version=target, chunks=lchunks, shards=(lshards or lchunks) if zarr_format == 3 else None,
-        compression=str(level_codec), levels=1, zarr_only=True, max_memory=max_memory, jobs=jobs,
+        version=target,
+        chunks=lchunks,
+        shards=(lshards or lchunks) if zarr_format == 3 else None,
+        compression=str(level_codec),
+        levels=1,
+        zarr_only=True,
+        max_memory=max_memory,
+        jobs=jobs,
     )
     plan = make_plan(level.shape, info.dtype, names, options, cpu_count=cpu_count())
     fill = info.fill_value
     return LevelCopy(
-        rel=rel, source=level.location.url, zarr_format=zarr_format, shape=level.shape,
-        dtype=info.dtype.name, chunks=lchunks, shards=lshards, compression=level_codec,
-        fill_value=0 if fill is None else fill, dimension_names=names,
-        before=_layout(info.zarr_format, info.chunks, info.shards, info.compression), plan=plan,
+        rel=rel,
+        source=level.location.url,
+        zarr_format=zarr_format,
+        shape=level.shape,
+        dtype=info.dtype.name,
+        chunks=lchunks,
+        shards=lshards,
+        compression=level_codec,
+        fill_value=0 if fill is None else fill,
+        dimension_names=names,
+        before=_layout(info.zarr_format, info.chunks, info.shards, info.compression),
+        plan=plan,
     )
 
 
@@ -237,8 +282,10 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     if ns is not None:
         meta, _fixes, _derive = parse(ns, where=loc.describe())
         body = dump(meta, target)
-    return {"write": group_files({**extra, **body}, want),
-            "delete": [".zattrs", ".zgroup"] if want == 3 else ["zarr.json"]}
+    return {
+        "write": group_files({**extra, **body}, want),
+        "delete": [".zattrs", ".zgroup"] if want == 3 else ["zarr.json"],
+    }
 
 
 def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
@@ -247,26 +294,48 @@ def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
         if resume and _matches(existing, lv):
             return
         dest.delete_tree()
-    create_array(dest, zarr_format=lv.zarr_format, shape=lv.shape, dtype=np.dtype(lv.dtype),
-                 chunks=lv.chunks, shards=lv.shards, compression=lv.compression,
-                 fill_value=lv.fill_value, dimension_names=lv.dimension_names)
+    create_array(
+        dest,
+        zarr_format=lv.zarr_format,
+        shape=lv.shape,
+        dtype=np.dtype(lv.dtype),
+        chunks=lv.chunks,
+        shards=lv.shards,
+        compression=lv.compression,
+        fill_value=lv.fill_value,
+        dimension_names=lv.dimension_names,
+    )
 
 
 def _matches(info: ArrayInfo, lv: LevelCopy) -> bool:
     return (info.zarr_format, info.shape, info.chunks, info.shards) == (
-        lv.zarr_format, lv.shape, lv.chunks, lv.shards)
+        lv.zarr_format,
+        lv.shape,
+        lv.chunks,
+        lv.shards,
+    )
 
 
-def _copy_levels(plan: CompressPlan, dest_root: Location, executor: Executor | str | Any,
-                 scheduler: str | None, progress: Progress | None, *, resume: bool,
-                 notice: Notify | None = None) -> None:
+def _copy_levels(
+    plan: CompressPlan,
+    dest_root: Location,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    progress: Progress | None,
+    *,
+    resume: bool,
+    notice: Notify | None = None,
+) -> None:
     jobs = []
     for lv in plan.levels:
         dest = dest_root.child(lv.rel)
         _create(dest, lv, resume=resume)
-        jobs.append((Job(output=dest.url, plan=lv.plan, base=lv.source, verify=True,
-                            synced_writes=True),
-                     Journal(dest)))
+        jobs.append(
+            (
+                Job(output=dest.url, plan=lv.plan, base=lv.source, verify=True, synced_writes=True),
+                Journal(dest),
+            )
+        )
     run_plans(jobs, executor, progress=progress, scheduler=scheduler, notice=notice)
     for _, journal in jobs:
         journal.clear()
@@ -307,29 +376,67 @@ def compress(
     say = notify or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     if output is None:
-        return _in_place(resolve(url), version=version, compression=compression, chunks=chunks,
-                         shards=shards, max_memory=max_memory, jobs=jobs, executor=executor,
-                         scheduler=scheduler, rollback=rollback, dry_run=dry_run,
-                         progress=progress, say=say)
+        return _in_place(
+            resolve(url),
+            version=version,
+            compression=compression,
+            chunks=chunks,
+            shards=shards,
+            max_memory=max_memory,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            rollback=rollback,
+            dry_run=dry_run,
+            progress=progress,
+            say=say,
+        )
     if rollback:
-        raise OptionError("--rollback", "undoes an interrupted in-place compress; it does not "
-                          "go with --output (delete the output instead)")
+        raise OptionError(
+            "--rollback",
+            "undoes an interrupted in-place compress; it does not "
+            "go with --output (delete the output instead)",
+        )
     image = open_image(url)
-    plan = plan_compress(image, version=version, compression=compression, chunks=chunks,
-                         shards=shards, max_memory=max_memory, jobs=jobs)
+    plan = plan_compress(
+        image,
+        version=version,
+        compression=compression,
+        chunks=chunks,
+        shards=shards,
+        max_memory=max_memory,
+        jobs=jobs,
+    )
     if dry_run:
         return plan
     out = resolve(output)
     check_apart(image.location, out, what="the image")
     with output_lock(out, "ngff compress"):
-        return _to_output(plan, image, out, executor=executor, scheduler=scheduler,
-                          progress=progress, resume=resume, overwrite=overwrite, say=say)
+        return _to_output(
+            plan,
+            image,
+            out,
+            executor=executor,
+            scheduler=scheduler,
+            progress=progress,
+            resume=resume,
+            overwrite=overwrite,
+            say=say,
+        )
 
 
-def _to_output(plan: CompressPlan, image: Image, out: Location, *,
-               executor: Executor | str | Any, scheduler: str | None,
-               progress: Progress | None, resume: bool, overwrite: bool,
-               say: Notify) -> Image:
+def _to_output(
+    plan: CompressPlan,
+    image: Image,
+    out: Location,
+    *,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    progress: Progress | None,
+    resume: bool,
+    overwrite: bool,
+    say: Notify,
+) -> Image:
     if resume:
         if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
             raise ConflictError(
@@ -339,8 +446,7 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
         say(f"continuing the interrupted compress into {out.describe()}")
     else:
         claim_output(out, overwrite)
-        out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint,
-                                              source=image.url))
+        out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint, source=image.url))
     _copy_levels(plan, out, executor, scheduler, progress, resume=resume, notice=say)
     # Label images, then the labels group, then the image itself: metadata last.
     for rel in sorted(plan.groups, key=lambda r: (-r.count("/"), r == "")):
@@ -351,46 +457,100 @@ def _to_output(plan: CompressPlan, image: Image, out: Location, *,
     return open_image(out)
 
 
-def _in_place(root: Location, *, version: str | None, compression: str | None,
-              chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
-              executor: Executor | str | Any, scheduler: str | None, rollback: bool,
-              dry_run: bool,
-              progress: Progress | None, say: Notify) -> Image | CompressPlan:
+def _in_place(
+    root: Location,
+    *,
+    version: str | None,
+    compression: str | None,
+    chunks: PerAxis,
+    shards: PerAxis | str,
+    max_memory: int,
+    jobs: int | None,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    rollback: bool,
+    dry_run: bool,
+    progress: Progress | None,
+    say: Notify,
+) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
     if dry_run:
-        return _in_place_locked(root, version=version, compression=compression,
-                                chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,
-                                executor=executor, scheduler=scheduler, rollback=rollback,
-                                dry_run=dry_run, progress=progress, say=say)
-    with output_lock(root, "ngff compress", new_output=False,
-                     denied_hint="compress it to a writable place with --output OUT"):
-        return _in_place_locked(root, version=version, compression=compression,
-                                chunks=chunks, shards=shards, max_memory=max_memory, jobs=jobs,
-                                executor=executor, scheduler=scheduler, rollback=rollback,
-                                dry_run=dry_run, progress=progress, say=say)
+        return _in_place_locked(
+            root,
+            version=version,
+            compression=compression,
+            chunks=chunks,
+            shards=shards,
+            max_memory=max_memory,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            rollback=rollback,
+            dry_run=dry_run,
+            progress=progress,
+            say=say,
+        )
+    with output_lock(
+        root,
+        "ngff compress",
+        new_output=False,
+        denied_hint="compress it to a writable place with --output OUT",
+    ):
+        return _in_place_locked(
+            root,
+            version=version,
+            compression=compression,
+            chunks=chunks,
+            shards=shards,
+            max_memory=max_memory,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            rollback=rollback,
+            dry_run=dry_run,
+            progress=progress,
+            say=say,
+        )
 
 
-def _in_place_locked(root: Location, *, version: str | None, compression: str | None,
-                     chunks: PerAxis, shards: PerAxis | str, max_memory: int, jobs: int | None,
-                     executor: Executor | str | Any, scheduler: str | None, rollback: bool,
-                     dry_run: bool, progress: Progress | None,
-                     say: Notify) -> Image | CompressPlan:
+def _in_place_locked(
+    root: Location,
+    *,
+    version: str | None,
+    compression: str | None,
+    chunks: PerAxis,
+    shards: PerAxis | str,
+    max_memory: int,
+    jobs: int | None,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    rollback: bool,
+    dry_run: bool,
+    progress: Progress | None,
+    say: Notify,
+) -> Image | CompressPlan:
     state = swap.read_state(root)
     finished = False  # an interrupted run finished here: something was done
     if state is not None and not dry_run:
         phase = state.get("phase")
         if rollback:
             swap.rollback(root, state)
-            say(f"rolled back the interrupted compress of {root.describe()} "
-                f"({state.get('summary', '')}); the image is as it was before")
+            say(
+                f"rolled back the interrupted compress of {root.describe()} "
+                f"({state.get('summary', '')}); the image is as it was before"
+            )
             return open_image(root)
         if phase == "done":
             swap.cleanup(root)
-            say(f"finished the interrupted compress of {root.describe()} (only cleaning up "
-                "was left)")
+            say(
+                f"finished the interrupted compress of {root.describe()} (only cleaning up "
+                "was left)"
+            )
         elif phase == "swapping":
-            say(f"continuing the interrupted compress of {root.describe()}: its new levels "
-                "were complete and verified, finishing the swap")
+            say(
+                f"continuing the interrupted compress of {root.describe()}: its new levels "
+                "were complete and verified, finishing the swap"
+            )
             swap.swap(root, state)
         finished = phase in ("done", "swapping")
         state = None if finished else state
@@ -398,8 +558,15 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
         say(f"nothing to roll back: no interrupted compress in {root.describe()}")
         return open_image(root)
     image = open_image(root)
-    plan = plan_compress(image, version=version, compression=compression, chunks=chunks,
-                         shards=shards, max_memory=max_memory, jobs=jobs)
+    plan = plan_compress(
+        image,
+        version=version,
+        compression=compression,
+        chunks=chunks,
+        shards=shards,
+        max_memory=max_memory,
+        jobs=jobs,
+    )
     if dry_run:
         return plan
     if state is not None:
@@ -407,8 +574,10 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
             say(f"continuing the interrupted compress of {root.describe()}")
         else:
             swap.rollback(root, state)
-            say(f"rolled back the interrupted compress of {root.describe()} (it was started "
-                f"with other options: {state.get('summary', '?')}); starting again")
+            say(
+                f"rolled back the interrupted compress of {root.describe()} (it was started "
+                f"with other options: {state.get('summary', '?')}); starting again"
+            )
             state = None
     if plan.unchanged and state is None:
         say(f"nothing to do: {root.describe()} already has this encoding")
@@ -416,18 +585,26 @@ def _in_place_locked(root: Location, *, version: str | None, compression: str | 
     if state is None:
         summary = f"OME-Zarr {plan.version}, " + (plan.levels[0].after if plan.levels else "")
         try:
-            state = swap.begin(root, fingerprint=plan.fingerprint,
-                               levels=[lv.rel for lv in plan.levels],
-                               groups={r: {k: v for k, v in g.items() if k != "same"}
-                                       for r, g in plan.groups.items()},
-                               backup=plan.backup, summary=summary)
+            state = swap.begin(
+                root,
+                fingerprint=plan.fingerprint,
+                levels=[lv.rel for lv in plan.levels],
+                groups={
+                    r: {k: v for k, v in g.items() if k != "same"} for r, g in plan.groups.items()
+                },
+                backup=plan.backup,
+                summary=summary,
+            )
         except StorageError as exc:
             if not denied(exc):
                 raise
-            raise StorageError(f"{root.describe()} is not writable ({exc}); compress it to a "
-                               "writable place with --output OUT") from None
-    _copy_levels(plan, swap.new_location(root), executor, scheduler, progress, resume=True,
-                 notice=say)
+            raise StorageError(
+                f"{root.describe()} is not writable ({exc}); compress it to a "
+                "writable place with --output OUT"
+            ) from None
+    _copy_levels(
+        plan, swap.new_location(root), executor, scheduler, progress, resume=True, notice=say
+    )
     swap.swap(root, state)
     return open_image(root)
 

@@ -178,8 +178,11 @@ def compression_of(
     found: list[dict[str, Any]] = []
     for codec in codecs or []:
         if codec.get("name") == "sharding_indexed":
-            found += [c for c in codec.get("configuration", {}).get("codecs", [])
-                      if c.get("name") not in _NOT_COMPRESSORS]
+            found += [
+                c
+                for c in codec.get("configuration", {}).get("codecs", [])
+                if c.get("name") not in _NOT_COMPRESSORS
+            ]
         elif codec.get("name") not in _NOT_COMPRESSORS:
             found.append(codec)
     if compressor is not None:
@@ -198,11 +201,17 @@ def compression_of(
             return Compression(name="gzip", level=int(conf.get("level", 5)))
         if name == "blosc" and conf.get("cname") in ("zstd", "lz4"):
             return Compression.model_validate(
-                {"name": f"blosc-{conf['cname']}", "level": int(conf.get("clevel", 5))})
+                {"name": f"blosc-{conf['cname']}", "level": int(conf.get("clevel", 5))}
+            )
     except (ValueError, TypeError):
         return None
     return None
 
 
-__all__ = ["DEFAULT_COMPRESSION", "Compression", "CompressionName", "compression_of",
-           "describe_codecs"]
+__all__ = [
+    "DEFAULT_COMPRESSION",
+    "Compression",
+    "CompressionName",
+    "compression_of",
+    "describe_codecs",
+]

@@ -64,31 +64,41 @@ def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
     # reworded --dry-run line does not break a pending --resume); not the workers or the
     # memory (how many run the bricks), so a resume on a cluster of another size can reuse
     # the same journal.
-    return fingerprint({
-        "spec": plan.spec.model_dump(mode="json"),
-        "source_shape": plan.source_shape,
-        "source_dtype": plan.source_dtype,
-        "region": plan.region,
-        "factors": plan.factors,
-        "stages": [dataclasses.asdict(stage) for stage in plan.stages],
-        "window": plan.window,
-        "window_auto": plan.window_auto,
-        "write_empty_chunks": plan.write_empty_chunks,
-        "zarr_only": plan.zarr_only,
-        "source": dataclasses.asdict(source) if source is not None else None,
-    })
+    return fingerprint(
+        {
+            "spec": plan.spec.model_dump(mode="json"),
+            "source_shape": plan.source_shape,
+            "source_dtype": plan.source_dtype,
+            "region": plan.region,
+            "factors": plan.factors,
+            "stages": [dataclasses.asdict(stage) for stage in plan.stages],
+            "window": plan.window,
+            "window_auto": plan.window_auto,
+            "write_empty_chunks": plan.write_empty_chunks,
+            "zarr_only": plan.zarr_only,
+            "source": dataclasses.asdict(source) if source is not None else None,
+        }
+    )
 
 
-def _prepare_output(out: Location, plan: ConversionPlan, fp: str, *,
-                    overwrite: bool, resume: bool, notice: Notice | None) -> None:
+def _prepare_output(
+    out: Location,
+    plan: ConversionPlan,
+    fp: str,
+    *,
+    overwrite: bool,
+    resume: bool,
+    notice: Notice | None,
+) -> None:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
         if found is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
             if holds_data(out):
-                raise ConflictError(f"{out.describe()} holds no partial conversion to resume; "
-                                    "run without --resume")
+                raise ConflictError(
+                    f"{out.describe()} holds no partial conversion to resume; run without --resume"
+                )
             # The first write failed (a full disk): nothing to resume, so start.
             if notice is not None:
                 notice(f"nothing of {out.describe()} was written yet; starting the conversion")
@@ -114,21 +124,36 @@ def _create_missing_arrays(out: Location, plan: ConversionPlan) -> None:
     for level in spec.levels[:1] if plan.zarr_only else spec.levels:
         loc = out if plan.zarr_only else out.child(level.path)
         if read_array_info(loc) is None:
-            create_array(loc, zarr_format=spec.zarr_format, shape=level.shape,
-                         dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
-                         compression=spec.compression, fill_value=spec.fill_value,
-                         dimension_names=spec.axis_names)
+            create_array(
+                loc,
+                zarr_format=spec.zarr_format,
+                shape=level.shape,
+                dtype=np.dtype(spec.dtype),
+                chunks=level.chunks,
+                shards=level.shards,
+                compression=spec.compression,
+                fill_value=spec.fill_value,
+                dimension_names=spec.axis_names,
+            )
 
 
-def _create_plain_array(out: Location, spec: ImageSpec, *, overwrite: bool,
-                        note: Mapping[str, Any]) -> None:
+def _create_plain_array(
+    out: Location, spec: ImageSpec, *, overwrite: bool, note: Mapping[str, Any]
+) -> None:
     claim_output(out, overwrite)
     out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
     level = spec.levels[0]
-    create_array(out, zarr_format=spec.zarr_format, shape=level.shape,
-                 dtype=np.dtype(spec.dtype), chunks=level.chunks, shards=level.shards,
-                 compression=spec.compression, fill_value=spec.fill_value,
-                 dimension_names=spec.axis_names)
+    create_array(
+        out,
+        zarr_format=spec.zarr_format,
+        shape=level.shape,
+        dtype=np.dtype(spec.dtype),
+        chunks=level.chunks,
+        shards=level.shards,
+        compression=spec.compression,
+        fill_value=spec.fill_value,
+        dimension_names=spec.axis_names,
+    )
 
 
 @accepts_storage_options
@@ -186,21 +211,28 @@ def convert(
     """
     out = resolve(output)
     jobs, budget = cluster_budget(executor, scheduler, jobs, max_memory)
-    source = open_source(input, input_format=input_format, allow_gaps=allow_gaps,
-                         raw_shape=raw_shape, raw_dtype=raw_dtype,
-                         raw_order=raw_order)
+    source = open_source(
+        input,
+        input_format=input_format,
+        allow_gaps=allow_gaps,
+        raw_shape=raw_shape,
+        raw_dtype=raw_dtype,
+        raw_order=raw_order,
+    )
     try:
         spec = source.spec()
         axes = tuple(source.axes)
         space = [a for a in axes if is_space_name(a)]
         voxel = (
-            None if voxel_size is None
+            None
+            if voxel_size is None
             else given_per_axis(voxel_size, space, float, what="voxel size")
         )
         win: tuple[float, float] | None
         if window is not None and dtype is None:
-            raise OptionError("window", "a window maps input values onto another dtype; give "
-                                        "the dtype too")
+            raise OptionError(
+                "window", "a window maps input values onto another dtype; give the dtype too"
+            )
         if window == "auto":
             win = estimate_window(source)
         elif isinstance(window, str):
@@ -208,12 +240,24 @@ def convert(
         else:
             win = window
         options = _options(
-            version=version, voxel_size=voxel, unit=unit, chunks=_tuple(chunks),
-            shards=_shards(shards), compression=compression, levels=levels, method=method,
-            anisotropic=anisotropic, region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin, dtype=dtype, window=win,
-            window_auto=window == "auto", max_memory=budget,
-            jobs=jobs, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
+            version=version,
+            voxel_size=voxel,
+            unit=unit,
+            chunks=_tuple(chunks),
+            shards=_shards(shards),
+            compression=compression,
+            levels=levels,
+            method=method,
+            anisotropic=anisotropic,
+            region=tuple(region) if region else None,
+            crop_to_origin=crop_to_origin,
+            dtype=dtype,
+            window=win,
+            window_auto=window == "auto",
+            max_memory=budget,
+            jobs=jobs,
+            write_empty_chunks=write_empty_chunks,
+            zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
         plan = _plan(source, axes, options)
@@ -228,8 +272,7 @@ def convert(
         source.close()
     fp = _fingerprint(plan, spec)
     with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume,
-                        notice=notice)
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice)
         job = Job(output=out.url, plan=plan, source=spec)
         journal = Journal(out)
         run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
@@ -244,18 +287,29 @@ def convert(
 
 def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> ConversionPlan:
     try:
-        return make_plan(source.shape, source.dtype, axes, options,
-                         source_voxel_size=source.voxel_size, source_unit=source.unit,
-                         window_cheap=source.cost.window_cheap, cpu_count=cpu_count(),
-                         input_axes=source.input_axes, source_origin=source.origin)
+        return make_plan(
+            source.shape,
+            source.dtype,
+            axes,
+            options,
+            source_voxel_size=source.voxel_size,
+            source_unit=source.unit,
+            window_cheap=source.cost.window_cheap,
+            cpu_count=cpu_count(),
+            input_axes=source.input_axes,
+            source_origin=source.origin,
+        )
     except OptionError as exc:
         if exc.option != "ranges" or not source.input_axes:
             raise
         # Ranges count voxels from 0 on every axis; say how the input's own numbering
         # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
-        raise OptionError("ranges", f"{exc.detail}. Ranges count voxels from 0: z counts "
-                                    f"slices in order, not the numbers in file names "
-                                    f"(input: {source.input_axes})") from None
+        raise OptionError(
+            "ranges",
+            f"{exc.detail}. Ranges count voxels from 0: z counts "
+            f"slices in order, not the numbers in file names "
+            f"(input: {source.input_axes})",
+        ) from None
 
 
 def _options(**kwargs: Any) -> ConvertOptions:

@@ -39,8 +39,15 @@ def run_demo(
     stack = folder / "stack"
     files = write_tiff_stack(stack, shape, dtype, overwrite=overwrite)
     image = convert(
-        stack, folder / "scroll.ome.zarr", voxel_size=DEMO_VOXEL_SIZE, unit=DEMO_UNIT,
-        levels=levels, chunks=64, shards=128, name="demo scroll", overwrite=overwrite,
+        stack,
+        folder / "scroll.ome.zarr",
+        voxel_size=DEMO_VOXEL_SIZE,
+        unit=DEMO_UNIT,
+        levels=levels,
+        chunks=64,
+        shards=128,
+        name="demo scroll",
+        overwrite=overwrite,
     )
     assert isinstance(image, Image)
     return DemoResult(stack=stack, image=image, slices=len(files))

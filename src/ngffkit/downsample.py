@@ -68,8 +68,10 @@ class DownsamplePlan:
         base = self.plan.spec.levels[0]
         if self.nothing_to_do:
             return f"{what} {self.url}: nothing to do (level {base.path} needs no coarser level)"
-        lines = [f"{what} {self.url}: from level {self.from_level} ({base.path!r}, shape "
-                 f"{_fmt(base.shape)}), method {self.method}"]
+        lines = [
+            f"{what} {self.url}: from level {self.from_level} ({base.path!r}, shape "
+            f"{_fmt(base.shape)}), method {self.method}"
+        ]
         if self.replaced:
             lines.append(f"  replaces levels {', '.join(self.replaced)} (--rebuild)")
         for k, level in enumerate(self.plan.spec.levels[1:], start=1):
@@ -80,10 +82,14 @@ class DownsamplePlan:
             )
         for k, stage in enumerate(self.plan.stages):
             src = base.path if k == 0 else self.plan.spec.levels[stage.base_level].path
-            lines.append(f"  stage {k}: read {src!r} in {stage.n_bricks} brick(s) of "
-                         f"{_fmt(stage.brick)}, write {len(stage.levels) - 1} level(s)")
-        lines.append(f"  memory: about {self.plan.memory_estimate / 2**20:.0f} MiB peak "
-                     f"({self.plan.workers} worker(s))")
+            lines.append(
+                f"  stage {k}: read {src!r} in {stage.n_bricks} brick(s) of "
+                f"{_fmt(stage.brick)}, write {len(stage.levels) - 1} level(s)"
+            )
+        lines.append(
+            f"  memory: about {self.plan.memory_estimate / 2**20:.0f} MiB peak "
+            f"({self.plan.workers} worker(s))"
+        )
         return "\n".join(lines)
 
 
@@ -122,41 +128,74 @@ def downsample(
     """
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     image = open_image(url)
-    main = plan_image(image, from_level=from_level, levels=levels, method=method,
-                      anisotropic=anisotropic, rebuild=rebuild or resume,
-                      max_memory=max_memory, jobs=jobs)
+    main = plan_image(
+        image,
+        from_level=from_level,
+        levels=levels,
+        method=method,
+        anisotropic=anisotropic,
+        rebuild=rebuild or resume,
+        max_memory=max_memory,
+        jobs=jobs,
+    )
     plans = [main]
     if labels:
         total = main.from_level + len(main.plan.spec.levels)
         for name in image.labels:
             label = image.label(name)
             k = None if from_level is None else min(from_level, len(label.levels) - 1)
-            plans.append(plan_image(
-                label, from_level=k, levels=levels if levels is not None else total,
-                method="mode", anisotropic=anisotropic, rebuild=rebuild or resume,
-                max_memory=max_memory, jobs=jobs, label=name, voxel_of=image,
-            ))
+            plans.append(
+                plan_image(
+                    label,
+                    from_level=k,
+                    levels=levels if levels is not None else total,
+                    method="mode",
+                    anisotropic=anisotropic,
+                    rebuild=rebuild or resume,
+                    max_memory=max_memory,
+                    jobs=jobs,
+                    label=name,
+                    voxel_of=image,
+                )
+            )
     todo = [p for p in plans if not p.nothing_to_do]
     if dry_run:
         return plans
     if not todo:
         return open_image(image.location)
-    with output_lock(image.location, "ngff downsample", new_output=False,
-                     denied_hint="downsample needs write access to add levels (copy the "
-                                 "image first, or use a writable location)"):
+    with output_lock(
+        image.location,
+        "ngff downsample",
+        new_output=False,
+        denied_hint="downsample needs write access to add levels (copy the "
+        "image first, or use a writable location)",
+    ):
         for p in todo:
             _prepare(p, resume=resume, rebuild=rebuild)
-        run_plans([(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
-                  executor, progress=progress, scheduler=scheduler, notice=notice)
+        run_plans(
+            [(Job(output=p.url, plan=p.plan), Journal(resolve(p.url))) for p in todo],
+            executor,
+            progress=progress,
+            scheduler=scheduler,
+            notice=notice,
+        )
         for p in todo:
             _finish(p)
     return open_image(image.location)
 
 
 def plan_image(
-    image: Image, *, from_level: int | None, levels: int | None, method: str | None,
-    anisotropic: bool, rebuild: bool, max_memory: int, jobs: int | None,
-    label: str | None = None, voxel_of: Image | None = None,
+    image: Image,
+    *,
+    from_level: int | None,
+    levels: int | None,
+    method: str | None,
+    anisotropic: bool,
+    rebuild: bool,
+    max_memory: int,
+    jobs: int | None,
+    label: str | None = None,
+    voxel_of: Image | None = None,
 ) -> DownsamplePlan:
     """Plan the levels below ``from_level`` of one image (pure but for reading metadata).
 
@@ -167,17 +206,21 @@ def plan_image(
     n = len(image.levels)
     k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
     if not 0 <= k < n:
-        raise OptionError("from_level", f"{from_level} is not a level of {image.url} "
-                          f"(levels 0 to {n - 1})")
+        raise OptionError(
+            "from_level", f"{from_level} is not a level of {image.url} (levels 0 to {n - 1})"
+        )
     if levels is not None and levels < k + 1:
-        raise OptionError("levels", f"{levels} counts fewer levels than [[from_level]] {k} "
-                          "keeps; [[levels]] counts every level including level 0")
+        raise OptionError(
+            "levels",
+            f"{levels} counts fewer levels than [[from_level]] {k} "
+            "keeps; [[levels]] counts every level including level 0",
+        )
     chosen = method or (image.method if image.method in METHODS else "mean")
     if chosen not in METHODS:
         raise OptionError("method", f"{chosen!r} is not one of {', '.join(METHODS)}")
     base = image.levels[k]
     info = base.info
-    replaced = tuple(lv.path for lv in image.levels[k + 1:])
+    replaced = tuple(lv.path for lv in image.levels[k + 1 :])
     if replaced and not rebuild:
         raise ConflictError(
             f"{image.url} already has levels below level {k} ({', '.join(replaced)}); pass "
@@ -189,40 +232,67 @@ def plan_image(
         chunks=info.chunks,
         shards=(info.shards or info.chunks) if info.zarr_format == 3 else None,
         levels=None if levels is None else levels - k,
-        method=chosen, anisotropic=anisotropic, max_memory=max_memory, jobs=jobs,
+        method=chosen,
+        anisotropic=anisotropic,
+        max_memory=max_memory,
+        jobs=jobs,
     )
     ref = voxel_of.levels[min(k, len(voxel_of.levels) - 1)] if voxel_of is not None else base
-    voxel = {name: ref.scale[ref.axis_names.index(name)] for name in image.axis_names
-             if name in space and name in ref.axis_names}
-    plan = make_plan(base.shape, info.dtype, image.axis_names, options, source_voxel_size=voxel,
-                     cpu_count=cpu_count(), base_stored=True)
+    voxel = {
+        name: ref.scale[ref.axis_names.index(name)]
+        for name in image.axis_names
+        if name in space and name in ref.axis_names
+    }
+    plan = make_plan(
+        base.shape,
+        info.dtype,
+        image.axis_names,
+        options,
+        source_voxel_size=voxel,
+        cpu_count=cpu_count(),
+        base_stored=True,
+    )
     kept = [lv.path for lv in image.levels[: k + 1]]
     factors0 = [round(f) for f in base.factors]
-    new_cum = [tuple(a * b for a, b in zip(factors0, plan.cumulative(j), strict=True))
-               for j in range(1, len(plan.spec.levels))]
+    new_cum = [
+        tuple(a * b for a, b in zip(factors0, plan.cumulative(j), strict=True))
+        for j in range(1, len(plan.spec.levels))
+    ]
     paths = _new_paths(kept, new_cum, image.axis_names)
-    spec = plan.spec.model_copy(update={"levels": tuple(
-        lv.model_copy(update={"path": p})
-        for lv, p in zip(plan.spec.levels, [base.path, *paths], strict=True)
-    )})
+    spec = plan.spec.model_copy(
+        update={
+            "levels": tuple(
+                lv.model_copy(update={"path": p})
+                for lv, p in zip(plan.spec.levels, [base.path, *paths], strict=True)
+            )
+        }
+    )
     plan = dataclasses.replace(plan, spec=spec)
     dataset = image.multiscale.datasets[k]
     datasets = []
     for j, path in enumerate(paths, start=1):
         cum = plan.cumulative(j)
         scale = [s * c for s, c in zip(dataset.scale, cum, strict=True)]
-        trans = [t + s * level_translation(chosen, c)
-                 for t, s, c in zip(dataset.translation, dataset.scale, cum, strict=True)]
+        trans = [
+            t + s * level_translation(chosen, c)
+            for t, s, c in zip(dataset.translation, dataset.scale, cum, strict=True)
+        ]
         transforms: list[JsonDict] = [{"type": "scale", "scale": scale}]
         if any(trans):
             transforms.append({"type": "translation", "translation": trans})
         datasets.append({"path": path, "coordinateTransformations": transforms})
-    return DownsamplePlan(url=image.url, label=label, from_level=k, replaced=replaced,
-                          plan=plan, datasets=tuple(datasets), method=chosen)
+    return DownsamplePlan(
+        url=image.url,
+        label=label,
+        from_level=k,
+        replaced=replaced,
+        plan=plan,
+        datasets=tuple(datasets),
+        method=chosen,
+    )
 
 
-def _new_paths(kept: Sequence[str], cum: Sequence[Sequence[int]],
-               axes: Sequence[str]) -> list[str]:
+def _new_paths(kept: Sequence[str], cum: Sequence[Sequence[int]], axes: Sequence[str]) -> list[str]:
     """Names for the new levels in the image's own style."""
     mags = [re.fullmatch(r"\d+(-\d+){0,2}", p) for p in kept]
     if any("-" in p for p in kept) and all(mags) and {"x", "y", "z"} <= set(axes):
@@ -246,9 +316,16 @@ def _new_paths(kept: Sequence[str], cum: Sequence[Sequence[int]],
 
 
 def _fingerprint(p: DownsamplePlan) -> str:
-    return fingerprint([p.from_level, p.method, p.new_paths, p.datasets,
-                        [lv.model_dump(mode="json") for lv in p.plan.spec.levels],
-                        [dataclasses.astuple(s) for s in p.plan.stages]])
+    return fingerprint(
+        [
+            p.from_level,
+            p.method,
+            p.new_paths,
+            p.datasets,
+            [lv.model_dump(mode="json") for lv in p.plan.spec.levels],
+            [dataclasses.astuple(s) for s in p.plan.stages],
+        ]
+    )
 
 
 def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
@@ -268,8 +345,10 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
             "[[rebuild=True]] to start again"
         )
     if resume and found is None:
-        raise ConflictError(f"{loc.describe()} holds no interrupted downsample to resume; "
-                            "run without [[resume=True]]")
+        raise ConflictError(
+            f"{loc.describe()} holds no interrupted downsample to resume; "
+            "run without [[resume=True]]"
+        )
     if rebuild or not resumable(found, fp):
         journal.clear()
         _write_marker(loc, p, fp)
@@ -292,24 +371,25 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
                     "remove it, or pass [[rebuild=True]] to replace it"
                 )
             replace_tree(child, what=f"{level.path} (in the way of a new level)")
-        derive_array(base_info, child, shape=level.shape, chunks=level.chunks,
-                     shards=level.shards)
+        derive_array(base_info, child, shape=level.shape, chunks=level.chunks, shards=level.shards)
 
 
 def _write_marker(loc: Location, p: DownsamplePlan, fp: str) -> None:
-    body = marker("ngff downsample", fp, from_level=p.from_level,
-                  new_levels=list(p.new_paths))
+    body = marker("ngff downsample", fp, from_level=p.from_level, new_levels=list(p.new_paths))
     try:
         loc.write_json(DOWNSAMPLE_MARKER, body)
     except OSError as exc:
         if not denied(exc):
             raise
-        raise StorageError(f"{exc}; the image is not writable — downsample needs write access "
-                           "to add levels (copy it first, or use a writable location)") from exc
+        raise StorageError(
+            f"{exc}; the image is not writable — downsample needs write access "
+            "to add levels (copy it first, or use a writable location)"
+        ) from exc
 
 
-def _set_datasets(loc: Location, keep: int, new: Sequence[JsonDict],
-                  method: str | None = None) -> None:
+def _set_datasets(
+    loc: Location, keep: int, new: Sequence[JsonDict], method: str | None = None
+) -> None:
     """Rewrite the multiscale's ``datasets``: the first ``keep`` entries, then ``new``, and
     record ``method`` as the one that made the new levels.
 

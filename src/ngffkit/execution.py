@@ -52,6 +52,7 @@ Progress = Callable[[int, int], None]
 Notice = Callable[[str], None]
 """Called with one line for the user (where the Dask cluster and its dashboard are)."""
 
+
 class SequentialExecutor(Executor):
     """Runs each task at once in the calling thread (debugging, tests, one-core runs)."""
 
@@ -72,8 +73,13 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None = None, *,
-                  plan: ConversionPlan | None = None) -> Executor:
+def make_executor(
+    kind: str = "local",
+    workers: int = 1,
+    scheduler: str | None = None,
+    *,
+    plan: ConversionPlan | None = None,
+) -> Executor:
     """An executor of ``kind`` with ``workers`` concurrent tasks.
 
     ``dask`` connects to ``scheduler`` when given; otherwise it starts a LocalCluster of
@@ -100,8 +106,10 @@ def as_executor(executor: Any) -> Executor:
     client = client_of(executor)
     if client is not None:
         return DaskExecutor(client)
-    raise InputError(f"executor must be local, sequential, dask, a concurrent.futures "
-                     f"Executor or a distributed.Client; got {type(executor).__name__}")
+    raise InputError(
+        f"executor must be local, sequential, dask, a concurrent.futures "
+        f"Executor or a distributed.Client; got {type(executor).__name__}"
+    )
 
 
 def brick_bytes(plan: ConversionPlan, stage: Stage, index: int) -> int:
@@ -110,9 +118,15 @@ def brick_bytes(plan: ConversionPlan, stage: Stage, index: int) -> int:
     return math.prod(b - a for a, b in stage.box(index)) * itemsize
 
 
-def run_plan(job: Job, executor: Executor | str | Any, journal: Journal, *,
-             progress: Progress | None = None, scheduler: str | None = None,
-             notice: Notice | None = None) -> None:
+def run_plan(
+    job: Job,
+    executor: Executor | str | Any,
+    journal: Journal,
+    *,
+    progress: Progress | None = None,
+    scheduler: str | None = None,
+    notice: Notice | None = None,
+) -> None:
     """Run every stage of ``job.plan`` in order, skipping bricks the journal has.
 
     ``executor`` is an executor to use (left running), a ``distributed.Client`` (left open)
@@ -123,34 +137,47 @@ def run_plan(job: Job, executor: Executor | str | Any, journal: Journal, *,
     run_plans([(job, journal)], executor, progress=progress, scheduler=scheduler, notice=notice)
 
 
-def run_plans(jobs: Sequence[tuple[Job, Journal]], executor: Executor | str | Any, *,
-              progress: Progress | None = None, scheduler: str | None = None,
-              notice: Notice | None = None) -> None:
+def run_plans(
+    jobs: Sequence[tuple[Job, Journal]],
+    executor: Executor | str | Any,
+    *,
+    progress: Progress | None = None,
+    scheduler: str | None = None,
+    notice: Notice | None = None,
+) -> None:
     """:func:`run_plan` for several plans in turn (an image's levels and its labels) on one
     executor, with one progress total across them."""
     if not jobs:
         return
     owned = isinstance(executor, str)
     biggest = max((job.plan for job, _ in jobs), key=lambda p: p.workers * p.task_memory)
-    pool = (make_executor(executor, max(j.plan.workers for j, _ in jobs), scheduler,
-                          plan=biggest)
-            if isinstance(executor, str) else as_executor(executor))
+    pool = (
+        make_executor(executor, max(j.plan.workers for j, _ in jobs), scheduler, plan=biggest)
+        if isinstance(executor, str)
+        else as_executor(executor)
+    )
     try:
         if isinstance(pool, DaskExecutor):
             if any(job.output.startswith("memory://") for job, _ in jobs):
-                raise InputError("a memory:// output lives in one process and Dask workers "
-                                 "cannot reach it; write to a file or object store URL")
+                raise InputError(
+                    "a memory:// output lives in one process and Dask workers "
+                    "cannot reach it; write to a file or object store URL"
+                )
             pool.forget_handles()
             if notice:
                 notice(pool.describe())
         try:
-            totals = [sum(brick_bytes(j.plan, s, i) for s in j.plan.stages
-                          for i in range(s.n_bricks)) for j, _ in jobs]
+            totals = [
+                sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))
+                for j, _ in jobs
+            ]
             offset = 0
             for (job, journal), total in zip(jobs, totals, strict=True):
+
                 def report(done: int, _total: int, base: int = offset) -> None:
                     if progress is not None:
                         progress(base + done, sum(totals))
+
                 job = _with_write_mode(job, journal, pool)
                 _run_stages(job, pool, journal, report)
                 offset += total
@@ -178,9 +205,12 @@ def _with_write_mode(job: Job, journal: Journal, pool: Executor) -> Job:
     if synced is None:
         synced = isinstance(pool, DaskExecutor) or boot_id() is None
     if not journal.start(synced):
-        warnings.warn(f"{job.output}: the machine restarted since this run began, so bricks "
-                      "written before may not have reached the disk; writing every brick again",
-                      NgffWarning, stacklevel=2)
+        warnings.warn(
+            f"{job.output}: the machine restarted since this run began, so bricks "
+            "written before may not have reached the disk; writing every brick again",
+            NgffWarning,
+            stacklevel=2,
+        )
     return dataclasses.replace(job, synced_writes=synced)
 
 
@@ -211,13 +241,18 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
         pending: set[Future[Any]] = set(futures)
         while pending:
             # Bounded waits: a lost scheduler must end the run even if a task never settles.
-            completed, pending = futures_wait(pending, timeout=WATCH_INTERVAL,
-                                              return_when=FIRST_COMPLETED)
+            completed, pending = futures_wait(
+                pending, timeout=WATCH_INTERVAL, return_when=FIRST_COMPLETED
+            )
             if not completed and dask is not None and not dask.connected:
                 raise _stop(pending, TaskError(f"the Dask client stopped: {LOST_SCHEDULER}"))
             for future in completed:
-                error = task_error(None if future.cancelled() else future.exception(), future,
-                                    f"brick {futures[future]} of stage {k}", dask is not None)
+                error = task_error(
+                    None if future.cancelled() else future.exception(),
+                    future,
+                    f"brick {futures[future]} of stage {k}",
+                    dask is not None,
+                )
                 if error is not None:
                     raise _stop(pending, error)
                 finished += brick_bytes(plan, stage, futures[future])
@@ -225,7 +260,20 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
                     progress(finished, total)
 
 
-__all__ = ["DaskExecutor", "ExecutorKind", "Notice", "Progress",
-           "SequentialExecutor", "as_executor", "brick_bytes", "cluster_budget", "connect",
-           "cpu_count", "local_cluster_size", "make_executor", "run_plan", "run_plans",
-           "start_local_cluster"]
+__all__ = [
+    "DaskExecutor",
+    "ExecutorKind",
+    "Notice",
+    "Progress",
+    "SequentialExecutor",
+    "as_executor",
+    "brick_bytes",
+    "cluster_budget",
+    "connect",
+    "cpu_count",
+    "local_cluster_size",
+    "make_executor",
+    "run_plan",
+    "run_plans",
+    "start_local_cluster",
+]

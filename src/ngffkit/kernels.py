@@ -109,7 +109,10 @@ def downsample(
 
 
 def pyramid(
-    data: np.ndarray, factors: Sequence[Sequence[int]], method: str = "mean", *,
+    data: np.ndarray,
+    factors: Sequence[Sequence[int]],
+    method: str = "mean",
+    *,
     compiled: bool = True,
 ) -> list[np.ndarray]:
     """All coarser levels from one call: level ``k + 1`` is level ``k`` reduced by ``factors[k]``.

@@ -147,8 +147,9 @@ def _source(spec: SourceSpec) -> Any:
         return _sources[key]
 
 
-def level_store(output: str, path: str, *, write_empty: bool,
-                synced: bool = True) -> ts.TensorStore:
+def level_store(
+    output: str, path: str, *, write_empty: bool, synced: bool = True
+) -> ts.TensorStore:
     """The level array at ``output/path``, opened for writing (cached per process).
     ``synced=False`` leaves a local store's chunk files in the page cache (no ``fsync``)."""
     key = (output, path, write_empty, synced, default_options())
@@ -159,8 +160,10 @@ def level_store(output: str, path: str, *, write_empty: bool,
         loc = resolve(output).child(path) if path else resolve(output)
         info = read_array_info(loc)
         if info is None:
-            raise StorageError(f"the level array {loc.describe()} is missing; rerun with "
-                               "--overwrite to start again")
+            raise StorageError(
+                f"the level array {loc.describe()} is missing; rerun with "
+                "--overwrite to start again"
+            )
         spec = tensorstore_spec(loc, info)
         # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.
         spec["store_data_equal_to_fill_value"] = write_empty
@@ -169,8 +172,9 @@ def level_store(output: str, path: str, *, write_empty: bool,
             # conversion's time; see Job.synced_writes for when they are worth it.
             spec["kvstore"]["file_io_sync"] = synced
         with mapped_errors(loc):
-            store = ts.open(spec, read=True, write=True, open=True,
-                            context=shared_context()).result()
+            store = ts.open(
+                spec, read=True, write=True, open=True, context=shared_context()
+            ).result()
         _stores[key] = store
         return store
 
@@ -222,15 +226,20 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         region = tuple(slice(o + a, o + b) for o, (a, b) in zip(offset, box, strict=True))
         data = source.read(region)
         return cast(data, plan.window, plan.out_dtype)
-    store = level_store(job.output, _level_paths(plan)[stage.base_level],
-                        write_empty=plan.write_empty_chunks, synced=job.syncs)
+    store = level_store(
+        job.output,
+        _level_paths(plan)[stage.base_level],
+        write_empty=plan.write_empty_chunks,
+        synced=job.syncs,
+    )
     index = tuple(slice(a, b) for a, b in box)
     with mapped_errors(resolve(job.output), _level_paths(plan)[stage.base_level]):
         return np.asarray(store[index].read().result())
 
 
-def _check_written(store: ts.TensorStore, region: tuple[slice, ...], data: np.ndarray,
-                   where: Location) -> None:
+def _check_written(
+    store: ts.TensorStore, region: tuple[slice, ...], data: np.ndarray, where: Location
+) -> None:
     """Read ``region`` back and compare it with ``data`` (NaNs equal to NaNs)."""
     with mapped_errors(where):
         back = np.asarray(store[region].read().result())
@@ -264,13 +273,15 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     with mapped_errors(resolve(job.output)):
         for level in stage.levels:
             if level != stage.base_level:
-                data = downsample(data, plan.factors[level - 1], method,
-                                  compiled=plan.compiled_kernels)
+                data = downsample(
+                    data, plan.factors[level - 1], method, compiled=plan.compiled_kernels
+                )
                 start = [s // f for s, f in zip(start, plan.factors[level - 1], strict=True)]
             elif not stage.from_input:
                 continue  # the base of a reduction stage is already stored
-            store = level_store(job.output, paths[level], write_empty=plan.write_empty_chunks,
-                                synced=job.syncs)
+            store = level_store(
+                job.output, paths[level], write_empty=plan.write_empty_chunks, synced=job.syncs
+            )
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
             # Tensorstore may keep the array instead of copying it: nothing changes it later.
             pending.append(store[region].write(data, can_reference_source_data_indefinitely=True))
@@ -284,5 +295,15 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 
 
-__all__ = ["BrickResult", "Job", "Journal", "array_reader", "boot_id", "cast",
-           "forget_handles", "level_store", "read_base", "run_brick"]
+__all__ = [
+    "BrickResult",
+    "Job",
+    "Journal",
+    "array_reader",
+    "boot_id",
+    "cast",
+    "forget_handles",
+    "level_store",
+    "read_base",
+    "run_brick",
+]

@@ -99,9 +99,11 @@ class ConvertOptions(BaseModel):
         except TypeError:
             dtype = None
         if dtype is None or dtype.kind not in "uifb":
-            raise ValueError(f"{value!r} is not a data type ngffkit writes; use one of uint8, "
-                             "uint16, uint32, uint64, int8, int16, int32, int64, float32, "
-                             "float64")
+            raise ValueError(
+                f"{value!r} is not a data type ngffkit writes; use one of uint8, "
+                "uint16, uint32, uint64, int8, int16, int32, int64, float32, "
+                "float64"
+            )
         return value
 
     @field_validator("levels")
@@ -205,10 +207,12 @@ class ConversionPlan:
             + f", {self.spec.dtype}, {self.spec.compression}, method {self.spec.method}",
         ]
         if self.window is not None:
-            lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
-                         f"{self.window[0]:g}:{self.window[1]:g}"
-                         + (" (auto, measured from the input)" if self.window_auto else "")
-                         + " mapped linearly onto the output range")
+            lines.append(
+                f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
+                f"{self.window[0]:g}:{self.window[1]:g}"
+                + (" (auto, measured from the input)" if self.window_auto else "")
+                + " mapped linearly onto the output range"
+            )
         elif self.source_dtype != self.spec.dtype:
             lines.append(f"cast: {self.source_dtype} -> {self.spec.dtype}, values kept")
         lines.append("levels:")
@@ -253,7 +257,8 @@ def _per_spatial(
 
 
 def _region(
-    shape: Sequence[int], region: Sequence[tuple[int | None, int | None]] | None,
+    shape: Sequence[int],
+    region: Sequence[tuple[int | None, int | None]] | None,
     axes: Sequence[str],
 ) -> tuple[tuple[int, int], ...]:
     if region is None:
@@ -271,8 +276,9 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "ranges", f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
-                f"{name} is empty or outside the input (0:{extent})"
+                "ranges",
+                f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                f"{name} is empty or outside the input (0:{extent})",
             )
         out.append((start, stop))
     return tuple(out)
@@ -317,8 +323,9 @@ def choose_brick(
         req = []
         for axis in range(n):
             granule = _lcm_all([units[j][axis] * cum[j][axis] for j in range(k)])
-            req.append(min(granule, base_shape[axis]) if granule < base_shape[axis]
-                       else base_shape[axis])
+            req.append(
+                min(granule, base_shape[axis]) if granule < base_shape[axis] else base_shape[axis]
+            )
         if wide:
             req[-1] = base_shape[-1]
         return req
@@ -371,8 +378,9 @@ def choose_brick(
     return tuple(brick), best_k, over_budget
 
 
-def check_whole_shards(stage: Stage, units: Sequence[Sequence[int]],
-                       cum: Sequence[Sequence[int]]) -> None:
+def check_whole_shards(
+    stage: Stage, units: Sequence[Sequence[int]], cum: Sequence[Sequence[int]]
+) -> None:
     """The planner's promise, checked where bricks are made: every brick covers whole
     shards (chunks, unsharded) of each level it writes, so no two bricks share one and
     tasks never race on a shard. ``units[k]``, ``cum[k]``: the k-th level of the stage's
@@ -428,8 +436,9 @@ def make_plan(
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
-    asked = _per_spatial(options.chunks if options.chunks is not None else chunk_default,
-                         axes, space, "chunks")
+    asked = _per_spatial(
+        options.chunks if options.chunks is not None else chunk_default, axes, space, "chunks"
+    )
     assert asked is not None
     unsharded = options.shards == "none"
     shards_asked = None if unsharded else _per_spatial(options.shards, axes, space, "shards")  # type: ignore[arg-type]
@@ -441,8 +450,9 @@ def make_plan(
         for name, c, s in zip(axes, asked, shards_asked, strict=True):
             if s % c:
                 raise OptionError(
-                    "shards", f"{s} on axis {name} is not a multiple of the chunk size {c} "
-                    f"on that axis; each shard must hold whole chunks"
+                    "shards",
+                    f"{s} on axis {name} is not a multiple of the chunk size {c} "
+                    f"on that axis; each shard must hold whole chunks",
                 )
     # Chunks and shards are clipped to the image alike: a chunk no bigger than the extent,
     # a shard no bigger than the whole chunks that cover it.
@@ -461,8 +471,11 @@ def make_plan(
         steps: list[tuple[int, ...]] = []
     else:
         spatial_steps = plan_factors(
-            [out_shape[i] for i in spatial], voxel_list, levels=options.levels,
-            anisotropic=options.anisotropic, min_size=[chunks[i] for i in spatial],
+            [out_shape[i] for i in spatial],
+            voxel_list,
+            levels=options.levels,
+            anisotropic=options.anisotropic,
+            min_size=[chunks[i] for i in spatial],
         )
         steps = []
         for step in spatial_steps:
@@ -475,25 +488,37 @@ def make_plan(
     base_origin = dict(source_origin or {})
     origin = None
     if not options.crop_to_origin:
-        start = [base_origin.get(name, 0.0) + a * float(voxel.get(name, 1.0)) if sp else 0.0
-                 for (a, _), name, sp in zip(region, axes, space, strict=True)]
+        start = [
+            base_origin.get(name, 0.0) + a * float(voxel.get(name, 1.0)) if sp else 0.0
+            for (a, _), name, sp in zip(region, axes, space, strict=True)
+        ]
         origin = start if any(start) else None
     spatial_names = [axes[i] for i in spatial]
     if not options.zarr_only and (not all(n in voxel for n in spatial_names) or unit is None):
         notes.append(missing_voxel_note(spatial_names, voxel, unit))
     spec = pyramid_spec(
-        out_shape, out_dtype, axes=axis_objs,
+        out_shape,
+        out_dtype,
+        axes=axis_objs,
         voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
-        factors=steps, chunks=chunks, shards=shards, compression=compression,
-        version=version, method=options.method, name=options.name, origin=origin,
+        factors=steps,
+        chunks=chunks,
+        shards=shards,
+        compression=compression,
+        version=version,
+        method=options.method,
+        name=options.name,
+        origin=origin,
         cast=cast_record(in_dtype, out_dtype, window, auto=options.window_auto),
     )
     if input_axes:
         spec = spec.model_copy(update={"input_axes": f"{input_axes} -> {','.join(axes)}"})
 
     jobs = max(1, options.jobs or cpu_count)
-    compiled = (options.method in ("median", "mode")
-                or math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM)
+    compiled = (
+        options.method in ("median", "mode")
+        or math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM
+    )
     # Memory is the hard limit: below it the numpy path does the same work, only slower.
     compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
     budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
@@ -507,31 +532,53 @@ def make_plan(
         levels = spec.levels[base:]
         units = [lv.shards or lv.chunks for lv in levels]
         cum_base = _cum(steps, base, ndim)
-        cum = [tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
-               for k in range(len(levels))]
+        cum = [
+            tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
+            for k in range(len(levels))
+        ]
         brick, reach, over = choose_brick(
-            levels[0].shape, units, cum, itemsize, max(task_budget // jobs, 1),
-            full_width=(base == 0 and not window_cheap), min_bricks=2 * jobs,
+            levels[0].shape,
+            units,
+            cum,
+            itemsize,
+            max(task_budget // jobs, 1),
+            full_width=(base == 0 and not window_cheap),
+            min_bricks=2 * jobs,
             target=BRICK_TARGET,
         )
         if over and jobs > 1:  # fewer workers, each with more memory
             brick, reach, over = choose_brick(
-                levels[0].shape, units, cum, itemsize, max(task_budget, 1),
-                full_width=(base == 0 and not window_cheap), min_bricks=1, target=BRICK_TARGET,
+                levels[0].shape,
+                units,
+                cum,
+                itemsize,
+                max(task_budget, 1),
+                full_width=(base == 0 and not window_cheap),
+                min_bricks=1,
+                target=BRICK_TARGET,
             )
         if over:
             # The smallest workable budget follows from this input: one brick that reaches
             # the next level, held by one worker.
-            need = (BASE_MEMORY + (COMPILED_KERNELS_MEMORY if compiled else 0)
-                    + int(math.prod(brick) * itemsize * TASK_OVERHEAD))
+            need = (
+                BASE_MEMORY
+                + (COMPILED_KERNELS_MEMORY if compiled else 0)
+                + int(math.prod(brick) * itemsize * TASK_OVERHEAD)
+            )
             raise OptionError(
-                "max_memory", f"{options.max_memory / MiB:.0f} MiB is too small for this "
+                "max_memory",
+                f"{options.max_memory / MiB:.0f} MiB is too small for this "
                 f"input: a brick of {_fmt(brick)} voxels that reaches the next level needs "
                 f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
-                "smaller chunks and shards")
-        stage = Stage(base_level=base, levels=tuple(range(base, base + reach)),
-                      base_shape=levels[0].shape, brick=brick,
-                      from_input=base == 0 and not base_stored)
+                "smaller chunks and shards",
+            )
+        stage = Stage(
+            base_level=base,
+            levels=tuple(range(base, base + reach)),
+            base_shape=levels[0].shape,
+            brick=brick,
+            from_input=base == 0 and not base_stored,
+        )
         check_whole_shards(stage, units, cum)
         stages.append(stage)
         last = base + reach - 1
@@ -543,12 +590,20 @@ def make_plan(
     most_bricks = max(stage.n_bricks for stage in stages)
     workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
     return ConversionPlan(
-        spec=spec, source_shape=shape, source_dtype=in_dtype.name, region=region,
-        factors=tuple(steps), stages=tuple(stages), workers=int(workers),
+        spec=spec,
+        source_shape=shape,
+        source_dtype=in_dtype.name,
+        region=region,
+        factors=tuple(steps),
+        stages=tuple(stages),
+        workers=int(workers),
         task_memory=task_memory,
-        window=window, window_auto=options.window_auto and window is not None,
-        write_empty_chunks=options.write_empty_chunks, zarr_only=options.zarr_only,
-        max_memory=options.max_memory, notes=tuple(notes),
+        window=window,
+        window_auto=options.window_auto and window is not None,
+        write_empty_chunks=options.write_empty_chunks,
+        zarr_only=options.zarr_only,
+        max_memory=options.max_memory,
+        notes=tuple(notes),
         compiled_kernels=compiled,
     )
 
@@ -559,10 +614,12 @@ def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: s
     missing = [n for n in space if n not in voxel]
     size_gone = "voxel size" + (f" for {','.join(missing)}" if len(missing) < len(space) else "")
     lacking = [w for w, gone in ((size_gone, bool(missing)), ("unit", unit is None)) if gone]
-    return (f"no {' or '.join(lacking)} was given or found in the input: the image says its "
-            f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
-            + (", which strict validation flags" if unit is None else "")
-            + ". Give the voxel size and unit to record the real ones.")
+    return (
+        f"no {' or '.join(lacking)} was given or found in the input: the image says its "
+        f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
+        + (", which strict validation flags" if unit is None else "")
+        + ". Give the voxel size and unit to record the real ones."
+    )
 
 
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
@@ -572,5 +629,12 @@ def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ..
     return tuple(out)
 
 
-__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "Stage",
-           "check_whole_shards", "choose_brick", "make_plan"]
+__all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "ConversionPlan",
+    "ConvertOptions",
+    "Stage",
+    "check_whole_shards",
+    "choose_brick",
+    "make_plan",
+]

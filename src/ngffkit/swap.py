@@ -57,13 +57,25 @@ def write_state(root: Location, state: Mapping[str, Any]) -> None:
     root.child(COMPRESS_WORK).write_json(STATE, dict(state))
 
 
-def begin(root: Location, *, fingerprint: str, levels: Sequence[str],
-          groups: Mapping[str, Mapping[str, Any]], backup: Mapping[str, Mapping[str, Any]],
-          summary: str) -> JsonDict:
+def begin(
+    root: Location,
+    *,
+    fingerprint: str,
+    levels: Sequence[str],
+    groups: Mapping[str, Mapping[str, Any]],
+    backup: Mapping[str, Mapping[str, Any]],
+    summary: str,
+) -> JsonDict:
     """Start a fresh in-place run: the state file first, so a kill leaves a trace."""
-    state: JsonDict = {"tool": "ngff compress", "phase": "writing", "fingerprint": fingerprint,
-                       "levels": list(levels), "groups": dict(groups), "backup": dict(backup),
-                       "summary": summary}
+    state: JsonDict = {
+        "tool": "ngff compress",
+        "phase": "writing",
+        "fingerprint": fingerprint,
+        "levels": list(levels),
+        "groups": dict(groups),
+        "backup": dict(backup),
+        "summary": summary,
+    }
     write_state(root, state)
     return state
 
@@ -104,9 +116,17 @@ def rollback(root: Location, state: JsonDict) -> None:
                     _remove(live)
                 live.parent.mkdir(parents=True, exist_ok=True)
                 _rename(parked, live)
-        restore = {rel: {"write": files, "delete": [
-            name for name in state["groups"].get(rel, {}).get("write", {}) if name not in files
-        ]} for rel, files in state["backup"].items()}
+        restore = {
+            rel: {
+                "write": files,
+                "delete": [
+                    name
+                    for name in state["groups"].get(rel, {}).get("write", {})
+                    if name not in files
+                ],
+            }
+            for rel, files in state["backup"].items()
+        }
         _write_groups(root, restore)
     _remove(base)
 
@@ -130,8 +150,10 @@ def _rename(src: Path, dst: Path) -> None:
     try:
         os.replace(src, dst)
     except OSError as exc:
-        raise StorageError(f"cannot move {src} to {dst}: {exc.strerror or exc}; "
-                           "rerun the command to continue, or --rollback") from exc
+        raise StorageError(
+            f"cannot move {src} to {dst}: {exc.strerror or exc}; "
+            "rerun the command to continue, or --rollback"
+        ) from exc
 
 
 def _remove(path: Path) -> None:
@@ -144,5 +166,14 @@ def _remove(path: Path) -> None:
         raise StorageError(f"cannot remove {path}: {exc.strerror or exc}") from exc
 
 
-__all__ = ["STATE", "begin", "cleanup", "new_location", "read_state", "rollback",
-           "swap", "work_dir", "write_state"]
+__all__ = [
+    "STATE",
+    "begin",
+    "cleanup",
+    "new_location",
+    "read_state",
+    "rollback",
+    "swap",
+    "work_dir",
+    "write_state",
+]

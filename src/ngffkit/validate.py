@@ -464,7 +464,10 @@ def ome_zarr_models_findings(
 
 
 def validate_with_models(
-    url: str | os.PathLike[str] | Location, *, strict: bool = False, data: bool = False,
+    url: str | os.PathLike[str] | Location,
+    *,
+    strict: bool = False,
+    data: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
     """:func:`validate`, then ome-zarr-models on local stores if nothing was found.
@@ -481,15 +484,17 @@ def validate_with_models(
 
 
 def check_data_into(
-    report: ValidationReport, url: str | os.PathLike[str] | Location,
+    report: ValidationReport,
+    url: str | os.PathLike[str] | Location,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Add the data check's findings to ``report`` (images whose levels can be opened)."""
     from ngffkit.datacheck import check_data
 
     if report.kind != "image" or report.partial:
-        report.problems.append(Finding("data", "not checked: only the levels of a complete "
-                                               "image can be read"))
+        report.problems.append(
+            Finding("data", "not checked: only the levels of a complete image can be read")
+        )
         return
     try:
         report.problems.extend(check_data(url, progress=progress))

@@ -28,12 +28,15 @@ def test_basic_auth_from_the_url_is_sent_and_never_shown(
     server = server_factory(basic=("alice", PASSWORD))
     url = server.url("sharded.ome.zarr", auth=f"alice:{PASSWORD}")
     image = ngffkit.open(url)
-    np.testing.assert_array_equal(
-        image.levels[1][...], served_root[1]["sharded"]["levels"][1]
-    )
+    np.testing.assert_array_equal(image.levels[1][...], served_root[1]["sharded"]["levels"][1])
     assert all(r.authorization and r.authorization.startswith("Basic ") for r in server.log)
-    for shown in (image.url, repr(image), repr(image.location), image.location.describe("x"),
-                  repr(image.levels[0])):
+    for shown in (
+        image.url,
+        repr(image),
+        repr(image.location),
+        image.location.describe("x"),
+        repr(image.levels[0]),
+    ):
         assert PASSWORD not in shown and "alice" not in shown
 
 

@@ -38,8 +38,18 @@ def test_convert_into_a_bucket_and_read_back(
     s3.create_bucket("convert-here")
     folder, data = stack
     url = "s3://convert-here/out/img.ome.zarr"
-    done = run_ngff("convert", folder, url, "--s3-endpoint", s3.endpoint, "--chunks", "16",
-                    "--shards", "32", "-q")
+    done = run_ngff(
+        "convert",
+        folder,
+        url,
+        "--s3-endpoint",
+        s3.endpoint,
+        "--chunks",
+        "16",
+        "--shards",
+        "32",
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
     keys = s3.keys("convert-here", "out/img.ome.zarr/")
     assert "out/img.ome.zarr/zarr.json" in keys and "out/img.ome.zarr/0/zarr.json" in keys
@@ -109,9 +119,10 @@ def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     spec = resolve("s3://b/p.zarr", options=opts.updated(retries=1)).kvstore
-    assert spec["context"] == {"aws_credentials": {"type": "environment"},
-                               "s3_request_retries": {"max_retries": 1, "initial_delay": "250ms",
-                                                      "max_delay": "8s"}}
+    assert spec["context"] == {
+        "aws_credentials": {"type": "environment"},
+        "s3_request_retries": {"max_retries": 1, "initial_delay": "250ms", "max_delay": "8s"},
+    }
     # Children keep how the store is reached.
     child = resolve("s3://b/p.zarr", options=opts).child("0")
     assert child.kvstore["endpoint"] == "http://127.0.0.1:9000"
@@ -127,7 +138,9 @@ def moto_with_auth() -> Iterator[str]:
 
 
 def test_refused_credentials_say_so(
-    moto_with_auth: str, monkeypatch: pytest.MonkeyPatch, run_ngff: Any,
+    moto_with_auth: str,
+    monkeypatch: pytest.MonkeyPatch,
+    run_ngff: Any,
     stack: tuple[Path, np.ndarray],
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
@@ -135,8 +148,9 @@ def test_refused_credentials_say_so(
     with pytest.raises(StorageError, match="credentials were refused") as caught:
         _open_with(moto_with_auth)
     assert "wrong-secret-value" not in str(caught.value)
-    done = run_ngff("convert", stack[0], "s3://some-bucket/img.ome.zarr", "-q",
-                    "--s3-endpoint", moto_with_auth)
+    done = run_ngff(
+        "convert", stack[0], "s3://some-bucket/img.ome.zarr", "-q", "--s3-endpoint", moto_with_auth
+    )
     assert done.returncode == 1 and "credentials were refused" in done.stderr
     assert "wrong-secret-value" not in done.stderr + done.stdout
 
@@ -172,8 +186,9 @@ def test_downsample_and_compress_in_a_bucket(
     assert not [k for k in s3.keys("pyramids", "img.ome.zarr/") if ".ngffkit-" in k]
 
     copy = "s3://pyramids/copy.ome.zarr"
-    done = run_ngff("compress", url, "--output", copy, "--format", "0.4",
-                    "--compression", "gzip:3", *opts)
+    done = run_ngff(
+        "compress", url, "--output", copy, "--format", "0.4", "--compression", "gzip:3", *opts
+    )
     assert done.returncode == 0, done.stderr
     assert "copy.ome.zarr/.zattrs" in s3.keys("pyramids", "copy.ome.zarr/")
     again = ngffkit.open(copy)

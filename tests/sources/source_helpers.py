@@ -70,5 +70,3 @@ def assert_reads(src: Any, expected: np.ndarray) -> None:
         assert again.shape == src.shape and again.axes == src.axes
         box = windows(expected.shape)[1]
         np.testing.assert_array_equal(again.read(box), expected[box])
-
-

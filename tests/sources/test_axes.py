@@ -172,13 +172,20 @@ def test_plain_tiff_resolution_tags_give_x_and_y(tmp_path: Path) -> None:
 
 def test_precomputed_is_xyz_channel(tmp_path: Path) -> None:
     """Neuroglancer precomputed: tensorstore's dimensions are x,y,z,channel."""
-    store = ts.open({"driver": "neuroglancer_precomputed",
-                     "kvstore": {"driver": "file", "path": str(tmp_path / "pc")},
-                     "multiscale_metadata": {"type": "image", "data_type": "uint32",
-                                             "num_channels": 1},
-                     "scale_metadata": {"size": [NX, NY, NZ], "resolution": [4, 5, 40],
-                                        "encoding": "raw", "chunk_size": [4, 4, 4]}},
-                    create=True).result()
+    store = ts.open(
+        {
+            "driver": "neuroglancer_precomputed",
+            "kvstore": {"driver": "file", "path": str(tmp_path / "pc")},
+            "multiscale_metadata": {"type": "image", "data_type": "uint32", "num_channels": 1},
+            "scale_metadata": {
+                "size": [NX, NY, NZ],
+                "resolution": [4, 5, 40],
+                "encoding": "raw",
+                "chunk_size": [4, 4, 4],
+            },
+        },
+        create=True,
+    ).result()
     store[..., 0].write(VOL.transpose(2, 1, 0)).result()
     data, src = read_all(tmp_path / "pc")
     assert src.shape == (NZ, NY, NX)

@@ -256,8 +256,9 @@ def test_the_majority_decides_the_reference(tmp_path: Path, odd: int) -> None:
     with open_source(tmp_path / "s") as src, pytest.raises(InputError) as info:
         src.check_all()
     message = str(info.value)
-    assert (f"{paths[odd].name} (z={odd}) is 64×81 uint8 but the other 7 slices are 64×80 "
-            "uint8") in message
+    assert (
+        f"{paths[odd].name} (z={odd}) is 64×81 uint8 but the other 7 slices are 64×80 uint8"
+    ) in message
     assert all(p.name not in message for i, p in enumerate(paths) if i != odd)
 
 

@@ -53,8 +53,11 @@ def test_missing_cell_is_an_error_unless_gaps_are_allowed(tmp_path: Path) -> Non
     vol = random_volume((20, 16, 18), np.uint8)
     paths = write_grid(tmp_path / "grid", vol)
     paths[(1, 0, 1)].unlink()
-    with pytest.raises(InputError, match=r"1 of the 3×2×3 grid cells are missing: "
-                                         r"cell_yxz_001_002_002\.tif.*allow_gaps"):
+    with pytest.raises(
+        InputError,
+        match=r"1 of the 3×2×3 grid cells are missing: "
+        r"cell_yxz_001_002_002\.tif.*allow_gaps",
+    ):
         open_source(tmp_path / "grid")
     expected = vol.copy()
     expected[8:16, 0:8, 8:16] = 0
@@ -72,9 +75,12 @@ def test_cell_of_wrong_shape_is_named(tmp_path: Path) -> None:
     with open_source(tmp_path / "grid") as src:
         with pytest.raises(InputError, match=rf"{bad.name}.*\(8, 8, 8\).*\(8, 8, 7\)"):
             src.read((slice(0, 20), slice(0, 16), slice(0, 18)))
-        with pytest.raises(InputError, match=rf"1 of 18 grid cells differ from the rest: "
-                                             rf"{bad.name} is 8×8×7 \(z×y×x\) uint8 where the "
-                                             r"other cells say 8×8×8"):
+        with pytest.raises(
+            InputError,
+            match=rf"1 of 18 grid cells differ from the rest: "
+            rf"{bad.name} is 8×8×7 \(z×y×x\) uint8 where the "
+            r"other cells say 8×8×8",
+        ):
             src.check_all()
         # cells that are fine still read
         np.testing.assert_array_equal(src.read((slice(0, 8),) * 3), vol[:8, :8, :8])
@@ -85,8 +91,11 @@ def test_cell_of_wrong_dtype_is_named(tmp_path: Path) -> None:
     paths = write_grid(tmp_path / "grid", vol)
     bad = paths[(1, 1, 1)]
     tifffile.imwrite(bad, np.zeros((8, 8, 8), np.uint8), photometric="minisblack")
-    with pytest.raises(InputError, match=rf"{bad.name} is 8×8×8 \(z×y×x\) uint8 where the "
-                                         r"other cells say 8×8×8 \(z×y×x\) uint16"):
+    with pytest.raises(
+        InputError,
+        match=rf"{bad.name} is 8×8×8 \(z×y×x\) uint8 where the "
+        r"other cells say 8×8×8 \(z×y×x\) uint16",
+    ):
         open_source(tmp_path / "grid").check_all()
 
 

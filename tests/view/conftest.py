@@ -88,8 +88,15 @@ def write_pattern(
         where[axes.index("y")] = slice(shape[axes.index("y")] // 2, None)
         seg[tuple(where)] = 2
         label_spec = cells_label_spec(
-            shape, "uint32", axes=axes, voxel_size={a: voxel[a] for a in axes if a in voxel},
-            unit="micrometer", levels=2, chunks=16, shards=shards, version=version,
+            shape,
+            "uint32",
+            axes=axes,
+            voxel_size={a: voxel[a] for a in axes if a in voxel},
+            unit="micrometer",
+            levels=2,
+            chunks=16,
+            shards=shards,
+            version=version,
         )
         _write_levels(path / "labels" / "cells", label_spec, seg)
         write_labels_group(path, ["cells"], version)

@@ -62,13 +62,16 @@ class LazyConsole:
             from rich.console import Console
 
             if self._stderr:
-                self._console = Console(stderr=True, highlight=False, soft_wrap=True,
-                                        emoji=False)
+                self._console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
             else:
                 # Piped output (scripts, tests) gets a wide console so tables do not wrap at
                 # 80 columns.
-                self._console = Console(highlight=False, soft_wrap=True, emoji=False,
-                                        width=None if sys.stdout.isatty() else 160)
+                self._console = Console(
+                    highlight=False,
+                    soft_wrap=True,
+                    emoji=False,
+                    width=None if sys.stdout.isatty() else 160,
+                )
         return self._console
 
     def print(self, *objects: Any, markup: bool | None = None, **kwargs: Any) -> None:
@@ -92,9 +95,7 @@ class LazyConsole:
 
 def is_plain(text: str) -> bool:
     """Whether rich would write ``text`` unchanged (markup and emoji codes aside)."""
-    return _NOT_PLAIN.isdisjoint(text) and all(
-        line == line.rstrip() for line in text.split("\n")
-    )
+    return _NOT_PLAIN.isdisjoint(text) and all(line == line.rstrip() for line in text.split("\n"))
 
 
 err_console = LazyConsole(stderr=True)
@@ -132,8 +133,14 @@ def current_args() -> list[str]:
     return list(_args)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str,
-                  lineno: int, file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     # Our warnings are for the user, even with --quiet: one line each, no source location.
     if issubclass(category, NgffWarning):
         err_console.print(f"Warning: {message}", markup=False)
@@ -194,7 +201,9 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         err_console.print(
             f"Error: internal error in ngffkit ({type(exc).__name__}: {exc}, at "
             f"{Path(frame.filename).name}:{frame.lineno}); please report it with the command "
-            f"you ran ({TRACEBACK_ENV}=1 shows the traceback)", markup=False)
+            f"you ran ({TRACEBACK_ENV}=1 shows the traceback)",
+            markup=False,
+        )
         return EXIT_ERROR
     return EXIT_OK
 

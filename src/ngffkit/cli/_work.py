@@ -15,32 +15,56 @@ import typer
 from ngffkit.cli._common import current_args, err_console, out_console
 from ngffkit.cli.options import parse_size
 
-Jobs = Annotated[int | None, typer.Option(
-    help="Parallel tasks (default: cores; with --scheduler, the cluster's threads).")]
-MaxMemory = Annotated[str | None, typer.Option(
-    help="Memory budget for the whole run, e.g. 1G, 512M (default 2G; with --scheduler, "
-         "70% of the cluster workers' memory).")]
-ExecutorOpt = Annotated[str | None, typer.Option(
-    "--executor", help="local (threads) or dask: the cluster at --scheduler, or else a local "
-                       "cluster of --jobs processes sharing --max-memory.")]
-Scheduler = Annotated[str | None, typer.Option(
-    help="A running Dask scheduler: tcp://HOST:PORT, or the file of `dask scheduler "
-         "--scheduler-file` (implies --executor dask).")]
+Jobs = Annotated[
+    int | None,
+    typer.Option(help="Parallel tasks (default: cores; with --scheduler, the cluster's threads)."),
+]
+MaxMemory = Annotated[
+    str | None,
+    typer.Option(
+        help="Memory budget for the whole run, e.g. 1G, 512M (default 2G; with --scheduler, "
+        "70% of the cluster workers' memory)."
+    ),
+]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="local (threads) or dask: the cluster at --scheduler, or else a local "
+        "cluster of --jobs processes sharing --max-memory.",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="A running Dask scheduler: tcp://HOST:PORT, or the file of `dask scheduler "
+        "--scheduler-file` (implies --executor dask)."
+    ),
+]
 DryRun = Annotated[bool, typer.Option(help="Print the plan and write nothing.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices (the done: summary still goes to stdout).")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bar or notices (the done: summary still goes to stdout)."
+    ),
+]
 EXECUTORS = ("local", "dask", "sequential")
 
 
 def check_jobs(jobs: int | None) -> None:
     """Refuse a --jobs below 1 (None: the default)."""
     if jobs is not None and jobs < 1:
-        raise typer.BadParameter(f"{jobs} must be 1 or more (the number of parallel tasks)",
-                                 param_hint="--jobs")
+        raise typer.BadParameter(
+            f"{jobs} must be 1 or more (the number of parallel tasks)", param_hint="--jobs"
+        )
 
 
-def check_run_options(executor: str | None, max_memory: str | None,
-                      scheduler: str | None = None,
-                      jobs: int | None = None) -> tuple[str, int | None]:
+def check_run_options(
+    executor: str | None,
+    max_memory: str | None,
+    scheduler: str | None = None,
+    jobs: int | None = None,
+) -> tuple[str, int | None]:
     """Validate --executor/--scheduler/--jobs/--max-memory; return the executor kind and
     --max-memory in bytes (None when not given: the library's default, or the cluster's)."""
     check_jobs(jobs)
@@ -49,8 +73,9 @@ def check_run_options(executor: str | None, max_memory: str | None,
     if executor not in EXECUTORS:
         raise typer.BadParameter("choose local or dask", param_hint="--executor")
     if scheduler and executor != "dask":
-        raise typer.BadParameter("--scheduler runs on Dask; use it with --executor dask",
-                                 param_hint="--scheduler")
+        raise typer.BadParameter(
+            "--scheduler runs on Dask; use it with --executor dask", param_hint="--scheduler"
+        )
     if executor == "dask":
         _quiet_dask_logs()
     if max_memory is None:
@@ -64,7 +89,9 @@ def check_run_options(executor: str | None, max_memory: str | None,
         # it and the run would swap or be killed.
         raise typer.BadParameter(
             f"{max_memory} is more than this machine's memory ({physical / 2**30:.1f} GiB); "
-            "give at most that (or leave it out for the default)", param_hint="--max-memory")
+            "give at most that (or leave it out for the default)",
+            param_hint="--max-memory",
+        )
     return executor, budget
 
 
@@ -128,8 +155,12 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[Callable[[int, int], None]]
             )
 
             bar = Progress(
-                TextColumn(f"[bold]{verb}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeRemainingColumn(), console=err_console.console,
+                TextColumn(f"[bold]{verb}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err_console.console,
                 transient=False,
             )
             task = bar.add_task(verb, total=None, start=False)
@@ -146,9 +177,13 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[Callable[[int, int], None]]
 
 
 @contextmanager
-def partial_on_interrupt(output: str, *, add: tuple[str, ...] = ("--resume",),
-                         drop: tuple[str, ...] = ("--overwrite",),
-                         extra: str = "") -> Iterator[None]:
+def partial_on_interrupt(
+    output: str,
+    *,
+    add: tuple[str, ...] = ("--resume",),
+    drop: tuple[str, ...] = ("--overwrite",),
+    extra: str = "",
+) -> Iterator[None]:
     """On Ctrl-C or SIGTERM, say that ``output`` is partial and the exact command that
     continues it (this command's arguments, less ``drop``, plus ``add``)."""
     try:
@@ -172,9 +207,12 @@ def _say_partial(output: str, add: tuple[str, ...], drop: tuple[str, ...], extra
         return
     args = [a for a in current_args() if a not in drop]
     args += [a for a in add if a not in args]
-    err_console.print(f"{loc.describe()} is partial: readers see it as unfinished. To "
-                      f"continue where it stopped, run:\n  {shlex.join(['ngff', *args])}"
-                      f"{extra}", markup=False)
+    err_console.print(
+        f"{loc.describe()} is partial: readers see it as unfinished. To "
+        f"continue where it stopped, run:\n  {shlex.join(['ngff', *args])}"
+        f"{extra}",
+        markup=False,
+    )
 
 
 def say(line: str, quiet: bool) -> None:
@@ -183,6 +221,18 @@ def say(line: str, quiet: bool) -> None:
     out_console.print(line, markup=False)
 
 
-__all__ = ["EXECUTORS", "DryRun", "ExecutorOpt", "Jobs", "MaxMemory", "Quiet", "Scheduler",
-           "check_run_options", "notice_printer", "partial_on_interrupt", "peak_rss", "progress_bar",
-           "say"]
+__all__ = [
+    "EXECUTORS",
+    "DryRun",
+    "ExecutorOpt",
+    "Jobs",
+    "MaxMemory",
+    "Quiet",
+    "Scheduler",
+    "check_run_options",
+    "notice_printer",
+    "partial_on_interrupt",
+    "peak_rss",
+    "progress_bar",
+    "say",
+]

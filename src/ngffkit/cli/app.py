@@ -58,9 +58,15 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _group(
-    version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_print_version, help="Show the version and exit.",
-    )] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Show the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     # A callback keeps ``ngff`` a command group even when only one command is registered.
     pass

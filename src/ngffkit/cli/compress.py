@@ -32,29 +32,47 @@ XYZ = "x,y,z order; one number for all three"
 
 def compress(
     url: Annotated[str, typer.Argument(help="The OME-Zarr image (0.4 or 0.5, any writer).")],
-    output: Annotated[str | None, typer.Option(
-        help="Write the re-encoded image here instead of replacing URL in place.")] = None,
-    compression: Annotated[str | None, typer.Option(
-        help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none (default: keep).")] = None,
-    chunks: Annotated[str | None, typer.Option(
-        help=f"Chunk shape, {XYZ} (default: keep).")] = None,
-    shards: Annotated[str | None, typer.Option(
-        help=f"Level-0 shard shape (0.5 only), {XYZ}, a multiple of the chunks; shrinks "
-             "with the level. 'none' for unsharded (default: keep; 4 chunks per axis when "
-             "upgrading from 0.4).")] = None,
-    format: Annotated[str | None, typer.Option(
-        "--format", help="OME-Zarr version to write: 0.5 (Zarr v3) or 0.4 (Zarr v2) "
-                         "(default: keep).")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(help="Write the re-encoded image here instead of replacing URL in place."),
+    ] = None,
+    compression: Annotated[
+        str | None,
+        typer.Option(
+            help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none (default: keep)."
+        ),
+    ] = None,
+    chunks: Annotated[str | None, typer.Option(help=f"Chunk shape, {XYZ} (default: keep).")] = None,
+    shards: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Level-0 shard shape (0.5 only), {XYZ}, a multiple of the chunks; shrinks "
+            "with the level. 'none' for unsharded (default: keep; 4 chunks per axis when "
+            "upgrading from 0.4)."
+        ),
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="OME-Zarr version to write: 0.5 (Zarr v3) or 0.4 (Zarr v2) (default: keep).",
+        ),
+    ] = None,
     jobs: Jobs = None,
     max_memory: MaxMemory = None,
     executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
-    resume: Annotated[bool, typer.Option(
-        help="With --output: finish an interrupted compress into OUTPUT. (In place, a "
-             "rerun always continues or rolls back by itself.)")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="With --output: finish an interrupted compress into OUTPUT. (In place, a "
+            "rerun always continues or rolls back by itself.)"
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
-    rollback: Annotated[bool, typer.Option(
-        help="Undo an interrupted in-place compress of URL and stop.")] = False,
+    rollback: Annotated[
+        bool, typer.Option(help="Undo an interrupted in-place compress of URL and stop.")
+    ] = False,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -69,26 +87,46 @@ def compress(
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
     if resume and output is None:
-        raise typer.BadParameter("needs --output (in place, just run the command again)",
-                                 param_hint="--resume")
+        raise typer.BadParameter(
+            "needs --output (in place, just run the command again)", param_hint="--resume"
+        )
     chunk_map = _xyz("--chunks", chunks)
     shard_map: dict[str, int] | str | None = (
-        "none" if shards is not None and shards.strip().lower() == "none"
-        else _xyz("--shards", shards))
+        "none"
+        if shards is not None and shards.strip().lower() == "none"
+        else _xyz("--shards", shards)
+    )
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit.compress import CompressPlan
     from ngffkit.compress import compress as run
 
     started = time.perf_counter()
-    interrupted = (partial_on_interrupt(output) if output is not None else
-                   partial_on_interrupt(url, add=(), drop=("--resume",),
-                                        extra="\n(or add --rollback to undo it)"))
+    interrupted = (
+        partial_on_interrupt(output)
+        if output is not None
+        else partial_on_interrupt(
+            url, add=(), drop=("--resume",), extra="\n(or add --rollback to undo it)"
+        )
+    )
     with interrupted, progress_bar("compressing", quiet) as progress:
-        result = run(url, output=output, version=format, compression=compression,
-                     chunks=chunk_map, shards=shard_map, max_memory=budget, jobs=jobs,
-                     executor=executor, scheduler=scheduler, resume=resume,
-                     overwrite=overwrite, rollback=rollback, dry_run=dry_run,
-                     progress=progress, notify=lambda m: err_console.print(m, markup=False))
+        result = run(
+            url,
+            output=output,
+            version=format,
+            compression=compression,
+            chunks=chunk_map,
+            shards=shard_map,
+            max_memory=budget,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            resume=resume,
+            overwrite=overwrite,
+            rollback=rollback,
+            dry_run=dry_run,
+            progress=progress,
+            notify=lambda m: err_console.print(m, markup=False),
+        )
     if isinstance(result, CompressPlan):
         if dry_run:
             out_console.print(result.describe(), markup=False)
@@ -97,10 +135,13 @@ def compress(
         return
     seconds = time.perf_counter() - started
     level = result.levels[0]
-    say(f"done: {result.url} is OME-Zarr {result.version}, {len(result.levels)} levels, "
+    say(
+        f"done: {result.url} is OME-Zarr {result.version}, {len(result.levels)} levels, "
         f"chunks {'×'.join(map(str, level.chunks))}, shards "
         f"{'×'.join(map(str, level.shards)) if level.shards else '-'}, {level.compression}; "
-        f"{seconds:.1f} s, peak memory {peak_rss() / 2**20:.0f} MiB", quiet)
+        f"{seconds:.1f} s, peak memory {peak_rss() / 2**20:.0f} MiB",
+        quiet,
+    )
 
 
 def _xyz(option: str, text: str | None) -> dict[str, int] | None:

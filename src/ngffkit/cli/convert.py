@@ -38,63 +38,110 @@ XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number f
 
 
 def convert(
-    input: Annotated[str, typer.Argument(help="Folder of slices, TIFF/OME-TIFF file, "
-                                          "volume_grids folder, Zarr/N5/precomputed array, "
-                                          "HDF5 dataset (FILE.h5:/path), or raw file.")],
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="Folder of slices, TIFF/OME-TIFF file, "
+            "volume_grids folder, Zarr/N5/precomputed array, "
+            "HDF5 dataset (FILE.h5:/path), or raw file."
+        ),
+    ],
     output: Annotated[str, typer.Argument(help="Where to write the OME-Zarr image.")],
-    input_format: Annotated[str | None, typer.Option(
-        help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
-             "precomputed, raw, hdf5.")] = None,
-    format: Annotated[str, typer.Option(
-        "--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2).")] = "0.5",
-    voxel_size: Annotated[str | None, typer.Option(
-        help=f"Voxel size, {XYZ}.")] = None,
-    unit: Annotated[str | None, typer.Option(
-        help="Unit of the voxel size (UDUNITS name: micrometer, nanometer, ...).")] = None,
-    chunks: Annotated[str | None, typer.Option(
-        help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")] = None,
-    shards: Annotated[str | None, typer.Option(
-        help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
-             "per axis), or none for unsharded 0.5. Both are clipped to the image alike.")] = None,
-    compression: Annotated[str, typer.Option(
-        help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")] = "zstd:5",
-    levels: Annotated[str, typer.Option(
-        help="Number of levels including full resolution, or auto (until one chunk).")] = "auto",
-    method: Annotated[str, typer.Option(
-        help="Downsampling: mean, nearest, gaussian, median, mode (labels), min, max.")] = "mean",
-    anisotropic: Annotated[bool, typer.Option(
-        "--anisotropic/--isotropic",
-        help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
-    )] = True,
-    ranges: Annotated[str | None, typer.Option(
-        help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels counted from 0, x,y,z "
-             "order; open ends allowed. z counts slices in file order, not the numbers in "
-             "their names (07000.tif is z 0; --dry-run shows the mapping). It keeps its place "
-             "through a translation.")] = None,
-    crop_to_origin: Annotated[bool, typer.Option(
-        help="Put the --ranges region at the origin instead of where it was.")] = False,
-    dtype: Annotated[str | None, typer.Option(
-        help="Output dtype, e.g. uint16. A cast that keeps every value (uint8 to uint16, "
-             "anything to float64 that fits) keeps them; any other (uint16 to uint8, float to "
-             "int) needs --window.")] = None,
-    window: Annotated[str | None, typer.Option(
-        help="Input values LO:HI mapped linearly onto the --dtype range (clipped outside), or "
-             "auto: measured from the input, printed and recorded in the metadata.")] = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Force the input kind: tiff-folder, image-folder, tiff, volume-grids, zarr, n5, "
+            "precomputed, raw, hdf5."
+        ),
+    ] = None,
+    format: Annotated[
+        str,
+        typer.Option("--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2)."),
+    ] = "0.5",
+    voxel_size: Annotated[str | None, typer.Option(help=f"Voxel size, {XYZ}.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="Unit of the voxel size (UDUNITS name: micrometer, nanometer, ...)."),
+    ] = None,
+    chunks: Annotated[
+        str | None, typer.Option(help=f"Chunk shape, {XYZ} (default 64 for 0.5, 128 for 0.4).")
+    ] = None,
+    shards: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Shard shape (0.5 only), {XYZ}; a multiple of the chunks (default: 4 chunks "
+            "per axis), or none for unsharded 0.5. Both are clipped to the image alike."
+        ),
+    ] = None,
+    compression: Annotated[
+        str, typer.Option(help="zstd[:L], blosc-zstd[:L], blosc-lz4[:L], gzip[:L] or none.")
+    ] = "zstd:5",
+    levels: Annotated[
+        str,
+        typer.Option(help="Number of levels including full resolution, or auto (until one chunk)."),
+    ] = "auto",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="Downsampling: mean, nearest, gaussian, median, mode (labels), min, max."
+        ),
+    ] = "mean",
+    anisotropic: Annotated[
+        bool,
+        typer.Option(
+            "--anisotropic/--isotropic",
+            help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
+        ),
+    ] = True,
+    ranges: Annotated[
+        str | None,
+        typer.Option(
+            help="Region XMIN:XMAX,YMIN:YMAX,ZMIN:ZMAX in input voxels counted from 0, x,y,z "
+            "order; open ends allowed. z counts slices in file order, not the numbers in "
+            "their names (07000.tif is z 0; --dry-run shows the mapping). It keeps its place "
+            "through a translation."
+        ),
+    ] = None,
+    crop_to_origin: Annotated[
+        bool, typer.Option(help="Put the --ranges region at the origin instead of where it was.")
+    ] = False,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="Output dtype, e.g. uint16. A cast that keeps every value (uint8 to uint16, "
+            "anything to float64 that fits) keeps them; any other (uint16 to uint8, float to "
+            "int) needs --window."
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="Input values LO:HI mapped linearly onto the --dtype range (clipped outside), or "
+            "auto: measured from the input, printed and recorded in the metadata."
+        ),
+    ] = None,
     jobs: Jobs = None,
     max_memory: MaxMemory = None,
     executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
-    resume: Annotated[bool, typer.Option(
-        help="Finish an interrupted conversion of the same input with the same options.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Finish an interrupted conversion of the same input with the same options."
+        ),
+    ] = False,
     dry_run: DryRun = False,
-    zarr_only: Annotated[bool, typer.Option(
-        help="Write one plain Zarr array: no OME metadata, no pyramid.")] = False,
+    zarr_only: Annotated[
+        bool, typer.Option(help="Write one plain Zarr array: no OME metadata, no pyramid.")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Image name in the metadata.")] = None,
-    write_empty_chunks: Annotated[bool, typer.Option(
-        help="Store chunks that hold only the fill value (skipped by default).")] = False,
-    allow_gaps: Annotated[bool, typer.Option(
-        help="Missing slice numbers become fill value instead of an error.")] = False,
+    write_empty_chunks: Annotated[
+        bool, typer.Option(help="Store chunks that hold only the fill value (skipped by default).")
+    ] = False,
+    allow_gaps: Annotated[
+        bool, typer.Option(help="Missing slice numbers become fill value instead of an error.")
+    ] = False,
     raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
     raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
     raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
@@ -114,8 +161,10 @@ def convert(
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
     if name is not None and not name.strip():
-        raise typer.BadParameter("the image name must not be empty (leave --name out to name "
-                                 "the image after OUTPUT)", param_hint="--name")
+        raise typer.BadParameter(
+            "the image name must not be empty (leave --name out to name the image after OUTPUT)",
+            param_hint="--name",
+        )
     voxel = parse_xyz("--voxel-size", voxel_size, integer=False) if voxel_size else None
     chunk_zyx = tuple(int(v) for v in parse_xyz("--chunks", chunks)) if chunks else None
     shard_zyx: tuple[int, ...] | str | None = None
@@ -134,15 +183,37 @@ def convert(
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
         result = run(
-            input, output, version=format, voxel_size=voxel, unit=unit, chunks=chunk_zyx,
-            shards=shard_zyx, compression=compression, levels=levels_n, method=method,
-            anisotropic=anisotropic, region=region, crop_to_origin=crop_to_origin,
-            dtype=dtype, window=window_v, max_memory=budget, jobs=jobs, executor=executor,
-            scheduler=scheduler, write_empty_chunks=write_empty_chunks, zarr_only=zarr_only,
-            name=name, overwrite=overwrite, resume=resume, dry_run=dry_run,
-            input_format=input_format, allow_gaps=allow_gaps,
+            input,
+            output,
+            version=format,
+            voxel_size=voxel,
+            unit=unit,
+            chunks=chunk_zyx,
+            shards=shard_zyx,
+            compression=compression,
+            levels=levels_n,
+            method=method,
+            anisotropic=anisotropic,
+            region=region,
+            crop_to_origin=crop_to_origin,
+            dtype=dtype,
+            window=window_v,
+            max_memory=budget,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            write_empty_chunks=write_empty_chunks,
+            zarr_only=zarr_only,
+            name=name,
+            overwrite=overwrite,
+            resume=resume,
+            dry_run=dry_run,
+            input_format=input_format,
+            allow_gaps=allow_gaps,
             raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
-            raw_dtype=raw_dtype, raw_order=raw_order, progress=progress,
+            raw_dtype=raw_dtype,
+            raw_order=raw_order,
+            progress=progress,
             notice=notice_printer(quiet),
         )
     if dry_run:
@@ -170,7 +241,11 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         what = "one array"
     ratio = f"{raw / stored:.2f}×" if stored else "-"
     # Remote stores do not report sizes without a request per key.
-    size = f"output {stored / 2**20:.1f} MiB (compression {ratio})" if sizes else "output size not listed"
+    size = (
+        f"output {stored / 2**20:.1f} MiB (compression {ratio})"
+        if sizes
+        else "output size not listed"
+    )
     line = (
         f"done: {resolve(output).describe()} ({what}) in {seconds:.1f} s, "
         f"{read / 1e6 / max(seconds, 1e-9):.0f} MB/s, {size}, "
@@ -193,8 +268,10 @@ def _cast_line(result: object) -> str | None:
             return None
         lo, hi = record["window"]
         how = "measured (--window auto)" if record.get("window_source") == "auto" else "given"
-        return (f"cast: {record['from']} -> {record['to']}, window {lo:g}:{hi:g} {how}, "
-                "recorded in the metadata (multiscales[0].metadata.cast)")
+        return (
+            f"cast: {record['from']} -> {record['to']}, window {lo:g}:{hi:g} {how}, "
+            "recorded in the metadata (multiscales[0].metadata.cast)"
+        )
     if isinstance(result, ConversionPlan) and result.window is not None:
         lo, hi = result.window
         return f"cast: {result.source_dtype} -> {result.spec.dtype}, window {lo:g}:{hi:g}"

@@ -31,28 +31,49 @@ from ngffkit.cli.options import parse_levels
 
 def downsample(
     url: Annotated[str, typer.Argument(help="The OME-Zarr image (0.4 or 0.5, any writer).")],
-    from_level: Annotated[int | None, typer.Option(
-        help="Build the levels below this one (default: the last level). Existing levels "
-             "below it are kept unless --rebuild.")] = None,
-    levels: Annotated[str, typer.Option(
-        help="Levels in the result, level 0 included, or auto (until one chunk).")] = "auto",
-    method: Annotated[str | None, typer.Option(
-        help="mean, nearest, gaussian, median, mode, min or max (default: the image's own "
-             "method, else mean; label images always use mode).")] = None,
-    anisotropic: Annotated[bool, typer.Option(
-        "--anisotropic/--isotropic",
-        help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
-    )] = True,
-    rebuild: Annotated[bool, typer.Option(
-        help="Replace existing levels below --from-level.")] = False,
-    labels: Annotated[bool, typer.Option(
-        "--labels/--no-labels", help="Also downsample the label images under labels/.")] = True,
+    from_level: Annotated[
+        int | None,
+        typer.Option(
+            help="Build the levels below this one (default: the last level). Existing levels "
+            "below it are kept unless --rebuild."
+        ),
+    ] = None,
+    levels: Annotated[
+        str, typer.Option(help="Levels in the result, level 0 included, or auto (until one chunk).")
+    ] = "auto",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="mean, nearest, gaussian, median, mode, min or max (default: the image's own "
+            "method, else mean; label images always use mode)."
+        ),
+    ] = None,
+    anisotropic: Annotated[
+        bool,
+        typer.Option(
+            "--anisotropic/--isotropic",
+            help="Downsample only the finer axes until voxels are near-isotropic (EM data).",
+        ),
+    ] = True,
+    rebuild: Annotated[
+        bool, typer.Option(help="Replace existing levels below --from-level.")
+    ] = False,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels/--no-labels", help="Also downsample the label images under labels/."
+        ),
+    ] = True,
     jobs: Jobs = None,
     max_memory: MaxMemory = None,
     executor: ExecutorOpt = None,
     scheduler: Scheduler = None,
-    resume: Annotated[bool, typer.Option(
-        help="Finish an interrupted downsample of the same image with the same options.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Finish an interrupted downsample of the same image with the same options."
+        ),
+    ] = False,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -68,20 +89,37 @@ def downsample(
     from ngffkit.image import Image
 
     started = time.perf_counter()
-    with (partial_on_interrupt(url, drop=("--rebuild",)),
-          progress_bar("downsampling", quiet) as progress):
-        result = run(url, from_level=from_level, levels=parse_levels("--levels", levels),
-                     method=method, anisotropic=anisotropic, rebuild=rebuild, labels=labels,
-                     max_memory=budget, jobs=jobs, executor=executor, scheduler=scheduler,
-                     resume=resume, dry_run=dry_run, progress=progress,
-                     notice=notice_printer(quiet))
+    with (
+        partial_on_interrupt(url, drop=("--rebuild",)),
+        progress_bar("downsampling", quiet) as progress,
+    ):
+        result = run(
+            url,
+            from_level=from_level,
+            levels=parse_levels("--levels", levels),
+            method=method,
+            anisotropic=anisotropic,
+            rebuild=rebuild,
+            labels=labels,
+            max_memory=budget,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            resume=resume,
+            dry_run=dry_run,
+            progress=progress,
+            notice=notice_printer(quiet),
+        )
     if not isinstance(result, Image):
         out_console.print("\n".join(p.describe() for p in result), markup=False)
         return
     seconds = time.perf_counter() - started
     shapes = ", ".join(f"{lv.path} {'×'.join(map(str, lv.shape))}" for lv in result.levels)
-    say(f"done: {url} now has {len(result.levels)} levels ({shapes}) in {seconds:.1f} s, "
-        f"peak memory {peak_rss() / 2**20:.0f} MiB", quiet)
+    say(
+        f"done: {url} now has {len(result.levels)} levels ({shapes}) in {seconds:.1f} s, "
+        f"peak memory {peak_rss() / 2**20:.0f} MiB",
+        quiet,
+    )
 
 
 def register(app: typer.Typer) -> None:

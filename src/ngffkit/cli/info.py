@@ -60,15 +60,21 @@ def render(data: dict[str, Any]) -> Tree:
     tree.add(f"voxel size: {voxel or '-'}")
     origin = data.get("origin") or {}
     if any(origin.values()):
-        tree.add("origin (level 0 translation): " + ", ".join(
-            f"{k} {v:g}{' ' + units[k] if units.get(k) else ''}" for k, v in origin.items()))
+        tree.add(
+            "origin (level 0 translation): "
+            + ", ".join(
+                f"{k} {v:g}{' ' + units[k] if units.get(k) else ''}" for k, v in origin.items()
+            )
+        )
     if data.get("input_axes"):
         tree.add(f"input axes: {data['input_axes']}")
     cast = data.get("cast")
     if isinstance(cast, dict):
         lo, hi = cast.get("window", ("?", "?"))
-        tree.add(f"cast: {cast.get('from')} -> {cast.get('to')}, window {lo}:{hi} "
-                 f"({cast.get('window_source')})")
+        tree.add(
+            f"cast: {cast.get('from')} -> {cast.get('to')}, window {lo}:{hi} "
+            f"({cast.get('window_source')})"
+        )
     tree.add(f"dtype: {data['dtype']}")
     table = Table(show_edge=False, pad_edge=False, box=None)
     for column in ("level", "shape", "chunks", "shards", "compression", "size", "stored", "ratio"):

@@ -104,23 +104,21 @@ def parse_levels(option: str, text: str) -> int | None:
     return value
 
 
-
-
 # -- options every command shares: how to reach remote stores ---------------------------------
 
 _STORAGE_HELP = {
     "header": "HTTP header 'Name: value' sent to http(s):// servers, e.g. 'Authorization: "
-              "Bearer TOKEN' (repeatable; env NGFFKIT_HTTP_HEADERS, one per line). Never "
-              "printed.",
+    "Bearer TOKEN' (repeatable; env NGFFKIT_HTTP_HEADERS, one per line). Never "
+    "printed.",
     "s3_endpoint": "S3-compatible server for s3:// URLs (MinIO, Ceph), e.g. "
-                   "http://127.0.0.1:9000 (env NGFFKIT_S3_ENDPOINT or AWS_ENDPOINT_URL).",
+    "http://127.0.0.1:9000 (env NGFFKIT_S3_ENDPOINT or AWS_ENDPOINT_URL).",
     "aws_profile": "AWS credentials profile for s3:// URLs (env AWS_PROFILE).",
     "anonymous": "Send no credentials to s3:// (public buckets).",
     "cache_size": "Chunk cache for reads, e.g. 512M (env NGFFKIT_CACHE_SIZE; default 256M).",
     "retries": "Retries after HTTP 429/5xx or network errors, with backoff (env "
-               "NGFFKIT_RETRIES; default 6).",
+    "NGFFKIT_RETRIES; default 6).",
     "timeout": "Seconds to connect, and seconds a transfer may stall, before a remote request "
-               "fails (env NGFFKIT_TIMEOUT; default 30).",
+    "fails (env NGFFKIT_TIMEOUT; default 30).",
 }
 
 
@@ -128,9 +126,7 @@ def _storage_parameters() -> list[inspect.Parameter]:
     def opt(
         name: str, annotation: Any, default: Any, *decls: str, metavar: str | None = None
     ) -> inspect.Parameter:
-        info = typer.Option(
-            *decls, help=_STORAGE_HELP[name], show_default=False, metavar=metavar
-        )
+        info = typer.Option(*decls, help=_STORAGE_HELP[name], show_default=False, metavar=metavar)
         return inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,

@@ -17,9 +17,14 @@ def validate(
     url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image.")],
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as problems.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    data: Annotated[bool, typer.Option(
-        "--data", help="Also read and decode every stored chunk or shard of every level "
-                       "(labels too) and name each that fails; reads the whole image.")] = False,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Also read and decode every stored chunk or shard of every level "
+            "(labels too) and name each that fails; reads the whole image.",
+        ),
+    ] = False,
 ) -> None:
     """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
     arrays against the metadata; with --data, every chunk's bytes too.
@@ -30,8 +35,9 @@ def validate(
 
     try:
         with progress_bar("checking data", as_json) as progress:
-            report = validate_with_models(url, strict=strict, data=data,
-                                          progress=progress if data else None)
+            report = validate_with_models(
+                url, strict=strict, data=data, progress=progress if data else None
+            )
     except NgffkitError as exc:
         err_console.print(f"Error: {exc.cli_message()}", markup=False)
         raise typer.Exit(EXIT_UNREADABLE) from None

@@ -206,5 +206,4 @@ def start_server(
     return ServerHandle(server, thread, host, actual_port, app)
 
 
-__all__ = ["ServerHandle", "bind_socket", "is_loopback", "public_hosts", "start_server",
-           "url_host"]
+__all__ = ["ServerHandle", "bind_socket", "is_loopback", "public_hosts", "start_server", "url_host"]

@@ -87,10 +87,11 @@ def parse_plain(pread: Callable[[int, int], bytes], size: int) -> PlainPage | No
             continue
         nbytes = struct.calcsize(code) * count
         if nbytes <= value_size:
-            raw = block[at + entry_size - value_size:at + entry_size - value_size + nbytes]
+            raw = block[at + entry_size - value_size : at + entry_size - value_size + nbytes]
         else:
-            (where,) = struct.unpack_from(order + ("Q" if big else "I"), block,
-                                          at + entry_size - value_size)
+            (where,) = struct.unpack_from(
+                order + ("Q" if big else "I"), block, at + entry_size - value_size
+            )
             if count > 1 << 20 or where + nbytes > size:
                 return None
             raw = pread(nbytes, where)
@@ -103,9 +104,16 @@ def _plain(tags: dict[int, list[int]], order: str, size: int) -> PlainPage | Non
         values = tags.get(tag)
         return values[0] if values else default
 
-    if (_TILE_WIDTH in tags or _IMAGE_DEPTH in tags or one(_COMPRESSION, 1) != 1
-            or one(_SAMPLES, 1) != 1 or one(_FILL_ORDER, 1) != 1 or one(_PREDICTOR, 1) != 1
-            or one(_PLANAR, 1) != 1 or one(_PHOTOMETRIC, 1) not in (0, 1)):
+    if (
+        _TILE_WIDTH in tags
+        or _IMAGE_DEPTH in tags
+        or one(_COMPRESSION, 1) != 1
+        or one(_SAMPLES, 1) != 1
+        or one(_FILL_ORDER, 1) != 1
+        or one(_PREDICTOR, 1) != 1
+        or one(_PLANAR, 1) != 1
+        or one(_PHOTOMETRIC, 1) not in (0, 1)
+    ):
         return None
     bits = set(tags.get(_BITS, [1]))
     kind = _KINDS.get(one(_SAMPLE_FORMAT, 1))

@@ -254,7 +254,11 @@ def is_remote_url(text: str | os.PathLike[str]) -> bool:
     """Whether ``text`` is a URL that only tensorstore-readable inputs can come from."""
     value = os.fspath(text)
     return "://" in value and value.split("://", 1)[0].lower() in (
-        "http", "https", "s3", "gs", "memory"
+        "http",
+        "https",
+        "s3",
+        "gs",
+        "memory",
     )
 
 

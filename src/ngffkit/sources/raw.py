@@ -88,10 +88,10 @@ class RawSource(SourceBase):
             )
         self._file_dtype = file_dtype
         self.shape = (nz, ny, nx)
-        self.input_axes = (
-            f"raw {nx}×{ny}×{nz} (x,y,z), "
-            + ("x varies fastest (C order of z,y,x)" if self.raw_order == "C"
-               else "z varies fastest (F order of z,y,x; C order of x,y,z)")
+        self.input_axes = f"raw {nx}×{ny}×{nz} (x,y,z), " + (
+            "x varies fastest (C order of z,y,x)"
+            if self.raw_order == "C"
+            else "z varies fastest (F order of z,y,x; C order of x,y,z)"
         )
         self.dtype = file_dtype.newbyteorder("=")
         self.cost = ReadCost(

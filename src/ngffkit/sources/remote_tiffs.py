@@ -275,7 +275,10 @@ class RemoteVolumeGridsSource(VolumeGridsSource):
 
     def spec(self) -> SourceSpec:
         return SourceSpec(
-            kind=self.kind, path=self.folder.url, allow_gaps=self.allow_gaps, shape=self.shape,
+            kind=self.kind,
+            path=self.folder.url,
+            allow_gaps=self.allow_gaps,
+            shape=self.shape,
             dtype=self.dtype.str,
         )
 

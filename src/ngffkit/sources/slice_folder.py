@@ -98,9 +98,7 @@ def _ranges(numbers: Iterable[int]) -> str:
 _P = TypeVar("_P", bound=PurePath)
 
 
-def order_slices(
-    files: list[_P], *, allow_gaps: bool, where: str | None = None
-) -> list[_P | None]:
+def order_slices(files: list[_P], *, allow_gaps: bool, where: str | None = None) -> list[_P | None]:
     """Return one entry per z (``None`` = missing slice, only with ``allow_gaps``).
 
     ``where`` names the folder in messages (default: the files' parent; a URL for remote
@@ -159,11 +157,17 @@ def _not_a_slice(folder: Path, missing: set[int]) -> None:
                 continue
             if entry.is_file():
                 continue
-            what = ("a folder" if entry.is_dir() else
-                    f"a broken symbolic link (to {os.readlink(entry.path)})"
-                    if entry.is_symlink() else "not a regular file")
-            raise InputError(f"{entry.path} is named like slice {int(m.group(1))} but is "
-                             f"{what}; put the image file there, or move it out of the folder")
+            what = (
+                "a folder"
+                if entry.is_dir()
+                else f"a broken symbolic link (to {os.readlink(entry.path)})"
+                if entry.is_symlink()
+                else "not a regular file"
+            )
+            raise InputError(
+                f"{entry.path} is named like slice {int(m.group(1))} but is "
+                f"{what}; put the image file there, or move it out of the folder"
+            )
 
 
 def _header(header: tuple[tuple[int, ...], str]) -> str:
@@ -296,8 +300,10 @@ class SliceFolderSource(SourceBase):
             return
         (shape, dtype), _, _ = majority(headers)
         self._slice_shape, self.dtype = shape, np.dtype(dtype)
-        raise InputError(f"{self.path}: {message}. Every slice of a stack must have one shape "
-                         "and dtype; re-export the odd ones or move them out of the folder.")
+        raise InputError(
+            f"{self.path}: {message}. Every slice of a stack must have one shape "
+            "and dtype; re-export the odd ones or move them out of the folder."
+        )
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         has_c = self.axes[0] == "c"

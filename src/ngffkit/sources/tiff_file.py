@@ -281,8 +281,7 @@ class TiffFileSource(SourceBase):
                 if not isinstance(page, tifffile.TiffPage):
                     with self._lock:  # light TiffFrame -> full page (decode needs its tags)
                         page = page.aspage()
-                win = read_page_window(page, self.path if self._local else None, ys, xs,
-                                       self._lock)
+                win = read_page_window(page, self.path if self._local else None, ys, xs, self._lock)
             except TIFF_ERRORS as exc:
                 where = ", ".join(
                     f"{self._names[i] or self._series_axes[i]}={v}" for i, v in enumerate(idx)

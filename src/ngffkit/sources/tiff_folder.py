@@ -97,8 +97,9 @@ class TiffFolderSource(SliceFolderSource):
         plain = plain_page(path)
         if plain is not None:
             _remember(key, plain)
-            return SliceInfo(shape=plain.shape, dtype=plain.dtype, window_cheap=True,
-                             rows_per_block=None)
+            return SliceInfo(
+                shape=plain.shape, dtype=plain.dtype, window_cheap=True, rows_per_block=None
+            )
         import tifffile  # only for files the plain probe cannot read: it costs start-up
 
         with tifffile.TiffFile(path) as tif:
@@ -141,8 +142,9 @@ class TiffFolderSource(SliceFolderSource):
             out[i] = self._guarded(z, path, self._read_window, z, ys, xs)
 
     @staticmethod
-    def _map_window(path: Path, plain: PlainPage, ys: slice, xs: slice,
-                    dest: np.ndarray[Any, Any]) -> None:
+    def _map_window(
+        path: Path, plain: PlainPage, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
+    ) -> None:
         """Copy rows ``ys``, columns ``xs`` into ``dest`` through read-only maps of the rows.
 
         Mapping rows with MAP_POPULATE lets the kernel map all their page-cache pages at
@@ -167,12 +169,18 @@ class TiffFolderSource(SliceFolderSource):
                 y1 = min(y0 + step, ys.stop)
                 start = plain.offset + y0 * row
                 aligned = start - start % mmap.ALLOCATIONGRANULARITY
-                mapped = mmap.mmap(fd, start + (y1 - y0) * row - aligned, flags=flags,
-                                   prot=mmap.PROT_READ, offset=aligned)
+                mapped = mmap.mmap(
+                    fd,
+                    start + (y1 - y0) * row - aligned,
+                    flags=flags,
+                    prot=mmap.PROT_READ,
+                    offset=aligned,
+                )
                 try:
-                    rows = np.frombuffer(mapped, dtype=plain.dtype, count=(y1 - y0) * nx,
-                                         offset=start - aligned).reshape(-1, nx)
-                    dest[y0 - ys.start:y1 - ys.start] = rows[:, xs]
+                    rows = np.frombuffer(
+                        mapped, dtype=plain.dtype, count=(y1 - y0) * nx, offset=start - aligned
+                    ).reshape(-1, nx)
+                    dest[y0 - ys.start : y1 - ys.start] = rows[:, xs]
                     del rows  # the map cannot close while a view of it exists
                 finally:
                     mapped.close()

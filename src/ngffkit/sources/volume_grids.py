@@ -72,8 +72,7 @@ def index_cells(files: list[_P], folder: str) -> dict[GridIndex, _P]:
         y, x, z = (int(g) for g in m.groups())
         if min(y, x, z) < 1:
             raise InputError(
-                f"{folder}/{path.name}: grid cell indices are 1-based, found index 0 in the "
-                "name."
+                f"{folder}/{path.name}: grid cell indices are 1-based, found index 0 in the name."
             )
         key = (z - 1, y - 1, x - 1)
         if key in cells:
@@ -231,7 +230,8 @@ class VolumeGridsSource(SourceBase):
             return
         shown = "; ".join(
             f"{self.cells[k].name} is {_fmt(headers[k])} where the other cells say "
-            f"{_fmt((self._expected(k), dtype))}" for k in odd[:5]
+            f"{_fmt((self._expected(k), dtype))}"
+            for k in odd[:5]
         )
         more = f" (and {len(odd) - 5} more)" if len(odd) > 5 else ""
         raise InputError(
@@ -259,7 +259,10 @@ class VolumeGridsSource(SourceBase):
     def spec(self) -> SourceSpec:
         """Return the picklable description that reopens this source elsewhere."""
         return SourceSpec(
-            kind=self.kind, path=str(self.path), allow_gaps=self.allow_gaps, shape=self.shape,
+            kind=self.kind,
+            path=str(self.path),
+            allow_gaps=self.allow_gaps,
+            shape=self.shape,
             dtype=self.dtype.str,
         )
 

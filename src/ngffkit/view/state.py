@@ -41,6 +41,7 @@ FIT_PIXELS = 400
 NG_IMAGE_DTYPES = frozenset({"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"})
 NG_LABEL_DTYPES = frozenset({"uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32"})
 
+
 @dataclass(frozen=True)
 class ViewAxis:
     name: str
