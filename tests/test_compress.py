@@ -12,8 +12,8 @@ import pytest
 
 import ngffkit
 from ngffkit import swap
-from ngffkit.compress import compress
-from ngffkit.convert import convert
+from ngffkit._convert import convert
+from ngffkit._recompress import compress
 from ngffkit.errors import InputError, OptionError
 from ngffkit.markers import COMPRESS_WORK, LOCK
 from reencode_helpers import (

@@ -13,7 +13,7 @@ import tifffile
 import zarr
 
 import ngffkit
-from ngffkit.convert import convert
+from ngffkit._convert import convert
 from ngffkit.errors import ConflictError, InputError, OptionError, PartialDatasetError
 from ngffkit.kernels import downsample
 from ngffkit.samples import scroll_volume

@@ -18,8 +18,8 @@ import pytest
 import tifffile
 import zarr
 
+from ngffkit._convert import convert
 from ngffkit.casting import cast, check_cast, keeps_values
-from ngffkit.convert import convert
 from ngffkit.errors import OptionError
 
 RunNgff = Callable[..., subprocess.CompletedProcess[str]]

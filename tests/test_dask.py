@@ -30,9 +30,9 @@ import tifffile
 import zarr
 
 import ngffkit
-from ngffkit.compress import compress
-from ngffkit.convert import convert
-from ngffkit.downsample import downsample
+from ngffkit._convert import convert
+from ngffkit._downsample import downsample
+from ngffkit._recompress import compress
 from ngffkit.execution import (
     DaskExecutor,
     _with_write_mode,
@@ -40,11 +40,11 @@ from ngffkit.execution import (
     cluster_budget,
     local_cluster_size,
 )
-from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.samples import scroll_volume
 from ngffkit.sources import open_source
 from ngffkit.storage import resolve
+from ngffkit.tasks import Job, Journal
 from reencode_helpers import volume, write_ome_zarr_py
 from run_helpers import SRC, tree_digest, wait_for_journal
 from run_helpers import ngff as run_ngff

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import ngffkit
-from ngffkit.convert import convert
-from ngffkit.downsample import downsample
+from ngffkit._convert import convert
+from ngffkit._downsample import downsample
 from ngffkit.errors import ConflictError, OptionError
 from ngffkit.markers import DOWNSAMPLE_MARKER
 from reencode_helpers import (

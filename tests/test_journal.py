@@ -14,9 +14,9 @@ import pytest
 import ngffkit
 from ngffkit.execution import SequentialExecutor, _with_write_mode
 from ngffkit.markers import JOURNAL
-from ngffkit.pipeline import Job, Journal, boot_id, level_store
 from ngffkit.samples import scroll_volume
 from ngffkit.storage import resolve
+from ngffkit.tasks import Job, Journal, boot_id, level_store
 from run_helpers import kill_when_journalled, ngff, tree_digest
 from test_convert import write_stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ngffkit.convert import _fingerprint
+from ngffkit._convert import _fingerprint
 from ngffkit.markers import fingerprint, marker, resumable
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 

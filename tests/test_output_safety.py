@@ -153,7 +153,7 @@ def test_downsample_rebuild_refuses_a_folder_that_is_not_zarr(
 
 def _lock_of(pid: int) -> dict[str, Any]:
     from ngffkit._output import _start_time
-    from ngffkit.pipeline import boot_id
+    from ngffkit.tasks import boot_id
 
     return {
         "tool": "ngff convert",

@@ -46,7 +46,7 @@ EXPECTED = {
 
 def test_all_is_exactly_the_public_names() -> None:
     assert set(ngffkit.__all__) == EXPECTED
-    # The functions win over their modules' names (``from ngffkit.convert import ...`` still
+    # The functions win over their modules' names (``from ngffkit._convert import ...`` still
     # reaches the modules).
     assert callable(ngffkit.convert) and callable(ngffkit.downsample) and callable(ngffkit.compress)
     for name in ngffkit.__all__:

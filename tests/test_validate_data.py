@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ngffkit.convert import convert
+from ngffkit._convert import convert
 from ngffkit.datacheck import check_data
 from ngffkit.samples import scroll_volume
 

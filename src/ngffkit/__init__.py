@@ -19,8 +19,6 @@ part of every run.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 import typing
 
 from ngffkit.errors import (
@@ -35,24 +33,24 @@ from ngffkit.errors import (
 )
 
 if typing.TYPE_CHECKING:
-    from ngffkit.compress import compress
-    from ngffkit.convert import convert
-    from ngffkit.downsample import downsample
+    from ngffkit._convert import convert
+    from ngffkit._downsample import downsample
+    from ngffkit._recompress import compress
+    from ngffkit._validate import ValidationReport, validate
     from ngffkit.image import Image, Level
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
     from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
-    from ngffkit.validate import ValidationReport, validate
     from ngffkit.voxel import Voxel
 
 __version__ = "0.1.0"
 
 # public name -> (module, name in that module)
 _LAZY: dict[str, tuple[str, str]] = {
-    "compress": ("ngffkit.compress", "compress"),
-    "convert": ("ngffkit.convert", "convert"),
-    "downsample": ("ngffkit.downsample", "downsample"),
+    "compress": ("ngffkit._recompress", "compress"),
+    "convert": ("ngffkit._convert", "convert"),
+    "downsample": ("ngffkit._downsample", "downsample"),
     "Image": ("ngffkit.image", "Image"),
     "Level": ("ngffkit.image", "Level"),
     "open": ("ngffkit.image", "open_image"),
@@ -66,8 +64,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "flatten": ("ngffkit.surfaces", "flatten"),
     "open_surface": ("ngffkit.surfaces", "open_surface"),
     "surface_layers": ("ngffkit.surfaces", "surface_layers"),
-    "ValidationReport": ("ngffkit.validate", "ValidationReport"),
-    "validate": ("ngffkit.validate", "validate"),
+    "ValidationReport": ("ngffkit._validate", "ValidationReport"),
+    "validate": ("ngffkit._validate", "validate"),
     "Voxel": ("ngffkit.voxel", "Voxel"),
 }
 
@@ -117,25 +115,3 @@ def __getattr__(name: str) -> typing.Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """The package module, keeping its functions ahead of same-named submodules.
-
-    Importing the submodule ``ngffkit.convert`` binds it as the package's attribute
-    ``convert`` once it has run; eager imports used to rebind the function right after,
-    so ``ngffkit.convert`` (and ``compress``, ``downsample``, ``validate``) stay the
-    functions whoever imports the modules first.
-    """
-
-    def __setattr__(self, name: str, value: typing.Any) -> None:
-        if (
-            isinstance(value, types.ModuleType)
-            and name in _LAZY
-            and value.__name__ == _LAZY[name][0] == f"{__name__}.{name}"
-        ):
-            value = getattr(value, _LAZY[name][1])
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

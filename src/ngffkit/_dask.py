@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ngffkit.errors import InputError, NgffkitError, StorageError, TaskError
-from ngffkit.pipeline import forget_handles
 from ngffkit.plan import BASE_MEMORY, DEFAULT_MAX_MEMORY
+from ngffkit.tasks import forget_handles
 
 if TYPE_CHECKING:
     from ngffkit.plan import ConversionPlan

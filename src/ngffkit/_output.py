@@ -288,7 +288,7 @@ def _start_time(pid: int) -> str | None:
 
 
 def _alive(owner: dict[str, Any]) -> bool:
-    from ngffkit.pipeline import boot_id
+    from ngffkit.tasks import boot_id
 
     if owner.get("boot") and owner.get("boot") != boot_id():
         return False
@@ -344,7 +344,7 @@ def output_lock(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "started_ticks": _start_time(pid),
     }
-    from ngffkit.pipeline import boot_id
+    from ngffkit.tasks import boot_id
 
     body["boot"] = boot_id()
     try:

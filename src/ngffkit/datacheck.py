@@ -1,6 +1,6 @@
 """``ngff validate --data``: read and decode every stored chunk or shard of every level.
 
-The metadata checks of :mod:`ngffkit.validate` never touch array data, so a truncated
+The metadata checks of :func:`ngffkit.validate` never touch array data, so a truncated
 shard or a chunk written with another codec passes them. Here each level (and each label
 image's levels) is read one storage unit at a time — a whole shard when sharded, else a
 chunk — through tensorstore, which decodes it exactly as any reader would. A unit that

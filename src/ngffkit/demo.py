@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ngffkit.convert import convert
+from ngffkit._convert import convert
 from ngffkit.image import Image
 from ngffkit.samples import write_tiff_stack
 

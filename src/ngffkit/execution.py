@@ -41,8 +41,8 @@ from ngffkit._dask import (
     task_error,
 )
 from ngffkit.errors import InputError, NgffWarning, TaskError
-from ngffkit.pipeline import Job, Journal, boot_id, forget_handles, run_brick
 from ngffkit.plan import ConversionPlan, Stage
+from ngffkit.tasks import Job, Journal, boot_id, forget_handles, run_brick
 
 ExecutorKind = Literal["local", "sequential", "dask"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 #: Written first and removed last by convert and compress: the output is not complete.
 PARTIAL_MARKER = ".ngffkit-partial.json"
-#: The bricks a conversion has committed (:class:`ngffkit.pipeline.Journal`).
+#: The bricks a conversion has committed (:class:`ngffkit.tasks.Journal`).
 JOURNAL = ".ngffkit-journal"
 #: An image whose ``downsample`` is not finished.
 DOWNSAMPLE_MARKER = ".ngffkit-downsample.json"

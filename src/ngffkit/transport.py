@@ -46,7 +46,7 @@ _context: ts.Context | None = None
 _read_contexts: dict[int, ts.Context] = {}
 _defaults: StorageOptions | None = None
 # The options of the call in progress (``storage_options=``): they override the process-wide
-# default for this thread (and the tasks it hands on: see ``pipeline.Job.storage``).
+# default for this thread (and the tasks it hands on: see ``tasks.Job.storage``).
 _scoped: contextvars.ContextVar[StorageOptions | None] = contextvars.ContextVar(
     "ngffkit_storage_options", default=None
 )
@@ -298,7 +298,7 @@ def accepts_storage_options(func: Callable[P, R]) -> Callable[P, R]:
     The one way public functions take per-call storage options: each declares
     ``storage_options: StorageOptionsArg = None`` (for its signature and documentation)
     and is wrapped by this; inside, :func:`default_options` returns them, so every
-    location it resolves, and every task it starts (``pipeline.Job.storage``), reaches
+    location it resolves, and every task it starts (``tasks.Job.storage``), reaches
     the stores that way. Nothing leaks into other calls.
     """
 

@@ -138,7 +138,7 @@ def test_convert_reads_a_remote_zarr_array(
     ranged: StaticServer, tmp_path: Path, served_root: Root
 ) -> None:
     out = tmp_path / "copy.ome.zarr"
-    from ngffkit.convert import convert
+    from ngffkit._convert import convert
 
     image = convert(ranged.url("sharded.ome.zarr"), out, levels=1)
     assert isinstance(image, ngffkit.Image)

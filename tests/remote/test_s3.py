@@ -79,7 +79,7 @@ def test_convert_into_a_bucket_and_read_back(
 def test_convert_reads_a_zarr_input_from_a_bucket(
     s3: Moto, stack: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:
-    from ngffkit.convert import convert
+    from ngffkit._convert import convert
 
     s3.create_bucket("inputs")
     folder, data = stack

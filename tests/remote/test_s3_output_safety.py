@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ngffkit._convert import convert
 from ngffkit._output import _start_time
-from ngffkit.convert import convert
 from ngffkit.errors import ConflictError
 from ngffkit.image import open_image
 from ngffkit.markers import LOCK
-from ngffkit.pipeline import boot_id
+from ngffkit.tasks import boot_id
 from safety_helpers import write_stack
 
 from .conftest import Moto

@@ -177,7 +177,7 @@ def convert(
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit.convert import convert as run
+    from ngffkit._convert import convert as run
     from ngffkit.plan import ConversionPlan
 
     started = time.perf_counter()

@@ -85,7 +85,7 @@ def downsample(
     if resume and rebuild:
         raise typer.BadParameter("choose one of --resume and --rebuild", param_hint="--resume")
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit.downsample import downsample as run
+    from ngffkit._downsample import downsample as run
     from ngffkit.image import Image
 
     started = time.perf_counter()

@@ -30,8 +30,8 @@ def validate(
     arrays against the metadata; with --data, every chunk's bytes too.
     Exit status: 0 valid, 1 invalid, 2 unreadable."""
     # Imported here, not above: `ngff --help` and the other commands load this module too.
+    from ngffkit._validate import validate_with_models
     from ngffkit.cli._work import progress_bar
-    from ngffkit.validate import validate_with_models
 
     try:
         with progress_bar("checking data", as_json) as progress:

@@ -304,7 +304,7 @@ class ZarrOutput:
         self.loc.write_json(FLATTEN_JOURNAL, self.record)
 
     def finish(self, *, jobs: int, max_memory: int) -> tuple[str, ...]:
-        from ngffkit.downsample import downsample
+        from ngffkit._downsample import downsample
         from ngffkit.layout import finish_image
 
         if not self.record.get("finished"):

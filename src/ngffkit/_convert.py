@@ -29,10 +29,10 @@ from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
-from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
+from ngffkit.tasks import Job, Journal
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:

@@ -33,9 +33,9 @@ from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.io import ome_namespace, version_of
-from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
+from ngffkit.tasks import Job, Journal
 from ngffkit.transport import denied
 
 

@@ -35,9 +35,9 @@ from ngffkit.image import Image, Level, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
-from ngffkit.pipeline import Job, Journal
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
+from ngffkit.tasks import Job, Journal
 from ngffkit.transport import denied
 
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
