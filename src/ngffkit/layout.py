@@ -42,7 +42,7 @@ from ngffkit.metadata import (
     dump,
 )
 from ngffkit.metadata.io import group_files, labels_attributes, zarr_format_of
-from ngffkit.metadata.models import default_axis_type
+from ngffkit.metadata.models import ChannelInfo, default_axis_type
 from ngffkit.metadata.units import is_known_unit, normalize_unit
 from ngffkit.storage import Location, resolve
 
@@ -96,6 +96,8 @@ class ImageSpec(BaseModel):
     name: str | None = None
     method: str | None = None
     omero: Omero | None = None
+    # names and colours of the channels as the input gave them (empty: none given)
+    channels: tuple[ChannelInfo, ...] = ()
     image_label: ImageLabel | None = None
     metadata: dict[str, Any] | None = None
     # a value-changing cast's window, recorded so that it can be repeated and inverted

@@ -273,6 +273,19 @@ class Channel(_Model):
         return value
 
 
+class ChannelInfo(BaseModel):
+    """What an input says about one channel before any data is read: its name and colour.
+
+    Not spec metadata: the writer turns it into the ``omero`` block (with a window measured
+    on the written data). ``color`` is six hex digits or ``None`` (the writer picks one).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str | None = None
+    color: str | None = None
+
+
 class Omero(_Model):
     """Transitional ``omero`` rendering metadata."""
 
