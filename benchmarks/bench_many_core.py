@@ -1,0 +1,330 @@
+"""Many cores: ``ngff convert`` at ``--jobs`` 1…N against the floor and ngff-zarr, in one table.
+
+    python benchmarks/bench_many_core.py                      # every stack, jobs 1,2,4,…,cores
+    python benchmarks/bench_many_core.py --stacks A_u8        # the 2-core target (256 MiB uint8)
+    python benchmarks/bench_many_core.py --small              # a smoke run (minutes, any machine)
+    python benchmarks/bench_many_core.py --wheels ~/wheels    # peers' venv from a wheel folder
+
+Stacks (uncompressed TIFF slices, written once with ``ngffkit.samples`` under benchmarks/data/):
+
+* ``stack``  — 512 × 2048 × 4096 uint16 (8 GiB), issue 17's workstation stack;
+* ``scroll`` — 48 × 7,888 × 8,096 uint16 (6.1 GB), a slab of a scroll at full width;
+* ``A_u8``   — 256 × 1024 × 1024 uint8 (256 MiB), the 2-core benchmark of benchmarks/run.py.
+
+For each stack, in one run with the page cache warm (every input read once before each run):
+
+* **floor** — what tensorstore and tifffile alone need on N threads: every slice read into
+  memory by N threads (``read``), then level 0 written by tensorstore with ngffkit's codecs on
+  N threads (``write L0``). A whole pyramid writes 8/7 of level 0, so
+  ``floor = read + 8/7 × write L0``. Measured for both settings below.
+* **ngffkit** at ``--jobs`` 1, 2, 4, … up to the cores, with the default options (0.5, 64³ chunks
+  in 256³ shards, zstd 5, whole pyramid) — and at equal settings to ngff-zarr (0.4, blosc-zstd 5,
+  64³ chunks, 5 levels, mean) with every core;
+* **ngff-zarr 0.50** at those equal settings with every core (its venv is benchmarks/venvs/ngff,
+  as benchmarks/run.py builds it; ``--wheels DIR`` installs it from a folder of wheels, with no
+  network, for machines that have none; ``--no-peers`` skips it).
+
+Each row gives wall time, throughput (input bytes / wall), CPU seconds (user + sys, whole process
+tree) per GB of input, peak memory (tree PSS) and the ratio to the floor of its settings. Times are
+medians of ``--repeat`` runs. Nothing here asserts a number: the table is the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from measure import RunResult, run_measured, warm_page_cache  # noqa: E402
+from run import VENV_SPECS, resolve_ngff, venv_python  # noqa: E402
+
+DATA = BENCH / "data"
+VENVS = BENCH / "venvs"
+SEED = 0
+LEVELS, CHUNK, ZSTD = 5, 64, 5
+
+STACKS: dict[str, tuple[tuple[int, int, int], str]] = {
+    "stack": ((512, 2048, 4096), "uint16"),
+    "scroll": ((48, 7888, 8096), "uint16"),
+    "A_u8": ((256, 1024, 1024), "uint8"),
+}
+SMALL: dict[str, tuple[int, int, int]] = {
+    "stack": (64, 512, 1024),
+    "scroll": (16, 1024, 1024),
+    "A_u8": (32, 256, 256),
+}
+
+# (label, ngff convert options, the array settings of the floor)
+DEFAULT = ("default (0.5, 256³ shards, zstd 5)", (), {"version": "0.5", "codec": f"zstd:{ZSTD}"})
+EQUAL = (
+    "equal to ngff-zarr (0.4, blosc-zstd 5)",
+    ("--format", "0.4", "--compression", f"blosc-zstd:{ZSTD}", "--method", "mean"),
+    {"version": "0.4", "codec": f"blosc-zstd:{ZSTD}"},
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    shape: tuple[int, int, int]
+    dtype: str
+
+    @property
+    def folder(self) -> Path:
+        return DATA / f"{self.name}-{'x'.join(map(str, self.shape))}"
+
+    @property
+    def nbytes(self) -> int:
+        import numpy as np
+
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Row:
+    stack: str
+    tool: str
+    settings: str
+    jobs: int
+    wall_s: float
+    cpu_s: float
+    peak_mib: float
+    floor_s: float | None = None
+    detail: str = ""
+
+
+def make_stack(st: Stack) -> None:
+    sys.path.insert(0, str(REPO / "src"))
+    from ngffkit.samples import write_tiff_stack
+
+    marker = st.folder / ".complete"
+    want = {"shape": list(st.shape), "dtype": st.dtype, "seed": SEED}
+    if marker.exists() and json.loads(marker.read_text()) == want:
+        return
+    print(f"data: writing {st.folder.name} ({st.nbytes / 1e9:.2f} GB) ...", flush=True)
+    write_tiff_stack(st.folder, st.shape, st.dtype, SEED, overwrite=True)
+    marker.write_text(json.dumps(want))
+
+
+def peer_venv(wheels: Path | None) -> Path | None:
+    """benchmarks/venvs/ngff (ngff-zarr), built as run.py does, or from ``wheels`` offline."""
+    python = venv_python("ngff")
+    marker = VENVS / "ngff" / ".bench-requirements"
+    spec, probe = VENV_SPECS["ngff"]
+    if python.exists() and marker.exists() and marker.read_text() == "\n".join(spec) + "\n":
+        return python
+    print("setup: ngff-zarr venv ...", flush=True)
+    base = shutil.which("python3.11") or sys.executable
+    index = ["--no-index", "--find-links", str(wheels)] if wheels else []
+    steps = [
+        [base, "-m", "venv", str(VENVS / "ngff")],
+        [str(python), "-m", "pip", "install", "-q", *index, *spec],
+        [str(python), "-c", f"import {probe}"],
+    ]
+    for step in steps:
+        if subprocess.run(step).returncode != 0:
+            print(f"setup: ngff-zarr venv failed at {' '.join(step)}; skipping the peer")
+            return None
+    marker.write_text("\n".join(spec) + "\n")
+    return python
+
+
+def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> tuple[float, str]:
+    """``read + 8/7 × write L0`` on ``threads`` threads, tensorstore and tifffile alone."""
+    import numpy as np
+    import tensorstore as ts
+    import tifffile
+
+    sys.path.insert(0, str(REPO / "src"))
+    from ngffkit.arrays import create_array, tensorstore_spec
+    from ngffkit.compression import Compression
+    from ngffkit.grid import clip_shards, default_shards
+    from ngffkit.storage import resolve
+
+    files = sorted(p for p in st.folder.iterdir() if p.suffix in (".tif", ".tiff"))
+    volume = np.empty(st.shape, dtype=st.dtype)
+    warm_page_cache(st.folder)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda z: tifffile.imread(files[z], out=volume[z]), range(len(files))))
+    read_s = time.perf_counter() - t0
+
+    out = scratch / "floor.zarr"
+    shutil.rmtree(out, ignore_errors=True)
+    chunks = (CHUNK,) * 3
+    v3 = settings["version"] == "0.5"
+    shards = clip_shards(default_shards(chunks, (True,) * 3), chunks, st.shape) if v3 else None
+    loc = resolve(str(out))
+    info = create_array(
+        loc,
+        zarr_format=3 if v3 else 2,
+        shape=st.shape,
+        dtype=np.dtype(st.dtype),
+        chunks=chunks,
+        shards=shards,
+        compression=Compression.parse(settings["codec"]),
+        fill_value=0,
+        dimension_names=("z", "y", "x"),
+    )
+    context = ts.Context(
+        {
+            "data_copy_concurrency": {"limit": threads},
+            "file_io_concurrency": {"limit": threads},
+            "cache_pool": {"total_bytes_limit": 0},
+        }
+    )
+    array = ts.open(tensorstore_spec(loc, info), context=context, write=True).result()
+    # Whole shards (or chunk rows) per write, as a brick does.
+    step = shards[0] if shards else CHUNK
+    t0 = time.perf_counter()
+    bounds = [(z, min(z + step, st.shape[0])) for z in range(0, st.shape[0], step)]
+    futures = [array[a:b].write(volume[a:b]) for a, b in bounds]
+    for f in futures:
+        f.result()
+    write_s = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return read_s + write_s * 8 / 7, f"read {read_s:.2f} s, write L0 {write_s:.2f} s"
+
+
+def measured(argv: list[str], env: dict[str, str], st: Stack, logs: Path, name: str) -> RunResult:
+    warm_page_cache(st.folder)
+    result = run_measured(argv, log_path=logs / f"{name}.log", env=env, timeout_s=3600)
+    if result.returncode != 0:
+        tail = (logs / f"{name}.log").read_text()[-2000:]
+        raise SystemExit(f"{name} failed ({result.returncode}):\n{tail}")
+    return result
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+
+
+def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[Row]:
+    rows: list[Row] = []
+    cores = os.cpu_count() or 1
+    scratch = Path(tempfile.mkdtemp(prefix="many-core-", dir=args.scratch))
+    logs = scratch / "logs"
+    ngff, env, _ = resolve_ngff(args.ngff_cmd)
+    try:
+        floors = {}
+        for label, _, settings in (DEFAULT, EQUAL):
+            values = [floor(st, cores, settings, scratch) for _ in range(args.repeat)]
+            floors[label] = sorted(values)[len(values) // 2]
+        out = scratch / "out.ome.zarr"
+
+        def ours(label: str, options: tuple[str, ...], jobs: int) -> None:
+            runs = []
+            for i in range(args.repeat):
+                shutil.rmtree(out, ignore_errors=True)
+                argv = [*ngff, "convert", str(st.folder), str(out), "--jobs", str(jobs)]
+                argv += [*options, "--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
+                runs.append(measured(argv, env, st, logs, f"ngffkit-{jobs}-{i}"))
+            r = median_run(runs)
+            rows.append(
+                Row(st.name, "ngffkit", label, jobs, r.wall_s, r.user_s + r.sys_s,
+                    r.peak_tree_pss_mib, floors[label][0])
+            )  # fmt: skip
+            print(f"  ngffkit --jobs {jobs} ({label}): {r.wall_s:.2f} s", flush=True)
+
+        for jobs in args.jobs or job_counts(cores):
+            ours(DEFAULT[0], DEFAULT[1], jobs)
+        ours(EQUAL[0], EQUAL[1], cores)
+        if peer is not None:
+            runs = []
+            for i in range(args.repeat):
+                shutil.rmtree(out, ignore_errors=True)
+                argv = [str(peer), str(BENCH / "peers" / "ngff_zarr_driver.py"), str(st.folder)]
+                argv += [str(out), "--variant", "v04", "--levels", str(LEVELS)]
+                argv += ["--chunk", str(CHUNK), "--clevel", str(ZSTD), "--jobs", str(cores)]
+                runs.append(measured(argv, dict(os.environ), st, logs, f"ngff-zarr-{i}"))
+            r = median_run(runs)
+            rows.append(
+                Row(st.name, "ngff-zarr 0.50", EQUAL[0], cores, r.wall_s, r.user_s + r.sys_s,
+                    r.peak_tree_pss_mib, floors[EQUAL[0]][0])
+            )  # fmt: skip
+        for label, (seconds, detail) in floors.items():
+            rows.append(Row(st.name, "floor", label, cores, seconds, 0.0, 0.0, seconds, detail))
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return rows
+
+
+def job_counts(cores: int) -> list[int]:
+    counts = [1]
+    while counts[-1] * 2 < cores:
+        counts.append(counts[-1] * 2)
+    return [*counts, cores] if cores > 1 else counts
+
+
+def print_table(rows: list[Row], stacks: dict[str, Stack]) -> None:
+    print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (1 min)")
+    for name, st in stacks.items():
+        print(
+            f"\n### {name}: {' × '.join(map(str, st.shape))} {st.dtype} ({st.nbytes / 1e6:,.0f} MB)\n"
+        )
+        print("| tool | settings | jobs | wall s | GB/s | CPU s/GB | peak MiB | × floor |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in (r for r in rows if r.stack == name):
+            gbs = st.nbytes / 1e9 / r.wall_s
+            cpu = f"{r.cpu_s / (st.nbytes / 1e9):.1f}" if r.cpu_s else r.detail
+            peak = f"{r.peak_mib:.0f}" if r.peak_mib else ""
+            ratio = f"{r.wall_s / r.floor_s:.2f}" if r.floor_s else ""
+            print(f"| {r.tool} | {r.settings} | {r.jobs} | {r.wall_s:.2f} | {gbs:.2f} | {cpu} "
+                  f"| {peak} | {ratio} |")  # fmt: skip
+        peer = next((r for r in rows if r.stack == name and r.tool.startswith("ngff-zarr")), None)
+        ours = next(
+            (r for r in rows if r.stack == name and r.tool == "ngffkit" and r.settings == EQUAL[0]),
+            None,
+        )
+        if peer and ours:
+            print(
+                f"\nngffkit vs ngff-zarr at equal settings: {peer.wall_s / ours.wall_s:.2f}× faster"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--stacks", default=",".join(STACKS), help="comma list of " + ", ".join(STACKS))
+    p.add_argument("--small", action="store_true", help="small stacks: a smoke run")
+    p.add_argument("--jobs", type=lambda s: [int(j) for j in s.split(",")], default=None,
+                   help="job counts to run (default 1, 2, 4, … up to the cores)")  # fmt: skip
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--no-peers", action="store_true", help="skip ngff-zarr")
+    p.add_argument("--wheels", type=Path, default=None, help="folder of wheels for ngff-zarr")
+    p.add_argument("--ngff-cmd", default=None, help="the ngff command (default: this venv's)")
+    p.add_argument("--scratch", type=Path, default=None, help="where outputs go (default: tmp)")
+    p.add_argument("--keep", action="store_true", help="keep outputs and logs")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = p.parse_args(argv)
+
+    names = [s.strip() for s in args.stacks.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(STACKS))
+    if unknown:
+        p.error(f"unknown stack(s) {unknown}; choose from {list(STACKS)}")
+    stacks = {n: Stack(n, SMALL[n] if args.small else STACKS[n][0], STACKS[n][1]) for n in names}
+    peer = None if args.no_peers else peer_venv(args.wheels)
+    rows: list[Row] = []
+    for st in stacks.values():
+        make_stack(st)
+        print(f"{st.name}: {st.nbytes / 1e6:,.0f} MB", flush=True)
+        rows += bench_stack(st, args, peer)
+    print_table(rows, stacks)
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+
+
+if __name__ == "__main__":
+    main()
