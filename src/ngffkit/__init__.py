@@ -40,9 +40,10 @@ if typing.TYPE_CHECKING:
     from ngffkit.image import Image, Level
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
-    from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
+    from ngffkit.spec import ImageSpec, LevelSpec, pyramid_spec
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.voxel import Voxel
+    from ngffkit.writer import create_image, finish_image
 
 __version__ = "0.1.0"
 
@@ -55,11 +56,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Level": ("ngffkit.image", "Level"),
     "open": ("ngffkit.image", "open_image"),
     "describe": ("ngffkit.info", "describe"),
-    "ImageSpec": ("ngffkit.layout", "ImageSpec"),
-    "LevelSpec": ("ngffkit.layout", "LevelSpec"),
-    "create_image": ("ngffkit.layout", "create_image"),
-    "finish_image": ("ngffkit.layout", "finish_image"),
-    "pyramid_spec": ("ngffkit.layout", "pyramid_spec"),
+    "ImageSpec": ("ngffkit.spec", "ImageSpec"),
+    "LevelSpec": ("ngffkit.spec", "LevelSpec"),
+    "create_image": ("ngffkit.writer", "create_image"),
+    "finish_image": ("ngffkit.writer", "finish_image"),
+    "pyramid_spec": ("ngffkit.spec", "pyramid_spec"),
     "SurfaceLayers": ("ngffkit.surfaces", "SurfaceLayers"),
     "flatten": ("ngffkit.surfaces", "flatten"),
     "open_surface": ("ngffkit.surfaces", "open_surface"),

@@ -26,13 +26,14 @@ from ngffkit.errors import ConflictError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
+from ngffkit.spec import ImageSpec
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
+from ngffkit.writer import create_image, finish_image
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:

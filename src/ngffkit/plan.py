@@ -1,7 +1,7 @@
 """The conversion plan: pure arithmetic from a source's shape and the user's options.
 
 Nothing here reads or writes data. :func:`make_plan` decides the levels (factors, shapes,
-chunks, shards, codecs — an :class:`~ngffkit.layout.ImageSpec`), the region of the input,
+chunks, shards, codecs — an :class:`~ngffkit.spec.ImageSpec`), the region of the input,
 the dtype cast, and how the work is cut:
 
 * **Stage 0** reads the input in *bricks*: level-0 boxes aligned to level-0 shards (chunks
@@ -30,8 +30,8 @@ from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
 from ngffkit.metadata.models import is_space_name
+from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -69,7 +69,7 @@ class Volume:
 def open_volume(url: str | os.PathLike[str], level: int = 0) -> Volume:
     """Open an OME-Zarr image (any version) or a plain Zarr array as a volume (z, y, x)."""
     from ngffkit.arrays import read_array_info
-    from ngffkit.layout import make_axes
+    from ngffkit.spec import make_axes
 
     text = os.fspath(url)
     loc = resolve(text)
