@@ -27,6 +27,7 @@ from typing import Any
 
 from ngffkit._output import output_lock, replace_tree
 from ngffkit.arrays import derive_array, read_array_info
+from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
@@ -36,7 +37,6 @@ from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
-from ngffkit.transport import denied
 
 
 @dataclass(frozen=True)

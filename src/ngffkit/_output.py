@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ngffkit.error_mapping import denied, os_errors
 from ngffkit.errors import ConflictError, InputError, NgffWarning, StorageError
 from ngffkit.markers import DOWNSAMPLE_MARKER, LOCK, OWN_KEYS, OWNED, PARTIAL_MARKER
 from ngffkit.storage import Location
-from ngffkit.transport import denied, os_errors
 
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5

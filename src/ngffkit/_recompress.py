@@ -28,6 +28,7 @@ from ngffkit import swap
 from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
+from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
@@ -38,7 +39,6 @@ from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_o
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
-from ngffkit.transport import denied
 
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
 

@@ -12,7 +12,8 @@ overrides it for that call (:func:`ngffkit.transport.accepts_storage_options`), 
 ``resolve(url, options=...)`` for one location. Per-location settings (headers, endpoint,
 credentials, retries) travel inside the Location's kvstore spec, so a Location handed to
 another thread or process reaches the store the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
-messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
+messages. Options and contexts live in :mod:`ngffkit.transport`, error mapping in
+:mod:`ngffkit.error_mapping`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ngffkit import transport
+from ngffkit.error_mapping import (
+    KvstoreSpec,
+    host_error,
+    loopback_refused,
+    map_error,
+    mapped_errors,
+    os_errors,
+    redact_url,
+)
 from ngffkit.errors import InputError, MetadataError, NotFoundError, StorageError
 from ngffkit.transport import (
     ANONYMOUS_ENV,
@@ -36,20 +46,13 @@ from ngffkit.transport import (
     RETRIES_ENV,
     S3_ENDPOINT_ENV,
     TIMEOUT_ENV,
-    KvstoreSpec,
     StorageOptions,
     StorageOptionsArg,
     accepts_storage_options,
     default_options,
-    host_error,
-    loopback_refused,
-    map_error,
-    mapped_errors,
     open_kvstore,
-    os_errors,
     parse_header,
     read_context,
-    redact_url,
     retry_resources,
     shared_context,
     storage_options,

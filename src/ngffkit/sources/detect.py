@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from ngffkit.error_mapping import os_error
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources.base import (
     CELL_NAME,
@@ -36,7 +37,6 @@ from ngffkit.sources.base import (
 )
 from ngffkit.sources.hdf5 import HDF5_SUFFIXES, is_hdf5_file, split_dataset
 from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
-from ngffkit.transport import os_error
 
 # Each reader is imported when an input of its kind is opened: their libraries (tifffile,
 # Pillow) cost start-up time that inputs of other kinds should not pay.

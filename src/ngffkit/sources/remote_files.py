@@ -5,7 +5,7 @@ Every request goes through the :class:`~ngffkit.storage.Location`'s tensorstore 
 the retries with backoff on 429/5xx and network errors, the timeouts, the credentials and
 the bounded number of requests in flight (tensorstore's ``http_request_concurrency`` /
 ``s3_request_concurrency``) are the storage layer's, configured in one place
-(:mod:`ngffkit.transport`), and errors are mapped by its :func:`~ngffkit.storage.mapped_errors`.
+(:mod:`ngffkit.transport`), and errors are mapped by :func:`~ngffkit.error_mapping.mapped_errors`.
 
 A folder is listed once: on S3 by listing the prefix, over HTTP by parsing the HTML index
 page the server makes for the folder URL (Apache, nginx, ``python -m http.server``,

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ngffkit.error_mapping import os_error
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources._majority import majority, odd_ones
 from ngffkit.sources.base import (
@@ -34,7 +35,6 @@ from ngffkit.sources.base import (
     SourceSpec,
     spatial_slice_bytes,
 )
-from ngffkit.transport import os_error
 
 #: Suffix -> family; one folder may hold one family only.
 SLICE_SUFFIXES: dict[str, str] = {

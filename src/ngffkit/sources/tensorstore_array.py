@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import tensorstore as ts
 
+from ngffkit.error_mapping import local_os_error
 from ngffkit.errors import InputError, MetadataError, NotFoundError
 from ngffkit.sources.base import (
     Box,
@@ -45,7 +46,6 @@ from ngffkit.sources.base import (
     spatial_slice_bytes,
 )
 from ngffkit.storage import Location, mapped_errors, resolve, shared_context
-from ngffkit.transport import local_os_error
 
 ArrayKind = Literal["zarr", "n5", "precomputed"]
 _CANONICAL = ("t", "c", "z", "y", "x")
