@@ -37,9 +37,10 @@ if typing.TYPE_CHECKING:
     from ngffkit._downsample import downsample
     from ngffkit._recompress import compress
     from ngffkit._validate import ValidationReport, validate
-    from ngffkit.image import Image, Level
+    from ngffkit.image import Image
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
+    from ngffkit.level import Level
     from ngffkit.spec import ImageSpec, LevelSpec, pyramid_spec
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.voxel import Voxel
@@ -53,7 +54,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "convert": ("ngffkit._convert", "convert"),
     "downsample": ("ngffkit._downsample", "downsample"),
     "Image": ("ngffkit.image", "Image"),
-    "Level": ("ngffkit.image", "Level"),
+    "Level": ("ngffkit.level", "Level"),
     "open": ("ngffkit.image", "open_image"),
     "describe": ("ngffkit.info", "describe"),
     "ImageSpec": ("ngffkit.spec", "ImageSpec"),

@@ -32,7 +32,8 @@ from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
-from ngffkit.image import Image, Level, open_image, read_group_attrs
+from ngffkit.image import Image, open_image, read_group_attrs
+from ngffkit.level import Level
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of

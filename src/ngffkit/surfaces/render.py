@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError, MetadataError
-from ngffkit.image import Level, open_image
+from ngffkit.image import open_image
+from ngffkit.level import Level
 from ngffkit.storage import resolve
 from ngffkit.surfaces.readers import Geometry, Surface, open_surface
 from ngffkit.surfaces.sampling import LevelMap, layer_offsets, sample, sample_bounds
