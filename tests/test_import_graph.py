@@ -167,7 +167,7 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
 # The libraries that read or write storage: the pure modules (plan, kernels and what they
 # build on) must load none of them, so that planning is arithmetic and testable without I/O.
 IO_LIBRARIES = ("tensorstore", "zarr", "fsspec", "httpx", "tifffile", "h5py", "PIL", "numcodecs")
-PURE = ("ngffkit.plan", "ngffkit.kernels", "ngffkit.spec", "ngffkit.grid")
+PURE = ("ngffkit.plan", "ngffkit.kernels", "ngffkit.spec", "ngffkit.grid", "ngffkit.bricks")
 
 
 def loaded_by(module: str) -> list[str]:

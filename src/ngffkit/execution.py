@@ -40,8 +40,9 @@ from ngffkit._dask import (
     start_local_cluster,
     task_error,
 )
+from ngffkit.bricks import Stage
 from ngffkit.errors import InputError, NgffWarning, TaskError
-from ngffkit.plan import ConversionPlan, Stage
+from ngffkit.plan import ConversionPlan
 from ngffkit.tasks import Job, Journal, boot_id, forget_handles, run_brick
 
 ExecutorKind = Literal["local", "sequential", "dask"]

@@ -20,11 +20,12 @@ import numpy as np
 import tensorstore as ts
 
 from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
+from ngffkit.bricks import Stage
 from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
 from ngffkit.markers import JOURNAL
-from ngffkit.plan import ConversionPlan, Stage
+from ngffkit.plan import ConversionPlan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import (
     Location,
