@@ -188,3 +188,15 @@ def test_pure_modules_load_no_io_library(module: str) -> None:
 
 def test_the_io_probe_can_fail() -> None:
     assert "tifffile" in loaded_by("ngffkit.sources.tiff_file")
+
+
+MAX_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        path.relative_to(PACKAGE).as_posix(): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"

@@ -97,8 +97,8 @@ def compress(
         else _xyz("--shards", shards)
     )
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit._recompress import CompressPlan
     from ngffkit._recompress import compress as run
+    from ngffkit.recompress_plan import CompressPlan
 
     started = time.perf_counter()
     interrupted = (
