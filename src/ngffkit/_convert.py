@@ -95,18 +95,18 @@ def _prepare_output(
         found = out.read_json(PARTIAL_MARKER)
         if found is None:
             if read_group_attrs(out) is not None:
-                raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
+                raise ConflictError(f"{out.display()} is already complete; nothing to resume")
             if holds_data(out):
                 raise ConflictError(
-                    f"{out.describe()} holds no partial conversion to resume; run without --resume"
+                    f"{out.display()} holds no partial conversion to resume; run without --resume"
                 )
             # The first write failed (a full disk): nothing to resume, so start.
             if notice is not None:
-                notice(f"nothing of {out.describe()} was written yet; starting the conversion")
+                notice(f"nothing of {out.display()} was written yet; starting the conversion")
             resume = False
         elif not resumable(found, fp):
             raise ConflictError(
-                f"{out.describe()} was started with a different input or options; resume "
+                f"{out.display()} was started with a different input or options; resume "
                 "with the same command, or start again with --overwrite"
             )
         else:

@@ -189,10 +189,10 @@ def _to_output(
     if resume:
         if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
             raise ConflictError(
-                f"{out.describe()} holds no interrupted compress of this image with these "
+                f"{out.display()} holds no interrupted compress of this image with these "
                 "options to resume; run with the same options, or start again with --overwrite"
             )
-        say(f"continuing the interrupted compress into {out.describe()}")
+        say(f"continuing the interrupted compress into {out.display()}")
     else:
         claim_output(out, overwrite)
         out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint, source=image.url))
@@ -285,26 +285,25 @@ def _in_place_locked(
         if rollback:
             swap.rollback(root, state)
             say(
-                f"rolled back the interrupted compress of {root.describe()} "
+                f"rolled back the interrupted compress of {root.display()} "
                 f"({state.get('summary', '')}); the image is as it was before"
             )
             return open_image(root)
         if phase == "done":
             swap.cleanup(root)
             say(
-                f"finished the interrupted compress of {root.describe()} (only cleaning up "
-                "was left)"
+                f"finished the interrupted compress of {root.display()} (only cleaning up was left)"
             )
         elif phase == "swapping":
             say(
-                f"continuing the interrupted compress of {root.describe()}: its new levels "
+                f"continuing the interrupted compress of {root.display()}: its new levels "
                 "were complete and verified, finishing the swap"
             )
             swap.swap(root, state)
         finished = phase in ("done", "swapping")
         state = None if finished else state
     elif rollback:
-        say(f"nothing to roll back: no interrupted compress in {root.describe()}")
+        say(f"nothing to roll back: no interrupted compress in {root.display()}")
         return open_image(root)
     image = open_image(root)
     plan = plan_compress(
@@ -320,16 +319,16 @@ def _in_place_locked(
         return plan
     if state is not None:
         if state.get("fingerprint") == plan.fingerprint:
-            say(f"continuing the interrupted compress of {root.describe()}")
+            say(f"continuing the interrupted compress of {root.display()}")
         else:
             swap.rollback(root, state)
             say(
-                f"rolled back the interrupted compress of {root.describe()} (it was started "
+                f"rolled back the interrupted compress of {root.display()} (it was started "
                 f"with other options: {state.get('summary', '?')}); starting again"
             )
             state = None
     if plan.unchanged and state is None:
-        say(f"nothing to do: {root.describe()} already has this encoding")
+        say(f"nothing to do: {root.display()} already has this encoding")
         return image if finished else plan
     if state is None:
         summary = f"OME-Zarr {plan.version}, " + (plan.levels[0].after if plan.levels else "")
@@ -348,7 +347,7 @@ def _in_place_locked(
             if not denied(exc):
                 raise
             raise StorageError(
-                f"{root.describe()} is not writable ({exc}); compress it to a "
+                f"{root.display()} is not writable ({exc}); compress it to a "
                 "writable place with --output OUT"
             ) from None
     _copy_levels(

@@ -156,7 +156,7 @@ class Where(Protocol):
     @property
     def kvstore(self) -> JsonDict: ...
 
-    def describe(self, key: str = "") -> str: ...
+    def display(self, key: str = "") -> str: ...
 
     def secrets(self) -> tuple[str, ...]: ...
 
@@ -174,7 +174,7 @@ class KvstoreSpec:
             return str(self.kvstore.get("base_url", "http")).split("://", 1)[0]
         return {"gcs": "gs"}.get(driver, driver)
 
-    def describe(self, key: str = "") -> str:
+    def display(self, key: str = "") -> str:
         spec = self.kvstore
         if self.scheme in ("http", "https"):
             base = redact_url(f"{spec.get('base_url', '')}{spec.get('path', '')}")
@@ -225,7 +225,7 @@ def map_error(exc: BaseException, where: Where, key: str) -> Exception:
     if isinstance(exc, (StorageError, MetadataError, InputError)):
         return exc
     text = _redact(str(exc), where)
-    addr = where.describe(key)
+    addr = where.display(key)
     http = _HTTP_CODE.search(text)
     status = int(http.group(1) or http.group(2)) if http else None
     curl = _CURL_CODE.search(text)

@@ -166,7 +166,7 @@ def run_plans(
                 )
             pool.forget_handles()
             if notice:
-                notice(pool.describe())
+                notice(pool.display())
         try:
             totals = [
                 sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))

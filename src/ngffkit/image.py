@@ -52,12 +52,12 @@ def read_group_attrs(loc: Location) -> tuple[int, JsonDict] | None:
     if meta is not None:
         if meta.get("node_type") == "array":
             raise MetadataError(
-                f"{loc.describe()} is a Zarr array, not an OME-Zarr image group; "
+                f"{loc.display()} is a Zarr array, not an OME-Zarr image group; "
                 "open the group that contains it"
             )
         attrs = meta.get("attributes") or {}
         if not isinstance(attrs, dict):
-            raise MetadataError(f"{loc.describe('zarr.json')}: 'attributes' is not an object")
+            raise MetadataError(f"{loc.display('zarr.json')}: 'attributes' is not an object")
         return 3, attrs
     attrs_v2 = loc.read_json(".zattrs")
     if attrs_v2 is not None:
@@ -66,7 +66,7 @@ def read_group_attrs(loc: Location) -> tuple[int, JsonDict] | None:
         return 2, {}
     if loc.read(".zarray") is not None:
         raise MetadataError(
-            f"{loc.describe()} is a Zarr array, not an OME-Zarr image group; "
+            f"{loc.display()} is a Zarr array, not an OME-Zarr image group; "
             "open the group that contains it"
         )
     return None
@@ -75,7 +75,7 @@ def read_group_attrs(loc: Location) -> tuple[int, JsonDict] | None:
 def _missing_group_error(loc: Location) -> Exception:
     if loc.read(PARTIAL_MARKER) is not None:
         return PartialDatasetError(
-            f"{loc.describe()} is a partial dataset: it was started but never finished "
+            f"{loc.display()} is a partial dataset: it was started but never finished "
             "(no group metadata yet); rerun the command with --resume to finish it, "
             "or with --overwrite to start again"
         )
@@ -85,11 +85,11 @@ def _missing_group_error(loc: Location) -> Exception:
     loc.check_bucket()  # a missing bucket or refused access says so, not "no metadata"
     if loc.is_remote:
         return NotFoundError(
-            f"{loc.describe('zarr.json')} was not found (nor .zattrs or .zgroup): there is no "
-            f"OME-Zarr image at {loc.describe()}; check the URL"
+            f"{loc.display('zarr.json')} was not found (nor .zattrs or .zgroup): there is no "
+            f"OME-Zarr image at {loc.display()}; check the URL"
         )
     return MetadataError(
-        f"{loc.describe()} is not an OME-Zarr image: found neither zarr.json nor .zattrs there"
+        f"{loc.display()} is not an OME-Zarr image: found neither zarr.json nor .zattrs there"
     )
 
 
@@ -242,20 +242,20 @@ def open_image(
     if found is None:
         raise _missing_group_error(loc)
     zarr_format, attrs = found
-    _version, namespace, notes = extract(attrs, zarr_format, loc.describe())
-    meta, fix_notes, derive_scale = parse(namespace, where=loc.describe())
+    _version, namespace, notes = extract(attrs, zarr_format, loc.display())
+    meta, fix_notes, derive_scale = parse(namespace, where=loc.display())
     notes = notes + fix_notes
     if not meta.multiscales:
         raise MetadataError(_not_an_image_message(loc, meta, namespace))
     if not 0 <= multiscale < len(meta.multiscales):
         raise InputError(
-            f"{loc.describe()} has {len(meta.multiscales)} multiscales; index {multiscale} "
+            f"{loc.display()} has {len(meta.multiscales)} multiscales; index {multiscale} "
             "does not exist"
         )
     ms = meta.multiscales[multiscale]
     levels = open_levels(loc, ms, derive_scale, writable=mode == "r+")
     for note in notes:
-        warnings.warn(f"{loc.describe()}: {note}", NgffWarning, stacklevel=2)
+        warnings.warn(f"{loc.display()}: {note}", NgffWarning, stacklevel=2)
     return Image(
         location=loc,
         zarr_format=zarr_format,
@@ -270,17 +270,17 @@ def open_image(
 def _not_an_image_message(loc: Location, meta: OmeAttributes, ns: JsonDict) -> str:
     if meta.labels is not None:
         return (
-            f"{loc.describe()} is an OME-Zarr labels group, not an image; open one of its "
-            f"label images: {', '.join(loc.child(n).describe() for n in meta.labels)}"
+            f"{loc.display()} is an OME-Zarr labels group, not an image; open one of its "
+            f"label images: {', '.join(loc.child(n).display() for n in meta.labels)}"
         )
     if "bioformats2raw.layout" in ns:
         return (
-            f"{loc.describe()} is a bioformats2raw collection, not an image; open one of "
-            f"its series, e.g. {loc.child('0').describe()}"
+            f"{loc.display()} is a bioformats2raw collection, not an image; open one of "
+            f"its series, e.g. {loc.child('0').display()}"
         )
     if "plate" in ns or "well" in ns:
-        return f"{loc.describe()} is an OME-Zarr plate/well group, not an image"
-    return f"{loc.describe()} has OME metadata but no multiscales: it is not an image"
+        return f"{loc.display()} is an OME-Zarr plate/well group, not an image"
+    return f"{loc.display()} has OME metadata but no multiscales: it is not an image"
 
 
 def open_levels(
@@ -292,12 +292,12 @@ def open_levels(
         info = read_array_info(child)
         if info is None:
             raise MetadataError(
-                f"level {i} of {loc.describe()} should be an array at {dataset.path!r}, but "
-                f"there is none at {child.describe()}"
+                f"level {i} of {loc.display()} should be an array at {dataset.path!r}, but "
+                f"there is none at {child.display()}"
             )
         if info.ndim != len(ms.axes):
             raise MetadataError(
-                f"level {i} ({child.describe()}) has {info.ndim} dimensions but the image has "
+                f"level {i} ({child.display()}) has {info.ndim} dimensions but the image has "
                 f"{len(ms.axes)} axes ({', '.join(ms.axis_names)})"
             )
         infos.append((dataset.path, child, info))

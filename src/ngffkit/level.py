@@ -141,7 +141,7 @@ class Level:
                 if self.info.shards is None or not ignores_ranges(exc):
                     raise
         warnings.warn(
-            f"{self.location.describe()}: the server ignores HTTP Range requests, so each "
+            f"{self.location.display()}: the server ignores HTTP Range requests, so each "
             "read downloads every shard it touches whole (slower); serve the data with Range "
             "support (e.g. ngff serve) for partial reads",
             NgffWarning,

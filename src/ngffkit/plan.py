@@ -165,7 +165,7 @@ class ConversionPlan:
             out = [o * f for o, f in zip(out, step, strict=True)]
         return tuple(out)
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """The plan as text, for ``--dry-run``."""
         names = self.spec.axis_names
         lines = [

@@ -76,7 +76,7 @@ class CompressPlan:
             [[lv.rel, lv.after, lv.dtype] for lv in self.levels] + [self.version, self.groups]
         )
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         lines = [f"image {self.url} -> OME-Zarr {self.version}"]
         for lv in self.levels:
             lines.append(
@@ -256,7 +256,7 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     zarr_format, attrs = found
     want = zarr_format_of(target)
     try:
-        version, ns, _notes = extract(attrs, zarr_format, loc.describe())
+        version, ns, _notes = extract(attrs, zarr_format, loc.display())
     except MetadataError:
         version, ns = None, None
     if zarr_format == want and (ns is None or version == target):
@@ -264,7 +264,7 @@ def _group_change(loc: Location, target: str, current: JsonDict) -> JsonDict:
     extra = {k: v for k, v in attrs.items() if k != "ome" and k not in OME_KEYS}
     body: JsonDict = {}
     if ns is not None:
-        meta, _fixes, _derive = parse(ns, where=loc.describe())
+        meta, _fixes, _derive = parse(ns, where=loc.display())
         body = dump(meta, target)
     return {
         "write": group_files({**extra, **body}, want),

@@ -129,7 +129,7 @@ def compress(
         )
     if isinstance(result, CompressPlan):
         if dry_run:
-            out_console.print(result.describe(), markup=False)
+            out_console.print(result.summary(), markup=False)
         return  # else nothing to do, as the notice said: no "done:" line
     if rollback:
         return

@@ -218,7 +218,7 @@ def convert(
         )
     if dry_run:
         assert isinstance(result, ConversionPlan)
-        out_console.print(result.describe(), markup=False)
+        out_console.print(result.summary(), markup=False)
         return
     seconds = time.perf_counter() - started
     _summary(result, output, seconds, quiet)
@@ -247,7 +247,7 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         else "output size not listed"
     )
     line = (
-        f"done: {resolve(output).describe()} ({what}) in {seconds:.1f} s, "
+        f"done: {resolve(output).display()} ({what}) in {seconds:.1f} s, "
         f"{read / 1e6 / max(seconds, 1e-9):.0f} MB/s, {size}, "
         f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )

@@ -128,7 +128,7 @@ def flatten(
             progress=progress,
         )
     if isinstance(result, FlattenPlan):
-        out_console.print(result.describe(), markup=False)
+        out_console.print(result.summary(), markup=False)
         return
     n, h, w = result.shape
     rate = n * h * w / 1e6 / max(result.seconds, 1e-9)

@@ -201,7 +201,7 @@ def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -
         return TensorStoreSource(loc, array_kind)
     if input_format not in ("zarr", "n5", "precomputed"):
         raise InputError(
-            f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
+            f"{loc.display()}: {input_format} inputs must be local; remote inputs "
             "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays, or folders "
             "of TIFF slices or grid cells (tiff-folder, volume-grids). Download the files "
             "first."

@@ -234,7 +234,7 @@ def make_plan(
     chunk_bytes = int(np.prod(volume.level.chunks)) * itemsize
     vbox = volume.level0_box()
     plan = FlattenPlan(
-        surface=surface.describe(),
+        surface=surface.display(),
         surface_kind=surface.kind,
         volume=volume.url,
         level=volume.level.index,

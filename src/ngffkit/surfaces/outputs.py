@@ -242,7 +242,7 @@ class ZarrOutput:
         journal = loc.read_json(FLATTEN_JOURNAL) if resume else None
         self.done = set()
         if journal is not None:
-            _check_journal(journal, record, loc.describe())
+            _check_journal(journal, record, loc.display())
             self.band_rows = int(journal["band_rows"])
             self.done = {int(b) for b in journal["done"]}
             self.spec = ImageSpec.model_validate(journal["spec"])

@@ -211,7 +211,7 @@ class FlattenPlan:
         layers, h, w = self.shape
         return layers * h * w * np.dtype(self.dtype).itemsize
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         layers, h, w = self.shape
         mib = 2**20
         return "\n".join(

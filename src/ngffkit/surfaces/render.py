@@ -77,10 +77,10 @@ def open_volume(url: str | os.PathLike[str], level: int = 0) -> Volume:
     info = read_array_info(loc)
     if info is not None:  # a plain Zarr array: level 0 only, unit voxels
         if info.ndim != 3:
-            raise InputError(f"volume {loc.describe()} has {info.ndim} dimensions; need z, y, x")
+            raise InputError(f"volume {loc.display()} has {info.ndim} dimensions; need z, y, x")
         if level != 0:
             raise InputError(
-                f"level {level} does not exist: volume {loc.describe()} is a plain Zarr array "
+                f"level {level} does not exist: volume {loc.display()} is a plain Zarr array "
                 "(level 0 only)"
             )
         lvl = Level(loc.url, 0, "", loc, info, make_axes("zyx"), (1.0,) * 3, (0.0,) * 3, (1.0,) * 3)
