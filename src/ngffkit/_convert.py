@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart, claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError, NgffWarning, OptionError
-from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
+from ngffkit.execution import Notice, Progress, cpu_count, run_plan
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable

@@ -25,11 +25,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from ngffkit._dask import cluster_budget
 from ngffkit._output import output_lock, replace_tree
 from ngffkit.arrays import derive_array, read_array_info
 from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
-from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
+from ngffkit.execution import Notice, Progress, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable

@@ -1,5 +1,8 @@
 """``ngffkit.compress``: re-encode an OME-Zarr image — codecs, chunks, shards, 0.4 ↔ 0.5.
 
+(Codecs themselves — parsing ``zstd:5``, their Zarr JSON — are :mod:`ngffkit.compression`;
+the plan of what each array becomes is :mod:`ngffkit.recompress_plan`.)
+
 Every level (and every level of the label images under ``labels/``) is copied brick by
 brick into a new array: a conversion plan of one level (:func:`ngffkit.plan.make_plan`)
 whose input is the stored array (``Job.base``), run by the same executors and journal as
@@ -23,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from ngffkit import swap
+from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, read_array_info
 from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, OptionError, StorageError
-from ngffkit.execution import Progress, cluster_budget, run_plans
+from ngffkit.execution import Progress, run_plans
 from ngffkit.image import Image, open_image
 from ngffkit.markers import PARTIAL_MARKER, marker, resumable
 from ngffkit.recompress_plan import CompressPlan, LevelCopy, PerAxis, plan_compress

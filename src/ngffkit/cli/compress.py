@@ -51,7 +51,7 @@ def compress(
             "upgrading from 0.4)."
         ),
     ] = None,
-    format: Annotated[
+    ome_version: Annotated[
         str | None,
         typer.Option(
             "--format",
@@ -82,7 +82,7 @@ def compress(
     swapped in; an interrupted run continues or rolls back when run again, and says which.
     """
     executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
-    if format not in (None, "0.4", "0.5"):
+    if ome_version not in (None, "0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
@@ -112,7 +112,7 @@ def compress(
         result = run(
             url,
             output=output,
-            version=format,
+            version=ome_version,
             compression=compression,
             chunks=chunk_map,
             shards=shard_map,

@@ -54,7 +54,7 @@ def convert(
             "precomputed, raw, hdf5."
         ),
     ] = None,
-    format: Annotated[
+    ome_version: Annotated[
         str,
         typer.Option("--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2)."),
     ] = "0.5",
@@ -151,7 +151,7 @@ def convert(
 
     Triples (--voxel-size, --chunks, --shards, --ranges, --raw-shape) are x,y,z.
     """
-    if format not in ("0.4", "0.5"):
+    if ome_version not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if raw_order not in ("C", "F"):
@@ -185,7 +185,7 @@ def convert(
         result = run(
             input,
             output,
-            version=format,
+            version=ome_version,
             voxel_size=voxel,
             unit=unit,
             chunks=chunk_zyx,

@@ -52,15 +52,15 @@ _METADATA_FILES = {
 }
 
 
-def detect_format(path: Path) -> tuple[SourceKind, Path]:
+def detect_kind(path: Path) -> tuple[SourceKind, Path]:
     """Return the input kind of ``path`` and the path to open it from."""
     try:
-        return _detect_format(path)
+        return _detect_kind(path)
     except PermissionError as exc:
         raise os_error(exc, str(path), "read the input") from exc
 
 
-def _detect_format(path: Path) -> tuple[SourceKind, Path]:
+def _detect_kind(path: Path) -> tuple[SourceKind, Path]:
     if not path.exists():
         raise NotFoundError(f"{path}: no such file or folder.")
     if path.is_file():
@@ -164,7 +164,7 @@ def open_source(
     elif raw_shape is not None:
         kind, path = "raw", local_path(input)
     else:
-        kind, path = detect_format(local_path(input))
+        kind, path = detect_kind(local_path(input))
     return _open(
         kind,
         path,

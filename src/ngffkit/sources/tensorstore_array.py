@@ -39,7 +39,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
-    format_box,
+    box_text,
     is_remote_url,
     local_path,
     one_unit,
@@ -357,11 +357,11 @@ class TensorStoreSource(SourceBase):
             except _TS_ERRORS as exc:
                 if self.location.is_remote:
                     raise
-                local = local_os_error(exc, f"{self.path} ({format_box(box, self.axes)})", "read")
+                local = local_os_error(exc, f"{self.path} ({box_text(box, self.axes)})", "read")
                 if local is not None:  # not a corrupt chunk: a permission, a full disk
                     raise local from exc
                 raise InputError(
-                    f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
+                    f"{self.path}: reading {box_text(box, self.axes)} failed: {exc}. "
                     "A chunk is corrupt or unreadable."
                 ) from exc
         out[...] = np.asarray(data).reshape(out.shape)
