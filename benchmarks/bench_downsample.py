@@ -92,8 +92,9 @@ def main() -> None:
     p.add_argument("--tools", nargs="+", default=["ngffkit", "wk", "ngff-zarr"])
     p.add_argument("--venvs", type=Path, default=None)
     args = p.parse_args()
-    from ngffkit.layout import create_image, finish_image, pyramid_spec
     from ngffkit.samples import scroll_volume
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
 
     venvs = venvs_dir(args.venvs)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))

@@ -151,7 +151,8 @@ def serve(root: Path) -> http.server.ThreadingHTTPServer:
 
 
 def write_volume(path: Path) -> None:
-    from ngffkit.layout import create_image, finish_image, pyramid_spec
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
 
     spec = pyramid_spec(
         SHAPE,

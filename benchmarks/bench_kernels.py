@@ -4,7 +4,7 @@
     python benchmarks/bench_kernels.py --methods mean mode --dtypes uint8 uint16 uint32
     python benchmarks/bench_kernels.py --shape 256 512 512 --repeat 5
 
-Gvox/s counts *input* voxels (DESIGN.md section 5 targets: 2x2x2 mean >= 1 on uint8/uint16,
+Gvox/s counts *input* voxels (targets: 2x2x2 mean >= 1 on uint8/uint16,
 mode on labels >= 1, (1,2,2) as fast as (2,2,2)). Each figure is the best of ``--repeat``
 timed calls after one untimed warm-up (which also compiles or loads the numba kernel). The two
 baselines (CPU time) are timed on a 32-slice slab:

@@ -42,7 +42,8 @@ Reader = Callable[[tuple[int, ...], tuple[int, ...]], np.ndarray]
 
 
 def make_image(root: Path, size: int) -> np.ndarray:
-    from ngffkit.layout import create_image, finish_image, pyramid_spec
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
 
     z, y, x = np.ogrid[:size, :size, :size]
     # Smooth structure plus noise: compresses like real data, not like zeros.

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ngffkit._convert import convert  # noqa: E402
-from ngffkit.execution import DaskExecutor, brick_bytes  # noqa: E402
+from ngffkit._dask import DaskExecutor  # noqa: E402
+from ngffkit.execution import brick_bytes  # noqa: E402
 from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan  # noqa: E402
 from ngffkit.samples import write_tiff_stack  # noqa: E402
 from ngffkit.sources import open_source  # noqa: E402

@@ -1,4 +1,4 @@
-"""Markdown tables from benchmarks/results/results.jsonl, like peer-benchmark.md's headline tables.
+"""Markdown tables from benchmarks/results/results.jsonl: the headline tables of the peer comparison.
 
 For each stack, the latest record of every config is shown, sorted by wall time. For ngffkit rows
 a second table gives the speed-up against the fastest peer (overall, and sharded against the

@@ -124,7 +124,7 @@ NGFFKIT: tuple[Config, ...] = (
            sharded=False, method="mean", compression="zstd 5"),
 )  # fmt: skip
 
-# One venv per peer, pinned as in shared/reference/peer-benchmark.md ("Versions").
+# One venv per peer, pinned to the releases the peer comparison was measured with.
 VENV_SPECS: dict[str, tuple[tuple[str, ...], str]] = {
     "ngff": (("ngff-zarr==0.50.0", "dask==2026.8.0", "tifffile==2026.3.3", "numpy==2.4.6"),
              "ngff_zarr"),

@@ -66,7 +66,8 @@ def make_image() -> MakeImage:
     With ``finish=False`` the image is left partial (no group metadata).
     """
     from image_helpers import cells_label_spec
-    from ngffkit.layout import create_image, finish_image, pyramid_spec, write_labels_group
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image, write_labels_group
 
     def make(
         path: str | os.PathLike[str],

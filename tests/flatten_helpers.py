@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ngffkit.layout import create_image, finish_image, pyramid_spec
+from ngffkit.spec import pyramid_spec
+from ngffkit.writer import create_image, finish_image
 
 A, B, C, D = 2, 4, 6, 10
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngffkit.layout import ImageSpec, pyramid_spec
 from ngffkit.metadata import ImageLabel
+from ngffkit.spec import ImageSpec, pyramid_spec
 
 #: The two-colour label image "cells" the fixtures write beside their images.
 CELL_COLORS = [

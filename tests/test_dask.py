@@ -31,15 +31,10 @@ import zarr
 
 import ngffkit
 from ngffkit._convert import convert
+from ngffkit._dask import DaskExecutor, cluster_budget, local_cluster_size
 from ngffkit._downsample import downsample
 from ngffkit._recompress import compress
-from ngffkit.execution import (
-    DaskExecutor,
-    _with_write_mode,
-    as_executor,
-    cluster_budget,
-    local_cluster_size,
-)
+from ngffkit.execution import _with_write_mode, as_executor
 from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.samples import scroll_volume
 from ngffkit.sources import open_source

@@ -78,6 +78,26 @@ def test_the_module_map_names_every_module() -> None:
     assert missing == [], f"docs/architecture.md's module map does not name {missing}"
 
 
+# A document cited from code: a page of docs/ or benchmarks/, or a top-level *.md.
+CITED = re.compile(r"\b((?:docs/|benchmarks/)?[\w-]+\.md)\b")
+
+
+def test_code_cites_only_documents_that_exist() -> None:
+    """Comments and docstrings point at documents of this repository (not the notes it was
+    planned from) and never at numbered sections (``§5``), which move."""
+    bad = []
+    for folder in ("src", "tests", "benchmarks", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                for cited in CITED.findall(line):
+                    if not any((d / cited).is_file() for d in (ROOT, DOCS, path.parent)):
+                        bad.append(f"{rel}:{n} cites {cited}")
+                if "§" in line and "RFC" not in line and rel != Path("tests/test_docs.py"):
+                    bad.append(f"{rel}:{n} cites a numbered section")
+    assert bad == [], bad
+
+
 def test_the_module_map_names_only_what_exists() -> None:
     gone = sorted(name for name in module_map() if not (PACKAGE / name).exists())
     assert gone == [], f"docs/architecture.md's module map names what does not exist: {gone}"

@@ -31,7 +31,8 @@ def data() -> np.ndarray:
 
 
 def _ours(path: Path, data: np.ndarray, version: str, make_image: Any) -> Path:
-    from ngffkit.layout import create_image, finish_image, pyramid_spec
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
 
     spec = pyramid_spec(
         data.shape,

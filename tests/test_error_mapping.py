@@ -1,4 +1,4 @@
-"""Upstream errors reach users only through one mapping (``transport.mapped_errors``).
+"""Upstream errors reach users only through one mapping (``error_mapping.mapped_errors``).
 
 - every call into tensorstore in ``src/ngffkit`` (an open, a read, a write, a listing, a
   delete) sits inside a ``with mapped_errors(...)`` block: found with ``ast``, so a new call
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import tensorstore as ts
 
+from ngffkit.error_mapping import map_error
 from ngffkit.errors import InputError, NgffkitError, NotFoundError, StorageError
 from ngffkit.storage import KvstoreSpec, mapped_errors, os_errors, resolve
-from ngffkit.transport import map_error
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ngffkit"
 

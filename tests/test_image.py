@@ -17,14 +17,8 @@ from ngffkit.errors import (
     NotFoundError,
     PartialDatasetError,
 )
-from ngffkit.layout import (
-    LevelSpec,
-    create_image,
-    finish_image,
-    make_axes,
-    pyramid_spec,
-    spatial_voxel_size,
-)
+from ngffkit.spec import LevelSpec, make_axes, pyramid_spec, spatial_voxel_size
+from ngffkit.writer import create_image, finish_image
 
 SHAPE = (19, 41, 37)
 

@@ -8,7 +8,13 @@ deliberate deferrals (start-up time, optional dependencies) and are left out.
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "ngffkit"
@@ -156,3 +162,41 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     assert private_imports(package) == ["ngffkit.b:4 imports ngffkit.a._lock"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# The libraries that read or write storage: the pure modules (plan, kernels and what they
+# build on) must load none of them, so that planning is arithmetic and testable without I/O.
+IO_LIBRARIES = ("tensorstore", "zarr", "fsspec", "httpx", "tifffile", "h5py", "PIL", "numcodecs")
+PURE = ("ngffkit.plan", "ngffkit.kernels", "ngffkit.spec", "ngffkit.grid", "ngffkit.bricks")
+
+
+def loaded_by(module: str) -> list[str]:
+    """The top-level packages a fresh interpreter has loaded after importing ``module``."""
+    probe = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    return sorted({name.split(".")[0] for name in json.loads(out.stdout)})
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_load_no_io_library(module: str) -> None:
+    loaded = loaded_by(module)
+    assert [name for name in IO_LIBRARIES if name in loaded] == []
+
+
+def test_the_io_probe_can_fail() -> None:
+    assert "tifffile" in loaded_by("ngffkit.sources.tiff_file")
+
+
+MAX_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        path.relative_to(PACKAGE).as_posix(): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"

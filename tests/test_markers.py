@@ -18,7 +18,7 @@ def test_convert_fingerprints_the_plan_data_not_its_wording(
 ) -> None:
     plan = _plan()
     before = _fingerprint(plan, None)
-    monkeypatch.setattr(ConversionPlan, "describe", lambda self: "reworded entirely")
+    monkeypatch.setattr(ConversionPlan, "summary", lambda self: "reworded entirely")
     assert _fingerprint(plan, None) == before
     # what fixes the output changes it; how many workers run the bricks does not
     assert _fingerprint(_plan(chunks=32), None) != before

@@ -2,7 +2,7 @@
 it writes, and no two bricks of a stage share a shard or a chunk.
 
 Checked from the outside (the boxes a plan's stages hand out, mapped onto each level's
-shard and chunk grid), not by ``plan.check_whole_shards``, which asserts the same where
+shard and chunk grid), not by ``bricks.check_whole_shards``, which asserts the same where
 bricks are made. Hypothesis draws shapes, chunks, shards, voxel sizes (hence factors),
 dtypes, memory budgets and job counts.
 """
@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ngffkit.bricks import Stage, check_whole_shards
 from ngffkit.errors import InputError, OptionError
-from ngffkit.plan import ConversionPlan, ConvertOptions, MiB, Stage, check_whole_shards, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, MiB, make_plan
 
 Box = tuple[tuple[int, int], ...]
 

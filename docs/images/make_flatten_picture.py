@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "src"))
 
 import ngffkit  # noqa: E402
-from ngffkit.layout import create_image, finish_image, pyramid_spec  # noqa: E402
+from ngffkit.spec import pyramid_spec  # noqa: E402
+from ngffkit.writer import create_image, finish_image  # noqa: E402
 
 Z, Y, X = 160, 320, 160
 

@@ -37,12 +37,14 @@ if typing.TYPE_CHECKING:
     from ngffkit._downsample import downsample
     from ngffkit._recompress import compress
     from ngffkit._validate import ValidationReport, validate
-    from ngffkit.image import Image, Level
+    from ngffkit.image import Image
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
-    from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
+    from ngffkit.level import Level
+    from ngffkit.spec import ImageSpec, LevelSpec, pyramid_spec
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.voxel import Voxel
+    from ngffkit.writer import create_image, finish_image
 
 __version__ = "0.1.0"
 
@@ -52,14 +54,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "convert": ("ngffkit._convert", "convert"),
     "downsample": ("ngffkit._downsample", "downsample"),
     "Image": ("ngffkit.image", "Image"),
-    "Level": ("ngffkit.image", "Level"),
+    "Level": ("ngffkit.level", "Level"),
     "open": ("ngffkit.image", "open_image"),
     "describe": ("ngffkit.info", "describe"),
-    "ImageSpec": ("ngffkit.layout", "ImageSpec"),
-    "LevelSpec": ("ngffkit.layout", "LevelSpec"),
-    "create_image": ("ngffkit.layout", "create_image"),
-    "finish_image": ("ngffkit.layout", "finish_image"),
-    "pyramid_spec": ("ngffkit.layout", "pyramid_spec"),
+    "ImageSpec": ("ngffkit.spec", "ImageSpec"),
+    "LevelSpec": ("ngffkit.spec", "LevelSpec"),
+    "create_image": ("ngffkit.writer", "create_image"),
+    "finish_image": ("ngffkit.writer", "finish_image"),
+    "pyramid_spec": ("ngffkit.spec", "pyramid_spec"),
     "SurfaceLayers": ("ngffkit.surfaces", "SurfaceLayers"),
     "flatten": ("ngffkit.surfaces", "flatten"),
     "open_surface": ("ngffkit.surfaces", "open_surface"),

@@ -20,19 +20,21 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart, claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError, NgffWarning, OptionError
-from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plan
+from ngffkit.execution import Notice, Progress, cpu_count, run_plan
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
+from ngffkit.spec import ImageSpec
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
+from ngffkit.writer import create_image, finish_image
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:
@@ -94,18 +96,18 @@ def _prepare_output(
         found = out.read_json(PARTIAL_MARKER)
         if found is None:
             if read_group_attrs(out) is not None:
-                raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
+                raise ConflictError(f"{out.display()} is already complete; nothing to resume")
             if holds_data(out):
                 raise ConflictError(
-                    f"{out.describe()} holds no partial conversion to resume; run without --resume"
+                    f"{out.display()} holds no partial conversion to resume; run without --resume"
                 )
             # The first write failed (a full disk): nothing to resume, so start.
             if notice is not None:
-                notice(f"nothing of {out.describe()} was written yet; starting the conversion")
+                notice(f"nothing of {out.display()} was written yet; starting the conversion")
             resume = False
         elif not resumable(found, fp):
             raise ConflictError(
-                f"{out.describe()} was started with a different input or options; resume "
+                f"{out.display()} was started with a different input or options; resume "
                 "with the same command, or start again with --overwrite"
             )
         else:

@@ -80,7 +80,7 @@ class DaskExecutor(Executor):
             return None
         return str(self.client.dashboard_link)
 
-    def describe(self) -> str:
+    def display(self) -> str:
         """One line for the user: where the tasks run."""
         info = self.client.scheduler_info(n_workers=-1)
         workers = info["workers"]

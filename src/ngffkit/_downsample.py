@@ -25,10 +25,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from ngffkit._dask import cluster_budget
 from ngffkit._output import output_lock, replace_tree
 from ngffkit.arrays import derive_array, read_array_info
+from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
-from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
+from ngffkit.execution import Notice, Progress, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
@@ -36,7 +38,6 @@ from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
-from ngffkit.transport import denied
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class DownsamplePlan:
     def nothing_to_do(self) -> bool:
         return len(self.plan.spec.levels) < 2
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """The plan as text, for ``--dry-run``."""
         what = f"label image {self.label}" if self.label else "image"
         base = self.plan.spec.levels[0]
@@ -335,18 +336,18 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     journal = Journal(loc)
     if found is not None and resume and not resumable(found, fp):
         raise ConflictError(
-            f"{loc.describe()}: the interrupted downsample was started with other options; "
+            f"{loc.display()}: the interrupted downsample was started with other options; "
             "resume with the same command, or start again with [[rebuild=True]]"
         )
     if found is not None and not resume and not rebuild:
         raise ConflictError(
-            f"{loc.describe()}: an interrupted downsample is not finished (started "
+            f"{loc.display()}: an interrupted downsample is not finished (started "
             f"{found.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
             "[[rebuild=True]] to start again"
         )
     if resume and found is None:
         raise ConflictError(
-            f"{loc.describe()} holds no interrupted downsample to resume; "
+            f"{loc.display()} holds no interrupted downsample to resume; "
             "run without [[resume=True]]"
         )
     if rebuild or not resumable(found, fp):
@@ -367,7 +368,7 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
         if existing is not None or (child.local_path is not None and child.local_path.exists()):
             if not (rebuild or resume or level.path in p.replaced):
                 raise ConflictError(
-                    f"{child.describe()} already exists but is not a level of the image; "
+                    f"{child.display()} already exists but is not a level of the image; "
                     "remove it, or pass [[rebuild=True]] to replace it"
                 )
             replace_tree(child, what=f"{level.path} (in the way of a new level)")
@@ -398,7 +399,7 @@ def _set_datasets(
     """
     found = read_group_attrs(loc)
     if found is None:  # pragma: no cover - opened as an image moments ago
-        raise InputError(f"{loc.describe()} lost its group metadata")
+        raise InputError(f"{loc.display()} lost its group metadata")
     zarr_format, _attrs = found
     key = "zarr.json" if zarr_format == 3 else ".zattrs"
     doc = loc.read_json(key) or {}

@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ngffkit.error_mapping import denied, os_errors
 from ngffkit.errors import ConflictError, InputError, NgffWarning, StorageError
 from ngffkit.markers import DOWNSAMPLE_MARKER, LOCK, OWN_KEYS, OWNED, PARTIAL_MARKER
 from ngffkit.storage import Location
-from ngffkit.transport import denied, os_errors
 
 _ZARR_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 _SHOWN = 5
@@ -138,7 +138,7 @@ def replace_refusal(loc: Location, *, what: str = "OUTPUT") -> str | None:
     shown = ", ".join(names[:_SHOWN]) + (", …" if len(names) > _SHOWN else "")
     files = "file or folder that is" if len(names) == 1 else "files or folders that are"
     return (
-        f"{what} {loc.describe()} holds {len(names)} {files} not Zarr ({shown}); "
+        f"{what} {loc.display()} holds {len(names)} {files} not Zarr ({shown}); "
         "ngffkit replaces only an empty folder, a Zarr/OME-Zarr dataset or its own "
         "unfinished output. Choose a new folder for the output"
     )
@@ -175,7 +175,7 @@ def check_apart(
             src, dst = input_path.url.rstrip("/") + "/", out.url.rstrip("/") + "/"
             if src.startswith(dst) or dst.startswith(src):
                 raise InputError(
-                    f"the output {out.describe()} overlaps {what} {input_path.describe()}; "
+                    f"the output {out.display()} overlaps {what} {input_path.display()}; "
                     "write the output elsewhere"
                 )
             return
@@ -217,13 +217,13 @@ def claim_output(loc: Location, overwrite: bool, *, what: str = "OUTPUT") -> Non
         partial = loc.read_json(PARTIAL_MARKER)
         if partial is not None:
             raise ConflictError(
-                f"{loc.describe()} holds an interrupted {partial.get('tool', 'ngff')} run"
+                f"{loc.display()} holds an interrupted {partial.get('tool', 'ngff')} run"
                 f"{' (started ' + partial['started'] + ')' if 'started' in partial else ''}; "
                 "run the same command again with --resume to finish it, or with --overwrite "
                 "to start again"
             )
         raise ConflictError(
-            f"{loc.describe()} already exists; pass --overwrite (overwrite=True) to replace "
+            f"{loc.display()} already exists; pass --overwrite (overwrite=True) to replace "
             "it, or choose another output"
         )
     clear(loc, keep=(LOCK,))
@@ -352,7 +352,7 @@ def output_lock(
     except StorageError as exc:
         if not denied(exc):
             raise
-        raise StorageError(f"{loc.describe()} is not writable ({exc}); {denied_hint}") from None
+        raise StorageError(f"{loc.display()} is not writable ({exc}); {denied_hint}") from None
     try:
         yield
     finally:
@@ -373,7 +373,7 @@ def _acquire(loc: Location, body: dict[str, Any]) -> None:
             warnings.warn(
                 f"took over the lock of an ngff run that no longer runs "
                 f"({_owner_text(owner)}, {owner.get('tool', '?')} started "
-                f"{owner.get('started', '?')}) on {loc.describe()}",
+                f"{owner.get('started', '?')}) on {loc.display()}",
                 NgffWarning,
                 stacklevel=4,
             )
@@ -382,14 +382,14 @@ def _acquire(loc: Location, body: dict[str, Any]) -> None:
         hint = (
             "wait for it to finish, or stop it first"
             if here
-            else f"if it no longer runs, delete {loc.describe(LOCK)}"
+            else f"if it no longer runs, delete {loc.display(LOCK)}"
         )
         raise ConflictError(
             f"another ngff ({_owner_text(owner)}) is writing "
-            f"{loc.describe()} ({owner.get('tool', '?')} started "
+            f"{loc.display()} ({owner.get('tool', '?')} started "
             f"{owner.get('started', '?')}); {hint}"
         )
-    raise ConflictError(f"could not take the lock {loc.describe(LOCK)}; try again")
+    raise ConflictError(f"could not take the lock {loc.display(LOCK)}; try again")
 
 
 def _create(loc: Location, data: bytes) -> bool:

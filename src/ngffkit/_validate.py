@@ -130,12 +130,12 @@ def _check_group(
             loc.check_bucket()  # a missing bucket says so
             if loc.is_remote:
                 raise NotFoundError(
-                    f"{loc.describe('zarr.json')} was not found (nor .zattrs or .zgroup): "
-                    f"there is no OME-Zarr image at {loc.describe()}; check the URL"
+                    f"{loc.display('zarr.json')} was not found (nor .zattrs or .zgroup): "
+                    f"there is no OME-Zarr image at {loc.display()}; check the URL"
                 )
             # Nothing there to validate (a plain folder): unreadable, not merely invalid.
             raise MetadataError(
-                f"{loc.describe()} is not an OME-Zarr image or Zarr group: found neither "
+                f"{loc.display()} is not an OME-Zarr image or Zarr group: found neither "
                 "zarr.json nor .zattrs/.zgroup there"
             )
         _add(
@@ -154,7 +154,7 @@ def _check_group(
             [Finding("", "a write to this dataset is unfinished; rerun it with --resume")],
         )
     try:
-        version, ns, notes = extract(attrs, zarr_format, loc.describe())
+        version, ns, notes = extract(attrs, zarr_format, loc.display())
     except MetadataError as exc:
         _add(report, where, [Finding("attributes", str(exc))])
         return None

@@ -140,10 +140,10 @@ def read_array_info(loc: Location) -> ArrayInfo | None:
     if meta is not None:
         if meta.get("node_type") != "array":
             return None
-        return _v3_info(meta, loc.describe("zarr.json"))
+        return _v3_info(meta, loc.display("zarr.json"))
     meta = loc.read_json(".zarray")
     if meta is not None:
-        return _v2_info(meta, loc.describe(".zarray"))
+        return _v2_info(meta, loc.display(".zarray"))
     return None
 
 
@@ -197,7 +197,7 @@ def create_array(
     Zarr v2 arrays use ``/`` as the dimension separator, as OME-Zarr 0.4 asks.
     """
     if read_array_info(loc) is not None:
-        raise ConflictError(f"an array already exists at {loc.describe()}")
+        raise ConflictError(f"an array already exists at {loc.display()}")
     fill = np.asarray(fill_value, dtype=dtype).item()
     meta: JsonDict
     if zarr_format == 3:
@@ -248,7 +248,7 @@ def create_array(
         loc.write_json(".zarray", meta)
     info = read_array_info(loc)
     if info is None:  # pragma: no cover - we just wrote it
-        raise MetadataError(f"could not read back the array just written at {loc.describe()}")
+        raise MetadataError(f"could not read back the array just written at {loc.display()}")
     return info
 
 
@@ -268,7 +268,7 @@ def derive_array(
     None or equals ``chunks``; an unsharded one stays unsharded.
     """
     if read_array_info(loc) is not None:
-        raise ConflictError(f"an array already exists at {loc.describe()}")
+        raise ConflictError(f"an array already exists at {loc.display()}")
     meta = copy.deepcopy(like.raw)
     meta["shape"] = list(shape)
     if like.zarr_format == 2:
@@ -289,7 +289,7 @@ def derive_array(
         loc.write_json("zarr.json", meta)
     info = read_array_info(loc)
     if info is None:  # pragma: no cover - we just wrote it
-        raise MetadataError(f"could not read back the array just written at {loc.describe()}")
+        raise MetadataError(f"could not read back the array just written at {loc.display()}")
     return info
 
 

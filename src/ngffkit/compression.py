@@ -3,6 +3,9 @@
 One :class:`Compression` value describes what the user asked for; :meth:`v3_codecs` and
 :meth:`v2_compressor` spell it for each Zarr format, and :func:`describe_codecs` turns any
 array's stored codec JSON (ours or another tool's) back into a short readable string.
+
+This is the codec model only; re-encoding stored images (``ngffkit.compress``,
+``ngff compress``) is :mod:`ngffkit._recompress`.
 """
 
 from __future__ import annotations

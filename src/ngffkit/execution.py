@@ -6,8 +6,8 @@ kernels, tensorstore's compression and I/O — all release the GIL, so threads u
 without copying bricks between processes (and without paying process start-up).
 
 Dask distributed runs the same tasks on a cluster; its plumbing (:class:`DaskExecutor`,
-connecting, local clusters, sizing a plan from a cluster) is in :mod:`ngffkit._dask`, and its
-public names are importable from here.
+connecting, local clusters, sizing a plan from a cluster) is in :mod:`ngffkit._dask`; this
+module only picks it as one executor among others.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from ngffkit._dask import (
     WATCH_INTERVAL,
     DaskExecutor,
     client_of,
-    cluster_budget,
     connect,
     local_cluster_size,
     start_local_cluster,
     task_error,
 )
+from ngffkit.bricks import Stage
 from ngffkit.errors import InputError, NgffWarning, TaskError
-from ngffkit.plan import ConversionPlan, Stage
+from ngffkit.plan import ConversionPlan
 from ngffkit.tasks import Job, Journal, boot_id, forget_handles, run_brick
 
 ExecutorKind = Literal["local", "sequential", "dask"]
@@ -165,7 +165,7 @@ def run_plans(
                 )
             pool.forget_handles()
             if notice:
-                notice(pool.describe())
+                notice(pool.display())
         try:
             totals = [
                 sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))
@@ -261,19 +261,14 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
 
 
 __all__ = [
-    "DaskExecutor",
     "ExecutorKind",
     "Notice",
     "Progress",
     "SequentialExecutor",
     "as_executor",
     "brick_bytes",
-    "cluster_budget",
-    "connect",
     "cpu_count",
-    "local_cluster_size",
     "make_executor",
     "run_plan",
     "run_plans",
-    "start_local_cluster",
 ]

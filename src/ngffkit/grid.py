@@ -10,7 +10,7 @@
 * **One number or per axis** (:func:`per_axis`): how a user's chunks, shards or voxel size
   become one value per axis.
 
-``convert`` (through :mod:`ngffkit.plan` and :func:`ngffkit.layout.pyramid_spec`) and
+``convert`` (through :mod:`ngffkit.plan` and :func:`ngffkit.spec.pyramid_spec`) and
 ``compress`` both take their shards and per-axis values from here.
 """
 

@@ -1,7 +1,7 @@
 """The conversion plan: pure arithmetic from a source's shape and the user's options.
 
 Nothing here reads or writes data. :func:`make_plan` decides the levels (factors, shapes,
-chunks, shards, codecs — an :class:`~ngffkit.layout.ImageSpec`), the region of the input,
+chunks, shards, codecs — an :class:`~ngffkit.spec.ImageSpec`), the region of the input,
 the dtype cast, and how the work is cut:
 
 * **Stage 0** reads the input in *bricks*: level-0 boxes aligned to level-0 shards (chunks
@@ -18,20 +18,21 @@ what reading the input costs (strip-compressed TIFFs prefer full-width bricks).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ngffkit.bricks import Stage, check_whole_shards, choose_brick, shape_text
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
 from ngffkit.metadata.models import is_space_name
+from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -126,37 +127,6 @@ class ConvertOptions(BaseModel):
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One pass over bricks: read ``base_level`` (or the input, for stage 0), write ``levels``."""
-
-    base_level: int
-    levels: tuple[int, ...]
-    base_shape: tuple[int, ...]
-    brick: tuple[int, ...]
-    from_input: bool
-
-    @property
-    def grid(self) -> tuple[int, ...]:
-        return tuple(-(-s // b) for s, b in zip(self.base_shape, self.brick, strict=True))
-
-    @property
-    def n_bricks(self) -> int:
-        return math.prod(self.grid)
-
-    def box(self, index: int) -> tuple[tuple[int, int], ...]:
-        """Brick ``index`` (C order over the grid) as (start, stop) per axis."""
-        pos = np.unravel_index(index, self.grid)
-        return tuple(
-            (int(p) * b, min((int(p) + 1) * b, s))
-            for p, b, s in zip(pos, self.brick, self.base_shape, strict=True)
-        )
-
-    def boxes(self) -> Iterator[tuple[tuple[int, int], ...]]:
-        for i in range(self.n_bricks):
-            yield self.box(i)
-
-
-@dataclass(frozen=True)
 class ConversionPlan:
     """Everything a conversion will do, decided before anything is written."""
 
@@ -195,11 +165,11 @@ class ConversionPlan:
             out = [o * f for o, f in zip(out, step, strict=True)]
         return tuple(out)
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """The plan as text, for ``--dry-run``."""
         names = self.spec.axis_names
         lines = [
-            f"input: shape {_fmt(self.source_shape)} ({','.join(names)}), {self.source_dtype}",
+            f"input: shape {shape_text(self.source_shape)} ({','.join(names)}), {self.source_dtype}",
             *([f"input axes: {self.spec.input_axes}"] if self.spec.input_axes else []),
             f"region: {', '.join(f'{n} {a}:{b}' for n, (a, b) in zip(names, self.region, strict=True))}",
             f"output: OME-Zarr {self.spec.version} (Zarr v{self.spec.zarr_format})"
@@ -219,16 +189,16 @@ class ConversionPlan:
         for i, level in enumerate(self.spec.levels):
             f = self.cumulative(i)
             lines.append(
-                f"  {level.path}: shape {_fmt(level.shape)}  chunks {_fmt(level.chunks)}  "
-                f"shards {_fmt(level.shards) if level.shards else '-'}  factor {_fmt(f)}  "
-                f"scale {_fmt(tuple(round(s, 6) for s in level.scale))}"
+                f"  {level.path}: shape {shape_text(level.shape)}  chunks {shape_text(level.chunks)}  "
+                f"shards {shape_text(level.shards) if level.shards else '-'}  factor {shape_text(f)}  "
+                f"scale {shape_text(tuple(round(s, 6) for s in level.scale))}"
             )
         lines.append("work:")
         for k, stage in enumerate(self.stages):
             src = "input" if stage.from_input else f"level {stage.base_level}"
             lines.append(
-                f"  stage {k}: read {src} in {stage.n_bricks} brick(s) of {_fmt(stage.brick)} "
-                f"(grid {_fmt(stage.grid)}), write levels "
+                f"  stage {k}: read {src} in {stage.n_bricks} brick(s) of {shape_text(stage.brick)} "
+                f"(grid {shape_text(stage.grid)}), write levels "
                 f"{', '.join(str(x) for x in stage.levels)}"
             )
         lines.append(
@@ -238,10 +208,6 @@ class ConversionPlan:
         )
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
-
-
-def _fmt(values: Sequence[Any] | None) -> str:
-    return "×".join(str(v) for v in values) if values else "-"
 
 
 def _per_spatial(
@@ -282,121 +248,6 @@ def _region(
             )
         out.append((start, stop))
     return tuple(out)
-
-
-def _lcm_all(values: Sequence[int]) -> int:
-    out = 1
-    for v in values:
-        out = out * v // math.gcd(out, v)
-    return out
-
-
-def choose_brick(
-    base_shape: Sequence[int],
-    units: Sequence[Sequence[int]],
-    cum: Sequence[Sequence[int]],
-    itemsize: int,
-    budget: int,
-    *,
-    full_width: bool,
-    min_bricks: int,
-    target: int | None = None,
-) -> tuple[tuple[int, ...], int, bool]:
-    """A brick of about ``target`` bytes that reaches as many levels as it can.
-
-    ``units[k]`` is the write granule (shard, or chunk) of the k-th level of the stage, and
-    ``cum[k]`` its factor relative to the stage's base level (``units[0]``/``cum[0]`` are the
-    base level's own). Returns the brick, how many levels (base included) it reaches, and
-    whether reaching even one lower level needed more than ``budget``.
-
-    Bricks beyond ``target`` (default: ``budget``) only cost memory: per-brick overheads are
-    small at that size, and a level a brick does not reach is built in a later stage that
-    re-reads 1/8 per level skipped. So the deepest reach within ``target`` wins; when
-    nothing fits it, the smallest brick within ``budget``. With ``full_width`` (inputs that
-    decode whole rows, so narrower bricks would decode the same rows again) bricks span x
-    whenever one fits the budget.
-    """
-    target = budget if target is None else min(target, budget)
-    n = len(base_shape)
-
-    def required(k: int, wide: bool) -> list[int]:
-        req = []
-        for axis in range(n):
-            granule = _lcm_all([units[j][axis] * cum[j][axis] for j in range(k)])
-            req.append(
-                min(granule, base_shape[axis]) if granule < base_shape[axis] else base_shape[axis]
-            )
-        if wide:
-            req[-1] = base_shape[-1]
-        return req
-
-    def fits(b: Sequence[int], limit: int = target) -> bool:
-        return math.prod(b) * itemsize <= limit
-
-    def count(b: Sequence[int]) -> int:
-        return math.prod(-(-s // x) for s, x in zip(base_shape, b, strict=True))
-
-    Option = tuple[int, list[int]]
-
-    def busy(options: list[Option]) -> list[Option]:
-        # Enough bricks for every worker matters only when the stage is big: a stage that
-        # fits in one target-sized brick is quicker done in one go than in another stage.
-        if fits(base_shape):
-            return options
-        return [(k, r) for k, r in options if count(r) >= min_bricks]
-
-    def pick(options: list[Option]) -> Option | None:
-        small = [(k, r) for k, r in options if fits(r)]
-        if small:
-            return (busy(small) or small)[0]  # the deepest reach within the target
-        fitting = [(k, r) for k, r in options if fits(r, budget)]
-        return fitting[-1] if fitting else None  # else the smallest within the budget
-
-    # Reach as deep as the target allows while leaving enough bricks for the workers; the
-    # levels a brick does not reach cost a re-read of only 1/8 per level skipped.
-    # A stage must reach at least one level below its base, or it makes no progress.
-    # Inputs that decode whole rows get full-width bricks if any fits the budget.
-    min_k = 2 if len(units) > 1 else 1
-    narrow = [(k, required(k, False)) for k in range(len(units), min_k - 1, -1)]
-    wide = [(k, required(k, True)) for k in range(len(units), min_k - 1, -1)]
-    choice = (pick(wide) if full_width else None) or pick(narrow)
-    over_budget = choice is None
-    best_k, brick = choice or narrow[-1]
-    granule = list(brick)
-
-    # Grow along x, then y, then z (the order the data is laid out in slices), in whole
-    # granules, while it fits the target and leaves enough bricks to keep every worker busy.
-    for axis in range(n - 1, -1, -1):
-        while brick[axis] < base_shape[axis]:
-            bigger = list(brick)
-            bigger[axis] = min(brick[axis] * 2, base_shape[axis])
-            if bigger[axis] % granule[axis] and bigger[axis] != base_shape[axis]:
-                break
-            if not fits(bigger) or count(bigger) < min_bricks:
-                break
-            brick = bigger
-    return tuple(brick), best_k, over_budget
-
-
-def check_whole_shards(
-    stage: Stage, units: Sequence[Sequence[int]], cum: Sequence[Sequence[int]]
-) -> None:
-    """The planner's promise, checked where bricks are made: every brick covers whole
-    shards (chunks, unsharded) of each level it writes, so no two bricks share one and
-    tasks never race on a shard. ``units[k]``, ``cum[k]``: the k-th level of the stage's
-    write granule and its factor from the stage's base. Bricks tile the base level from 0,
-    so it holds when a brick is a multiple of every level's granule (in base voxels), or
-    spans the whole axis.
-    """
-    for k, level in enumerate(stage.levels):
-        if level == stage.base_level and not stage.from_input:
-            continue  # a reduction stage reads its base level; it does not write it
-        for b, u, c, extent in zip(stage.brick, units[k], cum[k], stage.base_shape, strict=True):
-            if b < extent and b % (u * c):
-                raise AssertionError(
-                    f"planner bug: brick {_fmt(stage.brick)} of stage {stage.base_level} does "
-                    f"not cover whole shards {_fmt(units[k])} of level {level}"
-                )
 
 
 def make_plan(
@@ -568,7 +419,7 @@ def make_plan(
             raise OptionError(
                 "max_memory",
                 f"{options.max_memory / MiB:.0f} MiB is too small for this "
-                f"input: a brick of {_fmt(brick)} voxels that reaches the next level needs "
+                f"input: a brick of {shape_text(brick)} voxels that reaches the next level needs "
                 f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
                 "smaller chunks and shards",
             )
@@ -633,8 +484,5 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "ConversionPlan",
     "ConvertOptions",
-    "Stage",
-    "check_whole_shards",
-    "choose_brick",
     "make_plan",
 ]

@@ -11,8 +11,9 @@ process-wide default comes from the environment and can be replaced with :func:`
 overrides it for that call (:func:`ngffkit.transport.accepts_storage_options`), and
 ``resolve(url, options=...)`` for one location. Per-location settings (headers, endpoint,
 credentials, retries) travel inside the Location's kvstore spec, so a Location handed to
-another thread or process reaches the store the same way. Secrets never appear in ``Location.url``, ``describe()``, ``repr()`` or error
-messages. Options, contexts and error mapping live in :mod:`ngffkit.transport`.
+another thread or process reaches the store the same way. Secrets never appear in ``Location.url``, ``display()``, ``repr()`` or error
+messages. Options and contexts live in :mod:`ngffkit.transport`, error mapping in
+:mod:`ngffkit.error_mapping`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ngffkit import transport
+from ngffkit.error_mapping import (
+    KvstoreSpec,
+    host_error,
+    loopback_refused,
+    map_error,
+    mapped_errors,
+    os_errors,
+    redact_url,
+)
 from ngffkit.errors import InputError, MetadataError, NotFoundError, StorageError
 from ngffkit.transport import (
     ANONYMOUS_ENV,
@@ -36,20 +46,13 @@ from ngffkit.transport import (
     RETRIES_ENV,
     S3_ENDPOINT_ENV,
     TIMEOUT_ENV,
-    KvstoreSpec,
     StorageOptions,
     StorageOptionsArg,
     accepts_storage_options,
     default_options,
-    host_error,
-    loopback_refused,
-    map_error,
-    mapped_errors,
     open_kvstore,
-    os_errors,
     parse_header,
     read_context,
-    redact_url,
     retry_resources,
     shared_context,
     storage_options,
@@ -155,7 +158,7 @@ class Location:
         spec["path"] = path.rsplit("/", 1)[0] + "/"
         return Location(url=self.url.rstrip("/").rsplit("/", 1)[0], kvstore=spec)
 
-    def describe(self, key: str = "") -> str:
+    def display(self, key: str = "") -> str:
         """A human-readable address of ``key`` here, for messages (never includes secrets)."""
         base = self.url.rstrip("/")
         if self.scheme == "file":
@@ -175,14 +178,14 @@ class Location:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if loopback_refused(parts.hostname, port):
             raise StorageError(
-                f"cannot reach {self.describe()}: the connection was refused (nothing listens "
+                f"cannot reach {self.display()}: the connection was refused (nothing listens "
                 f"on {parts.hostname}:{port}); is the server running, and are the host and "
                 "port right?"
             )
         problem = host_error(parts.hostname, port)
         if problem is not None:
             raise StorageError(
-                f"cannot reach {self.describe()}: the host name {parts.hostname!r} does not "
+                f"cannot reach {self.display()}: the host name {parts.hostname!r} does not "
                 f"resolve ({problem}); check the URL{' and --s3-endpoint' if self.scheme == 's3' else ''} "
                 "and the network"
             )
@@ -207,7 +210,7 @@ class Location:
     def _check_writable(self, key: str) -> None:
         if self.scheme in ("http", "https"):
             raise StorageError(
-                f"cannot write {self.describe(key)}: http(s):// locations are read-only; "
+                f"cannot write {self.display(key)}: http(s):// locations are read-only; "
                 "write to a local path, s3:// or gs:// instead"
             )
 
@@ -250,7 +253,7 @@ class Location:
                     return b""
                 raise
         if result.state == "missing":
-            raise NotFoundError(f"{self.describe(key)} was not found")
+            raise NotFoundError(f"{self.display(key)} was not found")
         return bytes(result.value)
 
     def read_json(self, key: str) -> JsonDict | None:
@@ -262,13 +265,12 @@ class Location:
             value = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MetadataError(
-                f"{self.describe(key)} is not valid JSON ({exc}); "
+                f"{self.display(key)} is not valid JSON ({exc}); "
                 "fix or restore the file, or rewrite the dataset"
             ) from exc
         if not isinstance(value, dict):
             raise MetadataError(
-                f"{self.describe(key)} should hold a JSON object, "
-                f"but holds a {type(value).__name__}"
+                f"{self.display(key)} should hold a JSON object, but holds a {type(value).__name__}"
             )
         return value
 
@@ -298,7 +300,7 @@ class Location:
     def delete(self, key: str) -> None:
         """Delete one key (no error when it is missing)."""
         if self.scheme == "file":
-            with os_errors(self.describe(key), "delete"), contextlib.suppress(FileNotFoundError):
+            with os_errors(self.display(key), "delete"), contextlib.suppress(FileNotFoundError):
                 (Path(str(self.kvstore["path"])) / key).unlink()
             return
         self._check_writable(key)

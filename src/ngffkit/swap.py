@@ -38,7 +38,7 @@ def work_dir(root: Location) -> Path:
     local = root.local_path
     if local is None:
         raise InputError(
-            f"{root.describe()}: compressing in place needs a local folder (it swaps "
+            f"{root.display()}: compressing in place needs a local folder (it swaps "
             "directories by renaming them); write to a new place with --output"
         )
     return local / COMPRESS_WORK

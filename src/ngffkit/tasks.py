@@ -20,11 +20,12 @@ import numpy as np
 import tensorstore as ts
 
 from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
+from ngffkit.bricks import Stage
 from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample
 from ngffkit.markers import JOURNAL
-from ngffkit.plan import ConversionPlan, Stage
+from ngffkit.plan import ConversionPlan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import (
     Location,
@@ -161,8 +162,7 @@ def level_store(
         info = read_array_info(loc)
         if info is None:
             raise StorageError(
-                f"the level array {loc.describe()} is missing; rerun with "
-                "--overwrite to start again"
+                f"the level array {loc.display()} is missing; rerun with --overwrite to start again"
             )
         spec = tensorstore_spec(loc, info)
         # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.
@@ -188,7 +188,7 @@ def array_reader(url: str) -> ts.TensorStore:
             loc = resolve(url)
             info = read_array_info(loc)
             if info is None:
-                raise StorageError(f"the array {loc.describe()} is missing")
+                raise StorageError(f"the array {loc.display()} is missing")
             store = open_array(loc, info)
             _readers[key] = store
         return store
@@ -246,7 +246,7 @@ def _check_written(
     if not np.array_equal(back, data, equal_nan=data.dtype.kind in "fc"):
         box = ", ".join(f"{r.start}:{r.stop}" for r in region)
         raise StorageError(
-            f"verification failed: the data read back from {where.describe()} at {box} "
+            f"verification failed: the data read back from {where.display()} at {box} "
             "differs from what was written; the original is untouched — check the disk "
             "and run the command again"
         )

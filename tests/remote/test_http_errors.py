@@ -34,7 +34,7 @@ def test_basic_auth_from_the_url_is_sent_and_never_shown(
         image.url,
         repr(image),
         repr(image.location),
-        image.location.describe("x"),
+        image.location.display("x"),
         repr(image.levels[0]),
     ):
         assert PASSWORD not in shown and "alice" not in shown
@@ -74,7 +74,7 @@ def test_header_values_are_redacted_from_reprs_and_errors() -> None:
     assert TOKEN not in repr(options)
     loc = resolve("http://127.0.0.1:9/x.zarr", options=options)
     assert loc.kvstore["headers"] == [f"Authorization: Bearer {TOKEN}"]
-    assert TOKEN not in repr(loc) and TOKEN not in loc.describe()
+    assert TOKEN not in repr(loc) and TOKEN not in loc.display()
     err = storage.map_error(ValueError(f"UNKNOWN: header Authorization: Bearer {TOKEN}"), loc, "k")
     assert TOKEN not in str(err)
 

@@ -236,7 +236,7 @@ def test_backend_failure_is_500_with_cors() -> None:
         async def list_dir(self, key: str) -> list[DirEntry] | None:
             return None
 
-        def describe(self) -> str:
+        def display(self) -> str:
             return "broken"
 
     with start_server(Broken()) as handle:

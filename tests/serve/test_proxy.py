@@ -90,7 +90,7 @@ def test_http_proxy_with_basic_auth_serves_zarr(
     assert httpx.get(remote.url + "/img.zarr/zarr.json").status_code == 401
     backend = open_backend(authed(remote))
     assert isinstance(backend, KvStoreBackend)
-    assert PASSWORD not in backend.describe()
+    assert PASSWORD not in backend.display()
     with start_server(create_app(backend)) as proxy:
         r = httpx.get(proxy.url + "/img.zarr/zarr.json")
         assert r.status_code == 200

@@ -12,7 +12,7 @@ from source_helpers import random_volume, write_tiff_stack
 
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.metadata.units import udunits_length
-from ngffkit.sources import SOURCE_KINDS, Source, SourceSpec, detect_format, open_source
+from ngffkit.sources import SOURCE_KINDS, Source, SourceSpec, detect_kind, open_source
 from ngffkit.sources.base import one_unit
 
 
@@ -31,15 +31,15 @@ def test_detection_rules(tmp_path: Path) -> None:
     ]:
         (tmp_path / name).mkdir()
         (tmp_path / name / marker).write_text("{}")
-    assert detect_format(tmp_path / "tifs")[0] == "tiff-folder"
-    assert detect_format(tmp_path / "one.TIFF")[0] == "tiff"
-    assert detect_format(tmp_path / "v.raw")[0] == "raw"
-    assert detect_format(tmp_path / "grid")[0] == "volume-grids"
-    assert detect_format(tmp_path / "z3")[0] == "zarr"
-    assert detect_format(tmp_path / "z2")[0] == "zarr"
-    assert detect_format(tmp_path / "n5")[0] == "n5"
-    assert detect_format(tmp_path / "pc")[0] == "precomputed"
-    assert detect_format(tmp_path / "z3" / "zarr.json") == ("zarr", tmp_path / "z3")
+    assert detect_kind(tmp_path / "tifs")[0] == "tiff-folder"
+    assert detect_kind(tmp_path / "one.TIFF")[0] == "tiff"
+    assert detect_kind(tmp_path / "v.raw")[0] == "raw"
+    assert detect_kind(tmp_path / "grid")[0] == "volume-grids"
+    assert detect_kind(tmp_path / "z3")[0] == "zarr"
+    assert detect_kind(tmp_path / "z2")[0] == "zarr"
+    assert detect_kind(tmp_path / "n5")[0] == "n5"
+    assert detect_kind(tmp_path / "pc")[0] == "precomputed"
+    assert detect_kind(tmp_path / "z3" / "zarr.json") == ("zarr", tmp_path / "z3")
 
 
 def test_unknown_inputs(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from image_helpers import cells_label_spec
-from ngffkit.layout import create_image, finish_image, pyramid_spec, write_labels_group
 from ngffkit.metadata import Omero
+from ngffkit.spec import pyramid_spec
+from ngffkit.writer import create_image, finish_image, write_labels_group
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 CHROMIUM = "/usr/bin/chromium"

@@ -187,7 +187,8 @@ def test_percentiles_read_a_bounded_sample(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_float_data_contrast(tmp_path: Path) -> None:
-    from ngffkit.layout import create_image, finish_image, pyramid_spec
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
 
     spec = pyramid_spec((4, 16, 16), "float32", axes="zyx", voxel_size={"z": 1, "y": 1, "x": 1},
                         unit="micrometer", levels=1, chunks=8, version="0.5")  # fmt: skip

@@ -182,7 +182,7 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     except OSError as exc:
         # An OS error the library did not word (it words those it expects): still the
         # user's words, not a traceback.
-        from ngffkit.transport import os_error
+        from ngffkit.error_mapping import os_error
 
         where = exc.filename if exc.filename is not None else "a file"
         err_console.print(f"Error: {os_error(exc, str(where))}", markup=False)

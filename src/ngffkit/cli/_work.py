@@ -208,7 +208,7 @@ def _say_partial(output: str, add: tuple[str, ...], drop: tuple[str, ...], extra
     args = [a for a in current_args() if a not in drop]
     args += [a for a in add if a not in args]
     err_console.print(
-        f"{loc.describe()} is partial: readers see it as unfinished. To "
+        f"{loc.display()} is partial: readers see it as unfinished. To "
         f"continue where it stopped, run:\n  {shlex.join(['ngff', *args])}"
         f"{extra}",
         markup=False,

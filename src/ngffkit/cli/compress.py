@@ -51,7 +51,7 @@ def compress(
             "upgrading from 0.4)."
         ),
     ] = None,
-    format: Annotated[
+    ome_version: Annotated[
         str | None,
         typer.Option(
             "--format",
@@ -82,7 +82,7 @@ def compress(
     swapped in; an interrupted run continues or rolls back when run again, and says which.
     """
     executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
-    if format not in (None, "0.4", "0.5"):
+    if ome_version not in (None, "0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     if resume and overwrite:
         raise typer.BadParameter("choose one of --resume and --overwrite", param_hint="--resume")
@@ -97,8 +97,8 @@ def compress(
         else _xyz("--shards", shards)
     )
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit._recompress import CompressPlan
     from ngffkit._recompress import compress as run
+    from ngffkit.recompress_plan import CompressPlan
 
     started = time.perf_counter()
     interrupted = (
@@ -112,7 +112,7 @@ def compress(
         result = run(
             url,
             output=output,
-            version=format,
+            version=ome_version,
             compression=compression,
             chunks=chunk_map,
             shards=shard_map,
@@ -129,7 +129,7 @@ def compress(
         )
     if isinstance(result, CompressPlan):
         if dry_run:
-            out_console.print(result.describe(), markup=False)
+            out_console.print(result.summary(), markup=False)
         return  # else nothing to do, as the notice said: no "done:" line
     if rollback:
         return

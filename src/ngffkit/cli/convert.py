@@ -54,7 +54,7 @@ def convert(
             "precomputed, raw, hdf5."
         ),
     ] = None,
-    format: Annotated[
+    ome_version: Annotated[
         str,
         typer.Option("--format", help="OME-Zarr version: 0.5 (Zarr v3, sharded) or 0.4 (Zarr v2)."),
     ] = "0.5",
@@ -151,7 +151,7 @@ def convert(
 
     Triples (--voxel-size, --chunks, --shards, --ranges, --raw-shape) are x,y,z.
     """
-    if format not in ("0.4", "0.5"):
+    if ome_version not in ("0.4", "0.5"):
         raise typer.BadParameter("choose 0.5 or 0.4", param_hint="--format")
     executor, budget = check_run_options(executor, max_memory, scheduler, jobs)
     if raw_order not in ("C", "F"):
@@ -185,7 +185,7 @@ def convert(
         result = run(
             input,
             output,
-            version=format,
+            version=ome_version,
             voxel_size=voxel,
             unit=unit,
             chunks=chunk_zyx,
@@ -218,7 +218,7 @@ def convert(
         )
     if dry_run:
         assert isinstance(result, ConversionPlan)
-        out_console.print(result.describe(), markup=False)
+        out_console.print(result.summary(), markup=False)
         return
     seconds = time.perf_counter() - started
     _summary(result, output, seconds, quiet)
@@ -247,7 +247,7 @@ def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:
         else "output size not listed"
     )
     line = (
-        f"done: {resolve(output).describe()} ({what}) in {seconds:.1f} s, "
+        f"done: {resolve(output).display()} ({what}) in {seconds:.1f} s, "
         f"{read / 1e6 / max(seconds, 1e-9):.0f} MB/s, {size}, "
         f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )

@@ -111,7 +111,7 @@ def downsample(
             notice=notice_printer(quiet),
         )
     if not isinstance(result, Image):
-        out_console.print("\n".join(p.describe() for p in result), markup=False)
+        out_console.print("\n".join(p.summary() for p in result), markup=False)
         return
     seconds = time.perf_counter() - started
     shapes = ", ".join(f"{lv.path} {'×'.join(map(str, lv.shape))}" for lv in result.levels)

@@ -45,7 +45,7 @@ def flatten(
     level: Annotated[
         int, typer.Option(help="Pyramid level to sample (coordinates stay level-0 voxels).")
     ] = 0,
-    format: Annotated[
+    output_format: Annotated[
         str,
         typer.Option(
             "--format",
@@ -88,11 +88,11 @@ def flatten(
     within --max-memory at any segment size.
     """
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit.surfaces.flattening import COMPOSITES, FORMATS, FlattenPlan
+    from ngffkit.surfaces.flattening import COMPOSITES, OUTPUT_FORMATS, FlattenPlan
     from ngffkit.surfaces.flattening import flatten as run
     from ngffkit.surfaces.tiffwriter import COMPRESSIONS
 
-    if format not in FORMATS:
+    if output_format not in OUTPUT_FORMATS:
         raise usage_error("--format", "choose tiff or zarr")
     if tiff_compression not in COMPRESSIONS:
         raise usage_error("--tiff-compression", "choose none, zlib, zstd or lzw")
@@ -116,7 +116,7 @@ def flatten(
             step=step,
             flip_normals=flip_normals,
             level=level,
-            format=format,
+            format=output_format,
             tiff_compression=tiff_compression,
             composite=composite,
             composite_layers=composite_layers,
@@ -128,7 +128,7 @@ def flatten(
             progress=progress,
         )
     if isinstance(result, FlattenPlan):
-        out_console.print(result.describe(), markup=False)
+        out_console.print(result.summary(), markup=False)
         return
     n, h, w = result.shape
     rate = n * h * w / 1e6 / max(result.seconds, 1e-9)

@@ -88,7 +88,7 @@ def serve(
         if is_loopback(bind):
             bases = [handle.url]
         verb = "Serving" if isinstance(backend, FileBackend) else "Proxying"
-        out_console.print(f"{verb} {backend.describe()} at {bases[0]}{suffix}", markup=False)
+        out_console.print(f"{verb} {backend.display()} at {bases[0]}{suffix}", markup=False)
         for other in bases[1:]:
             out_console.print(f"  also at {other}{suffix}", markup=False)
         if bases[0] != handle.url and bind in ("0.0.0.0", "", "::"):

@@ -107,7 +107,7 @@ class FileBackend(Backend):
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
 
-    def describe(self) -> str:
+    def display(self) -> str:
         return self._root
 
     def _resolve(self, key: str) -> str | None:

@@ -73,7 +73,7 @@ class Backend(ABC):
         """Servable children of directory ``key``, or None if it is not a directory."""
 
     @abstractmethod
-    def describe(self) -> str:
+    def display(self) -> str:
         """What is being served, for start-up messages."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing

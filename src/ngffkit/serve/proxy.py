@@ -87,8 +87,8 @@ class KvStoreBackend(Backend):
         """The open ``tensorstore.KvStore`` (e.g. to write test data into a memory store)."""
         return self._kv
 
-    def describe(self) -> str:
-        return self._where.describe()
+    def display(self) -> str:
+        return self._where.display()
 
     # -- upstream reads ------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class KvStoreBackend(Backend):
             found = await self._fetch_sized(key, select, inline_limit)
             if not isinstance(found, _Retry):
                 return found
-        raise StorageError(f"{key!r} in {self.describe()} keeps changing while being read")
+        raise StorageError(f"{key!r} in {self.display()} keeps changing while being read")
 
     async def _fetch_requested(
         self, key: str, select: Select, inline_limit: int, requested: ByteSpan
@@ -312,8 +312,8 @@ class MountBackend(Backend):
         found = self._split(key)
         return None if found is None else await found[0].list_dir(found[1])
 
-    def describe(self) -> str:
-        return ", ".join(f"{name}: {b.describe()}" for name, b in self.mounts.items())
+    def display(self) -> str:
+        return ", ".join(f"{name}: {b.display()}" for name, b in self.mounts.items())
 
     async def aclose(self) -> None:
         for backend in self.mounts.values():

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ngffkit.sources.base import SOURCE_KINDS, ReadCost, Source, SourceKind, SourceSpec
-from ngffkit.sources.detect import detect_format, open_source
+from ngffkit.sources.detect import detect_kind, open_source
 
 if TYPE_CHECKING:
     from ngffkit.sources.image_folder import ImageFolderSource
@@ -42,7 +42,7 @@ __all__ = [
     "TiffFileSource",
     "TiffFolderSource",
     "VolumeGridsSource",
-    "detect_format",
+    "detect_kind",
     "open_source",
 ]
 

@@ -199,7 +199,7 @@ def check_box(box: Box, shape: tuple[int, ...], axes: tuple[str, ...]) -> Box:
     return tuple(out)
 
 
-def format_box(box: Box, axes: tuple[str, ...]) -> str:
+def box_text(box: Box, axes: tuple[str, ...]) -> str:
     """``"z 0:6, y 0:40, x 0:50"``: a box as people read it in messages."""
     return ", ".join(f"{a} {s.start}:{s.stop}" for a, s in zip(axes, box, strict=True))
 

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from ngffkit.error_mapping import os_error
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources.base import (
     CELL_NAME,
@@ -36,7 +37,6 @@ from ngffkit.sources.base import (
 )
 from ngffkit.sources.hdf5 import HDF5_SUFFIXES, is_hdf5_file, split_dataset
 from ngffkit.sources.slice_folder import SLICE_SUFFIXES, slice_files
-from ngffkit.transport import os_error
 
 # Each reader is imported when an input of its kind is opened: their libraries (tifffile,
 # Pillow) cost start-up time that inputs of other kinds should not pay.
@@ -52,15 +52,15 @@ _METADATA_FILES = {
 }
 
 
-def detect_format(path: Path) -> tuple[SourceKind, Path]:
+def detect_kind(path: Path) -> tuple[SourceKind, Path]:
     """Return the input kind of ``path`` and the path to open it from."""
     try:
-        return _detect_format(path)
+        return _detect_kind(path)
     except PermissionError as exc:
         raise os_error(exc, str(path), "read the input") from exc
 
 
-def _detect_format(path: Path) -> tuple[SourceKind, Path]:
+def _detect_kind(path: Path) -> tuple[SourceKind, Path]:
     if not path.exists():
         raise NotFoundError(f"{path}: no such file or folder.")
     if path.is_file():
@@ -164,7 +164,7 @@ def open_source(
     elif raw_shape is not None:
         kind, path = "raw", local_path(input)
     else:
-        kind, path = detect_format(local_path(input))
+        kind, path = detect_kind(local_path(input))
     return _open(
         kind,
         path,
@@ -201,7 +201,7 @@ def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -
         return TensorStoreSource(loc, array_kind)
     if input_format not in ("zarr", "n5", "precomputed"):
         raise InputError(
-            f"{loc.describe()}: {input_format} inputs must be local; remote inputs "
+            f"{loc.display()}: {input_format} inputs must be local; remote inputs "
             "(http(s)://, s3://, gs://) can be zarr, n5 or precomputed arrays, or folders "
             "of TIFF slices or grid cells (tiff-folder, volume-grids). Download the files "
             "first."

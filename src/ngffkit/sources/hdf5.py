@@ -136,7 +136,7 @@ class Hdf5Source(SourceBase):
             raise InputError(f"{self.path}: cannot open the HDF5 file ({exc}).") from None
         try:
             self._dataset = self._pick(dataset)
-            self._describe()
+            self._take_dataset()
         except BaseException:
             self._file.close()
             raise
@@ -181,7 +181,8 @@ class Hdf5Source(SourceBase):
             f"ngff convert {self.path.name}:{volumes[0][0]} OUTPUT"
         )
 
-    def _describe(self) -> None:
+    def _take_dataset(self) -> None:
+        """Check the dataset is a numeric volume and take its shape, dtype, axes, voxel size."""
         ds = self._dataset
         where = f"{self.path}:{ds.name}"
         ndim = len(ds.shape)

@@ -5,7 +5,7 @@ Every request goes through the :class:`~ngffkit.storage.Location`'s tensorstore 
 the retries with backoff on 429/5xx and network errors, the timeouts, the credentials and
 the bounded number of requests in flight (tensorstore's ``http_request_concurrency`` /
 ``s3_request_concurrency``) are the storage layer's, configured in one place
-(:mod:`ngffkit.transport`), and errors are mapped by its :func:`~ngffkit.storage.mapped_errors`.
+(:mod:`ngffkit.transport`), and errors are mapped by :func:`~ngffkit.error_mapping.mapped_errors`.
 
 A folder is listed once: on S3 by listing the prefix, over HTTP by parsing the HTML index
 page the server makes for the folder URL (Apache, nginx, ``python -m http.server``,
@@ -88,7 +88,7 @@ class RemoteFolder:
         self.loc = resolve(url)
         if self.loc.scheme not in ("http", "https", "s3"):
             raise InputError(
-                f"{self.loc.describe()}: folders of files can be read from "
+                f"{self.loc.display()}: folders of files can be read from "
                 "http(s):// and s3:// (or a local path), not "
                 f"{self.loc.scheme}://."
             )
@@ -99,8 +99,8 @@ class RemoteFolder:
         self._files: OrderedDict[str, RemoteFile] = OrderedDict()
         self.names = self._list()
 
-    def describe(self, name: str = "") -> str:
-        return self.loc.describe(name)
+    def display(self, name: str = "") -> str:
+        return self.loc.display(name)
 
     def _list(self) -> list[str]:
         from ngffkit.storage import mapped_errors
@@ -114,13 +114,13 @@ class RemoteFolder:
             result = kv.read("").result()
         if result.state == "missing":
             raise NotFoundError(
-                f"{self.describe()}/ was not found (HTTP 404): no array metadata (zarr.json, "
+                f"{self.display()}/ was not found (HTTP 404): no array metadata (zarr.json, "
                 ".zarray, attributes.json, info) and no folder listing there; check the URL."
             )
         page = bytes(result.value).decode("utf-8", "replace")
         if "<a" not in page.lower():
             raise InputError(
-                f"{self.describe()}/: the server did not answer with a directory listing "
+                f"{self.display()}/: the server did not answer with a directory listing "
                 "(an HTML page of links), so the files there cannot be found. Serve the "
                 "folder with directory listings on (Apache/nginx autoindex, "
                 "`python -m http.server`, `ngff serve --listing`)."
@@ -154,7 +154,7 @@ class RemoteFolder:
             result = self.loc._kv().read(name).result()
         if result.state == "missing":
             raise NotFoundError(
-                f"{self.describe(name)} was not found; the folder listing "
+                f"{self.display(name)} was not found; the folder listing "
                 "named it, but the file is gone."
             )
         data = bytes(result.value)
@@ -195,7 +195,7 @@ class RemoteFolder:
             else:
                 if result.state == "missing":
                     raise NotFoundError(
-                        f"{self.describe(name)} was not found; the folder "
+                        f"{self.display(name)} was not found; the folder "
                         "listing named it, but the file is gone."
                     )
                 return bytes(result.value)
@@ -218,8 +218,8 @@ class RemoteFile:
         self.size: int | None = None
         self._blocks: dict[int, bytes] = {}
 
-    def describe(self) -> str:
-        return self.folder.describe(self.name)
+    def display(self) -> str:
+        return self.folder.display(self.name)
 
     def _block(self, k: int) -> bytes:
         found = self._blocks.get(k)
@@ -271,7 +271,7 @@ class RangeFile(io.RawIOBase):
     def __init__(self, remote: RemoteFile) -> None:
         super().__init__()
         self.remote = remote
-        self.name = remote.describe()
+        self.name = remote.display()
         self._pos = 0
 
     def readable(self) -> bool:

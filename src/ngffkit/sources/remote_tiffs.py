@@ -55,7 +55,7 @@ def detect_remote_folder(url: str) -> tuple[SourceKind, RemoteFolder]:
         return "tiff-folder", folder
     shown = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
     raise InputError(
-        f"{folder.describe()}/: the listing holds no TIFF slices or grid cells"
+        f"{folder.display()}/: the listing holds no TIFF slices or grid cells"
         f"{' (found: ' + shown + ')' if names else ' (it lists no files)'}. Remote inputs "
         "are folders of .tif/.tiff slices, volume_grids folders, or Zarr/N5/precomputed "
         "arrays; check the URL."
@@ -108,10 +108,10 @@ class RemoteTiffFolderSource(SliceFolderSource):
             family = slice_family(name)
             if family is not None:
                 families.setdefault(family, []).append(PurePosixPath(name))
-        self._setup(families, self.folder.describe(), allow_gaps)
+        self._setup(families, self.folder.display(), allow_gaps)
 
-    def _describe(self, path: Any) -> str:
-        return self.folder.describe(PurePosixPath(path).name)
+    def _display(self, path: Any) -> str:
+        return self.folder.display(PurePosixPath(path).name)
 
     def _probe(self, path: Any) -> SliceInfo:
         remote = self.folder.file(PurePosixPath(path).name)
@@ -124,7 +124,7 @@ class RemoteTiffFolderSource(SliceFolderSource):
                 shape=plain.shape, dtype=plain.dtype, window_cheap=False, rows_per_block=1
             )
         with _tiff_file(remote) as tif:
-            info = first_page_info(tif, remote.describe())
+            info = first_page_info(tif, remote.display())
         return SliceInfo(
             shape=info.shape,
             dtype=info.dtype,
@@ -221,7 +221,7 @@ class RemoteTiffFileSource(TiffFileSource):
 
     def __init__(self, remote: RemoteFile) -> None:
         self.remote = remote
-        self.path = remote.describe()  # type: ignore[assignment]
+        self.path = remote.display()  # type: ignore[assignment]
         self._start(lambda: _tiff_file(remote))
 
     def _read_memmap(self, nat: list[slice]) -> np.ndarray[Any, Any]:
@@ -268,7 +268,7 @@ class RemoteVolumeGridsSource(VolumeGridsSource):
         self.allow_gaps = allow_gaps
         self.path = self.folder.url  # type: ignore[assignment]
         names = [PurePosixPath(n) for n in self.folder.names]
-        self._setup(index_cells(names, self.folder.describe()), self.folder.describe())
+        self._setup(index_cells(names, self.folder.display()), self.folder.display())
 
     def _open_cell(self, path: Any) -> TiffFileSource:
         return RemoteTiffFileSource(self.folder.file(PurePosixPath(path).name))

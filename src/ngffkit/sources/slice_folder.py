@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ngffkit.error_mapping import os_error
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.sources._majority import majority, odd_ones
 from ngffkit.sources.base import (
@@ -34,7 +35,6 @@ from ngffkit.sources.base import (
     SourceSpec,
     spatial_slice_bytes,
 )
-from ngffkit.transport import os_error
 
 #: Suffix -> family; one folder may hold one family only.
 SLICE_SUFFIXES: dict[str, str] = {
@@ -251,7 +251,7 @@ class SliceFolderSource(SourceBase):
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------
-    def _describe(self, path: Any) -> str:
+    def _display(self, path: Any) -> str:
         """How a slice's file is named in messages (remote folders give its URL)."""
         return str(path)
 
@@ -261,7 +261,7 @@ class SliceFolderSource(SourceBase):
         """Raise when a slice's header disagrees with the first slice's."""
         if shape != self._slice_shape or dtype != self.dtype:
             raise InputError(
-                f"{self._describe(path)} (z={z}) is {_header((shape, dtype.name))} but the stack's slices are "
+                f"{self._display(path)} (z={z}) is {_header((shape, dtype.name))} but the stack's slices are "
                 f"{_header((self._slice_shape, self.dtype.name))}. Every slice must match; "
                 "re-export this one."
             )
@@ -274,13 +274,13 @@ class SliceFolderSource(SourceBase):
             raise
         except FileNotFoundError as exc:
             raise NotFoundError(
-                f"{self._describe(path)} (z={z}): the slice disappeared since the folder was listed."
+                f"{self._display(path)} (z={z}): the slice disappeared since the folder was listed."
             ) from exc
         except PermissionError as exc:
             raise os_error(exc, f"{path} (z={z})", "read") from exc
         except self.read_errors as exc:
             raise InputError(
-                f"{self._describe(path)} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
+                f"{self._display(path)} (z={z}): cannot read this slice ({type(exc).__name__}: {exc}). It is "
                 "corrupt, truncated or not a supported image; replace it, or delete it and "
                 "pass [[allow_gaps=True]] to read it as zeros."
             ) from exc

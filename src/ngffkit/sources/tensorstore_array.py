@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import tensorstore as ts
 
+from ngffkit.error_mapping import local_os_error
 from ngffkit.errors import InputError, MetadataError, NotFoundError
 from ngffkit.sources.base import (
     Box,
@@ -38,14 +39,13 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
-    format_box,
+    box_text,
     is_remote_url,
     local_path,
     one_unit,
     spatial_slice_bytes,
 )
 from ngffkit.storage import Location, mapped_errors, resolve, shared_context
-from ngffkit.transport import local_os_error
 
 ArrayKind = Literal["zarr", "n5", "precomputed"]
 _CANONICAL = ("t", "c", "z", "y", "x")
@@ -111,7 +111,7 @@ def _locate_zarr(loc: Location) -> _Located:
             return _Located(loc, "zarr3", None, names if isinstance(names, list) else None)
         attrs = meta.get("attributes", {})
         ms = attrs.get("ome", {}).get("multiscales", attrs.get("multiscales"))
-        array, ome = _first_dataset(loc, ms, loc.describe("zarr.json"))
+        array, ome = _first_dataset(loc, ms, loc.display("zarr.json"))
         if array.read(".zarray") is not None:
             return _Located(array, "zarr", ome, None)
         return _Located(array, "zarr3", ome, None)
@@ -121,10 +121,10 @@ def _locate_zarr(loc: Location) -> _Located:
     group_attrs = _json(loc, ".zattrs")
     if group_attrs is not None or loc.read(".zgroup") is not None:
         multiscales = (group_attrs or {}).get("multiscales")
-        array, ome = _first_dataset(loc, multiscales, loc.describe(".zattrs"))
+        array, ome = _first_dataset(loc, multiscales, loc.display(".zattrs"))
         return _Located(array, "zarr", ome, None)
     raise InputError(
-        f"{loc.describe()}: not a Zarr array or group (no zarr.json, .zarray, .zgroup or .zattrs)."
+        f"{loc.display()}: not a Zarr array or group (no zarr.json, .zarray, .zgroup or .zattrs)."
     )
 
 
@@ -137,18 +137,18 @@ def _locate(loc: Location, kind: ArrayKind) -> _Located:
     if kind == "n5":
         attrs = _json(loc, "attributes.json")
         if attrs is None:
-            raise InputError(f"{loc.describe()}: not an N5 container (no attributes.json).")
+            raise InputError(f"{loc.display()}: not an N5 container (no attributes.json).")
         if "dimensions" in attrs:
             return _Located(loc, "n5", None, None, attrs)
         level0 = _json(loc.child("s0"), "attributes.json")
         if level0 is not None:
             return _Located(loc.child("s0"), "n5", None, None, {**attrs, **level0})
         raise InputError(
-            f"{loc.describe()}: an N5 group without an array: expected 'dimensions' in its "
+            f"{loc.display()}: an N5 group without an array: expected 'dimensions' in its "
             "attributes.json or a level 's0'. Point to the array itself."
         )
     if loc.read("info") is None:
-        raise InputError(f"{loc.describe()}: not a Neuroglancer precomputed volume (no info file).")
+        raise InputError(f"{loc.display()}: not a Neuroglancer precomputed volume (no info file).")
     return _Located(loc, "neuroglancer_precomputed", None, None)
 
 
@@ -166,7 +166,7 @@ def remote_kind(loc: Location) -> ArrayKind:
             return kind  # type: ignore[return-value]
     loc.check_bucket()
     raise NotFoundError(
-        f"{loc.describe()}: found no zarr.json, .zarray, .zattrs, attributes.json (N5) or info "
+        f"{loc.display()}: found no zarr.json, .zarray, .zattrs, attributes.json (N5) or info "
         "(precomputed) there. Remote inputs must be Zarr, N5 or precomputed arrays; check "
         "the URL."
     )
@@ -264,7 +264,7 @@ class TensorStoreSource(SourceBase):
                 if where.array.is_remote:
                     raise
                 raise InputError(
-                    f"{where.array.describe()}: tensorstore cannot open this {kind} array: {exc}"
+                    f"{where.array.display()}: tensorstore cannot open this {kind} array: {exc}"
                 ) from exc
         store = store[ts.d[:].translate_to[0]]  # precomputed may carry a voxel_offset
         names = self._names(store, where)
@@ -277,7 +277,7 @@ class TensorStoreSource(SourceBase):
                 store, names = store[ts.d["channel"][0]], names[1:]
         if not 2 <= store.rank <= 5:
             raise InputError(
-                f"{where.array.describe()}: expected an array of 2 to 5 dimensions, found {store.rank} "
+                f"{where.array.display()}: expected an array of 2 to 5 dimensions, found {store.rank} "
                 f"(shape {tuple(store.shape)})."
             )
         if names is None and kind == "n5":
@@ -357,11 +357,11 @@ class TensorStoreSource(SourceBase):
             except _TS_ERRORS as exc:
                 if self.location.is_remote:
                     raise
-                local = local_os_error(exc, f"{self.path} ({format_box(box, self.axes)})", "read")
+                local = local_os_error(exc, f"{self.path} ({box_text(box, self.axes)})", "read")
                 if local is not None:  # not a corrupt chunk: a permission, a full disk
                     raise local from exc
                 raise InputError(
-                    f"{self.path}: reading {format_box(box, self.axes)} failed: {exc}. "
+                    f"{self.path}: reading {box_text(box, self.axes)} failed: {exc}. "
                     "A chunk is corrupt or unreadable."
                 ) from exc
         out[...] = np.asarray(data).reshape(out.shape)

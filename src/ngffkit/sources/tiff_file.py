@@ -33,7 +33,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
-    format_box,
+    box_text,
     one_unit,
     spatial_slice_bytes,
 )
@@ -231,7 +231,7 @@ class TiffFileSource(SourceBase):
             raise
         except TIFF_ERRORS as exc:
             raise InputError(
-                f"{self.path}: cannot read {format_box(box, self.axes)} "
+                f"{self.path}: cannot read {box_text(box, self.axes)} "
                 f"({type(exc).__name__}: {exc}). The file is corrupt or truncated; re-export it."
             ) from exc
         # tmp is in series-axis order; drop the length-1 axes, order as t,c,z,y,x

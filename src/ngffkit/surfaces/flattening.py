@@ -29,9 +29,9 @@ from ngffkit.surfaces.plan import (
     Box3,
     FlattenPlan,
     FlattenSettings,
+    box_text,
     choose_budget,
     chunk_keys,
-    format_box,
     union_box,
 )
 from ngffkit.surfaces.readers import Geometry, Surface, open_surface
@@ -48,7 +48,8 @@ from ngffkit.surfaces.sampling import sample_bounds
 COMPOSITES = ("max", "mean", "min", "median")
 # The compiled sampler's code and LLVM's working memory when it is loaded or compiled.
 _COMPILED_SAMPLER_BYTES = 48 << 20
-FORMATS = ("tiff", "zarr")
+# the file formats flatten writes its layers in (its ``format=``)
+OUTPUT_FORMATS = ("tiff", "zarr")
 DEFAULT_MAX_MEMORY = 2 << 30
 SURVEY_STRIDE = 8
 Progress = Callable[[int, int], None]
@@ -115,7 +116,7 @@ def flatten(
     if plan.tiles_inside == 0:
         warnings.warn(
             f"the surface lies entirely outside the volume, so every layer is 0: surface box "
-            f"{format_box(plan.surface_box)}, volume box {format_box(plan.volume_box)} "
+            f"{box_text(plan.surface_box)}, volume box {box_text(plan.volume_box)} "
             "(level-0 voxels); check that the surface belongs to this volume",
             NgffWarning,
             stacklevel=2,
@@ -139,7 +140,7 @@ def _settings(
     step: float,
     flip: bool,
     level: int,
-    format: str,
+    output_format: str,
     compression: str,
     composite: str | None,
     composite_layers: int,
@@ -147,8 +148,8 @@ def _settings(
     from ngffkit.surfaces.tiffwriter import COMPRESSIONS
 
     Layering(layers, step, flip)  # validates
-    if format not in FORMATS:
-        raise InputError(f"format must be tiff or zarr, got {format!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"format must be tiff or zarr, got {output_format!r}")
     if compression not in COMPRESSIONS:
         raise InputError(f"TIFF compression must be none, zlib, zstd or lzw, got {compression!r}")
     if composite is not None and composite not in COMPOSITES:
@@ -156,7 +157,7 @@ def _settings(
     if composite_layers < 1:
         raise InputError(f"composite layers must be at least 1, got {composite_layers}")
     return FlattenSettings(
-        layers, float(step), flip, level, format, compression, composite, composite_layers
+        layers, float(step), flip, level, output_format, compression, composite, composite_layers
     )
 
 
@@ -234,7 +235,7 @@ def make_plan(
     chunk_bytes = int(np.prod(volume.level.chunks)) * itemsize
     vbox = volume.level0_box()
     plan = FlattenPlan(
-        surface=surface.describe(),
+        surface=surface.display(),
         surface_kind=surface.kind,
         volume=volume.url,
         level=volume.level.index,
@@ -366,7 +367,7 @@ def _wait(
 
 __all__ = [
     "COMPOSITES",
-    "FORMATS",
+    "OUTPUT_FORMATS",
     "FlattenPlan",
     "FlattenResult",
     "FlattenSettings",

@@ -228,7 +228,8 @@ class ZarrOutput:
         resume: bool,
         overwrite: bool,
     ) -> None:
-        from ngffkit.layout import ImageSpec, create_image, open_partial, pyramid_spec
+        from ngffkit.spec import ImageSpec, pyramid_spec
+        from ngffkit.writer import create_image, open_partial
 
         self.loc = loc
         self.url = loc.url
@@ -241,7 +242,7 @@ class ZarrOutput:
         journal = loc.read_json(FLATTEN_JOURNAL) if resume else None
         self.done = set()
         if journal is not None:
-            _check_journal(journal, record, loc.describe())
+            _check_journal(journal, record, loc.display())
             self.band_rows = int(journal["band_rows"])
             self.done = {int(b) for b in journal["done"]}
             self.spec = ImageSpec.model_validate(journal["spec"])
@@ -305,7 +306,7 @@ class ZarrOutput:
 
     def finish(self, *, jobs: int, max_memory: int) -> tuple[str, ...]:
         from ngffkit._downsample import downsample
-        from ngffkit.layout import finish_image
+        from ngffkit.writer import finish_image
 
         if not self.record.get("finished"):
             if self.comp is not None:

@@ -152,7 +152,7 @@ def union_box(a: Box3 | None, b: Box3 | None) -> Box3 | None:
     )
 
 
-def format_box(box: Box3 | None) -> str:
+def box_text(box: Box3 | None) -> str:
     """x a..b, y a..b, z a..b"""
     if box is None:
         return "empty"
@@ -167,6 +167,8 @@ class FlattenSettings:
     step: float
     flip_normals: bool
     level: int
+    # the output file format, tiff or zarr (named as flatten's ``format=``: the journal
+    # records these fields by name, so a rename would refuse pending --resume runs)
     format: str
     tiff_compression: str
     composite: str | None
@@ -211,7 +213,7 @@ class FlattenPlan:
         layers, h, w = self.shape
         return layers * h * w * np.dtype(self.dtype).itemsize
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         layers, h, w = self.shape
         mib = 2**20
         return "\n".join(
@@ -225,8 +227,8 @@ class FlattenPlan:
                 f"{self.max_memory / mib:.0f} MiB",
                 f"volume to read: {self.chunks_read} chunks, {self.volume_bytes / mib:.1f} MiB "
                 "decoded",
-                f"surface box (level-0 voxels): {format_box(self.surface_box)}",
-                f"volume box (level-0 voxels): {format_box(self.volume_box)}",
+                f"surface box (level-0 voxels): {box_text(self.surface_box)}",
+                f"volume box (level-0 voxels): {box_text(self.volume_box)}",
             ]
         )
 
@@ -235,9 +237,9 @@ __all__ = [
     "Budget",
     "FlattenPlan",
     "FlattenSettings",
+    "box_text",
     "choose_budget",
     "chunk_keys",
-    "format_box",
     "memory_needed",
     "union_box",
 ]

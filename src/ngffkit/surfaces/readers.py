@@ -45,7 +45,7 @@ class Surface(Protocol):
         """The same for the rows ``indices`` (a sample of rows, for surveys)."""
         ...
 
-    def describe(self) -> str:
+    def display(self) -> str:
         """The path or URL, for messages."""
         ...
 
@@ -81,7 +81,7 @@ class PpmSurface:
         self.url = loc.url
         self._dir, self._key = _split_key(loc)
         self._path = loc.local_path
-        where = self.describe()
+        where = self.display()
         if self._path is not None:
             if not self._path.is_file():
                 raise NotFoundError(f"surface {self._path} does not exist")
@@ -116,7 +116,7 @@ class PpmSurface:
             )
         self.shape = (self.header.height, self.header.width)
 
-    def describe(self) -> str:
+    def display(self) -> str:
         return str(self._path) if self._path is not None else self.url
 
     def read_bytes_per_row(self) -> int:
@@ -134,7 +134,7 @@ class PpmSurface:
             raw = self._dir.read_range(self._key, first, first + count * 8)
             data = np.frombuffer(raw, dtype="<f8")
         if data.size != count:
-            raise InputError(f"{self.describe()}: rows {start}:{stop} could not be read whole")
+            raise InputError(f"{self.display()}: rows {start}:{stop} could not be read whole")
         records = data.reshape(stop - start, width, 6)
         if cols is not None:
             records = records[:, cols[0] : cols[1]]
@@ -155,7 +155,7 @@ class PpmSurface:
             raw = self._dir.read_range(self._key, first, first + width * PPM_RECORD)
             data = np.frombuffer(raw, dtype="<f8")
         if data.size != width * 6:
-            raise InputError(f"{self.describe()}: row {row} could not be read whole")
+            raise InputError(f"{self.display()}: row {row} could not be read whole")
         return data.reshape(width, 6)
 
 
@@ -170,11 +170,11 @@ class TifxyzSurface:
         meta = loc.read_json("meta.json")
         if meta is None:
             raise InputError(
-                f"{loc.describe('meta.json')} is missing: a tifxyz surface is a folder with "
+                f"{loc.display('meta.json')} is missing: a tifxyz surface is a folder with "
                 "x.tif, y.tif, z.tif and meta.json (its 'scale' says how many grid cells one "
                 "voxel is)"
             )
-        self.scale = _scale(meta, loc.describe("meta.json"))
+        self.scale = _scale(meta, loc.display("meta.json"))
         planes = [self._tif(f"{axis}.tif", required=True) for axis in "xyz"]
         shapes = {
             name: p.shape for name, p in zip(("x.tif", "y.tif", "z.tif"), planes, strict=True)
@@ -182,14 +182,14 @@ class TifxyzSurface:
         if len(set(shapes.values())) != 1 or len(planes[0].shape) != 2:
             found = ", ".join(f"{k} {' x '.join(map(str, v[::-1]))}" for k, v in shapes.items())
             raise InputError(
-                f"{loc.describe()}: x.tif, y.tif and z.tif must be single 2-D images of the "
+                f"{loc.display()}: x.tif, y.tif and z.tif must be single 2-D images of the "
                 f"same size, found {found} (width x height)"
             )
         x, y, z = (p.astype(np.float64) for p in planes)
         g_rows, g_cols = x.shape
         if g_rows < 2 or g_cols < 2:
             raise InputError(
-                f"{loc.describe()}: a tifxyz grid needs at least 2 x 2 vertices, "
+                f"{loc.display()}: a tifxyz grid needs at least 2 x 2 vertices, "
                 f"found {g_cols} x {g_rows}"
             )
         mask = self._mask(x.shape)
@@ -203,13 +203,13 @@ class TifxyzSurface:
         raw = self._loc.read(name)
         if raw is None:
             if required:
-                raise InputError(f"{self._loc.describe(name)} is missing from the tifxyz folder")
+                raise InputError(f"{self._loc.display(name)} is missing from the tifxyz folder")
             return np.empty((0, 0))
         try:
             with tifffile.TiffFile(io.BytesIO(raw)) as tif:
                 return np.asarray(tif.pages[0].asarray())
         except Exception as exc:
-            raise InputError(f"{self._loc.describe(name)} is not a readable TIFF: {exc}") from exc
+            raise InputError(f"{self._loc.display(name)} is not a readable TIFF: {exc}") from exc
 
     def _mask(self, grid_shape: tuple[int, ...]) -> np.ndarray | None:
         raw = self._tif("mask.tif", required=False)
@@ -219,13 +219,13 @@ class TifxyzSurface:
         ky, kx = (m / g for m, g in zip(plane.shape, grid_shape, strict=True))
         if ky != int(ky) or kx != int(kx) or ky < 1 or kx < 1:
             raise InputError(
-                f"{self._loc.describe('mask.tif')} is {plane.shape[1]} x {plane.shape[0]}, not "
+                f"{self._loc.display('mask.tif')} is {plane.shape[1]} x {plane.shape[0]}, not "
                 f"the grid's size ({grid_shape[1]} x {grid_shape[0]}) or a whole multiple of it"
             )
         return np.asarray(plane[:: int(ky), :: int(kx)] >= 255)
 
-    def describe(self) -> str:
-        return self._loc.describe()
+    def display(self) -> str:
+        return self._loc.display()
 
     def read_bytes_per_row(self) -> int:
         return 0

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError, MetadataError
-from ngffkit.image import Level, open_image
+from ngffkit.image import open_image
+from ngffkit.level import Level
 from ngffkit.storage import resolve
 from ngffkit.surfaces.readers import Geometry, Surface, open_surface
 from ngffkit.surfaces.sampling import LevelMap, layer_offsets, sample, sample_bounds
@@ -69,17 +70,17 @@ class Volume:
 def open_volume(url: str | os.PathLike[str], level: int = 0) -> Volume:
     """Open an OME-Zarr image (any version) or a plain Zarr array as a volume (z, y, x)."""
     from ngffkit.arrays import read_array_info
-    from ngffkit.layout import make_axes
+    from ngffkit.spec import make_axes
 
     text = os.fspath(url)
     loc = resolve(text)
     info = read_array_info(loc)
     if info is not None:  # a plain Zarr array: level 0 only, unit voxels
         if info.ndim != 3:
-            raise InputError(f"volume {loc.describe()} has {info.ndim} dimensions; need z, y, x")
+            raise InputError(f"volume {loc.display()} has {info.ndim} dimensions; need z, y, x")
         if level != 0:
             raise InputError(
-                f"level {level} does not exist: volume {loc.describe()} is a plain Zarr array "
+                f"level {level} does not exist: volume {loc.display()} is a plain Zarr array "
                 "(level 0 only)"
             )
         lvl = Level(loc.url, 0, "", loc, info, make_axes("zyx"), (1.0,) * 3, (0.0,) * 3, (1.0,) * 3)

@@ -37,7 +37,7 @@ PERCENTILES = (0.5, 99.5)
 # Screen pixels the longer in-plane side of the first dataset should span at start.
 FIT_PIXELS = 400
 
-# Neuroglancer's data types (others render nothing; see the reference notes §6.2).
+# The data types Neuroglancer renders (others show nothing).
 NG_IMAGE_DTYPES = frozenset({"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"})
 NG_LABEL_DTYPES = frozenset({"uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32"})
 
