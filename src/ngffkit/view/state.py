@@ -4,8 +4,8 @@ Two steps, so that the state itself is a pure function and testable without a br
 
 - :func:`describe_image` reads what the state needs from an opened :class:`~ngffkit.Image`:
   axes, units, voxel size, omero channels, label colours, and a contrast range per channel —
-  the omero window when there is one, else percentiles measured on a coarse level (the only
-  I/O here, bounded by :data:`SAMPLE_VOXELS`).
+  the omero window when there is one, else the same window rule measured on a bounded
+  sample of the coarsest level (:mod:`ngffkit.omero`; the only I/O here).
 - :func:`build_state` turns those descriptions into Neuroglancer's JSON state: one image
   layer per dataset (one per channel, additive, when there is a channel axis), one
   segmentation layer per label image, physical dimensions, the position at the first
@@ -18,22 +18,18 @@ layer-local dimension ``c'``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from ngffkit.image import Image
 from ngffkit.metadata.units import to_si
+from ngffkit.omero import measure_windows
+from ngffkit.rendering import channel_colors, channel_label
 
 Layout = Literal["xy", "4panel", "3d"]
 LAYOUTS: tuple[str, ...] = ("xy", "4panel", "3d")
 
-# Percentiles are measured on at most this many voxels of the coarsest level (16 MiB of uint8).
-SAMPLE_VOXELS = 1 << 24
-PERCENTILES = (0.5, 99.5)
 # Screen pixels the longer in-plane side of the first dataset should span at start.
 FIT_PIXELS = 400
 
@@ -94,48 +90,10 @@ class ViewImage:
 # --------------------------------------------------------------------------- reading images
 
 
-def _sample(image: Image) -> np.ndarray:
-    """A bounded, central read of the coarsest level (first time point)."""
-    level = image.levels[-1]
-    starts, sizes = [], []
-    budget = SAMPLE_VOXELS
-    channel = next((i for i, a in enumerate(image.axes) if a.type == "channel"), None)
-    # Non-space axes first: all channels, one time point.
-    for i, axis in enumerate(image.axes):
-        extent = level.shape[i]
-        size = extent if i == channel else (1 if axis.type == "time" else extent)
-        starts.append(0)
-        sizes.append(size)
-    space = [i for i, a in enumerate(image.axes) if a.type not in ("time", "channel")]
-    fixed = math.prod(s for i, s in enumerate(sizes) if i not in space)
-    while math.prod(sizes[i] for i in space) * fixed > budget:
-        largest = max(space, key=lambda i: sizes[i])
-        sizes[largest] = max(1, sizes[largest] // 2)
-    for i in space:
-        starts[i] = (level.shape[i] - sizes[i]) // 2
-    return level.read(starts, sizes)
-
-
-def measure_contrast(image: Image) -> list[tuple[float, float]]:
-    """Per-channel (low, high) display range from percentiles of a coarse level."""
-    data = _sample(image)
-    channel = next((i for i, a in enumerate(image.axes) if a.type == "channel"), None)
-    planes = (
-        [data]
-        if channel is None
-        else [np.take(data, c, axis=channel) for c in range(data.shape[channel])]
-    )
-    out = []
-    for plane in planes:
-        values = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane.ravel()
-        if values.size == 0:
-            out.append((0.0, 1.0))
-            continue
-        lo, hi = (float(v) for v in np.percentile(values, PERCENTILES))
-        if not hi > lo:
-            hi = lo + (1.0 if plane.dtype.kind in "iu" else max(abs(lo) * 1e-3, 1e-6))
-        out.append((lo, hi))
-    return out
+def measure_contrast(image: Image, budget: int | None = None) -> list[tuple[float, float]]:
+    """Per-channel (low, high) display range: the window rule of :mod:`ngffkit.rendering`
+    on a bounded sample of the coarsest level (the same rule the writer's omero block uses)."""
+    return [(w.start, w.end) for w in measure_windows(image, budget)]
 
 
 def _hex(color: str) -> str:
@@ -160,6 +118,7 @@ def describe_image(
     omero = image.omero.channels if image.omero is not None else ()
     use_omero = len(omero) == count
     measured = None if use_omero else measure_contrast(image)
+    colors = channel_colors(count)
     channels = []
     for c in range(count):
         if use_omero:
@@ -169,7 +128,7 @@ def describe_image(
                 contrast = (contrast[0], contrast[0] + 1.0)
             channels.append(
                 ViewChannel(
-                    ch.label or f"c{c}",
+                    ch.label or channel_label(c, count),
                     _hex(ch.color),
                     contrast,
                     ch.active is not False,
@@ -177,9 +136,7 @@ def describe_image(
             )
         else:
             assert measured is not None
-            channels.append(
-                ViewChannel(f"c{c}", _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)], measured[c])
-            )
+            channels.append(ViewChannel(channel_label(c, count), _hex(colors[c]), measured[c]))
     level0 = image.levels[0]
     return ViewImage(
         name=name or image.name or image.location.name,
@@ -204,8 +161,6 @@ def describe_labels(label_image: Image, source: str, name: str) -> ViewLabels:
             colors[int(entry.label_value)] = f"#{r:02x}{g:02x}{b:02x}"
     return ViewLabels(name, source, colors, str(label_image.dtype))
 
-
-_DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff00")
 
 # --------------------------------------------------------------------------- the state
 
@@ -234,11 +189,14 @@ def _dimensions(image: ViewImage) -> dict[str, list[Any]]:
 
 
 def _centre(image: ViewImage) -> list[float]:
-    """The volume's centre in voxels of ``_dimensions`` (time: the first point)."""
+    """The volume's centre in voxels of ``_dimensions`` (time: the first point).
+
+    Neuroglancer puts an OME-Zarr voxel's centre at its integer coordinate (OME's
+    translation is a voxel centre), so voxel ``k`` spans ``k - 0.5 .. k + 0.5``."""
     out = []
     for i in _display_order(image):
         offset = image.translation[i] / image.scale[i]
-        out.append(offset + (0.5 if image.axes[i].type == "time" else image.shape[i] / 2))
+        out.append(offset + (0.0 if image.axes[i].type == "time" else (image.shape[i] - 1) / 2))
     return out
 
 
@@ -300,8 +258,11 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                 "shader": _GRAY_SHADER,
                 "shaderControls": {"normalized": {"range": list(channel.contrast)}},
             }
+            if channel.color != "#ffffff":  # one channel in its omero colour (e.g. a GFP scan)
+                layer["shader"] = _COLOR_SHADER
+                layer["shaderControls"]["color"] = channel.color
             if image.channel_axis is not None:
-                layer["localPosition"] = [0.5]
+                layer["localPosition"] = [0]
             layers.append(layer)
         else:
             for c, channel in enumerate(image.channels):
@@ -310,13 +271,14 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                         "type": "image",
                         "name": _unique(f"{image.name} {channel.label}", taken),
                         "source": image.source,
-                        "localPosition": [c + 0.5],
+                        "localPosition": [c],  # voxel centres are integers (see _centre)
                         "shader": _COLOR_SHADER,
                         "shaderControls": {
                             "normalized": {"range": list(channel.contrast)},
                             "color": channel.color,
                         },
                         "blend": "additive",
+                        "opacity": 1.0,  # additive channels at full strength, as in napari
                         "visible": channel.visible,
                     }
                 )
