@@ -194,3 +194,57 @@ def test_time_points_pooled_and_memory_bounded(tmp_path: Path) -> None:
     assert 0 < small.size <= 64
     (w,) = measure_windows(opened)
     assert (w.start, w.end) == pytest.approx(tuple(np.percentile(data, [0.5, 99.5])))
+
+
+# ------------------------------------------------------------------------------ rewritten images
+
+
+def _bare_image(path: Path, version: str = "0.5") -> np.ndarray:
+    """A 2-level image written with the building blocks and no omero block."""
+    data = np.random.default_rng(9).integers(0, 1000, (8, 32, 32), dtype=np.uint16)
+    spec = ngffkit.pyramid_spec(
+        data.shape, "uint16", levels=2, chunks=16, unit="micrometer", version=version, name="img"
+    )
+    image = ngffkit.create_image(path, spec)
+    image.levels[0].write(data)
+    image.levels[1].write(data[::2, ::2, ::2])
+    ngffkit.finish_image(path, spec)
+    assert ngffkit.open(path).omero is None
+    return data
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_downsample_rebuild_adds_a_missing_block_and_keeps_one(
+    tmp_path: Path, version: str
+) -> None:
+    path = tmp_path / "img.zarr"
+    _bare_image(path, version)
+    ngffkit.downsample(path, from_level=0, levels=3, rebuild=True)
+    image = ngffkit.open(path)
+    assert image.omero is not None and len(image.levels) == 3
+    (w,) = measure_windows(image)
+    assert image.omero.channels[0].window == w  # measured on the new coarsest level
+    assert ("version" in _attrs(path, version)["omero"]) == (version == "0.4")
+    # a block already there (perhaps tuned by hand) is kept as it was
+    tuned = _attrs(path, version)["omero"]
+    tuned["channels"][0]["window"]["start"] = 7
+    meta = path / ("zarr.json" if version == "0.5" else ".zattrs")
+    doc = json.loads(meta.read_text())
+    (doc["attributes"]["ome"] if version == "0.5" else doc)["omero"] = tuned
+    meta.write_text(json.dumps(doc))
+    ngffkit.downsample(path, from_level=0, levels=2, rebuild=True)
+    assert _attrs(path, version)["omero"] == tuned
+    assert ngffkit.validate(path, strict=True).valid
+
+
+def test_compress_gives_an_image_without_one_a_block(tmp_path: Path) -> None:
+    src, out = tmp_path / "old.zarr", tmp_path / "new.zarr"
+    data = _bare_image(src, "0.4")
+    ngffkit.compress(src, output=out, version="0.5")
+    (channel,) = _attrs(out, "0.5")["omero"]["channels"]
+    assert channel["window"]["start"] == pytest.approx(np.percentile(data[::2, ::2, ::2], 0.5))
+    assert ngffkit.open(src).omero is None  # the input is never touched
+    np.testing.assert_array_equal(ngffkit.open(out).levels[0].read(), data)
+    # in place, a block that is there is carried over (0.4 -> 0.5 drops its version)
+    ngffkit.compress(out, version="0.4")
+    assert _attrs(out, "0.4")["omero"]["channels"] == [channel]

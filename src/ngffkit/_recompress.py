@@ -35,6 +35,7 @@ from ngffkit.image import Image, Level, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
+from ngffkit.omero import add_missing_rendering
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
@@ -453,6 +454,7 @@ def _to_output(
         loc = out.child(rel) if rel else out
         for name, doc in plan.groups[rel]["write"].items():
             loc.write_json(name, doc)
+    add_missing_rendering(out)
     out.delete(PARTIAL_MARKER)
     return open_image(out)
 
@@ -606,6 +608,7 @@ def _in_place_locked(
         plan, swap.new_location(root), executor, scheduler, progress, resume=True, notice=say
     )
     swap.swap(root, state)
+    add_missing_rendering(root)  # one atomic JSON write; an image with a block keeps it
     return open_image(root)
 
 

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ngffkit.image import Image
+from ngffkit.image import Image, open_image
 from ngffkit.layout import ImageSpec, open_partial
+from ngffkit.metadata.io import ome_namespace
 from ngffkit.metadata.models import ChannelInfo, Omero, Window
 from ngffkit.rendering import omero_block, sample_regions, split_channels, window
-from ngffkit.storage import Location
+from ngffkit.storage import Location, resolve
 
 
 def channel_samples(image: Image, budget: int | None = None) -> list[np.ndarray]:
@@ -66,4 +67,31 @@ def with_rendering(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> I
     return spec.model_copy(update={"omero": omero})
 
 
-__all__ = ["channel_samples", "measure_omero", "measure_windows", "with_rendering"]
+def add_missing_rendering(url: str | os.PathLike[str] | Location) -> bool:
+    """Give a finished image an ``omero`` block measured on its levels when it has none
+    (label images never get one); an existing block — perhaps tuned by hand — is kept.
+
+    Edits the stored group JSON in place, so every other key stays as it was. Returns
+    whether a block was written."""
+    loc = resolve(url)
+    image = open_image(loc)
+    if image.omero is not None or image.image_label is not None:
+        return False
+    omero = measure_omero(image, name=image.name)
+    key = "zarr.json" if image.zarr_format == 3 else ".zattrs"
+    doc = loc.read_json(key) or {}
+    attrs = doc.get("attributes", {}) if image.zarr_format == 3 else doc
+    ome_namespace(attrs, image.zarr_format)["omero"] = omero.model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    loc.write_json(key, doc)
+    return True
+
+
+__all__ = [
+    "add_missing_rendering",
+    "channel_samples",
+    "measure_omero",
+    "measure_windows",
+    "with_rendering",
+]
