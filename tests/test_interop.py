@@ -379,6 +379,32 @@ def test_reads_webknossos_layout(tmp_path: Path, write_wk_layer: Any) -> None:
     assert any("z, y, x" in w.message for w in report.warnings)
 
 
+def test_validate_orders_padded_webknossos_levels_by_scale(
+    tmp_path: Path, write_wk_layer: Any
+) -> None:
+    """WEBKNOSSOS pads each mag's array to whole shards, so a coarse mag's stored shape can
+    exceed a finer one's (here 4-4-2 padded to 64 where 2-2-1 is 32). The spec orders
+    levels by scale; the stored shapes do not make a level finer."""
+    zyx = np.random.default_rng(8).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    layer = tmp_path / "ds" / "color"
+    meta_file = layer / "4-4-2" / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    assert json.loads((layer / "2-2-1" / "zarr.json").read_text())["shape"] == [1, 32, 32, 32]
+    meta["shape"] = [1, 64, 64, 64]
+    meta_file.write_text(json.dumps(meta))
+    report = ngffkit.validate(layer)
+    assert report.valid, [str(p) for p in report.problems]
+    assert ngffkit.open(layer).levels[2].shape == (1, 64, 64, 64)
+    # a level whose scale is finer than the one before is still refused
+    group = json.loads((layer / "zarr.json").read_text())
+    datasets = group["attributes"]["ome"]["multiscales"][0]["datasets"]
+    datasets[1], datasets[2] = datasets[2], datasets[1]
+    (layer / "zarr.json").write_text(json.dumps(group))
+    (problem,) = ngffkit.validate(layer).problems
+    assert "fine to coarse" in problem.message and "x, y, z" in problem.message
+
+
 def test_reads_webknossos_zarr2_layout(tmp_path: Path, write_wk_layer: Any) -> None:
     """webknossos-libs' Zarr v2 layers: Fortran order, and a ``.zgroup`` whose zarr_format
     is the string "2" (zarr-python refuses such a group; ngffkit reads it and says why it
