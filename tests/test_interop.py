@@ -23,6 +23,7 @@ import tensorstore as ts
 import zarr
 
 import ngffkit
+from ngffkit.info import describe
 from ngffkit.metadata import ImageLabel
 from ngffkit.metadata.schema import schema_findings
 
@@ -403,6 +404,29 @@ def test_validate_orders_padded_webknossos_levels_by_scale(
     (layer / "zarr.json").write_text(json.dumps(group))
     (problem,) = ngffkit.validate(layer).problems
     assert "fine to coarse" in problem.message and "x, y, z" in problem.message
+
+
+def test_info_notes_the_axis_order_and_a_wk_root_points_to_its_layers(
+    tmp_path: Path, write_wk_layer: Any, run_ngff: Any
+) -> None:
+    zyx = np.random.default_rng(9).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    shown = run_ngff("info", tmp_path / "ds" / "color")
+    assert shown.returncode == 0, shown.stderr
+    notes = [line for line in shown.stdout.splitlines() if "note:" in line]
+    assert any("z, y, x" in n and "x, y, z" in n for n in notes), shown.stdout
+    described = describe(tmp_path / "ds" / "color")
+    assert any("z, y, x" in n for n in described["notes"])
+    root = run_ngff("info", tmp_path / "ds")
+    assert root.returncode == 1
+    message = " ".join(root.stderr.split())
+    assert "WEBKNOSSOS dataset" in message and str(tmp_path / "ds" / "color") in message
+    assert "Traceback" not in root.stderr
+    # z, y, x (ours): no such note
+    spec = ngffkit.pyramid_spec((4, 8, 8), "uint8", unit=UM, name="ours")
+    ngffkit.create_image(tmp_path / "ours.zarr", spec)
+    ngffkit.finish_image(tmp_path / "ours.zarr", spec)
+    assert not [n for n in describe(tmp_path / "ours.zarr")["notes"] if "axes" in n]
 
 
 def test_reads_webknossos_zarr2_layout(tmp_path: Path, write_wk_layer: Any) -> None:

@@ -45,6 +45,7 @@ from ngffkit.storage import (
     resolve,
     using,
 )
+from ngffkit.webknossos import dataset_layers
 
 if TYPE_CHECKING:
     import tensorstore as ts
@@ -502,9 +503,12 @@ def open_image(
     loc = resolve(url)
     found = read_group_attrs(loc)
     if found is None:
-        raise _missing_group_error(loc)
+        raise _webknossos_root_error(loc) or _missing_group_error(loc)
     zarr_format, attrs = found
-    _version, namespace, notes = extract(attrs, zarr_format, loc.describe())
+    try:
+        _version, namespace, notes = extract(attrs, zarr_format, loc.describe())
+    except MetadataError as exc:
+        raise _webknossos_root_error(loc) or exc from None
     meta, fix_notes, derive_scale = parse(namespace, where=loc.describe())
     notes = notes + fix_notes
     if not meta.multiscales:
@@ -526,6 +530,17 @@ def open_image(
         notes=tuple(notes),
         labels=_label_names(loc),
         multiscale_index=multiscale,
+    )
+
+
+def _webknossos_root_error(loc: Location) -> MetadataError | None:
+    """A WEBKNOSSOS dataset root is no image, but each of its layer folders is one."""
+    layers = dataset_layers(loc)
+    if not layers:
+        return None
+    return MetadataError(
+        f"{loc.describe()} is a WEBKNOSSOS dataset, not an image: each of its layers is one; "
+        f"open a layer folder: {', '.join(loc.child(n).describe() for n in layers)}"
     )
 
 
