@@ -183,3 +183,15 @@ def test_two_channels_in_their_omero_colours(browser: Any, tmp_path: Path) -> No
         )  # fmt: skip
 
     _shown_and_stopped(browser, view, check)
+
+
+def test_webknossos_layer_shows_the_xy_plane(
+    browser: Any, tmp_path: Path, write_wk_layer: Any
+) -> None:
+    # A WEBKNOSSOS layer stores c,x,y,z, padded to whole shards: the xy panel must show x
+    # across (dark left, bright right), centred on the data rather than on the padding.
+    zyx = np.full((20, 50, 60), 10, dtype=np.uint8)
+    zyx[:, :, 30:] = 250
+    write_wk_layer(tmp_path / "ds", zyx)
+    view = ViewProcess(str(tmp_path / "ds" / "color"), "--layout", "xy")
+    _shown_and_stopped(browser, view, _halves("x"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -204,3 +205,29 @@ def test_one_coloured_channel_keeps_its_colour() -> None:
     assert layer["shaderControls"] == {"normalized": {"range": [1.0, 9.0]}, "color": "#00ff00"}
     (gray,) = build_state([image()])["layers"]
     assert "emitGrayscale" in gray["shader"] and "color" not in gray["shaderControls"]
+
+
+def test_webknossos_layer_shows_x_y_and_centres_on_the_data(
+    tmp_path: Path,
+    write_wk_layer: Any,
+) -> None:
+    # c,x,y,z storage, arrays padded to whole shards (level 0: 64×64×32 for 60×50×20 data)
+    zyx = np.random.default_rng(2).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    image = open_image(tmp_path / "ds" / "color")
+    assert image.shape == (1, 64, 64, 32)
+    view = describe_image(image, "zarr3://h/ds/color")
+    state = build_state([view])
+    assert list(state["dimensions"]) == ["x", "y", "z"]  # the xy panel shows x and y
+    assert state["dimensions"]["z"] == [pytest.approx(25e-9), "m"]
+    assert state["position"] == [29.5, 24.5, 9.5]  # the data's centre, not the padding's
+    # the same axes without a datasource-properties.json: the arrays' centre, still x, y, z
+    bare = build_state([image_of(view, bounds=None)])
+    assert list(bare["dimensions"]) == ["x", "y", "z"]
+    assert bare["position"] == [31.5, 31.5, 15.5]
+
+
+def image_of(view: ViewImage, **changes: Any) -> ViewImage:
+    from dataclasses import replace
+
+    return replace(view, **changes)

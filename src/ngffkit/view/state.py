@@ -26,6 +26,7 @@ from ngffkit.image import Image
 from ngffkit.metadata.units import to_si
 from ngffkit.omero import measure_windows
 from ngffkit.rendering import channel_colors, channel_label
+from ngffkit.webknossos import layer_bounds
 
 Layout = Literal["xy", "4panel", "3d"]
 LAYOUTS: tuple[str, ...] = ("xy", "4panel", "3d")
@@ -78,6 +79,8 @@ class ViewImage:
     dtype: str
     channels: tuple[ViewChannel, ...]  # one per channel; one entry when there is no channel axis
     labels: tuple[ViewLabels, ...] = ()
+    # (start, stop) per axis in level-0 voxels where the data fills less than the arrays
+    bounds: tuple[tuple[float, float], ...] | None = None
 
     @property
     def channel_axis(self) -> int | None:
@@ -138,6 +141,13 @@ def describe_image(
             assert measured is not None
             channels.append(ViewChannel(channel_label(c, count), _hex(colors[c]), measured[c]))
     level0 = image.levels[0]
+    found = layer_bounds(image.location) if level0.path in ("1", "1-1-1") else None
+    bounds: tuple[tuple[float, float], ...] | None = None
+    if found:  # a WEBKNOSSOS layer (mag 1 first): its arrays are padded to whole shards
+        bounds = tuple(
+            (float(found[name][0]), float(found[name][1])) if name in found else (0.0, float(n))
+            for name, n in zip((a.name.lower() for a in image.axes), image.shape, strict=True)
+        )
     return ViewImage(
         name=name or image.name or image.location.name,
         source=source,
@@ -148,6 +158,7 @@ def describe_image(
         dtype=str(image.dtype),
         channels=tuple(channels),
         labels=tuple(labels),
+        bounds=bounds,
     )
 
 
@@ -173,11 +184,26 @@ _COLOR_SHADER = (
 
 
 def _display_order(image: ViewImage) -> list[int]:
-    """Axis indices as Neuroglancer's panels want them: space axes fastest first (x, y, z —
-    its xy panel shows the first two), then time and other non-channel axes."""
+    """Axis indices as Neuroglancer's panels want them: x, y, z by name (its xy panel shows
+    the first two), then other space axes fastest first, then time. By name, not by stored
+    position: a WEBKNOSSOS layer stores c,x,y,z, and reversing that put z-y in the xy panel."""
     space = [i for i, a in enumerate(image.axes) if a.type not in ("time", "channel")]
-    other = [i for i, a in enumerate(image.axes) if a.type == "time"]
-    return space[::-1] + other
+    named = sorted(
+        (i for i in space if image.axes[i].name.lower() in _XYZ),
+        key=lambda i: _XYZ.index(image.axes[i].name.lower()),
+    )
+    others = [i for i in space[::-1] if i not in named]
+    time = [i for i, a in enumerate(image.axes) if a.type == "time"]
+    return named + others + time
+
+
+_XYZ = ("x", "y", "z")
+
+
+def _bounds(image: ViewImage, i: int) -> tuple[float, float]:
+    """Where the data lies along axis ``i`` in level-0 voxels: the whole array, or the true
+    extent where the array is padded (WEBKNOSSOS layers)."""
+    return image.bounds[i] if image.bounds is not None else (0.0, float(image.shape[i]))
 
 
 def _dimensions(image: ViewImage) -> dict[str, list[Any]]:
@@ -189,14 +215,15 @@ def _dimensions(image: ViewImage) -> dict[str, list[Any]]:
 
 
 def _centre(image: ViewImage) -> list[float]:
-    """The volume's centre in voxels of ``_dimensions`` (time: the first point).
+    """The data's centre in voxels of ``_dimensions`` (time: the first point).
 
     Neuroglancer puts an OME-Zarr voxel's centre at its integer coordinate (OME's
     translation is a voxel centre), so voxel ``k`` spans ``k - 0.5 .. k + 0.5``."""
     out = []
     for i in _display_order(image):
         offset = image.translation[i] / image.scale[i]
-        out.append(offset + (0.0 if image.axes[i].type == "time" else (image.shape[i] - 1) / 2))
+        lo, hi = _bounds(image, i)
+        out.append(offset + (lo if image.axes[i].type == "time" else (lo + hi - 1) / 2))
     return out
 
 
@@ -240,11 +267,7 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
             dims.setdefault(name, value)
     centre = dict(zip(_dimensions(first), _centre(first), strict=True))
     position = [centre.get(name, 0.5) for name in dims]
-    in_plane = [
-        size
-        for axis, size in zip(first.axes, first.shape, strict=True)
-        if axis.type not in ("channel", "time")
-    ][-2:]
+    in_plane = [_bounds(first, i)[1] - _bounds(first, i)[0] for i in _display_order(first)[:2]]
     extent = max(in_plane) if in_plane else 1
     layers: list[dict[str, Any]] = []
     taken: set[str] = set()
