@@ -23,6 +23,7 @@ import tensorstore as ts
 import zarr
 
 import ngffkit
+from ngffkit.info import describe
 from ngffkit.metadata import ImageLabel
 from ngffkit.metadata.schema import schema_findings
 
@@ -377,6 +378,55 @@ def test_reads_webknossos_layout(tmp_path: Path, write_wk_layer: Any) -> None:
     report = ngffkit.validate(layer)
     assert report.valid, report.problems
     assert any("z, y, x" in w.message for w in report.warnings)
+
+
+def test_validate_orders_padded_webknossos_levels_by_scale(
+    tmp_path: Path, write_wk_layer: Any
+) -> None:
+    """WEBKNOSSOS pads each mag's array to whole shards, so a coarse mag's stored shape can
+    exceed a finer one's (here 4-4-2 padded to 64 where 2-2-1 is 32). The spec orders
+    levels by scale; the stored shapes do not make a level finer."""
+    zyx = np.random.default_rng(8).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    layer = tmp_path / "ds" / "color"
+    meta_file = layer / "4-4-2" / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    assert json.loads((layer / "2-2-1" / "zarr.json").read_text())["shape"] == [1, 32, 32, 32]
+    meta["shape"] = [1, 64, 64, 64]
+    meta_file.write_text(json.dumps(meta))
+    report = ngffkit.validate(layer)
+    assert report.valid, [str(p) for p in report.problems]
+    assert ngffkit.open(layer).levels[2].shape == (1, 64, 64, 64)
+    # a level whose scale is finer than the one before is still refused
+    group = json.loads((layer / "zarr.json").read_text())
+    datasets = group["attributes"]["ome"]["multiscales"][0]["datasets"]
+    datasets[1], datasets[2] = datasets[2], datasets[1]
+    (layer / "zarr.json").write_text(json.dumps(group))
+    (problem,) = ngffkit.validate(layer).problems
+    assert "fine to coarse" in problem.message and "x, y, z" in problem.message
+
+
+def test_info_notes_the_axis_order_and_a_wk_root_points_to_its_layers(
+    tmp_path: Path, write_wk_layer: Any, run_ngff: Any
+) -> None:
+    zyx = np.random.default_rng(9).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    shown = run_ngff("info", tmp_path / "ds" / "color")
+    assert shown.returncode == 0, shown.stderr
+    notes = [line for line in shown.stdout.splitlines() if "note:" in line]
+    assert any("z, y, x" in n and "x, y, z" in n for n in notes), shown.stdout
+    described = describe(tmp_path / "ds" / "color")
+    assert any("z, y, x" in n for n in described["notes"])
+    root = run_ngff("info", tmp_path / "ds")
+    assert root.returncode == 1
+    message = " ".join(root.stderr.split())
+    assert "WEBKNOSSOS dataset" in message and str(tmp_path / "ds" / "color") in message
+    assert "Traceback" not in root.stderr
+    # z, y, x (ours): no such note
+    spec = ngffkit.pyramid_spec((4, 8, 8), "uint8", unit=UM, name="ours")
+    ngffkit.create_image(tmp_path / "ours.zarr", spec)
+    ngffkit.finish_image(tmp_path / "ours.zarr", spec)
+    assert not [n for n in describe(tmp_path / "ours.zarr")["notes"] if "axes" in n]
 
 
 def test_reads_webknossos_zarr2_layout(tmp_path: Path, write_wk_layer: Any) -> None:

@@ -29,6 +29,7 @@ from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
+from ngffkit.omero import with_rendering
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.spec import ImageSpec
@@ -282,7 +283,7 @@ def convert(
             out.delete(PARTIAL_MARKER)
             journal.clear()
             return plan  # a plain array has no OME image to open
-        image = finish_image(out, plan.spec)
+        image = finish_image(out, with_rendering(out, plan.spec))
         journal.clear()
     return open_image(image.location)
 

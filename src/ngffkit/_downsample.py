@@ -35,6 +35,7 @@ from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.io import ome_namespace, version_of
+from ngffkit.omero import add_missing_rendering
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
@@ -435,6 +436,8 @@ def _set_method(ms: JsonDict, method: str, kept: Sequence[Any], new: Sequence[st
 def _finish(p: DownsamplePlan) -> None:
     loc = resolve(p.url)
     _set_datasets(loc, p.from_level + 1, p.datasets, p.method)
+    if p.label is None:
+        add_missing_rendering(loc)  # an image we rewrote leaves with rendering metadata
     Journal(loc).clear()
     loc.delete(DOWNSAMPLE_MARKER)
 

@@ -34,6 +34,7 @@ from ngffkit.errors import ConflictError, OptionError, StorageError
 from ngffkit.execution import Progress, run_plans
 from ngffkit.image import Image, open_image
 from ngffkit.markers import PARTIAL_MARKER, marker, resumable
+from ngffkit.omero import add_missing_rendering
 from ngffkit.recompress_plan import CompressPlan, LevelCopy, PerAxis, plan_compress
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
@@ -206,6 +207,7 @@ def _to_output(
         loc = out.child(rel) if rel else out
         for name, doc in plan.groups[rel]["write"].items():
             loc.write_json(name, doc)
+    add_missing_rendering(out)
     out.delete(PARTIAL_MARKER)
     return open_image(out)
 
@@ -358,6 +360,7 @@ def _in_place_locked(
         plan, swap.new_location(root), executor, scheduler, progress, resume=True, notice=say
     )
     swap.swap(root, state)
+    add_missing_rendering(root)  # one atomic JSON write; an image with a block keeps it
     return open_image(root)
 
 

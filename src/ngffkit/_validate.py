@@ -256,7 +256,7 @@ def _check_levels(
     is_label = meta.image_label is not None
     for m_index, ms in enumerate(meta.multiscales):
         names = list(ms.axis_names)
-        previous: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        previous: tuple[float, ...] | None = None
         if expected_levels is not None and len(ms.datasets) != expected_levels:
             _add(
                 report,
@@ -349,11 +349,12 @@ def _check_levels(
                         )
                     ],
                 )
-            current = (info.shape, dataset.scale)
+            # The spec orders levels by resolution, i.e. by scale. Stored shapes do not
+            # decide it: WEBKNOSSOS pads every level to whole shards, so a coarse level's
+            # array may be as large as a finer one's (or larger).
             if previous is not None:
-                grown = [n for n, a, b in zip(names, previous[0], current[0], strict=True) if b > a]
-                finer = [n for n, a, b in zip(names, previous[1], current[1], strict=True) if b < a]
-                if grown or finer:
+                finer = [n for n, a, b in zip(names, previous, dataset.scale, strict=True) if b < a]
+                if finer:
                     _add(
                         report,
                         where,
@@ -361,12 +362,12 @@ def _check_levels(
                             Finding(
                                 at,
                                 "levels must go from fine to coarse, but along "
-                                f"{', '.join(sorted(set(grown + finer)))} this level is finer "
-                                "than the previous one",
+                                f"{', '.join(sorted(finer))} this level's scale is finer "
+                                "than the previous one's",
                             )
                         ],
                     )
-            previous = current
+            previous = dataset.scale
 
 
 def _check_labels(loc: Location, meta: OmeAttributes, report: ValidationReport, where: str) -> None:

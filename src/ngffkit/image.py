@@ -44,6 +44,7 @@ from ngffkit.storage import (
     accepts_storage_options,
     resolve,
 )
+from ngffkit.webknossos import dataset_layers
 
 
 def read_group_attrs(loc: Location) -> tuple[int, JsonDict] | None:
@@ -240,9 +241,12 @@ def open_image(
     loc = resolve(url)
     found = read_group_attrs(loc)
     if found is None:
-        raise _missing_group_error(loc)
+        raise _webknossos_root_error(loc) or _missing_group_error(loc)
     zarr_format, attrs = found
-    _version, namespace, notes = extract(attrs, zarr_format, loc.display())
+    try:
+        _version, namespace, notes = extract(attrs, zarr_format, loc.display())
+    except MetadataError as exc:
+        raise _webknossos_root_error(loc) or exc from None
     meta, fix_notes, derive_scale = parse(namespace, where=loc.display())
     notes = notes + fix_notes
     if not meta.multiscales:
@@ -264,6 +268,17 @@ def open_image(
         notes=tuple(notes),
         labels=_label_names(loc),
         multiscale_index=multiscale,
+    )
+
+
+def _webknossos_root_error(loc: Location) -> MetadataError | None:
+    """A WEBKNOSSOS dataset root is no image, but each of its layer folders is one."""
+    layers = dataset_layers(loc)
+    if not layers:
+        return None
+    return MetadataError(
+        f"{loc.display()} is a WEBKNOSSOS dataset, not an image: each of its layers is one; "
+        f"open a layer folder: {', '.join(loc.child(n).display() for n in layers)}"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from ngffkit.errors import NgffWarning, PartialDatasetError
 from ngffkit.image import Image, open_image
 from ngffkit.markers import PARTIAL_MARKER
+from ngffkit.metadata.io import recommendations
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 
 
@@ -104,6 +105,7 @@ def describe(
         "cast": (image.multiscale.metadata or {}).get("cast"),
         "channels": [c.label for c in omero.channels] if omero else [],
         "notes": [str(n) for n in image.notes]
+        + [str(f) for f in recommendations(image.attributes) if f.where.endswith(".axes")]
         + [str(w.message) for w in caught if not issubclass(w.category, NgffWarning)],
     }
 

@@ -8,6 +8,7 @@ screenshot can be checked region by region. Loops are bounded; nothing is timed.
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import ViewProcess, write_pattern
+from .conftest import BRIGHT, DARK, ViewProcess, write_pattern
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +70,8 @@ def _open_and_wait(browser: Any, view: ViewProcess, check: Any) -> tuple[np.ndar
             shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
             if check(shot, _panel_centre(page)):
                 return shot, requests
+        if shot is not None and os.environ.get("NGFF_DEBUG_SHOT"):
+            Image.fromarray(shot).save(os.environ["NGFF_DEBUG_SHOT"])
         raise AssertionError(
             f"the canvas never showed the data within {WAIT_SECONDS} s; chunk responses: "
             f"{chunks[:10]}; last screenshot mean {None if shot is None else shot.mean():.1f}"
@@ -80,6 +83,18 @@ def _open_and_wait(browser: Any, view: ViewProcess, check: Any) -> tuple[np.ndar
 def _only_loopback(requests: list[str]) -> None:
     hosts = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme in ("http", "https")}
     assert hosts <= {"127.0.0.1"}, hosts
+
+
+def _shown_and_stopped(browser: Any, view: ViewProcess, check: Any) -> list[str]:
+    """Wait for ``check`` to hold, stop ``ngff view`` (cleanly), and return the requests
+    (all to 127.0.0.1)."""
+    try:
+        _shot, requests = _open_and_wait(browser, view, check)
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+    return requests
 
 
 def _halves(split: str, dark_first: bool = True) -> Any:
@@ -128,10 +143,55 @@ def test_image_with_labels(browser: Any, tmp_path: Path) -> None:
         top_rgb, bottom_rgb = np.median(top, axis=0), np.median(bottom, axis=0)
         return bool(top_rgb[0] > top_rgb[1] + 40 and bottom_rgb[1] > bottom_rgb[0] + 40)
 
-    try:
-        _shot, requests = _open_and_wait(browser, view, check)
-    finally:
-        code, _out, err = view.stop()
-    assert code == 0, err
-    _only_loopback(requests)
+    requests = _shown_and_stopped(browser, view, check)
     assert any("/labels/cells/" in u for u in requests)
+
+
+def test_two_channels_in_their_omero_colours(browser: Any, tmp_path: Path) -> None:
+    # Converted the user's way, so the omero block (red, green; windows from percentiles) is
+    # what ngff convert writes. Channel 0 is bright on the right half, channel 1 on the
+    # bottom half: additive blending gives black, red, green and yellow quadrants.
+    import tifffile
+
+    import ngffkit
+
+    data = np.full((2, 16, 64, 64), DARK, dtype=np.uint16)
+    data[0, :, :, 32:] = BRIGHT
+    data[1, :, 32:, :] = BRIGHT
+    src = tmp_path / "two.ome.tif"
+    tifffile.imwrite(src, data.transpose(1, 0, 2, 3), ome=True, metadata={"axes": "ZCYX"})
+    out = tmp_path / "two.ome.zarr"
+    ngffkit.convert(src, out, voxel_size=0.5, unit="micrometer", levels=2, chunks=16)
+    assert [c.color for c in ngffkit.open(out).omero.channels] == ["FF0000", "00FF00"]  # type: ignore[union-attr]
+    view = ViewProcess(str(out), "--layout", "xy")
+
+    def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+        cx, cy = centre
+        near, far = 40, 100
+
+        def rgb(dx: int, dy: int) -> np.ndarray:
+            xs = slice(cx + near, cx + far) if dx > 0 else slice(cx - far, cx - near)
+            ys = slice(cy + near, cy + far) if dy > 0 else slice(cy - far, cy - near)
+            return np.median(shot[ys, xs].reshape(-1, 3).astype(float), axis=0)
+
+        black, red, green, yellow = rgb(-1, -1), rgb(1, -1), rgb(-1, 1), rgb(1, 1)
+        return bool(
+            black.max() < 60
+            and red[0] > 180 and red[1] < 60 and red[2] < 60
+            and green[1] > 180 and green[0] < 60 and green[2] < 60
+            and yellow[0] > 180 and yellow[1] > 180 and yellow[2] < 60
+        )  # fmt: skip
+
+    _shown_and_stopped(browser, view, check)
+
+
+def test_webknossos_layer_shows_the_xy_plane(
+    browser: Any, tmp_path: Path, write_wk_layer: Any
+) -> None:
+    # A WEBKNOSSOS layer stores c,x,y,z, padded to whole shards: the xy panel must show x
+    # across (dark left, bright right), centred on the data rather than on the padding.
+    zyx = np.full((20, 50, 60), 10, dtype=np.uint8)
+    zyx[:, :, 30:] = 250
+    write_wk_layer(tmp_path / "ds", zyx)
+    view = ViewProcess(str(tmp_path / "ds" / "color"), "--layout", "xy")
+    _shown_and_stopped(browser, view, _halves("x"))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from ngffkit import open as open_image
 from ngffkit.metadata.units import to_si
+from ngffkit.rendering import SAMPLE_VOXELS
 from ngffkit.view.state import (
-    SAMPLE_VOXELS,
     ViewAxis,
     ViewChannel,
     ViewImage,
@@ -60,7 +61,7 @@ def test_single_image_state() -> None:
     assert list(state["dimensions"]) == ["x", "y", "z"]
     assert state["dimensions"]["x"] == [pytest.approx(5e-7), "m"]
     assert state["dimensions"]["z"] == [pytest.approx(2e-6), "m"]
-    assert state["position"] == [150.0, 100.0, 50.0]
+    assert state["position"] == [149.5, 99.5, 49.5]  # voxel centres at integers
     assert state["layout"] == "xy"
     assert state["crossSectionScale"] == pytest.approx(300 / 400)
     (layer,) = state["layers"]
@@ -72,7 +73,7 @@ def test_single_image_state() -> None:
 
 def test_translation_moves_the_centre() -> None:
     state = build_state([image(translation=(20.0, 5.0, -10.0))])
-    assert state["position"] == [150.0 - 20.0, 100.0 + 10.0, 50.0 + 10.0]
+    assert state["position"] == [149.5 - 20.0, 99.5 + 10.0, 49.5 + 10.0]
 
 
 def test_channels_become_additive_colour_layers() -> None:
@@ -93,11 +94,11 @@ def test_channels_become_additive_colour_layers() -> None:
         ]
     )
     assert list(state["dimensions"]) == ["x", "y", "z"]  # c is the layer-local c'
-    assert state["position"] == [15.0, 10.0, 5.0]
+    assert state["position"] == [14.5, 9.5, 4.5]
     dapi, gfp = state["layers"]
     assert dapi["name"] == "vol DAPI"
-    assert dapi["localPosition"] == [0.5]
-    assert gfp["localPosition"] == [1.5]
+    assert dapi["localPosition"] == [0]
+    assert gfp["localPosition"] == [1]
     assert dapi["shaderControls"] == {"normalized": {"range": [0.0, 1500.0]}, "color": "#0000ff"}
     assert gfp["visible"] is False
     assert {dapi["blend"], gfp["blend"]} == {"additive"}
@@ -114,7 +115,7 @@ def test_time_axis_and_labels_and_several_datasets() -> None:
     state = build_state([first, second], layout="4panel")
     assert list(state["dimensions"]) == ["x", "y", "z", "t"]
     assert state["dimensions"]["t"] == [0.5, "s"]
-    assert state["position"] == [15.0, 10.0, 5.0, 0.5]
+    assert state["position"] == [14.5, 9.5, 4.5, 0.0]
     names = [layer["name"] for layer in state["layers"]]
     assert names == ["vol", "vol cells", "vol (2)"]
     seg = state["layers"][1]
@@ -146,7 +147,7 @@ def test_describe_measures_percentiles(tmp_path: Path) -> None:
     assert labels.colors == {1: "#ff0000", 2: "#00ff00"}
     assert labels.dtype == "uint32"
     view = describe_image(img, "zarr3://h/a.zarr", labels=[labels])
-    assert view.channels == (ViewChannel("c0", "#ff0000", (float(DARK), float(BRIGHT))),)
+    assert view.channels == (ViewChannel("Channel 0", "#ffffff", (float(DARK), float(BRIGHT))),)
     assert view.scale == (1.0, 0.5, 0.5)
     assert view.axes[2] == ViewAxis("x", "space", "micrometer")
     state = build_state([view])
@@ -177,13 +178,12 @@ def test_describe_uses_omero_window(tmp_path: Path) -> None:
     ]
 
 
-def test_percentiles_read_a_bounded_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_percentiles_read_a_bounded_sample(tmp_path: Path) -> None:
     # A tiny budget forces a central crop; the measured range stays within the data's values.
     write_pattern(tmp_path / "b.zarr", version="0.5", shards=None, shape=(8, 64, 64))
-    monkeypatch.setattr("ngffkit.view.state.SAMPLE_VOXELS", 64)
-    lo, hi = measure_contrast(open_image(tmp_path / "b.zarr"))[0]
+    lo, hi = measure_contrast(open_image(tmp_path / "b.zarr"), budget=64)[0]
     assert DARK <= lo < hi <= BRIGHT
-    assert SAMPLE_VOXELS == 1 << 24
+    assert SAMPLE_VOXELS == 1 << 22
 
 
 def test_float_data_contrast(tmp_path: Path) -> None:
@@ -199,3 +199,36 @@ def test_float_data_contrast(tmp_path: Path) -> None:
     finish_image(tmp_path / "f.zarr", spec)
     lo, hi = measure_contrast(open_image(tmp_path / "f.zarr"))[0]
     assert -1 < lo < -0.9 and 0.9 < hi < 1
+
+
+def test_one_coloured_channel_keeps_its_colour() -> None:
+    (layer,) = build_state([image(channels=(ViewChannel("GFP", "#00ff00", (1.0, 9.0)),))])["layers"]
+    assert layer["shaderControls"] == {"normalized": {"range": [1.0, 9.0]}, "color": "#00ff00"}
+    (gray,) = build_state([image()])["layers"]
+    assert "emitGrayscale" in gray["shader"] and "color" not in gray["shaderControls"]
+
+
+def test_webknossos_layer_shows_x_y_and_centres_on_the_data(
+    tmp_path: Path,
+    write_wk_layer: Any,
+) -> None:
+    # c,x,y,z storage, arrays padded to whole shards (level 0: 64×64×32 for 60×50×20 data)
+    zyx = np.random.default_rng(2).integers(1, 255, (20, 50, 60), dtype=np.uint8)
+    write_wk_layer(tmp_path / "ds", zyx)
+    image = open_image(tmp_path / "ds" / "color")
+    assert image.shape == (1, 64, 64, 32)
+    view = describe_image(image, "zarr3://h/ds/color")
+    state = build_state([view])
+    assert list(state["dimensions"]) == ["x", "y", "z"]  # the xy panel shows x and y
+    assert state["dimensions"]["z"] == [pytest.approx(25e-9), "m"]
+    assert state["position"] == [29.5, 24.5, 9.5]  # the data's centre, not the padding's
+    # the same axes without a datasource-properties.json: the arrays' centre, still x, y, z
+    bare = build_state([image_of(view, bounds=None)])
+    assert list(bare["dimensions"]) == ["x", "y", "z"]
+    assert bare["position"] == [31.5, 31.5, 15.5]
+
+
+def image_of(view: ViewImage, **changes: Any) -> ViewImage:
+    from dataclasses import replace
+
+    return replace(view, **changes)

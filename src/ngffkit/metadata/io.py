@@ -304,12 +304,15 @@ def recommendations(meta: OmeAttributes) -> list[Finding]:
             out.append(Finding(f"{where}.name", "should be present", "warning"))
         if meta.version == "0.4" and not ms.version:
             out.append(Finding(f"{where}.version", "should be '0.4'", "warning"))
-        space = [a for a in ms.axes if a.type == "space"]
-        if len(space) == 3 and [a.name for a in space] != ["z", "y", "x"]:
+        space = [a.name for a in ms.axes if a.type == "space"]
+        canonical = [n for n in "zyx" if n in space]
+        if len(space) in (2, 3) and len(canonical) == len(space) and space != canonical:
+            count = "three" if len(space) == 3 else "two"
             out.append(
                 Finding(
                     f"{where}.axes",
-                    f"three space axes should be z, y, x; got {', '.join(a.name for a in space)}",
+                    f"{count} space axes should be {', '.join(canonical)}; got "
+                    f"{', '.join(space)} (ngffkit reads axes by name; some readers go by position)",
                     "warning",
                 )
             )

@@ -4,8 +4,8 @@ Two steps, so that the state itself is a pure function and testable without a br
 
 - :func:`describe_image` reads what the state needs from an opened :class:`~ngffkit.Image`:
   axes, units, voxel size, omero channels, label colours, and a contrast range per channel —
-  the omero window when there is one, else percentiles measured on a coarse level (the only
-  I/O here, bounded by :data:`SAMPLE_VOXELS`).
+  the omero window when there is one, else the same window rule measured on a bounded
+  sample of the coarsest level (:mod:`ngffkit.omero`; the only I/O here).
 - :func:`build_state` turns those descriptions into Neuroglancer's JSON state: one image
   layer per dataset (one per channel, additive, when there is a channel axis), one
   segmentation layer per label image, physical dimensions, the position at the first
@@ -18,22 +18,19 @@ layer-local dimension ``c'``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from ngffkit.image import Image
 from ngffkit.metadata.units import to_si
+from ngffkit.omero import measure_windows
+from ngffkit.rendering import channel_colors, channel_label
+from ngffkit.webknossos import layer_bounds
 
 Layout = Literal["xy", "4panel", "3d"]
 LAYOUTS: tuple[str, ...] = ("xy", "4panel", "3d")
 
-# Percentiles are measured on at most this many voxels of the coarsest level (16 MiB of uint8).
-SAMPLE_VOXELS = 1 << 24
-PERCENTILES = (0.5, 99.5)
 # Screen pixels the longer in-plane side of the first dataset should span at start.
 FIT_PIXELS = 400
 
@@ -82,6 +79,8 @@ class ViewImage:
     dtype: str
     channels: tuple[ViewChannel, ...]  # one per channel; one entry when there is no channel axis
     labels: tuple[ViewLabels, ...] = ()
+    # (start, stop) per axis in level-0 voxels where the data fills less than the arrays
+    bounds: tuple[tuple[float, float], ...] | None = None
 
     @property
     def channel_axis(self) -> int | None:
@@ -94,48 +93,10 @@ class ViewImage:
 # --------------------------------------------------------------------------- reading images
 
 
-def _sample(image: Image) -> np.ndarray:
-    """A bounded, central read of the coarsest level (first time point)."""
-    level = image.levels[-1]
-    starts, sizes = [], []
-    budget = SAMPLE_VOXELS
-    channel = next((i for i, a in enumerate(image.axes) if a.type == "channel"), None)
-    # Non-space axes first: all channels, one time point.
-    for i, axis in enumerate(image.axes):
-        extent = level.shape[i]
-        size = extent if i == channel else (1 if axis.type == "time" else extent)
-        starts.append(0)
-        sizes.append(size)
-    space = [i for i, a in enumerate(image.axes) if a.type not in ("time", "channel")]
-    fixed = math.prod(s for i, s in enumerate(sizes) if i not in space)
-    while math.prod(sizes[i] for i in space) * fixed > budget:
-        largest = max(space, key=lambda i: sizes[i])
-        sizes[largest] = max(1, sizes[largest] // 2)
-    for i in space:
-        starts[i] = (level.shape[i] - sizes[i]) // 2
-    return level.read(starts, sizes)
-
-
-def measure_contrast(image: Image) -> list[tuple[float, float]]:
-    """Per-channel (low, high) display range from percentiles of a coarse level."""
-    data = _sample(image)
-    channel = next((i for i, a in enumerate(image.axes) if a.type == "channel"), None)
-    planes = (
-        [data]
-        if channel is None
-        else [np.take(data, c, axis=channel) for c in range(data.shape[channel])]
-    )
-    out = []
-    for plane in planes:
-        values = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane.ravel()
-        if values.size == 0:
-            out.append((0.0, 1.0))
-            continue
-        lo, hi = (float(v) for v in np.percentile(values, PERCENTILES))
-        if not hi > lo:
-            hi = lo + (1.0 if plane.dtype.kind in "iu" else max(abs(lo) * 1e-3, 1e-6))
-        out.append((lo, hi))
-    return out
+def measure_contrast(image: Image, budget: int | None = None) -> list[tuple[float, float]]:
+    """Per-channel (low, high) display range: the window rule of :mod:`ngffkit.rendering`
+    on a bounded sample of the coarsest level (the same rule the writer's omero block uses)."""
+    return [(w.start, w.end) for w in measure_windows(image, budget)]
 
 
 def _hex(color: str) -> str:
@@ -160,6 +121,7 @@ def describe_image(
     omero = image.omero.channels if image.omero is not None else ()
     use_omero = len(omero) == count
     measured = None if use_omero else measure_contrast(image)
+    colors = channel_colors(count)
     channels = []
     for c in range(count):
         if use_omero:
@@ -169,7 +131,7 @@ def describe_image(
                 contrast = (contrast[0], contrast[0] + 1.0)
             channels.append(
                 ViewChannel(
-                    ch.label or f"c{c}",
+                    ch.label or channel_label(c, count),
                     _hex(ch.color),
                     contrast,
                     ch.active is not False,
@@ -177,10 +139,15 @@ def describe_image(
             )
         else:
             assert measured is not None
-            channels.append(
-                ViewChannel(f"c{c}", _DEFAULT_COLORS[c % len(_DEFAULT_COLORS)], measured[c])
-            )
+            channels.append(ViewChannel(channel_label(c, count), _hex(colors[c]), measured[c]))
     level0 = image.levels[0]
+    found = layer_bounds(image.location) if level0.path in ("1", "1-1-1") else None
+    bounds: tuple[tuple[float, float], ...] | None = None
+    if found:  # a WEBKNOSSOS layer (mag 1 first): its arrays are padded to whole shards
+        bounds = tuple(
+            (float(found[name][0]), float(found[name][1])) if name in found else (0.0, float(n))
+            for name, n in zip((a.name.lower() for a in image.axes), image.shape, strict=True)
+        )
     return ViewImage(
         name=name or image.name or image.location.name,
         source=source,
@@ -191,6 +158,7 @@ def describe_image(
         dtype=str(image.dtype),
         channels=tuple(channels),
         labels=tuple(labels),
+        bounds=bounds,
     )
 
 
@@ -205,8 +173,6 @@ def describe_labels(label_image: Image, source: str, name: str) -> ViewLabels:
     return ViewLabels(name, source, colors, str(label_image.dtype))
 
 
-_DEFAULT_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ff00ff", "#00ffff", "#ffff00")
-
 # --------------------------------------------------------------------------- the state
 
 _GRAY_SHADER = "#uicontrol invlerp normalized\nvoid main() {\n  emitGrayscale(normalized());\n}\n"
@@ -218,11 +184,26 @@ _COLOR_SHADER = (
 
 
 def _display_order(image: ViewImage) -> list[int]:
-    """Axis indices as Neuroglancer's panels want them: space axes fastest first (x, y, z —
-    its xy panel shows the first two), then time and other non-channel axes."""
+    """Axis indices as Neuroglancer's panels want them: x, y, z by name (its xy panel shows
+    the first two), then other space axes fastest first, then time. By name, not by stored
+    position: a WEBKNOSSOS layer stores c,x,y,z, and reversing that put z-y in the xy panel."""
     space = [i for i, a in enumerate(image.axes) if a.type not in ("time", "channel")]
-    other = [i for i, a in enumerate(image.axes) if a.type == "time"]
-    return space[::-1] + other
+    named = sorted(
+        (i for i in space if image.axes[i].name.lower() in _XYZ),
+        key=lambda i: _XYZ.index(image.axes[i].name.lower()),
+    )
+    others = [i for i in space[::-1] if i not in named]
+    time = [i for i, a in enumerate(image.axes) if a.type == "time"]
+    return named + others + time
+
+
+_XYZ = ("x", "y", "z")
+
+
+def _bounds(image: ViewImage, i: int) -> tuple[float, float]:
+    """Where the data lies along axis ``i`` in level-0 voxels: the whole array, or the true
+    extent where the array is padded (WEBKNOSSOS layers)."""
+    return image.bounds[i] if image.bounds is not None else (0.0, float(image.shape[i]))
 
 
 def _dimensions(image: ViewImage) -> dict[str, list[Any]]:
@@ -234,11 +215,15 @@ def _dimensions(image: ViewImage) -> dict[str, list[Any]]:
 
 
 def _centre(image: ViewImage) -> list[float]:
-    """The volume's centre in voxels of ``_dimensions`` (time: the first point)."""
+    """The data's centre in voxels of ``_dimensions`` (time: the first point).
+
+    Neuroglancer puts an OME-Zarr voxel's centre at its integer coordinate (OME's
+    translation is a voxel centre), so voxel ``k`` spans ``k - 0.5 .. k + 0.5``."""
     out = []
     for i in _display_order(image):
         offset = image.translation[i] / image.scale[i]
-        out.append(offset + (0.5 if image.axes[i].type == "time" else image.shape[i] / 2))
+        lo, hi = _bounds(image, i)
+        out.append(offset + (lo if image.axes[i].type == "time" else (lo + hi - 1) / 2))
     return out
 
 
@@ -282,11 +267,7 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
             dims.setdefault(name, value)
     centre = dict(zip(_dimensions(first), _centre(first), strict=True))
     position = [centre.get(name, 0.5) for name in dims]
-    in_plane = [
-        size
-        for axis, size in zip(first.axes, first.shape, strict=True)
-        if axis.type not in ("channel", "time")
-    ][-2:]
+    in_plane = [_bounds(first, i)[1] - _bounds(first, i)[0] for i in _display_order(first)[:2]]
     extent = max(in_plane) if in_plane else 1
     layers: list[dict[str, Any]] = []
     taken: set[str] = set()
@@ -300,8 +281,11 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                 "shader": _GRAY_SHADER,
                 "shaderControls": {"normalized": {"range": list(channel.contrast)}},
             }
+            if channel.color != "#ffffff":  # one channel in its omero colour (e.g. a GFP scan)
+                layer["shader"] = _COLOR_SHADER
+                layer["shaderControls"]["color"] = channel.color
             if image.channel_axis is not None:
-                layer["localPosition"] = [0.5]
+                layer["localPosition"] = [0]
             layers.append(layer)
         else:
             for c, channel in enumerate(image.channels):
@@ -310,13 +294,14 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                         "type": "image",
                         "name": _unique(f"{image.name} {channel.label}", taken),
                         "source": image.source,
-                        "localPosition": [c + 0.5],
+                        "localPosition": [c],  # voxel centres are integers (see _centre)
                         "shader": _COLOR_SHADER,
                         "shaderControls": {
                             "normalized": {"range": list(channel.contrast)},
                             "color": channel.color,
                         },
                         "blend": "additive",
+                        "opacity": 1.0,  # additive channels at full strength, as in napari
                         "visible": channel.visible,
                     }
                 )
