@@ -57,3 +57,25 @@ def test_usage_of_a_command_with_a_missing_argument(run_ngff: Any) -> None:
         "Try 'ngff convert -h' for help.",
     ]
     assert "Missing argument" in out.stderr
+
+
+def test_one_option_style() -> None:
+    """Every command declares its options as ``Annotated[T, typer.Option(...)] = default``,
+    never as ``= typer.Option(default, ...)``: one style to read and to copy."""
+    import ast
+    from pathlib import Path
+
+    cli = Path(ngffkit.__file__).parent / "cli"
+    offenders = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                defaults = [*node.args.defaults, *node.args.kw_defaults]
+                for default in defaults:
+                    if (
+                        isinstance(default, ast.Call)
+                        and isinstance(default.func, ast.Attribute)
+                        and default.func.attr in ("Option", "Argument")
+                    ):
+                        offenders.append(f"{path.name}:{default.lineno}")
+    assert not offenders, offenders
