@@ -32,7 +32,7 @@ from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError
 from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
 from ngffkit.image import Image, Level, open_image, read_group_attrs
-from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
+from ngffkit.markers import PARTIAL_MARKER, check_resume, fingerprint, marker, resumable
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
 from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
@@ -438,10 +438,14 @@ def _to_output(
     say: Notify,
 ) -> Image:
     if resume:
-        if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
+        found = out.read_json(PARTIAL_MARKER)
+        where = out.describe()
+        if not check_resume(
+            found, plan.fingerprint, where=where, work="compress", restart="overwrite"
+        ):
             raise ConflictError(
-                f"{out.describe()} holds no interrupted compress of this image with these "
-                "options to resume; run with the same options, or start again with --overwrite"
+                f"{where} holds no interrupted compress to resume; run without "
+                "[[resume=True]], or start again with [[overwrite=True]]"
             )
         say(f"continuing the interrupted compress into {out.describe()}")
     else:
@@ -570,7 +574,7 @@ def _in_place_locked(
     if dry_run:
         return plan
     if state is not None:
-        if state.get("fingerprint") == plan.fingerprint:
+        if resumable(state, plan.fingerprint):
             say(f"continuing the interrupted compress of {root.describe()}")
         else:
             swap.rollback(root, state)
