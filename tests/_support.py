@@ -43,6 +43,7 @@ def run_cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     same error mapping, exit statuses and output): for tests of messages and exit codes,
     where a process of its own adds nothing. ngffkit's warnings print as the CLI prints
     them, as in a process of its own; other warnings stay errors."""
+    from ngffkit import storage
     from ngffkit.cli._common import run_app
     from ngffkit.cli.app import app, register_commands
     from ngffkit.errors import NgffWarning
@@ -57,8 +58,17 @@ def run_cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("default", NgffWarning)
-        code = run_app(app, argv)
+        try:
+            code = run_app(app, argv)
+        finally:
+            storage.configure(None)  # the CLI configured the process-wide storage options
     return subprocess.CompletedProcess(["ngff", *argv], code, out.getvalue(), err.getvalue())
+
+
+def cli(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """:func:`run_cli` as (exit status, stdout, stderr)."""
+    done = run_cli(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
 @contextlib.contextmanager
@@ -75,4 +85,4 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-__all__ = ["SRC", "ngff_command", "run_cli", "src_env"]
+__all__ = ["SRC", "cli", "ngff_command", "run_cli", "src_env"]

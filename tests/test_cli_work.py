@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
-from run_helpers import SRC
+from _support import src_env
 
 
 def test_peak_memory_is_this_process_not_the_parent_that_started_it() -> None:
@@ -23,7 +22,7 @@ def test_peak_memory_is_this_process_not_the_parent_that_started_it() -> None:
                              text=True, check=True).stdout)
         """
     )
-    env = dict(os.environ, PYTHONPATH=SRC)
+    env = src_env()
     done = subprocess.run(
         [sys.executable, "-c", parent], capture_output=True, text=True, env=env, check=True
     )

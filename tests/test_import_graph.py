@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from _support import SRC
+
 PACKAGE = SRC / "ngffkit"
 
 

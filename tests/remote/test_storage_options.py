@@ -20,10 +20,10 @@ import pytest
 import tifffile
 
 import ngffkit
+from _support import src_env
 from ngffkit import storage
 from ngffkit.errors import InputError, NgffWarning, StorageError
 from ngffkit.transport import storage_options
-from run_helpers import SRC
 
 from .conftest import CREDENTIALS, Moto, ServerFactory
 
@@ -240,7 +240,7 @@ def test_a_timeout_takes_effect(server_factory: ServerFactory) -> None:
     server = server_factory(stall=6.0)
     done = subprocess.run(
         [sys.executable, "-c", TIMEOUT_SCRIPT, server.url("v04.ome.zarr")],
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+        env=src_env(base={"PATH": "/usr/bin:/bin"}),
         capture_output=True,
         text=True,
         timeout=120,
