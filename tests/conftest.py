@@ -1,7 +1,10 @@
 """Shared test fixtures.
 
 - ``run_ngff``: run the ``ngff`` CLI in a subprocess, as a user would (``python -m ngffkit``),
-  with this checkout's ``src`` first on ``PYTHONPATH``.
+  with this checkout's ``src`` first on ``PYTHONPATH`` (``_support.src_env``, the one place
+  that sets it up for child processes); for tests where the process matters (signals,
+  start-up imports, locks between processes).
+- ``run_cli``: the same in this process (``_support.run_cli``), for messages and exit codes.
 - ``make_image``: write a small OME-Zarr image with ngffkit's own writer (levels filled with
   known data, optional label image) and return the data written per level.
 """
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from _support import ngff_command, src_env
+from _support import run_cli as in_process
 
 RunNgff = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -30,14 +33,9 @@ def run_ngff() -> RunNgff:
     def run(
         *args: str | os.PathLike[str], timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(SRC)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-        )
-        env.setdefault("COLUMNS", "200")
-        env["NO_COLOR"] = "1"
+        env = src_env({"COLUMNS": os.environ.get("COLUMNS", "200"), "NO_COLOR": "1"})
         return subprocess.run(
-            [sys.executable, "-m", "ngffkit", *(os.fspath(a) for a in args)],
+            ngff_command(*args),
             capture_output=True,
             text=True,
             env=env,
@@ -46,6 +44,12 @@ def run_ngff() -> RunNgff:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> RunNgff:
+    """``run_cli(*args)`` → ``ngff ARGS`` run in this process, as a finished process."""
+    return in_process
 
 
 def downsample_stride(data: np.ndarray, factors: Sequence[int]) -> np.ndarray:

@@ -7,10 +7,8 @@ without waiting, wait until a brick is journalled, SIGKILL it, and compare store
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+from _support import ngff_command, src_env
+
 JOURNAL = ".ngffkit-journal"
 # A journalled brick (the journal also keeps a record of how the run writes).
 BRICKS = f"{JOURNAL}/s*-b*"
@@ -37,12 +36,9 @@ class _Run(subprocess.Popen[str]):
 
 def ngff(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``ngff ARGS`` (this checkout) without waiting; ``env`` adds variables."""
-    full = dict(os.environ)
-    full["PYTHONPATH"] = SRC + os.pathsep + full.get("PYTHONPATH", "")
-    full["NO_COLOR"] = "1"
-    full.update(env or {})
+    full = src_env({"NO_COLOR": "1", **(env or {})})
     return _Run(
-        [sys.executable, "-m", "ngffkit", *args],
+        ngff_command(*args),
         env=full,
         text=True,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""Helpers of the output-safety and CLI-robustness tests: the CLI in-process, a small stack,
+"""Helpers of the output-safety and CLI-robustness tests: a small stack,
 a small real filesystem that fills up, and running ``ngff`` without root's permission bypass."""
 
 from __future__ import annotations
@@ -6,33 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
 
-from run_helpers import SRC
-
-
-def cli(capsys: Any, *args: str | os.PathLike[str]) -> tuple[int, str, str]:
-    """Run ``ngff ARGS`` in this process (as ``main`` would); (exit status, stdout, stderr)."""
-    from ngffkit import storage
-    from ngffkit.cli._common import run_app
-    from ngffkit.cli.app import app, register_commands
-
-    register_commands()
-    capsys.readouterr()
-    try:
-        code = run_app(app, [os.fspath(a) for a in args])
-    finally:
-        storage.configure(None)  # the CLI configured the process-wide storage options
-    out, err = capsys.readouterr()
-    return code, out, err
+from _support import ngff_command, src_env
 
 
 def write_stack(
@@ -53,7 +35,7 @@ def write_stack(
 def ngff_cmd(*args: str | os.PathLike[str], unprivileged: bool = False) -> list[str]:
     """The argv that runs this checkout's ``ngff ARGS``; ``unprivileged``: without root's
     bypass of permission bits (root drops CAP_DAC_OVERRIDE/READ_SEARCH with setpriv)."""
-    argv = [sys.executable, "-m", "ngffkit", *(os.fspath(a) for a in args)]
+    argv = ngff_command(*args)
     if unprivileged and os.geteuid() == 0:
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: permission bits cannot be tested")
@@ -64,12 +46,7 @@ def ngff_cmd(*args: str | os.PathLike[str], unprivileged: bool = False) -> list[
 def run(
     *args: str | os.PathLike[str], unprivileged: bool = False, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(
-        os.environ,
-        PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        NO_COLOR="1",
-        COLUMNS="200",
-    )
+    env = src_env({"NO_COLOR": "1", "COLUMNS": "200"})
     return subprocess.run(
         ngff_cmd(*args, unprivileged=unprivileged),
         capture_output=True,

@@ -15,7 +15,7 @@ import zarr
 RunNgff = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def test_n5_converts_untransposed_and_says_how(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_n5_converts_untransposed_and_says_how(tmp_path: Path, run_cli: RunNgff) -> None:
     z, y, x = np.meshgrid(np.arange(6), np.arange(10), np.arange(14), indexing="ij")
     vol = (z * 10000 + y * 100 + x).astype(np.uint32)
     store = ts.open(
@@ -29,13 +29,13 @@ def test_n5_converts_untransposed_and_says_how(tmp_path: Path, run_ngff: RunNgff
         shape=vol.T.shape,
     ).result()
     store.write(vol.T).result()  # N5: x,y,z, fastest first
-    dry = run_ngff("convert", tmp_path / "v.n5", tmp_path / "o.zarr", "--dry-run")
+    dry = run_cli("convert", tmp_path / "v.n5", tmp_path / "o.zarr", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert (
         "input axes: n5 dimensions x,y,z (shape 14×10×6; N5 order, fastest first: no "
         "'axes' attribute) -> z,y,x"
     ) in dry.stdout
-    done = run_ngff(
+    done = run_cli(
         "convert",
         tmp_path / "v.n5",
         tmp_path / "o.zarr",
@@ -46,7 +46,7 @@ def test_n5_converts_untransposed_and_says_how(tmp_path: Path, run_ngff: RunNgff
     )
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "o.zarr/0"))[...], vol)
-    info = run_ngff("info", tmp_path / "o.zarr")
+    info = run_cli("info", tmp_path / "o.zarr")
     assert "input axes: n5 dimensions x,y,z" in info.stdout, info.stdout
-    described = json.loads(run_ngff("info", "--json", tmp_path / "o.zarr").stdout)
+    described = json.loads(run_cli("info", "--json", tmp_path / "o.zarr").stdout)
     assert described["input_axes"].endswith("-> z,y,x")

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _support import cli
 from ngffkit.image import open_image
 from run_helpers import ngff, tree_digest, wait_for_journal
-from safety_helpers import cli, run, temp_files, tmpfs, write_stack
+from safety_helpers import run, temp_files, tmpfs, write_stack
 
 SLOW = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--jobs", "1", "--levels", "2"]
 
@@ -127,11 +128,11 @@ def test_the_matrix_covers_every_command() -> None:
     ("args", "culprit"), MATRIX, ids=[" ".join(a[:1] + a[2:]) or a[0] for a, _ in MATRIX]
 )
 def test_every_command_refuses_bad_input_cleanly(
-    args: list[str], culprit: str, workspace: Path, tmp_path: Path, capsys: Any
+    args: list[str], culprit: str, workspace: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.zarr"
     before = tree_digest(workspace)
-    code, stdout, stderr = cli(capsys, *(a.format(w=workspace, out=out) for a in args))
+    code, stdout, stderr = cli(*(a.format(w=workspace, out=out) for a in args))
     text = stdout + stderr
     assert code in (1, 2), text
     assert "Traceback" not in text, text
@@ -169,9 +170,7 @@ def test_a_slice_without_read_permission_is_not_corrupt(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["folder", "broken symbolic link"])
-def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(
-    kind: str, tmp_path: Path, capsys: Any
-) -> None:
+def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(kind: str, tmp_path: Path) -> None:
     stack = tmp_path / "stack"
     write_stack(stack)
     (stack / "00003.tif").unlink()
@@ -179,7 +178,7 @@ def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(
         (stack / "00003.tif").mkdir()
     else:
         (stack / "00003.tif").symlink_to(tmp_path / "gone.tif")
-    code, _out, err = cli(capsys, "convert", stack, tmp_path / "out.zarr")
+    code, _out, err = cli("convert", stack, tmp_path / "out.zarr")
     assert code == 1
     assert f"00003.tif is named like slice 3 but is a {kind}" in err, err
     assert "missing 3" not in err
@@ -188,9 +187,7 @@ def test_a_folder_or_broken_link_named_like_a_slice_is_not_a_gap(
 @pytest.mark.parametrize(
     "command", [["downsample", "--levels", "3"], ["compress", "--compression", "gzip:1"]]
 )
-def test_a_full_disk_is_not_unwritable(
-    command: list[str], tmp_path: Path, capsys: Any, make_image: Any
-) -> None:
+def test_a_full_disk_is_not_unwritable(command: list[str], tmp_path: Path, make_image: Any) -> None:
     with tmpfs(tmp_path / "small", "2m") as small:
         image = small / "img.zarr"
         make_image(image, shape=(32, 64, 64), levels=2, chunks=16)
@@ -202,12 +199,12 @@ def test_a_full_disk_is_not_unwritable(
             except OSError:
                 pass
         before = tree_digest(image)
-        code, _out, err = cli(capsys, command[0], image, *command[1:], "-q")
+        code, _out, err = cli(command[0], image, *command[1:], "-q")
         assert code == 1 and "no space left on the device" in err, err
         assert "not writable" not in err and "Traceback" not in err
         filler.unlink()
         assert temp_files(small) == []
-        assert cli(capsys, "validate", image)[0] == 0
+        assert cli("validate", image)[0] == 0
         if command[0] == "compress":
             assert tree_digest(image, skip=[".ngffkit-compress"]) == before
 
@@ -280,24 +277,24 @@ def test_an_interrupted_conversion_says_how_to_resume(
 # -- frictions --------------------------------------------------------------------------------
 
 
-def test_quiet_keeps_the_summary_on_stdout(tmp_path: Path, capsys: Any) -> None:
+def test_quiet_keeps_the_summary_on_stdout(tmp_path: Path) -> None:
     write_stack(tmp_path / "stack")
     out = tmp_path / "out.zarr"
-    code, stdout, err = cli(capsys, "convert", tmp_path / "stack", out, "-q", "--levels", "2")
+    code, stdout, err = cli("convert", tmp_path / "stack", out, "-q", "--levels", "2")
     assert code == 0 and stdout.startswith("done: "), (stdout, err)
-    code, stdout, err = cli(capsys, "downsample", out, "--levels", "3", "-q")
+    code, stdout, err = cli("downsample", out, "--levels", "3", "-q")
     assert code == 0 and stdout.startswith("done: "), (stdout, err)
-    code, stdout, err = cli(capsys, "compress", out, "--compression", "gzip:1", "-q")
+    code, stdout, err = cli("compress", out, "--compression", "gzip:1", "-q")
     assert code == 0 and stdout.startswith("done: "), (stdout, err)
     # Nothing to do: said once, and no "done:" line.
-    code, stdout, err = cli(capsys, "compress", out, "--compression", "gzip:1")
+    code, stdout, err = cli("compress", out, "--compression", "gzip:1")
     assert code == 0 and "nothing to do" in err and "done:" not in stdout + err
 
 
-def test_no_tifffile_log_lines_before_an_error(tmp_path: Path, capsys: Any) -> None:
+def test_no_tifffile_log_lines_before_an_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"II*\x00" + (10**9).to_bytes(4, "little") + b"\0" * 8)
-    code, _out, err = cli(capsys, "convert", bad, tmp_path / "out.zarr")
+    code, _out, err = cli("convert", bad, tmp_path / "out.zarr")
     assert code == 1
     assert err.startswith("Error: ") and err.count("\n") == 1, err
     assert "<tifffile" not in err and "invalid offset" not in err
@@ -328,18 +325,17 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_refused_loopback_connection_fails_without_retrying(capsys: Any) -> None:
+def test_a_refused_loopback_connection_fails_without_retrying() -> None:
     port = _closed_port()
-    code, _out, err = cli(capsys, "info", f"http://127.0.0.1:{port}/data.zarr")
+    code, _out, err = cli("info", f"http://127.0.0.1:{port}/data.zarr")
     assert code == 1 and f"connection was refused (nothing listens on 127.0.0.1:{port})" in err, err
     assert "after retrying" not in err
 
 
-def test_a_scheduler_that_never_answers_fails_at_once(tmp_path: Path, capsys: Any) -> None:
+def test_a_scheduler_that_never_answers_fails_at_once(tmp_path: Path) -> None:
     write_stack(tmp_path / "stack")
     port = _closed_port()
     code, _out, err = cli(
-        capsys,
         "convert",
         tmp_path / "stack",
         tmp_path / "out.zarr",

@@ -1,4 +1,5 @@
-"""``ngff info`` and ``ngff validate`` run as a user runs them: in a subprocess, on real data.
+"""``ngff info`` and ``ngff validate`` run as a user runs them (in this process: the
+messages and exit statuses are the same as in a process of its own), on real data.
 
 Valid images come from ngffkit itself (0.4 and 0.5, sharded, with labels), from ome-zarr-py
 and from a WEBKNOSSOS-style layout; invalid ones are ngffkit images with one thing broken.
@@ -103,8 +104,8 @@ def assert_clean(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stdout, proc.stdout
 
 
-def info_json(run_ngff: Callable[..., Any], path: Path) -> dict[str, Any]:
-    proc = run_ngff("info", "--json", path)
+def info_json(run_cli: Callable[..., Any], path: Path) -> dict[str, Any]:
+    proc = run_cli("info", "--json", path)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     return json.loads(proc.stdout)
@@ -134,8 +135,8 @@ def edit_ome(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
-def test_info_on_our_images(run_ngff: Any, ours: dict[str, Path], version: str) -> None:
-    proc = run_ngff("info", ours[version])
+def test_info_on_our_images(run_cli: Any, ours: dict[str, Path], version: str) -> None:
+    proc = run_cli("info", ours[version])
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     out = proc.stdout
@@ -161,8 +162,8 @@ def test_info_on_our_images(run_ngff: Any, ours: dict[str, Path], version: str) 
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
-def test_info_json_has_the_same_facts(run_ngff: Any, ours: dict[str, Path], version: str) -> None:
-    data = info_json(run_ngff, ours[version])
+def test_info_json_has_the_same_facts(run_cli: Any, ours: dict[str, Path], version: str) -> None:
+    data = info_json(run_cli, ours[version])
     assert data["status"] == "complete"
     assert data["version"] == version
     assert data["zarr_format"] == (3 if version == "0.5" else 2)
@@ -187,22 +188,22 @@ def test_info_json_has_the_same_facts(run_ngff: Any, ours: dict[str, Path], vers
     ]
 
 
-def test_info_on_ome_zarr_py_image(run_ngff: Any, ome_zarr_py_image: Path) -> None:
-    proc = run_ngff("info", ome_zarr_py_image)
+def test_info_on_ome_zarr_py_image(run_cli: Any, ome_zarr_py_image: Path) -> None:
+    proc = run_cli("info", ome_zarr_py_image)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     assert "OME-Zarr 0.5 (Zarr v3)" in proc.stdout
     assert "c (channel), z (space, micrometer)" in proc.stdout
     assert "mask: 2 levels, uint8, shape 1×16×48×48" in proc.stdout
-    data = info_json(run_ngff, ome_zarr_py_image)
+    data = info_json(run_cli, ome_zarr_py_image)
     assert [lv["path"] for lv in data["levels"]] == ["s0", "s1"]
     assert [lv["shape"] for lv in data["levels"]] == [[2, 16, 48, 48], [2, 8, 24, 24]]
     assert data["voxel_size"] == {"z": 2.0, "y": 0.5, "x": 0.5}
     assert data["labels"][0]["name"] == "mask"
 
 
-def test_info_on_webknossos_layout(run_ngff: Any, wk_image: Path) -> None:
-    proc = run_ngff("info", wk_image)
+def test_info_on_webknossos_layout(run_cli: Any, wk_image: Path) -> None:
+    proc = run_cli("info", wk_image)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     out = proc.stdout
@@ -211,7 +212,7 @@ def test_info_on_webknossos_layout(run_ngff: Any, wk_image: Path) -> None:
     )
     assert "voxel size: x 11.24 nanometer, y 11.24 nanometer, z 25 nanometer" in out
     assert "transpose(3, 2, 1, 0) + zstd:5" in out
-    data = info_json(run_ngff, wk_image)
+    data = info_json(run_cli, wk_image)
     assert [lv["path"] for lv in data["levels"]] == ["1", "2-2-1", "4-4-2"]
     assert [a["name"] for a in data["axes"]] == ["c", "x", "y", "z"]
     assert data["levels"][1]["scale"] == pytest.approx([1.0, 22.48, 22.48, 25.0])
@@ -219,14 +220,14 @@ def test_info_on_webknossos_layout(run_ngff: Any, wk_image: Path) -> None:
     assert data["levels"][0]["chunks"] == [1, 16, 16, 16]
 
 
-def test_info_on_partial_dataset(run_ngff: Any, tmp_path: Path, make_image: Any) -> None:
+def test_info_on_partial_dataset(run_cli: Any, tmp_path: Path, make_image: Any) -> None:
     path = tmp_path / "partial.ome.zarr"
     make_image(path, finish=False, levels=2)
-    proc = run_ngff("info", path)
+    proc = run_cli("info", path)
     assert_clean(proc)
     assert proc.returncode == 0, proc.stderr
     assert "PARTIAL" in proc.stdout and "partial" in proc.stdout
-    data = info_json(run_ngff, path)
+    data = info_json(run_cli, path)
     assert data["status"] == "partial"
     assert [lv["shape"] for lv in data["levels"]] == [[20, 64, 64], [10, 32, 32]]
 
@@ -272,9 +273,9 @@ def _labels_group(tmp_path: Path) -> Path:
     ],
     ids=["missing", "not-ome", "malformed-json", "zarr-group-without-ome", "labels-group"],
 )
-def test_info_errors(run_ngff: Any, tmp_path: Path, make_path: Callable[[Path], Path]) -> None:
+def test_info_errors(run_cli: Any, tmp_path: Path, make_path: Callable[[Path], Path]) -> None:
     path = make_path(tmp_path)
-    proc = run_ngff("info", path)
+    proc = run_cli("info", path)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert_clean(proc)
     assert proc.stderr.startswith("Error: "), proc.stderr
@@ -282,20 +283,20 @@ def test_info_errors(run_ngff: Any, tmp_path: Path, make_path: Callable[[Path], 
     assert proc.stdout == ""
 
 
-def test_info_on_labels_group_points_to_label_images(run_ngff: Any, ours: dict[str, Path]) -> None:
-    proc = run_ngff("info", ours["0.5"] / "labels")
+def test_info_on_labels_group_points_to_label_images(run_cli: Any, ours: dict[str, Path]) -> None:
+    proc = run_cli("info", ours["0.5"] / "labels")
     assert proc.returncode == 1
     assert_clean(proc)
     assert "labels group, not an image" in proc.stderr and "cells" in proc.stderr
-    label = run_ngff("info", ours["0.5"] / "labels" / "cells")
+    label = run_cli("info", ours["0.5"] / "labels" / "cells")
     assert label.returncode == 0, label.stderr
     assert "20×64×64" in label.stdout
 
 
-def test_validate_zarr_group_without_ome(run_ngff: Any, tmp_path: Path) -> None:
+def test_validate_zarr_group_without_ome(run_cli: Any, tmp_path: Path) -> None:
     """A Zarr group is readable; without OME metadata it is simply not a valid OME-Zarr."""
     path = _zarr_group_without_ome(tmp_path)
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "no OME-Zarr metadata" in proc.stdout
@@ -305,35 +306,35 @@ def test_validate_zarr_group_without_ome(run_ngff: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
-def test_validate_accepts_our_images(run_ngff: Any, ours: dict[str, Path], version: str) -> None:
-    proc = run_ngff("validate", ours[version])
+def test_validate_accepts_our_images(run_cli: Any, ours: dict[str, Path], version: str) -> None:
+    proc = run_cli("validate", ours[version])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_clean(proc)
     assert f"valid OME-Zarr {version} image" in proc.stdout
     # ours is clean enough for --strict too
-    strict = run_ngff("validate", "--strict", ours[version])
+    strict = run_cli("validate", "--strict", ours[version])
     assert strict.returncode == 0, strict.stdout + strict.stderr
-    report = json.loads(run_ngff("validate", "--json", ours[version]).stdout)
+    report = json.loads(run_cli("validate", "--json", ours[version]).stdout)
     assert report["valid"] is True and report["version"] == version and report["problems"] == []
 
 
 @pytest.mark.parametrize("which", ["0.4", "0.5-no-labels"])
 def test_validate_accepts_ome_zarr_py_images(
-    run_ngff: Any, ome_zarr_py_images: dict[str, Path], which: str
+    run_cli: Any, ome_zarr_py_images: dict[str, Path], which: str
 ) -> None:
-    proc = run_ngff("validate", ome_zarr_py_images[which])
+    proc = run_cli("validate", ome_zarr_py_images[which])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_clean(proc)
     assert "valid OME-Zarr" in proc.stdout
 
 
 def test_validate_names_ome_zarr_py_05_labels_group_without_version(
-    run_ngff: Any, ome_zarr_py_images: dict[str, Path]
+    run_cli: Any, ome_zarr_py_images: dict[str, Path]
 ) -> None:
     """ome-zarr-py 0.18 writes a 0.5 ``labels`` group as ``{"ome": {"labels": [...]}}``,
     without the ``ome.version`` that 0.5 requires in every OME group (ome-zarr-models
     rejects it too). Everything else about that image is valid: the report names just that."""
-    proc = run_ngff("validate", ome_zarr_py_images["0.5"])
+    proc = run_cli("validate", ome_zarr_py_images["0.5"])
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout
     problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
@@ -341,27 +342,27 @@ def test_validate_names_ome_zarr_py_05_labels_group_without_version(
     assert "labels/ome.version" in problems[0] and "missing" in problems[0]
 
 
-def test_validate_accepts_webknossos_layout(run_ngff: Any, wk_image: Path) -> None:
-    proc = run_ngff("validate", wk_image)
+def test_validate_accepts_webknossos_layout(run_cli: Any, wk_image: Path) -> None:
+    proc = run_cli("validate", wk_image)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_clean(proc)
     # x,y,z order is a SHOULD: a warning, which --strict turns into a failure
     assert "z, y, x" in proc.stdout
-    assert run_ngff("validate", "--strict", wk_image).returncode == 1
+    assert run_cli("validate", "--strict", wk_image).returncode == 1
 
 
 def test_validate_names_webknossos_string_zarr_format(
-    run_ngff: Any, tmp_path: Path, write_wk_layer: Any
+    run_cli: Any, tmp_path: Path, write_wk_layer: Any
 ) -> None:
     """webknossos-libs' Zarr v2 layers spell ``.zgroup`` as ``{"zarr_format": "2"}``:
     ngff info reads them, ngff validate says exactly what is wrong."""
     zyx = np.random.default_rng(4).integers(1, 255, (12, 40, 48), dtype=np.uint8)
     write_wk_layer(tmp_path / "ds", zyx, zarr_format=2)
     layer = tmp_path / "ds" / "color"
-    info = run_ngff("info", layer)
+    info = run_cli("info", layer)
     assert info.returncode == 0, info.stderr
     assert "OME-Zarr 0.4 (Zarr v2)" in info.stdout and "2-2-1" in info.stdout
-    proc = run_ngff("validate", layer)
+    proc = run_cli("validate", layer)
     assert_clean(proc)
     assert proc.returncode == 1
     problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
@@ -372,7 +373,7 @@ def test_validate_names_webknossos_string_zarr_format(
 
 
 def test_validate_space_axes_in_another_order_is_only_a_warning(
-    run_ngff: Any, tmp_path: Path, make_image: Any
+    run_cli: Any, tmp_path: Path, make_image: Any
 ) -> None:
     """Space axes named x, z, y (types all space) follow the MUST rules; zyx is a SHOULD."""
     path = tmp_path / "img.ome.zarr"
@@ -382,10 +383,10 @@ def test_validate_space_axes_in_another_order_is_only_a_warning(
         ms["axes"] = [{"name": n, "type": "space", "unit": "micrometer"} for n in "xzy"]
 
     edit_multiscale(path, change)
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert proc.returncode == 0, proc.stdout
     assert "should be z, y, x; got x, z, y" in proc.stdout
-    assert run_ngff("validate", "--strict", path).returncode == 1
+    assert run_cli("validate", "--strict", path).returncode == 1
 
 
 # -- ngff validate: invalid (exit 1, message naming the field) -----------------------------
@@ -475,7 +476,7 @@ INVALID: list[tuple[str, str, Callable[[Path], None], list[str]]] = [
     ids=[case[0] for case in INVALID],
 )
 def test_validate_rejects(
-    run_ngff: Any,
+    run_cli: Any,
     tmp_path: Path,
     make_image: Any,
     version: str,
@@ -485,7 +486,7 @@ def test_validate_rejects(
     path = tmp_path / "img.ome.zarr"
     make_image(path, version=version, shape=(8, 32, 32), chunks=16)
     breakage(path)
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
@@ -494,11 +495,11 @@ def test_validate_rejects(
     assert "invalid:" in proc.stdout
 
 
-def test_validate_json_report(run_ngff: Any, tmp_path: Path, make_image: Any) -> None:
+def test_validate_json_report(run_cli: Any, tmp_path: Path, make_image: Any) -> None:
     path = tmp_path / "img.ome.zarr"
     make_image(path, version="0.5", shape=(8, 32, 32), chunks=16)
     _dimension_names(path)
-    proc = run_ngff("validate", "--json", path)
+    proc = run_cli("validate", "--json", path)
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     assert report["valid"] is False and report["version"] == "0.5" and report["kind"] == "image"
@@ -510,7 +511,7 @@ def test_validate_json_report(run_ngff: Any, tmp_path: Path, make_image: Any) ->
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_validate_rejects_float_label_image(
-    run_ngff: Any, tmp_path: Path, make_image: Any, version: str
+    run_cli: Any, tmp_path: Path, make_image: Any, version: str
 ) -> None:
     """Spec: label images hold integers. ngffkit refuses to write a float one, so the label
     arrays are rewritten as float32 behind its back."""
@@ -528,20 +529,20 @@ def test_validate_rejects_float_label_image(
             else {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
         )
         group.create_array(lv.path, data=data.astype("float32"), chunks=lv.chunks, **kwargs)
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout
     assert "labels/cells" in proc.stdout and "integers" in proc.stdout and "float32" in proc.stdout
 
 
-def test_validate_partial_dataset(run_ngff: Any, tmp_path: Path, make_image: Any) -> None:
+def test_validate_partial_dataset(run_cli: Any, tmp_path: Path, make_image: Any) -> None:
     path = tmp_path / "partial.ome.zarr"
     make_image(path, finish=False, levels=2, shape=(8, 32, 32))
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "partial" in proc.stdout
-    assert json.loads(run_ngff("validate", "--json", path).stdout)["partial"] is True
+    assert json.loads(run_cli("validate", "--json", path).stdout)["partial"] is True
 
 
 @pytest.mark.parametrize(
@@ -554,14 +555,14 @@ def test_validate_partial_dataset(run_ngff: Any, tmp_path: Path, make_image: Any
     ids=["label-image", "labels-group", "level-array"],
 )
 def test_validate_malformed_json_inside_the_image_is_a_problem(
-    run_ngff: Any, tmp_path: Path, make_image: Any, broken: str, where: str
+    run_cli: Any, tmp_path: Path, make_image: Any, broken: str, where: str
 ) -> None:
     """Only an unreadable image itself is exit 2; a garbled file inside it is a problem
     (exit 1) named by where it is."""
     path = tmp_path / "img.ome.zarr"
     make_image(path, version="0.5", shape=(8, 32, 32), labels=True)
     (path / broken).write_text("{garbage")
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert_clean(proc)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     problems = [line for line in proc.stdout.splitlines() if line.startswith("✗")]
@@ -579,10 +580,10 @@ def test_validate_malformed_json_inside_the_image_is_a_problem(
     ids=["missing", "plain-directory", "malformed-json"],
 )
 def test_validate_unreadable(
-    run_ngff: Any, tmp_path: Path, make_path: Callable[[Path], Path]
+    run_cli: Any, tmp_path: Path, make_path: Callable[[Path], Path]
 ) -> None:
     path = make_path(tmp_path)
-    proc = run_ngff("validate", path)
+    proc = run_cli("validate", path)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert_clean(proc)
     assert proc.stderr.startswith("Error: "), proc.stderr
@@ -611,7 +612,7 @@ def _unit_nm(path: Path) -> None:
 )
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_strict_turns_warnings_into_failures(
-    run_ngff: Any,
+    run_cli: Any,
     tmp_path: Path,
     make_image: Any,
     version: str,
@@ -621,7 +622,7 @@ def test_strict_turns_warnings_into_failures(
     path = tmp_path / "img.ome.zarr"
     make_image(path, version=version, shape=(8, 32, 32), levels=2)
     breakage(path)
-    lenient = run_ngff("validate", path)
+    lenient = run_cli("validate", path)
     assert_clean(lenient)
     assert lenient.returncode == 0, lenient.stdout
     assert "warning" in lenient.stdout
@@ -629,7 +630,7 @@ def test_strict_turns_warnings_into_failures(
         line.startswith("!") and all(w in line for w in words)
         for line in lenient.stdout.splitlines()
     ), lenient.stdout
-    strict = run_ngff("validate", "--strict", path)
+    strict = run_cli("validate", "--strict", path)
     assert_clean(strict)
     assert strict.returncode == 1, strict.stdout
     assert any(

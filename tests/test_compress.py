@@ -94,12 +94,12 @@ def test_other_writers(kind: str, tmp_path: Path) -> None:
     assert not (path / COMPRESS_WORK).exists()
 
 
-def test_nothing_to_do_and_dry_run(omz04: Path, run_ngff: Any) -> None:
+def test_nothing_to_do_and_dry_run(omz04: Path, run_cli: Any) -> None:
     digest = tree_digest(omz04)
-    proc = run_ngff("compress", omz04, "--format", "0.5", "--dry-run")
+    proc = run_cli("compress", omz04, "--format", "0.5", "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "Zarr v2, chunks 16×32×32, shards -" in proc.stdout and "Zarr v3" in proc.stdout
-    proc = run_ngff("compress", omz04)
+    proc = run_cli("compress", omz04)
     assert proc.returncode == 0 and "nothing to do" in proc.stderr
     assert tree_digest(omz04) == digest
 
@@ -213,13 +213,13 @@ def test_output_resume_and_overwrite(omz04: Path, tmp_path: Path) -> None:
         compress(omz04, output=omz04 / "inner")
 
 
-def test_errors(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
+def test_errors(omz04: Path, tmp_path: Path, run_cli: Any) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
-    proc = run_ngff("compress", plain)
+    proc = run_cli("compress", plain)
     assert proc.returncode == 1 and "no OME-Zarr metadata" in proc.stderr, proc.stderr
-    proc = run_ngff("compress", omz04, "--compression", "lzma")
+    proc = run_cli("compress", omz04, "--compression", "lzma")
     assert proc.returncode == 2 and "--compression" in proc.stderr and "zstd" in proc.stderr
     with pytest.raises(OptionError, match="--shards"):
         compress(omz04, version="0.4", shards=64)
@@ -229,18 +229,18 @@ def test_errors(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
     meta["compressor"] = {"id": "lzma-unknown"}
     meta_path.write_text(json.dumps(meta))
     digest = tree_digest(omz04)
-    proc = run_ngff("compress", omz04, "--format", "0.5")
+    proc = run_cli("compress", omz04, "--format", "0.5")
     assert proc.returncode == 1 and "cannot read level s1" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and tree_digest(omz04) == digest
 
 
-def test_read_only_store(omz04: Path, tmp_path: Path, run_ngff: Any) -> None:
+def test_read_only_store(omz04: Path, tmp_path: Path, run_cli: Any) -> None:
     digest = tree_digest(omz04)
     with read_only(omz04):
-        proc = run_ngff("compress", omz04, "--format", "0.5")
+        proc = run_cli("compress", omz04, "--format", "0.5")
         assert proc.returncode == 1 and "not writable" in proc.stderr, proc.stderr
         assert "--output" in proc.stderr and "Traceback" not in proc.stderr
-        ok = run_ngff("compress", omz04, "--format", "0.5", "--output", tmp_path / "copy.zarr")
+        ok = run_cli("compress", omz04, "--format", "0.5", "--output", tmp_path / "copy.zarr")
         assert ok.returncode == 0, ok.stderr
     assert tree_digest(omz04) == digest
 

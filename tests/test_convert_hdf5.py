@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ import numpy as np
 import pytest
 
 import ngffkit
+from _support import src_env
 from ngffkit.samples import scroll_volume
-from run_helpers import SRC, ngff
+from run_helpers import ngff
 
 LAYOUTS: dict[str, dict[str, Any]] = {
     "gzip": {"chunks": (8, 32, 32), "compression": "gzip", "compression_opts": 4},
@@ -116,7 +116,7 @@ def test_memory_stays_in_budget_on_a_volume_4x_the_budget(tmp_path: Path) -> Non
     out = tmp_path / "out.ome.zarr"
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, str(path), str(out), str(budget)],
-        env={**os.environ, "PYTHONPATH": SRC},
+        env=src_env(),
         capture_output=True,
         text=True,
         timeout=600,

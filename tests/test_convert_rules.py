@@ -78,11 +78,11 @@ def test_widening_keeps_values(tmp_path: Path) -> None:
         assert "cast" not in (image.multiscale.metadata or {})
 
 
-def test_cli_refuses_a_narrowing_cast_without_window(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_cli_refuses_a_narrowing_cast_without_window(tmp_path: Path, run_cli: RunNgff) -> None:
     volume = (np.arange(4 * 8 * 9, dtype=np.uint16) * 150).reshape(4, 8, 9)
     src = stack(tmp_path / "in", volume)
     out = tmp_path / "u8.zarr"
-    done = run_ngff("convert", src, out, "--dtype", "uint8")
+    done = run_cli("convert", src, out, "--dtype", "uint8")
     assert done.returncode == 2, done.stderr
     assert (
         "Invalid value for --window: converting uint16 to uint8 would change values" in done.stderr
@@ -91,16 +91,16 @@ def test_cli_refuses_a_narrowing_cast_without_window(tmp_path: Path, run_ngff: R
     with pytest.raises(OptionError, match="window"):
         convert(src, tmp_path / "lib.zarr", dtype="uint8")
     # a widening cast goes through the CLI with its values kept
-    done = run_ngff("convert", src, tmp_path / "u32.zarr", "--dtype", "uint32")
+    done = run_cli("convert", src, tmp_path / "u32.zarr", "--dtype", "uint32")
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "u32.zarr/0"))[...], volume)
 
 
-def test_cli_window_maps_linearly(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_cli_window_maps_linearly(tmp_path: Path, run_cli: RunNgff) -> None:
     volume = (np.arange(4 * 8 * 9, dtype=np.uint16) * 150).reshape(4, 8, 9)
     src = stack(tmp_path / "in", volume)
     out = tmp_path / "u8.zarr"
-    done = run_ngff(
+    done = run_cli(
         "convert", src, out, "--dtype", "uint8", "--window", "1000,30000", "--levels", "1"
     )
     assert done.returncode == 0, done.stderr
@@ -116,11 +116,11 @@ def test_cli_window_maps_linearly(tmp_path: Path, run_ngff: RunNgff) -> None:
     }
 
 
-def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_cli: RunNgff) -> None:
     volume = (np.arange(4 * 8 * 9, dtype=np.uint16) * 150 + 7).reshape(4, 8, 9)
     src = stack(tmp_path / "in", volume)
     out = tmp_path / "u8.zarr"
-    done = run_ngff("convert", src, out, "--dtype", "uint8", "--window", "auto", "--levels", "1")
+    done = run_cli("convert", src, out, "--dtype", "uint8", "--window", "auto", "--levels", "1")
     assert done.returncode == 0, done.stderr
     meta = json.loads((out / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]
     record = meta["metadata"]["cast"]
@@ -133,58 +133,58 @@ def test_cli_auto_window_is_reported_and_recorded(tmp_path: Path, run_ngff: RunN
     back = lo + stored / 255 * (hi - lo)
     inside = (volume >= lo) & (volume <= hi)
     assert np.abs(back - volume)[inside].max() <= (hi - lo) / 255
-    dry = run_ngff(
+    dry = run_cli(
         "convert", src, tmp_path / "dry.zarr", "--dtype", "uint8", "--window", "auto", "--dry-run"
     )
     assert "(auto, measured from the input)" in dry.stdout, dry.stderr
 
 
-def test_cli_shards_on_a_thin_stack_and_none(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_cli_shards_on_a_thin_stack_and_none(tmp_path: Path, run_cli: RunNgff) -> None:
     """Issue 12, defect 7, as a user meets it: 30 slices, --chunks 32 --shards 64; and
     --shards none for unsharded 0.5 (as compress accepts)."""
     volume = np.arange(30 * 40 * 50, dtype=np.uint16).reshape(30, 40, 50)
     src = stack(tmp_path / "in", volume)
-    done = run_ngff("convert", src, tmp_path / "a.zarr", "--chunks", "32", "--shards", "64")
+    done = run_cli("convert", src, tmp_path / "a.zarr", "--chunks", "32", "--shards", "64")
     assert done.returncode == 0, done.stderr
     meta = json.loads((tmp_path / "a.zarr/0/zarr.json").read_text())
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a.zarr/0"))[...], volume)
-    done = run_ngff("convert", src, tmp_path / "b.zarr", "--chunks", "16", "--shards", "none")
+    done = run_cli("convert", src, tmp_path / "b.zarr", "--chunks", "16", "--shards", "none")
     assert done.returncode == 0, done.stderr
     meta = json.loads((tmp_path / "b.zarr/0/zarr.json").read_text())
     assert all(c["name"] != "sharding_indexed" for c in meta["codecs"])
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [16, 16, 16]
-    bad = run_ngff("convert", src, tmp_path / "c.zarr", "--chunks", "32", "--shards", "48,64,64")
+    bad = run_cli("convert", src, tmp_path / "c.zarr", "--chunks", "32", "--shards", "48,64,64")
     assert bad.returncode == 2
     assert "--shards: 48 on axis x is not a multiple of the chunk size 32" in bad.stderr
 
 
-def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_ranges_error_shows_how_z_maps_onto_file_numbers(tmp_path: Path, run_cli: RunNgff) -> None:
     """Slices 07000.tif..07039.tif: z counts files from 0 (documented), and the error for a
     z range given in file numbers says so and shows the mapping."""
     folder = tmp_path / "in"
     folder.mkdir()
     for z in range(40):
         tifffile.imwrite(folder / f"{7000 + z:05d}.tif", np.full((6, 7), z, np.uint8))
-    done = run_ngff("convert", folder, tmp_path / "o.zarr", "--ranges", ",,7010:7020")
+    done = run_cli("convert", folder, tmp_path / "o.zarr", "--ranges", ",,7010:7020")
     assert done.returncode == 2
     assert "z counts slices in order, not the numbers in file names" in done.stderr
     assert "07000.tif is z=0, 07039.tif is z=39" in done.stderr
-    done = run_ngff("convert", folder, tmp_path / "o.zarr", "--ranges", ",,10:20", "--levels", "1")
+    done = run_cli("convert", folder, tmp_path / "o.zarr", "--ranges", ",,10:20", "--levels", "1")
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(
         zarr.open_array(str(tmp_path / "o.zarr/0"))[:, 0, 0], np.arange(10, 20)
     )
 
 
-def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_cli: RunNgff) -> None:
     """Not a fixed 164 MiB: a small input converts in less, and a too-small budget is
     refused with the least that this input needs, which then works."""
     small = stack(tmp_path / "small", np.ones((6, 20, 30), np.uint8))
-    done = run_ngff("convert", small, tmp_path / "s.zarr", "--max-memory", "110M")
+    done = run_cli("convert", small, tmp_path / "s.zarr", "--max-memory", "110M")
     assert done.returncode == 0, done.stderr
     big = stack(tmp_path / "big", np.ones((40, 300, 300), np.uint16))
-    done = run_ngff(
+    done = run_cli(
         "convert",
         big,
         tmp_path / "b.zarr",
@@ -198,7 +198,7 @@ def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: Ru
     assert done.returncode == 2
     assert "Invalid value for --max-memory: 101 MiB is too small for this input" in done.stderr
     need = done.stderr.split("allow at least ")[1].split(" MiB")[0]
-    done = run_ngff(
+    done = run_cli(
         "convert",
         big,
         tmp_path / "b.zarr",
@@ -212,7 +212,7 @@ def test_smallest_max_memory_follows_from_the_input(tmp_path: Path, run_ngff: Ru
     assert done.returncode == 0, done.stderr
 
 
-def test_messages_speak_each_audiences_words(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_messages_speak_each_audiences_words(tmp_path: Path, run_cli: RunNgff) -> None:
     """The library names its parameters (allow_gaps=True), the CLI its options (--allow-gaps);
     neither speaks the other's language."""
     from ngffkit.errors import InputError
@@ -224,7 +224,7 @@ def test_messages_speak_each_audiences_words(tmp_path: Path, run_ngff: RunNgff) 
     with pytest.raises(InputError) as info:
         convert(folder, tmp_path / "a.zarr")
     assert "allow_gaps=True" in str(info.value) and "--" not in str(info.value)
-    done = run_ngff("convert", folder, tmp_path / "b.zarr")
+    done = run_cli("convert", folder, tmp_path / "b.zarr")
     assert done.returncode == 1
     assert "pass --allow-gaps to read them as zeros" in done.stderr
     assert "allow_gaps" not in done.stderr and "Traceback" not in done.stderr

@@ -30,6 +30,7 @@ import tifffile
 import zarr
 
 import ngffkit
+from _support import src_env
 from ngffkit._convert import convert
 from ngffkit._dask import DaskExecutor, cluster_budget, local_cluster_size
 from ngffkit._downsample import downsample
@@ -41,8 +42,8 @@ from ngffkit.sources import open_source
 from ngffkit.storage import resolve
 from ngffkit.tasks import Job, Journal
 from reencode_helpers import volume, write_ome_zarr_py
-from run_helpers import SRC, tree_digest, wait_for_journal
 from run_helpers import ngff as run_ngff
+from run_helpers import tree_digest, wait_for_journal
 
 distributed = pytest.importorskip("distributed")
 
@@ -343,7 +344,7 @@ def start_dask(*args: str) -> subprocess.Popen[str]:
     """``dask ARGS`` in its own process group (so that its worker processes end with it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
-        env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        env=src_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,

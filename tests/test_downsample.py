@@ -133,11 +133,11 @@ def test_from_level_keeps_levels_unless_rebuild(
 
 
 def test_dry_run_writes_nothing(
-    tmp_path: Path, data: np.ndarray, make_image: Any, run_ngff: Any
+    tmp_path: Path, data: np.ndarray, make_image: Any, run_cli: Any
 ) -> None:
     path = _ours(tmp_path / "a.zarr", data, "0.4", make_image)
     before = sorted(p.name for p in path.iterdir())
-    proc = run_ngff("downsample", path, "--dry-run")
+    proc = run_cli("downsample", path, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "new 1: shape 37×51×49" in proc.stdout and "stage 0: read '0'" in proc.stdout
     assert sorted(p.name for p in path.iterdir()) == before
@@ -174,17 +174,17 @@ def test_kill_then_resume(tmp_path: Path, make_image: Any) -> None:
     )
 
 
-def test_errors(tmp_path: Path, data: np.ndarray, make_image: Any, run_ngff: Any) -> None:
+def test_errors(tmp_path: Path, data: np.ndarray, make_image: Any, run_cli: Any) -> None:
     plain = tmp_path / "plain.zarr"
     plain.mkdir()
-    proc = run_ngff("downsample", plain)
+    proc = run_cli("downsample", plain)
     assert proc.returncode == 1 and "not an OME-Zarr image" in proc.stderr
     assert "Traceback" not in proc.stderr
     path = _ours(tmp_path / "a.zarr", data, "0.5", make_image)
-    proc = run_ngff("downsample", path, "--method", "bilinear")
+    proc = run_cli("downsample", path, "--method", "bilinear")
     assert proc.returncode == 2 and "--method" in proc.stderr
     with read_only(path):
-        proc = run_ngff("downsample", path)
+        proc = run_cli("downsample", path)
     assert proc.returncode == 1, proc.stderr
     assert "not writable" in proc.stderr and "Traceback" not in proc.stderr
     assert len(ngffkit.open(path).levels) == 1

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import ast
 import errno
-from pathlib import Path
 
 import pytest
 import tensorstore as ts
 
+from _support import SRC
 from ngffkit.error_mapping import map_error
 from ngffkit.errors import InputError, NgffkitError, NotFoundError, StorageError
 from ngffkit.storage import KvstoreSpec, mapped_errors, os_errors, resolve
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "ngffkit"
+PACKAGE = SRC / "ngffkit"
 
 # Methods of a tensorstore KvStore / TensorStore whose future (``.result()``) or awaitable
 # carries the store's error.
@@ -99,10 +99,10 @@ def unmapped_store_calls(tree: ast.AST) -> list[int]:
 def test_every_tensorstore_call_is_mapped() -> None:
     offenders = []
     calls = 0
-    for path in sorted(SRC.rglob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         calls += sum(_is_store_call(n) for n in ast.walk(tree))
-        offenders += [f"{path.relative_to(SRC)}:{line}" for line in unmapped_store_calls(tree)]
+        offenders += [f"{path.relative_to(PACKAGE)}:{line}" for line in unmapped_store_calls(tree)]
     assert calls > 20, "the scan no longer finds the tensorstore calls it is meant to check"
     assert not offenders, f"calls into tensorstore outside `with mapped_errors(...)`: {offenders}"
 

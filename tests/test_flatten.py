@@ -256,10 +256,10 @@ def test_overwrite_replaces_only_a_flatten_output(
 
 
 def test_dry_run_writes_nothing(
-    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_cli: Any
 ) -> None:
     path, _ = ppm
-    done = run_ngff("flatten", path, volume, tmp_path / "out", "--dry-run", "--layers", "9")
+    done = run_cli("flatten", path, volume, tmp_path / "out", "--dry-run", "--layers", "9")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "out").exists()
     for word in ("tiles:", "memory:", "volume to read:", "surface box", "volume box"):
@@ -271,6 +271,7 @@ def test_cli_renders_with_every_option(
     volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
 ) -> None:
     path, rec = ppm
+    # a process of its own: flatten's --max-memory counts what the process already holds
     done = run_ngff(
         "flatten",
         path,
@@ -311,36 +312,36 @@ def _fails(done: Any, *words: str) -> None:
 
 
 def test_errors_are_named_without_tracebacks(
-    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_ngff: Any
+    volume: Path, ppm: tuple[Path, np.ndarray], tmp_path: Path, run_cli: Any
 ) -> None:
     path, _ = ppm
     out = tmp_path / "out"
     raw = path.read_bytes()
     (tmp_path / "short.ppm").write_bytes(raw[:-48])
-    _fails(run_ngff("flatten", tmp_path / "short.ppm", volume, out), "short.ppm", "truncated")
+    _fails(run_cli("flatten", tmp_path / "short.ppm", volume, out), "short.ppm", "truncated")
     (tmp_path / "long.ppm").write_bytes(raw + b"\0" * 8)
-    _fails(run_ngff("flatten", tmp_path / "long.ppm", volume, out), "long.ppm", "truncated")
+    _fails(run_cli("flatten", tmp_path / "long.ppm", volume, out), "long.ppm", "truncated")
     (tmp_path / "float.ppm").write_bytes(raw.replace(b"type: double", b"type: float", 1))
-    _fails(run_ngff("flatten", tmp_path / "float.ppm", volume, out), "type: float")
+    _fails(run_cli("flatten", tmp_path / "float.ppm", volume, out), "type: float")
     grid = np.ones((3, 3, 3))
     folder = write_tifxyz(tmp_path / "nometa", grid, 0.5)
     (folder / "meta.json").unlink()
-    _fails(run_ngff("flatten", folder, volume, out), "meta.json")
+    _fails(run_cli("flatten", folder, volume, out), "meta.json")
     folder = write_tifxyz(tmp_path / "mismatch", grid, 0.5)
     tifffile.imwrite(folder / "y.tif", np.ones((4, 3), np.float32))
-    _fails(run_ngff("flatten", folder, volume, out), "same size", "y.tif 3 x 4")
-    _fails(run_ngff("flatten", path, volume, out, "--level", "7"), "--level 7", "levels 0 to 1")
-    _fails(run_ngff("flatten", tmp_path / "missing.ppm", volume, out), "missing.ppm")
-    _fails(run_ngff("flatten", path, volume, out, "--format", "png"), "--format")
+    _fails(run_cli("flatten", folder, volume, out), "same size", "y.tif 3 x 4")
+    _fails(run_cli("flatten", path, volume, out, "--level", "7"), "--level 7", "levels 0 to 1")
+    _fails(run_cli("flatten", tmp_path / "missing.ppm", volume, out), "missing.ppm")
+    _fails(run_cli("flatten", path, volume, out, "--format", "png"), "--format")
     assert not out.exists()
 
 
 def test_a_surface_outside_the_volume_warns_with_both_boxes(
-    volume: Path, tmp_path: Path, run_ngff: Any
+    volume: Path, tmp_path: Path, run_cli: Any
 ) -> None:
     rec = plane_surface(10, 12, origin=(500.0, 600.0, 700.0))
     path = write_ppm(tmp_path / "far.ppm", rec)
-    done = run_ngff("flatten", path, volume, tmp_path / "out", "--layers", "3", "-q")
+    done = run_cli("flatten", path, volume, tmp_path / "out", "--layers", "3", "-q")
     assert done.returncode == 0, done.stderr
     assert "Warning:" in done.stderr and "entirely outside" in done.stderr
     assert "surface box x 499.9..510.0" in done.stderr

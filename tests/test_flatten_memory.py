@@ -8,9 +8,7 @@ pytest run is far above the budget.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,16 +17,15 @@ import psutil
 import pytest
 import tifffile
 
+from _support import ngff_command, src_env
 from flatten_helpers import write_tifxyz, write_volume
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def run_sampled(args: list[str], timeout: float = 600) -> tuple[int, str, int]:
     """(exit status, stderr, peak RSS in bytes) of ``python -m ngffkit *args``."""
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = src_env()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ngffkit", *args],
+        ngff_command(*args),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from _support import SRC
+
 PACKAGE = SRC / "ngffkit"
 
 

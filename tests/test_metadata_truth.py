@@ -30,17 +30,17 @@ def _multiscale(out: Path) -> dict:
     return json.loads((out / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]
 
 
-def test_rebuild_records_the_method_used(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_rebuild_records_the_method_used(tmp_path: Path, run_cli: RunNgff) -> None:
     volume = _stack(tmp_path / "s")
     out = tmp_path / "img.ome.zarr"
     assert (
-        run_ngff(
+        run_cli(
             "convert", tmp_path / "s", out, "--chunks", "8", "--levels", "3", "--isotropic"
         ).returncode
         == 0
     )
     assert _multiscale(out)["type"] == "mean"
-    done = run_ngff("downsample", out, "--rebuild", "--from-level", "0", "--method", "max")
+    done = run_cli("downsample", out, "--rebuild", "--from-level", "0", "--method", "max")
     assert done.returncode == 0, done.stderr
     ms = _multiscale(out)
     assert ms["type"] == "max"
@@ -51,11 +51,11 @@ def test_rebuild_records_the_method_used(tmp_path: Path, run_ngff: RunNgff) -> N
     )
 
 
-def test_levels_of_two_methods_are_recorded_per_level(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_levels_of_two_methods_are_recorded_per_level(tmp_path: Path, run_cli: RunNgff) -> None:
     _stack(tmp_path / "s")
     out = tmp_path / "img.ome.zarr"
-    run_ngff("convert", tmp_path / "s", out, "--chunks", "8", "--levels", "3", "--isotropic")
-    done = run_ngff("downsample", out, "--rebuild", "--from-level", "1", "--method", "max")
+    run_cli("convert", tmp_path / "s", out, "--chunks", "8", "--levels", "3", "--isotropic")
+    done = run_cli("downsample", out, "--rebuild", "--from-level", "1", "--method", "max")
     assert done.returncode == 0, done.stderr
     ms = _multiscale(out)
     assert "type" not in ms
@@ -64,18 +64,18 @@ def test_levels_of_two_methods_are_recorded_per_level(tmp_path: Path, run_ngff: 
     assert set(methods) == {d["path"] for d in ms["datasets"][1:]}
 
 
-def test_output_name_is_stored_as_written(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_output_name_is_stored_as_written(tmp_path: Path, run_cli: RunNgff) -> None:
     _stack(tmp_path / "s")
     out = tmp_path / "my scan é.ome.zarr"
-    done = run_ngff("convert", tmp_path / "s", out, "--levels", "1")
+    done = run_cli("convert", tmp_path / "s", out, "--levels", "1")
     assert done.returncode == 0, done.stderr
     assert _multiscale(out)["name"] == "my scan é"
 
 
-def test_reconverting_an_ome_zarr_keeps_its_translation(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_reconverting_an_ome_zarr_keeps_its_translation(tmp_path: Path, run_cli: RunNgff) -> None:
     _stack(tmp_path / "s")
     roi = tmp_path / "roi.ome.zarr"
-    done = run_ngff(
+    done = run_cli(
         "convert",
         tmp_path / "s",
         roi,
@@ -89,12 +89,12 @@ def test_reconverting_an_ome_zarr_keeps_its_translation(tmp_path: Path, run_ngff
         "1",
     )
     assert done.returncode == 0, done.stderr
-    info = run_ngff("info", roi)
+    info = run_cli("info", roi)
     assert "origin (level 0 translation): z 20 nanometer, y 20 nanometer, x 16 nanometer" in (
         info.stdout
     ), info.stdout
     again = tmp_path / "again.ome.zarr"
-    done = run_ngff("convert", roi, again, "--levels", "1")
+    done = run_cli("convert", roi, again, "--levels", "1")
     assert done.returncode == 0, done.stderr
     transforms = _multiscale(again)["datasets"][0]["coordinateTransformations"]
     assert transforms == [
@@ -102,17 +102,17 @@ def test_reconverting_an_ome_zarr_keeps_its_translation(tmp_path: Path, run_ngff
         {"type": "translation", "translation": [20.0, 20.0, 16.0]},
     ]
     # a region of it moves further, in the same physical space
-    done = run_ngff("convert", roi, tmp_path / "sub.zarr", "--ranges", "2:,1:,1:", "--levels", "1")
+    done = run_cli("convert", roi, tmp_path / "sub.zarr", "--ranges", "2:,1:,1:", "--levels", "1")
     assert done.returncode == 0, done.stderr
     sub = _multiscale(tmp_path / "sub.zarr")["datasets"][0]["coordinateTransformations"]
     assert sub[1]["translation"] == [25.0, 22.0, 20.0]
 
 
 def test_no_voxel_size_warns_once_and_given_ones_pass_strict(
-    tmp_path: Path, run_ngff: RunNgff
+    tmp_path: Path, run_cli: RunNgff
 ) -> None:
     _stack(tmp_path / "s")
-    done = run_ngff("convert", tmp_path / "s", tmp_path / "a.zarr", "--levels", "1")
+    done = run_cli("convert", tmp_path / "s", tmp_path / "a.zarr", "--levels", "1")
     assert done.returncode == 0, done.stderr
     assert (
         done.stderr.count(
@@ -121,11 +121,11 @@ def test_no_voxel_size_warns_once_and_given_ones_pass_strict(
         )
         == 1
     )
-    done = run_ngff(
+    done = run_cli(
         "convert", tmp_path / "s", tmp_path / "b.zarr", "--voxel-size", "4,4,40", "--unit", "nm"
     )
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
-    strict = run_ngff("validate", "--strict", tmp_path / "b.zarr")
+    strict = run_cli("validate", "--strict", tmp_path / "b.zarr")
     assert strict.returncode == 0, strict.stdout
 
 

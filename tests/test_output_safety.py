@@ -8,7 +8,6 @@ could leave, and a temp file).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,10 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _support import cli, src_env
 from ngffkit.image import open_image
 from ngffkit.markers import LOCK
 from run_helpers import kill_when_journalled, ngff, tree_digest, wait_for_journal
-from safety_helpers import cli, resize_tmpfs, temp_files, tmpfs, write_stack
+from safety_helpers import resize_tmpfs, temp_files, tmpfs, write_stack
 
 # A conversion slow enough to be caught mid-way: many small gzip-9 shards, one worker.
 SLOW = [
@@ -53,7 +53,7 @@ def _documents(folder: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", ["convert", "compress --output"])
 def test_overwrite_refuses_a_folder_that_is_not_zarr(
-    command: str, tmp_path: Path, capsys: Any, make_image: Any
+    command: str, tmp_path: Path, make_image: Any
 ) -> None:
     stack, image, docs = tmp_path / "stack", tmp_path / "img.zarr", tmp_path / "docs"
     before = _documents(docs)
@@ -63,7 +63,7 @@ def test_overwrite_refuses_a_folder_that_is_not_zarr(
     else:
         make_image(image)
         args = ["compress", image, "--output", docs, "--overwrite"]
-    code, out, err = cli(capsys, *args)
+    code, out, err = cli(*args)
     assert code == 1, err
     assert "holds 3 files or folders that are not Zarr" in err
     assert "thesis.docx" in err and "notes.txt" in err and "sub/" in err
@@ -71,38 +71,36 @@ def test_overwrite_refuses_a_folder_that_is_not_zarr(
     assert tree_digest(docs) == before
     # Without --overwrite too: nothing is written into a folder of documents (no lock file).
     args.remove("--overwrite")
-    assert cli(capsys, *args)[0] == 1
+    assert cli(*args)[0] == 1
     assert tree_digest(docs) == before and not (docs / LOCK).exists()
 
 
 def test_overwrite_replaces_zarr_and_our_own_partial_output(
-    tmp_path: Path, capsys: Any, make_image: Any
+    tmp_path: Path, make_image: Any
 ) -> None:
     stack = tmp_path / "stack"
     data = write_stack(stack)
     zarr = tmp_path / "other.zarr"
     make_image(zarr)  # a finished OME-Zarr (another run's)
-    code, _out, err = cli(capsys, "convert", stack, zarr, "--overwrite", "-q")
+    code, _out, err = cli("convert", stack, zarr, "--overwrite", "-q")
     assert code == 0, err
     np.testing.assert_array_equal(open_image(zarr).levels[0].read(), data)
     # Our own unfinished output (a killed run: partial marker, journal, no group metadata).
     partial = tmp_path / "partial.zarr"
     make_image(partial, finish=False)
     assert (partial / ".ngffkit-partial.json").exists() and not (partial / "zarr.json").exists()
-    code, _out, err = cli(capsys, "convert", stack, partial, "--overwrite", "-q")
+    code, _out, err = cli("convert", stack, partial, "--overwrite", "-q")
     assert code == 0, err
 
 
-def test_overwrite_never_follows_a_link_out_of_output(
-    tmp_path: Path, capsys: Any, make_image: Any
-) -> None:
+def test_overwrite_never_follows_a_link_out_of_output(tmp_path: Path, make_image: Any) -> None:
     stack, out, outside = tmp_path / "stack", tmp_path / "out.zarr", tmp_path / "outside"
     write_stack(stack)
     make_image(out)
     before = _documents(outside)
     (out / "link").symlink_to(outside, target_is_directory=True)
     (out / "0" / "file-link").symlink_to(outside / "thesis.docx")
-    code, _o, err = cli(capsys, "convert", stack, out, "--overwrite", "-q")
+    code, _o, err = cli("convert", stack, out, "--overwrite", "-q")
     assert code == 0, err
     assert tree_digest(outside) == before
     assert not (out / "link").exists()
@@ -110,7 +108,7 @@ def test_overwrite_never_follows_a_link_out_of_output(
 
 @pytest.mark.parametrize("where", ["current folder", "parent of the input", "inside the input"])
 def test_output_that_holds_or_is_the_input_or_cwd_is_refused(
-    where: str, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     work = tmp_path / "work"
     write_stack(work / "stack")
@@ -119,29 +117,29 @@ def test_output_that_holds_or_is_the_input_or_cwd_is_refused(
     if where == "current folder":
         (work / "empty" / "inner").mkdir(parents=True)
         monkeypatch.chdir(work / "empty" / "inner")
-        code, out, err = cli(capsys, "convert", work / "stack", ".")
+        code, out, err = cli("convert", work / "stack", ".")
         assert code == 1 and "is the current folder" in err, err
-        code, out, err = cli(capsys, "convert", work / "stack", "..", "--overwrite")
+        code, out, err = cli("convert", work / "stack", "..", "--overwrite")
         assert code == 1 and "holds the current folder" in err, err
         args, culprit = ["convert", work / "stack", ".", "--overwrite"], "is the current folder"
     elif where == "parent of the input":
         args, culprit = ["convert", work / "stack", work, "--overwrite"], "overlaps"
     else:
         args, culprit = ["convert", work / "stack", work / "stack" / "o.zarr"], "overlaps"
-    code, out, err = cli(capsys, *args)
+    code, out, err = cli(*args)
     assert code == 1 and culprit in err, err
     assert "Traceback" not in out + err
     assert tree_digest(tmp_path) == before
 
 
 def test_downsample_rebuild_refuses_a_folder_that_is_not_zarr(
-    tmp_path: Path, capsys: Any, make_image: Any
+    tmp_path: Path, make_image: Any
 ) -> None:
     image = tmp_path / "img.zarr"
     make_image(image, shape=(32, 64, 64), levels=2, chunks=8)
     docs = image / "2"  # where the new level 2 would go
     before = _documents(docs)
-    code, out, err = cli(capsys, "downsample", image, "--levels", "3", "--rebuild", "-q")
+    code, out, err = cli("downsample", image, "--levels", "3", "--rebuild", "-q")
     assert code == 1, err
     assert "not Zarr" in err and "thesis.docx" in err and "Traceback" not in out + err
     assert tree_digest(docs) == before
@@ -166,7 +164,7 @@ def _lock_of(pid: int) -> dict[str, Any]:
     }
 
 
-def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys: Any) -> None:
+def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     stack, out = tmp_path / "stack", tmp_path / "out.zarr"
     data = write_stack(stack, depth=64, shape=(128, 128))
     first = ngff("convert", str(stack), str(out), *SLOW)
@@ -191,7 +189,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys:
                 capture_output=True,
                 text=True,
                 check=False,
-                env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src")),
+                env=src_env(),
             )
             assert second.returncode == 1, (extra, second.stderr)
             assert owner in second.stderr and "Traceback" not in second.stderr, second.stderr
@@ -202,19 +200,19 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path, capsys:
         first.kill()
     assert not (out / LOCK).exists()
     np.testing.assert_array_equal(open_image(out).levels[0].read(), data)
-    assert cli(capsys, "validate", out)[0] == 0
+    assert cli("validate", out)[0] == 0
 
 
 # The CLI runs in process here: the notice is an NgffWarning the CLI prints, expected.
 @pytest.mark.filterwarnings("default:took over the lock:ngffkit.errors.NgffWarning")
-def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path: Path, capsys: Any) -> None:
+def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path: Path) -> None:
     stack, out = tmp_path / "stack", tmp_path / "out.zarr"
     data = write_stack(stack, depth=64, shape=(128, 128))
     first = ngff("convert", str(stack), str(out), *SLOW)
     kill_when_journalled(first, out)
     lock = json.loads((out / LOCK).read_text())
     assert lock["pid"] == first.pid
-    code, _out, err = cli(capsys, "convert", stack, out, *SLOW, "--resume")
+    code, _out, err = cli("convert", stack, out, *SLOW, "--resume")
     assert code == 0, err
     assert f"took over the lock of an ngff run that no longer runs (pid {first.pid}" in err
     assert not (out / LOCK).exists()
@@ -230,7 +228,7 @@ def test_a_stale_lock_is_taken_over_with_a_notice(tmp_path: Path, capsys: Any) -
     ],
 )
 def test_in_place_commands_respect_a_live_lock(
-    command: list[str], tmp_path: Path, capsys: Any, make_image: Any
+    command: list[str], tmp_path: Path, make_image: Any
 ) -> None:
     image, out = tmp_path / "img.zarr", tmp_path / "copy.zarr"
     make_image(image, shape=(32, 64, 64), levels=2, chunks=8)
@@ -241,7 +239,7 @@ def test_in_place_commands_respect_a_live_lock(
         (locked / LOCK).write_text(json.dumps(_lock_of(holder.pid)))
         before = tree_digest(tmp_path)
         args = [a.replace("{out}", str(out)) for a in command]
-        code, _o, err = cli(capsys, args[0], image, *args[1:], "-q")
+        code, _o, err = cli(args[0], image, *args[1:], "-q")
         assert code == 1, err
         assert f"another ngff (pid {holder.pid} on {socket.gethostname()}) is writing" in err
         assert tree_digest(tmp_path) == before
@@ -250,44 +248,42 @@ def test_in_place_commands_respect_a_live_lock(
         holder.wait()
 
 
-def test_readers_ignore_a_left_over_lock(tmp_path: Path, capsys: Any, make_image: Any) -> None:
+def test_readers_ignore_a_left_over_lock(tmp_path: Path, make_image: Any) -> None:
     image = tmp_path / "img.zarr"
     make_image(image)
-    code, clean, _e = cli(capsys, "validate", image)
+    code, clean, _e = cli("validate", image)
     assert code == 0
     (image / LOCK).write_text(json.dumps(_lock_of(2**22 + 12345)))
-    code, with_lock, err = cli(capsys, "validate", image)
+    code, with_lock, err = cli("validate", image)
     assert code == 0 and with_lock == clean, err
-    assert cli(capsys, "info", image)[0] == 0
+    assert cli("info", image)[0] == 0
 
 
 # -- defect 8: a full disk at the first write ----------------------------------------------
 
 
 @pytest.mark.parametrize("size", ["4k", "8k", "16k"])
-def test_full_disk_at_the_first_write_leads_somewhere(
-    size: str, tmp_path: Path, capsys: Any
-) -> None:
+def test_full_disk_at_the_first_write_leads_somewhere(size: str, tmp_path: Path) -> None:
     stack = tmp_path / "stack"
     data = write_stack(stack, depth=16, shape=(64, 64))
     with tmpfs(tmp_path / "small", size) as small:
         out = small / "out.zarr"
         args = ["convert", stack, out, "--chunks", "16", "--levels", "2", "-q"]
-        code, _o, err = cli(capsys, *args)
+        code, _o, err = cli(*args)
         assert code == 1 and "no space left on the device" in err, err
         assert "not writable" not in err and "Traceback" not in err
         assert temp_files(small) == []
         assert not (out / LOCK).exists()
         # A plain rerun either starts again (nothing was written) or sends to --resume...
-        code, _o, err = cli(capsys, *args)
+        code, _o, err = cli(*args)
         assert code == 1 and ("no space left" in err or "--resume" in err), err
         # ...and --resume never sends back to a plain run.
-        code, _o, err = cli(capsys, *args, "--resume")
+        code, _o, err = cli(*args, "--resume")
         assert code == 1 and "no space left" in err, err
         assert "run without --resume" not in err
         assert temp_files(small) == []
         resize_tmpfs(small, "8m")  # the user frees space
-        code, _o, err = cli(capsys, *args, "--resume")
+        code, _o, err = cli(*args, "--resume")
         assert code == 0, err
         np.testing.assert_array_equal(open_image(out).levels[0].read(), data)
         assert temp_files(small) == [] and not (out / LOCK).exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import ngffkit
+from _support import src_env
 
 EXPECTED = {
     "ConflictError",
@@ -112,10 +112,7 @@ print(json.dumps({k: [before[k], after[k]] for k in before if before[k] != after
 
 def import_side_effects(tmp_path: Path, sabotage: str = "") -> dict[str, object]:
     """What importing ngffkit (and every module in it) changed in a fresh process."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = (
-        str(Path(ngffkit.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    )
+    env = src_env()
     # numpy's OpenBLAS starts its thread pool when numpy is imported: a third party's
     # choice, not ngffkit's, so it is held to one thread here.
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -21,10 +21,9 @@ import pytest
 import tifffile
 from rich.console import Console
 
+from _support import src_env
 from ngffkit.cli._common import LazyConsole, is_plain
 from ngffkit.sources._tiffio import TIFF_ERRORS
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 # What a quiet conversion of plain TIFF slices never needs: the other commands' libraries,
 # the other input kinds' readers and their libraries, and rich (no bar, no table).
@@ -61,7 +60,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 def run_main(*args: str | os.PathLike[str]) -> tuple[int, set[str], str]:
     """Run ``ngff ARGS`` through ``main`` in a fresh interpreter; its exit status, the
     modules it had imported when it finished, and its stderr."""
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = src_env()
     out = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps([os.fspath(a) for a in args])],
         capture_output=True,
@@ -77,7 +76,7 @@ def run_main(*args: str | os.PathLike[str]) -> tuple[int, set[str], str]:
 @functools.cache
 def typer_imports() -> frozenset[str]:
     """What ``import typer`` imports by itself (old Typer releases import rich)."""
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = src_env()
     out = subprocess.run(
         [sys.executable, "-c", "import sys, typer; print(*sys.modules)"],
         capture_output=True,
@@ -140,7 +139,7 @@ def test_the_progress_bar_imports_rich_when_it_is_drawn(tmp_path: Path, plain_st
 
 def test_importing_ngffkit_imports_nothing_behind_its_names() -> None:
     probe = "import sys, ngffkit; print(sorted(m for m in sys.modules if m.startswith(('ngffkit', 'numpy'))))"
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = src_env()
     out = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -256,7 +255,7 @@ HELP_BUDGET = 40
 
 def import_times(code: str, *args: str) -> dict[str, int]:
     """``python -X importtime -c CODE ARGS``: cumulative microseconds per module imported."""
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = src_env()
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code, *args],
         capture_output=True,

@@ -34,29 +34,29 @@ def sharded(tmp_path: Path) -> Path:
     return out
 
 
-def test_a_good_image_passes(sharded: Path, run_ngff: RunNgff) -> None:
+def test_a_good_image_passes(sharded: Path, run_cli: RunNgff) -> None:
     assert check_data(sharded) == []
-    done = run_ngff("validate", "--data", sharded)
+    done = run_cli("validate", "--data", sharded)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every stored chunk read and decoded" in done.stdout
 
 
-def test_truncated_shard_is_named(sharded: Path, run_ngff: RunNgff) -> None:
+def test_truncated_shard_is_named(sharded: Path, run_cli: RunNgff) -> None:
     shard = sharded / "0/c/1/0/2"
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
-    fast = run_ngff("validate", sharded)
+    fast = run_cli("validate", sharded)
     assert fast.returncode == 0  # the default reads no chunk, and stays fast
-    done = run_ngff("validate", "--data", sharded)
+    done = run_cli("validate", "--data", sharded)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "✗ 0/c/1/0/2: cannot be read or decoded" in done.stdout
     assert "Traceback" not in done.stderr
     assert [f.where for f in check_data(sharded)] == ["0/c/1/0/2"]
-    report = json.loads(run_ngff("validate", "--data", "--json", sharded).stdout)
+    report = json.loads(run_cli("validate", "--data", "--json", sharded).stdout)
     assert report["data_checked"] and not report["valid"]
 
 
-def test_chunk_in_the_wrong_codec_is_named(tmp_path: Path, run_ngff: RunNgff) -> None:
+def test_chunk_in_the_wrong_codec_is_named(tmp_path: Path, run_cli: RunNgff) -> None:
     volume = scroll_volume((20, 30, 40), "uint8", seed=2)
 
     src = tmp_path / "stack"
@@ -68,7 +68,7 @@ def test_chunk_in_the_wrong_codec_is_named(tmp_path: Path, run_ngff: RunNgff) ->
     chunk = out / "0/1/1/1"  # a zstd chunk, replaced by the same voxels in gzip
     assert chunk.is_file()
     chunk.write_bytes(gzip.compress(np.zeros((16, 16, 16), np.uint8).tobytes()))
-    done = run_ngff("validate", "--data", out)
+    done = run_cli("validate", "--data", out)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "✗ 0/1/1/1: cannot be read or decoded" in done.stdout
     assert done.stdout.count("✗") == 1

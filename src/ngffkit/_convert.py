@@ -27,7 +27,7 @@ from ngffkit.errors import ConflictError, NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress, cpu_count, run_plan
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
+from ngffkit.markers import PARTIAL_MARKER, check_resume, fingerprint, marker
 from ngffkit.metadata.models import is_space_name
 from ngffkit.omero import with_rendering
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
@@ -95,6 +95,9 @@ def _prepare_output(
 ) -> None:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
+        if check_resume(found, fp, where=out.display(), work="conversion", restart="overwrite"):
+            _create_missing_arrays(out, plan)
+            return
         if found is None:
             if read_group_attrs(out) is not None:
                 raise ConflictError(f"{out.display()} is already complete; nothing to resume")
@@ -106,14 +109,6 @@ def _prepare_output(
             if notice is not None:
                 notice(f"nothing of {out.display()} was written yet; starting the conversion")
             resume = False
-        elif not resumable(found, fp):
-            raise ConflictError(
-                f"{out.display()} was started with a different input or options; resume "
-                "with the same command, or start again with --overwrite"
-            )
-        else:
-            _create_missing_arrays(out, plan)
-            return
     note = marker("ngff convert", fp)
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)

@@ -33,7 +33,7 @@ from ngffkit.errors import ConflictError, InputError, OptionError, StorageError
 from ngffkit.execution import Notice, Progress, cpu_count, run_plans
 from ngffkit.image import Image, open_image, read_group_attrs
 from ngffkit.kernels import METHODS, level_translation
-from ngffkit.markers import DOWNSAMPLE_MARKER, fingerprint, marker, resumable
+from ngffkit.markers import DOWNSAMPLE_MARKER, check_resume, fingerprint, marker, resumable
 from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.omero import add_missing_rendering
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
@@ -335,21 +335,18 @@ def _prepare(p: DownsamplePlan, *, resume: bool, rebuild: bool) -> None:
     found = loc.read_json(DOWNSAMPLE_MARKER)
     fp = _fingerprint(p)
     journal = Journal(loc)
-    if found is not None and resume and not resumable(found, fp):
+    if resume and not check_resume(
+        found, fp, where=loc.display(), work="downsample", restart="rebuild"
+    ):
         raise ConflictError(
-            f"{loc.display()}: the interrupted downsample was started with other options; "
-            "resume with the same command, or start again with [[rebuild=True]]"
+            f"{loc.display()} holds no interrupted downsample to resume; "
+            "run without [[resume=True]]"
         )
     if found is not None and not resume and not rebuild:
         raise ConflictError(
             f"{loc.display()}: an interrupted downsample is not finished (started "
             f"{found.get('started', '?')}); rerun with [[resume=True]] to finish it, or with "
             "[[rebuild=True]] to start again"
-        )
-    if resume and found is None:
-        raise ConflictError(
-            f"{loc.display()} holds no interrupted downsample to resume; "
-            "run without [[resume=True]]"
         )
     if rebuild or not resumable(found, fp):
         journal.clear()

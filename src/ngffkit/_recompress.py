@@ -33,7 +33,7 @@ from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, OptionError, StorageError
 from ngffkit.execution import Progress, run_plans
 from ngffkit.image import Image, open_image
-from ngffkit.markers import PARTIAL_MARKER, marker, resumable
+from ngffkit.markers import PARTIAL_MARKER, check_resume, marker, resumable
 from ngffkit.omero import add_missing_rendering
 from ngffkit.recompress_plan import CompressPlan, LevelCopy, PerAxis, plan_compress
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -192,10 +192,14 @@ def _to_output(
     say: Notify,
 ) -> Image:
     if resume:
-        if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
+        found = out.read_json(PARTIAL_MARKER)
+        where = out.display()
+        if not check_resume(
+            found, plan.fingerprint, where=where, work="compress", restart="overwrite"
+        ):
             raise ConflictError(
-                f"{out.display()} holds no interrupted compress of this image with these "
-                "options to resume; run with the same options, or start again with --overwrite"
+                f"{where} holds no interrupted compress to resume; run without "
+                "[[resume=True]], or start again with [[overwrite=True]]"
             )
         say(f"continuing the interrupted compress into {out.display()}")
     else:
@@ -324,7 +328,7 @@ def _in_place_locked(
     if dry_run:
         return plan
     if state is not None:
-        if state.get("fingerprint") == plan.fingerprint:
+        if resumable(state, plan.fingerprint):
             say(f"continuing the interrupted compress of {root.display()}")
         else:
             swap.rollback(root, state)

@@ -17,6 +17,8 @@ import json
 import time
 from typing import Any
 
+from ngffkit.errors import ConflictError
+
 #: Written first and removed last by convert and compress: the output is not complete.
 PARTIAL_MARKER = ".ngffkit-partial.json"
 #: The bricks a conversion has committed (:class:`ngffkit.tasks.Journal`).
@@ -58,6 +60,25 @@ def resumable(found: dict[str, Any] | None, fingerprint: str) -> bool:
     return found is not None and found.get("fingerprint") == fingerprint
 
 
+def check_resume(
+    found: dict[str, Any] | None, fingerprint: str, *, where: str, work: str, restart: str
+) -> bool:
+    """The one decision of a run asked to resume: True when the marker ``found`` records this
+    very work (continue it), False when there is no marker (the caller says what that
+    means for it); a marker of other work raises, in the same words for every command.
+
+    ``where`` names the output, ``work`` what was interrupted ("conversion"), ``restart``
+    the parameter that starts again instead ("overwrite": ``--overwrite``)."""
+    if found is None:
+        return False
+    if not resumable(found, fingerprint):
+        raise ConflictError(
+            f"{where}: the interrupted {work} was started with a different input or options; "
+            f"resume with the same command, or start again with [[{restart}=True]]"
+        )
+    return True
+
+
 __all__ = [
     "COMPRESS_WORK",
     "DOWNSAMPLE_MARKER",
@@ -67,6 +88,7 @@ __all__ = [
     "OWNED",
     "OWN_KEYS",
     "PARTIAL_MARKER",
+    "check_resume",
     "fingerprint",
     "marker",
     "resumable",

@@ -100,6 +100,10 @@ def _fresh_storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     storage.forget_credentials()
 
 
+#: The test credentials moto accepts (and the server started with auth checks refuses).
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret"}
+
+
 class Moto:
     """moto's S3 API served on 127.0.0.1, inspected with boto3 (an independent client)."""
 
@@ -113,8 +117,8 @@ class Moto:
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing-secret",
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
     def create_bucket(self, name: str) -> None:
@@ -172,11 +176,46 @@ def moto_process(**env: str) -> Iterator[str]:
 @pytest.fixture
 def s3(moto_server: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
     """moto's S3 with test credentials in the environment and its endpoint configured."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("NGFFKIT_S3_ENDPOINT", moto_server.endpoint)
     storage.configure(None)
     return moto_server
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test credentials in the environment, and still no endpoint."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def other_moto() -> Iterator[Moto]:
+    """A second S3 server with buckets of its own."""
+    with moto_process() as endpoint:
+        yield Moto(endpoint)
+
+
+@pytest.fixture(scope="module")
+def moto_with_auth() -> Iterator[str]:
+    """A moto_server subprocess that checks credentials (unknown keys are refused)."""
+    with moto_process(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A folder of 24 uint16 TIFF slices of 70×50 (and the volume they hold)."""
+    import tifffile
+
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 4000, (24, 70, 50), dtype=np.uint16)
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for z, plane in enumerate(data):
+        tifffile.imwrite(folder / f"s{z:03d}.tif", plane)
+    return folder, data
 
 
 def json_file(path: Path) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,10 @@ import numpy as np
 import pytest
 
 import ngffkit
+from flatten_helpers import plane_surface, write_ppm, write_tifxyz, write_volume
 from ngffkit.errors import InputError
 
 from .conftest import Moto, ServerFactory
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flatten_helpers import plane_surface, write_ppm, write_tifxyz, write_volume
 
 
 @pytest.fixture(scope="module")

@@ -107,18 +107,18 @@ def test_http_locations_are_read_only(ranged: StaticServer) -> None:
         resolve(ranged.url("x.zarr")).write("zarr.json", b"{}")
 
 
-def test_info_and_validate_on_urls(ranged: StaticServer, run_ngff: Any) -> None:
+def test_info_and_validate_on_urls(ranged: StaticServer, run_cli: Any) -> None:
     url = ranged.url("sharded.ome.zarr")
-    done = run_ngff("info", url, "--json")
+    done = run_cli("info", url, "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["url"] == url.rstrip("/") and info["levels"][0]["shards"] == [32, 32, 32]
-    done = run_ngff("validate", url)
+    done = run_cli("validate", url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout
-    done = run_ngff("validate", ranged.url("wk/color"))
+    done = run_cli("validate", ranged.url("wk/color"))
     assert done.returncode in (0, 1) and "Error" not in done.stderr
-    done = run_ngff("info", ranged.url("nothing.ome.zarr"))
+    done = run_cli("info", ranged.url("nothing.ome.zarr"))
     assert done.returncode == 1 and "nothing.ome.zarr/zarr.json was not found" in done.stderr
 
 

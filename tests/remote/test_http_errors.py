@@ -52,20 +52,20 @@ def test_missing_and_wrong_credentials_say_so(
 
 
 def test_bearer_token_header_on_the_command_line(
-    server_factory: ServerFactory, run_ngff: Any
+    server_factory: ServerFactory, run_cli: Any
 ) -> None:
     server = server_factory(bearer=TOKEN)
     url = server.url("sharded.ome.zarr")
-    done = run_ngff("info", url, "--header", f"Authorization: Bearer {TOKEN}")
+    done = run_cli("info", url, "--header", f"Authorization: Bearer {TOKEN}")
     assert done.returncode == 0, done.stderr
     assert "sharded.ome.zarr" in done.stdout
     assert {r.authorization for r in server.log} == {f"Bearer {TOKEN}"}
-    done = run_ngff("info", url)
+    done = run_cli("info", url)
     assert done.returncode == 1 and "needs credentials (HTTP 401)" in done.stderr
-    done = run_ngff("validate", url, "-H", "Authorization: Bearer not-the-token")
+    done = run_cli("validate", url, "-H", "Authorization: Bearer not-the-token")
     assert done.returncode == 2 and "refused (HTTP 403)" in done.stderr
     assert "not-the-token" not in done.stderr + done.stdout
-    done = run_ngff("info", url, "--header", "no colon here")
+    done = run_cli("info", url, "--header", "no colon here")
     assert done.returncode == 2 and "--header" in done.stderr
 
 
@@ -104,6 +104,7 @@ def test_persistent_429_says_too_many_requests(server_factory: ServerFactory) ->
 
 
 def test_unresolvable_host_fails_fast_and_clearly(run_ngff: Any) -> None:
+    # a process of its own: a lookup that hangs is killed by the timeout
     with pytest.raises(StorageError, match="'nonexistent.invalid' does not resolve"):
         ngffkit.open("http://nonexistent.invalid/data.ome.zarr")
     done = run_ngff("info", "https://nonexistent.invalid/data.ome.zarr", timeout=60)
@@ -120,6 +121,7 @@ def test_connection_refused_is_named() -> None:
 
 
 def test_a_stalled_server_times_out(server_factory: ServerFactory, run_ngff: Any) -> None:
+    # a process of its own: the HTTP transport takes its timeout from its first use
     server = server_factory(stall=6.0)
     done = run_ngff(
         "info", server.url("v04.ome.zarr"), "--timeout", "1", "--retries", "0", timeout=60

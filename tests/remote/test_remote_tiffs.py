@@ -23,6 +23,7 @@ from ngffkit.sources.remote_files import parse_listing
 from .conftest import Moto, ServerFactory
 
 from run_helpers import tree_digest  # isort: skip
+from _support import src_env  # isort: skip
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +115,13 @@ def _convert(run_ngff: Any, source: str | Path, out: Path, *extra: str) -> dict[
 
 @pytest.fixture(scope="module")
 def local_digests(scroll: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import os
 
     root = tmp_path_factory.mktemp("local")
     out = {}
     for name in ("vol", "masked", "grid"):
         target = root / name / "img.ome.zarr"
         target.parent.mkdir()
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+        env = src_env()
         done = subprocess.run(
             [
                 sys.executable,

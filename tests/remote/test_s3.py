@@ -5,31 +5,17 @@ refused credentials."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import tifffile
 
 import ngffkit
 from ngffkit.errors import NotFoundError, StorageError
 from ngffkit.storage import StorageOptions, resolve
 
-from .conftest import Moto, moto_process
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """A folder of 24 uint16 TIFF slices of 70×50."""
-    rng = np.random.default_rng(7)
-    data = rng.integers(0, 4000, (24, 70, 50), dtype=np.uint16)
-    folder = tmp_path / "slices"
-    folder.mkdir()
-    for z, plane in enumerate(data):
-        tifffile.imwrite(folder / f"s{z:03d}.tif", plane)
-    return folder, data
+from .conftest import Moto
 
 
 def test_convert_into_a_bucket_and_read_back(
@@ -128,13 +114,6 @@ def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
     assert child.kvstore["endpoint"] == "http://127.0.0.1:9000"
     with pytest.raises(ngffkit.InputError, match="--s3-endpoint"):
         StorageOptions(s3_endpoint="127.0.0.1:9000")
-
-
-@pytest.fixture(scope="module")
-def moto_with_auth() -> Iterator[str]:
-    """A moto_server subprocess that checks credentials (unknown keys are refused)."""
-    with moto_process(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
-        yield endpoint
 
 
 def test_refused_credentials_say_so(

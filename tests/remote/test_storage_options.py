@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +20,12 @@ import pytest
 import tifffile
 
 import ngffkit
+from _support import src_env
 from ngffkit import storage
 from ngffkit.errors import InputError, NgffWarning, StorageError
 from ngffkit.transport import storage_options
-from run_helpers import SRC
 
-from .conftest import Moto, ServerFactory, moto_process
-
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret"}
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test credentials in the environment, and still no endpoint."""
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture(scope="module")
-def other_moto() -> Iterator[Moto]:
-    """A second S3 server with buckets of its own."""
-    with moto_process() as endpoint:
-        yield Moto(endpoint)
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    rng = np.random.default_rng(5)
-    data = rng.integers(0, 4000, (20, 48, 40), dtype=np.uint16)
-    folder = tmp_path / "slices"
-    folder.mkdir()
-    for z, plane in enumerate(data):
-        tifffile.imwrite(folder / f"s{z:03d}.tif", plane)
-    return folder, data
+from .conftest import CREDENTIALS, Moto, ServerFactory
 
 
 def test_the_options_are_checked_and_secrets_stay_hidden() -> None:
@@ -268,7 +240,7 @@ def test_a_timeout_takes_effect(server_factory: ServerFactory) -> None:
     server = server_factory(stall=6.0)
     done = subprocess.run(
         [sys.executable, "-c", TIMEOUT_SCRIPT, server.url("v04.ome.zarr")],
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+        env=src_env(base={"PATH": "/usr/bin:/bin"}),
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,16 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from _support import src_env
 from ngffkit.serve.runner import bind_socket
 
 from .conftest import PAYLOAD
 
 RUN_CLI = Path(__file__).with_name("run_cli.py")
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def ngff(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
+    env = src_env({"PYTHONUNBUFFERED": "1"})
     env.pop("NGFF_SERVE_TOKEN", None)
     return subprocess.Popen(
         [sys.executable, str(RUN_CLI), *args],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,25 @@ def write_tiff_stack(
         p = folder / pattern.format(z + start)
         tifffile.imwrite(p, plane, **kwargs)
         paths.append(p)
+    return paths
+
+
+#: The cell edge of the volume_grids the tests write.
+CELL = 8
+
+
+def write_grid(folder: Path, vol: np.ndarray, cell: int = CELL, **kwargs: Any) -> dict:
+    """Cut ``vol`` (z,y,x) into cells named cell_yxz_YYY_XXX_ZZZ.tif (1-based)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    counts = [-(-n // cell) for n in vol.shape]
+    for kz, ky, kx in itertools.product(*map(range, counts)):
+        block = vol[
+            kz * cell : (kz + 1) * cell, ky * cell : (ky + 1) * cell, kx * cell : (kx + 1) * cell
+        ]
+        p = folder / f"cell_yxz_{ky + 1:03d}_{kx + 1:03d}_{kz + 1:03d}.tif"
+        tifffile.imwrite(p, block, photometric="minisblack", **kwargs)
+        paths[(kz, ky, kx)] = p
     return paths
 
 

@@ -12,7 +12,7 @@ from source_helpers import random_volume, write_tiff_stack
 
 from ngffkit.errors import InputError, NotFoundError
 from ngffkit.metadata.units import udunits_length
-from ngffkit.sources import SOURCE_KINDS, Source, SourceSpec, detect_kind, open_source
+from ngffkit.sources import SOURCE_KINDS, SourceSpec, detect_kind, open_source
 from ngffkit.sources.base import one_unit
 
 
@@ -71,15 +71,6 @@ def test_tiff_format_on_a_folder_is_explained(tmp_path: Path) -> None:
     write_tiff_stack(tmp_path / "s", random_volume((2, 4, 5), np.uint8))
     with pytest.raises(InputError, match="use 'tiff-folder'"):
         open_source(tmp_path / "s", input_format="tiff")
-
-
-def test_sources_follow_the_protocol_and_specs_print(tmp_path: Path) -> None:
-    write_tiff_stack(tmp_path / "s", random_volume((2, 4, 5), np.uint8))
-    with open_source(tmp_path / "s") as src:
-        assert isinstance(src, Source)
-        spec = src.spec()
-        assert "tiff-folder" in repr(spec) and str(tmp_path / "s") in repr(spec)
-        assert "TiffFolderSource(shape=(2, 4, 5)" in repr(src)
 
 
 def test_reopening_a_changed_input_is_an_error(tmp_path: Path) -> None:

@@ -309,18 +309,6 @@ def test_corrupt_first_slice_fails_at_open(tmp_path: Path) -> None:
         open_source(tmp_path / "g")
 
 
-def test_box_outside_the_source_is_rejected(tiff_stack) -> None:
-    folder, _ = tiff_stack()
-    with open_source(folder) as src:
-        with pytest.raises(InputError, match=r"Axis z: slice 0:9 is outside"):
-            src.read((slice(0, 9), slice(0, 2), slice(0, 2)))
-        with pytest.raises(InputError, match="one slice per axis"):
-            src.read((slice(0, 1),))
-        with pytest.raises(InputError, match="step 1"):
-            src.read((slice(0, 4, 2), slice(0, 2), slice(0, 2)))
-        assert src.read((slice(2, 2), slice(0, 2), slice(0, 2))).shape == (0, 2, 2)
-
-
 def test_multipage_file_in_a_slice_folder_is_an_error(tmp_path: Path) -> None:
     vol = random_volume((3, 6, 7), np.uint8)
     write_tiff_stack(tmp_path / "s", vol)

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
-from source_helpers import assert_reads, random_volume
+from source_helpers import CELL, assert_reads, random_volume, write_grid
 
 from ngffkit.errors import InputError
 from ngffkit.sources import VolumeGridsSource, open_source
-
-CELL = 8
-
-
-def write_grid(folder: Path, vol: np.ndarray, cell: int = CELL, **kwargs: Any) -> dict:
-    """Cut ``vol`` (z,y,x) into cells named cell_yxz_YYY_XXX_ZZZ.tif (1-based)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    counts = [-(-n // cell) for n in vol.shape]
-    for kz, ky, kx in itertools.product(*map(range, counts)):
-        block = vol[
-            kz * cell : (kz + 1) * cell, ky * cell : (ky + 1) * cell, kx * cell : (kx + 1) * cell
-        ]
-        p = folder / f"cell_yxz_{ky + 1:03d}_{kx + 1:03d}_{kz + 1:03d}.tif"
-        tifffile.imwrite(p, block, photometric="minisblack", **kwargs)
-        paths[(kz, ky, kx)] = p
-    return paths
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"])

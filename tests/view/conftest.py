@@ -6,9 +6,7 @@ with every host but 127.0.0.1 unresolvable (the viewer must work offline).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _support import ngff_command, src_env
 from image_helpers import cells_label_spec
 from ngffkit.metadata import Omero
 from ngffkit.spec import pyramid_spec
 from ngffkit.writer import create_image, finish_image, write_labels_group
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -108,15 +106,9 @@ class ViewProcess:
     """``ngff view`` running in a subprocess; ``url`` and ``data_url`` from its output."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(SRC),
-            "PYTHONUNBUFFERED": "1",
-            "NO_COLOR": "1",
-            **(env or {}),
-        }
+        env = src_env({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **(env or {})})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ngffkit", "view", *args],
+            ngff_command("view", *args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -124,10 +124,29 @@ def notice_printer(quiet: bool) -> Callable[[str], None]:
 
 
 def peak_rss() -> int:
-    """Peak resident memory of this process and its finished children, in bytes."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return int(max(own, kids) * 1024)
+    """Peak resident memory of this process and its finished children, in bytes.
+
+    This process's own peak comes from VmHWM in /proc/self/status where there is one:
+    ``ru_maxrss`` survives fork and exec, so a command started by a large parent (a test
+    runner, a notebook) would report the parent's peak as its own."""
+    own = _vm_hwm()
+    if own is None:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return int(max(own, kids))
+
+
+def _vm_hwm() -> int | None:
+    """VmHWM (the resident high-water mark of this process's memory) in bytes, or None
+    where /proc does not give it (macOS, Windows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 @contextmanager
@@ -221,6 +240,12 @@ def say(line: str, quiet: bool) -> None:
     out_console.print(line, markup=False)
 
 
+def say_done(output: object, what: str, figures: list[str], quiet: bool) -> None:
+    """The ``done:`` summary of a command that writes files: ``done: OUTPUT: WHAT; FIGURES``
+    (the figures joined by commas), on stdout as ``say`` prints it."""
+    say(f"done: {output}: {what}; {', '.join(figures)}", quiet)
+
+
 __all__ = [
     "EXECUTORS",
     "DryRun",
@@ -235,4 +260,5 @@ __all__ = [
     "peak_rss",
     "progress_bar",
     "say",
+    "say_done",
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ngffkit.cli._common import err_console
-from ngffkit.cli._work import Jobs, Quiet, check_jobs, progress_bar, say
+from ngffkit.cli._work import Jobs, Quiet, check_jobs, progress_bar, say_done
 
 
 def decompress_tiffs(
@@ -64,9 +64,14 @@ def decompress_tiffs(
         parts.append(f"{len(result.copied)} already uncompressed (copied)")
     if result.skipped:
         parts.append(f"{len(result.skipped)} done earlier (kept)")
-    say(
-        f"done: {result.output}: {', '.join(parts)}; {result.bytes_in / 2**20:.1f} MiB in, "
-        f"{result.bytes_out / 2**20:.1f} MiB out, {seconds:.1f} s",
+    say_done(
+        result.output,
+        ", ".join(parts),
+        [
+            f"{result.bytes_in / 2**20:.1f} MiB in",
+            f"{result.bytes_out / 2**20:.1f} MiB out",
+            f"{seconds:.1f} s",
+        ],
         quiet,
     )
 

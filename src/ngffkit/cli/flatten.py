@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ngffkit.cli._common import out_console, usage_error
-from ngffkit.cli._work import DryRun, Quiet, check_jobs, peak_rss, progress_bar, say
+from ngffkit.cli._work import DryRun, Quiet, check_jobs, peak_rss, progress_bar, say_done
 from ngffkit.cli.options import parse_size
 
 
@@ -132,10 +132,15 @@ def flatten(
         return
     n, h, w = result.shape
     rate = n * h * w / 1e6 / max(result.seconds, 1e-9)
-    say(
-        f"done: {result.output}: {n} layers of {w} x {h} px ({result.format}); "
-        f"{result.seconds:.1f} s, {rate:.1f} MP-layers/s, volume read "
-        f"{result.volume_bytes_read / 2**20:.0f} MiB, peak memory {peak_rss() / 2**20:.0f} MiB",
+    say_done(
+        result.output,
+        f"{n} layers of {w} x {h} px ({result.format})",
+        [
+            f"{result.seconds:.1f} s",
+            f"{rate:.1f} MP-layers/s",
+            f"volume read {result.volume_bytes_read / 2**20:.0f} MiB",
+            f"peak memory {peak_rss() / 2**20:.0f} MiB",
+        ],
         quiet,
     )
 

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Annotated
 from urllib.parse import quote
 
 import typer
@@ -28,35 +29,48 @@ each OME-Zarr dataset it finds. Stop with Ctrl-C."""
 
 
 def serve(
-    path: str = typer.Argument(
-        ...,
-        metavar="PATH|URL",
-        help="Folder to serve (one dataset, or a folder of datasets), or a URL to proxy.",
-    ),
-    port: int = typer.Option(8000, "--port", "-p", help="TCP port; 0 picks a free one."),
-    bind: str = typer.Option(
-        "127.0.0.1",
-        "--bind",
-        help="Address to listen on. Anything but loopback exposes the data to the network.",
-    ),
-    cors_origin: str = typer.Option(
-        "*", "--cors-origin", help="Value of Access-Control-Allow-Origin on every response."
-    ),
-    token: str | None = typer.Option(
-        None,
-        "--token",
-        envvar="NGFF_SERVE_TOKEN",
-        help=(
-            "Shared secret: requests need ?token=SECRET or 'Authorization: Bearer SECRET'. "
-            "Also read from NGFF_SERVE_TOKEN, which keeps it out of process listings."
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL",
+            help="Folder to serve (one dataset, or a folder of datasets), or a URL to proxy.",
         ),
-    ),
-    listing: bool = typer.Option(
-        False, "--list", help="Answer directory requests with an HTML (or JSON) listing."
-    ),
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log every request (method, path, status, bytes, ms)."
-    ),
+    ],
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port; 0 picks a free one.")] = 8000,
+    bind: Annotated[
+        str,
+        typer.Option(
+            "--bind",
+            help="Address to listen on. Anything but loopback exposes the data to the network.",
+        ),
+    ] = "127.0.0.1",
+    cors_origin: Annotated[
+        str,
+        typer.Option(
+            "--cors-origin", help="Value of Access-Control-Allow-Origin on every response."
+        ),
+    ] = "*",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="NGFF_SERVE_TOKEN",
+            help=(
+                "Shared secret: requests need ?token=SECRET or 'Authorization: Bearer SECRET'. "
+                "Also read from NGFF_SERVE_TOKEN, which keeps it out of process listings."
+            ),
+        ),
+    ] = None,
+    listing: Annotated[
+        bool,
+        typer.Option("--list", help="Answer directory requests with an HTML (or JSON) listing."),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log every request (method, path, status, bytes, ms)."
+        ),
+    ] = False,
 ) -> None:
     if token is not None and not token:
         raise InputError("--token is empty; give a non-empty secret, or leave --token out.")

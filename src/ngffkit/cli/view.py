@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import typer
 
@@ -22,16 +23,23 @@ Stop with Ctrl-C."""
 
 
 def view(
-    targets: list[str] = typer.Argument(
-        ..., metavar="PATH|URL...", help="OME-Zarr images (or folders of them) to show."
-    ),
-    port: int = typer.Option(
-        0, "--port", "-p", help="Port of the Neuroglancer viewer URL; 0 picks a free one."
-    ),
-    open_browser: bool = typer.Option(False, "--open", help="Open the URL in a web browser."),
-    layout: str = typer.Option(
-        "4panel", "--layout", help="Panels to show: xy, 4panel (xy, xz, yz and 3d) or 3d."
-    ),
+    targets: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH|URL...", help="OME-Zarr images (or folders of them) to show."),
+    ],
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", help="Port of the Neuroglancer viewer URL; 0 picks a free one."
+        ),
+    ] = 0,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the URL in a web browser.")
+    ] = False,
+    layout: Annotated[
+        str,
+        typer.Option("--layout", help="Panels to show: xy, 4panel (xy, xz, yz and 3d) or 3d."),
+    ] = "4panel",
 ) -> None:
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit.view.state import LAYOUTS

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from ngffkit.errors import InputError
+from ngffkit.errors import InputError, NotFoundError
 from ngffkit.metadata.units import udunits_length, unit_in_si
 
 SourceKind = Literal[
@@ -208,6 +208,29 @@ def spatial_slice_bytes(shape: tuple[int, ...], axes: tuple[str, ...], dtype: np
     """Decoded bytes of one z slice: every voxel of every non-z axis."""
     n = math.prod(s for s, a in zip(shape, axes, strict=True) if a != "z")
     return int(n * dtype.itemsize)
+
+
+def check_local_file(path: Path, found_folder: str) -> None:
+    """Refuse a missing ``path`` (NotFoundError) or one that is not a file (InputError:
+    ``found_folder`` says what the input must be, e.g. "an HDF5 input must be a file")."""
+    if not path.is_file():
+        if not path.exists():
+            raise NotFoundError(f"{path}: no such file.")
+        raise InputError(f"{path}: {found_folder}, found a folder.")
+
+
+def check_local_folder(path: Path, expected: str) -> None:
+    """Refuse a missing ``path`` (NotFoundError) or one that is not a folder (InputError:
+    ``expected`` names the folder wanted, e.g. "a volume_grids folder")."""
+    if not path.is_dir():
+        if not path.exists():
+            raise NotFoundError(f"{path}: no such folder.")
+        raise InputError(f"{path}: expected {expected}, found a file.")
+
+
+def is_numeric(dtype: np.dtype[Any]) -> bool:
+    """Whether voxels of ``dtype`` are numbers (bool, integers, floats) a volume can hold."""
+    return dtype.kind in "biuf" and dtype.itemsize > 0
 
 
 def check_reopened(spec: SourceSpec, src: SourceBase) -> None:

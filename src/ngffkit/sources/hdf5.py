@@ -38,6 +38,8 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
+    check_local_file,
+    is_numeric,
     spatial_slice_bytes,
 )
 
@@ -120,10 +122,7 @@ class Hdf5Source(SourceBase):
 
     def __init__(self, path: str | os.PathLike[str], dataset: str | None = None) -> None:
         self.path = Path(path).resolve()
-        if not self.path.is_file():
-            if not self.path.exists():
-                raise NotFoundError(f"{self.path}: no such file.")
-            raise InputError(f"{self.path}: an HDF5 input must be a file, found a folder.")
+        check_local_file(self.path, "an HDF5 input must be a file")
         if not is_hdf5_file(self.path):
             raise InputError(
                 f"{self.path}: not an HDF5 file (no HDF5 signature). Check the file, or pass "
@@ -193,7 +192,7 @@ class Hdf5Source(SourceBase):
                 "4 (c,z,y,x) or 5 (t,c,z,y,x). Name a volume dataset as FILE:/PATH."
             )
         dtype = np.dtype(ds.dtype)
-        if dtype.kind not in "buif" or dtype.itemsize == 0:
+        if not is_numeric(dtype):
             raise InputError(
                 f"{where} holds {dtype} values, not numbers; convert a numeric dataset."
             )

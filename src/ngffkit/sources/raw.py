@@ -18,8 +18,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ngffkit.errors import InputError, NotFoundError
-from ngffkit.sources.base import Box, ReadCost, SourceBase, SourceKind, SourceSpec
+from ngffkit.errors import InputError
+from ngffkit.sources.base import (
+    Box,
+    ReadCost,
+    SourceBase,
+    SourceKind,
+    SourceSpec,
+    check_local_file,
+    is_numeric,
+)
 
 
 def _shape_xyz(raw_shape: Any) -> tuple[int, int, int]:
@@ -51,10 +59,7 @@ class RawSource(SourceBase):
         raw_order: Literal["C", "F"] | str = "C",
     ) -> None:
         self.path = Path(path).resolve()
-        if not self.path.is_file():
-            if not self.path.exists():
-                raise NotFoundError(f"{self.path}: no such file.")
-            raise InputError(f"{self.path}: a raw input must be a file, found a folder.")
+        check_local_file(self.path, "a raw input must be a file")
         if raw_shape is None or raw_dtype is None:
             raise InputError(
                 f"{self.path}: a raw file has no header; give [[raw_shape=X,Y,Z]] and "
@@ -67,7 +72,7 @@ class RawSource(SourceBase):
             raise InputError(
                 f"raw_dtype {raw_dtype!r} is not a numpy dtype (e.g. uint16)."
             ) from exc
-        if file_dtype.kind not in "biuf" or file_dtype.itemsize == 0:
+        if not is_numeric(file_dtype):
             raise InputError(
                 f"raw_dtype {raw_dtype!r} is not a numeric voxel type; use e.g. uint8, uint16, "
                 "int16, uint32, float32."

@@ -33,7 +33,7 @@ from ngffkit.sources.base import CELL_NAME, Box, SourceKind, SourceSpec
 from ngffkit.sources.remote_files import UNKNOWN_SIZE, RangeFile, RemoteFile, RemoteFolder
 from ngffkit.sources.slice_folder import SliceFolderSource, SliceInfo, slice_family
 from ngffkit.sources.tiff_file import TiffFileSource
-from ngffkit.sources.tiff_folder import first_page_info
+from ngffkit.sources.tiff_folder import probe_slice
 from ngffkit.sources.volume_grids import VolumeGridsSource, index_cells
 
 
@@ -118,19 +118,7 @@ class RemoteTiffFolderSource(SliceFolderSource):
         plain = parse_plain(remote.pread, remote.size or UNKNOWN_SIZE)
         with self._lock:
             self._layouts[remote.name] = plain
-        if plain is not None:
-            # a window costs whole rows (one request per slice), so full-width bricks pay
-            return SliceInfo(
-                shape=plain.shape, dtype=plain.dtype, window_cheap=False, rows_per_block=1
-            )
-        with _tiff_file(remote) as tif:
-            info = first_page_info(tif, remote.display())
-        return SliceInfo(
-            shape=info.shape,
-            dtype=info.dtype,
-            window_cheap=False,
-            rows_per_block=info.rows_per_block or info.shape[-2],
-        )
+        return probe_slice(plain, lambda: _tiff_file(remote), remote.display(), ranged=True)
 
     def check_all(self) -> None:
         """Read every slice's header, many at once (a request or two each), and raise for

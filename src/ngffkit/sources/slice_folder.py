@@ -33,6 +33,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
+    check_local_folder,
     spatial_slice_bytes,
 )
 
@@ -186,10 +187,7 @@ class SliceFolderSource(SourceBase):
 
     def __init__(self, path: str | os.PathLike[str], *, allow_gaps: bool = False) -> None:
         folder = Path(path).resolve()
-        if not folder.exists():
-            raise NotFoundError(f"{folder}: no such folder.")
-        if not folder.is_dir():
-            raise InputError(f"{folder}: expected a folder of {self.kind} slices, found a file.")
+        check_local_folder(folder, f"a folder of {self.kind} slices")
         self.path = folder
         self._setup(slice_files(folder), str(folder), allow_gaps)
 

@@ -11,6 +11,7 @@ import mmap
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,46 @@ def first_page_info(tif: Any, where: str) -> PageInfo:
     return info
 
 
+def probe_slice(
+    plain: PlainPage | None,
+    open_tiff: Callable[[], Any],
+    where: str,
+    *,
+    ranged: bool = False,
+    on_first_page: Callable[[Any], None] | None = None,
+) -> SliceInfo:
+    """What one slice holds: from its plain layout when the header parser found one, else
+    from tifffile (``open_tiff()``, a context manager) reading its first page.
+
+    ``ranged``: the slice is read by byte ranges (a remote file), where a window costs
+    whole rows (one request per slice) rather than only its bytes (a memory map)."""
+    if plain is not None:
+        if ranged:
+            return SliceInfo(
+                shape=plain.shape, dtype=plain.dtype, window_cheap=False, rows_per_block=1
+            )
+        return SliceInfo(
+            shape=plain.shape, dtype=plain.dtype, window_cheap=True, rows_per_block=None
+        )
+    with open_tiff() as tif:
+        info = first_page_info(tif, where)
+        if on_first_page is not None:
+            on_first_page(tif.pages.first)
+    if ranged:
+        return SliceInfo(
+            shape=info.shape,
+            dtype=info.dtype,
+            window_cheap=False,
+            rows_per_block=info.rows_per_block or info.shape[-2],
+        )
+    return SliceInfo(
+        shape=info.shape,
+        dtype=info.dtype,
+        window_cheap=info.rows_per_block is None,
+        rows_per_block=info.rows_per_block,
+    )
+
+
 class TiffFolderSource(SliceFolderSource):
     """Slices ``*.tif``/``*.tiff`` of one folder; the first page of each file is its slice."""
 
@@ -97,20 +138,16 @@ class TiffFolderSource(SliceFolderSource):
         plain = plain_page(path)
         if plain is not None:
             _remember(key, plain)
-            return SliceInfo(
-                shape=plain.shape, dtype=plain.dtype, window_cheap=True, rows_per_block=None
-            )
-        import tifffile  # only for files the plain probe cannot read: it costs start-up
 
-        with tifffile.TiffFile(path) as tif:
-            info = first_page_info(tif, str(path))
-            _remember(key, _plain_layout(tif.pages.first, path))
-        return SliceInfo(
-            shape=info.shape,
-            dtype=info.dtype,
-            window_cheap=info.rows_per_block is None,
-            rows_per_block=info.rows_per_block,
-        )
+        def open_tiff() -> Any:
+            import tifffile  # only for files the plain probe cannot read: it costs start-up
+
+            return tifffile.TiffFile(path)
+
+        def remember_page(page: Any) -> None:
+            _remember(key, _plain_layout(page, path))
+
+        return probe_slice(plain, open_tiff, str(path), on_first_page=remember_page)
 
     def _layout(self, path: Path) -> PlainPage | None:
         """The file's plain layout (None: read through tifffile), probing it once per

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ngffkit.errors import InputError, NotFoundError
+from ngffkit.errors import InputError
 from ngffkit.sources.base import (
     CELL_NAME,
     Box,
@@ -31,6 +31,7 @@ from ngffkit.sources.base import (
     SourceBase,
     SourceKind,
     SourceSpec,
+    check_local_folder,
     spatial_slice_bytes,
 )
 from ngffkit.sources.tiff_file import TiffFileSource
@@ -92,10 +93,7 @@ class VolumeGridsSource(SourceBase):
     def __init__(self, path: str | os.PathLike[str], *, allow_gaps: bool = False) -> None:
         folder = Path(path).resolve()
         self.allow_gaps = allow_gaps
-        if not folder.is_dir():
-            if not folder.exists():
-                raise NotFoundError(f"{folder}: no such folder.")
-            raise InputError(f"{folder}: expected a volume_grids folder, found a file.")
+        check_local_folder(folder, "a volume_grids folder")
         self.path = folder
         self._setup(grid_cells(folder), str(folder))
 

@@ -84,6 +84,7 @@ def choose_budget(
     while True:
         unit = tile * align // _gcd(tile, align)
         best = None
+        smallest = 0  # what the shortest band (one unit of rows) needs, for the error
         for k in range(1, MAX_BAND_TILES + 1):
             rows = unit * k
             need = memory_needed(
@@ -99,29 +100,18 @@ def choose_budget(
                 zarr=zarr,
                 base_bytes=base_bytes,
             )
+            if k == 1:
+                smallest = need
             if need > max_memory:
                 break
             best = Budget(tile, rows, need)
         if best is not None:
             return best
         if tile // 2 < MIN_TILE:
-            need = memory_needed(
-                width=width,
-                layers=layers,
-                itemsize=itemsize,
-                band_rows=unit,
-                tile=tile,
-                jobs=jobs,
-                block_bytes=block_bytes,
-                cache_bytes=cache_bytes,
-                composite=composite,
-                zarr=zarr,
-                base_bytes=base_bytes,
-            )
             raise InputError(
                 f"--max-memory {max_memory / 2**20:.0f} MiB is too small to render "
                 f"{layers} layers of a {width} px wide surface: it needs at least "
-                f"{need / 2**20:.0f} MiB (a band of {unit} rows of every layer, the chunk "
+                f"{smallest / 2**20:.0f} MiB (a band of {unit} rows of every layer, the chunk "
                 "cache and the tiles in flight); raise --max-memory, or lower --jobs or "
                 "--cache-size"
             )
