@@ -14,6 +14,7 @@ import ngffkit
 
 EXPECTED = {
     "ConflictError",
+    "ConversionPlan",
     "Image",
     "ImageSpec",
     "InputError",
@@ -23,6 +24,7 @@ EXPECTED = {
     "NgffWarning",
     "NgffkitError",
     "NotFoundError",
+    "OptionError",
     "PartialDatasetError",
     "StorageError",
     "SurfaceLayers",
@@ -38,6 +40,7 @@ EXPECTED = {
     "flatten",
     "open",
     "open_surface",
+    "plan_convert",
     "pyramid_spec",
     "surface_layers",
     "validate",
@@ -63,6 +66,7 @@ def test_error_tree_has_one_root() -> None:
         "InputError",
         "MetadataError",
         "NotFoundError",
+        "OptionError",
         "PartialDatasetError",
         "StorageError",
     ):
@@ -152,3 +156,4 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
 )
 def test_the_side_effect_probe_sees_them(tmp_path: Path, sabotage: str, seen: str) -> None:
     assert seen in import_side_effects(tmp_path, sabotage)
+

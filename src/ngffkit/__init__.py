@@ -1,6 +1,7 @@
 """ngffkit: multi-resolution OME-Zarr from huge image volumes, readable anywhere.
 
-The public names are few: :func:`convert` a stack, file or array to a multiscale image,
+The public names are few: :func:`convert` a stack, file or array to a multiscale image
+(:func:`plan_convert` returns the :class:`ConversionPlan` first, writing nothing),
 :func:`downsample` (add levels to) and :func:`compress` (re-encode) an existing one;
 :func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
@@ -28,12 +29,13 @@ from ngffkit.errors import (
     NgffkitError,
     NgffWarning,
     NotFoundError,
+    OptionError,
     PartialDatasetError,
     StorageError,
 )
 
 if typing.TYPE_CHECKING:
-    from ngffkit._convert import convert
+    from ngffkit._convert import convert, plan_convert
     from ngffkit._downsample import downsample
     from ngffkit._recompress import compress
     from ngffkit._validate import ValidationReport, validate
@@ -41,6 +43,7 @@ if typing.TYPE_CHECKING:
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
     from ngffkit.layout import ImageSpec, LevelSpec, create_image, finish_image, pyramid_spec
+    from ngffkit.plan import ConversionPlan
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.voxel import Voxel
 
@@ -50,6 +53,8 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str]] = {
     "compress": ("ngffkit._recompress", "compress"),
     "convert": ("ngffkit._convert", "convert"),
+    "plan_convert": ("ngffkit._convert", "plan_convert"),
+    "ConversionPlan": ("ngffkit.plan", "ConversionPlan"),
     "downsample": ("ngffkit._downsample", "downsample"),
     "Image": ("ngffkit.image", "Image"),
     "Level": ("ngffkit.image", "Level"),
@@ -71,6 +76,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ConflictError",
+    "ConversionPlan",
     "Image",
     "ImageSpec",
     "InputError",
@@ -80,6 +86,7 @@ __all__ = [
     "NgffWarning",
     "NgffkitError",
     "NotFoundError",
+    "OptionError",
     "PartialDatasetError",
     "StorageError",
     "SurfaceLayers",
@@ -95,6 +102,7 @@ __all__ = [
     "flatten",
     "open",
     "open_surface",
+    "plan_convert",
     "pyramid_spec",
     "surface_layers",
     "validate",

@@ -195,6 +195,9 @@ class ConversionPlan:
             out = [o * f for o, f in zip(out, step, strict=True)]
         return tuple(out)
 
+    def __str__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
         """The plan as text, for ``--dry-run``."""
         names = self.spec.axis_names
