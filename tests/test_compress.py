@@ -187,7 +187,7 @@ def test_interrupted_swap(omz04: Path, monkeypatch: pytest.MonkeyPatch, then: st
     state = json.loads((omz04 / COMPRESS_WORK / swap.STATE).read_text())
     assert state["phase"] == "swapping" and (omz04 / "s0" / "zarr.json").exists()
     messages: list[str] = []
-    result = compress(omz04, version="0.5", rollback=then == "rollback", notify=messages.append)
+    result = compress(omz04, version="0.5", rollback=then == "rollback", notice=messages.append)
     assert isinstance(result, ngffkit.Image)
     if then == "rollback":
         assert "rolled back" in messages[0]

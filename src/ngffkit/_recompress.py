@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +29,7 @@ from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, open_array, read_array_info
 from ngffkit.compression import Compression, compression_of
 from ngffkit.errors import ConflictError, InputError, MetadataError, OptionError, StorageError
-from ngffkit.execution import Progress, cluster_budget, cpu_count, run_plans
+from ngffkit.execution import Notice, Progress, cluster_budget, cpu_count, run_plans
 from ngffkit.grid import default_shards, level_shards, per_axis
 from ngffkit.image import Image, Level, open_image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
@@ -42,7 +42,6 @@ from ngffkit.transport import denied
 
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
 
-Notify = Callable[[str], None]
 PerAxis = int | Sequence[int] | Mapping[str, int] | None
 
 
@@ -324,7 +323,7 @@ def _copy_levels(
     progress: Progress | None,
     *,
     resume: bool,
-    notice: Notify | None = None,
+    notice: Notice | None = None,
 ) -> None:
     jobs = []
     for lv in plan.levels:
@@ -359,7 +358,7 @@ def compress(
     rollback: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
-    notify: Notify | None = None,
+    notice: Notice | None = None,
     storage_options: StorageOptionsArg = None,
 ) -> Image | CompressPlan:
     """Re-encode the image at ``url`` (and its labels) into ``output``, or in place.
@@ -367,13 +366,13 @@ def compress(
     ``chunks``/``shards``: one number for the space axes or a mapping such as
     ``{"x": 128, "y": 128, "z": 32}`` (level-0 shards; they shrink with the level as in
     convert); ``shards="none"`` writes unsharded arrays. Unset values keep the stored ones
-    (an upgrade from Zarr v2 gets convert's default shards). ``notify`` receives what a
+    (an upgrade from Zarr v2 gets convert's default shards). ``notice`` receives what a
     rerun found and did (continued, rolled back) and where a Dask run takes place.
     ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
     as in ``convert``. Returns the image reopened; the plan with ``dry_run``, or when the
     image already had the encoding asked for and nothing was written (``plan.unchanged``).
     """
-    say = notify or (lambda _message: None)
+    say = notice or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     if output is None:
         return _in_place(
@@ -435,7 +434,7 @@ def _to_output(
     progress: Progress | None,
     resume: bool,
     overwrite: bool,
-    say: Notify,
+    say: Notice,
 ) -> Image:
     if resume:
         if not resumable(out.read_json(PARTIAL_MARKER), plan.fingerprint):
@@ -471,7 +470,7 @@ def _in_place(
     rollback: bool,
     dry_run: bool,
     progress: Progress | None,
-    say: Notify,
+    say: Notice,
 ) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
     if dry_run:
@@ -527,7 +526,7 @@ def _in_place_locked(
     rollback: bool,
     dry_run: bool,
     progress: Progress | None,
-    say: Notify,
+    say: Notice,
 ) -> Image | CompressPlan:
     state = swap.read_state(root)
     finished = False  # an interrupted run finished here: something was done
