@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +159,30 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
 def test_the_side_effect_probe_sees_them(tmp_path: Path, sabotage: str, seen: str) -> None:
     assert seen in import_side_effects(tmp_path, sabotage)
 
+
+def _undocumented(obj: object) -> list[str]:
+    """The parameters of ``obj`` (a function, or a class's constructor) that its docstring
+    does not name."""
+    try:
+        signature = inspect.signature(obj)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return []
+    doc = inspect.getdoc(obj) or ""
+    return [
+        name
+        for name, p in signature.parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", doc)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(set(ngffkit.__all__) - {"__version__"}))
+def test_every_public_name_is_documented(name: str) -> None:
+    """Every public name has a docstring, and a public function's (or class's) docstring
+    names every parameter it takes."""
+    obj = getattr(ngffkit, name)
+    assert (inspect.getdoc(obj) or "").strip(), f"ngffkit.{name} has no docstring"
+    if inspect.isclass(obj) and issubclass(obj, BaseException):
+        return  # errors take a message
+    if callable(obj):
+        assert _undocumented(obj) == [], f"ngffkit.{name}: parameters not in its docstring"

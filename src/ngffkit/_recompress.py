@@ -371,6 +371,38 @@ def compress(
     ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
     as in ``convert``. Returns the image reopened; the plan with ``dry_run``, or when the
     image already had the encoding asked for and nothing was written (``plan.unchanged``).
+
+    Parameters:
+        url: the OME-Zarr image (a path or a URL).
+        output: where the re-encoded copy goes; None re-encodes in place (crash-safe: an
+            interrupted run continues or rolls back on the next call).
+        version: the OME-Zarr version to write, ``"0.5"`` or ``"0.4"`` (default: the
+            image's own).
+        compression: ``"zstd[:L]"``, ``"blosc-zstd[:L]"``, ``"blosc-lz4[:L]"``,
+            ``"gzip[:L]"`` or ``"none"`` (default: the stored one).
+        chunks: the level-0 chunk shape (default: the stored one).
+        shards: the level-0 shard shape, or ``"none"`` (default: the stored one).
+        max_memory: the memory budget of the whole run, in bytes.
+        jobs: how many copies run at once (default: from the CPUs and the budget).
+        executor: ``"local"``, ``"dask"``, a ``distributed.Client`` or any
+            ``concurrent.futures.Executor``.
+        scheduler: the address or scheduler file of a running Dask cluster.
+        resume: finish an interrupted run into ``output`` with the same options.
+        overwrite: replace ``output`` if it exists (only what is clearly ours to replace).
+        rollback: undo an interrupted in-place run instead of finishing it.
+        dry_run: write nothing and return the plan.
+        progress: called as ``progress(done, total)`` as the copies advance.
+        notice: called with a line of text for what the user should know as it happens.
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The image reopened; the plan with ``dry_run``, or when nothing needed writing.
+
+    Raises:
+        OptionError: an option value is invalid (``error.option`` names the parameter).
+        ConflictError: ``output`` holds data that is not ours, or a partial run of other
+            options is in the way.
+        MetadataError, StorageError: the image cannot be read or written.
     """
     say = notice or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)

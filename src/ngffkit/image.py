@@ -103,7 +103,22 @@ def _missing_group_error(loc: Location) -> Exception:
 
 
 class Level:
-    """One resolution level: a Zarr array plus its place in physical space."""
+    """One resolution level: a Zarr array plus its place in physical space.
+
+    Made by :func:`open` (as ``image.levels``), not directly.
+
+    Attributes:
+        image_url: the URL of the image the level belongs to.
+        index: its index in ``image.levels`` (0: full resolution).
+        path: its key in the image group.
+        location: where its array is.
+        info: the array's stored metadata (shape, dtype, chunks, shards, codec).
+        axes: the image's axes.
+        scale: the physical size of one voxel, per axis.
+        translation: the physical position of the first voxel's centre, per axis.
+        factors: how many level-0 voxels one voxel of this level spans, per axis.
+        writable: whether regions may be written (``open(url, mode="r+")``).
+    """
 
     def __init__(
         self,
@@ -356,7 +371,19 @@ class Level:
 
 
 class Image:
-    """A multiscale OME-Zarr image: its metadata and its levels, finest first."""
+    """A multiscale OME-Zarr image: its metadata and its levels, finest first.
+
+    Made by :func:`open` (and the functions that write images), not directly.
+
+    Attributes:
+        location: where the image group is.
+        zarr_format: 3 for OME-Zarr 0.5, 2 for 0.4.
+        attributes: the OME metadata as read.
+        levels: the :class:`Level` objects, finest first.
+        notes: what was read leniently (each also emitted as an :class:`NgffWarning`).
+        labels: the names of the label images under ``labels/``.
+        multiscale_index: which of the group's multiscales this is.
+    """
 
     def __init__(
         self,
@@ -496,6 +523,21 @@ def open_image(
 
     Non-compliant but readable metadata is read leniently; each fix is emitted as an
     :class:`~ngffkit.errors.NgffWarning` and kept in ``Image.notes``.
+
+    Parameters:
+        url: the image group (a path, a URL or a ``Location``).
+        mode: ``"r"`` to read, ``"r+"`` to also write regions of its levels.
+        multiscale: which of the group's multiscales to open (most have one).
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The :class:`Image`.
+
+    Raises:
+        NotFoundError: there is nothing at ``url``.
+        PartialDatasetError: the image was started but never finished.
+        MetadataError: there is no OME-Zarr image at ``url``, or its metadata is unusable.
+        StorageError: the store cannot be read.
     """
     if mode not in ("r", "r+"):
         raise InputError(f"mode must be 'r' or 'r+', got {mode!r}")

@@ -158,7 +158,26 @@ class Stage:
 
 @dataclass(frozen=True)
 class ConversionPlan:
-    """Everything a conversion will do, decided before anything is written."""
+    """Everything a conversion will do, decided before anything is written
+    (:func:`ngffkit.plan_convert` makes one; ``print(plan)`` shows it as ``--dry-run`` does).
+
+    Attributes:
+        spec: the image to write (:class:`ImageSpec`: levels, chunks, shards, codec).
+        source_shape: the input's shape, in the output's axis order.
+        source_dtype: the input's data type.
+        region: the part of the input converted, (start, stop) per axis.
+        factors: the reduction from each level to the next, per axis.
+        stages: the passes over bricks (stage 0 reads the input; later ones a level).
+        workers: how many bricks run at once.
+        task_memory: the memory one brick's task holds, in bytes.
+        window: the input values mapped onto the output range by a cast, if any.
+        window_auto: the window was measured from the input.
+        write_empty_chunks: chunks holding only the fill value are stored too.
+        zarr_only: one plain Zarr array is written (no OME metadata, no pyramid).
+        max_memory: the memory budget of the run, in bytes.
+        notes: what the plan guessed or chose that the user should know.
+        compiled_kernels: the compiled (numba) kernels are used.
+    """
 
     spec: ImageSpec
     source_shape: tuple[int, ...]

@@ -187,6 +187,16 @@ class SurfaceLayers:
     ``layers[k]`` renders layer k, ``layers[a:b, r0:r1, c0:c1]`` a region of layers; only
     the voxels those pixels need are read. :meth:`bands` renders every layer a band of rows
     at a time (what ``flatten`` writes).
+
+    Parameters:
+        surface: a surface, or a ``.ppm`` file or tifxyz folder to open.
+        volume: the OME-Zarr image or Zarr array the surface lies in.
+        layers: how many layers, centred on the surface.
+        step: the distance between layers along the normal, in level-0 voxels.
+        flip_normals: order the layers in the opposite direction.
+        level: the level of ``volume`` sampled.
+        tile: the edge of a rendered tile, in surface pixels.
+        jobs: how many tiles render at once (default: the CPUs).
     """
 
     def __init__(
