@@ -98,7 +98,7 @@ def _prepare_output(
                 raise ConflictError(f"{out.describe()} is already complete; nothing to resume")
             if holds_data(out):
                 raise ConflictError(
-                    f"{out.describe()} holds no partial conversion to resume; run without --resume"
+                    f"{out.describe()} holds no partial conversion to resume; run without [[resume=True]]"
                 )
             # The first write failed (a full disk): nothing to resume, so start.
             if notice is not None:
@@ -107,7 +107,7 @@ def _prepare_output(
         elif not resumable(found, fp):
             raise ConflictError(
                 f"{out.describe()} was started with a different input or options; resume "
-                "with the same command, or start again with --overwrite"
+                "with the same command, or start again with [[overwrite=True]]"
             )
         else:
             _create_missing_arrays(out, plan)
@@ -516,13 +516,13 @@ def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> Conver
             source_origin=source.origin,
         )
     except OptionError as exc:
-        if exc.option != "ranges" or not source.input_axes:
+        if exc.option != "region" or not source.input_axes:
             raise
         # Ranges count voxels from 0 on every axis; say how the input's own numbering
         # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
         raise OptionError(
-            "ranges",
-            f"{exc.detail}. Ranges count voxels from 0: z counts "
+            "region",
+            f"{exc.detail_template}. Ranges count voxels from 0: z counts "
             f"slices in order, not the numbers in file names "
             f"(input: {source.input_axes})",
         ) from None

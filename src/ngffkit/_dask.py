@@ -38,7 +38,7 @@ CLOSE_TIMEOUT = 5.0
 
 LOST_SCHEDULER = (
     "the connection to the Dask scheduler was lost, or the cluster shut down; "
-    "run the same command again with --resume to finish"
+    "run the same command again with [[resume=True]] to finish"
 )
 
 
@@ -155,7 +155,7 @@ def _distributed() -> Any:
         import distributed
     except ImportError:  # pragma: no cover - a dependency, but an optional-looking one
         raise InputError(
-            "--executor dask needs Dask distributed: pip install 'dask[distributed]'"
+            "[[executor=dask]] needs Dask distributed: pip install 'dask[distributed]'"
         ) from None
     return distributed
 
@@ -170,7 +170,7 @@ def connect(scheduler: str) -> DaskExecutor:
         raise StorageError(
             f"could not reach a Dask scheduler at {scheduler!r}: {problem}; give the address "
             "the scheduler prints (tcp://HOST:PORT) and check that it is running, or leave "
-            "out --scheduler to start a local cluster"
+            "out [[scheduler]] to start a local cluster"
         )
     try:
         # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured) for it.
@@ -183,7 +183,7 @@ def connect(scheduler: str) -> DaskExecutor:
         raise StorageError(
             f"could not reach a Dask scheduler at {scheduler!r} ({type(exc).__name__}: {exc}); "
             "give the address the scheduler prints (tcp://HOST:PORT) and check that it is "
-            "running, or leave out --scheduler to start a local cluster"
+            "running, or leave out [[scheduler]] to start a local cluster"
         ) from None
     return DaskExecutor(client, owned=True)
 
@@ -311,7 +311,7 @@ def cluster_budget(
     if not workers:
         raise NgffkitError(
             "the Dask cluster has no workers yet; start some (or wait for "
-            "them), or pass --jobs and --max-memory to plan without them"
+            "them), or pass [[jobs]] and [[max_memory]] to plan without them"
         )
     threads = sum(int(w["nthreads"]) for w in workers.values())
     usable = BASE_MEMORY
@@ -337,12 +337,12 @@ def task_error(
         return TaskError(
             f"Dask workers died repeatedly while running {brick} ({error}); they are "
             "probably running out of memory: give workers more memory or plan smaller "
-            "bricks with a lower --max-memory, then rerun with --resume"
+            "bricks with a lower [[max_memory]], then rerun with [[resume=True]]"
         )
     if dask and isinstance(error, Exception):
         wrapped = TaskError(
             f"{brick} failed on the Dask cluster: {type(error).__name__}: "
-            f"{error}; rerun with --resume once the cause is fixed"
+            f"{error}; rerun with [[resume=True]] once the cause is fixed"
         )
         wrapped.__cause__ = error
         return wrapped

@@ -85,8 +85,8 @@ def _missing_group_error(loc: Location) -> Exception:
     if loc.read(PARTIAL_MARKER) is not None:
         return PartialDatasetError(
             f"{loc.describe()} is a partial dataset: it was started but never finished "
-            "(no group metadata yet); rerun the command with --resume to finish it, "
-            "or with --overwrite to start again"
+            "(no group metadata yet); rerun the command with [[resume=True]] to finish it, "
+            "or with [[overwrite=True]] to start again"
         )
     local = loc.local_path
     if local is not None and not local.exists():

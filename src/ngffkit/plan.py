@@ -287,7 +287,7 @@ def _region(
         return tuple((0, s) for s in shape)
     space_index = [i for i, a in enumerate(axes) if is_space_name(a)]
     if len(region) not in (len(shape), len(space_index)):
-        raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
+        raise OptionError("region", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
     targets = range(len(shape)) if len(region) == len(shape) else space_index
     for i, r in zip(targets, region, strict=True):
@@ -298,7 +298,7 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "ranges",
+                "region",
                 f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
                 f"{name} is empty or outside the input (0:{extent})",
             )

@@ -162,7 +162,7 @@ def level_store(
         if info is None:
             raise StorageError(
                 f"the level array {loc.describe()} is missing; rerun with "
-                "--overwrite to start again"
+                "[[overwrite=True]] to start again"
             )
         spec = tensorstore_spec(loc, info)
         # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.

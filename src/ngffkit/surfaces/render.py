@@ -94,7 +94,7 @@ def open_volume(url: str | os.PathLike[str], level: int = 0) -> Volume:
         raise MetadataError(f"volume {image.url} has axes in order {''.join(names)}; need zyx")
     if not -len(image.levels) <= level < len(image.levels):
         raise InputError(
-            f"--level {level} does not exist: {image.url} has levels 0 to {len(image.levels) - 1}"
+            f"[[level={level}]] does not exist: {image.url} has levels 0 to {len(image.levels) - 1}"
         )
     lvl = image.levels[level]
     base = image.levels[0]
