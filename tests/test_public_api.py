@@ -15,6 +15,7 @@ import pytest
 import ngffkit
 
 EXPECTED = {
+    "ClusterError",
     "ConflictError",
     "ConversionPlan",
     "Image",
@@ -64,6 +65,7 @@ def test_all_is_exactly_the_public_names() -> None:
 
 def test_error_tree_has_one_root() -> None:
     for name in (
+        "ClusterError",
         "ConflictError",
         "InputError",
         "MetadataError",

@@ -9,7 +9,8 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 summarise one; :class:`Voxel` (``Voxel(x=11.24, y=11.24, z=25)``) to give a voxel size by
 axis name; :func:`flatten` the layers of a scroll surface into files, or read them as a lazy
 array with :func:`surface_layers` (:func:`open_surface` reads a surface); and the error tree
-rooted at :class:`NgffkitError`.
+rooted at :class:`NgffkitError` (:class:`OptionError` names the parameter at fault,
+:class:`ClusterError` a Dask cluster that cannot be reached or failed).
 
 Importing ngffkit has no side effects: no threads, no environment changes, no network.
 The names are resolved on first use (PEP 562), so a program that needs one of them (the
@@ -23,6 +24,7 @@ import importlib
 import typing
 
 from ngffkit.errors import (
+    ClusterError,
     ConflictError,
     InputError,
     MetadataError,
@@ -75,6 +77,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "ClusterError",
     "ConflictError",
     "ConversionPlan",
     "Image",

@@ -427,6 +427,9 @@ def _planned(
 ) -> tuple[ConversionPlan, SourceSpec, Location]:
     """Open the input and plan; with ``check``, also warn of what the plan guessed and
     check every input file and that input and output are apart (before a write)."""
+    unknown = sorted(set(given) - set(_PLANNING))
+    if unknown:  # a caller's mistake in ngffkit, not the user's
+        raise TypeError(f"not planning options: {', '.join(unknown)}")
     # the keyword defaults (the same in every public function) for what was not given
     defaults = inspect.signature(plan_convert).parameters
     kw = {key: given.get(key, defaults[key].default) for key in _PLANNING}
@@ -493,7 +496,8 @@ def _planned(
         if check:
             for note in plan.notes:
                 if note.startswith("no voxel size") or note.startswith("no unit"):
-                    warnings.warn(note, NgffWarning, stacklevel=4)
+                    # the caller of convert: _planned, write, convert, its storage-options wrapper
+                    warnings.warn(note, NgffWarning, stacklevel=5)
             check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
             source.check_all()
     finally:
