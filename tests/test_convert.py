@@ -191,7 +191,7 @@ def test_existing_output_and_overlap(tmp_path: Path, awkward: tuple[Path, np.nda
     stack, _ = awkward
     out = tmp_path / "o.zarr"
     convert(stack, out, chunks=32, levels=1)
-    with pytest.raises(ConflictError, match="--overwrite"):
+    with pytest.raises(ConflictError, match="overwrite=True"):
         convert(stack, out, chunks=32, levels=1)
     keep = tmp_path / "keep.txt"
     keep.write_text("x")
