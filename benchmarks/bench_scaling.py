@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ngffkit._convert import convert  # noqa: E402
+from ngffkit._convert import convert, plan_convert  # noqa: E402
 from ngffkit._dask import DaskExecutor  # noqa: E402
 from ngffkit.execution import brick_bytes  # noqa: E402
 from ngffkit.plan import BASE_MEMORY, ConversionPlan, ConvertOptions, make_plan  # noqa: E402
@@ -234,7 +234,7 @@ def main() -> None:
     assert len(shape) == 3
     stack = stack_for(shape)  # type: ignore[arg-type]
     options = {"jobs": args.jobs, "max_memory": args.max_memory}
-    plan = convert(stack, "memory://plan", dry_run=True, **options)
+    plan = plan_convert(stack, "memory://plan", **options)
     assert isinstance(plan, ConversionPlan)
     source = open_source(stack)
     job = Job(output="file:///tmp/x.zarr", plan=plan, source=source.spec())

@@ -13,7 +13,7 @@ import tifffile
 import zarr
 
 import ngffkit
-from ngffkit._convert import convert
+from ngffkit._convert import convert, plan_convert, write
 from ngffkit.errors import ConflictError, InputError, OptionError, PartialDatasetError
 from ngffkit.kernels import downsample
 from ngffkit.samples import scroll_volume
@@ -65,7 +65,7 @@ def test_every_level_matches_the_reference(
     out = tmp_path / "out.ome.zarr"
     em = {"voxel_size": {"x": 11.24, "y": 11.24, "z": 25}, "unit": "nanometer"}
     image = convert(stack, out, **em, **options)  # type: ignore[arg-type]
-    plan = convert(stack, tmp_path / "x", dry_run=True, **em, **options)  # type: ignore[arg-type]
+    plan = plan_convert(stack, tmp_path / "x", **em, **options)  # type: ignore[arg-type]
     assert isinstance(image, ngffkit.Image) and not isinstance(plan, ngffkit.Image)
     check_pyramid(image, volume, plan.factors, str(options.get("method", "mean")))
     # Shapes are true extents; scale and translation follow the factors.
@@ -86,20 +86,18 @@ def test_anisotropic_em_downsamples_xy_first(
     tmp_path: Path, awkward: tuple[Path, np.ndarray]
 ) -> None:
     stack, _ = awkward
-    plan = convert(
+    plan = plan_convert(
         stack,
         tmp_path / "x",
-        dry_run=True,
         voxel_size={"x": 11.24, "y": 11.24, "z": 25},
         chunks=16,
         levels=4,
     )
     assert not isinstance(plan, ngffkit.Image)
     assert plan.factors[0] == (1, 2, 2)
-    iso = convert(
+    iso = plan_convert(
         stack,
         tmp_path / "y",
-        dry_run=True,
         voxel_size={"x": 11.24, "y": 11.24, "z": 25},
         chunks=16,
         levels=4,
@@ -167,7 +165,7 @@ def test_dtype_cast_with_window(tmp_path: Path, awkward: tuple[Path, np.ndarray]
 def test_zarr_only_writes_one_plain_array(tmp_path: Path, awkward: tuple[Path, np.ndarray]) -> None:
     stack, volume = awkward
     out = tmp_path / "plain.zarr"
-    convert(stack, out, zarr_only=True, chunks=32)
+    write(stack, out, {"chunks": 32}, zarr_only=True)
     array = zarr.open_array(str(out), mode="r")
     np.testing.assert_array_equal(array[...], volume)
     assert not (out / ".ngffkit-partial.json").exists()
@@ -193,7 +191,7 @@ def test_existing_output_and_overlap(tmp_path: Path, awkward: tuple[Path, np.nda
     stack, _ = awkward
     out = tmp_path / "o.zarr"
     convert(stack, out, chunks=32, levels=1)
-    with pytest.raises(ConflictError, match="--overwrite"):
+    with pytest.raises(ConflictError, match="overwrite=True"):
         convert(stack, out, chunks=32, levels=1)
     keep = tmp_path / "keep.txt"
     keep.write_text("x")

@@ -31,7 +31,7 @@ import zarr
 
 import ngffkit
 from _support import src_env
-from ngffkit._convert import convert
+from ngffkit._convert import convert, plan_convert, write
 from ngffkit._dask import DaskExecutor, cluster_budget, local_cluster_size
 from ngffkit._downsample import downsample
 from ngffkit._recompress import compress
@@ -127,7 +127,7 @@ def ngff(*args: str) -> subprocess.Popen[str]:
 
 def test_job_and_plan_pickle_cleanly(small: tuple[Path, np.ndarray, Path]) -> None:
     stack, _, _ = small
-    plan = convert(stack, "memory://x", dry_run=True, **OPTIONS)
+    plan = plan_convert(stack, "memory://x", **OPTIONS)
     assert isinstance(plan, ConversionPlan)
     source = open_source(stack)
     try:
@@ -145,7 +145,7 @@ def test_dask_workers_sync_their_chunk_files(
 ) -> None:
     # Workers may be other machines, whose crash the journal's boot check cannot see.
     stack, _, _ = small
-    plan = convert(stack, "memory://x", dry_run=True, **OPTIONS)
+    plan = plan_convert(stack, "memory://x", **OPTIONS)
     assert isinstance(plan, ConversionPlan)
     out = resolve(tmp_path / "out.zarr")
     job = _with_write_mode(Job(output=out.url, plan=plan), Journal(out), as_executor(client))
@@ -208,8 +208,8 @@ def test_a_scheduler_file_finds_the_cluster(
     stack, _, _ = small
     scheduler_file = tmp_path / "scheduler.json"  # what `dask scheduler --scheduler-file` writes
     scheduler_file.write_text(json.dumps({"address": client.scheduler.address}))
-    plan = convert(
-        stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file), dry_run=True
+    plan = plan_convert(
+        stack, tmp_path / "out.zarr", executor="dask", scheduler=str(scheduler_file)
     )
     assert isinstance(plan, ConversionPlan)
     assert plan.max_memory == cluster_budget(client, None, None, None)[1]
@@ -308,7 +308,7 @@ def test_a_worker_killed_mid_run(tmp_path: Path, client: Any, big: tuple[Path, P
         thread.join(timeout=180)
     assert not thread.is_alive() and not failure, failure
     assert killed_before < sum(
-        s.n_bricks for s in convert(stack, tmp_path / "plan", dry_run=True, **BIG_OPTIONS).stages
+        s.n_bricks for s in plan_convert(stack, tmp_path / "plan", **BIG_OPTIONS).stages
     )  # type: ignore[union-attr]
     assert tree_digest(out) == tree_digest(reference)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
@@ -438,7 +438,7 @@ def test_a_dask_executor_passed_in_is_left_open(
 ) -> None:
     stack, volume, _ = small
     out = tmp_path / "plain.zarr"
-    plan = convert(stack, out, executor=DaskExecutor(client), zarr_only=True, **OPTIONS)
+    plan, _ = write(stack, out, {"executor": DaskExecutor(client), **OPTIONS}, zarr_only=True)
     assert not isinstance(plan, ngffkit.Image)
     assert not Journal(resolve(out)).done()
     assert client.status == "running"

@@ -151,7 +151,7 @@ def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
     _stack(tmp_path / "in")
     decompress_tiffs(tmp_path / "in", tmp_path / "out")
     (tmp_path / "out" / "old.tif").write_bytes(b"old")
-    with pytest.raises(ConflictError, match="--overwrite"):
+    with pytest.raises(ConflictError, match="overwrite=True"):
         decompress_tiffs(tmp_path / "in", tmp_path / "out")
     decompress_tiffs(tmp_path / "in", tmp_path / "out", overwrite=True)
     assert not (tmp_path / "out" / "old.tif").exists()
@@ -175,7 +175,7 @@ def test_a_corrupt_file_is_named_and_the_others_are_written(tmp_path: Path) -> N
         decompress_tiffs(tmp_path / "in", tmp_path / "out")
     message = str(info.value)
     assert "2 of 7" in message and "001.tif" in message and "006.tif" in message
-    assert "--resume" in message
+    assert "resume=True" in message
     assert not (tmp_path / "out" / "001.tif").exists()
     assert not list((tmp_path / "out").glob(f".*{PARTIAL_SUFFIX}"))
     assert (tmp_path / "out" / "000.tif").exists()

@@ -101,3 +101,20 @@ def test_code_cites_only_documents_that_exist() -> None:
 def test_the_module_map_names_only_what_exists() -> None:
     gone = sorted(name for name in module_map() if not (PACKAGE / name).exists())
     assert gone == [], f"docs/architecture.md's module map names what does not exist: {gone}"
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)
+
+
+def test_the_python_pages_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/python.md's examples, run in order in an empty folder as a reader would."""
+    blocks = python_blocks(DOCS / "python.md")
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for block in blocks:
+        exec(compile(block, "docs/python.md", "exec"), namespace)
+    assert (tmp_path / "scroll.ome.zarr" / "zarr.json").is_file()
+    assert (tmp_path / "copy.ome.zarr" / ".zattrs").is_file()
+    assert not (tmp_path / "bad.ome.zarr").exists()

@@ -193,7 +193,7 @@ TABLE = [
         HTTP,
         ValueError("DEADLINE_EXCEEDED: Operation timed out [curl_code='28']"),
         StorageError,
-        "did not answer in time (--timeout sets the limit)",
+        "did not answer in time (timeout sets the limit)",
     ),
     (
         resolve("/tmp/x.zarr"),

@@ -231,7 +231,7 @@ def test_resume_after_an_interruption(volume: Path, tmp_path: Path) -> None:
     assert "00.tif.partial" in names and FLATTEN_JOURNAL in names
     journal = json.loads((out / FLATTEN_JOURNAL).read_text())
     assert journal["done"] == [0] and journal["band_rows"] < 100
-    with pytest.raises(ConflictError, match="interrupted .* --resume"):
+    with pytest.raises(ConflictError, match="interrupted .* resume=True"):
         ngffkit.flatten(path, volume, out, layers=9, tile=8)
     with pytest.raises(ConflictError, match="other settings"):
         ngffkit.flatten(path, volume, out, layers=7, tile=8, resume=True)

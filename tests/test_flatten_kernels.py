@@ -142,5 +142,5 @@ def test_budget_shrinks_bands_then_tiles_and_says_when_nothing_fits() -> None:
     assert big.band_rows > small.band_rows and big.memory <= 2 << 30
     assert small.memory <= 900 << 20
     assert memory_needed(band_rows=small.band_rows, tile=small.tile, **common) == small.memory
-    with pytest.raises(InputError, match="--max-memory"):
+    with pytest.raises(InputError, match="max_memory"):
         choose_budget(max_memory=300 << 20, **common)

@@ -152,7 +152,7 @@ def test_partial_dataset_is_reported_not_opened(tmp_path: Path) -> None:
     url = str(tmp_path / "partial.zarr")
     spec = pyramid_spec(SHAPE, "uint8", levels=2, chunks=8)
     create_image(url, spec)
-    with pytest.raises(PartialDatasetError, match="--resume"):
+    with pytest.raises(PartialDatasetError, match="resume=True"):
         ngffkit.open(url)
     info = ngffkit.describe(url)
     assert info["status"] == "partial" and len(info["levels"]) == 2
@@ -165,7 +165,7 @@ def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
     spec = pyramid_spec(SHAPE, "uint8", levels=1, chunks=8)
     create_image(url, spec)
     finish_image(url, spec)
-    with pytest.raises(ConflictError, match="--overwrite"):
+    with pytest.raises(ConflictError, match="overwrite=True"):
         create_image(url, spec)
     sibling = tmp_path / "sibling.txt"
     sibling.write_text("untouched")

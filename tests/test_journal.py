@@ -69,7 +69,7 @@ def tiny_image(tmp_path: Path) -> Path:
 
 def test_local_runs_skip_fsync_and_compress_keeps_it(tmp_path: Path) -> None:
     out = tiny_image(tmp_path)
-    plan: Any = ngffkit.convert(tmp_path / "s", tmp_path / "x.zarr", dry_run=True)
+    plan: Any = ngffkit.plan_convert(tmp_path / "s", tmp_path / "x.zarr")
     pool = SequentialExecutor()
     local = _with_write_mode(Job(output=str(out), plan=plan), journal_at(tmp_path), pool)
     assert local.synced_writes is False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ import ngffkit
 from _support import src_env
 
 EXPECTED = {
+    "ClusterError",
     "ConflictError",
+    "ConversionPlan",
     "Image",
     "ImageSpec",
     "InputError",
@@ -23,6 +27,7 @@ EXPECTED = {
     "NgffWarning",
     "NgffkitError",
     "NotFoundError",
+    "OptionError",
     "PartialDatasetError",
     "StorageError",
     "SurfaceLayers",
@@ -38,6 +43,7 @@ EXPECTED = {
     "flatten",
     "open",
     "open_surface",
+    "plan_convert",
     "pyramid_spec",
     "surface_layers",
     "validate",
@@ -59,10 +65,12 @@ def test_all_is_exactly_the_public_names() -> None:
 
 def test_error_tree_has_one_root() -> None:
     for name in (
+        "ClusterError",
         "ConflictError",
         "InputError",
         "MetadataError",
         "NotFoundError",
+        "OptionError",
         "PartialDatasetError",
         "StorageError",
     ):
@@ -149,3 +157,31 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
 )
 def test_the_side_effect_probe_sees_them(tmp_path: Path, sabotage: str, seen: str) -> None:
     assert seen in import_side_effects(tmp_path, sabotage)
+
+
+def _undocumented(obj: object) -> list[str]:
+    """The parameters of ``obj`` (a function, or a class's constructor) that its docstring
+    does not name."""
+    try:
+        signature = inspect.signature(obj)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return []
+    doc = inspect.getdoc(obj) or ""
+    return [
+        name
+        for name, p in signature.parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", doc)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(set(ngffkit.__all__) - {"__version__"}))
+def test_every_public_name_is_documented(name: str) -> None:
+    """Every public name has a docstring, and a public function's (or class's) docstring
+    names every parameter it takes."""
+    obj = getattr(ngffkit, name)
+    assert (inspect.getdoc(obj) or "").strip(), f"ngffkit.{name} has no docstring"
+    if inspect.isclass(obj) and issubclass(obj, BaseException):
+        return  # errors take a message
+    if callable(obj):
+        assert _undocumented(obj) == [], f"ngffkit.{name}: parameters not in its docstring"

@@ -1,6 +1,7 @@
 """ngffkit: multi-resolution OME-Zarr from huge image volumes, readable anywhere.
 
-The public names are few: :func:`convert` a stack, file or array to a multiscale image,
+The public names are few: :func:`convert` a stack, file or array to a multiscale image
+(:func:`plan_convert` returns the :class:`ConversionPlan` first, writing nothing),
 :func:`downsample` (add levels to) and :func:`compress` (re-encode) an existing one;
 :func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
@@ -8,7 +9,8 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 summarise one; :class:`Voxel` (``Voxel(x=11.24, y=11.24, z=25)``) to give a voxel size by
 axis name; :func:`flatten` the layers of a scroll surface into files, or read them as a lazy
 array with :func:`surface_layers` (:func:`open_surface` reads a surface); and the error tree
-rooted at :class:`NgffkitError`.
+rooted at :class:`NgffkitError` (:class:`OptionError` names the parameter at fault,
+:class:`ClusterError` a Dask cluster that cannot be reached or failed).
 
 Importing ngffkit has no side effects: no threads, no environment changes, no network.
 The names are resolved on first use (PEP 562), so a program that needs one of them (the
@@ -22,18 +24,20 @@ import importlib
 import typing
 
 from ngffkit.errors import (
+    ClusterError,
     ConflictError,
     InputError,
     MetadataError,
     NgffkitError,
     NgffWarning,
     NotFoundError,
+    OptionError,
     PartialDatasetError,
     StorageError,
 )
 
 if typing.TYPE_CHECKING:
-    from ngffkit._convert import convert
+    from ngffkit._convert import convert, plan_convert
     from ngffkit._downsample import downsample
     from ngffkit._recompress import compress
     from ngffkit._validate import ValidationReport, validate
@@ -41,6 +45,7 @@ if typing.TYPE_CHECKING:
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
     from ngffkit.level import Level
+    from ngffkit.plan import ConversionPlan
     from ngffkit.spec import ImageSpec, LevelSpec, pyramid_spec
     from ngffkit.surfaces import SurfaceLayers, flatten, open_surface, surface_layers
     from ngffkit.voxel import Voxel
@@ -52,6 +57,8 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str]] = {
     "compress": ("ngffkit._recompress", "compress"),
     "convert": ("ngffkit._convert", "convert"),
+    "plan_convert": ("ngffkit._convert", "plan_convert"),
+    "ConversionPlan": ("ngffkit.plan", "ConversionPlan"),
     "downsample": ("ngffkit._downsample", "downsample"),
     "Image": ("ngffkit.image", "Image"),
     "Level": ("ngffkit.level", "Level"),
@@ -72,7 +79,9 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "ClusterError",
     "ConflictError",
+    "ConversionPlan",
     "Image",
     "ImageSpec",
     "InputError",
@@ -82,6 +91,7 @@ __all__ = [
     "NgffWarning",
     "NgffkitError",
     "NotFoundError",
+    "OptionError",
     "PartialDatasetError",
     "StorageError",
     "SurfaceLayers",
@@ -97,6 +107,7 @@ __all__ = [
     "flatten",
     "open",
     "open_surface",
+    "plan_convert",
     "pyramid_spec",
     "surface_layers",
     "validate",

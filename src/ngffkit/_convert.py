@@ -9,6 +9,7 @@ OME group metadata last. ``resume=True`` continues a partial output made by the 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import warnings
@@ -103,7 +104,7 @@ def _prepare_output(
                 raise ConflictError(f"{out.display()} is already complete; nothing to resume")
             if holds_data(out):
                 raise ConflictError(
-                    f"{out.display()} holds no partial conversion to resume; run without --resume"
+                    f"{out.display()} holds no partial conversion to resume; run without [[resume=True]]"
                 )
             # The first write failed (a full disk): nothing to resume, so start.
             if notice is not None:
@@ -154,6 +155,155 @@ def _create_plain_array(
     )
 
 
+# The keywords that decide the plan, in the order the public functions declare them.
+_PLANNING = (
+    "version",
+    "voxel_size",
+    "unit",
+    "chunks",
+    "shards",
+    "compression",
+    "levels",
+    "method",
+    "anisotropic",
+    "region",
+    "crop_to_origin",
+    "dtype",
+    "window",
+    "max_memory",
+    "jobs",
+    "executor",
+    "scheduler",
+    "write_empty_chunks",
+    "name",
+    "input_format",
+    "allow_gaps",
+    "raw_shape",
+    "raw_dtype",
+    "raw_order",
+)
+
+_PLAN_PARAMETERS = """
+    input: a folder of slices (TIFF, PNG, JPEG...), a TIFF or OME-TIFF file, a
+        ``volume_grids`` folder, a Zarr, N5 or precomputed array, an HDF5 dataset
+        (``"FILE.h5:/path"``), a raw file (with ``raw_shape`` and ``raw_dtype``), local or
+        at a URL; or a :class:`~ngffkit.sources.SourceSpec`.
+    output: where the image goes (a folder or a URL: ``file://``, ``s3://``, ``gs://``,
+        ``memory://``).
+    version: the OME-Zarr version: ``"0.5"`` (Zarr v3, sharded) or ``"0.4"`` (Zarr v2).
+    voxel_size: the physical size of a voxel: one number for every spatial axis, a
+        :class:`~ngffkit.Voxel` or a mapping by axis name (``{"x": 11.24, "y": 11.24,
+        "z": 25}``), or a sequence in array order (z,y,x). Default: the input's own, else 1.
+    unit: the unit of ``voxel_size`` (a UDUNITS name: ``"micrometer"``, ``"nanometer"``).
+        Default: the input's own, else none.
+    chunks: the chunk shape: one number for every spatial axis or one per axis (array
+        order). Default: 64 for 0.5, 128 for 0.4.
+    shards: the shard shape (0.5 only), a multiple of the chunks: one number or one per
+        axis, or ``"none"`` for unsharded 0.5. Default: 4 chunks per axis. Both are clipped
+        to the image alike.
+    compression: ``"zstd[:L]"``, ``"blosc-zstd[:L]"``, ``"blosc-lz4[:L]"``,
+        ``"gzip[:L]"`` or ``"none"``.
+    levels: how many levels, level 0 included; None: until a level fits in one chunk.
+    method: how levels are downsampled: ``"mean"``, ``"nearest"``, ``"gaussian"``,
+        ``"median"``, ``"mode"`` (labels), ``"min"`` or ``"max"``.
+    anisotropic: downsample only the finer axes until voxels are near-isotropic (EM data);
+        False halves every spatial axis at each level.
+    region: the part of the input to convert, ``(start, stop)`` voxels per axis in array
+        order (None for an open end; one pair per spatial axis or per axis).
+    crop_to_origin: put the ``region`` at the origin instead of where it was.
+    dtype: the output dtype (``"uint16"``). A cast that keeps every value needs nothing
+        more; any other needs ``window``.
+    window: ``(lo, hi)`` input values mapped linearly onto the ``dtype`` range (clipped
+        outside), or ``"auto"`` to measure one from the input; recorded in the metadata.
+    max_memory: the memory budget of the whole run, in bytes. Default: 2 GiB, or on a
+        running Dask cluster what its workers may hold.
+    jobs: how many bricks run at once. Default: from the CPUs (or the cluster's threads)
+        and the budget.
+    executor: ``"local"`` (threads), ``"dask"`` (the cluster at ``scheduler``, or a
+        LocalCluster of processes started for the run), a ``distributed.Client`` or any
+        ``concurrent.futures.Executor``.
+    scheduler: the address (``tcp://HOST:PORT``) or scheduler file of a running Dask
+        cluster, with ``executor="dask"``.
+    write_empty_chunks: store chunks that hold only the fill value (skipped by default).
+    name: the image name in the metadata. Default: the output's name less ``.ome.zarr``.
+    input_format: force the input kind: ``"tiff-folder"``, ``"image-folder"``,
+        ``"tiff"``, ``"volume-grids"``, ``"zarr"``, ``"n5"``, ``"precomputed"``,
+        ``"raw"`` or ``"hdf5"``. Default: detected.
+    allow_gaps: missing slice numbers in a folder become fill value instead of an error.
+    raw_shape: the shape of a raw input, x,y,z (as raw files are usually described).
+    raw_dtype: the dtype of a raw input (``"uint16"``).
+    raw_order: the layout of a raw input: ``"C"`` (x fastest) or ``"F"``."""
+
+_RAISES = """Raises:
+    OptionError: an option value is invalid (``error.option`` names the parameter).
+    InputError: the input cannot be read or is not what it should be.
+    ConflictError: ``output`` holds data that is not ours to replace, or a partial run of
+        another plan.
+    StorageError: a store could not be read or written, or the Dask scheduler could not be
+        reached.
+"""
+
+
+@accepts_storage_options
+def plan_convert(
+    input: str | os.PathLike[str] | SourceSpec,
+    output: str | os.PathLike[str],
+    *,
+    version: str = "0.5",
+    voxel_size: float | Sequence[float] | Mapping[str, float] | None = None,
+    unit: str | None = None,
+    chunks: int | Sequence[int] | None = None,
+    shards: int | Sequence[int] | str | None = None,
+    compression: str = "zstd:5",
+    levels: int | None = None,
+    method: str = "mean",
+    anisotropic: bool = True,
+    region: Sequence[tuple[int | None, int | None]] | None = None,
+    crop_to_origin: bool = False,
+    dtype: str | None = None,
+    window: tuple[float, float] | str | None = None,
+    max_memory: int | None = None,
+    jobs: int | None = None,
+    executor: Executor | str | Any = "local",
+    scheduler: str | None = None,
+    write_empty_chunks: bool = False,
+    name: str | None = None,
+    input_format: str | None = None,
+    allow_gaps: bool = False,
+    raw_shape: tuple[int, int, int] | None = None,
+    raw_dtype: str | None = None,
+    raw_order: str = "C",
+    zarr_only: bool = False,
+    storage_options: StorageOptionsArg = None,
+) -> ConversionPlan:
+    """What :func:`convert` would do with these arguments, decided without writing anything.
+
+    The plan holds the levels (shapes, chunks, shards, codecs), the region, the cast and
+    how the work is cut into bricks; ``print(plan)`` shows it as ``ngff convert --dry-run``
+    does. The input is opened and its metadata read; ``output`` is not touched.
+
+    Parameters:
+        {parameters}
+        zarr_only: plan one plain Zarr array (no OME metadata, no pyramid), as
+            ``ngff convert --zarr-only`` writes.
+        storage_options: how remote stores are reached (a mapping of ``headers``,
+            ``s3_endpoint``, ``anonymous``, ``timeout``...; see docs/remote.md).
+
+    Returns:
+        The :class:`ConversionPlan`.
+
+    {raises}
+    """
+    plan, _source, _out = _planned(
+        input,
+        output,
+        {key: value for key, value in locals().items() if key in _PLANNING},
+        zarr_only=zarr_only,
+        check=False,
+    )
+    return plan
+
+
 @accepts_storage_options
 def convert(
     input: str | os.PathLike[str] | SourceSpec,
@@ -177,50 +327,131 @@ def convert(
     executor: Executor | str | Any = "local",
     scheduler: str | None = None,
     write_empty_chunks: bool = False,
-    zarr_only: bool = False,
     name: str | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    dry_run: bool = False,
     input_format: str | None = None,
     allow_gaps: bool = False,
     raw_shape: tuple[int, int, int] | None = None,
     raw_dtype: str | None = None,
     raw_order: str = "C",
+    overwrite: bool = False,
+    resume: bool = False,
     progress: Progress | None = None,
     notice: Notice | None = None,
     storage_options: StorageOptionsArg = None,
-) -> Image | ConversionPlan:
-    """Convert ``input`` to an OME-Zarr image at ``output`` and return it opened.
+) -> Image:
+    """Convert ``input`` to a multiscale OME-Zarr image at ``output`` and return it opened.
 
-    Name the axes of a voxel size: ``voxel_size=Voxel(x=11.24, y=11.24, z=25)`` or
-    ``{"x": 11.24, "y": 11.24, "z": 25}`` (or one number for all three). A bare sequence is
-    array order, z,y,x — the CLI's x,y,z triple pasted here would swap x and z, so prefer
-    the names. ``region`` is (start, stop) per axis in array order.
-    ``shards="none"`` writes unsharded OME-Zarr 0.5 (default: 4 chunks per axis).
-    ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
-    ``dry_run=True`` nothing is written and the plan is returned.
+    Name the axes of a voxel size: ``voxel_size=Voxel(x=11.24, y=11.24, z=25)`` — a bare
+    sequence is array order, z,y,x (the CLI's x,y,z triple pasted here would swap x and z).
+    :func:`plan_convert` takes the same arguments and returns the plan without writing.
 
-    ``executor`` is ``"local"`` (threads), ``"dask"`` (the cluster at ``scheduler``, or a
-    LocalCluster of processes started for the run), a ``distributed.Client`` or any
-    concurrent.futures executor. ``max_memory`` (bytes) is the budget of the whole run;
-    without it, 2 GiB — or, on a running Dask cluster, what its workers may hold, with
-    ``jobs`` its thread count.
+    Parameters:
+        {parameters}
+        overwrite: replace ``output`` if it exists (only what is clearly ours to replace).
+        resume: finish an interrupted conversion of the same input with the same options.
+        progress: called as ``progress(done, total)`` as bricks finish.
+        notice: called with a line of text for what the user should know as it happens
+            (a cluster started, a resume that found nothing to resume).
+        storage_options: how remote stores are reached (a mapping of ``headers``,
+            ``s3_endpoint``, ``anonymous``, ``timeout``...; see docs/remote.md).
+
+    Returns:
+        The new :class:`Image`, opened.
+
+    {raises}
     """
+    options = {key: value for key, value in locals().items() if key in _PLANNING}
+    out = write(
+        input,
+        output,
+        options,
+        zarr_only=False,
+        overwrite=overwrite,
+        resume=resume,
+        progress=progress,
+        notice=notice,
+    )[1]
+    return open_image(out)
+
+
+def _filled(doc: str | None) -> str:
+    """A public function's docstring with the shared parameters and errors filled in."""
+    parameters = _PLAN_PARAMETERS.strip("\n").replace("\n    ", "\n        ").lstrip()
+    raises = _RAISES.strip("\n").replace("\n", "\n    ")
+    return (doc or "").format(parameters=parameters, raises=raises)
+
+
+plan_convert.__doc__ = _filled(plan_convert.__doc__)
+convert.__doc__ = _filled(convert.__doc__)
+
+
+def write(
+    input: str | os.PathLike[str] | SourceSpec,
+    output: str | os.PathLike[str],
+    options: Mapping[str, Any],
+    *,
+    zarr_only: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Progress | None = None,
+    notice: Notice | None = None,
+) -> tuple[ConversionPlan, Location]:
+    """Plan and write a conversion (``options``: :func:`convert`'s planning keywords);
+    return the plan it ran and the output. The one writer behind :func:`convert` and
+    ``ngff convert``, whose ``--zarr-only`` writes a plain array (no image to open)."""
+    plan, spec, out = _planned(input, output, options, zarr_only=zarr_only, check=True)
+    executor, scheduler = options.get("executor", "local"), options.get("scheduler")
+    fp = _fingerprint(plan, spec)
+    with output_lock(out, "ngff convert"):
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice)
+        job = Job(output=out.url, plan=plan, source=spec)
+        journal = Journal(out)
+        run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
+        if plan.zarr_only:
+            out.delete(PARTIAL_MARKER)
+        else:
+            finish_image(out, with_rendering(out, plan.spec))
+        journal.clear()
+    return plan, out
+
+
+def _planned(
+    input: str | os.PathLike[str] | SourceSpec,
+    output: str | os.PathLike[str],
+    given: Mapping[str, Any],
+    *,
+    zarr_only: bool,
+    check: bool,
+) -> tuple[ConversionPlan, SourceSpec, Location]:
+    """Open the input and plan; with ``check``, also warn of what the plan guessed and
+    check every input file and that input and output are apart (before a write)."""
+    unknown = sorted(set(given) - set(_PLANNING))
+    if unknown:  # a caller's mistake in ngffkit, not the user's
+        raise TypeError(f"not planning options: {', '.join(unknown)}")
+    # the keyword defaults (the same in every public function) for what was not given
+    defaults = inspect.signature(plan_convert).parameters
+    kw = {key: given.get(key, defaults[key].default) for key in _PLANNING}
     out = resolve(output)
-    jobs, budget = cluster_budget(executor, scheduler, jobs, max_memory)
+    executor, scheduler = kw["executor"], kw["scheduler"]
+    jobs, budget = cluster_budget(executor, scheduler, kw["jobs"], kw["max_memory"])
     source = open_source(
         input,
-        input_format=input_format,
-        allow_gaps=allow_gaps,
-        raw_shape=raw_shape,
-        raw_dtype=raw_dtype,
-        raw_order=raw_order,
+        input_format=kw["input_format"],
+        allow_gaps=kw["allow_gaps"],
+        raw_shape=kw["raw_shape"],
+        raw_dtype=kw["raw_dtype"],
+        raw_order=kw["raw_order"],
     )
     try:
         spec = source.spec()
         axes = tuple(source.axes)
         space = [a for a in axes if is_space_name(a)]
+        voxel_size, window, dtype, region = (
+            kw["voxel_size"],
+            kw["window"],
+            kw["dtype"],
+            kw["region"],
+        )
         voxel = (
             None
             if voxel_size is None
@@ -237,50 +468,39 @@ def convert(
             raise OptionError("window", f"{window!r} must be (LO, HI) numbers or 'auto'")
         else:
             win = window
+        name = kw["name"]
         options = _options(
-            version=version,
+            version=kw["version"],
             voxel_size=voxel,
-            unit=unit,
-            chunks=_tuple(chunks),
-            shards=_shards(shards),
-            compression=compression,
-            levels=levels,
-            method=method,
-            anisotropic=anisotropic,
+            unit=kw["unit"],
+            chunks=_tuple(kw["chunks"]),
+            shards=_shards(kw["shards"]),
+            compression=kw["compression"],
+            levels=kw["levels"],
+            method=kw["method"],
+            anisotropic=kw["anisotropic"],
             region=tuple(region) if region else None,
-            crop_to_origin=crop_to_origin,
+            crop_to_origin=kw["crop_to_origin"],
             dtype=dtype,
             window=win,
             window_auto=window == "auto",
             max_memory=budget,
             jobs=jobs,
-            write_empty_chunks=write_empty_chunks,
+            write_empty_chunks=kw["write_empty_chunks"],
             zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
         )
         plan = _plan(source, axes, options)
-        if dry_run:
-            return plan
-        for note in plan.notes:
-            if note.startswith("no voxel size") or note.startswith("no unit"):
-                warnings.warn(note, NgffWarning, stacklevel=2)
-        check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
-        source.check_all()
+        if check:
+            for note in plan.notes:
+                if note.startswith("no voxel size") or note.startswith("no unit"):
+                    # the caller of convert: _planned, write, convert, its storage-options wrapper
+                    warnings.warn(note, NgffWarning, stacklevel=5)
+            check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
+            source.check_all()
     finally:
         source.close()
-    fp = _fingerprint(plan, spec)
-    with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice)
-        job = Job(output=out.url, plan=plan, source=spec)
-        journal = Journal(out)
-        run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
-        if plan.zarr_only:
-            out.delete(PARTIAL_MARKER)
-            journal.clear()
-            return plan  # a plain array has no OME image to open
-        image = finish_image(out, with_rendering(out, plan.spec))
-        journal.clear()
-    return open_image(image.location)
+    return plan, spec, out
 
 
 def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> ConversionPlan:
@@ -298,13 +518,13 @@ def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> Conver
             source_origin=source.origin,
         )
     except OptionError as exc:
-        if exc.option != "ranges" or not source.input_axes:
+        if exc.option != "region" or not source.input_axes:
             raise
         # Ranges count voxels from 0 on every axis; say how the input's own numbering
         # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
         raise OptionError(
-            "ranges",
-            f"{exc.detail}. Ranges count voxels from 0: z counts "
+            "region",
+            f"{exc.detail_template}. Ranges count voxels from 0: z counts "
             f"slices in order, not the numbers in file names "
             f"(input: {source.input_axes})",
         ) from None
@@ -342,4 +562,4 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
     return _tuple(value)
 
 
-__all__ = ["Progress", "convert", "estimate_window"]
+__all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write"]

@@ -20,7 +20,7 @@ from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ngffkit.errors import InputError, NgffkitError, StorageError, TaskError
+from ngffkit.errors import ClusterError, NgffkitError, TaskError
 from ngffkit.plan import BASE_MEMORY, DEFAULT_MAX_MEMORY
 from ngffkit.tasks import forget_handles
 
@@ -38,7 +38,7 @@ CLOSE_TIMEOUT = 5.0
 
 LOST_SCHEDULER = (
     "the connection to the Dask scheduler was lost, or the cluster shut down; "
-    "run the same command again with --resume to finish"
+    "run the same command again with [[resume=True]] to finish"
 )
 
 
@@ -154,8 +154,8 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:  # pragma: no cover - a dependency, but an optional-looking one
-        raise InputError(
-            "--executor dask needs Dask distributed: pip install 'dask[distributed]'"
+        raise ClusterError(
+            "[[executor=dask]] needs Dask distributed: pip install 'dask[distributed]'"
         ) from None
     return distributed
 
@@ -167,10 +167,10 @@ def connect(scheduler: str) -> DaskExecutor:
     by_file = scheduler.endswith(".json") and os.path.isfile(scheduler)
     problem = _unanswered(scheduler, by_file)
     if problem is not None:
-        raise StorageError(
+        raise ClusterError(
             f"could not reach a Dask scheduler at {scheduler!r}: {problem}; give the address "
             "the scheduler prints (tcp://HOST:PORT) and check that it is running, or leave "
-            "out --scheduler to start a local cluster"
+            "out [[scheduler]] to start a local cluster"
         )
     try:
         # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured) for it.
@@ -180,10 +180,10 @@ def connect(scheduler: str) -> DaskExecutor:
             else distributed.Client(scheduler, set_as_default=False)
         )
     except Exception as exc:
-        raise StorageError(
+        raise ClusterError(
             f"could not reach a Dask scheduler at {scheduler!r} ({type(exc).__name__}: {exc}); "
             "give the address the scheduler prints (tcp://HOST:PORT) and check that it is "
-            "running, or leave out --scheduler to start a local cluster"
+            "running, or leave out [[scheduler]] to start a local cluster"
         ) from None
     return DaskExecutor(client, owned=True)
 
@@ -256,7 +256,7 @@ def start_local_cluster(workers: int, memory_limit: int) -> DaskExecutor:
                 silence_logs=40,
             )
     except Exception as exc:
-        raise NgffkitError(
+        raise ClusterError(
             f"could not start a local Dask cluster ({exc}); worker processes start by "
             "importing the main module, so a script must call convert under "
             "`if __name__ == '__main__':`"
@@ -301,17 +301,17 @@ def cluster_budget(
     if client is None:
         pool = connect(str(scheduler))
         try:
-            workers = pool.client.scheduler_info(n_workers=-1)["workers"]
+            workers = _workers(pool.client)
         finally:
             pool.shutdown()
     else:
-        workers = client.scheduler_info(n_workers=-1)["workers"]
+        workers = _workers(client)
     if jobs is not None and max_memory is not None:
         return jobs, max_memory
     if not workers:
-        raise NgffkitError(
+        raise ClusterError(
             "the Dask cluster has no workers yet; start some (or wait for "
-            "them), or pass --jobs and --max-memory to plan without them"
+            "them), or pass [[jobs]] and [[max_memory]] to plan without them"
         )
     threads = sum(int(w["nthreads"]) for w in workers.values())
     usable = BASE_MEMORY
@@ -319,6 +319,17 @@ def cluster_budget(
         limit = int(w.get("memory_limit") or 0) or DEFAULT_MAX_MEMORY * int(w["nthreads"])
         usable += max(int(limit * WORKER_MEMORY_SHARE) - BASE_MEMORY, 0)
     return (jobs if jobs is not None else threads, max_memory if max_memory is not None else usable)
+
+
+def _workers(client: Any) -> dict[str, Any]:
+    """The workers the scheduler of ``client`` knows, by address."""
+    try:
+        return dict(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception as exc:  # a closed client, a scheduler gone away
+        raise ClusterError(
+            f"the Dask scheduler did not answer ({type(exc).__name__}: {exc}); check that "
+            "it is running and that the client is connected"
+        ) from exc
 
 
 def task_error(
@@ -337,12 +348,12 @@ def task_error(
         return TaskError(
             f"Dask workers died repeatedly while running {brick} ({error}); they are "
             "probably running out of memory: give workers more memory or plan smaller "
-            "bricks with a lower --max-memory, then rerun with --resume"
+            "bricks with a lower [[max_memory]], then rerun with [[resume=True]]"
         )
     if dask and isinstance(error, Exception):
         wrapped = TaskError(
             f"{brick} failed on the Dask cluster: {type(error).__name__}: "
-            f"{error}; rerun with --resume once the cause is fixed"
+            f"{error}; rerun with [[resume=True]] once the cause is fixed"
         )
         wrapped.__cause__ = error
         return wrapped

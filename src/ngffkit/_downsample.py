@@ -127,6 +127,37 @@ def downsample(
     that is a method ngffkit knows) or mean; label images always use ``mode``. Returns the
     image reopened, or the plans with ``dry_run=True``. ``executor``, ``scheduler``,
     ``max_memory`` (default 2 GiB, or the cluster's) and ``notice`` work as in ``convert``.
+
+    Parameters:
+        url: the OME-Zarr image (a path or a URL); it is written in place.
+        from_level: the level the new ones are made from (negative counts from the last).
+        levels: how many levels the result has, level 0 included.
+        method: ``"mean"``, ``"nearest"``, ``"gaussian"``, ``"median"``, ``"mode"``,
+            ``"min"`` or ``"max"``.
+        anisotropic: downsample only the finer axes until voxels are near-isotropic;
+            False halves every spatial axis at each level.
+        rebuild: replace the levels that exist below ``from_level``.
+        labels: give the image's label images the same levels (with ``"mode"``).
+        max_memory: the memory budget of the whole run, in bytes.
+        jobs: how many bricks run at once (default: from the CPUs and the budget).
+        executor: ``"local"``, ``"dask"``, a ``distributed.Client`` or any
+            ``concurrent.futures.Executor``.
+        scheduler: the address or scheduler file of a running Dask cluster.
+        resume: finish an interrupted run with the same options.
+        dry_run: write nothing and return the plans (one per image: the image, then its
+            labels).
+        progress: called as ``progress(done, total)`` as bricks finish.
+        notice: called with a line of text for what the user should know as it happens.
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The image reopened, or with ``dry_run`` the list of plans.
+
+    Raises:
+        OptionError: an option value is invalid (``error.option`` names the parameter).
+        ConflictError: the levels exist and ``rebuild`` was not given, or a partial run of
+            other options is in the way.
+        MetadataError, StorageError: the image cannot be read or written.
     """
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     image = open_image(url)

@@ -219,11 +219,11 @@ def claim_output(loc: Location, overwrite: bool, *, what: str = "OUTPUT") -> Non
             raise ConflictError(
                 f"{loc.display()} holds an interrupted {partial.get('tool', 'ngff')} run"
                 f"{' (started ' + partial['started'] + ')' if 'started' in partial else ''}; "
-                "run the same command again with --resume to finish it, or with --overwrite "
-                "to start again"
+                "run the same command again with [[resume=True]] to finish it, or with "
+                "[[overwrite=True]] to start again"
             )
         raise ConflictError(
-            f"{loc.display()} already exists; pass --overwrite (overwrite=True) to replace "
+            f"{loc.display()} already exists; pass [[overwrite=True]] to replace "
             "it, or choose another output"
         )
     clear(loc, keep=(LOCK,))

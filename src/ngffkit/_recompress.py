@@ -19,7 +19,6 @@ last, ``resume`` as in convert). Without, the image is replaced in place through
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -31,15 +30,13 @@ from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, read_array_info
 from ngffkit.error_mapping import denied
 from ngffkit.errors import ConflictError, OptionError, StorageError
-from ngffkit.execution import Progress, run_plans
+from ngffkit.execution import Notice, Progress, run_plans
 from ngffkit.image import Image, open_image
 from ngffkit.markers import PARTIAL_MARKER, check_resume, marker, resumable
 from ngffkit.omero import add_missing_rendering
 from ngffkit.recompress_plan import CompressPlan, LevelCopy, PerAxis, plan_compress
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
-
-Notify = Callable[[str], None]
 
 
 def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
@@ -78,7 +75,7 @@ def _copy_levels(
     progress: Progress | None,
     *,
     resume: bool,
-    notice: Notify | None = None,
+    notice: Notice | None = None,
 ) -> None:
     jobs = []
     for lv in plan.levels:
@@ -113,7 +110,7 @@ def compress(
     rollback: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
-    notify: Notify | None = None,
+    notice: Notice | None = None,
     storage_options: StorageOptionsArg = None,
 ) -> Image | CompressPlan:
     """Re-encode the image at ``url`` (and its labels) into ``output``, or in place.
@@ -121,13 +118,45 @@ def compress(
     ``chunks``/``shards``: one number for the space axes or a mapping such as
     ``{"x": 128, "y": 128, "z": 32}`` (level-0 shards; they shrink with the level as in
     convert); ``shards="none"`` writes unsharded arrays. Unset values keep the stored ones
-    (an upgrade from Zarr v2 gets convert's default shards). ``notify`` receives what a
+    (an upgrade from Zarr v2 gets convert's default shards). ``notice`` receives what a
     rerun found and did (continued, rolled back) and where a Dask run takes place.
     ``executor``, ``scheduler`` and ``max_memory`` (default 2 GiB, or the cluster's) work
     as in ``convert``. Returns the image reopened; the plan with ``dry_run``, or when the
     image already had the encoding asked for and nothing was written (``plan.unchanged``).
+
+    Parameters:
+        url: the OME-Zarr image (a path or a URL).
+        output: where the re-encoded copy goes; None re-encodes in place (crash-safe: an
+            interrupted run continues or rolls back on the next call).
+        version: the OME-Zarr version to write, ``"0.5"`` or ``"0.4"`` (default: the
+            image's own).
+        compression: ``"zstd[:L]"``, ``"blosc-zstd[:L]"``, ``"blosc-lz4[:L]"``,
+            ``"gzip[:L]"`` or ``"none"`` (default: the stored one).
+        chunks: the level-0 chunk shape (default: the stored one).
+        shards: the level-0 shard shape, or ``"none"`` (default: the stored one).
+        max_memory: the memory budget of the whole run, in bytes.
+        jobs: how many copies run at once (default: from the CPUs and the budget).
+        executor: ``"local"``, ``"dask"``, a ``distributed.Client`` or any
+            ``concurrent.futures.Executor``.
+        scheduler: the address or scheduler file of a running Dask cluster.
+        resume: finish an interrupted run into ``output`` with the same options.
+        overwrite: replace ``output`` if it exists (only what is clearly ours to replace).
+        rollback: undo an interrupted in-place run instead of finishing it.
+        dry_run: write nothing and return the plan.
+        progress: called as ``progress(done, total)`` as the copies advance.
+        notice: called with a line of text for what the user should know as it happens.
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The image reopened; the plan with ``dry_run``, or when nothing needed writing.
+
+    Raises:
+        OptionError: an option value is invalid (``error.option`` names the parameter).
+        ConflictError: ``output`` holds data that is not ours, or a partial run of other
+            options is in the way.
+        MetadataError, StorageError: the image cannot be read or written.
     """
-    say = notify or (lambda _message: None)
+    say = notice or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
     if output is None:
         return _in_place(
@@ -147,9 +176,9 @@ def compress(
         )
     if rollback:
         raise OptionError(
-            "--rollback",
+            "rollback",
             "undoes an interrupted in-place compress; it does not "
-            "go with --output (delete the output instead)",
+            "go with [[output]] (delete the output instead)",
         )
     image = open_image(url)
     plan = plan_compress(
@@ -189,7 +218,7 @@ def _to_output(
     progress: Progress | None,
     resume: bool,
     overwrite: bool,
-    say: Notify,
+    say: Notice,
 ) -> Image:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
@@ -230,7 +259,7 @@ def _in_place(
     rollback: bool,
     dry_run: bool,
     progress: Progress | None,
-    say: Notify,
+    say: Notice,
 ) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
     if dry_run:
@@ -253,7 +282,7 @@ def _in_place(
         root,
         "ngff compress",
         new_output=False,
-        denied_hint="compress it to a writable place with --output OUT",
+        denied_hint="compress it to a writable place with [[output=OUT]]",
     ):
         return _in_place_locked(
             root,
@@ -286,7 +315,7 @@ def _in_place_locked(
     rollback: bool,
     dry_run: bool,
     progress: Progress | None,
-    say: Notify,
+    say: Notice,
 ) -> Image | CompressPlan:
     state = swap.read_state(root)
     finished = False  # an interrupted run finished here: something was done
@@ -358,7 +387,7 @@ def _in_place_locked(
                 raise
             raise StorageError(
                 f"{root.display()} is not writable ({exc}); compress it to a "
-                "writable place with --output OUT"
+                "writable place with [[output=OUT]]"
             ) from None
     _copy_levels(
         plan, swap.new_location(root), executor, scheduler, progress, resume=True, notice=say

@@ -36,7 +36,17 @@ _LABEL_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64"
 
 @dataclass
 class ValidationReport:
-    """The outcome: problems make it invalid; warnings only do so with ``strict``."""
+    """The outcome: problems make it invalid; warnings only do so with ``strict``.
+
+    Attributes:
+        url: the group validated.
+        version: its OME-Zarr version, when one was found.
+        kind: what the group is (an image, a plate, a well, labels...).
+        problems: what breaks the spec (each a finding: the rule, where, what was found).
+        warnings: what the spec recommends otherwise.
+        partial: the dataset was started but never finished.
+        data_checked: every stored chunk and shard was read and decoded.
+    """
 
     url: str
     version: str | None = None
@@ -72,8 +82,17 @@ def validate(
 ) -> ValidationReport:
     """Validate the OME-Zarr group at ``url``.
 
-    Raises NotFoundError / StorageError / MetadataError (malformed JSON) when it cannot be
-    read at all; everything else is reported in the returned report.
+    Parameters:
+        url: the group (a path, a URL or a ``Location``).
+        strict: also report what the spec recommends but does not require.
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The :class:`ValidationReport`: every problem found, by the rule it breaks.
+
+    Raises:
+        NotFoundError, StorageError: the group cannot be read at all.
+        MetadataError: its JSON is malformed; everything else is in the report.
     """
     loc = resolve(url)
     report = ValidationReport(url=loc.url)

@@ -91,7 +91,7 @@ _LOCAL_TEXT = (
 )
 #: What a rerun needs after the disk filled: the same command resumes what was written.
 FULL_DISK_HINT = (
-    "free some space, then run the same command again (with --resume where it "
+    "free some space, then run the same command again (with [[resume=True]] where it "
     "was interrupted; nothing written so far is lost)"
 )
 
@@ -244,12 +244,12 @@ def map_error(exc: BaseException, where: Where, key: str) -> Exception:
         return NotFoundError(
             f"{addr}: the bucket {bucket!r} does not exist"
             f"{' at ' + str(where.kvstore['endpoint']) if 'endpoint' in where.kvstore else ''}; "
-            "create it first or check the bucket name (and --s3-endpoint)"
+            "create it first or check the bucket name (and [[s3_endpoint]])"
         )
     if s3_code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"):
         return StorageError(
             f"the credentials were refused for {addr} ({s3_code}); check AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY or --aws-profile (or use --anonymous for a public bucket)"
+            "AWS_SECRET_ACCESS_KEY or [[aws_profile]] (or use [[anonymous=True]] for a public bucket)"
         )
     if status == 401 or "UNAUTHENTICATED" in text:
         if where.secrets():
@@ -258,31 +258,31 @@ def map_error(exc: BaseException, where: Where, key: str) -> Exception:
                 "token or password"
             )
         return StorageError(
-            f"{addr} needs credentials (HTTP 401); pass --header 'Authorization: Bearer "
-            "TOKEN', or user:password in the URL"
+            f"{addr} needs credentials (HTTP 401); pass [[headers='Authorization: Bearer "
+            "TOKEN']], or user:password in the URL"
         )
     if status == 403 or "PERMISSION_DENIED" in text:
         if where.scheme == "s3":
             hint = (
-                "check the AWS credentials (AWS_* variables, --aws-profile) and the bucket "
-                "policy, or use --anonymous for a public bucket"
+                "check the AWS credentials (AWS_* variables, [[aws_profile]]) and the bucket "
+                "policy, or use [[anonymous=True]] for a public bucket"
             )
         elif where.scheme == "gs":
             hint = "check GOOGLE_APPLICATION_CREDENTIALS and the bucket's permissions"
         else:
-            hint = "the credentials are missing or not allowed; check --header or user:password"
+            hint = "the credentials are missing or not allowed; check [[headers]] or user:password"
         return StorageError(f"access to {addr} was refused (HTTP 403); {hint}")
     if status == 404 or (status is None and "NOT_FOUND" in text):
         return NotFoundError(f"{addr} was not found")
     if status == 429:
         return StorageError(
             f"{addr}: the server kept answering 429 Too Many Requests{after}; try again later, "
-            "or with fewer parallel requests (--jobs) and more --retries"
+            "or with fewer parallel requests ([[jobs]]) and more [[retries]]"
         )
     if status is not None and status >= 500:
         return StorageError(
             f"{addr}: the server failed with HTTP {status}{after}; try again later "
-            "(--retries sets how often to retry)"
+            "([[retries]] sets how often to retry)"
         )
     if curl_code == 6 or "resolve host" in text.lower():
         return StorageError(
@@ -295,7 +295,7 @@ def map_error(exc: BaseException, where: Where, key: str) -> Exception:
         )
     if curl_code == 28 or "timed out" in text.lower() or "timeout" in text.lower():
         return StorageError(
-            f"{addr}: the server did not answer in time{after} (--timeout sets the limit)"
+            f"{addr}: the server did not answer in time{after} ([[timeout]] sets the limit)"
         )
     if "RESOURCE_EXHAUSTED" in text or "No space left" in text:
         return StorageError(f"no space left while writing {addr}; {FULL_DISK_HINT}")

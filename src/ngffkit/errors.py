@@ -8,8 +8,9 @@ ngffkit's to report with a single ``except``. Each subclass says *whose* fault i
 - :class:`MetadataError`: OME-Zarr / Zarr metadata is missing, malformed or breaks the spec.
 - :class:`StorageError`: the store could not be read or written (I/O, network, permissions).
 - :class:`ConflictError`: the operation would destroy or clash with existing data.
-- :class:`TaskError`: a task on a Dask cluster failed for a reason that is not one of the
-  above (a worker died, the scheduler went away, an unexpected error in the task).
+- :class:`ClusterError`: a Dask cluster could not be reached or failed the run;
+  :class:`TaskError` when a task on it failed for a reason that is not one of the above (a
+  worker died, the scheduler went away, an unexpected error in the task).
 
 Messages say what was expected, what was found, and what to do about it.
 """
@@ -19,41 +20,35 @@ from __future__ import annotations
 import re
 
 # A parameter named in a message: ``[[allow_gaps=True]]``, ``[[raw_shape=X,Y,Z]]``,
-# ``[[voxel_size]]``. The library shows the Python spelling (``allow_gaps=True``), the CLI
-# its option (``--allow-gaps``, ``--raw-shape X,Y,Z``): each audience reads its own words.
-_PARAM = re.compile(r"\[\[([a-z_]+)(?:=([^\]]*))?\]\]")
+# ``[[voxel_size]]``. The library never speaks CLI: it shows the Python spelling
+# (``allow_gaps=True``); the CLI words the same template with its options (``--allow-gaps``,
+# ``--raw-shape X,Y,Z``) in one place, ``ngffkit.cli._common``.
+PARAMETER = re.compile(r"\[\[([a-z0-9_]+)(?:=([^\]]*))?\]\]")
 
 
-def worded(text: str, *, cli: bool) -> str:
-    """``text`` with its ``[[parameter]]`` references in the library's or the CLI's words."""
+def python_words(text: str) -> str:
+    """``text`` with its ``[[parameter]]`` references in the library's words."""
 
     def one(m: re.Match[str]) -> str:
         name, value = m.group(1), m.group(2)
-        if not cli:
-            return name if value is None else f"{name}={value}"
-        option = "--" + name.replace("_", "-")
-        return option if value in (None, "True") else f"{option} {value}"
+        return name if value is None else f"{name}={value}"
 
-    return _PARAM.sub(one, text)
+    return PARAMETER.sub(one, text)
 
 
 class NgffkitError(Exception):
     """Root of every error ngffkit raises on purpose.
 
     A message may name parameters as ``[[allow_gaps=True]]``: ``str(error)`` words them
-    for Python (``allow_gaps=True``), :meth:`cli_message` for the command line
-    (``--allow-gaps``).
+    for Python (``allow_gaps=True``); ``template`` keeps them for the command line, which
+    words them as its options (``--allow-gaps``).
     """
 
     def __init__(self, *args: object) -> None:
         self.template = args[0] if args and isinstance(args[0], str) else None
         if self.template is not None:
-            args = (worded(self.template, cli=False), *args[1:])
+            args = (python_words(self.template), *args[1:])
         super().__init__(*args)
-
-    def cli_message(self) -> str:
-        """The message in the command line's words."""
-        return worded(self.template, cli=True) if self.template is not None else str(self)
 
 
 class InputError(NgffkitError, ValueError):
@@ -61,13 +56,18 @@ class InputError(NgffkitError, ValueError):
 
 
 class OptionError(InputError):
-    """An option value is invalid; ``option`` names it (``--chunks``), for a usage error."""
+    """One parameter's value is invalid: ``option`` names the parameter (``"chunks"``,
+    never a command-line flag), ``detail`` says what is wrong with it.
+
+    ``str(error)`` is ``"chunks: <detail>"``; the CLI reports it as a usage error naming
+    its option (``--chunks``).
+    """
 
     def __init__(self, option: str, message: str) -> None:
-        super().__init__(f"{option}: {message}")
+        super().__init__(f"[[{option}]]: {message}")
         self.option = option
-        self.detail = worded(message, cli=False)
-        self.cli_detail = worded(message, cli=True)
+        self.detail_template = message
+        self.detail = python_words(message)
 
 
 class MetadataError(NgffkitError):
@@ -86,7 +86,12 @@ class ConflictError(NgffkitError):
     """The operation would overwrite or clash with existing data."""
 
 
-class TaskError(NgffkitError):
+class ClusterError(NgffkitError):
+    """A Dask cluster could not be reached (a wrong scheduler address, no workers, Dask
+    distributed not installed) or failed the run."""
+
+
+class TaskError(ClusterError):
     """A brick task failed on a Dask cluster: its workers died, the scheduler went away,
     or it raised an error ngffkit does not word (chained as ``__cause__``)."""
 
@@ -100,6 +105,7 @@ class NgffWarning(UserWarning):
 
 
 __all__ = [
+    "ClusterError",
     "ConflictError",
     "InputError",
     "MetadataError",
@@ -110,5 +116,5 @@ __all__ = [
     "PartialDatasetError",
     "StorageError",
     "TaskError",
-    "worded",
+    "python_words",
 ]

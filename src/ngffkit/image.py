@@ -77,8 +77,8 @@ def _missing_group_error(loc: Location) -> Exception:
     if loc.read(PARTIAL_MARKER) is not None:
         return PartialDatasetError(
             f"{loc.display()} is a partial dataset: it was started but never finished "
-            "(no group metadata yet); rerun the command with --resume to finish it, "
-            "or with --overwrite to start again"
+            "(no group metadata yet); rerun the command with [[resume=True]] to finish it, "
+            "or with [[overwrite=True]] to start again"
         )
     local = loc.local_path
     if local is not None and not local.exists():
@@ -95,7 +95,19 @@ def _missing_group_error(loc: Location) -> Exception:
 
 
 class Image:
-    """A multiscale OME-Zarr image: its metadata and its levels, finest first."""
+    """A multiscale OME-Zarr image: its metadata and its levels, finest first.
+
+    Made by :func:`open` (and the functions that write images), not directly.
+
+    Attributes:
+        location: where the image group is.
+        zarr_format: 3 for OME-Zarr 0.5, 2 for 0.4.
+        attributes: the OME metadata as read.
+        levels: the :class:`Level` objects, finest first.
+        notes: what was read leniently (each also emitted as an :class:`NgffWarning`).
+        labels: the names of the label images under ``labels/``.
+        multiscale_index: which of the group's multiscales this is.
+    """
 
     def __init__(
         self,
@@ -235,6 +247,21 @@ def open_image(
 
     Non-compliant but readable metadata is read leniently; each fix is emitted as an
     :class:`~ngffkit.errors.NgffWarning` and kept in ``Image.notes``.
+
+    Parameters:
+        url: the image group (a path, a URL or a ``Location``).
+        mode: ``"r"`` to read, ``"r+"`` to also write regions of its levels.
+        multiscale: which of the group's multiscales to open (most have one).
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        The :class:`Image`.
+
+    Raises:
+        NotFoundError: there is nothing at ``url``.
+        PartialDatasetError: the image was started but never finished.
+        MetadataError: there is no OME-Zarr image at ``url``, or its metadata is unusable.
+        StorageError: the store cannot be read.
     """
     if mode not in ("r", "r+"):
         raise InputError(f"mode must be 'r' or 'r+', got {mode!r}")

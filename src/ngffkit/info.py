@@ -38,6 +38,17 @@ def describe(
 
     A partial dataset (started, never finished) is described from its partial marker with
     ``"status": "partial"`` instead of raising.
+
+    Parameters:
+        url: the image (a path, a URL or a ``Location``).
+        storage_options: how remote stores are reached (see docs/remote.md).
+
+    Returns:
+        A dict of plain JSON values: version, axes, levels, voxel size, labels, notes.
+
+    Raises:
+        NotFoundError, StorageError: the image cannot be read.
+        MetadataError: it is not an OME-Zarr image.
     """
     loc = resolve(url)
     with warnings.catch_warnings(record=True) as caught:

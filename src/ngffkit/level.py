@@ -26,7 +26,22 @@ Region = tuple[slice, ...]
 
 
 class Level:
-    """One resolution level: a Zarr array plus its place in physical space."""
+    """One resolution level: a Zarr array plus its place in physical space.
+
+    Made by :func:`open` (as ``image.levels``), not directly.
+
+    Attributes:
+        image_url: the URL of the image the level belongs to.
+        index: its index in ``image.levels`` (0: full resolution).
+        path: its key in the image group.
+        location: where its array is.
+        info: the array's stored metadata (shape, dtype, chunks, shards, codec).
+        axes: the image's axes.
+        scale: the physical size of one voxel, per axis.
+        translation: the physical position of the first voxel's centre, per axis.
+        factors: how many level-0 voxels one voxel of this level spans, per axis.
+        writable: whether regions may be written (``open(url, mode="r+")``).
+    """
 
     def __init__(
         self,

@@ -128,7 +128,26 @@ class ConvertOptions(BaseModel):
 
 @dataclass(frozen=True)
 class ConversionPlan:
-    """Everything a conversion will do, decided before anything is written."""
+    """Everything a conversion will do, decided before anything is written
+    (:func:`ngffkit.plan_convert` makes one; ``print(plan)`` shows it as ``--dry-run`` does).
+
+    Attributes:
+        spec: the image to write (:class:`ImageSpec`: levels, chunks, shards, codec).
+        source_shape: the input's shape, in the output's axis order.
+        source_dtype: the input's data type.
+        region: the part of the input converted, (start, stop) per axis.
+        factors: the reduction from each level to the next, per axis.
+        stages: the passes over bricks (stage 0 reads the input; later ones a level).
+        workers: how many bricks run at once.
+        task_memory: the memory one brick's task holds, in bytes.
+        window: the input values mapped onto the output range by a cast, if any.
+        window_auto: the window was measured from the input.
+        write_empty_chunks: chunks holding only the fill value are stored too.
+        zarr_only: one plain Zarr array is written (no OME metadata, no pyramid).
+        max_memory: the memory budget of the run, in bytes.
+        notes: what the plan guessed or chose that the user should know.
+        compiled_kernels: the compiled (numba) kernels are used.
+    """
 
     spec: ImageSpec
     source_shape: tuple[int, ...]
@@ -164,6 +183,9 @@ class ConversionPlan:
         for step in self.factors[:level]:
             out = [o * f for o, f in zip(out, step, strict=True)]
         return tuple(out)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def summary(self) -> str:
         """The plan as text, for ``--dry-run``."""
@@ -231,7 +253,7 @@ def _region(
         return tuple((0, s) for s in shape)
     space_index = [i for i, a in enumerate(axes) if is_space_name(a)]
     if len(region) not in (len(shape), len(space_index)):
-        raise OptionError("ranges", f"needs {len(space_index)} ranges; got {len(region)}")
+        raise OptionError("region", f"needs {len(space_index)} ranges; got {len(region)}")
     full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
     targets = range(len(shape)) if len(region) == len(shape) else space_index
     for i, r in zip(targets, region, strict=True):
@@ -242,7 +264,7 @@ def _region(
         stop = extent if b is None else (b + extent if b < 0 else b)
         if not 0 <= start < stop <= extent:
             raise OptionError(
-                "ranges",
+                "region",
                 f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
                 f"{name} is empty or outside the input (0:{extent})",
             )

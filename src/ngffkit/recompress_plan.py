@@ -106,15 +106,15 @@ def plan_compress(
     """Plan the re-encoding of ``image`` and its label images (reads metadata only)."""
     target = version or version_of(image.zarr_format)
     if target not in ("0.4", "0.5"):
-        raise OptionError("--format", f"{target!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
+        raise OptionError("version", f"{target!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
     if target == "0.4" and shards not in (None, "none"):
-        raise OptionError("--shards", "needs --format 0.5: OME-Zarr 0.4 (Zarr v2) has no sharding")
+        raise OptionError("shards", "needs [[version=0.5]]: OME-Zarr 0.4 (Zarr v2) has no sharding")
     codec = None
     if compression is not None:
         try:
             codec = Compression.parse(compression)
         except InputError as exc:
-            raise OptionError("--compression", str(exc)) from None
+            raise OptionError("compression", exc.template or str(exc)) from None
     root = image.location
     images: list[tuple[str, Image]] = [("", image)]
     images += [(f"labels/{name}", image.label(name)) for name in image.labels]
@@ -181,7 +181,7 @@ def _plan_level(
         level_codec = compression_of(info.raw.get("codecs"), info.raw.get("compressor"))
     if level_codec is None:
         raise OptionError(
-            "--compression",
+            "compression",
             f"level {rel} is stored with {info.compression}, "
             "which ngffkit cannot write; choose one of zstd[:L], "
             "blosc-zstd[:L], blosc-lz4[:L], gzip[:L], none",
@@ -196,7 +196,7 @@ def _plan_level(
             for n, s, c in zip(names, shard0, chunk0, strict=True):
                 if s % c:
                     raise OptionError(
-                        "--shards",
+                        "shards",
                         f"{s} on axis {n} is not a multiple of the "
                         f"chunk size {c}; each shard must hold whole chunks",
                     )

@@ -34,7 +34,16 @@ from ngffkit.metadata.units import is_known_unit, normalize_unit
 
 
 class LevelSpec(BaseModel):
-    """One level to be written."""
+    """One level to be written.
+
+    Attributes:
+        path: the level's key in the image group (``"0"``, ``"s1"``...).
+        shape: its shape, in the image's axis order.
+        chunks: its chunk shape.
+        shards: its shard shape, or None for unsharded arrays.
+        scale: the physical size of its voxel, per axis.
+        translation: the physical position of its first voxel's centre, per axis.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -69,7 +78,24 @@ class LevelSpec(BaseModel):
 
 
 class ImageSpec(BaseModel):
-    """Everything needed to create an OME-Zarr image."""
+    """Everything needed to create an OME-Zarr image (:func:`pyramid_spec` makes one).
+
+    Attributes:
+        version: the OME-Zarr version, ``"0.5"`` or ``"0.4"``.
+        axes: the axes, in array order.
+        dtype: the data type's name (``"uint16"``).
+        fill_value: the value of voxels never written.
+        compression: the codec of every level.
+        levels: the levels, finest first (:class:`LevelSpec`).
+        name: the image name in the metadata.
+        method: the downsampling method recorded in the metadata.
+        omero: the rendering settings (OMERO block), if any.
+        channels: the channel names and colours the input gave (empty: none).
+        image_label: the label-image block, for a label image.
+        metadata: the multiscale's free-form ``metadata`` block.
+        cast: the record of a value-changing cast (its window), if any.
+        input_axes: which input dimension became which axis, in the input's words.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -238,6 +264,33 @@ def pyramid_spec(
     (shard0 / cumulative factor, never below the chunk), so that one level-0 shard maps to
     whole shards on every level. Translations put each coarse voxel's centre where the
     method puts it: block methods shift by (F-1)/2 level-0 voxels, ``nearest`` not at all.
+
+    Parameters:
+        shape: the level-0 shape, in ``axes`` order.
+        dtype: the data type (``"uint16"``).
+        axes: the axis names (``"zyx"``, ``"czyx"``...) or :class:`Axis` objects.
+        voxel_size: the level-0 voxel size: one number for the space axes, a
+            :class:`Voxel`, a mapping by axis name, or one per axis.
+        unit: the unit of ``voxel_size`` (a UDUNITS name: ``"nanometer"``).
+        factors: the reduction from each level to the next, per axis.
+        levels: how many levels when ``factors`` is not given.
+        chunks: the chunk shape: one number for the space axes or one per axis.
+        shards: the level-0 shard shape (0.5 only), a multiple of the chunks.
+        compression: ``"zstd[:L]"``, ``"blosc-zstd[:L]"``, ``"blosc-lz4[:L]"``,
+            ``"gzip[:L]"``, ``"none"`` or a ``Compression``.
+        version: the OME-Zarr version, ``"0.5"`` or ``"0.4"``.
+        method: the downsampling method recorded in the metadata.
+        name: the image name in the metadata.
+        fill_value: the value of voxels never written.
+        origin: the physical position of the first voxel's centre, per axis.
+        cast: the record of a value-changing cast (``{"from", "to", "window"}``), kept in
+            the metadata.
+
+    Returns:
+        The :class:`ImageSpec`, for :func:`create_image` and :func:`finish_image`.
+
+    Raises:
+        InputError: a value does not fit the shape, the axes or the version.
     """
     axis_objs: tuple[Axis, ...] = (
         tuple(a for a in axes if isinstance(a, Axis))

@@ -186,7 +186,7 @@ class Location:
         if problem is not None:
             raise StorageError(
                 f"cannot reach {self.display()}: the host name {parts.hostname!r} does not "
-                f"resolve ({problem}); check the URL{' and --s3-endpoint' if self.scheme == 's3' else ''} "
+                f"resolve ({problem}); check the URL{' and [[s3_endpoint]]' if self.scheme == 's3' else ''} "
                 "and the network"
             )
 

@@ -39,7 +39,7 @@ def work_dir(root: Location) -> Path:
     if local is None:
         raise InputError(
             f"{root.display()}: compressing in place needs a local folder (it swaps "
-            "directories by renaming them); write to a new place with --output"
+            "directories by renaming them); write to a new place with [[output]]"
         )
     return local / COMPRESS_WORK
 
@@ -152,7 +152,7 @@ def _rename(src: Path, dst: Path) -> None:
     except OSError as exc:
         raise StorageError(
             f"cannot move {src} to {dst}: {exc.strerror or exc}; "
-            "rerun the command to continue, or --rollback"
+            "rerun the command to continue, or [[rollback=True]]"
         ) from exc
 
 

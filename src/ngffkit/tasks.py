@@ -162,7 +162,8 @@ def level_store(
         info = read_array_info(loc)
         if info is None:
             raise StorageError(
-                f"the level array {loc.display()} is missing; rerun with --overwrite to start again"
+                f"the level array {loc.display()} is missing; rerun with "
+                "[[overwrite=True]] to start again"
             )
         spec = tensorstore_spec(loc, info)
         # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.

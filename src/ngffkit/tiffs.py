@@ -167,7 +167,7 @@ def decompress_tiffs(
     src, dst = Path(input).resolve(), Path(output).resolve()
     _check_folders(src, dst)
     if resume and overwrite:
-        raise InputError("choose one of resume (--resume) and overwrite (--overwrite)")
+        raise InputError("choose one of [[resume=True]] and [[overwrite=True]]")
     tiffs, other = list_tiffs(src)
     if not tiffs:
         shown = ", ".join(other[:8]) + (" …" if len(other) > 8 else "")
@@ -232,7 +232,7 @@ def decompress_tiffs(
         raise InputError(
             f"{len(failures)} of {len(tiffs)} TIFF file(s) could not be decompressed:\n"
             f"{lines}{more}\nThe other files are written; replace or remove the files named, "
-            "then run again with --resume."
+            "then run again with [[resume=True]]."
         )
     return result
 

@@ -77,7 +77,7 @@ def parse_header(text: str) -> str:
     """Check one ``Name: value`` HTTP header and return it normalised."""
     match = _HEADER.match(text.strip())
     if not match or not match.group(2).strip():
-        raise OptionError("--header", "expected 'Name: value', e.g. 'Authorization: Bearer TOKEN'")
+        raise OptionError("headers", "expected 'Name: value', e.g. 'Authorization: Bearer TOKEN'")
     return f"{match.group(1)}: {match.group(2).strip()}"
 
 
@@ -107,7 +107,7 @@ class StorageOptions:
         object.__setattr__(self, "headers", tuple(parse_header(h) for h in self.headers))
         if self.s3_endpoint is not None and not re.match(r"^https?://[^/]", self.s3_endpoint):
             raise OptionError(
-                "--s3-endpoint", f"{self.s3_endpoint!r} must be an http:// or https:// URL"
+                "s3_endpoint", f"{self.s3_endpoint!r} must be an http:// or https:// URL"
             )
         if self.cache_bytes < 0 or self.retries < 0 or not self.timeout > 0:
             raise InputError("cache size and retries must not be negative; timeout must be > 0")
@@ -258,10 +258,9 @@ def storage_options(value: StorageOptionsArg) -> StorageOptions | None:
     try:
         return replace(base, **changes)
     except OptionError as exc:
-        key = exc.option.removeprefix("--").replace("-", "_")
-        raise InputError(f"storage_options[{key!r}]: {exc.detail}") from None
+        raise InputError(f"storage_options[{exc.option!r}]: {exc.detail_template}") from None
     except InputError as exc:
-        raise InputError(f"storage_options: {exc}") from None
+        raise InputError(f"storage_options: {exc.template or exc}") from None
 
 
 @contextlib.contextmanager

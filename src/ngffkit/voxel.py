@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Voxel(Mapping[str, float]):
-    """A voxel size by axis name; axes left out are not given (the input's, or 1)."""
+    """A voxel size by axis name; axes left out are not given (the input's, or 1).
+
+    Attributes:
+        x: the size along x (a positive number), or None.
+        y: the size along y, or None.
+        z: the size along z, or None.
+    """
 
     x: float | None = None
     y: float | None = None

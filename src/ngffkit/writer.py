@@ -39,6 +39,19 @@ def create_image(
 
     Call :func:`finish_image` once the data is written; until then ``ngff info`` and
     ``ngff validate`` report the dataset as partial.
+
+    Parameters:
+        url: where the image goes (a path, a URL or a ``Location``).
+        spec: the image's layout (:func:`pyramid_spec` makes one).
+        overwrite: replace what is at ``url`` (only what is clearly ours to replace).
+        note: extra entries for the partial marker (what made the dataset).
+
+    Returns:
+        The :class:`Image`, writable, without group metadata yet.
+
+    Raises:
+        ConflictError: ``url`` holds data and ``overwrite`` was not given.
+        StorageError: the store cannot be written.
     """
     loc = resolve(url)
     claim_output(loc, overwrite)
@@ -71,7 +84,15 @@ def open_partial(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Ima
 
 
 def finish_image(url: str | os.PathLike[str] | Location, spec: ImageSpec) -> Image:
-    """Write the OME group metadata (the last step) and drop the partial marker."""
+    """Write the OME group metadata (the last step) and drop the partial marker.
+
+    Parameters:
+        url: the image :func:`create_image` made.
+        spec: the same spec.
+
+    Returns:
+        The finished :class:`Image`, open for reading and writing.
+    """
     loc = resolve(url)
     attrs = dump(spec.attributes(), spec.version)
     for name, doc in group_files(attrs, spec.zarr_format).items():

@@ -112,7 +112,7 @@ def test_s3_options_map_to_the_kvstore(monkeypatch: pytest.MonkeyPatch) -> None:
     # Children keep how the store is reached.
     child = resolve("s3://b/p.zarr", options=opts).child("0")
     assert child.kvstore["endpoint"] == "http://127.0.0.1:9000"
-    with pytest.raises(ngffkit.InputError, match="--s3-endpoint"):
+    with pytest.raises(ngffkit.InputError, match="s3_endpoint"):
         StorageOptions(s3_endpoint="127.0.0.1:9000")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -14,7 +15,7 @@ import typer
 
 from ngffkit.cli.entry import interrupt_status, interrupted
 from ngffkit.cli.options import with_storage_options
-from ngffkit.errors import NgffkitError, NgffWarning, OptionError
+from ngffkit.errors import PARAMETER, NgffkitError, NgffWarning, OptionError
 
 #: Set to show the traceback of an internal error (a bug) instead of one line.
 TRACEBACK_ENV = "NGFFKIT_TRACEBACK"
@@ -158,12 +159,10 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
         if isinstance(returned, int):
             return returned
     except OptionError as exc:
-        # the library names a parameter ("window"); the CLI names its option (--window)
-        option = exc.option if exc.option.startswith("-") else "--" + exc.option.replace("_", "-")
-        err_console.print(f"Error: Invalid value for {option}: {exc.cli_detail}", markup=False)
+        err_console.print(f"Error: {cli_message(exc)}", markup=False)
         return EXIT_USAGE
     except NgffkitError as exc:
-        err_console.print(f"Error: {exc.cli_message()}", markup=False)
+        err_console.print(f"Error: {cli_message(exc)}", markup=False)
         return EXIT_ERROR
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -208,6 +207,40 @@ def _run(app: typer.Typer, args: list[str] | None) -> int:
     return EXIT_OK
 
 
+# The library's parameters whose command-line option has another name; every other
+# parameter is its option in kebab case (allow_gaps -> --allow-gaps).
+_OPTION_NAMES = {
+    "version": "--format",
+    "region": "--ranges",
+    "headers": "--header",
+    "host": "--bind",
+}
+
+
+def option_name(parameter: str) -> str:
+    """The command-line option of a library parameter (``raw_shape`` -> ``--raw-shape``)."""
+    return _OPTION_NAMES.get(parameter) or "--" + parameter.replace("_", "-")
+
+
+def cli_words(template: str) -> str:
+    """A library message's ``[[parameter=value]]`` references as the command line's options:
+    ``[[resume=True]]`` -> ``--resume``, ``[[raw_shape=X,Y,Z]]`` -> ``--raw-shape X,Y,Z``."""
+
+    def one(m: re.Match[str]) -> str:
+        option, value = option_name(m.group(1)), m.group(2)
+        return option if value in (None, "True") else f"{option} {value}"
+
+    return PARAMETER.sub(one, template)
+
+
+def cli_message(exc: NgffkitError) -> str:
+    """An error's message in the command line's words: the one place the CLI words the
+    library's errors (the library names parameters, never options)."""
+    if isinstance(exc, OptionError):
+        return f"Invalid value for {option_name(exc.option)}: {cli_words(exc.detail_template)}"
+    return cli_words(exc.template) if exc.template is not None else str(exc)
+
+
 def add_storage_options(app: typer.Typer) -> None:
     """Give every registered command the shared storage options (``--header``,
     ``--s3-endpoint``, ``--cache-size``…; see ``cli.options.with_storage_options``).
@@ -231,9 +264,12 @@ __all__ = [
     "EXIT_USAGE",
     "LazyConsole",
     "add_storage_options",
+    "cli_message",
+    "cli_words",
     "current_args",
     "err_console",
     "fail",
+    "option_name",
     "out_console",
     "run_app",
     "usage_error",

@@ -125,7 +125,7 @@ def compress(
             rollback=rollback,
             dry_run=dry_run,
             progress=progress,
-            notify=lambda m: err_console.print(m, markup=False),
+            notice=lambda m: err_console.print(m, markup=False),
         )
     if isinstance(result, CompressPlan):
         if dry_run:

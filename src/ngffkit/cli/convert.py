@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -177,49 +177,53 @@ def convert(
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit._convert import convert as run
-    from ngffkit.plan import ConversionPlan
+    from ngffkit._convert import plan_convert, write
+    from ngffkit.image import open_image
 
+    options: dict[str, Any] = {
+        "version": ome_version,
+        "voxel_size": voxel,
+        "unit": unit,
+        "chunks": chunk_zyx,
+        "shards": shard_zyx,
+        "compression": compression,
+        "levels": levels_n,
+        "method": method,
+        "anisotropic": anisotropic,
+        "region": region,
+        "crop_to_origin": crop_to_origin,
+        "dtype": dtype,
+        "window": window_v,
+        "max_memory": budget,
+        "jobs": jobs,
+        "executor": executor,
+        "scheduler": scheduler,
+        "write_empty_chunks": write_empty_chunks,
+        "name": name,
+        "input_format": input_format,
+        "allow_gaps": allow_gaps,
+        "raw_shape": (raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
+        "raw_dtype": raw_dtype,
+        "raw_order": raw_order,
+    }
+    if dry_run:
+        plan = plan_convert(input, output, zarr_only=zarr_only, **options)
+        out_console.print(plan.summary(), markup=False)
+        return
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
-        result = run(
+        plan, out = write(
             input,
             output,
-            version=ome_version,
-            voxel_size=voxel,
-            unit=unit,
-            chunks=chunk_zyx,
-            shards=shard_zyx,
-            compression=compression,
-            levels=levels_n,
-            method=method,
-            anisotropic=anisotropic,
-            region=region,
-            crop_to_origin=crop_to_origin,
-            dtype=dtype,
-            window=window_v,
-            max_memory=budget,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            write_empty_chunks=write_empty_chunks,
+            options,
             zarr_only=zarr_only,
-            name=name,
             overwrite=overwrite,
             resume=resume,
-            dry_run=dry_run,
-            input_format=input_format,
-            allow_gaps=allow_gaps,
-            raw_shape=(raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
-            raw_dtype=raw_dtype,
-            raw_order=raw_order,
             progress=progress,
             notice=notice_printer(quiet),
         )
-    if dry_run:
-        assert isinstance(result, ConversionPlan)
-        out_console.print(result.summary(), markup=False)
-        return
+    # a plain array (--zarr-only) has no OME image to open: its plan says what it holds
+    result = plan if zarr_only else open_image(out)
     seconds = time.perf_counter() - started
     _summary(result, output, seconds, quiet)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ngffkit.cli._common import EXIT_ERROR, err_console, out_console
+from ngffkit.cli._common import EXIT_ERROR, cli_message, err_console, out_console
 from ngffkit.errors import NgffkitError
 
 EXIT_UNREADABLE = 2
@@ -39,7 +39,7 @@ def validate(
                 url, strict=strict, data=data, progress=progress if data else None
             )
     except NgffkitError as exc:
-        err_console.print(f"Error: {exc.cli_message()}", markup=False)
+        err_console.print(f"Error: {cli_message(exc)}", markup=False)
         raise typer.Exit(EXIT_UNREADABLE) from None
     if as_json:
         out_console.print_json(json.dumps(report.as_dict()))

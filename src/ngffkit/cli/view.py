@@ -45,7 +45,7 @@ def view(
     from ngffkit.view.state import LAYOUTS
 
     if layout not in LAYOUTS:
-        raise OptionError("--layout", f"{layout!r} is not one of {', '.join(LAYOUTS)}")
+        raise OptionError("layout", f"{layout!r} is not one of {', '.join(LAYOUTS)}")
     from ngffkit.view.viewer import start_view  # imports neuroglancer: only when viewing
 
     logging.getLogger("ngffkit.serve").addHandler(logging.StreamHandler())

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote
 import anyio
 from starlette.applications import Starlette
 
-from ngffkit.errors import StorageError
+from ngffkit.errors import OptionError, StorageError
 from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo
 from ngffkit.serve.paths import key_from_raw_path
 from ngffkit.serve.ranges import (
@@ -137,7 +137,7 @@ class DataServer:
         verbose: bool = False,
     ) -> None:
         if token is not None and not token:
-            raise ValueError("token must be a non-empty string or None")
+            raise OptionError("token", "must be a non-empty string, or None for no token")
         self.backend = backend
         self.listing = listing
         self.verbose = verbose
@@ -253,7 +253,10 @@ class DataServer:
             return
         if fetched.body is not None:
             if len(fetched.body) != span.length:
-                raise RuntimeError(f"short read of {key!r}")
+                raise StorageError(
+                    f"{key}: read {len(fetched.body)} bytes where {span.length} were expected "
+                    "(the file changed while it was served?)"
+                )
             await self._respond(send, plan.status, extra, fetched.body)
             return
         await self._stream(send, receive, key, plan.status, extra, span)

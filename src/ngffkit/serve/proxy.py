@@ -7,7 +7,7 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from ngffkit.errors import NgffkitError, StorageError
+from ngffkit.errors import InputError, NgffkitError, StorageError
 from ngffkit.serve.contract import Backend, DirEntry, Fetched, ObjectInfo, Select
 from ngffkit.serve.paths import is_served_name
 from ngffkit.serve.ranges import ByteSpan
@@ -284,7 +284,10 @@ class MountBackend(Backend):
     def __init__(self, mounts: dict[str, Backend]) -> None:
         for name in mounts:
             if not is_served_name(name):
-                raise ValueError(f"mount name {name!r} is not a servable path segment")
+                raise InputError(
+                    f"mount name {name!r} is not a servable path segment (one name with "
+                    "no '/', not starting with '.')"
+                )
         self.mounts = dict(mounts)
 
     def _split(self, key: str) -> tuple[Backend, str] | None:

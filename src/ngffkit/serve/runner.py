@@ -77,13 +77,13 @@ def public_hosts(host: str) -> list[str]:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port=0``: a free port)."""
     if not 0 <= port <= 65535:
-        raise InputError(f"--port {port} is not a TCP port; use 1-65535, or 0 for a free one.")
+        raise InputError(f"[[port={port}]] is not a TCP port; use 1-65535, or 0 for a free one.")
     try:
         infos = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as exc:
-        raise InputError(f"cannot bind to {host!r}: {exc.strerror}; check --bind.") from exc
+        raise InputError(f"cannot bind to {host!r}: {exc.strerror}; check [[host]].") from exc
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -96,16 +96,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise InputError(
-                f"port {port} on {host} is in use; choose another with --port "
-                "(or --port 0 for any free port)."
+                f"port {port} on {host} is in use; choose another with [[port]] "
+                "(or [[port=0]] for any free port)."
             ) from exc
         if exc.errno == errno.EACCES:
             raise InputError(
-                f"no permission to bind port {port} on {host}; use a port above 1023 with --port."
+                f"no permission to bind port {port} on {host}; use a port above 1023 with [[port]]."
             ) from exc
         if exc.errno == errno.EADDRNOTAVAIL:
             raise InputError(
-                f"address {host!r} is not an address of this machine; check --bind."
+                f"address {host!r} is not an address of this machine; check [[host]]."
             ) from exc
         raise StorageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.set_inheritable(True)

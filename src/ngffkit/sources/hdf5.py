@@ -126,7 +126,7 @@ class Hdf5Source(SourceBase):
         if not is_hdf5_file(self.path):
             raise InputError(
                 f"{self.path}: not an HDF5 file (no HDF5 signature). Check the file, or pass "
-                "the right --input-format (tiff, raw, ...) for it."
+                "the right [[input_format]] (tiff, raw, ...) for it."
             )
         h5py = _h5py()
         try:

@@ -34,7 +34,21 @@ def surface_layers(
 ) -> SurfaceLayers:
     """A lazy (layers, H, W) array of ``surface``'s layers in ``volume`` (same sampling as
     :func:`flatten`): ``arr[32]`` renders layer 32, ``arr[20:45, 0:500, 0:800]`` a region,
-    ``for row, band in arr.bands(): ...`` every layer a band of rows at a time."""
+    ``for row, band in arr.bands(): ...`` every layer a band of rows at a time.
+
+    Parameters:
+        surface: a ``.ppm`` file or a tifxyz folder.
+        volume: the OME-Zarr image or Zarr array the surface lies in.
+        layers: how many layers, centred on the surface.
+        step: the distance between layers along the normal, in level-0 voxels.
+        flip_normals: order the layers in the opposite direction.
+        level: the level of ``volume`` sampled.
+        jobs: how many tiles render at once.
+        kwargs: passed on to :class:`SurfaceLayers` (``tile``).
+
+    Returns:
+        The :class:`SurfaceLayers`; nothing is read until it is indexed.
+    """
     return SurfaceLayers(
         surface,
         volume,

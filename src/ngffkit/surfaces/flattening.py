@@ -98,6 +98,34 @@ def flatten(
     pyramid. ``composite`` (max, mean, min, median) adds ``composite.tif`` over the
     ``composite_layers`` centred layers. Memory stays within ``max_memory`` (default 2 GiB)
     at any surface size. Returns the result, or the plan with ``dry_run=True``.
+
+    Parameters:
+        surface: a ``.ppm`` file or a tifxyz folder.
+        volume: the OME-Zarr image or Zarr array the surface lies in.
+        output: a folder (``format="tiff"``) or an OME-Zarr image (``"zarr"``).
+        layers: how many layers, centred on the surface.
+        step: the distance between layers along the normal, in level-0 voxels.
+        flip_normals: render the layers in the opposite direction.
+        level: the level of ``volume`` sampled.
+        format: ``"tiff"`` or ``"zarr"``.
+        tiff_compression: ``"none"``, ``"zlib"``, ``"zstd"`` or ``"lzw"``.
+        composite: ``"max"``, ``"mean"``, ``"min"`` or ``"median"`` of the centred layers.
+        composite_layers: how many centred layers the composite spans.
+        max_memory: the memory budget, in bytes (default 2 GiB).
+        jobs: how many tiles render at once.
+        tile: the edge of a rendered tile, in surface pixels.
+        resume: finish an interrupted run with the same options.
+        overwrite: replace ``output`` if it exists (only what is clearly ours to replace).
+        dry_run: write nothing and return the plan.
+        progress: called as ``progress(done, total)`` as tiles finish.
+
+    Returns:
+        The :class:`FlattenResult`, or with ``dry_run`` the plan.
+
+    Raises:
+        InputError: the surface or an option is unusable.
+        ConflictError: ``output`` holds data that is not ours to replace.
+        MetadataError, StorageError: the volume cannot be read or the output written.
     """
     settings = _settings(
         layers, step, flip_normals, level, format, tiff_compression, composite, composite_layers

@@ -83,7 +83,7 @@ def _check_journal(journal: dict[str, Any], record: dict[str, Any], where: str) 
         if json.loads(json.dumps(journal.get(key))) != json.loads(json.dumps(value)):
             raise ConflictError(
                 f"{where} was started with other settings ({key}: {journal.get(key)!r}, now "
-                f"{value!r}); resume with the same options, or start again with --overwrite"
+                f"{value!r}); resume with the same options, or start again with [[overwrite=True]]"
             )
 
 
@@ -103,7 +103,7 @@ class TiffOutput:
         folder = loc.local_path
         if folder is None:
             raise InputError(
-                f"TIFF layers are written to a local folder, not {loc.url}; use --format zarr "
+                f"TIFF layers are written to a local folder, not {loc.url}; use [[format=zarr]] "
                 "to write to s3:// or gs://"
             )
         self.url = str(folder)
@@ -141,7 +141,7 @@ class TiffOutput:
             if overwrite and others:
                 raise ConflictError(
                     f"{folder} holds files flatten did not write ({', '.join(sorted(others)[:3])}"
-                    f"{'...' if len(others) > 3 else ''}); --overwrite replaces only a flatten "
+                    f"{'...' if len(others) > 3 else ''}); [[overwrite=True]] replaces only a flatten "
                     "output: choose another folder"
                 )
         replace_output(loc, overwrite)
@@ -337,7 +337,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConflictError(f"{path} is unreadable ({exc}); start again with --overwrite") from exc
+        raise ConflictError(
+            f"{path} is unreadable ({exc}); start again with [[overwrite=True]]"
+        ) from exc
     return value if isinstance(value, dict) else None
 
 

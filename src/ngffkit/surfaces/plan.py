@@ -109,11 +109,11 @@ def choose_budget(
             return best
         if tile // 2 < MIN_TILE:
             raise InputError(
-                f"--max-memory {max_memory / 2**20:.0f} MiB is too small to render "
+                f"[[max_memory]] {max_memory / 2**20:.0f} MiB is too small to render "
                 f"{layers} layers of a {width} px wide surface: it needs at least "
                 f"{smallest / 2**20:.0f} MiB (a band of {unit} rows of every layer, the chunk "
-                "cache and the tiles in flight); raise --max-memory, or lower --jobs or "
-                "--cache-size"
+                "cache and the tiles in flight); raise [[max_memory]], or lower [[jobs]] or "
+                "[[cache_size]]"
             )
         tile //= 2
 

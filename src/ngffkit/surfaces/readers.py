@@ -55,7 +55,17 @@ class Surface(Protocol):
 
 
 def open_surface(url: str | os.PathLike[str]) -> Surface:
-    """Open a ``.ppm`` file or a tifxyz folder (by its name: ``.ppm`` or else a folder)."""
+    """Open a ``.ppm`` file or a tifxyz folder (by its name: ``.ppm`` or else a folder).
+
+    Parameters:
+        url: the ``.ppm`` file or tifxyz folder.
+
+    Returns:
+        The surface: its points and normals, read on demand.
+
+    Raises:
+        InputError: it is not a surface ngffkit can read.
+    """
     text = os.fspath(url)
     if text.rstrip("/").lower().endswith(".ppm"):
         return PpmSurface(text)

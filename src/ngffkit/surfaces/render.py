@@ -95,7 +95,7 @@ def open_volume(url: str | os.PathLike[str], level: int = 0) -> Volume:
         raise MetadataError(f"volume {image.url} has axes in order {''.join(names)}; need zyx")
     if not -len(image.levels) <= level < len(image.levels):
         raise InputError(
-            f"--level {level} does not exist: {image.url} has levels 0 to {len(image.levels) - 1}"
+            f"[[level={level}]] does not exist: {image.url} has levels 0 to {len(image.levels) - 1}"
         )
     lvl = image.levels[level]
     base = image.levels[0]
@@ -188,6 +188,16 @@ class SurfaceLayers:
     ``layers[k]`` renders layer k, ``layers[a:b, r0:r1, c0:c1]`` a region of layers; only
     the voxels those pixels need are read. :meth:`bands` renders every layer a band of rows
     at a time (what ``flatten`` writes).
+
+    Parameters:
+        surface: a surface, or a ``.ppm`` file or tifxyz folder to open.
+        volume: the OME-Zarr image or Zarr array the surface lies in.
+        layers: how many layers, centred on the surface.
+        step: the distance between layers along the normal, in level-0 voxels.
+        flip_normals: order the layers in the opposite direction.
+        level: the level of ``volume`` sampled.
+        tile: the edge of a rendered tile, in surface pixels.
+        jobs: how many tiles render at once (default: the CPUs).
     """
 
     def __init__(

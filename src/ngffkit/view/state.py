@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ngffkit.errors import InputError, OptionError
 from ngffkit.image import Image
 from ngffkit.metadata.units import to_si
 from ngffkit.omero import measure_windows
@@ -257,9 +258,9 @@ def _unique(name: str, taken: set[str]) -> str:
 def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[str, Any]:
     """The Neuroglancer JSON state showing ``images`` (the first one sets the view)."""
     if not images:
-        raise ValueError("build_state needs at least one image")
+        raise InputError("build_state needs at least one image")
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise OptionError("layout", f"{layout!r} is not one of {', '.join(LAYOUTS)}")
     first = images[0]
     dims: dict[str, list[Any]] = {}
     for image in images:
