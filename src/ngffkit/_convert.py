@@ -89,6 +89,7 @@ def _prepare_output(
     overwrite: bool,
     resume: bool,
     notice: Notice | None,
+    tool: str = "ngff convert",
 ) -> None:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
@@ -111,7 +112,7 @@ def _prepare_output(
         else:
             _create_missing_arrays(out, plan)
             return
-    note = marker("ngff convert", fp)
+    note = marker(tool, fp)
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
     else:
@@ -270,10 +271,44 @@ def convert(
         source.check_all()
     finally:
         source.close()
-    fp = _fingerprint(plan, spec)
-    with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice)
-        job = Job(output=out.url, plan=plan, source=spec)
+    return write_plan(
+        out,
+        plan,
+        spec,
+        overwrite=overwrite,
+        resume=resume,
+        executor=executor,
+        scheduler=scheduler,
+        progress=progress,
+        notice=notice,
+    )
+
+
+def write_plan(
+    out: Location,
+    plan: ConversionPlan,
+    source: SourceSpec,
+    *,
+    overwrite: bool,
+    resume: bool,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    progress: Progress | None,
+    notice: Notice | None,
+    tool: str = "ngff convert",
+    expand: tuple[int, ...] = (),
+) -> Image | ConversionPlan:
+    """Run a checked plan of ``source`` into ``out``: the writer's lock, the partial marker
+    (or the resume check), the bricks, the group metadata last. Returns the image opened
+    (the plan, for a plain array)."""
+    fp = (
+        _fingerprint(plan, source)
+        if not expand
+        else fingerprint([_fingerprint(plan, source), expand])
+    )
+    with output_lock(out, tool):
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice, tool=tool)
+        job = Job(output=out.url, plan=plan, source=source, expand=expand)
         journal = Journal(out)
         run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
         if plan.zarr_only:
@@ -344,4 +379,4 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
     return _tuple(value)
 
 
-__all__ = ["Progress", "convert", "estimate_window"]
+__all__ = ["Progress", "convert", "estimate_window", "write_plan"]
