@@ -135,3 +135,51 @@ def test_image_with_labels(browser: Any, tmp_path: Path) -> None:
     assert code == 0, err
     _only_loopback(requests)
     assert any("/labels/cells/" in u for u in requests)
+
+
+def test_labels_added_with_ngff_labels_add_show_their_colours(
+    browser: Any, tmp_path: Path, capsys: Any
+) -> None:
+    import tifffile
+
+    from safety_helpers import cli
+
+    image = tmp_path / "added.ome.zarr"
+    write_pattern(image, version="0.4", shards=None, split="x")
+    seg = np.ones((16, 64, 64), np.int32)
+    seg[:, 32:] = 2  # label 1 on top, 2 at the bottom
+    (tmp_path / "seg").mkdir()
+    for z, plane in enumerate(seg):
+        tifffile.imwrite(tmp_path / "seg" / f"{z:02d}.tif", plane)
+    # yellow on top and blue at the bottom: neither is the grey image's colour
+    (tmp_path / "colors.csv").write_text("1,255,255,0\n2,0,0,255\n")
+    code, _out, err = cli(
+        capsys,
+        "labels",
+        "add",
+        image,
+        tmp_path / "seg",
+        "--name",
+        "cells",
+        "--colors",
+        tmp_path / "colors.csv",
+        "-q",
+    )
+    assert code == 0, err
+    view = ViewProcess(str(image), "--layout", "xy")
+    assert "added.ome.zarr cells" in " ".join(view.lines)
+
+    def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+        top, bottom = _regions(shot, centre, "y")
+        top_rgb, bottom_rgb = np.median(top, axis=0), np.median(bottom, axis=0)
+        yellow = top_rgb[0] > top_rgb[2] + 40 and top_rgb[1] > top_rgb[2] + 40
+        blue = bottom_rgb[2] > bottom_rgb[0] + 40 and bottom_rgb[2] > bottom_rgb[1] + 40
+        return bool(yellow and blue)
+
+    try:
+        _shot, requests = _open_and_wait(browser, view, check)
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+    assert any("/labels/cells/" in u for u in requests)
