@@ -412,3 +412,34 @@ def test_convert_with_labels_writes_both(tmp_path: Path, capsys: Any) -> None:
         capsys, "convert", tmp_path / "raw", tmp_path / "x.zarr", "--labels", "cells"
     )
     assert code == 2 and "--labels" in err and "NAME=INPUT" in err
+
+
+def test_killed_labels_add_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    from ngffkit.samples import scroll_volume
+    from run_helpers import kill_when_journalled, ngff
+
+    shape = (48, 160, 192)
+    raw = scroll_volume(shape, "uint16", seed=2)
+    seg = (raw // 600).astype(np.uint32) * 7  # blocky-ish labels with many runs
+    write_tiffs(tmp_path / "raw", raw)
+    write_tiffs(tmp_path / "seg", seg)
+    slow = ["--chunks", "8", "--shards", "8", "--compression", "gzip:9", "--levels", "3"]
+    images = {}
+    for run in ("ref", "killed"):
+        images[run] = tmp_path / run / "img.ome.zarr"
+        done = ngff("convert", str(tmp_path / "raw"), str(images[run]), *slow, "-q")
+        assert done.wait(timeout=300) == 0
+    add = ["labels", "add"]
+    args = [str(tmp_path / "seg"), "--name", "cells", "--jobs", "1"]
+    done = ngff(*add, str(images["ref"]), *args)
+    assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
+    proc = ngff(*add, str(images["killed"]), *args)
+    label = images["killed"] / "labels" / "cells"
+    kill_when_journalled(proc, label)
+    assert ngffkit.open(images["killed"]).labels == ()  # not listed while partial
+    again = ngff(*add, str(images["killed"]), *args)
+    assert again.wait(timeout=300) == 1  # refused: an interrupted run is there
+    resumed = ngff(*add, str(images["killed"]), *args, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read() if resumed.stderr else ""
+    assert tree_digest(images["killed"] / "labels") == tree_digest(images["ref"] / "labels")
+    assert ngffkit.open(images["killed"]).labels == ("cells",)
