@@ -443,3 +443,24 @@ def test_killed_labels_add_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read() if resumed.stderr else ""
     assert tree_digest(images["killed"] / "labels") == tree_digest(images["ref"] / "labels")
     assert ngffkit.open(images["killed"]).labels == ("cells",)
+
+
+def test_labels_add_on_a_local_dask_cluster_is_byte_identical(tmp_path: Path) -> None:
+    from run_helpers import ngff
+
+    raw = np.random.default_rng(6).integers(0, 4000, SHAPE, dtype="uint16")
+    write_tiffs(tmp_path / "raw", raw)
+    write_tiffs(tmp_path / "seg", segmentation())
+    images = {}
+    for run in ("threads", "dask"):
+        images[run] = tmp_path / run / "img.ome.zarr"
+        done = ngff("convert", str(tmp_path / "raw"), str(images[run]), "--chunks", "8", "-q")
+        assert done.wait(timeout=300) == 0
+    args = [str(tmp_path / "seg"), "--name", "cells"]
+    done = ngff("labels", "add", str(images["threads"]), *args)
+    assert done.wait(timeout=300) == 0
+    proc = ngff("labels", "add", str(images["dask"]), *args, "--executor", "dask", "--jobs", "2")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "dask: local cluster tcp://127.0.0.1:" in stderr and "done:" in stdout
+    assert tree_digest(images["dask"] / "labels") == tree_digest(images["threads"] / "labels")
