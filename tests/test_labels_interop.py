@@ -5,7 +5,6 @@ ome-zarr-models (valid), ngff-zarr; OME-Zarr 0.4 and 0.5, sharded and not."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
