@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ngffkit.errors import OptionError
+from ngffkit.errors import InputError, OptionError
 from ngffkit.plan import ConversionPlan, ConvertOptions, MiB, Stage, check_whole_shards, make_plan
 
 Box = tuple[tuple[int, int], ...]
@@ -107,6 +107,10 @@ def plans(draw: st.DrawFn) -> ConversionPlan | None:
         return make_plan(shape, dtype, ("z", "y", "x"), options, window_cheap=draw(st.booleans()))
     except OptionError:
         return None  # a budget too small for this input: refused up front, not planned
+    except InputError as exc:
+        # more levels than the shape allows (1×1×1 with levels=2): refused, not planned
+        assert "downsampling steps" in str(exc)
+        return None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
