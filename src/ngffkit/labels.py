@@ -20,6 +20,7 @@ import dataclasses
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -156,16 +157,32 @@ def scan_boxes(
 
 
 def scan_labels(
-    source: Any, region: Sequence[tuple[int, int]], *, jobs: int, budget: int, where: str
+    source: Any,
+    region: Sequence[tuple[int, int]],
+    *,
+    jobs: int,
+    budget: int,
+    where: str,
+    progress: Progress | None = None,
 ) -> LabelValues:
-    """Read ``region`` of ``source`` once, a brick per worker, and merge its values."""
+    """Read ``region`` of ``source`` once, a brick per worker, and merge its values;
+    ``progress(bytes done, bytes total)`` as bricks finish."""
     workers = max(1, jobs)
     # a brick, its distinct values and the sort's copy: about three bricks per worker
     limit = max(1 << 20, min(SCAN_BRICK, (budget - BASE_MEMORY) // (3 * workers)))
     boxes = scan_boxes(region, source.dtype.itemsize, limit)
+    total = math.prod(b - a for a, b in region) * source.dtype.itemsize
+    done = [0]
+    lock = threading.Lock()
 
     def one(box: tuple[slice, ...]) -> tuple[int, int, np.ndarray]:
-        return brick_values(np.asarray(source.read(box)), where)
+        data = np.asarray(source.read(box))
+        found = brick_values(data, where)
+        if progress is not None:
+            with lock:
+                done[0] += data.nbytes
+                progress(done[0], total)
+        return found
 
     if workers == 1:
         return merge_values(one(b) for b in boxes)
@@ -457,8 +474,15 @@ def add_labels(
             check_apart(Path(src_spec.path) if "://" not in src_spec.path else None, out)
             source.check_all()
             src_region = [r for i, r in enumerate(plan.region) if i not in expand]
+            if notice is not None:
+                notice(f"reading the label values of {where} (then writing the levels)")
             values = scan_labels(
-                source, src_region, jobs=jobs or cpu_count(), budget=budget, where=where
+                source,
+                src_region,
+                jobs=jobs or cpu_count(),
+                budget=budget,
+                where=where,
+                progress=progress,
             )
             out_dtype = label_dtype(values, dtype)
         meta, note = image_label(
