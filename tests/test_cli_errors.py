@@ -112,6 +112,22 @@ MATRIX: list[tuple[list[str], str]] = [
     (["flatten", "{w}/docs", "{w}/img.zarr", "{w}/docs", "--overwrite"], "docs"),
     (["flatten", "{w}/notes.txt", "{w}/img.zarr", "{out}", "--layers", "0"], "--layers"),
     (["flatten", "{w}/notes.txt", "{w}/img.zarr", "{out}", "--jobs", "0"], "--jobs"),
+    (["labels", "add", "{w}/img.zarr", "{w}/missing", "--name", "x"], "missing"),
+    (["labels", "add", "{w}/nothing.zarr", "{w}/stack", "--name", "x"], "nothing.zarr"),
+    (["labels", "add", "{w}/notes.txt", "{w}/stack", "--name", "x"], "notes.txt"),
+    (["labels", "add", "{w}/img.zarr", "{w}/garbage.tif", "--name", "x"], "garbage.tif"),
+    (["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x"], "16×32×32"),
+    (["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "a/b"], "--name"),
+    (["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--method", "mean"], "--method"),
+    (["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--jobs", "0"], "--jobs"),
+    (
+        ["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--colors", "{w}/notes.txt"],
+        "notes.txt",
+    ),
+    (
+        ["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--dtype", "float32"],
+        "--dtype",
+    ),
     (["no-such-command"], "no-such-command"),
 ]
 
@@ -121,6 +137,7 @@ def test_the_matrix_covers_every_command() -> None:
 
     register_commands()
     commands = {info.name for info in app.registered_commands}
+    commands |= {info.name for info in app.registered_groups}  # `ngff labels add`
     assert commands <= {args[0] for args, _ in MATRIX}
 
 

@@ -184,7 +184,14 @@ def test_info_json_has_the_same_facts(run_cli: Any, ours: dict[str, Path], versi
     assert data["stored_bytes"] == sum(lv["stored_bytes"] for lv in data["levels"])
     assert data["levels"][1]["scale"] == [4.0, 1.0, 1.0]
     assert data["labels"] == [
-        {"name": "cells", "levels": 3, "dtype": "uint32", "shape": [20, 64, 64]}
+        {
+            "name": "cells",
+            "levels": 3,
+            "dtype": "uint32",
+            "shape": [20, 64, 64],
+            "values": None,  # not recorded by that writer; info reads no chunks
+            "colors": 2,
+        }
     ]
 
 

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "src" / "ngffkit"
 
 def commands() -> list[str]:
     register_commands()
-    return sorted(str(info.name) for info in app.registered_commands)
+    groups = [str(info.name) for info in app.registered_groups]  # `ngff labels add`
+    return sorted([str(info.name) for info in app.registered_commands] + groups)
 
 
 def table_commands(path: Path) -> dict[str, str]:

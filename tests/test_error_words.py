@@ -7,15 +7,14 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
 
 import ngffkit
+from _support import cli
 from ngffkit.cli._common import cli_message, cli_words, option_name
-from safety_helpers import cli
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ngffkit"
 FLAG = re.compile(r"(?<![\w`-])--[a-z][a-z-]*")
@@ -46,7 +45,7 @@ def test_convert_names_its_parameters(stack: Path, tmp_path: Path) -> None:
     assert cli_message(info.value).startswith("Invalid value for --ranges: 0:99 on axis z")
 
 
-def test_compress_names_its_parameters(stack: Path, tmp_path: Path, capsys: Any) -> None:
+def test_compress_names_its_parameters(stack: Path, tmp_path: Path) -> None:
     image = tmp_path / "img.ome.zarr"
     ngffkit.convert(stack, image, voxel_size=1.0, unit="micrometer", levels=1, chunks=8)
     with pytest.raises(ngffkit.OptionError) as info:
@@ -56,13 +55,13 @@ def test_compress_names_its_parameters(stack: Path, tmp_path: Path, capsys: Any)
     with pytest.raises(ngffkit.OptionError) as info:
         ngffkit.compress(image, output=tmp_path / "c.zarr", rollback=True)
     assert info.value.option == "rollback" and "does not go with output " in str(info.value)
-    code, _, err = cli(capsys, "compress", image, "--output", tmp_path / "c.zarr", "--rollback")
+    code, _, err = cli("compress", image, "--output", tmp_path / "c.zarr", "--rollback")
     assert code == 2
     assert err == (
         "Error: Invalid value for --rollback: undoes an interrupted in-place compress; it "
         "does not go with --output (delete the output instead)\n"
     )
-    code, _, err = cli(capsys, "compress", image, "--format", "0.4", "--shards", "16")
+    code, _, err = cli("compress", image, "--format", "0.4", "--shards", "16")
     assert code == 2
     assert "Invalid value for --shards: needs --format 0.5: OME-Zarr 0.4" in err
 

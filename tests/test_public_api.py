@@ -34,6 +34,7 @@ EXPECTED = {
     "ValidationReport",
     "Voxel",
     "__version__",
+    "add_labels",
     "compress",
     "convert",
     "create_image",

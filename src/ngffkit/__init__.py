@@ -3,6 +3,7 @@
 The public names are few: :func:`convert` a stack, file or array to a multiscale image
 (:func:`plan_convert` returns the :class:`ConversionPlan` first, writing nothing),
 :func:`downsample` (add levels to) and :func:`compress` (re-encode) an existing one;
+:func:`add_labels` (or ``Image.add_labels``) to write a segmentation beside an image;
 :func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
 :func:`pyramid_spec`) to write one; :func:`validate` and :func:`describe` to check and
@@ -44,6 +45,7 @@ if typing.TYPE_CHECKING:
     from ngffkit.image import Image
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
+    from ngffkit.labels import add_labels
     from ngffkit.level import Level
     from ngffkit.plan import ConversionPlan
     from ngffkit.spec import ImageSpec, LevelSpec, pyramid_spec
@@ -55,6 +57,7 @@ __version__ = "0.1.0"
 
 # public name -> (module, name in that module)
 _LAZY: dict[str, tuple[str, str]] = {
+    "add_labels": ("ngffkit.labels", "add_labels"),
     "compress": ("ngffkit._recompress", "compress"),
     "convert": ("ngffkit._convert", "convert"),
     "plan_convert": ("ngffkit._convert", "plan_convert"),
@@ -98,6 +101,7 @@ __all__ = [
     "ValidationReport",
     "Voxel",
     "__version__",
+    "add_labels",
     "compress",
     "convert",
     "create_image",

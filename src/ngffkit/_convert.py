@@ -93,6 +93,7 @@ def _prepare_output(
     overwrite: bool,
     resume: bool,
     notice: Notice | None,
+    tool: str = "ngff convert",
 ) -> None:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
@@ -110,7 +111,7 @@ def _prepare_output(
             if notice is not None:
                 notice(f"nothing of {out.display()} was written yet; starting the conversion")
             resume = False
-    note = marker("ngff convert", fp)
+    note = marker(tool, fp)
     if plan.zarr_only:
         _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
     else:
@@ -400,11 +401,44 @@ def write(
     return the plan it ran and the output. The one writer behind :func:`convert` and
     ``ngff convert``, whose ``--zarr-only`` writes a plain array (no image to open)."""
     plan, spec, out = _planned(input, output, options, zarr_only=zarr_only, check=True)
-    executor, scheduler = options.get("executor", "local"), options.get("scheduler")
-    fp = _fingerprint(plan, spec)
-    with output_lock(out, "ngff convert"):
-        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice)
-        job = Job(output=out.url, plan=plan, source=spec)
+    write_plan(
+        out,
+        plan,
+        spec,
+        overwrite=overwrite,
+        resume=resume,
+        executor=options.get("executor", "local"),
+        scheduler=options.get("scheduler"),
+        progress=progress,
+        notice=notice,
+    )
+    return plan, out
+
+
+def write_plan(
+    out: Location,
+    plan: ConversionPlan,
+    source: SourceSpec,
+    *,
+    overwrite: bool,
+    resume: bool,
+    executor: Executor | str | Any,
+    scheduler: str | None,
+    progress: Progress | None,
+    notice: Notice | None,
+    tool: str = "ngff convert",
+    expand: tuple[int, ...] = (),
+) -> Location:
+    """Run a checked plan of ``source`` into ``out``: the writer's lock, the partial marker
+    (or the resume check), the bricks, the group metadata last (with the ``omero`` block,
+    for images). ``expand`` inserts size-1 axes after each read (a z,y,x label of a
+    c,z,y,x image); ``tool`` names the writer in the marker and the lock."""
+    fp = _fingerprint(plan, source)
+    if expand:
+        fp = fingerprint([fp, expand])
+    with output_lock(out, tool):
+        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice, tool=tool)
+        job = Job(output=out.url, plan=plan, source=source, expand=expand)
         journal = Journal(out)
         run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
         if plan.zarr_only:
@@ -412,7 +446,7 @@ def write(
         else:
             finish_image(out, with_rendering(out, plan.spec))
         journal.clear()
-    return plan, out
+    return out
 
 
 def _planned(
@@ -562,4 +596,4 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
     return _tuple(value)
 
 
-__all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write"]
+__all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write", "write_plan"]

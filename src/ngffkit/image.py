@@ -225,6 +225,19 @@ class Image:
             )
         return self.levels[index]
 
+    def add_labels(self, name: str, source: Any, **options: Any) -> Image:
+        """Write ``source`` (a numpy array in this image's axis order, or anything
+        :func:`ngffkit.convert` reads) as the label image ``labels/<name>`` and return it;
+        ``options`` are :func:`ngffkit.add_labels`'s (``colors``, ``properties``,
+        ``method``, ``dtype``, ``overwrite``…)."""
+        from ngffkit.labels import add_labels
+
+        result = add_labels(self, source, name=name, **options)
+        if not isinstance(result, Image):
+            raise InputError("Image.add_labels writes labels; use ngffkit.add_labels for a dry run")
+        self.labels = tuple(open_image(self.location).labels)
+        return result
+
     def label(self, name: str) -> Image:
         """Open the label image ``labels/<name>``."""
         if name not in self.labels:

@@ -89,6 +89,8 @@ def describe(
                     "levels": len(label.levels),
                     "dtype": label.dtype.name,
                     "shape": list(label.shape),
+                    "values": label_values(label),
+                    "colors": len(label.image_label.colors or ()) if label.image_label else 0,
                 }
             )
         except Exception as exc:  # a broken label must not hide the image
@@ -145,4 +147,14 @@ def _describe_partial(loc: Location, message: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["describe"]
+def label_values(label: Image) -> dict[str, Any] | None:
+    """A label image's value range as recorded when it was written (``ngff labels add``
+    keeps ``min``, ``max`` and ``count`` in its multiscale's metadata); None when it was not
+    (info reads no chunks: measuring would read the data)."""
+    recorded = (label.multiscale.metadata or {}).get("label_values")
+    if isinstance(recorded, dict) and {"min", "max"} <= set(recorded):
+        return {k: recorded.get(k) for k in ("min", "max", "count")}
+    return None
+
+
+__all__ = ["describe", "label_values"]

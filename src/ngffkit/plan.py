@@ -82,6 +82,9 @@ class ConvertOptions(BaseModel):
     write_empty_chunks: bool = False
     zarr_only: bool = False
     name: str | None = None
+    # the downsampling factors per level (array order), when they must follow another
+    # image's pyramid (a label image follows its image); None: planned from the voxel size
+    factors: tuple[tuple[int, ...], ...] | None = None
 
     @field_validator("method")
     @classmethod
@@ -342,6 +345,8 @@ def make_plan(
     voxel_list = [float(voxel.get(axes[i], 1.0)) for i in spatial]
     if options.zarr_only:
         steps: list[tuple[int, ...]] = []
+    elif options.factors is not None:
+        steps = [tuple(int(f) for f in step) for step in options.factors]
     else:
         spatial_steps = plan_factors(
             [out_shape[i] for i in spatial],

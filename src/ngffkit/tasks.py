@@ -57,6 +57,10 @@ class Job:
     (:meth:`Journal.start`) for a resume after a crash. ``ngff compress`` always syncs: it
     deletes the original once the copy is written."""
 
+    expand: tuple[int, ...] = ()
+    """Axes of the output that ``source`` lacks (size 1 there), inserted after each read: a
+    z,y,x label stack written beside a c,z,y,x image."""
+
     storage: StorageOptions = field(default_factory=default_options)
     """How the tasks reach remote stores: the options in effect where the job was made (a
     call's ``storage_options=``, else the process's), so that worker threads and Dask
@@ -224,8 +228,14 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         assert job.source is not None
         source = _source(job.source)
         offset = [a for a, _ in plan.region]
-        region = tuple(slice(o + a, o + b) for o, (a, b) in zip(offset, box, strict=True))
+        region = tuple(
+            slice(o + a, o + b)
+            for i, (o, (a, b)) in enumerate(zip(offset, box, strict=True))
+            if i not in job.expand
+        )
         data = source.read(region)
+        if job.expand:
+            data = np.expand_dims(data, job.expand)
         return cast(data, plan.window, plan.out_dtype)
     store = level_store(
         job.output,

@@ -195,3 +195,48 @@ def test_webknossos_layer_shows_the_xy_plane(
     write_wk_layer(tmp_path / "ds", zyx)
     view = ViewProcess(str(tmp_path / "ds" / "color"), "--layout", "xy")
     _shown_and_stopped(browser, view, _halves("x"))
+
+
+def test_labels_added_with_ngff_labels_add_show_their_colours(browser: Any, tmp_path: Path) -> None:
+    import tifffile
+
+    from _support import cli
+
+    image = tmp_path / "added.ome.zarr"
+    write_pattern(image, version="0.4", shards=None, split="x")
+    seg = np.ones((16, 64, 64), np.int32)
+    seg[:, 32:] = 2  # label 1 on top, 2 at the bottom
+    (tmp_path / "seg").mkdir()
+    for z, plane in enumerate(seg):
+        tifffile.imwrite(tmp_path / "seg" / f"{z:02d}.tif", plane)
+    # yellow on top and blue at the bottom: neither is the grey image's colour
+    (tmp_path / "colors.csv").write_text("1,255,255,0\n2,0,0,255\n")
+    code, _out, err = cli(
+        "labels",
+        "add",
+        image,
+        tmp_path / "seg",
+        "--name",
+        "cells",
+        "--colors",
+        tmp_path / "colors.csv",
+        "-q",
+    )
+    assert code == 0, err
+    view = ViewProcess(str(image), "--layout", "xy")
+    assert "added.ome.zarr cells" in " ".join(view.lines)
+
+    def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+        top, bottom = _regions(shot, centre, "y")
+        top_rgb, bottom_rgb = np.median(top, axis=0), np.median(bottom, axis=0)
+        yellow = top_rgb[0] > top_rgb[2] + 40 and top_rgb[1] > top_rgb[2] + 40
+        blue = bottom_rgb[2] > bottom_rgb[0] + 40 and bottom_rgb[2] > bottom_rgb[1] + 40
+        return bool(yellow and blue)
+
+    try:
+        _shot, requests = _open_and_wait(browser, view, check)
+    finally:
+        code, _out, err = view.stop()
+    assert code == 0, err
+    _only_loopback(requests)
+    assert any("/labels/cells/" in u for u in requests)

@@ -251,6 +251,9 @@ def add_storage_options(app: typer.Typer) -> None:
     for info in app.registered_commands:
         if info.callback is not None and not getattr(info.callback, "storage_options", False):
             info.callback = with_storage_options(info.callback)
+    for group in app.registered_groups:  # sub-commands (`ngff labels add`)
+        if group.typer_instance is not None:
+            add_storage_options(group.typer_instance)
 
 
 def usage_error(option: str, message: str) -> typer.BadParameter:

@@ -22,6 +22,7 @@ from ngffkit.cli._common import run_app
 # Order is the order in `ngff --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "convert",
+    "labels",
     "downsample",
     "compress",
     "info",
@@ -92,7 +93,9 @@ def register_commands(only: str | None = None) -> None:
     """Register every command module present (or only the module of command ``only``)."""
     names = COMMAND_MODULES if only is None else (only,)
     for name in names:
-        if any(info.name == name.replace("_", "-") for info in app.registered_commands):
+        if any(info.name == name.replace("_", "-") for info in app.registered_commands) or any(
+            info.name == name for info in app.registered_groups
+        ):
             continue
         try:
             module = importlib.import_module(f"ngffkit.cli.{name}")
@@ -150,7 +153,7 @@ def main() -> None:
     gc.disable()
     args = sys.argv[1:]
     register_commands(_requested(args))
-    if not app.registered_commands:
+    if not app.registered_commands and not app.registered_groups:
         register_commands()
     gc.freeze()
     gc.enable()

@@ -145,6 +145,14 @@ def convert(
     raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
     raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
     raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
+    labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--labels",
+            help="NAME=INPUT: also write INPUT (any input convert reads) as the label image "
+            "OUTPUT/labels/NAME, as ngff labels add does. Repeatable.",
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Convert an image stack (or file, or array) to a multiscale OME-Zarr image.
@@ -176,10 +184,33 @@ def convert(
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
+    label_inputs = parse_labels(labels or [])
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit._convert import plan_convert, write
     from ngffkit.image import open_image
 
+    if label_inputs:
+        from ngffkit.errors import OptionError
+        from ngffkit.labels import check_label_name
+
+        for label_name in label_inputs:
+            try:
+                check_label_name(label_name)
+            except OptionError as exc:
+                raise typer.BadParameter(exc.detail, param_hint="--labels") from None
+        if resume and _complete(output):
+            # the image was finished before the run stopped: only the labels are left
+            add_all_labels(
+                output,
+                label_inputs,
+                resume=True,
+                max_memory=budget,
+                jobs=jobs,
+                executor=executor,
+                scheduler=scheduler,
+                quiet=quiet,
+            )
+            return
     options: dict[str, Any] = {
         "version": ome_version,
         "voxel_size": voxel,
@@ -209,6 +240,12 @@ def convert(
     if dry_run:
         plan = plan_convert(input, output, zarr_only=zarr_only, **options)
         out_console.print(plan.summary(), markup=False)
+        if label_inputs:
+            out_console.print(
+                "labels (planned once the image is written): "
+                + ", ".join(f"{n} from {i}" for n, i in label_inputs.items()),
+                markup=False,
+            )
         return
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
@@ -226,6 +263,86 @@ def convert(
     result = plan if zarr_only else open_image(out)
     seconds = time.perf_counter() - started
     _summary(result, output, seconds, quiet)
+    if label_inputs:
+        add_all_labels(
+            output,
+            label_inputs,
+            resume=resume,
+            max_memory=budget,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            quiet=quiet,
+        )
+
+
+def parse_labels(values: list[str]) -> dict[str, str]:
+    """``NAME=INPUT`` options as ``{name: input}`` (names unique)."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise typer.BadParameter(
+                f"{value!r} should be NAME=INPUT (e.g. cells=segmentation/)",
+                param_hint="--labels",
+            )
+        if name.strip() in out:
+            raise typer.BadParameter(f"{name.strip()!r} is given twice", param_hint="--labels")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def _complete(output: str) -> bool:
+    from ngffkit.image import read_group_attrs
+    from ngffkit.markers import PARTIAL_MARKER
+    from ngffkit.storage import resolve
+
+    loc = resolve(output)
+    return loc.read(PARTIAL_MARKER) is None and read_group_attrs(loc) is not None
+
+
+def add_all_labels(
+    output: str,
+    label_inputs: dict[str, str],
+    *,
+    resume: bool,
+    max_memory: int | None,
+    jobs: int | None,
+    executor: str,
+    scheduler: str | None,
+    quiet: bool,
+) -> None:
+    """The label images of ``convert --labels``, one after the other, into the new image.
+    With ``--resume`` a label image already listed is kept and an interrupted one finished."""
+    from ngffkit.cli.labels import summary
+    from ngffkit.image import open_image
+    from ngffkit.labels import add_labels
+    from ngffkit.markers import PARTIAL_MARKER
+
+    image = open_image(output)
+    for name, source in label_inputs.items():
+        if resume and name in image.labels:
+            continue
+        partial = image.location.child("labels", name).read(PARTIAL_MARKER) is not None
+        started = time.perf_counter()
+        with (
+            partial_on_interrupt(output),
+            progress_bar(f"labels {name}", quiet) as progress,
+        ):
+            label = add_labels(
+                image,
+                source,
+                name=name,
+                resume=resume and partial,
+                max_memory=max_memory,
+                jobs=jobs,
+                executor=executor,
+                scheduler=scheduler,
+                progress=progress,
+                notice=notice_printer(quiet),
+            )
+        image = open_image(output)
+        say(summary(label, time.perf_counter() - started), quiet)
 
 
 def _summary(result: object, output: str, seconds: float, quiet: bool) -> None:

@@ -105,7 +105,7 @@ def render(data: dict[str, Any]) -> Tree:
             else:
                 labels.add(
                     f"{label['name']}: {label['levels']} levels, {label['dtype']}, "
-                    f"shape {_shape(label['shape'])}"
+                    f"shape {_shape(label['shape'])}{_label_values(label)}"
                 )
     else:
         tree.add("labels: none")
@@ -130,6 +130,19 @@ def info(
         out_console.print_json(json.dumps(data, default=str))
     else:
         out_console.print(render(data))
+
+
+def _label_values(label: dict[str, Any]) -> str:
+    values = label.get("values")
+    text = ""
+    if values:
+        count = values.get("count")
+        text = f", values {values['min']}..{values['max']}" + (
+            f" ({count} distinct)" if count is not None else ""
+        )
+    if label.get("colors"):
+        text += f", {label['colors']} colours"
+    return text
 
 
 def register(app: typer.Typer) -> None:
