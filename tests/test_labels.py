@@ -19,7 +19,7 @@ import ngffkit
 from _support import cli
 from ngffkit.kernels import downsample
 from ngffkit.label_metadata import auto_colors
-from ngffkit.labels import (
+from ngffkit.label_values import (
     MAX_COLORS,
     brick_values,
     merge_values,
