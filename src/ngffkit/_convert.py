@@ -30,7 +30,8 @@ from ngffkit.layout import ImageSpec, create_image, finish_image
 from ngffkit.markers import PARTIAL_MARKER, fingerprint, marker, resumable
 from ngffkit.metadata.models import is_space_name
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
-from ngffkit.sources import SourceSpec, open_source
+from ngffkit.sources import SourceSpec
+from ngffkit.sources.channels import open_inputs
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
 
@@ -158,7 +159,7 @@ def _create_plain_array(
 
 @accepts_storage_options
 def convert(
-    input: str | os.PathLike[str] | SourceSpec,
+    input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     version: str = "0.5",
@@ -189,6 +190,10 @@ def convert(
     raw_shape: tuple[int, int, int] | None = None,
     raw_dtype: str | None = None,
     raw_order: str = "C",
+    channel_names: Sequence[str] | None = None,
+    pattern: str | None = None,
+    time_step: float | None = None,
+    time_unit: str | None = None,
     progress: Progress | None = None,
     notice: Notice | None = None,
     storage_options: StorageOptionsArg = None,
@@ -200,7 +205,11 @@ def convert(
     array order, z,y,x — the CLI's x,y,z triple pasted here would swap x and z, so prefer
     the names. ``region`` is (start, stop) per axis in array order.
     ``shards="none"`` writes unsharded OME-Zarr 0.5 (default: 4 chunks per axis).
-    ``raw_shape`` alone is x,y,z, as the raw file's own description usually is. With
+    ``raw_shape`` alone is x,y,z, as the raw file's own description usually is.
+    Several inputs (a list) become the channels of one image, named ``channel_names`` (else
+    after the inputs); ``pattern`` reads a folder of files named like
+    ``img_t{t}_c{c}_z{z}.tif`` as t,c,z (see docs/channels.md). ``time_step`` and
+    ``time_unit`` set the t axis's scale and unit (over the input's own). With
     ``dry_run=True`` nothing is written and the plan is returned.
 
     ``executor`` is ``"local"`` (threads), ``"dask"`` (the cluster at ``scheduler``, or a
@@ -211,8 +220,9 @@ def convert(
     """
     out = resolve(output)
     jobs, budget = cluster_budget(executor, scheduler, jobs, max_memory)
-    source = open_source(
+    source = open_inputs(
         input,
+        pattern=pattern,
         input_format=input_format,
         allow_gaps=allow_gaps,
         raw_shape=raw_shape,
@@ -259,6 +269,9 @@ def convert(
             write_empty_chunks=write_empty_chunks,
             zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
+            channel_names=tuple(channel_names) if channel_names is not None else None,
+            time_step=time_step,
+            time_unit=time_unit,
         )
         plan = _plan(source, axes, options)
         if dry_run:
@@ -266,7 +279,8 @@ def convert(
         for note in plan.notes:
             if note.startswith("no voxel size") or note.startswith("no unit"):
                 warnings.warn(note, NgffWarning, stacklevel=2)
-        check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
+        for part in spec.parts or (spec,):
+            check_apart(Path(part.path) if part.path and "://" not in part.path else None, out)
         source.check_all()
     finally:
         source.close()
@@ -298,6 +312,8 @@ def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> Conver
             cpu_count=cpu_count(),
             input_axes=source.input_axes,
             source_origin=source.origin,
+            source_channels=source.channels,
+            source_time=(source.time_step, source.time_unit),
         )
     except OptionError as exc:
         if exc.option != "ranges" or not source.input_axes:

@@ -31,7 +31,8 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
-from ngffkit.metadata.models import is_space_name
+from ngffkit.metadata.models import ChannelInfo, is_space_name
+from ngffkit.series import channels_for, time_axis
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -81,6 +82,9 @@ class ConvertOptions(BaseModel):
     write_empty_chunks: bool = False
     zarr_only: bool = False
     name: str | None = None
+    channel_names: tuple[str, ...] | None = None
+    time_step: float | None = None
+    time_unit: str | None = None
 
     @field_validator("method")
     @classmethod
@@ -410,6 +414,8 @@ def make_plan(
     window_cheap: bool = True,
     input_axes: str | None = None,
     source_origin: Mapping[str, float] | None = None,
+    source_channels: Sequence[ChannelInfo] = (),
+    source_time: tuple[float | None, str | None] = (None, None),
     cpu_count: int = 2,
     base_stored: bool = False,
 ) -> ConversionPlan:
@@ -432,7 +438,14 @@ def make_plan(
     voxel = dict(source_voxel_size or {})
     voxel.update(options.voxel_size or {})
     unit = options.unit or source_unit
-    axis_objs = make_axes(list(axes), unit)
+    time_step, time_unit = time_axis(
+        axes,
+        step=options.time_step,
+        unit=options.time_unit,
+        source_step=source_time[0],
+        source_unit=source_time[1],
+    )
+    axis_objs = make_axes(list(axes), unit, time_unit)
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
@@ -500,7 +513,11 @@ def make_plan(
         out_shape,
         out_dtype,
         axes=axis_objs,
-        voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
+        # one value per axis: the voxel size on space axes, the time step on t
+        voxel_size=[
+            float(voxel.get(a, 1.0)) if sp else float(time_step or 1.0) if a == "t" else 1.0
+            for a, sp in zip(axes, space, strict=True)
+        ],
         factors=steps,
         chunks=chunks,
         shards=shards,
@@ -513,6 +530,14 @@ def make_plan(
     )
     if input_axes:
         spec = spec.model_copy(update={"input_axes": f"{input_axes} -> {','.join(axes)}"})
+    channels = channels_for(axes, out_shape, names=options.channel_names, source=source_channels)
+    if channels:
+        spec = spec.model_copy(update={"channels": channels})
+    if "t" in axes and not options.zarr_only and (time_step is None or time_unit is None):
+        notes.append(
+            "the input gives no time step and unit: t is written with scale "
+            f"{time_step or 1:g} and {time_unit or 'no unit'}; give --time-step and --time-unit"
+        )
 
     jobs = max(1, options.jobs or cpu_count)
     compiled = (
