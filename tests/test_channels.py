@@ -219,3 +219,115 @@ def test_time_options_need_a_time_axis(tmp_path: Path) -> None:
             pattern="img_t{t}_c{c}_z{z}.tif",
             time_unit="parsec",
         )
+
+
+def write_ome_tczyx(path: Path) -> np.ndarray:
+    """A 2-channel × 3-timepoint OME-TIFF with physical sizes, time step, names, colours."""
+    data = np.random.default_rng(3).integers(0, 4000, (3, 2, 4, 24, 32), dtype=np.uint16)
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        metadata={
+            "axes": "TCZYX",
+            "PhysicalSizeX": 0.25,
+            "PhysicalSizeY": 0.25,
+            "PhysicalSizeZ": 1.5,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeYUnit": "µm",
+            "PhysicalSizeZUnit": "µm",
+            "TimeIncrement": 2.5,
+            "TimeIncrementUnit": "min",
+            "Channel": {"Name": ["DAPI", "GFP"], "Color": [-16776961, 16711935]},
+        },
+    )
+    return data
+
+
+def test_an_ome_tiff_keeps_t_c_names_colours_sizes_and_time_step(tmp_path: Path) -> None:
+    data = write_ome_tczyx(tmp_path / "cells.ome.tif")
+    out = tmp_path / "cells.zarr"
+    plan = ngffkit.convert(tmp_path / "cells.ome.tif", out, dry_run=True)
+    assert isinstance(plan, ConversionPlan)
+    assert [(c.label, c.color) for c in plan.spec.channels] == [
+        ("DAPI", "FF0000"),
+        ("GFP", "00FF00"),
+    ]
+    assert "channels: DAPI #FF0000, GFP #00FF00" in plan.describe()
+    image = ngffkit.convert(tmp_path / "cells.ome.tif", out, levels=2)
+    assert isinstance(image, ngffkit.Image)
+    np.testing.assert_array_equal(image.levels[0].read(), data)
+    assert [(a["name"], a["type"], a.get("unit")) for a in _axes(out)] == [
+        ("t", "time", "minute"),
+        ("c", "channel", None),
+        ("z", "space", "micrometer"),
+        ("y", "space", "micrometer"),
+        ("x", "space", "micrometer"),
+    ]
+    assert _scale0(out) == [2.5, 1.0, 1.5, 0.25, 0.25]
+    # the pyramid halves y and x only; t and c keep their extent and chunk 1
+    assert image.levels[1].shape == (3, 2, 4, 12, 16)
+    assert image.levels[0].info.chunks[:2] == (1, 1)
+    report = ngffkit.validate(out, strict=True)
+    assert report.valid and not report.warnings, report.as_dict()
+    # --time-step / --time-unit override what the file says
+    ngffkit.convert(
+        tmp_path / "cells.ome.tif",
+        out,
+        overwrite=True,
+        time_step=100,
+        time_unit="ms",
+        channel_names=["nuclei", "membrane"],
+    )
+    assert _axes(out)[0]["unit"] == "millisecond" and _scale0(out)[0] == 100.0
+
+
+def test_an_imagej_hyperstack_keeps_t_c_labels_and_frame_interval(tmp_path: Path) -> None:
+    data = np.random.default_rng(4).integers(0, 200, (3, 4, 2, 16, 20), dtype=np.uint8)
+    luts = [np.zeros((3, 256), np.uint8) for _ in range(2)]
+    luts[0][2] = np.arange(256)  # blue
+    luts[1][1] = np.arange(256)  # green
+    tifffile.imwrite(
+        tmp_path / "hyper.tif",
+        data,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={
+            "axes": "TZCYX",
+            "finterval": 0.5,
+            "tunit": "sec",
+            "spacing": 2.0,
+            "unit": "um",
+            # ImageJ keeps per-plane labels (c fastest, then z, then t): channel names live there
+            "Labels": [
+                f"{c}-{z}-{t}" if z or t else ["Hoechst", "GFP"][c]
+                for t in range(3)
+                for z in range(4)
+                for c in range(2)
+            ],
+            "LUTs": luts,
+        },
+    )
+    with open_source(tmp_path / "hyper.tif") as src:
+        assert src.axes == ("t", "c", "z", "y", "x") and src.shape == (3, 2, 4, 16, 20)
+        np.testing.assert_array_equal(
+            src.read(tuple(slice(0, n) for n in src.shape)), data.transpose(0, 2, 1, 3, 4)
+        )
+        assert (src.time_step, src.time_unit) == (0.5, "second")
+        assert [(c.label, c.color) for c in src.channels] == [
+            ("Hoechst", "0000FF"),
+            ("GFP", "00FF00"),
+        ]
+        assert src.voxel_size == {"x": 0.25, "y": 0.25, "z": 2.0}
+
+
+def test_rgb_samples_of_an_ome_tiff_become_c(tmp_path: Path) -> None:
+    data = np.random.default_rng(5).integers(0, 255, (2, 3, 16, 20, 3), dtype=np.uint8)
+    tifffile.imwrite(
+        tmp_path / "rgb.ome.tif", data, ome=True, photometric="rgb", metadata={"axes": "TZYXS"}
+    )
+    with open_source(tmp_path / "rgb.ome.tif") as src:
+        assert src.axes == ("t", "c", "z", "y", "x") and src.shape == (2, 3, 3, 16, 20)
+        np.testing.assert_array_equal(
+            src.read(tuple(slice(0, n) for n in src.shape)), data.transpose(0, 4, 1, 2, 3)
+        )

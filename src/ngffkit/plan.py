@@ -32,7 +32,7 @@ from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.layout import ImageSpec, make_axes, pyramid_spec
 from ngffkit.metadata.models import ChannelInfo, is_space_name
-from ngffkit.series import channels_for, time_axis
+from ngffkit.series import axis_lines, channels_for, time_axis
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -210,6 +210,7 @@ class ConversionPlan:
             + (", one plain Zarr array (--zarr-only)" if self.zarr_only else "")
             + f", {self.spec.dtype}, {self.spec.compression}, method {self.spec.method}",
         ]
+        lines.extend(axis_lines(self.spec.axes, self.spec.channels))
         if self.window is not None:
             lines.append(
                 f"cast: {self.source_dtype} -> {self.spec.dtype}, window "

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from ngffkit.errors import OptionError
-from ngffkit.metadata.models import ChannelInfo
+from ngffkit.metadata.models import Axis, ChannelInfo
 from ngffkit.metadata.units import TIME_UNITS, normalize_unit
 
 
@@ -82,6 +82,22 @@ def channels_for(
     return tuple(ChannelInfo(label=n, color=c) for n, c in zip(labels, colors, strict=True))
 
 
+def axis_lines(axes: Sequence[Axis], channels: Sequence[ChannelInfo]) -> list[str]:
+    """What ``--dry-run`` says about the time axis and the channels, when there are any."""
+    lines = []
+    if any(a.name == "t" for a in axes):
+        unit = next(a.unit for a in axes if a.name == "t")
+        lines.append(f"time: t in {unit or 'no unit'} (the step is t's scale below)")
+    if channels:
+        lines.append(
+            "channels: "
+            + ", ".join(
+                f"{c.label or '(unnamed)'}" + (f" #{c.color}" if c.color else "") for c in channels
+            )
+        )
+    return lines
+
+
 def ome_color(value: int | str | None) -> str | None:
     """OME-XML's signed 32-bit RGBA integer as six hex digits ``RRGGBB`` (``-16776961``,
     0xFF0000FF, is opaque red: ``FF0000``); ``None`` for no colour or an unreadable one."""
@@ -94,4 +110,4 @@ def ome_color(value: int | str | None) -> str | None:
     return f"{rgba >> 8:06X}"
 
 
-__all__ = ["channels_for", "ome_color", "time_axis", "time_unit_name"]
+__all__ = ["axis_lines", "channels_for", "ome_color", "time_axis", "time_unit_name"]
