@@ -156,9 +156,9 @@ def convert(
     pattern: Annotated[
         str | None,
         typer.Option(
-            help="Read the INPUT folder's TIFF files by name tags, e.g. 'img_t{t}_c{c}_z{z}.tif' "
-            "({t}, {c}, {z}: numbers or words; * matches anything). Missing combinations are "
-            "errors unless --allow-gaps."
+            help="Read the INPUT folder's TIFF files as t,c,z by tags in their names: t, c "
+            "and z in curly braces mark the values (numbers or words), * matches anything; "
+            "see docs/channels.md. Missing combinations are errors unless --allow-gaps."
         ),
     ] = None,
     time_step: Annotated[

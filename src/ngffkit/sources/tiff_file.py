@@ -233,6 +233,7 @@ class TiffFileSource(SourceBase):
             f"TIFF series axes {self._series_axes} (shape "
             f"{'×'.join(map(str, self._series_shape))}) read as "
             + ",".join(n or "-" for n in self._names)
+            + (f"; the first of {len(tif.series)} image series" if len(tif.series) > 1 else "")
         )
         keyframe = series.keyframe
         info = page_info(keyframe)
