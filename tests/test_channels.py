@@ -331,3 +331,23 @@ def test_rgb_samples_of_an_ome_tiff_become_c(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             src.read(tuple(slice(0, n) for n in src.shape)), data.transpose(0, 4, 1, 2, 3)
         )
+
+
+def test_channels_that_disagree_on_voxel_size_leave_it_to_the_user(tmp_path: Path) -> None:
+    vol = np.zeros((3, 8, 10), np.uint16)
+    for name, size in (("a", 0.5), ("b", 0.7)):
+        tifffile.imwrite(
+            tmp_path / f"{name}.ome.tif",
+            vol,
+            ome=True,
+            metadata={"axes": "ZYX", "PhysicalSizeX": size, "PhysicalSizeY": size},
+        )
+    inputs = [tmp_path / "a.ome.tif", tmp_path / "b.ome.tif"]
+    with open_inputs(inputs) as src:
+        assert src.voxel_size is None and src.unit is None  # not the first one's
+        assert "voxel sizes differ" in (src.input_axes or "")
+        assert "x 0.7 micrometer" in (src.input_axes or "")
+    with pytest.warns(ngffkit.NgffWarning, match="no voxel size"):
+        ngffkit.convert(inputs, tmp_path / "o.zarr")
+    ngffkit.convert(inputs, tmp_path / "o.zarr", overwrite=True, voxel_size=0.5, unit="micrometer")
+    assert _scale0(tmp_path / "o.zarr") == [1.0, 0.5, 0.5, 0.5]

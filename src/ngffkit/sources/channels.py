@@ -39,6 +39,12 @@ def _describe(source: SourceBase) -> str:
     return f"{','.join(source.axes)} {'×'.join(map(str, source.shape))} {source.dtype.name}"
 
 
+def _voxel(source: SourceBase) -> str:
+    sizes = source.voxel_size or {}
+    text = " × ".join(f"{a} {sizes[a]:g}" for a in "zyx" if a in sizes) or "no voxel size"
+    return text + (f" {source.unit}" if source.unit else "")
+
+
 class StackedSource(SourceBase):
     """Parts of equal shape, dtype and axes stacked along new axes (``t`` and/or ``c``).
 
@@ -93,6 +99,19 @@ class StackedSource(SourceBase):
         self.lead_axes, self.lead_shape = lead_axes, lead_shape
         self._part_axes = first.axes
         self.voxel_size, self.unit, self.origin = first.voxel_size, first.unit, first.origin
+        # Inputs that disagree on their voxel size leave it unknown (the run then warns
+        # that none was found, and --voxel-size/--unit state it), never the first one's.
+        disagree = next(
+            (p for p in present if (p.voxel_size, p.unit) != (first.voxel_size, first.unit)),
+            None,
+        )
+        differ = ""
+        if disagree is not None:
+            self.voxel_size, self.unit = None, None
+            differ = (
+                f" (voxel sizes differ: {where(self._parts.index(disagree))} says "
+                f"{_voxel(disagree)}, {where(first_index)} {_voxel(first)})"
+            )
         self.time_step, self.time_unit = first.time_step, first.time_unit
         if "c" in lead_axes:
             n_c = lead_shape[lead_axes.index("c")]
@@ -106,14 +125,11 @@ class StackedSource(SourceBase):
             rows_per_block=cost.rows_per_block,
             bytes_per_slice=spatial_slice_bytes(self.shape, self.axes, self.dtype),
         )
+        along = ",".join(lead_axes) or "nothing"
         self.input_axes = (
-            f"{len(present)} input(s) of {_describe(first)} stacked along "
-            f"{','.join(lead_axes)} ({'×'.join(map(str, lead_shape))}); first: {first.input_axes or where(first_index)}"
+            f"{len(present)} input(s) of {_describe(first)} stacked along {along}; "
+            f"the first: {first.input_axes or where(first_index)}{differ}"
         )
-
-    def part(self, index: int) -> SourceBase | None:
-        """The part at flat (row-major) position ``index`` over the lead axes."""
-        return self._parts[index]
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         by_name = dict(zip(self.axes, box, strict=True))
