@@ -114,12 +114,20 @@ def _napari_layers(path: Path) -> list[Any]:
 
 
 def test_napari_ome_zarr_reads_channels_and_time_step(series: dict[str, Any]) -> None:
-    data, kwargs, kind = _napari_layers(series["path"])[0]
-    assert kind == "image"
-    assert kwargs["channel_axis"] == 1
+    layers = _napari_layers(series["path"])
+    assert all(kind == "image" for _, _, kind in layers)
+    data, kwargs, _ = layers[0]
+    if "channel_axis" in kwargs:  # up to 0.10: one layer that napari splits along c
+        assert len(layers) == 1 and kwargs["channel_axis"] == 1
+        channels = data[0].shape[1]
+        shapes = [tuple(lv.shape[:1]) + tuple(lv.shape[2:]) for lv in data]
+    else:  # 0.11 on: one layer per channel
+        channels = len(layers)
+        shapes = [tuple(lv.shape) for lv in data]
+    assert channels == 2
+    assert shapes == [(3, 4, 24, 32), (3, 4, 12, 16)]
     assert kwargs["scale"][0] == series["step"]
     assert tuple(kwargs["scale"][1:]) == series["voxel"]
-    assert [tuple(level.shape) for level in data] == [(3, 2, 4, 24, 32), (3, 2, 4, 12, 16)]
 
 
 def test_napari_ome_zarr_reports_the_time_unit(series: dict[str, Any]) -> None:
