@@ -53,7 +53,7 @@ def test_usage_of_a_command_with_a_missing_argument(run_cli: Any) -> None:
     out = run_cli("convert")
     assert out.returncode == 2
     assert out.stderr.splitlines()[:2] == [
-        "Usage: ngff convert [OPTIONS] INPUT OUTPUT",
+        "Usage: ngff convert [OPTIONS] INPUT... OUTPUT",
         "Try 'ngff convert -h' for help.",
     ]
     assert "Missing argument" in out.stderr

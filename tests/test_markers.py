@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ngffkit._convert import _fingerprint
 from ngffkit.markers import fingerprint, marker, resumable
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan_writer import plan_fingerprint as _fingerprint
 
 
 def _plan(**options: object) -> ConversionPlan:

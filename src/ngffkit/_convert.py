@@ -1,16 +1,14 @@
 """``ngffkit.convert``: an input (stack, file, array) to a multiscale OME-Zarr image.
 
-Order of work, so that nothing is lost and nothing unfinished looks finished:
-open and check the input → plan (``dry_run`` stops here) → create the level arrays beside
-a partial marker → run the plan's stages brick by brick, journalling each brick → write the
-OME group metadata last. ``resume=True`` continues a partial output made by the same plan.
+``plan_convert`` opens and checks the input and plans (nothing is written); ``convert``
+(and ``write``, behind ``ngff convert``) then hands the plan to
+:func:`ngffkit.plan_writer.write_plan`, which writes it so that nothing unfinished looks
+finished. ``resume=True`` continues a partial output made by the same plan.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,21 +20,17 @@ import numpy as np
 from pydantic import ValidationError
 
 from ngffkit._dask import cluster_budget
-from ngffkit._output import check_apart, claim_output, holds_data, output_lock
-from ngffkit.arrays import create_array, read_array_info
-from ngffkit.errors import ConflictError, NgffWarning, OptionError
-from ngffkit.execution import Notice, Progress, cpu_count, run_plan
+from ngffkit._output import check_apart
+from ngffkit.errors import NgffWarning, OptionError
+from ngffkit.execution import Notice, Progress, cpu_count
 from ngffkit.grid import given_per_axis
-from ngffkit.image import Image, open_image, read_group_attrs
-from ngffkit.markers import PARTIAL_MARKER, check_resume, fingerprint, marker
+from ngffkit.image import Image, open_image
 from ngffkit.metadata.models import is_space_name
-from ngffkit.omero import with_rendering
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
-from ngffkit.sources import SourceSpec, open_source
-from ngffkit.spec import ImageSpec
+from ngffkit.plan_writer import write_plan
+from ngffkit.sources import SourceSpec
+from ngffkit.sources.channels import open_inputs
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
-from ngffkit.tasks import Job, Journal
-from ngffkit.writer import create_image, finish_image
 
 
 def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[float, float]:
@@ -61,99 +55,6 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
     sample = np.concatenate(values)
     lo, hi = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
     return (lo, hi if hi > lo else lo + 1)
-
-
-def _fingerprint(plan: ConversionPlan, source: SourceSpec | None) -> str:
-    # The plan's data that fixes the output and the brick grid (never its wording, so a
-    # reworded --dry-run line does not break a pending --resume); not the workers or the
-    # memory (how many run the bricks), so a resume on a cluster of another size can reuse
-    # the same journal.
-    return fingerprint(
-        {
-            "spec": plan.spec.model_dump(mode="json"),
-            "source_shape": plan.source_shape,
-            "source_dtype": plan.source_dtype,
-            "region": plan.region,
-            "factors": plan.factors,
-            "stages": [dataclasses.asdict(stage) for stage in plan.stages],
-            "window": plan.window,
-            "window_auto": plan.window_auto,
-            "write_empty_chunks": plan.write_empty_chunks,
-            "zarr_only": plan.zarr_only,
-            "source": dataclasses.asdict(source) if source is not None else None,
-        }
-    )
-
-
-def _prepare_output(
-    out: Location,
-    plan: ConversionPlan,
-    fp: str,
-    *,
-    overwrite: bool,
-    resume: bool,
-    notice: Notice | None,
-    tool: str = "ngff convert",
-) -> None:
-    if resume:
-        found = out.read_json(PARTIAL_MARKER)
-        if check_resume(found, fp, where=out.display(), work="conversion", restart="overwrite"):
-            _create_missing_arrays(out, plan)
-            return
-        if found is None:
-            if read_group_attrs(out) is not None:
-                raise ConflictError(f"{out.display()} is already complete; nothing to resume")
-            if holds_data(out):
-                raise ConflictError(
-                    f"{out.display()} holds no partial conversion to resume; run without [[resume=True]]"
-                )
-            # The first write failed (a full disk): nothing to resume, so start.
-            if notice is not None:
-                notice(f"nothing of {out.display()} was written yet; starting the conversion")
-            resume = False
-    note = marker(tool, fp)
-    if plan.zarr_only:
-        _create_plain_array(out, plan.spec, overwrite=overwrite, note=note)
-    else:
-        create_image(out, plan.spec, overwrite=overwrite, note=note)
-
-
-def _create_missing_arrays(out: Location, plan: ConversionPlan) -> None:
-    """Create the level arrays an interrupted run did not get to (its disk filled up)."""
-    spec = plan.spec
-    for level in spec.levels[:1] if plan.zarr_only else spec.levels:
-        loc = out if plan.zarr_only else out.child(level.path)
-        if read_array_info(loc) is None:
-            create_array(
-                loc,
-                zarr_format=spec.zarr_format,
-                shape=level.shape,
-                dtype=np.dtype(spec.dtype),
-                chunks=level.chunks,
-                shards=level.shards,
-                compression=spec.compression,
-                fill_value=spec.fill_value,
-                dimension_names=spec.axis_names,
-            )
-
-
-def _create_plain_array(
-    out: Location, spec: ImageSpec, *, overwrite: bool, note: Mapping[str, Any]
-) -> None:
-    claim_output(out, overwrite)
-    out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
-    level = spec.levels[0]
-    create_array(
-        out,
-        zarr_format=spec.zarr_format,
-        shape=level.shape,
-        dtype=np.dtype(spec.dtype),
-        chunks=level.chunks,
-        shards=level.shards,
-        compression=spec.compression,
-        fill_value=spec.fill_value,
-        dimension_names=spec.axis_names,
-    )
 
 
 # The keywords that decide the plan, in the order the public functions declare them.
@@ -182,13 +83,18 @@ _PLANNING = (
     "raw_shape",
     "raw_dtype",
     "raw_order",
+    "channel_names",
+    "pattern",
+    "time_step",
+    "time_unit",
 )
 
 _PLAN_PARAMETERS = """
     input: a folder of slices (TIFF, PNG, JPEG...), a TIFF or OME-TIFF file, a
         ``volume_grids`` folder, a Zarr, N5 or precomputed array, an HDF5 dataset
         (``"FILE.h5:/path"``), a raw file (with ``raw_shape`` and ``raw_dtype``), local or
-        at a URL; or a :class:`~ngffkit.sources.SourceSpec`.
+        at a URL; or a :class:`~ngffkit.sources.SourceSpec`; or a list of them, one per
+        channel.
     output: where the image goes (a folder or a URL: ``file://``, ``s3://``, ``gs://``,
         ``memory://``).
     version: the OME-Zarr version: ``"0.5"`` (Zarr v3, sharded) or ``"0.4"`` (Zarr v2).
@@ -233,7 +139,13 @@ _PLAN_PARAMETERS = """
     allow_gaps: missing slice numbers in a folder become fill value instead of an error.
     raw_shape: the shape of a raw input, x,y,z (as raw files are usually described).
     raw_dtype: the dtype of a raw input (``"uint16"``).
-    raw_order: the layout of a raw input: ``"C"`` (x fastest) or ``"F"``."""
+    raw_order: the layout of a raw input: ``"C"`` (x fastest) or ``"F"``.
+    channel_names: the channels' names, when several inputs (a list) become the channels
+        of one image (default: after the inputs) or to rename the input's own channels.
+    pattern: read a folder of files named like ``img_t{t}_c{c}_z{z}.tif`` as t,c,z
+        (numbers or words; see docs/channels.md).
+    time_step: the t axis's step (over the input's own, e.g. OME-TIFF's TimeIncrement).
+    time_unit: the t axis's unit (``"second"``, ``"millisecond"``...)."""
 
 _RAISES = """Raises:
     OptionError: an option value is invalid (``error.option`` names the parameter).
@@ -247,7 +159,7 @@ _RAISES = """Raises:
 
 @accepts_storage_options
 def plan_convert(
-    input: str | os.PathLike[str] | SourceSpec,
+    input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     version: str = "0.5",
@@ -274,6 +186,10 @@ def plan_convert(
     raw_shape: tuple[int, int, int] | None = None,
     raw_dtype: str | None = None,
     raw_order: str = "C",
+    channel_names: Sequence[str] | None = None,
+    pattern: str | None = None,
+    time_step: float | None = None,
+    time_unit: str | None = None,
     zarr_only: bool = False,
     storage_options: StorageOptionsArg = None,
 ) -> ConversionPlan:
@@ -307,7 +223,7 @@ def plan_convert(
 
 @accepts_storage_options
 def convert(
-    input: str | os.PathLike[str] | SourceSpec,
+    input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     version: str = "0.5",
@@ -334,6 +250,10 @@ def convert(
     raw_shape: tuple[int, int, int] | None = None,
     raw_dtype: str | None = None,
     raw_order: str = "C",
+    channel_names: Sequence[str] | None = None,
+    pattern: str | None = None,
+    time_step: float | None = None,
+    time_unit: str | None = None,
     overwrite: bool = False,
     resume: bool = False,
     progress: Progress | None = None,
@@ -387,7 +307,7 @@ convert.__doc__ = _filled(convert.__doc__)
 
 
 def write(
-    input: str | os.PathLike[str] | SourceSpec,
+    input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     options: Mapping[str, Any],
     *,
@@ -415,42 +335,8 @@ def write(
     return plan, out
 
 
-def write_plan(
-    out: Location,
-    plan: ConversionPlan,
-    source: SourceSpec,
-    *,
-    overwrite: bool,
-    resume: bool,
-    executor: Executor | str | Any,
-    scheduler: str | None,
-    progress: Progress | None,
-    notice: Notice | None,
-    tool: str = "ngff convert",
-    expand: tuple[int, ...] = (),
-) -> Location:
-    """Run a checked plan of ``source`` into ``out``: the writer's lock, the partial marker
-    (or the resume check), the bricks, the group metadata last (with the ``omero`` block,
-    for images). ``expand`` inserts size-1 axes after each read (a z,y,x label of a
-    c,z,y,x image); ``tool`` names the writer in the marker and the lock."""
-    fp = _fingerprint(plan, source)
-    if expand:
-        fp = fingerprint([fp, expand])
-    with output_lock(out, tool):
-        _prepare_output(out, plan, fp, overwrite=overwrite, resume=resume, notice=notice, tool=tool)
-        job = Job(output=out.url, plan=plan, source=source, expand=expand)
-        journal = Journal(out)
-        run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
-        if plan.zarr_only:
-            out.delete(PARTIAL_MARKER)
-        else:
-            finish_image(out, with_rendering(out, plan.spec))
-        journal.clear()
-    return out
-
-
 def _planned(
-    input: str | os.PathLike[str] | SourceSpec,
+    input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     given: Mapping[str, Any],
     *,
@@ -468,8 +354,9 @@ def _planned(
     out = resolve(output)
     executor, scheduler = kw["executor"], kw["scheduler"]
     jobs, budget = cluster_budget(executor, scheduler, kw["jobs"], kw["max_memory"])
-    source = open_source(
+    source = open_inputs(
         input,
+        pattern=kw["pattern"],
         input_format=kw["input_format"],
         allow_gaps=kw["allow_gaps"],
         raw_shape=kw["raw_shape"],
@@ -523,6 +410,9 @@ def _planned(
             write_empty_chunks=kw["write_empty_chunks"],
             zarr_only=zarr_only,
             name=name if name is not None else _default_name(out),
+            channel_names=(tuple(kw["channel_names"]) if kw["channel_names"] is not None else None),
+            time_step=kw["time_step"],
+            time_unit=kw["time_unit"],
         )
         plan = _plan(source, axes, options)
         if check:
@@ -530,7 +420,9 @@ def _planned(
                 if note.startswith("no voxel size") or note.startswith("no unit"):
                     # the caller of convert: _planned, write, convert, its storage-options wrapper
                     warnings.warn(note, NgffWarning, stacklevel=5)
-            check_apart(Path(spec.path) if spec.path and "://" not in spec.path else None, out)
+            for part in spec.parts or (spec,):
+                path = part.path
+                check_apart(Path(path) if path and "://" not in path else None, out)
             source.check_all()
     finally:
         source.close()
@@ -550,6 +442,8 @@ def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> Conver
             cpu_count=cpu_count(),
             input_axes=source.input_axes,
             source_origin=source.origin,
+            source_channels=source.channels,
+            source_time=(source.time_step, source.time_unit),
         )
     except OptionError as exc:
         if exc.option != "region" or not source.input_axes:
@@ -596,4 +490,4 @@ def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | 
     return _tuple(value)
 
 
-__all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write", "write_plan"]
+__all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write"]

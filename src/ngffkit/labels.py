@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from ngffkit._convert import write_plan
 from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart, output_lock
 from ngffkit.errors import InputError, OptionError
@@ -52,6 +51,7 @@ from ngffkit.label_values import (
 )
 from ngffkit.metadata import ImageLabel
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan_writer import write_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.spec import ImageSpec
 from ngffkit.storage import StorageOptionsArg, accepts_storage_options

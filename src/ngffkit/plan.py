@@ -31,7 +31,8 @@ from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
-from ngffkit.metadata.models import is_space_name
+from ngffkit.metadata.models import ChannelInfo, is_space_name
+from ngffkit.series import axis_lines, channels_for, time_axis
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 
 MiB = 1 << 20
@@ -82,6 +83,9 @@ class ConvertOptions(BaseModel):
     write_empty_chunks: bool = False
     zarr_only: bool = False
     name: str | None = None
+    channel_names: tuple[str, ...] | None = None
+    time_step: float | None = None
+    time_unit: str | None = None
     # the downsampling factors per level (array order), when they must follow another
     # image's pyramid (a label image follows its image); None: planned from the voxel size
     factors: tuple[tuple[int, ...], ...] | None = None
@@ -201,6 +205,7 @@ class ConversionPlan:
             + (", one plain Zarr array (--zarr-only)" if self.zarr_only else "")
             + f", {self.spec.dtype}, {self.spec.compression}, method {self.spec.method}",
         ]
+        lines.extend(axis_lines(self.spec.axes, self.spec.channels))
         if self.window is not None:
             lines.append(
                 f"cast: {self.source_dtype} -> {self.spec.dtype}, window "
@@ -286,6 +291,8 @@ def make_plan(
     window_cheap: bool = True,
     input_axes: str | None = None,
     source_origin: Mapping[str, float] | None = None,
+    source_channels: Sequence[ChannelInfo] = (),
+    source_time: tuple[float | None, str | None] = (None, None),
     cpu_count: int = 2,
     base_stored: bool = False,
 ) -> ConversionPlan:
@@ -308,7 +315,14 @@ def make_plan(
     voxel = dict(source_voxel_size or {})
     voxel.update(options.voxel_size or {})
     unit = options.unit or source_unit
-    axis_objs = make_axes(list(axes), unit)
+    time_step, time_unit = time_axis(
+        axes,
+        step=options.time_step,
+        unit=options.time_unit,
+        source_step=source_time[0],
+        source_unit=source_time[1],
+    )
+    axis_objs = make_axes(list(axes), unit, time_unit)
     compression = Compression.parse(options.compression)
 
     chunk_default = DEFAULT_CHUNKS[version]
@@ -378,7 +392,11 @@ def make_plan(
         out_shape,
         out_dtype,
         axes=axis_objs,
-        voxel_size={axes[i]: float(voxel[axes[i]]) for i in spatial if axes[i] in voxel} or None,
+        # one value per axis: the voxel size on space axes, the time step on t
+        voxel_size=[
+            float(voxel.get(a, 1.0)) if sp else float(time_step or 1.0) if a == "t" else 1.0
+            for a, sp in zip(axes, space, strict=True)
+        ],
         factors=steps,
         chunks=chunks,
         shards=shards,
@@ -391,6 +409,14 @@ def make_plan(
     )
     if input_axes:
         spec = spec.model_copy(update={"input_axes": f"{input_axes} -> {','.join(axes)}"})
+    channels = channels_for(axes, out_shape, names=options.channel_names, source=source_channels)
+    if channels:
+        spec = spec.model_copy(update={"channels": channels})
+    if "t" in axes and not options.zarr_only and (time_step is None or time_unit is None):
+        notes.append(
+            "the input gives no time step and unit: t is written with scale "
+            f"{time_step or 1:g} and {time_unit or 'no unit'}; give --time-step and --time-unit"
+        )
 
     jobs = max(1, options.jobs or cpu_count)
     compiled = (

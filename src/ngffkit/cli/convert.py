@@ -29,6 +29,7 @@ from ngffkit.cli._work import (
 )
 from ngffkit.cli.options import (
     parse_levels,
+    parse_names,
     parse_ranges,
     parse_window,
     parse_xyz,
@@ -38,12 +39,15 @@ XYZ = "x,y,z order (as WEBKNOSSOS and the scroll tools write them); one number f
 
 
 def convert(
-    input: Annotated[
-        str,
+    inputs: Annotated[
+        list[str],
         typer.Argument(
+            metavar="INPUT...",
             help="Folder of slices, TIFF/OME-TIFF file, "
             "volume_grids folder, Zarr/N5/precomputed array, "
-            "HDF5 dataset (FILE.h5:/path), or raw file."
+            "HDF5 dataset (FILE.h5:/path), or raw file. Several inputs of one shape and "
+            "dtype become the channels of one image.",
+            show_default=False,
         ),
     ],
     output: Annotated[str, typer.Argument(help="Where to write the OME-Zarr image.")],
@@ -145,6 +149,26 @@ def convert(
     raw_shape: Annotated[str | None, typer.Option(help=f"Raw input shape, {XYZ}.")] = None,
     raw_dtype: Annotated[str | None, typer.Option(help="Raw input dtype, e.g. uint16.")] = None,
     raw_order: Annotated[str, typer.Option(help="Raw layout: C (x fastest) or F.")] = "C",
+    channel_names: Annotated[
+        str | None,
+        typer.Option(help="Channel names, comma-separated, in channel order (e.g. DAPI,GFP,RFP)."),
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the INPUT folder's TIFF files as t,c,z by tags in their names: t, c "
+            "and z in curly braces mark the values (numbers or words), * matches anything; "
+            "see docs/channels.md. Missing combinations are errors unless --allow-gaps."
+        ),
+    ] = None,
+    time_step: Annotated[
+        float | None,
+        typer.Option(help="Time between time points (the t axis's scale); overrides the input's."),
+    ] = None,
+    time_unit: Annotated[
+        str | None,
+        typer.Option(help="Unit of --time-step: second, millisecond, minute, hour, ..."),
+    ] = None,
     labels: Annotated[
         list[str] | None,
         typer.Option(
@@ -181,6 +205,11 @@ def convert(
     elif shards:
         shard_zyx = tuple(int(v) for v in parse_xyz("--shards", shards))
     raw_zyx = tuple(int(v) for v in parse_xyz("--raw-shape", raw_shape)) if raw_shape else None
+    if len(inputs) < 1:
+        raise typer.BadParameter("give at least one INPUT and the OUTPUT", param_hint="INPUT")
+    if time_step is not None and not time_step > 0:
+        raise typer.BadParameter(f"{time_step:g} must be positive", param_hint="--time-step")
+    names = parse_names("--channel-names", channel_names) if channel_names is not None else None
     levels_n = parse_levels("--levels", levels)
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
@@ -236,9 +265,14 @@ def convert(
         "raw_shape": (raw_zyx[2], raw_zyx[1], raw_zyx[0]) if raw_zyx else None,
         "raw_dtype": raw_dtype,
         "raw_order": raw_order,
+        "channel_names": names,
+        "pattern": pattern,
+        "time_step": time_step,
+        "time_unit": time_unit,
     }
+    source = inputs[0] if len(inputs) == 1 else inputs
     if dry_run:
-        plan = plan_convert(input, output, zarr_only=zarr_only, **options)
+        plan = plan_convert(source, output, zarr_only=zarr_only, **options)
         out_console.print(plan.summary(), markup=False)
         if label_inputs:
             out_console.print(
@@ -250,7 +284,7 @@ def convert(
     started = time.perf_counter()
     with partial_on_interrupt(output), progress_bar("converting", quiet) as progress:
         plan, out = write(
-            input,
+            source,
             output,
             options,
             zarr_only=zarr_only,

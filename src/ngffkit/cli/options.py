@@ -68,6 +68,14 @@ def parse_ranges(option: str, text: str) -> tuple[tuple[int | None, int | None],
     return (z, y, x)
 
 
+def parse_names(option: str, text: str) -> tuple[str, ...]:
+    """``DAPI,GFP,RFP`` -> names (none empty)."""
+    names = tuple(p.strip() for p in text.split(","))
+    if any(not n for n in names):
+        raise _bad(option, f"{text!r}: give comma-separated names, none of them empty")
+    return names
+
+
 def parse_size(option: str, text: str) -> int:
     """``512M``, ``2G``, ``1.5GiB``, ``4000000000`` → bytes (K/M/G/T are powers of 1024)."""
     match = _SIZE.match(text)

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from ngffkit.errors import InputError, NotFoundError
+from ngffkit.metadata.models import ChannelInfo
 from ngffkit.metadata.units import udunits_length, unit_in_si
 
 SourceKind = Literal[
@@ -33,6 +34,8 @@ SourceKind = Literal[
     "precomputed",
     "raw",
     "hdf5",
+    "channels",
+    "pattern",
 ]
 
 #: Every value :func:`open_source` accepts as ``input_format``.
@@ -70,7 +73,9 @@ class SourceSpec:
     ``path`` is absolute. ``shape`` and ``dtype`` record what the source was when the spec
     was made; reopening checks them, so a worker never silently reads an input that
     changed underneath the run. ``raw_shape`` is in **x,y,z** order, as on the CLI.
-    ``dataset`` is the path of the dataset inside an HDF5 file.
+    ``dataset`` is the path of the dataset inside an HDF5 file. ``parts``: the specs of
+    the inputs a ``channels`` source stacks along c; ``pattern``: the file-name pattern of a
+    ``pattern`` folder.
     """
 
     kind: SourceKind
@@ -82,6 +87,8 @@ class SourceSpec:
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
     dataset: str | None = None
+    parts: tuple[SourceSpec, ...] = ()
+    pattern: str | None = None
 
 
 @runtime_checkable
@@ -133,6 +140,12 @@ class SourceBase:
     #: Physical position of the first voxel per space axis (an OME-Zarr input's
     #: translation), kept by a conversion; None when the input does not say.
     origin: dict[str, float] | None = None
+    #: What the input says about its channels (names, colours), one per c; empty when it
+    #: says nothing. The writer turns it into the ``omero`` block.
+    channels: tuple[ChannelInfo, ...] = ()
+    #: Time between time points and its unit (UDUNITS time name), when the input says.
+    time_step: float | None = None
+    time_unit: str | None = None
 
     def read(self, box: Box) -> np.ndarray[Any, Any]:
         """Return the C-contiguous array of exactly ``box``'s shape (axes order)."""

@@ -127,7 +127,9 @@ def open_source(
     (``"C"``: x fastest; ``"F"``: z fastest): raw files only. An HDF5 input names its
     dataset after a colon (``data.h5:/volumes/raw``), or holds just one volume.
     """
-    if isinstance(input, SourceSpec):
+    if isinstance(input, SourceSpec) and input.kind in ("channels", "pattern"):
+        src = _open_composite(input)
+    elif isinstance(input, SourceSpec):
         src = _open(
             input.kind,
             input.path if is_remote_url(input.path) else Path(input.path),
@@ -137,6 +139,7 @@ def open_source(
             raw_order=input.raw_order,
             dataset=input.dataset,
         )
+    if isinstance(input, SourceSpec):
         try:
             check_reopened(input, src)
         except InputError:
@@ -157,6 +160,11 @@ def open_source(
                 f"input_format {input_format!r} is not known; expected one of "
                 f"{', '.join(SOURCE_KINDS)}."
             )
+        if input_format in ("channels", "pattern"):
+            raise InputError(
+                f"input_format {input_format!r} is not opened by name: give several inputs "
+                "(channels), or a folder with a file-name pattern (--pattern)."
+            )
         kind: SourceKind = input_format
         path = local_path(input)
         if path.is_file() and path.name in _METADATA_FILES:
@@ -174,6 +182,19 @@ def open_source(
         raw_order=raw_order,
         dataset=dataset,
     )
+
+
+def _open_composite(spec: SourceSpec) -> SourceBase:
+    """Reopen a source made of other inputs: several inputs as channels, or a folder read
+    through a file-name pattern."""
+    if spec.kind == "channels":
+        from ngffkit.sources.channels import open_channels
+
+        return open_channels(spec.parts, opener=open_source)
+    from ngffkit.sources.pattern import open_pattern
+
+    assert spec.pattern is not None
+    return open_pattern(spec.path, spec.pattern, allow_gaps=spec.allow_gaps)
 
 
 def _open_remote(url: str, input_format: str | None, allow_gaps: bool = False) -> SourceBase:

@@ -212,7 +212,12 @@ class SliceFolderSource(SourceBase):
                 f"{folder}: holds {family} files, but the {self.kind} reader takes "
                 f"{'/'.join(sorted(self.families))}; drop input_format to detect it."
             )
-        self.slots = order_slices(files, allow_gaps=allow_gaps, where=folder)
+        self._take_slots(order_slices(files, allow_gaps=allow_gaps, where=folder))
+
+    def _take_slots(self, slots: list[Any]) -> None:
+        """Use ``slots`` (one file per z, ``None`` for a gap) and read the first slice's
+        header; also how other sources (``sources/pattern.py``) present a file list."""
+        self.slots = slots
         z0, first = next((z, p) for z, p in enumerate(self.slots) if p is not None)
         info = self._guarded(z0, first, self._probe)
         self._slice_shape = info.shape

@@ -6,7 +6,10 @@ OME channels become ``c``, and any other page axis (tifffile's ``Q``, ``I``) is 
 size and unit come from OME-XML ``PhysicalSize{X,Y,Z}`` (+ ``…Unit``, default µm), for
 ImageJ files from the resolution tags and the ``spacing``/``unit`` metadata, else from the
 baseline resolution tags in centimetres or inches (x and y only; 72/96/300 dpi, writers'
-defaults, are ignored).
+defaults, are ignored). The time step comes from OME ``TimeIncrement`` (+ unit, default
+seconds) or ImageJ's ``finterval``/``tunit``; channel names and colours from OME
+``Channel`` ``Name``/``Color`` or, for ImageJ hyperstacks, each channel's first slice label
+and LUT.
 
 Contiguous uncompressed series are memory-mapped whole (window reads are cheap); others
 decode per page only the strips/tiles a window touches.
@@ -25,7 +28,9 @@ import numpy as np
 import tifffile
 
 from ngffkit.errors import InputError, NotFoundError
+from ngffkit.metadata.models import ChannelInfo
 from ngffkit.metadata.units import udunits_length
+from ngffkit.series import ome_color, time_unit_name
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import (
     Box,
@@ -66,11 +71,48 @@ def _canonical_axes(path: Path, axes: str, shape: tuple[int, ...]) -> list[str |
     return names
 
 
-def _ome_voxel_size(xml: str) -> tuple[dict[str, float] | None, str | None]:
+def _ome_pixels(xml: str) -> dict[str, Any]:
+    """The first image's ``Pixels`` element of OME-XML, as tifffile parses it."""
     image: Any = tifffile.xml2dict(xml).get("OME", {}).get("Image", {})
     if isinstance(image, list):
         image = image[0]
-    pixels = image.get("Pixels", {})
+    pixels = image.get("Pixels", {}) if isinstance(image, dict) else {}
+    return pixels if isinstance(pixels, dict) else {}
+
+
+def _ome_channels_and_time(
+    pixels: dict[str, Any],
+) -> tuple[tuple[ChannelInfo, ...], float | None, str | None]:
+    """Channel names and colours (OME's signed RGBA integer as hex) and the time step and
+    unit (``TimeIncrement``, default unit the second, as the OME schema says)."""
+    found = pixels.get("Channel", [])
+    found = found if isinstance(found, list) else [found]
+    channels = tuple(
+        ChannelInfo(
+            label=str(c["Name"]) if c.get("Name") not in (None, "") else None,
+            color=ome_color(c.get("Color")),
+        )
+        for c in found
+        if isinstance(c, dict)
+    )
+    if all(c.label is None and c.color is None for c in channels):
+        channels = ()
+    step, unit = _time_step(pixels.get("TimeIncrement"), pixels.get("TimeIncrementUnit", "s"))
+    return channels, step, unit
+
+
+def _time_step(value: Any, unit: Any) -> tuple[float | None, str | None]:
+    """A positive time step and its UDUNITS name, or nothing when either is unusable."""
+    try:
+        step = float(value)
+        name = time_unit_name(str(unit))
+    except (TypeError, ValueError, InputError):
+        return None, None
+    return (step, name) if math.isfinite(step) and step > 0 else (None, None)
+
+
+def _ome_voxel_size(xml: str) -> tuple[dict[str, float] | None, str | None]:
+    pixels = _ome_pixels(xml)
     sizes: dict[str, tuple[float, str | None]] = {}
     for ax in "zyx":
         value = pixels.get(f"PhysicalSize{ax.upper()}")
@@ -191,6 +233,7 @@ class TiffFileSource(SourceBase):
             f"TIFF series axes {self._series_axes} (shape "
             f"{'×'.join(map(str, self._series_shape))}) read as "
             + ",".join(n or "-" for n in self._names)
+            + (f"; the first of {len(tif.series)} image series" if len(tif.series) > 1 else "")
         )
         keyframe = series.keyframe
         info = page_info(keyframe)
@@ -213,10 +256,50 @@ class TiffFileSource(SourceBase):
         )
         if tif.is_ome and tif.ome_metadata:
             self.voxel_size, self.unit = _ome_voxel_size(tif.ome_metadata)
+            channels, self.time_step, self.time_unit = _ome_channels_and_time(
+                _ome_pixels(tif.ome_metadata)
+            )
+            self.channels = self._fit_channels(channels)
         elif tif.is_imagej:
             self.voxel_size, self.unit = _imagej_voxel_size(tif)
+            meta = tif.imagej_metadata or {}
+            self.time_step, self.time_unit = _time_step(
+                meta.get("finterval"), meta.get("tunit", "sec")
+            )
+            self.channels = self._fit_channels(self._imagej_channels(meta))
         else:
             self.voxel_size, self.unit = _tag_voxel_size(tif)
+
+    def _fit_channels(self, channels: tuple[ChannelInfo, ...]) -> tuple[ChannelInfo, ...]:
+        """The file's channel list when it has one entry per channel (samples included)."""
+        count = self.shape[self.axes.index("c")] if "c" in self.axes else 1
+        return channels if len(channels) == count else ()
+
+    def _imagej_channels(self, meta: dict[str, Any]) -> tuple[ChannelInfo, ...]:
+        """ImageJ keeps no channel names, but users set each channel's slice label: the
+        label of the first plane of each channel (t=0, z=0), and each channel's LUT colour."""
+        lead = self._lead_shape
+        names = self._names[: len(lead)]
+        if "c" not in names:
+            return ()
+        c_at = names.index("c")
+        labels = meta.get("Labels")
+        luts = meta.get("LUTs")
+        out = []
+        for c in range(lead[c_at]):
+            index = [0] * len(lead)
+            index[c_at] = c
+            plane = int(np.ravel_multi_index(index, lead))
+            label = None
+            if isinstance(labels, list) and plane < len(labels) and str(labels[plane]).strip():
+                label = str(labels[plane]).strip()
+            color = None
+            if isinstance(luts, list) and c < len(luts):
+                lut = np.asarray(luts[c])
+                if lut.shape[:1] == (3,):
+                    color = "".join(f"{int(v):02X}" for v in lut[:, -1])
+            out.append(ChannelInfo(label=label, color=color))
+        return tuple(out) if any(c.label or c.color for c in out) else ()
 
     def _natural_box(self, box: Box) -> list[slice]:
         """The box in series-axis order (dropped axes get their single index)."""
