@@ -153,7 +153,7 @@ def test_a_tagged_folder_converts_to_tczyx_ordered_by_value(tmp_path: Path) -> N
 def test_a_tagged_folder_names_missing_files(tmp_path: Path) -> None:
     _series(tmp_path / "s", ["0", "1"], ["a", "b"], 2)
     (tmp_path / "s" / "img_t1_cb_z1.tif").unlink()
-    with pytest.raises(InputError, match=r"1 combination\(s\).*img_t1_cb_z1\.tif.*--allow-gaps"):
+    with pytest.raises(InputError, match=r"1 combination\(s\).*img_t1_cb_z1\.tif.*allow_gaps=True"):
         open_inputs(tmp_path / "s", pattern="img_t{t}_c{c}_z{z}.tif")
     # a time point missing from a numbered run is named too
     _series(tmp_path / "r", ["0", "1", "3"], ["a"], 1)

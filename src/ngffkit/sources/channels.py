@@ -207,7 +207,7 @@ def open_inputs(
         if not isinstance(input, (str, os.PathLike)):
             raise OptionError("pattern", "reads one folder; give the folder as the only input")
         if input_format is not None:
-            raise OptionError("input_format", "--pattern reads TIFF files; leave it out")
+            raise OptionError("input_format", "[[pattern]] reads TIFF files; leave it out")
         from ngffkit.sources.pattern import open_pattern
 
         return open_pattern(input, pattern, allow_gaps=allow_gaps)

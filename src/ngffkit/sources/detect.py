@@ -163,7 +163,7 @@ def open_source(
         if input_format in ("channels", "pattern"):
             raise InputError(
                 f"input_format {input_format!r} is not opened by name: give several inputs "
-                "(channels), or a folder with a file-name pattern (--pattern)."
+                "(channels), or a folder with a file-name pattern ([[pattern]])."
             )
         kind: SourceKind = input_format
         path = local_path(input)

@@ -99,7 +99,7 @@ def _order(axis: str, values: set[str], allow_gaps: bool, where: str) -> list[st
         raise InputError(
             f"{where}: {axis} runs from {numbers[0]} to {numbers[-1]} in steps of {step} but "
             f"{len(missing)} value(s) have no files ({axis} = {shown}). Add them, or pass "
-            "--allow-gaps to read them as the fill value."
+            "[[allow_gaps=True]] to read them as the fill value."
         )
     return [by_number.get(n) for n in run]
 
@@ -126,7 +126,7 @@ class PatternSource(StackedSource):
             raise NotFoundError(f"{self.path}: no such folder.")
         if not self.path.is_dir():
             raise InputError(
-                f"{self.path}: --pattern reads the files of a folder; give the folder that "
+                f"{self.path}: [[pattern]] reads the files of a folder; give the folder that "
                 "holds them."
             )
         regex, tags = compile_pattern(pattern)
@@ -146,7 +146,7 @@ class PatternSource(StackedSource):
                 )
             if slice_family(name) != "tiff":
                 raise InputError(
-                    f"{where}: {name} matches but is not a .tif/.tiff file; --pattern reads "
+                    f"{where}: {name} matches but is not a .tif/.tiff file; [[pattern]] reads "
                     "TIFF files only"
                 )
             found[key] = self.path / name
@@ -197,7 +197,7 @@ class PatternSource(StackedSource):
                 )
                 raise InputError(
                     f"{where}: {len(missing)} combination(s) of the values found have no file: "
-                    f"{shown}. Add them, or pass --allow-gaps to read them as the fill value."
+                    f"{shown}. Add them, or pass [[allow_gaps=True]] to read them as the fill value."
                 )
             super().__init__(
                 "pattern",
