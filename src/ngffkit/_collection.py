@@ -26,7 +26,7 @@ from ngffkit.collection import (
     RootNode,
     upgrade,
 )
-from ngffkit.errors import InputError, MetadataError, NgffWarning, NotFoundError
+from ngffkit.errors import InputError, MetadataError, NgffkitError, NgffWarning, NotFoundError
 from ngffkit.image import Image, open_image
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 
@@ -62,7 +62,7 @@ def place_of(url: str | os.PathLike[str] | Location, *, json_document: bool | No
     is_json = loc.name.endswith(".json") if json_document is None else json_document
     if not is_json:
         return Place(loc)
-    return Place(loc.parent(), loc.name)
+    return Place(_walk(loc, ".."), loc.name)
 
 
 def _namespace(doc: JsonDict) -> JsonDict | None:
@@ -107,7 +107,7 @@ def is_collection(url: str | os.PathLike[str] | Location) -> bool:
     for what is something else."""
     try:
         return read_raw(place_of(url)) is not None
-    except (MetadataError, InputError, NotFoundError):
+    except NgffkitError:  # unreadable or something else: the caller's own error says so
         return False
 
 
@@ -294,7 +294,7 @@ def read_collection(place: Place, *, warn: bool = False, depth: int = 0) -> Coll
 
 def _nested_place(where: Location, path: PathRef) -> Place:
     if path.type == "json":
-        return Place(where.parent(), where.name)
+        return Place(_walk(where, ".."), where.name)
     return Place(where)
 
 

@@ -41,12 +41,13 @@ from ngffkit.collection import (
     RootNode,
     make_id,
 )
-from ngffkit.errors import ConflictError, InputError, MetadataError, NgffWarning
+from ngffkit.errors import ConflictError, InputError, MetadataError, NgffWarning, OptionError
 from ngffkit.image import Image, open_image
 from ngffkit.metadata.io import group_files
-from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options
+from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options
 
 _SUFFIXES = (".ome.zarr", ".zarr", ".ome")
+_GROUP_KEYS = ("zarr.json", ".zattrs", ".zgroup")
 
 
 def stored_path(place: Place, image: str | os.PathLike[str]) -> str:
@@ -86,7 +87,7 @@ def _check_member(location: Location) -> Image:
         try:
             return open_image(location)
         except MetadataError as exc:
-            raise InputError(f"cannot add {location.display()}: {exc}") from None
+            raise InputError(f"{exc}; a collection's members must be OME-Zarr images") from None
 
 
 def _label_reference(image: Image, members: Mapping[str, Node], place: Place) -> str | None:
@@ -185,35 +186,56 @@ def _write(place: Place, root: RootNode) -> None:
             place.folder.delete(key)
 
 
-def _existing(place: Place) -> tuple[str, JsonDict | None]:
-    """What is at ``place`` now: ("nothing" | "ours" | "theirs" | "other", its ome)."""
+def _existing(place: Place) -> tuple[str, str]:
+    """What is at ``place`` now: "nothing", "ours", "theirs" (another tool's collection) or
+    "other", and for "other" what was found."""
     if place.is_json:
         if place.folder.read(place.key) is None:
-            return "nothing", None
+            return "nothing", ""
     else:
         local = place.folder.local_path
         if local is not None and local.exists() and not local.is_dir():
-            return "other", None
+            return "other", "a file"
         if not holds_data(place.folder):
-            return "nothing", None
-        if not any(place.folder.read(k) is not None for k in ("zarr.json", ".zattrs", ".zgroup")):
-            # a folder of other things (the images, say): the group's metadata is added
-            # beside them, nothing there is replaced
-            return "nothing", None
+            return "nothing", ""
+        if not any(place.folder.read(k) is not None for k in _GROUP_KEYS):
+            # A folder of Zarr datasets (the members, say) may become the collection's
+            # group: only its metadata file is added. Anything else is somebody's files.
+            odd = _not_datasets(local) if local is not None else ["files that are not Zarr"]
+            if not odd:
+                return "nothing", ""
+            shown = ", ".join(odd[:5]) + (", …" if len(odd) > 5 else "")
+            return "other", f"files or folders that are not Zarr datasets ({shown})"
     try:
         found = read_raw(place)
     except MetadataError:
-        return "other", None
+        return "other", "something else"
     if found is None:
-        return "other", None
-    ome = found[0]
-    attrs = ome.get("attributes")
+        return "other", "something else"
+    attrs = found[0].get("attributes")
     ours = isinstance(attrs, dict) and isinstance(attrs.get(CREATOR_KEY), dict)
-    return ("ours" if ours else "theirs"), ome
+    return ("ours" if ours else "theirs"), ""
+
+
+def _not_datasets(folder: Path) -> list[str]:
+    """The entries of ``folder`` that are neither Zarr datasets, JSON documents nor
+    ngffkit's own files."""
+    odd = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".ngffkit-") or entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            odd.append(entry.name)
+        elif entry.is_dir():
+            if not any((entry / key).is_file() for key in (*_GROUP_KEYS, ".zarray")):
+                odd.append(entry.name + "/")
+        elif entry.suffix != ".json":
+            odd.append(entry.name)
+    return odd
 
 
 def _claim(place: Place, overwrite: bool) -> None:
-    state, _ome = _existing(place)
+    state, found = _existing(place)
     if state == "nothing":
         return
     if state == "ours":
@@ -223,7 +245,7 @@ def _claim(place: Place, overwrite: bool) -> None:
             f"{place.display()} already holds a collection; pass [[overwrite=True]] to "
             "replace it (its member images are kept), or add members to it"
         )
-    what = "a collection written by another tool" if state == "theirs" else "something else"
+    what = "a collection written by another tool" if state == "theirs" else found
     raise ConflictError(
         f"{place.display()} holds {what}, not a collection written by ngffkit; ngffkit "
         "replaces only its own collections. Choose another output"
@@ -291,7 +313,7 @@ def create_collection(
         InputError: a member is not an OME-Zarr image.
     """
     if zarr_format not in (2, 3):
-        raise InputError(f"[[zarr_format]] must be 2 or 3, got {zarr_format!r}")
+        raise OptionError("zarr_format", f"give 2 or 3, not {zarr_format!r}")
     place = place_of(out, json_document=json_document)
     place = Place(place.folder, place.key, zarr_format)
     title = name if name is not None else _default_collection_name(place)
