@@ -147,6 +147,15 @@ class Node(_Frozen):
                 raise ValueError(f"node {self.name!r}: {DISPLAY_KEY}: {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _view_valid(self) -> Node:
+        if VIEW_KEY in self.attributes:
+            try:
+                view_of(self)
+            except ValueError as exc:
+                raise ValueError(f"node {self.name!r}: {VIEW_KEY}: {exc}") from None
+        return self
+
     def walk(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Node]]:
         """Every node below this one (not itself), with its path of names, depth first."""
         for child in self.nodes or ():
@@ -281,6 +290,34 @@ class Display(_Frozen):
         return out
 
 
+class ViewSettings(_Frozen):
+    """Where a viewer starts (``attributes["ngffkit:view"]`` of the root): ``position`` by
+    axis name and ``pixelSize`` (the size of one screen pixel), both in the physical units
+    of the first member's axes."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    position: dict[str, float] | None = None
+    pixel_size: float | None = Field(default=None, alias="pixelSize")
+
+    @field_validator("pixel_size")
+    @classmethod
+    def _pixel_size_positive(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"pixelSize must be more than 0, found {value:g}")
+        return value
+
+    def attribute(self) -> dict[str, Any]:
+        """The JSON of ``attributes["ngffkit:view"]``."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+def view_of(node: Node) -> ViewSettings | None:
+    """The root's :class:`ViewSettings`, when it has any."""
+    raw = node.attributes.get(VIEW_KEY)
+    return ViewSettings.model_validate(raw) if isinstance(raw, dict) else None
+
+
 def display_of(node: Node) -> Display | None:
     """The node's :class:`Display` settings, when it has any."""
     raw = node.attributes.get(DISPLAY_KEY)
@@ -383,7 +420,9 @@ __all__ = [
     "PathRef",
     "Reference",
     "RootNode",
+    "ViewSettings",
     "display_of",
     "make_id",
     "upgrade",
+    "view_of",
 ]

@@ -35,10 +35,12 @@ from ngffkit.collection import (
     DISPLAY_KEY,
     DRAFT,
     DRAFT_VERSION,
+    VIEW_KEY,
     Display,
     Node,
     PathRef,
     RootNode,
+    ViewSettings,
     make_id,
 )
 from ngffkit.errors import ConflictError, InputError, MetadataError, NgffWarning, OptionError
@@ -285,6 +287,7 @@ def create_collection(
     json_document: bool | None = None,
     zarr_format: int = 3,
     overwrite: bool = False,
+    view: ViewSettings | Mapping[str, Any] | None = None,
     storage_options: StorageOptionsArg = None,
 ) -> Collection:
     """Write a collection (RFC-8 draft, version :data:`DRAFT_VERSION`) of ``images``.
@@ -302,6 +305,8 @@ def create_collection(
         json_document: write a standalone JSON document instead of a Zarr group.
         zarr_format: 3 (``zarr.json``) or 2 (``.zattrs``) for a group.
         overwrite: replace a collection ngffkit wrote there (nothing else is replaced).
+        view: where viewers start: a :class:`ngffkit.collection.ViewSettings` or a mapping
+            (``position`` by axis name and ``pixelSize``, in the first member's units).
         storage_options: how remote stores are reached (see docs/remote.md).
 
     Returns:
@@ -328,7 +333,14 @@ def create_collection(
         opened[node.name] = image_opened
     for key, node in nodes.items():
         nodes[key] = _with_labels(node, opened[key], nodes, place)
-    root = _root_node(title, list(nodes.values()), {})
+    attributes: dict[str, Any] = {}
+    if view is not None:
+        try:
+            settings = view if isinstance(view, ViewSettings) else ViewSettings.model_validate(view)
+        except ValidationError as exc:
+            raise InputError(f"[[view]]: {'; '.join(rule_errors(exc))}") from None
+        attributes[VIEW_KEY] = settings.attribute()
+    root = _root_node(title, list(nodes.values()), attributes)
     with _writing(place, "ngff collection create"):
         _claim(place, overwrite)
         _write(place, root)

@@ -96,10 +96,28 @@ def create(
             "member images, nor anything ngffkit did not write)."
         ),
     ] = False,
+    position: Annotated[
+        str | None,
+        typer.Option(
+            help="Where viewers start: X,Y,Z in the first image's physical units "
+            "(x,y,z order, as the other commands)."
+        ),
+    ] = None,
+    pixel_size: Annotated[
+        float | None,
+        typer.Option(help="Viewers' starting zoom: the size of one screen pixel, same units."),
+    ] = None,
 ) -> None:
     """Write a collection of IMAGEs at OUT (a Zarr group, or a JSON document with --json)."""
     from ngffkit.collection_edit import create_collection
 
+    view: dict[str, Any] = {}
+    if position is not None:
+        view["position"] = _position(position)
+    if pixel_size is not None:
+        if not pixel_size > 0:
+            raise typer.BadParameter("give a size more than 0", param_hint="--pixel-size")
+        view["pixelSize"] = pixel_size
     members = [split_member(text) for text in images]
     collection = create_collection(
         out,
@@ -108,8 +126,21 @@ def create(
         json_document=True if as_json else None,
         zarr_format=zarr_format,
         overwrite=overwrite,
+        view=view or None,
     )
     _done(collection)
+
+
+def _position(text: str) -> dict[str, float]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return dict(zip("xyz", (float(p) for p in parts), strict=True))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not three numbers X,Y,Z", param_hint="--position"
+        ) from None
 
 
 def add(
