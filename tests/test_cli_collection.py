@@ -155,3 +155,39 @@ def test_validate_names_the_node_of_each_rule(here: Path) -> None:
 )
 def test_image_equals_name(text: str, expected: tuple[str, str | None]) -> None:
     assert split_member(text) == expected
+
+
+def test_validate_data_reads_every_member(here: Path) -> None:
+    cli("collection", "create", "c.zarr", "raw.ome.zarr", "em.ome.zarr")
+    code, out, err = cli("validate", "c.zarr", "--data")
+    assert code == 0, out + err
+    assert "collection (RFC-8 draft)" in out and "every stored chunk read and decoded" in out
+    chunk = next(
+        p for p in (here / "em.ome.zarr" / "0").rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
+    chunk.write_bytes(b"garbage")
+    code, out, _err = cli("validate", "c.zarr", "--data")
+    assert code == 1 and "✗ em: " in out
+
+
+def test_create_with_a_start_for_viewers(here: Path) -> None:
+    code, _out, err = cli(
+        "collection",
+        "create",
+        "c.json",
+        "raw.ome.zarr",
+        "--position",
+        "8,4,0",
+        "--pixel-size",
+        "0.25",
+    )
+    assert code == 0, err
+    view = json.loads((here / "c.json").read_text())["ome"]["attributes"]["ngffkit:view"]
+    assert view == {"position": {"x": 8.0, "y": 4.0, "z": 0.0}, "pixelSize": 0.25}
+    for args, option in (
+        (["--position", "1,2"], "--position"),
+        (["--pixel-size", "0"], "--pixel-size"),
+    ):
+        code, _out, err = cli("collection", "create", "d.json", "raw.ome.zarr", *args)
+        assert code == 2 and option in err
+    assert not (here / "d.json").exists()

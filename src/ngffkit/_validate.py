@@ -504,7 +504,11 @@ def validate_with_models(
     report = validate(url, strict=strict)
     if report.valid and report.kind == "image":
         report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
-    if data:
+    if data and report.kind == "collection":
+        from ngffkit.collection_check import check_members_data
+
+        check_members_data(report, url, progress=progress)
+    elif data:
         check_data_into(report, url, progress=progress)
     return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -129,6 +130,24 @@ def validate_collection(
     return _strict(report, strict)
 
 
+def check_members_data(
+    report: ValidationReport,
+    url: str | os.PathLike[str] | Location,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """``validate --data`` of a collection: every member's stored chunks read and decoded
+    (members that cannot be opened are already problems of the report)."""
+    from ngffkit.datacheck import check_data
+
+    for member in read_collection(place_of(url)).members:
+        try:
+            findings = check_data(member.location, progress=progress)
+        except NgffkitError as exc:
+            findings = [Finding("data", f"not checked: {exc}")]
+        report.problems.extend(_under(member.name, f) for f in findings)
+    report.data_checked = True
+
+
 def _check_nested(
     folder: Location, names: tuple[str, ...], node: Node, report: ValidationReport
 ) -> None:
@@ -153,4 +172,4 @@ def _strict(report: ValidationReport, strict: bool) -> ValidationReport:
     return report
 
 
-__all__ = ["describe_collection", "validate_collection"]
+__all__ = ["check_members_data", "describe_collection", "validate_collection"]

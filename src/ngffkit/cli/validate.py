@@ -50,6 +50,8 @@ def validate(
         for warning in report.warnings:
             out_console.print(f"! {warning}", markup=False)
         what = " ".join(part for part in ("OME-Zarr", report.version, report.kind) if part)
+        if report.kind == "collection":
+            what += " (RFC-8 draft)"
         if report.valid:
             extra = f" ({len(report.warnings)} warnings)" if report.warnings else ""
             if report.data_checked:
