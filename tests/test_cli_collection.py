@@ -109,9 +109,14 @@ def test_info_prints_the_tree(here: Path) -> None:
 
 
 def test_validate_checks_the_rules_and_every_member(here: Path) -> None:
-    cli("collection", "create", "c.zarr", "raw.ome.zarr", "em.ome.zarr")
+    cli(
+        "collection", "create", "c.zarr", "raw.ome.zarr", "em.ome.zarr", "raw.ome.zarr/labels/cells"
+    )
     code, out, err = cli("validate", "c.zarr")
     assert code == 0, out + err
+    code, _out, err = cli("collection", "add", "c.zarr", "raw.ome.zarr/labels=group")
+    assert code == 1 and "labels group, not an image" in err  # a member must be an image
+    assert [n["name"] for n in _nodes(here / "c.zarr")] == ["raw", "em", "cells"]
     assert "valid" in out and "collection" in out
     doc = json.loads((here / "c.zarr" / "zarr.json").read_text())
     nodes = doc["attributes"]["ome"]["nodes"]
@@ -191,3 +196,18 @@ def test_create_with_a_start_for_viewers(here: Path) -> None:
         code, _out, err = cli("collection", "create", "d.json", "raw.ome.zarr", *args)
         assert code == 2 and option in err
     assert not (here / "d.json").exists()
+
+
+def test_validate_follows_references_into_other_documents(here: Path) -> None:
+    cli("collection", "create", "images.json", "raw.ome.zarr")
+    ref = {"id": "raw", "path": {"type": "json", "path": "./images.json"}}
+    doc = {"ome": {"version": "0.x", "type": "collection", "name": "segs", "nodes": [
+        {"type": "multiscale", "name": "cells", "path": {"type": "zarr", "path": "./raw.ome.zarr/labels/cells"},
+         "attributes": {"labels": {"source": [ref]}}}]}}  # fmt: skip
+    (here / "segs.json").write_text(json.dumps(doc))
+    code, out, err = cli("validate", "segs.json")
+    assert code == 0, out + err
+    ref["id"] = "nope"
+    (here / "segs.json").write_text(json.dumps(doc))
+    code, out, _err = cli("validate", "segs.json")
+    assert code == 1 and "cells: labels id 'nope', which './images.json' has no node with" in out

@@ -25,7 +25,7 @@ from ngffkit._collection import (
     rule_errors,
 )
 from ngffkit._validate import ValidationReport, validate
-from ngffkit.collection import DISPLAY_KEY, DRAFT, Node, RootNode, upgrade
+from ngffkit.collection import DISPLAY_KEY, DRAFT, Node, Reference, RootNode, upgrade
 from ngffkit.errors import MetadataError, NgffkitError, NgffWarning, NotFoundError
 from ngffkit.image import open_image
 from ngffkit.metadata import Finding
@@ -105,6 +105,9 @@ def validate_collection(
         report.problems.extend(Finding("", error) for error in rule_errors(exc))
         return _strict(report, strict)
     for names, node in root.walk():
+        for ref in node.label_sources():
+            if ref.path is not None:  # in another document: it must have that id
+                _check_reference(place.folder, names, ref, report)
         if node.path is None or node.type != "multiscale":
             if node.path is not None and node.type == "collection":
                 _check_nested(place.folder, names, node, report)
@@ -121,7 +124,7 @@ def validate_collection(
                 Finding(where, f"member {node.path.path!r} is not a readable image: {exc}")
             )
             continue
-        if member.kind != "image":
+        if member.kind not in ("image", "label"):  # a label image is a multiscale image too
             report.problems.append(
                 Finding(where, f"member {node.path.path!r} is {member.kind}, not an image")
             )
@@ -146,6 +149,24 @@ def check_members_data(
             findings = [Finding("data", f"not checked: {exc}")]
         report.problems.extend(_under(member.name, f) for f in findings)
     report.data_checked = True
+
+
+def _check_reference(
+    folder: Location, names: tuple[str, ...], ref: Reference, report: ValidationReport
+) -> None:
+    assert ref.path is not None
+    where = "/".join(names)
+    try:
+        location = member_location(folder, ref.path.path)
+        other = read_collection(place_of(location, json_document=ref.path.type == "json"))
+    except NgffkitError as exc:
+        report.problems.append(Finding(where, f"labels {ref.id!r} in {ref.path.path!r}: {exc}"))
+        return
+    ids = {n.id for _, n in other.root.walk()} | {other.root.id}
+    if ref.id not in ids:
+        report.problems.append(
+            Finding(where, f"labels id {ref.id!r}, which {ref.path.path!r} has no node with")
+        )
 
 
 def _check_nested(
