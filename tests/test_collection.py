@@ -109,6 +109,11 @@ def test_a_collection_served_over_http_opens_its_members_there(images: Path) -> 
             server.url("em.ome.zarr"),
         ]
         assert collection.open("raw").shape == (8, 32, 32)
+        # a JSON document at the server's root: members beside it
+        create_collection(images / "views.json", [images / "em.ome.zarr"])
+        document = open_collection(server.url("views.json"))
+        assert [m.location.url for m in document] == [server.url("em.ome.zarr")]
+        assert document.open("em").shape == (8, 32, 32)
     finally:
         server.stop()
 
