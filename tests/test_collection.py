@@ -275,3 +275,33 @@ def test_nested_collections_are_followed(images: Path, tmp_path: Path) -> None:
     collection = open_collection(outer)
     assert [m.name for m in collection] == ["inner/em", "here/raw"]
     assert collection.open("em").shape == (8, 32, 32)
+
+
+def test_the_2025_draft_with_custom_nodes_reads(images: Path) -> None:
+    # The shape of the draft's WEBKNOSSOS example: node_type, image nodes, string paths (one
+    # absolute), custom prefixed node types (kept, not members) and prefixed attributes.
+    group = images / "wk.zarr"
+    group.mkdir()
+    absolute = str((images / "em.ome.zarr").resolve())
+    ome = {"version": "0.7", "node_type": "collection", "name": "l4",
+           "attributes": {"webknossos:rendering": {"position": {"x": 1, "y": 2, "z": 3}}},
+           "nodes": [
+               {"node_type": "image", "name": "color", "path": absolute,
+                "attributes": {"webknossos:category": "color"}},
+               {"node_type": "image", "name": "segmentation", "path": "../raw.ome.zarr/labels/cells",
+                "attributes": {"webknossos:category": "segmentation"}},
+               {"node_type": "webknossos:mesh", "name": "meshfile_4-4-2",
+                "path": "./segmentation/zarr/meshes/meshfile_4-4-2",
+                "attributes": {"webknossos:parent": "segmentation"}},
+               {"node_type": "image", "name": "prediction", "path": "../raw.ome.zarr",
+                "attributes": {"webknossos:rendering": {"is_disabled": True}}},
+           ]}  # fmt: skip
+    (group / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"ome": ome}})
+    )
+    with pytest.warns(NgffWarning, match="node_type.*'image' nodes.*plain-string"):
+        collection = open_collection(group)
+    assert [m.name for m in collection] == ["color", "segmentation", "prediction"]
+    assert collection.root.nodes is not None and collection.root.nodes[2].type == "webknossos:mesh"
+    assert collection.open("color").shape == (8, 32, 32)
+    assert collection.open("segmentation").image_label is not None

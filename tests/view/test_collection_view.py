@@ -98,3 +98,13 @@ def test_serve_names_the_collection(study: Path) -> None:
     kinds = {d.key: d.kind for d in found}
     assert kinds["study.zarr"] == "collection"
     assert kinds["cells.ome.zarr"] == "image" and kinds["em.ome.zarr"] == "image"
+
+
+def test_webknossos_is_disabled_hides_a_member(study: Path) -> None:
+    doc = json.loads((study / "zarr.json").read_text())
+    doc["attributes"]["ome"]["nodes"][0]["attributes"] = {
+        "webknossos:rendering": {"is_disabled": True}
+    }
+    (study / "zarr.json").write_text(json.dumps(doc))
+    with start_view([str(study)], layout="xy") as session:
+        assert _layers(session.state)["cells"]["visible"] is False

@@ -3,8 +3,9 @@
 Each member is one layer: an image with its ``ngffkit:display`` settings applied over what
 :func:`~ngffkit.view.state.describe_image` finds (window, colour, inverted, disabled), a
 label image (a node with a ``labels`` reference, or an image with ``image-label``) as a
-segmentation layer in its ``labelAttributes`` colours. The root's ``ngffkit:view`` gives
-the starting position and zoom.
+segmentation layer in its ``labelAttributes`` colours. A member WEBKNOSSOS marks
+``is_disabled`` (its ``webknossos:rendering``, as in the draft's example) starts hidden too.
+The root's ``ngffkit:view`` gives the starting position and zoom.
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ def _label_colors(member: Member) -> dict[int, str]:
 def describe_member(image: Image, source: str, member: Member) -> ViewImage | ViewLabels:
     """The layer of one member (see the module's doc)."""
     display = display_of(member.node)
-    hidden = display is not None and display.disabled
+    # WEBKNOSSOS's own key in the draft's example says the same of a layer
+    wk = member.node.attributes.get("webknossos:rendering")
+    hidden = (display is not None and display.disabled) or (
+        isinstance(wk, dict) and wk.get("is_disabled") is True
+    )
     if is_labels(image, member):
         labels = describe_labels(image, source, member.name)
         colors = _label_colors(member) or labels.colors
         return replace(labels, colors=colors, visible=not hidden)
     view = describe_image(image, source, name=member.name)
     if display is None:
-        return view
+        channels = tuple(replace(c, visible=c.visible and not hidden) for c in view.channels)
+        return replace(view, channels=channels)
     channels = tuple(
         replace(
             channel,
