@@ -108,3 +108,10 @@ def test_webknossos_is_disabled_hides_a_member(study: Path) -> None:
     (study / "zarr.json").write_text(json.dumps(doc))
     with start_view([str(study)], layout="xy") as session:
         assert _layers(session.state)["cells"]["visible"] is False
+
+
+def test_a_label_member_neuroglancer_cannot_show_is_named() -> None:
+    from ngffkit.view.state import ViewLabels, notes_for
+
+    notes = notes_for([], [ViewLabels("seg", "zarr3://x", {}, "int64")])
+    assert notes == ["seg: Neuroglancer cannot display int64 labels; use uint32 or uint64."]

@@ -237,9 +237,13 @@ def _centre(image: ViewImage) -> list[float]:
     return out
 
 
-def notes_for(images: Sequence[ViewImage]) -> list[str]:
+def notes_for(images: Sequence[ViewImage], segmentations: Sequence[ViewLabels] = ()) -> list[str]:
     """Things the user should know: data types Neuroglancer cannot show."""
-    notes = []
+    notes = [
+        f"{labels.name}: Neuroglancer cannot display {labels.dtype} labels; use uint32 or uint64."
+        for labels in segmentations
+        if labels.dtype not in NG_LABEL_DTYPES
+    ]
     for image in images:
         if image.dtype not in NG_IMAGE_DTYPES:
             notes.append(

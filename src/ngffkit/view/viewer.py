@@ -167,7 +167,13 @@ def start_view(targets: Sequence[str], *, port: int = 0, layout: str = "4panel")
         server.stop()
         raise
     return ViewSession(
-        str(viewer.get_viewer_url()), server, state, images, notes_for(images), mount, viewer
+        str(viewer.get_viewer_url()),
+        server,
+        state,
+        images,
+        notes_for(images, segmentations),
+        mount,
+        viewer,
     )
 
 
