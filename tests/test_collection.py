@@ -305,3 +305,13 @@ def test_the_2025_draft_with_custom_nodes_reads(images: Path) -> None:
     assert collection.root.nodes is not None and collection.root.nodes[2].type == "webknossos:mesh"
     assert collection.open("color").shape == (8, 32, 32)
     assert collection.open("segmentation").image_label is not None
+
+
+def test_labels_added_before_their_image_are_linked_when_it_comes(images: Path) -> None:
+    out = images / "all.zarr"
+    create_collection(out, [images / "raw.ome.zarr" / "labels" / "cells", images / "em.ome.zarr"])
+    assert "attributes" not in _ome(out)["nodes"][0]
+    add_to_collection(out, images / "raw.ome.zarr")
+    cells, em, raw = _ome(out)["nodes"]
+    assert cells["attributes"]["labels"]["source"] == [{"id": "raw"}]
+    assert "attributes" not in em and raw["name"] == "raw"

@@ -43,7 +43,14 @@ from ngffkit.collection import (
     ViewSettings,
     make_id,
 )
-from ngffkit.errors import ConflictError, InputError, MetadataError, NgffWarning, OptionError
+from ngffkit.errors import (
+    ConflictError,
+    InputError,
+    MetadataError,
+    NgffkitError,
+    NgffWarning,
+    OptionError,
+)
 from ngffkit.image import Image, open_image
 from ngffkit.metadata.io import group_files
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options
@@ -161,6 +168,19 @@ def _with_labels(node: Node, image: Image, nodes: dict[str, Node], place: Place)
             if c.rgba is not None
         ]
     return node.model_copy(update={"attributes": {**node.attributes, "labels": labels}})
+
+
+def _link_labels_of(name: str, nodes: dict[str, Node], place: Place) -> None:
+    """Link the unlinked label members whose source image is the member ``name``."""
+    for key, other in list(nodes.items()):
+        if key == name or other.path is None or "labels" in other.attributes:
+            continue
+        try:
+            image = _check_member(member_location(place.folder, other.path.path))
+        except NgffkitError:  # a broken member is `ngff validate`'s to report
+            continue
+        if image.image_label is not None:
+            nodes[key] = _with_labels(other, image, {name: nodes[name]}, place)
 
 
 def _root_node(name: str, nodes: Sequence[Node], attributes: Mapping[str, Any]) -> RootNode:
@@ -390,6 +410,8 @@ def add_to_collection(
     except ValidationError as exc:
         raise InputError(f"[[display]]: {'; '.join(rule_errors(exc))}") from None
     nodes[node.name] = _with_labels(node, opened, nodes, place)
+    if opened.image_label is None:  # label images added before their image link to it now
+        _link_labels_of(node.name, nodes, place)
     updated = root.model_copy(update={"nodes": tuple(nodes.values())})
     with _writing(place, "ngff collection add"):
         _write(place, RootNode.model_validate(updated.document()["ome"]))
