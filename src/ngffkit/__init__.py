@@ -4,6 +4,8 @@ The public names are few: :func:`convert` a stack, file or array to a multiscale
 (:func:`plan_convert` returns the :class:`ConversionPlan` first, writing nothing),
 :func:`downsample` (add levels to) and :func:`compress` (re-encode) an existing one;
 :func:`add_labels` (or ``Image.add_labels``) to write a segmentation beside an image;
+:func:`create_collection`, :func:`add_to_collection`, :func:`remove_from_collection` and
+:func:`open_collection` for collections of images (the RFC-8 draft, experimental);
 :func:`open` an image anywhere and read regions of any level;
 :func:`create_image` / :func:`finish_image` with an :class:`ImageSpec` (or
 :func:`pyramid_spec`) to write one; :func:`validate` and :func:`describe` to check and
@@ -38,10 +40,16 @@ from ngffkit.errors import (
 )
 
 if typing.TYPE_CHECKING:
+    from ngffkit._collection import Collection, open_collection
     from ngffkit._convert import convert, plan_convert
     from ngffkit._downsample import downsample
     from ngffkit._recompress import compress
     from ngffkit._validate import ValidationReport, validate
+    from ngffkit.collection_edit import (
+        add_to_collection,
+        create_collection,
+        remove_from_collection,
+    )
     from ngffkit.image import Image
     from ngffkit.image import open_image as open
     from ngffkit.info import describe
@@ -58,6 +66,11 @@ __version__ = "0.1.0"
 # public name -> (module, name in that module)
 _LAZY: dict[str, tuple[str, str]] = {
     "add_labels": ("ngffkit.labels", "add_labels"),
+    "Collection": ("ngffkit._collection", "Collection"),
+    "add_to_collection": ("ngffkit.collection_edit", "add_to_collection"),
+    "create_collection": ("ngffkit.collection_edit", "create_collection"),
+    "open_collection": ("ngffkit._collection", "open_collection"),
+    "remove_from_collection": ("ngffkit.collection_edit", "remove_from_collection"),
     "compress": ("ngffkit._recompress", "compress"),
     "convert": ("ngffkit._convert", "convert"),
     "plan_convert": ("ngffkit._convert", "plan_convert"),
@@ -83,6 +96,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ClusterError",
+    "Collection",
     "ConflictError",
     "ConversionPlan",
     "Image",
@@ -102,17 +116,21 @@ __all__ = [
     "Voxel",
     "__version__",
     "add_labels",
+    "add_to_collection",
     "compress",
     "convert",
+    "create_collection",
     "create_image",
     "describe",
     "downsample",
     "finish_image",
     "flatten",
     "open",
+    "open_collection",
     "open_surface",
     "plan_convert",
     "pyramid_spec",
+    "remove_from_collection",
     "surface_layers",
     "validate",
 ]

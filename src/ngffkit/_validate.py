@@ -80,7 +80,7 @@ def validate(
     strict: bool = False,
     storage_options: StorageOptionsArg = None,
 ) -> ValidationReport:
-    """Validate the OME-Zarr group at ``url``.
+    """Validate the OME-Zarr group (or collection, the RFC-8 draft) at ``url``.
 
     Parameters:
         url: the group (a path, a URL or a ``Location``).
@@ -94,6 +94,12 @@ def validate(
         NotFoundError, StorageError: the group cannot be read at all.
         MetadataError: its JSON is malformed; everything else is in the report.
     """
+    from ngffkit._collection import is_collection
+
+    if is_collection(url):  # the RFC-8 draft's collections have their own rules
+        from ngffkit.collection_check import validate_collection
+
+        return validate_collection(url, strict=strict)
     loc = resolve(url)
     report = ValidationReport(url=loc.url)
     _check_group(loc, report, "", expected_levels=None)
@@ -498,7 +504,11 @@ def validate_with_models(
     report = validate(url, strict=strict)
     if report.valid and report.kind == "image":
         report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
-    if data:
+    if data and report.kind == "collection":
+        from ngffkit.collection_check import check_members_data
+
+        check_members_data(report, url, progress=progress)
+    elif data:
         check_data_into(report, url, progress=progress)
     return report
 

@@ -34,7 +34,8 @@ def describe(
     *,
     storage_options: StorageOptionsArg = None,
 ) -> dict[str, Any]:
-    """A JSON-ready description of the image at ``url`` (see ``ngff info --json``).
+    """A JSON-ready description of the image at ``url`` (see ``ngff info --json``); of a
+    collection (the RFC-8 draft), its tree and members, with ``"kind": "collection"``.
 
     A partial dataset (started, never finished) is described from its partial marker with
     ``"status": "partial"`` instead of raising.
@@ -50,6 +51,12 @@ def describe(
         NotFoundError, StorageError: the image cannot be read.
         MetadataError: it is not an OME-Zarr image.
     """
+    from ngffkit._collection import is_collection
+
+    if is_collection(url):  # the RFC-8 draft: a tree of images, described as such
+        from ngffkit.collection_check import describe_collection
+
+        return describe_collection(url)
     loc = resolve(url)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NgffWarning)

@@ -97,6 +97,16 @@ def _shown_and_stopped(browser: Any, view: ViewProcess, check: Any) -> list[str]
     return requests
 
 
+def _quadrant(shot: np.ndarray, centre: tuple[int, int], dx: int, dy: int) -> np.ndarray:
+    """The median colour of a square well inside one quadrant around ``centre`` (``dx``,
+    ``dy``: -1 left/top, 1 right/bottom), away from the crosshair lines."""
+    cx, cy = centre
+    near, far = 40, 100
+    xs = slice(cx + near, cx + far) if dx > 0 else slice(cx - far, cx - near)
+    ys = slice(cy + near, cy + far) if dy > 0 else slice(cy - far, cy - near)
+    return np.median(shot[ys, xs].reshape(-1, 3).astype(float), axis=0)
+
+
 def _halves(split: str, dark_first: bool = True) -> Any:
     def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
         first, second = _regions(shot, centre, split)
@@ -166,15 +176,9 @@ def test_two_channels_in_their_omero_colours(browser: Any, tmp_path: Path) -> No
     view = ViewProcess(str(out), "--layout", "xy")
 
     def check(shot: np.ndarray, centre: tuple[int, int]) -> bool:
-        cx, cy = centre
-        near, far = 40, 100
-
-        def rgb(dx: int, dy: int) -> np.ndarray:
-            xs = slice(cx + near, cx + far) if dx > 0 else slice(cx - far, cx - near)
-            ys = slice(cy + near, cy + far) if dy > 0 else slice(cy - far, cy - near)
-            return np.median(shot[ys, xs].reshape(-1, 3).astype(float), axis=0)
-
-        black, red, green, yellow = rgb(-1, -1), rgb(1, -1), rgb(-1, 1), rgb(1, 1)
+        black, red, green, yellow = (
+            _quadrant(shot, centre, dx, dy) for dx, dy in ((-1, -1), (1, -1), (-1, 1), (1, 1))
+        )
         return bool(
             black.max() < 60
             and red[0] > 180 and red[1] < 60 and red[2] < 60
@@ -240,3 +244,64 @@ def test_labels_added_with_ngff_labels_add_show_their_colours(browser: Any, tmp_
     assert code == 0, err
     _only_loopback(requests)
     assert any("/labels/cells/" in u for u in requests)
+
+
+def _collection_of_three(folder: Path) -> None:
+    """In ``folder`` (the current folder: members are given as users type them, relative
+    paths), ``study.zarr``: ``cells`` (dark left, bright right) in blue, inverted, window 100:3000;
+    ``seg``, its labels (1 red on top, 2 green at the bottom); ``em`` (dark top, bright
+    bottom) in yellow but disabled."""
+    from ngffkit.collection_edit import add_to_collection, create_collection
+
+    write_pattern(folder / "cells.ome.zarr", version="0.5", shards=32, split="x", labels=True)
+    write_pattern(folder / "em.ome.zarr", version="0.4", shards=None, split="y")
+    study = folder / "study.zarr"
+    create_collection(study, [], name="study")
+    add_to_collection(
+        study,
+        "cells.ome.zarr",
+        display={"color": "0000FF", "inverted": True, "window": (DARK, BRIGHT)},
+    )
+    add_to_collection(study, "cells.ome.zarr/labels/cells", name="seg")
+    add_to_collection(study, "em.ome.zarr", display={"color": "FFFF00", "disabled": True})
+
+
+def _collection_colours(shot: np.ndarray, centre: tuple[int, int]) -> bool:
+    """Inverted blue cells (bright on the left) under red (top) and green (bottom) labels;
+    the disabled yellow image nowhere (it would add red to the bottom half)."""
+
+    def rgb(dx: int, dy: int) -> np.ndarray:
+        return _quadrant(shot, centre, dx, dy)
+
+    (r1, g1, b1), (r2, g2, b2) = rgb(-1, -1), rgb(1, -1)
+    (r3, g3, b3), (r4, g4, b4) = rgb(-1, 1), rgb(1, 1)
+    return bool(
+        r1 > g1 + 40 and b1 > g1 + 40        # top left: blue + red
+        and r2 > g2 + 40 and r2 > b2 + 40    # top right: black + red
+        and g3 > r3 + 40 and b3 > r3 + 40    # bottom left: blue + green
+        and g4 > r4 + 40 and g4 > b4 + 40    # bottom right: black + green
+    )  # fmt: skip
+
+
+def test_a_collection_shows_its_members_with_their_settings(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _collection_of_three(tmp_path)
+    view = ViewProcess(str(tmp_path / "study.zarr"), "--layout", "xy")
+    assert "Layers: cells, em, seg" in view.lines
+    requests = _shown_and_stopped(browser, view, _collection_colours)
+    assert any("/cells/" in u and "/c/" in u for u in requests)  # the labels' chunks
+
+
+def test_a_collection_served_over_http_shows_the_same(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ngffkit.serve import FileBackend, create_app, start_server
+
+    monkeypatch.chdir(tmp_path)
+    _collection_of_three(tmp_path)
+    with start_server(create_app(FileBackend(tmp_path))) as remote:
+        view = ViewProcess(f"{remote.url}/study.zarr", "--layout", "xy")
+        assert "Layers: cells, em, seg" in view.lines
+        _shown_and_stopped(browser, view, _collection_colours)

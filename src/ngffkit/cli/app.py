@@ -23,6 +23,7 @@ from ngffkit.cli._common import run_app
 COMMAND_MODULES: tuple[str, ...] = (
     "convert",
     "labels",
+    "collection",
     "downsample",
     "compress",
     "info",

@@ -117,17 +117,22 @@ def render(data: dict[str, Any]) -> Tree:
 
 
 def info(
-    url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image.")],
+    url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image (or a collection).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Show an OME-Zarr image: format, axes, voxel size, levels (shape, chunks, shards,
-    codecs, stored size, compression ratio), labels. A partial dataset is reported as such."""
+    codecs, stored size, compression ratio), labels. A partial dataset is reported as such;
+    a collection (the RFC-8 draft) as its tree of members."""
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit.info import describe
 
     data = describe(url)
     if as_json:
         out_console.print_json(json.dumps(data, default=str))
+    elif data.get("kind") == "collection":
+        from ngffkit.cli.collection import render as render_collection
+
+        out_console.print(render_collection(data))
     else:
         out_console.print(render(data))
 

@@ -111,6 +111,10 @@ def serve(
         if datasets:
             out_console.print("Neuroglancer sources:", markup=False)
             for dataset in datasets:
+                if dataset.kind == "collection":  # the RFC-8 draft: no Neuroglancer source
+                    where = dataset.url(bases[0]) + (f"?{query}" if query else "")
+                    out_console.print(f"  {where}    (collection: ngff view URL)", markup=False)
+                    continue
                 source = dataset.neuroglancer_source(bases[0], query=query)
                 out_console.print(f"  {source}    ({dataset.kind})", markup=False)
         else:

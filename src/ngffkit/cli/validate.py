@@ -14,7 +14,7 @@ EXIT_UNREADABLE = 2
 
 
 def validate(
-    url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image.")],
+    url: Annotated[str, typer.Argument(help="Path or URL of an OME-Zarr image (or a collection).")],
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as problems.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     data: Annotated[
@@ -27,7 +27,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
-    arrays against the metadata; with --data, every chunk's bytes too.
+    arrays against the metadata; with --data, every chunk's bytes too. A collection (the
+    RFC-8 draft) is checked against the draft's rules, and each member as an image.
     Exit status: 0 valid, 1 invalid, 2 unreadable."""
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit._validate import validate_with_models
@@ -49,6 +50,8 @@ def validate(
         for warning in report.warnings:
             out_console.print(f"! {warning}", markup=False)
         what = " ".join(part for part in ("OME-Zarr", report.version, report.kind) if part)
+        if report.kind == "collection":
+            what += " (RFC-8 draft)"
         if report.valid:
             extra = f" ({len(report.warnings)} warnings)" if report.warnings else ""
             if report.data_checked:

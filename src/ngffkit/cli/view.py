@@ -19,13 +19,18 @@ package (no internet needed) and prints one URL.
 The view is ready as it opens: one image layer per dataset with contrast from the omero window
 or from percentiles of a coarse level, one layer per channel, each label image as a
 segmentation layer, physical units and voxel sizes, the position at the volume's centre.
+A collection (the RFC-8 draft, `ngff collection`) shows every member as a layer with its
+display settings, label members as segmentation layers; remote members through the proxy.
 Stop with Ctrl-C."""
 
 
 def view(
     targets: Annotated[
         list[str],
-        typer.Argument(metavar="PATH|URL...", help="OME-Zarr images (or folders of them) to show."),
+        typer.Argument(
+            metavar="PATH|URL...",
+            help="OME-Zarr images (or folders of them), or collections, to show.",
+        ),
     ],
     port: Annotated[
         int,

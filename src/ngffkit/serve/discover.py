@@ -29,7 +29,7 @@ class Dataset:
 
     key: str  # path under the root, "" for the root itself
     zarr_format: int  # 2 or 3
-    kind: str  # "image" (OME multiscales), "labels" (OME label image) or "array"
+    kind: str  # "image" (OME multiscales), "labels" (OME label image), "array", "collection"
 
     def url(self, base_url: str) -> str:
         """HTTP URL of the node (``base_url`` is the server's root URL, no trailing slash)."""
@@ -76,8 +76,13 @@ async def _classify(backend: Backend, key: str) -> tuple[Dataset | None, bool]:
         if isinstance(ome, dict) and "multiscales" in ome:
             kind = "labels" if "image-label" in ome else "image"
             return Dataset(key, 3, kind), False
+        if isinstance(ome, dict) and ome.get("type", ome.get("node_type")) == "collection":
+            return Dataset(key, 3, "collection"), True  # its members may be inside
         return None, True
     attrs = await _read_json(backend, _join(key, ".zattrs"))
+    ome = attrs.get("ome") if attrs is not None else None
+    if isinstance(ome, dict) and ome.get("type", ome.get("node_type")) == "collection":
+        return Dataset(key, 2, "collection"), True
     if attrs is not None and "multiscales" in attrs:
         kind = "labels" if "image-label" in attrs else "image"
         return Dataset(key, 2, kind), False

@@ -18,7 +18,7 @@ layer-local dimension ``c'``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,12 +49,20 @@ class ViewAxis:
 
 @dataclass(frozen=True)
 class ViewChannel:
-    """One channel's display: label, colour (``#rrggbb``), contrast range, shown or not."""
+    """One channel's display: label, colour (``#rrggbb``), contrast range, shown or not,
+    inverted (bright values dark) or not."""
 
     label: str
     color: str
     contrast: tuple[float, float]
     visible: bool = True
+    inverted: bool = False
+
+    @property
+    def shown_range(self) -> list[float]:
+        """The invlerp range: reversed for an inverted channel (Neuroglancer's way)."""
+        low, high = self.contrast
+        return [high, low] if self.inverted else [low, high]
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class ViewLabels:
     source: str
     colors: dict[int, str] = field(default_factory=dict)  # label value → "#rrggbb"
     dtype: str = "uint32"
+    visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -228,9 +237,13 @@ def _centre(image: ViewImage) -> list[float]:
     return out
 
 
-def notes_for(images: Sequence[ViewImage]) -> list[str]:
+def notes_for(images: Sequence[ViewImage], segmentations: Sequence[ViewLabels] = ()) -> list[str]:
     """Things the user should know: data types Neuroglancer cannot show."""
-    notes = []
+    notes = [
+        f"{labels.name}: Neuroglancer cannot display {labels.dtype} labels; use uint32 or uint64."
+        for labels in segmentations
+        if labels.dtype not in NG_LABEL_DTYPES
+    ]
     for image in images:
         if image.dtype not in NG_IMAGE_DTYPES:
             notes.append(
@@ -255,8 +268,20 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[str, Any]:
-    """The Neuroglancer JSON state showing ``images`` (the first one sets the view)."""
+def build_state(
+    images: Sequence[ViewImage],
+    *,
+    layout: str = "4panel",
+    segmentations: Sequence[ViewLabels] = (),
+    position: Mapping[str, float] | None = None,
+    pixel_size: float | None = None,
+) -> dict[str, Any]:
+    """The Neuroglancer JSON state showing ``images`` (the first one sets the view), then
+    ``segmentations`` (label images shown on their own, e.g. a collection's members).
+
+    ``position`` (physical, by axis name, in the first image's units) and ``pixel_size``
+    (the physical size of a screen pixel, same unit) replace the first image's centre and
+    the zoom that fits it."""
     if not images:
         raise InputError("build_state needs at least one image")
     if layout not in LAYOUTS:
@@ -267,9 +292,15 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
         for name, value in _dimensions(image).items():
             dims.setdefault(name, value)
     centre = dict(zip(_dimensions(first), _centre(first), strict=True))
-    position = [centre.get(name, 0.5) for name in dims]
+    for i, axis in enumerate(first.axes):
+        if position is not None and axis.name in position:  # physical → voxels of `dims`
+            centre[axis.name] = position[axis.name] / first.scale[i]
+    where = [centre.get(name, 0.5) for name in dims]
     in_plane = [_bounds(first, i)[1] - _bounds(first, i)[0] for i in _display_order(first)[:2]]
     extent = max(in_plane) if in_plane else 1
+    zoom = max(extent / FIT_PIXELS, 1e-3)
+    if pixel_size is not None and _display_order(first):
+        zoom = pixel_size / first.scale[_display_order(first)[0]]
     layers: list[dict[str, Any]] = []
     taken: set[str] = set()
     for image in images:
@@ -280,8 +311,10 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                 "name": _unique(image.name, taken),
                 "source": image.source,
                 "shader": _GRAY_SHADER,
-                "shaderControls": {"normalized": {"range": list(channel.contrast)}},
+                "shaderControls": {"normalized": {"range": channel.shown_range}},
             }
+            if not channel.visible:
+                layer["visible"] = False
             if channel.color != "#ffffff":  # one channel in its omero colour (e.g. a GFP scan)
                 layer["shader"] = _COLOR_SHADER
                 layer["shaderControls"]["color"] = channel.color
@@ -298,7 +331,7 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                         "localPosition": [c],  # voxel centres are integers (see _centre)
                         "shader": _COLOR_SHADER,
                         "shaderControls": {
-                            "normalized": {"range": list(channel.contrast)},
+                            "normalized": {"range": channel.shown_range},
                             "color": channel.color,
                         },
                         "blend": "additive",
@@ -307,22 +340,26 @@ def build_state(images: Sequence[ViewImage], *, layout: str = "4panel") -> dict[
                     }
                 )
         for labels in image.labels:
-            seg: dict[str, Any] = {
-                "type": "segmentation",
-                "name": _unique(f"{image.name} {labels.name}", taken),
-                "source": labels.source,
-            }
-            if labels.colors:
-                seg["segmentColors"] = {str(k): v for k, v in sorted(labels.colors.items())}
-            layers.append(seg)
+            layers.append(_segmentation(labels, _unique(f"{image.name} {labels.name}", taken)))
+    for labels in segmentations:
+        layers.append(_segmentation(labels, _unique(labels.name, taken)))
     return {
         "dimensions": dims,
-        "position": position,
-        "crossSectionScale": max(extent / FIT_PIXELS, 1e-3),
+        "position": where,
+        "crossSectionScale": zoom,
         "projectionScale": max(extent * 2.0, 1.0),
         "layers": layers,
         "layout": layout,
     }
+
+
+def _segmentation(labels: ViewLabels, name: str) -> dict[str, Any]:
+    layer: dict[str, Any] = {"type": "segmentation", "name": name, "source": labels.source}
+    if labels.colors:
+        layer["segmentColors"] = {str(k): v for k, v in sorted(labels.colors.items())}
+    if not labels.visible:
+        layer["visible"] = False
+    return layer
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ngffkit._collection import Member, is_collection, open_collection
 from ngffkit.errors import InputError, NgffWarning, StorageError
 from ngffkit.image import open_image
 from ngffkit.serve.app import create_app
@@ -24,7 +25,15 @@ from ngffkit.serve.paths import is_served_name
 from ngffkit.serve.proxy import MountBackend
 from ngffkit.serve.runner import ServerHandle, bind_socket, start_server
 from ngffkit.storage import Location, resolve
-from ngffkit.view.state import ViewImage, build_state, describe_image, describe_labels, notes_for
+from ngffkit.view.collection import describe_member, start_settings
+from ngffkit.view.state import (
+    ViewImage,
+    ViewLabels,
+    build_state,
+    describe_image,
+    describe_labels,
+    notes_for,
+)
 
 BIND = "127.0.0.1"
 
@@ -87,15 +96,29 @@ def _find_images(target: str, backend: Backend) -> list[Dataset]:
 
 
 def start_view(targets: Sequence[str], *, port: int = 0, layout: str = "4panel") -> ViewSession:
-    """Serve ``targets`` (paths or URLs of OME-Zarr images, or folders of them) and start a
-    Neuroglancer viewer on them at ``http://127.0.0.1:PORT/v/<token>/``."""
+    """Serve ``targets`` (paths or URLs of OME-Zarr images, folders of them, or collections)
+    and start a Neuroglancer viewer on them at ``http://127.0.0.1:PORT/v/<token>/``.
+
+    A collection's members are mounted one by one (local ones served from disk, remote
+    ones proxied) and shown as its layers (:mod:`ngffkit.view.collection`)."""
     if not targets:
         raise InputError("give at least one PATH or URL to view")
     # Checked first so that a busy port fails before anything is started or read.
     bind_socket(BIND, port).close()
     mounts: dict[str, Backend] = {}
     found: list[tuple[str, Location, Dataset]] = []
+    members: list[tuple[str, Member]] = []
+    start: tuple[dict[str, float] | None, float | None] = (None, None)
     for target in targets:
+        if is_collection(target):  # every member mounted on its own, remote ones proxied
+            collection = open_collection(target)
+            if not found and not members:
+                start = start_settings(collection)
+            for member in collection.members:
+                name = _mount_name(member.location, mounts)
+                mounts[name] = open_backend(str(member.location.local_path or member.location.url))
+                members.append((name, member))
+            continue
         location = resolve(target)
         backend = open_backend(target)
         name = _mount_name(location, mounts)
@@ -119,13 +142,38 @@ def start_view(targets: Sequence[str], *, port: int = 0, layout: str = "4panel")
                 ]
             title = dataset.key.rpartition("/")[2] or name
             images.append(describe_image(image, source, name=title, labels=labels))
-        state = build_state(images, layout=layout)
+        segmentations = []
+        for name, member in members:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NgffWarning)
+                image = open_image(member.location)
+            source = Dataset(name, image.zarr_format, "image").neuroglancer_source(server.url)
+            layer = describe_member(image, source, member)
+            if isinstance(layer, ViewLabels):
+                segmentations.append(layer)
+            else:
+                images.append(layer)
+        if not images:
+            raise InputError(f"{', '.join(targets)}: no image to show (only label images)")
+        state = build_state(
+            images,
+            layout=layout,
+            segmentations=segmentations,
+            position=start[0],
+            pixel_size=start[1],
+        )
         viewer = _start_neuroglancer(state, port)
     except BaseException:
         server.stop()
         raise
     return ViewSession(
-        str(viewer.get_viewer_url()), server, state, images, notes_for(images), mount, viewer
+        str(viewer.get_viewer_url()),
+        server,
+        state,
+        images,
+        notes_for(images, segmentations),
+        mount,
+        viewer,
     )
 
 
