@@ -37,6 +37,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, make_image: Any) -> Path
     (root / "garbage.tif").write_bytes(b"II*\x00" + b"\xff" * 60)
     (root / "notes.txt").write_text("not an image")
     (root / "link.zarr").symlink_to(root / "img.zarr", target_is_directory=True)
+    make_image(root / "f64.zarr", shape=(8, 16, 16), levels=1, chunks=8, dtype="float64")
     # WEBKNOSSOS datasets: a WKW layer (no reader), and properties without a scale
     box = {"topLeft": [0, 0, 0], "width": 8, "height": 8, "depth": 8}
     layer = {"name": "em", "category": "color", "boundingBox": box, "dataFormat": "wkw"}
@@ -153,6 +154,10 @@ MATRIX: list[tuple[list[str], str]] = [
         ["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--dtype", "float32"],
         "--dtype",
     ),
+    (["webknossos-properties", "{w}/missing"], "missing"),
+    (["webknossos-properties", "{w}/docs"], "docs"),
+    (["webknossos-properties", "{w}/f64.zarr"], "float64"),
+    (["convert", "{w}/stack", "{out}", "--zarr-only", "--webknossos"], "--webknossos"),
     (["no-such-command"], "no-such-command"),
 ]
 

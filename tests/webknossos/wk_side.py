@@ -2,7 +2,9 @@
 typer, rich, psutil... apart from ours): ``python wk_side.py write DATASET X,Y,Z`` writes a
 dataset (zarr3 sharded color + segmentation, mags down to 4-4-2) and saves the mag-1 data
 beside it as .npy; ``python wk_side.py open DATASET OUT.json`` opens a dataset with
-``Dataset.open`` and saves what it sees (layers, mags, voxel size, every mag's data)."""
+``Dataset.open`` and saves what it sees (layers, mags, voxel size, every mag's data, in
+the layer's axis order); ``python wk_side.py touch DATASET`` opens it read-write and changes
+a property, so that WEBKNOSSOS rewrites its files."""
 
 import json
 import sys
@@ -54,6 +56,8 @@ def open_(path: str, out: str) -> None:
             "size": list(bbox.size),
             "mags": [],
         }
+        transforms = layer.coordinate_transformations or []
+        entry["transforms"] = [np.asarray(t.matrix).tolist() for t in transforms]
         if layer.category == "segmentation":
             entry["largest_segment_id"] = layer.largest_segment_id
         for mag, view in sorted(layer.mags.items(), key=lambda kv: max(kv[0].to_list())):
@@ -66,8 +70,16 @@ def open_(path: str, out: str) -> None:
         json.dump(seen, f)
 
 
+def touch(path: str) -> None:
+    """Open read-write and change a property: WEBKNOSSOS rewrites the dataset's files."""
+    ds = wk.Dataset.open(path)
+    ds.default_view_configuration = wk.DatasetViewConfiguration(zoom=2.0)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "write":
         write(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "touch":
+        touch(sys.argv[2])
     else:
         open_(sys.argv[2], sys.argv[3])

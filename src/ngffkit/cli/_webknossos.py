@@ -31,6 +31,7 @@ def convert_dataset(
     *,
     refused: dict[str, bool],
     quiet: bool,
+    webknossos: bool = False,
 ) -> None:
     """Convert the dataset (``options``: :func:`~ngffkit.wk_import.convert_webknossos`'s),
     one line per image written; ``refused``: the options of ``convert`` given that this
@@ -62,6 +63,11 @@ def convert_dataset(
         f"peak memory {peak_rss() / 2**20:.0f} MiB",
         quiet,
     )
+    if webknossos:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        for image in images:
+            write_for(image.url, quiet)
 
 
 __all__ = ["convert_dataset", "is_webknossos_dataset"]

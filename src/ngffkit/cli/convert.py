@@ -187,6 +187,10 @@ def convert(
             help="WEBKNOSSOS dataset input: compute the levels instead of keeping its mags."
         ),
     ] = False,
+    webknossos: Annotated[
+        bool,
+        typer.Option(help="Also write OUTPUT/webknossos/datasource-properties.json."),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Convert an image stack (or file, or array) to a multiscale OME-Zarr image.
@@ -233,8 +237,12 @@ def convert(
         wk: dict[str, Any] = {"layer": layer, "recompute": recompute, "version": ome_version}
         wk.update(chunks=chunk_zyx, shards=shard_zyx, compression=compression, jobs=jobs)
         wk.update(max_memory=budget, executor=executor, scheduler=scheduler, overwrite=overwrite)
-        convert_dataset(inputs[0], output, wk, refused=refused, quiet=quiet)
+        convert_dataset(inputs[0], output, wk, refused=refused, quiet=quiet, webknossos=webknossos)
         return
+    if webknossos and zarr_only:
+        raise typer.BadParameter(
+            "--zarr-only writes no image for WEBKNOSSOS to open", param_hint="--webknossos"
+        )
     if layer is not None or recompute:
         raise typer.BadParameter(
             "--layer and --recompute apply to a WEBKNOSSOS dataset input (a folder with "
@@ -335,6 +343,10 @@ def convert(
             scheduler=scheduler,
             quiet=quiet,
         )
+    if webknossos:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        write_for(output, quiet)
 
 
 def parse_labels(values: list[str]) -> dict[str, str]:
