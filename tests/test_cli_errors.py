@@ -90,7 +90,7 @@ MATRIX: list[tuple[list[str], str]] = [
     (["convert", "{w}/stack", "{out}", "--time-step", "2"], "--time-step"),
     (["convert", "{w}/stack", "{out}", "--time-step", "-2"], "--time-step"),
     (["convert", "{w}/stack", "{out}", "--layer", "em"], "--layer"),
-    (["convert", "{w}/wkw", "{out}"], "'wkw'"),
+    (["convert", "{w}/wkw", "{out}"], "header.wkw"),
     (["convert", "{w}/wkw", "{out}", "--layer", "nope"], "nope"),
     (["convert", "{w}/wkw", "{out}", "--voxel-size", "1,1,1"], "--voxel-size"),
     (["convert", "{w}/wk-noscale", "{out}"], "'scale'"),

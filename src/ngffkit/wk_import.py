@@ -12,8 +12,8 @@ box its label image. What is kept:
   mag the coarser levels hold WEBKNOSSOS's own downsampled data (copied over the levels the
   bricks wrote; ``recompute`` keeps ours). Other ladders are planned anew.
 
-Layers in WKW format are read by no reader of ngffkit: they are refused, naming the
-``webknossos convert-zarr`` step that turns them into Zarr first (see docs/webknossos.md).
+Layers in WKW format are read through the ``wkw`` package (``sources/wkw_array.py``);
+without it they are refused with how to install it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from ngffkit.plan import ConvertOptions, make_plan
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import open_source
 from ngffkit.storage import Location, resolve
-from ngffkit.webknossos import WkDataset, WkLayer, read_dataset
+from ngffkit.webknossos import WkDataset, WkLayer, WkMag, read_dataset
 
-READABLE_FORMATS = ("zarr", "zarr3")
+READABLE_FORMATS = ("zarr", "zarr3", "wkw")
 
 
 def convert_webknossos(
@@ -143,9 +143,8 @@ def _check_readable(ds: WkDataset, layer: WkLayer) -> None:
     if layer.data_format not in READABLE_FORMATS:
         raise InputError(
             f"{ds.root.display()}: layer {layer.name} is stored as {layer.data_format!r}; "
-            f"ngffkit reads WEBKNOSSOS layers in {' and '.join(READABLE_FORMATS)}. Convert it "
-            "first (webknossos convert-zarr, or the webknossos library's Dataset.copy_dataset "
-            "with data_format='zarr3')"
+            f"ngffkit reads WEBKNOSSOS layers in {', '.join(READABLE_FORMATS)}. Convert it "
+            "first (the webknossos library's Dataset.copy_dataset with data_format='zarr3')"
         )
     if layer.mags[0].mag != (1, 1, 1):
         raise InputError(
@@ -174,6 +173,15 @@ def on_grid(layer: WkLayer) -> bool:
     return all(t % f == 0 for m in layer.mags for t, f in zip(layer.top_left, m.mag, strict=True))
 
 
+def _source_args(layer: WkLayer, mag: WkMag) -> dict[str, Any]:
+    """How :func:`open_source` opens one mag: Zarr by its URL; WKW (no extent of its own)
+    by its folder, with the layer's box's far corner in this mag's voxels as extent."""
+    if layer.data_format != "wkw":
+        return {"input": mag.location.url, "input_format": "zarr"}
+    end = [-(-(t + s) // m) for t, s, m in zip(layer.top_left, layer.size, mag.mag, strict=True)]
+    return {"input": mag.location.url, "input_format": "wkw", "raw_shape": tuple(end)}
+
+
 def _region(axes: Sequence[str], layer: WkLayer) -> tuple[tuple[int | None, int | None], ...]:
     box = {a: (t, t + s) for a, t, s in zip("xyz", layer.top_left, layer.size, strict=True)}
     return tuple(box.get(a, (None, None)) for a in axes)
@@ -188,7 +196,7 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
             f"layer {layer.name}: its mags are {why}; the coarser levels are computed from mag 1"
         )
     jobs, budget = cluster_budget(run.executor, run.scheduler, run.jobs, run.max_memory)
-    source = open_source(layer.mags[0].location.url, input_format="zarr")
+    source = open_source(**_source_args(layer, layer.mags[0]))
     try:
         spec = source.spec()
         axes = tuple(source.axes)
@@ -247,16 +255,17 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
 def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
     """``seg`` as ``labels/<name>`` of ``image`` (its levels follow the image's); its
     coarser mags copied in when they are the image's levels."""
-    source = open_source(seg.mags[0].location.url, input_format="zarr")
+    args = _source_args(seg, seg.mags[0])
+    source = open_source(**args)
     try:
         region = _region(tuple(source.axes), seg)
     finally:
         source.close()
     label = add_labels(
         image,
-        seg.mags[0].location.url,
+        args.pop("input"),
         name=seg.name,
-        input_format="zarr",
+        **args,
         region=region,
         max_memory=run.max_memory,
         jobs=run.jobs,
@@ -287,29 +296,25 @@ def _same_ladder(layer: WkLayer, image: Image) -> bool:
 def copy_mags(layer: WkLayer, image: Image, slab_bytes: int = 256 * 2**20) -> None:
     """Write each coarser mag's data over the image level it stands for (level k = mag k),
     in slabs along the slowest axis so that memory stays near ``slab_bytes``."""
-    if len(layer.mags) < 2:
-        return
-    src = open_image(layer.mags[1].location.parent())
     dst_image = open_image(image.location, mode="r+")
     for k, mag in enumerate(layer.mags[1:], start=1):
-        src_level = next((lv for lv in src.levels if lv.path == mag.location.name), None)
-        if src_level is None:
-            raise InputError(f"{mag.location.display()}: not a level of {src.url}")
         dst = dst_image.levels[k]
-        names, src_names = dst.axis_names, src_level.axis_names
+        names = dst.axis_names
         start = {a: t // m for a, t, m in zip("xyz", layer.top_left, mag.mag, strict=True)}
         row = max(1, math.prod(dst.shape[1:]) * dst.dtype.itemsize)
         step = max(1, slab_bytes // row)
-        order = [src_names.index(a) for a in names]
-        for lo in range(0, dst.shape[0], step):
-            hi = min(dst.shape[0], lo + step)
-            offset, size = [], []
-            for a in src_names:
-                i = names.index(a)
-                offset.append(start.get(a, 0) + (lo if i == 0 else 0))
-                size.append((hi - lo) if i == 0 else dst.shape[i])
-            data = src_level.read(offset, size, pad=True)
-            dst.write(data.transpose(order), [lo] + [0] * (len(names) - 1))
+        with open_source(**_source_args(layer, mag)) as src:
+            order = [tuple(src.axes).index(a) for a in names]
+            for lo in range(0, dst.shape[0], step):
+                hi = min(dst.shape[0], lo + step)
+                box = [slice(0, src.shape[tuple(src.axes).index(a)]) for a in src.axes]
+                for a in src.axes:
+                    i = names.index(a)
+                    first = start.get(a, 0) + (lo if i == 0 else 0)
+                    size = (hi - lo) if i == 0 else dst.shape[i]
+                    box[tuple(src.axes).index(a)] = slice(first, first + size)
+                data = src.read(tuple(box))
+                dst.write(data.transpose(order), [lo] + [0] * (len(names) - 1))
 
 
 def _tuple(value: Any) -> int | tuple[int, ...] | None:
