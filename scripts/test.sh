@@ -56,7 +56,8 @@ summaries=()
 
 # The webknossos package's own venv (tests/webknossos): a missing one fails those tests.
 export NGFF_REQUIRE_WEBKNOSSOS=1
-if wk_python=$(find_python "$WEBKNOSSOS_PYTHON"); then
+if [[ " ${PYTHONS[*]} " == *" $WEBKNOSSOS_PYTHON "* ]] \
+    && wk_python=$(find_python "$WEBKNOSSOS_PYTHON"); then
     wk_venv="$VENVS/webknossos"
     echo "=== webknossos ($wk_python): installing into $wk_venv"
     if { [ -x "$wk_venv/bin/python" ] || "$wk_python" -m venv "$wk_venv"; } \
