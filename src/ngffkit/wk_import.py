@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngffkit._dask import cluster_budget
+from ngffkit._output import output_lock
 from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress, cpu_count
 from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
+from ngffkit.markers import PARTIAL_MARKER, marker
 from ngffkit.plan import ConvertOptions, make_plan
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import open_source
@@ -248,7 +250,7 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
     )
     image = open_image(out)
     if keep:
-        copy_mags(layer, image)
+        _copy_kept(layer, image)
     return image
 
 
@@ -277,7 +279,7 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
     )
     assert isinstance(label, Image)
     if not run.recompute and on_grid(seg) and _same_ladder(seg, image):
-        copy_mags(seg, label)
+        _copy_kept(seg, label)
 
 
 def _same_ladder(layer: WkLayer, image: Image) -> bool:
@@ -291,6 +293,16 @@ def _same_ladder(layer: WkLayer, image: Image) -> bool:
             if a in "xyz" and len(a) == 1 and round(f / base) != mag.mag["xyz".index(a)]:
                 return False
     return True
+
+
+def _copy_kept(layer: WkLayer, image: Image) -> None:
+    """:func:`copy_mags` under the writer's lock, with the partial marker back on for the
+    copy: an interrupted copy leaves an image that says it is partial, never one that looks
+    complete with some of its levels not yet WEBKNOSSOS's."""
+    with output_lock(image.location, "ngff convert", new_output=False):
+        image.location.write_json(PARTIAL_MARKER, marker("ngff convert", "webknossos mags"))
+        copy_mags(layer, image)
+        image.location.delete(PARTIAL_MARKER)
 
 
 def copy_mags(layer: WkLayer, image: Image, slab_bytes: int = 256 * 2**20) -> None:

@@ -55,6 +55,7 @@ def test_convert_keeps_data_voxel_size_translation_and_mags(
         if aligned:  # the dataset's own mags, copied
             np.testing.assert_array_equal(ours, theirs)
     assert ("off the bounding box's grid" in stderr) != aligned
+    assert not list(out.rglob(".ngffkit-*"))  # no partial marker, journal or lock left
 
 
 def test_recompute_and_one_layer(dataset: tuple[Path, tuple[int, ...]], tmp_path: Path) -> None:
