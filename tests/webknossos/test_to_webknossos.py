@@ -81,3 +81,23 @@ def test_webknossos_opens_what_we_write(tmp_path: Path, wk_run: Any) -> None:
     code, stdout, _ = cli("validate", out)
     assert code == 0 and "valid" in stdout, stdout
     wk_run("open", str(out / "webknossos"), str(seen_file))  # and it still opens
+
+
+def test_a_time_series_with_channels_opens(tmp_path: Path, make_image: Any, wk_run: Any) -> None:
+    """t becomes an additional axis, c the layer's channels; the data read back is ours."""
+    path = tmp_path / "tc.ome.zarr"
+    voxel = {"z": 2.0, "y": 1.0, "x": 1.0}
+    made = make_image(
+        path, axes="tczyx", shape=(3, 2, 8, 32, 32), unit="micrometer", voxel_size=voxel
+    )
+    code, _, stderr = cli("webknossos-properties", path)
+    assert code == 0, stderr
+    seen_file = tmp_path / "seen.json"
+    wk_run("open", str(path / "webknossos"), str(seen_file))
+    seen = json.loads(seen_file.read_text())
+    assert seen["unit"] == "micrometer" and seen["voxel_size"] == [1.0, 1.0, 2.0]
+    (layer,) = seen["layers"].values()
+    assert layer["size"] == [3, 2, 8, 32, 32]
+    assert len(layer["mags"]) == len(made["levels"])
+    for mag, data in zip(layer["mags"], made["levels"], strict=True):
+        np.testing.assert_array_equal(np.load(mag["data"]), data)
