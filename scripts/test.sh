@@ -54,7 +54,7 @@ status=0
 linted=""
 summaries=()
 
-# The webknossos package's own venv (tests/webknossos): a missing one fails those tests.
+# The webknossos package's own venv (tests/wk_roundtrip): a missing one fails those tests.
 export NGFF_REQUIRE_WEBKNOSSOS=1
 if [[ " ${PYTHONS[*]} " == *" $WEBKNOSSOS_PYTHON "* ]] \
     && wk_python=$(find_python "$WEBKNOSSOS_PYTHON"); then

@@ -1,5 +1,5 @@
 """What WEBKNOSSOS needs of an image (wk_export.problems) and how validate reports it; the
-real webknossos package opening what we write is tested in tests/webknossos/."""
+real webknossos package opening what we write is tested in tests/wk_roundtrip/."""
 
 from __future__ import annotations
 

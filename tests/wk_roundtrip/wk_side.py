@@ -11,7 +11,6 @@ import sys
 
 import cluster_tools
 import numpy as np
-
 import webknossos as wk
 
 
