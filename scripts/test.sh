@@ -5,7 +5,10 @@
 # environment per interpreter under .venvs/:
 #   3.11 with the oldest releases ngffkit supports (.ci/lower-bounds.txt: pyproject's lower bounds),
 #   3.12 and 3.13 with the newest releases.
-# The Neuroglancer browser tests (marker `browser`) run on one interpreter ($BROWSER_PYTHON).
+# The Neuroglancer browser tests (marker `browser`) run on one interpreter ($BROWSER_PYTHON), and
+# so do the WEBKNOSSOS round trips (marker `webknossos`): the `webknossos` package runs in its own
+# venv (.venvs/webknossos, Python $WEBKNOSSOS_PYTHON; it pins typer, rich, psutil, click apart
+# from ours), which the tests call through NGFF_WEBKNOSSOS_PYTHON.
 # Extra arguments go to every pytest run. NGFF_PYTHONS="3.12" runs a subset.
 # Prints one summary line per interpreter; exits non-zero when any step failed.
 set -uo pipefail
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 PYTHONS=(${NGFF_PYTHONS:-3.11 3.12 3.13})
 LOWER_BOUNDS_PYTHON=3.11
 BROWSER_PYTHON=3.12
+WEBKNOSSOS_PYTHON=3.12
 VENVS=.venvs
 
 # The interpreter for version X.Y: pyenv's newest X.Y.*, else python X.Y on PATH; checked by asking it.
@@ -49,6 +53,22 @@ mkdir -p "$VENVS"
 status=0
 linted=""
 summaries=()
+
+# The webknossos package's own venv (tests/wk_roundtrip): a missing one fails those tests.
+export NGFF_REQUIRE_WEBKNOSSOS=1
+if [[ " ${PYTHONS[*]} " == *" $WEBKNOSSOS_PYTHON "* ]] \
+    && wk_python=$(find_python "$WEBKNOSSOS_PYTHON"); then
+    wk_venv="$VENVS/webknossos"
+    echo "=== webknossos ($wk_python): installing into $wk_venv"
+    if { [ -x "$wk_venv/bin/python" ] || "$wk_python" -m venv "$wk_venv"; } \
+        && "$wk_venv/bin/python" -m pip install -q --disable-pip-version-check \
+            "webknossos>=4.3" 2>&1 | quiet_pip; then
+        export NGFF_WEBKNOSSOS_PYTHON="$PWD/$wk_venv/bin/python"
+    else
+        summaries+=("webknossos venv: INSTALL FAILED (its tests fail)")
+        status=1
+    fi
+fi
 for version in "${PYTHONS[@]}"; do
     started=$SECONDS
     python=$(find_python "$version") || {
@@ -88,7 +108,14 @@ for version in "${PYTHONS[@]}"; do
         summaries+=("ruff $ruff, mypy $mypy (Python $version)")
     fi
     markers=()
-    [ "$version" = "$BROWSER_PYTHON" ] || markers=(-m "not browser")
+    skip=()
+    [ "$version" = "$BROWSER_PYTHON" ] || skip+=("not browser")
+    [ "$version" = "$WEBKNOSSOS_PYTHON" ] || skip+=("not webknossos")
+    if [ "${#skip[@]}" -gt 0 ]; then
+        joined="${skip[0]}"
+        [ "${#skip[@]}" -gt 1 ] && joined="$joined and ${skip[1]}"
+        markers=(-m "$joined")
+    fi
     echo "=== Python $version: pytest"
     log="$VENVS/pytest-$version.log"
     tested=$SECONDS

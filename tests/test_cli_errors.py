@@ -7,6 +7,7 @@ permissions (root drops its permission bypass with setpriv) and servers use real
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -36,6 +37,19 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, make_image: Any) -> Path
     (root / "garbage.tif").write_bytes(b"II*\x00" + b"\xff" * 60)
     (root / "notes.txt").write_text("not an image")
     (root / "link.zarr").symlink_to(root / "img.zarr", target_is_directory=True)
+    make_image(root / "f64.zarr", shape=(8, 16, 16), levels=1, chunks=8, dtype="float64")
+    # WEBKNOSSOS datasets: a WKW layer (no reader), and properties without a scale
+    box = {"topLeft": [0, 0, 0], "width": 8, "height": 8, "depth": 8}
+    layer = {"name": "em", "category": "color", "boundingBox": box, "dataFormat": "wkw"}
+    layer |= {"elementClass": "uint8", "mags": [{"mag": [1, 1, 1], "path": "./em/1"}]}
+    (root / "wkw").mkdir()
+    (root / "wkw" / "datasource-properties.json").write_text(
+        json.dumps({"scale": {"factor": [1, 1, 1]}, "dataLayers": [layer]})
+    )
+    (root / "wk-noscale").mkdir()
+    (root / "wk-noscale" / "datasource-properties.json").write_text(
+        json.dumps({"dataLayers": [layer]})
+    )
     return root
 
 
@@ -75,6 +89,11 @@ MATRIX: list[tuple[list[str], str]] = [
     (["convert", "{w}/stack", "{out}", "--pattern", "s_{{z}}.tif"], "no file matches"),
     (["convert", "{w}/stack", "{out}", "--time-step", "2"], "--time-step"),
     (["convert", "{w}/stack", "{out}", "--time-step", "-2"], "--time-step"),
+    (["convert", "{w}/stack", "{out}", "--layer", "em"], "--layer"),
+    (["convert", "{w}/wkw", "{out}"], "header.wkw"),
+    (["convert", "{w}/wkw", "{out}", "--layer", "nope"], "nope"),
+    (["convert", "{w}/wkw", "{out}", "--voxel-size", "1,1,1"], "--voxel-size"),
+    (["convert", "{w}/wk-noscale", "{out}"], "'scale'"),
     (["downsample", "{w}/missing"], "missing"),
     (["downsample", "{w}/docs"], "docs"),
     (["downsample", "{w}/img.zarr", "--from-level", "9"], "--from-level"),
@@ -148,6 +167,10 @@ MATRIX: list[tuple[list[str], str]] = [
         ["labels", "add", "{w}/img.zarr", "{w}/stack", "--name", "x", "--dtype", "float32"],
         "--dtype",
     ),
+    (["webknossos-properties", "{w}/missing"], "missing"),
+    (["webknossos-properties", "{w}/docs"], "docs"),
+    (["webknossos-properties", "{w}/f64.zarr"], "float64"),
+    (["convert", "{w}/stack", "{out}", "--zarr-only", "--webknossos"], "--webknossos"),
     (["no-such-command"], "no-such-command"),
 ]
 

@@ -78,6 +78,7 @@ def validate(
     url: str | os.PathLike[str] | Location,
     *,
     strict: bool = False,
+    webknossos: bool = False,
     storage_options: StorageOptionsArg = None,
 ) -> ValidationReport:
     """Validate the OME-Zarr group (or collection, the RFC-8 draft) at ``url``.
@@ -85,6 +86,8 @@ def validate(
     Parameters:
         url: the group (a path, a URL or a ``Location``).
         strict: also report what the spec recommends but does not require.
+        webknossos: also warn of what keeps WEBKNOSSOS from opening the image (always done
+            for an image with a ``webknossos/`` dataset folder; see docs/webknossos.md).
         storage_options: how remote stores are reached (see docs/remote.md).
 
     Returns:
@@ -103,6 +106,10 @@ def validate(
     loc = resolve(url)
     report = ValidationReport(url=loc.url)
     _check_group(loc, report, "", expected_levels=None)
+    if report.valid and report.kind == "image":
+        from ngffkit.wk_export import findings
+
+        _add(report, "", findings(loc, always=webknossos))
     if strict:
         report.problems.extend(Finding(w.where, w.message, "error") for w in report.warnings)
         report.warnings = []
@@ -494,6 +501,7 @@ def validate_with_models(
     *,
     strict: bool = False,
     data: bool = False,
+    webknossos: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
     """:func:`validate`, then ome-zarr-models on local stores if nothing was found.
@@ -501,7 +509,7 @@ def validate_with_models(
     ``data=True`` also reads and decodes every stored chunk or shard of every level (see
     :mod:`ngffkit.datacheck`); ``progress(done, total)`` follows it in decoded bytes.
     """
-    report = validate(url, strict=strict)
+    report = validate(url, strict=strict, webknossos=webknossos)
     if report.valid and report.kind == "image":
         report.problems.extend(ome_zarr_models_findings(resolve(url), report.version, report.kind))
     if data and report.kind == "collection":

@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "flatten",
     "decompress_tiffs",
     "demo",
+    "webknossos_properties",
 )
 
 app = typer.Typer(

@@ -177,6 +177,20 @@ def convert(
             "OUTPUT/labels/NAME, as ngff labels add does. Repeatable.",
         ),
     ] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option(help="WEBKNOSSOS dataset input: convert only this layer, as an image."),
+    ] = None,
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            help="WEBKNOSSOS dataset input: compute the levels instead of keeping its mags."
+        ),
+    ] = False,
+    webknossos: Annotated[
+        bool,
+        typer.Option(help="Also write OUTPUT/webknossos/datasource-properties.json."),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Convert an image stack (or file, or array) to a multiscale OME-Zarr image.
@@ -214,6 +228,27 @@ def convert(
     region = parse_ranges("--ranges", ranges) if ranges else None
     window_v = parse_window("--window", window) if window else None
     label_inputs = parse_labels(labels or [])
+    from ngffkit.cli._webknossos import convert_dataset, is_webknossos_dataset
+
+    if len(inputs) == 1 and is_webknossos_dataset(inputs[0]):
+        refused = {"--voxel-size": voxel is not None, "--ranges": region is not None}
+        refused.update({"--levels": levels_n is not None, "--labels": bool(label_inputs)})
+        refused.update({"--dry-run": dry_run, "--resume": resume, "--zarr-only": zarr_only})
+        wk: dict[str, Any] = {"layer": layer, "recompute": recompute, "version": ome_version}
+        wk.update(chunks=chunk_zyx, shards=shard_zyx, compression=compression, jobs=jobs)
+        wk.update(max_memory=budget, executor=executor, scheduler=scheduler, overwrite=overwrite)
+        convert_dataset(inputs[0], output, wk, refused=refused, quiet=quiet, webknossos=webknossos)
+        return
+    if webknossos and zarr_only:
+        raise typer.BadParameter(
+            "--zarr-only writes no image for WEBKNOSSOS to open", param_hint="--webknossos"
+        )
+    if layer is not None or recompute:
+        raise typer.BadParameter(
+            "--layer and --recompute apply to a WEBKNOSSOS dataset input (a folder with "
+            "datasource-properties.json)",
+            param_hint="--layer" if layer is not None else "--recompute",
+        )
     # Imported here, not above: `ngff --help` and the other commands load this module too.
     from ngffkit._convert import plan_convert, write
     from ngffkit.image import open_image
@@ -308,6 +343,10 @@ def convert(
             scheduler=scheduler,
             quiet=quiet,
         )
+    if webknossos:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        write_for(output, quiet)
 
 
 def parse_labels(values: list[str]) -> dict[str, str]:

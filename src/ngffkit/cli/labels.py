@@ -112,6 +112,10 @@ def add(
         bool, typer.Option(help="Finish an interrupted labels add with the same options.")
     ] = False,
     dry_run: DryRun = False,
+    webknossos: Annotated[
+        bool,
+        typer.Option(help="Also (re)write IMAGE/webknossos/datasource-properties.json."),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Add a segmentation as the label image IMAGE/labels/NAME.
@@ -164,6 +168,10 @@ def add(
         return
     assert isinstance(result, Image)
     say(summary(result, time.perf_counter() - started), quiet)
+    if webknossos:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        write_for(image, quiet)
 
 
 def summary(label: object, seconds: float) -> str:

@@ -25,6 +25,14 @@ def validate(
             "(labels too) and name each that fails; reads the whole image.",
         ),
     ] = False,
+    webknossos: Annotated[
+        bool,
+        typer.Option(
+            "--webknossos",
+            help="Also warn of what keeps WEBKNOSSOS from opening the image (done anyway for "
+            "an image with a webknossos/ dataset folder).",
+        ),
+    ] = False,
 ) -> None:
     """Check an OME-Zarr image against the spec (JSON schemas, ome-zarr-models) and its
     arrays against the metadata; with --data, every chunk's bytes too. A collection (the
@@ -37,7 +45,11 @@ def validate(
     try:
         with progress_bar("checking data", as_json) as progress:
             report = validate_with_models(
-                url, strict=strict, data=data, progress=progress if data else None
+                url,
+                strict=strict,
+                data=data,
+                webknossos=webknossos,
+                progress=progress if data else None,
             )
     except NgffkitError as exc:
         err_console.print(f"Error: {cli_message(exc)}", markup=False)

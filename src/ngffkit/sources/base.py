@@ -34,6 +34,7 @@ SourceKind = Literal[
     "precomputed",
     "raw",
     "hdf5",
+    "wkw",
     "channels",
     "pattern",
 ]

@@ -272,6 +272,10 @@ def _open(
         return Hdf5Source(path, dataset)
     if dataset is not None:
         raise InputError(f"{path}:{dataset}: a dataset path after ':' is for HDF5 files only.")
+    if kind == "wkw":  # a WEBKNOSSOS mag folder; its extent comes as raw_shape (wk_import)
+        from ngffkit.sources.wkw_array import WkwSource
+
+        return WkwSource(path, raw_shape=raw_shape)
     if kind == "volume-grids":
         from ngffkit.sources.volume_grids import VolumeGridsSource
 
