@@ -11,7 +11,7 @@ hits every row alike; median and min of wall and of CPU = user + sys of the proc
 * ``ngff --help``            the command line, listing its commands;
 * ``import tensorstore``     the writer's library (and ml_dtypes, which it imports);
 * ``ngff convert --quiet``   a small conversion, end to end (``-m ngffkit``, as the ``ngff``
-  script runs it);
+  script runs it; with ``--compiled`` the plan takes the numba kernels, as runs above 3 GB do);
 * ``… numba kernels``        ``import ngffkit._kernels_numba`` and one call of the 2×2×2 mean
   kernel for uint8 (what a run that uses the compiled kernels pays once, from numba's cache).
 
@@ -42,6 +42,16 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 DEFAULT_STACK = BENCH / "data" / "A_u8-32x256x256"
 
+# --compiled: the plan takes the compiled kernels whatever the input's size, as a run above
+# plan.COMPILED_KERNELS_FROM (3 GB) does, to measure what loading numba costs a conversion.
+FORCE_COMPILED = "import ngffkit.plan; ngffkit.plan.COMPILED_KERNELS_FROM = 0\n"
+CONVERT = (
+    "import json, sys\n"
+    "sys.argv = ['ngff', *json.loads(sys.argv[1])]\n"
+    "from ngffkit.cli.entry import main\n"
+    "main()\n"
+)
+
 DRIVER = r"""
 import json, sys, time
 stamps = {"driver": (time.monotonic(), time.process_time())}
@@ -49,8 +59,10 @@ def stamp(name):
     stamps.setdefault(name, (time.monotonic(), time.process_time()))
 import ngffkit.cli.app as app
 stamp("cli imported")
-import ngffkit._convert as conv, ngffkit.execution as ex
+import ngffkit._convert as conv, ngffkit.execution as ex, ngffkit.plan as plan_module
 stamp("library imported")
+if sys.argv[2] == "compiled":
+    plan_module.COMPILED_KERNELS_FROM = 0
 make_plan, run_brick = conv.make_plan, ex.run_brick
 def planned(*a, **k):
     stamp("planning")
@@ -110,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stack", type=Path, default=DEFAULT_STACK, help="a TIFF folder to convert")
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument(
+        "--compiled", action="store_true", help="conversions use the compiled (numba) kernels"
+    )
     p.add_argument("options", nargs="*", help="extra `ngff convert` options (after --)")
     args = p.parse_args(argv)
     if not args.stack.is_dir():
@@ -133,9 +148,13 @@ def main(argv: list[str] | None = None) -> None:
         "import ngffkit": [py, "-c", "import ngffkit"],
         "ngff --help": [py, "-m", "ngffkit", "--help"],
         "import tensorstore": [py, "-c", "import tensorstore"],
-        "ngff convert --quiet": [py, "-m", "ngffkit", *convert],
+        "ngff convert --quiet": [py, "-m", "ngffkit", *convert]
+        if not args.compiled
+        else [py, "-c", FORCE_COMPILED + CONVERT, json.dumps(convert)],
         "numba kernels (import + first call)": [py, "-c", kernel],
     }
+    if subprocess.run([py, "-c", "import numba"], env=env, capture_output=True).returncode:
+        del rows["numba kernels (import + first call)"]  # an environment without numba
     subprocess.run([py, "-m", "compileall", "-q", str(REPO / "src")], check=True)
     for argv_ in rows.values():  # once, unmeasured: bytecode, numba's cache, the page cache
         timed(argv_, env)
@@ -149,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
                 wall, cpu, _, _, _ = timed(argv_, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-            wall, cpu, err, start, end = timed([py, "-c", DRIVER, json.dumps(convert)], env)
+            kind = "compiled" if args.compiled else "plan"
+            wall, cpu, err, start, end = timed([py, "-c", DRIVER, json.dumps(convert), kind], env)
             line = next(t for t in err.splitlines() if t.startswith("STAMPS "))
             stamps = {k: tuple(v) for k, v in json.loads(line[len("STAMPS ") :]).items()}
             stamps["spawn"] = (start, 0.0)
@@ -158,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{args.repeat} runs each, {args.stack.name}; seconds\n")
+    kernels = "compiled kernels" if args.compiled else "the plan's kernels"
+    print(f"\n{args.repeat} runs each, {args.stack.name}, {kernels}; seconds\n")
     print("| run | wall median | wall min | CPU median | CPU min |")
     print("|---|---|---|---|---|")
     figures: dict[str, dict[str, float]] = {}
