@@ -1,7 +1,9 @@
 """Downsampling kernels: pure functions from one numpy array to a smaller one.
 
-Nothing here does I/O, starts threads or keeps state. Parallelism is the caller's business;
-the compiled kernels release the GIL, so callers may run them from several threads at once.
+Nothing here does I/O. Parallelism is the caller's business; the compiled kernels release the
+GIL, so callers may run them from several threads at once. The one piece of state is the
+loading of those kernels (``compiled="when-loaded"``, :func:`load_compiled`: one background
+thread per process, see Speed below); the results never depend on it.
 
 Axes and factors
     ``factors`` has one positive integer per axis of ``data``; 1 leaves that axis alone.
