@@ -158,3 +158,23 @@ def test_a_conversion_that_loads_the_kernels_writes_the_same_bytes(
     numpy_files = files_of(tmp_path / "numpy" / "out.ome.zarr")
     assert len(numpy_files) > 10
     assert files_of(tmp_path / "compiled" / "out.ome.zarr") == numpy_files
+
+
+def test_a_forked_child_starts_its_own_loader(held: tuple[threading.Event, Paths]) -> None:
+    # After fork the parent's loader thread does not exist in the child: os.register_at_fork
+    # runs _forget_loads there, so the child's loads do not wait on a thread that never runs.
+    release, paths = held
+    data = data_for("uint8")
+    K.downsample(data, (2, 2, 2), "mean", compiled="when-loaded")
+    assert len(K._loads) == 1 and paths.taken == ["numpy"]
+    held_loader = K._loader
+    K._forget_loads()  # what the child runs
+    assert K._loader is None and K._loads == {}
+    K.load_compiled("uint8", [(2, 2, 2)], "mean")
+    assert K._loader is not None and K._loader is not held_loader
+    wait(K._loads.values())  # this loader is not held: it loads
+    paths.taken.clear()
+    K.downsample(data, (2, 2, 2), "mean", compiled="when-loaded")
+    assert paths.taken == ["compiled"]
+    K._loader.shutdown(wait=True)
+    release.set()

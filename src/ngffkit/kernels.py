@@ -69,6 +69,7 @@ Speed
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -275,6 +276,17 @@ _loads: dict[tuple[str, tuple[int, ...], str], Future[None]] = {}
 _loads_lock = threading.Lock()
 
 
+def _forget_loads() -> None:
+    """In a forked child: the parent's loader thread does not exist there; start afresh."""
+    global _loader, _loads_lock
+    _loader, _loads_lock = None, threading.Lock()
+    _loads.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_loads)
+
+
 def load_compiled(dtype: npt.DTypeLike, factors: Sequence[Sequence[int]], method: str) -> None:
     """Start loading the compiled kernels that ``downsample(compiled="when-loaded")`` will use
     for ``dtype``, each factor tuple of ``factors`` and ``method``, in a background thread
@@ -294,7 +306,11 @@ def _loaded(dtype: np.dtype[Any], fs: tuple[int, ...], method: str) -> bool:
         if future is None:
             if _loader is None:
                 _loader = ThreadPoolExecutor(1, thread_name_prefix="ngffkit-kernels")
-            future = _loads[key] = _loader.submit(_warm, np.dtype(key[0]), fs, method)
+            try:
+                future = _loader.submit(_warm, np.dtype(key[0]), fs, method)
+            except RuntimeError:  # the interpreter is shutting down: no new threads
+                return False
+            _loads[key] = future
     # A failed load counts as done: the compiled call then raises its error where it is made.
     return future.done()
 
