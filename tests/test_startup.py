@@ -43,6 +43,10 @@ NOT_FOR_CONVERT = (
     "rich",
     "distributed",
     "scipy",
+    # Below plan.COMPILED_KERNELS_FROM the numpy kernels do the work: loading numba costs more.
+    "numba",
+    "llvmlite",
+    "ngffkit._kernels_numba",
 )
 
 PROBE = """

@@ -1,7 +1,9 @@
 """Downsampling kernels: pure functions from one numpy array to a smaller one.
 
-Nothing here does I/O, starts threads or keeps state. Parallelism is the caller's business;
-the compiled kernels release the GIL, so callers may run them from several threads at once.
+Nothing here does I/O. Parallelism is the caller's business; the compiled kernels release the
+GIL, so callers may run them from several threads at once. The one piece of state is the
+loading of those kernels (``compiled="when-loaded"``, :func:`load_compiled`: one background
+thread per process, see Speed below); the results never depend on it.
 
 Axes and factors
     ``factors`` has one positive integer per axis of ``data``; 1 leaves that axis alone.
@@ -55,12 +57,22 @@ Speed
     and takes minima and maxima one axis at a time in narrow integers, in reused scratch
     buffers (2.7 Gvoxel/s for uint8 2x2x2 on one core, against 8.3 compiled), but is slow
     for median and mode.
+
+    ``compiled="when-loaded"`` (what the converter passes for large jobs) keeps that load off
+    the critical path: the first call for a dtype, factors and method starts loading the
+    compiled kernel in a background thread (:func:`load_compiled` starts it earlier) and takes
+    the numpy path; calls after the load finished take the compiled one. Median and mode wait
+    for the load instead, their numpy path being much slower. Results are the same bytes
+    either way, so a run may mix the paths freely.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeAlias, get_args
 
 import numpy as np
@@ -73,6 +85,7 @@ Method = Literal["mean", "nearest", "gaussian", "median", "mode", "min", "max"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 Array: TypeAlias = npt.NDArray[Any]
+Compiled: TypeAlias = bool | Literal["when-loaded"]
 
 # Above this anisotropy an axis counts as finer than the coarsest one and is halved alone.
 _ANISOTROPY = 1.5
@@ -91,7 +104,7 @@ def output_shape(shape: Sequence[int], factors: Sequence[int]) -> tuple[int, ...
 
 
 def downsample(
-    data: np.ndarray, factors: Sequence[int], method: str = "mean", *, compiled: bool = True
+    data: np.ndarray, factors: Sequence[int], method: str = "mean", *, compiled: Compiled = True
 ) -> np.ndarray:
     """Reduce every block of ``factors`` voxels of ``data`` to one voxel.
 
@@ -113,7 +126,7 @@ def pyramid(
     factors: Sequence[Sequence[int]],
     method: str = "mean",
     *,
-    compiled: bool = True,
+    compiled: Compiled = True,
 ) -> list[np.ndarray]:
     """All coarser levels from one call: level ``k + 1`` is level ``k`` reduced by ``factors[k]``.
 
@@ -231,7 +244,7 @@ def plan_factors(
 # ---------------------------------------------------------------------------------------------
 
 
-def _downsample(data: Array, fs: tuple[int, ...], method: str, compiled: bool = True) -> Array:
+def _downsample(data: Array, fs: tuple[int, ...], method: str, compiled: Compiled = True) -> Array:
     shape = output_shape(data.shape, fs)
     if data.size == 0:
         return np.empty(shape, dtype=data.dtype)
@@ -245,8 +258,68 @@ def _downsample(data: Array, fs: tuple[int, ...], method: str, compiled: bool = 
         return np.ascontiguousarray(data[tuple(slice(None, None, f) for f in fs)])
     if method == "gaussian":
         return _gaussian(data, fs, compiled)
+    if compiled == "when-loaded":
+        compiled = method in ("median", "mode") or _loaded(data.dtype, fs, method)
     result = _compiled(data, fs, method) if compiled else None
     return result if result is not None else general(data, fs, method)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the compiled kernels in the background
+# ---------------------------------------------------------------------------------------------
+
+# One thread loads every kernel in turn (numba's import, then each kernel's cached machine
+# code), so that the import happens once; it is not a daemon, so a run that ends first waits
+# for it rather than tearing down LLVM under it.
+_loader: ThreadPoolExecutor | None = None
+_loads: dict[tuple[str, tuple[int, ...], str], Future[None]] = {}
+_loads_lock = threading.Lock()
+
+
+def _forget_loads() -> None:
+    """In a forked child: the parent's loader thread does not exist there; start afresh."""
+    global _loader, _loads_lock
+    _loader, _loads_lock = None, threading.Lock()
+    _loads.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_loads)
+
+
+def load_compiled(dtype: npt.DTypeLike, factors: Sequence[Sequence[int]], method: str) -> None:
+    """Start loading the compiled kernels that ``downsample(compiled="when-loaded")`` will use
+    for ``dtype``, each factor tuple of ``factors`` and ``method``, in a background thread
+    (once per process; later calls return at once)."""
+    dt = np.dtype(dtype).newbyteorder("=")
+    for fs in factors:
+        _loaded(dt, tuple(int(f) for f in fs), method)
+
+
+def _loaded(dtype: np.dtype[Any], fs: tuple[int, ...], method: str) -> bool:
+    """Whether the compiled kernel for ``dtype``, ``fs`` and ``method`` is loaded; if its load
+    has not started, start it."""
+    global _loader
+    key = (dtype.newbyteorder("=").str, fs, method)
+    with _loads_lock:
+        future = _loads.get(key)
+        if future is None:
+            if _loader is None:
+                _loader = ThreadPoolExecutor(1, thread_name_prefix="ngffkit-kernels")
+            try:
+                future = _loader.submit(_warm, np.dtype(key[0]), fs, method)
+            except RuntimeError:  # the interpreter is shutting down: no new threads
+                return False
+            _loads[key] = future
+    # A failed load counts as done: the compiled call then raises its error where it is made.
+    return future.done()
+
+
+def _warm(dtype: np.dtype[Any], fs: tuple[int, ...], method: str) -> None:
+    """Call the compiled kernel once on a tiny array of the same kind (numba loads the machine
+    code of each signature on its first call)."""
+    if method not in ("nearest", "gaussian"):  # those two call no kernel of their own
+        _compiled(np.zeros(tuple(2 * f for f in fs), dtype), fs, method)
 
 
 def _compiled(data: Array, fs: tuple[int, ...], method: str) -> Array | None:
@@ -299,7 +372,7 @@ def _run3d(src: Array, dst: Array, fz: int, fy: int, fx: int, method: str) -> No
         nb.select(src, dst, fz, fy, fx, scratch, same, uniform, method == "median")
 
 
-def _gaussian(data: Array, fs: tuple[int, ...], compiled: bool) -> Array:
+def _gaussian(data: Array, fs: tuple[int, ...], compiled: Compiled) -> Array:
     from scipy import ndimage
 
     dt = data.dtype
@@ -437,6 +510,7 @@ __all__ = [
     "Method",
     "downsample",
     "level_translation",
+    "load_compiled",
     "output_shape",
     "plan_factors",
     "pyramid",

@@ -23,7 +23,7 @@ from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
 from ngffkit.bricks import Stage
 from ngffkit.casting import cast
 from ngffkit.errors import StorageError
-from ngffkit.kernels import downsample
+from ngffkit.kernels import downsample, load_compiled
 from ngffkit.markers import JOURNAL
 from ngffkit.plan import ConversionPlan
 from ngffkit.sources import SourceSpec, open_source
@@ -274,10 +274,12 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     plan = job.plan
     stage = plan.stages[stage_index]
     box = stage.box(index)
+    method = plan.spec.method or "mean"
+    if plan.compiled_kernels:  # numba loads in the background while bricks go on without it
+        load_compiled(plan.out_dtype, plan.factors, method)
     data = read_base(job, stage, box)
     bytes_in = int(data.nbytes)
     paths = _level_paths(plan)
-    method = plan.spec.method or "mean"
     pending: list[Any] = []
     written: list[tuple[ts.TensorStore, tuple[slice, ...], np.ndarray]] = []
     start = [a for a, _ in box]
@@ -285,7 +287,10 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
         for level in stage.levels:
             if level != stage.base_level:
                 data = downsample(
-                    data, plan.factors[level - 1], method, compiled=plan.compiled_kernels
+                    data,
+                    plan.factors[level - 1],
+                    method,
+                    compiled="when-loaded" if plan.compiled_kernels else False,
                 )
                 start = [s // f for s, f in zip(start, plan.factors[level - 1], strict=True)]
             elif not stage.from_input:
