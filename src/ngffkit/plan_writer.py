@@ -32,6 +32,15 @@ from ngffkit.tasks import Job, Journal
 from ngffkit.writer import create_image, finish_image
 
 
+def first_level_only(plan: ConversionPlan) -> ConversionPlan:
+    """``plan`` writing level 0 alone (its first stage, the input's bricks, level 0 only):
+    for a caller that fills the coarser levels itself (``ngff convert WK_DATASET`` copies
+    WEBKNOSSOS's own mags there) instead of computing levels it would then replace. The
+    spec keeps every level: their arrays are created, their metadata written."""
+    first = dataclasses.replace(plan.stages[0], levels=(plan.stages[0].base_level,))
+    return dataclasses.replace(plan, stages=(first,))
+
+
 def write_plan(
     out: Location,
     plan: ConversionPlan,
@@ -159,4 +168,4 @@ def _create_plain_array(
     )
 
 
-__all__ = ["plan_fingerprint", "write_plan"]
+__all__ = ["first_level_only", "plan_fingerprint", "write_plan"]

@@ -33,7 +33,7 @@ from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
 from ngffkit.markers import PARTIAL_MARKER, marker
 from ngffkit.plan import ConvertOptions, make_plan
-from ngffkit.plan_writer import write_plan
+from ngffkit.plan_writer import first_level_only, write_plan
 from ngffkit.sources import open_source
 from ngffkit.storage import Location, resolve
 from ngffkit.webknossos import WkDataset, WkLayer, WkMag, read_dataset
@@ -236,6 +236,8 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
         source.check_all()
     finally:
         source.close()
+    if keep:  # the coarser levels are WEBKNOSSOS's mags, copied: computing them is waste
+        plan = first_level_only(plan)
     write_plan(
         out,
         plan,
@@ -263,11 +265,14 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         region = _region(tuple(source.axes), seg)
     finally:
         source.close()
+    keep = not run.recompute and on_grid(seg) and _same_ladder(seg, image)
     label = add_labels(
         image,
         args.pop("input"),
         name=seg.name,
         **args,
+        largest=seg.largest_segment_id,
+        fill_levels=(lambda label: _copy_kept(seg, label)) if keep else None,
         region=region,
         max_memory=run.max_memory,
         jobs=run.jobs,
@@ -278,8 +283,6 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         notice=run.notice,
     )
     assert isinstance(label, Image)
-    if not run.recompute and on_grid(seg) and _same_ladder(seg, image):
-        _copy_kept(seg, label)
 
 
 def _same_ladder(layer: WkLayer, image: Image) -> bool:
