@@ -5,8 +5,8 @@
     python benchmarks/bench_webknossos.py --before /tmp/ngffkit-base/src   # also an older tree
 
 The dataset is written by the real ``webknossos`` package (its own venv, Python >= 3.12): a
-color layer (uint8) and a segmentation layer (uint32, blocky cells, values above 65535, its
-``largestSegmentId`` stated), zarr3 sharded, mags 1, 2-2-1, 4-4-2, 8-8-2 (``--shape X Y Z``,
+color layer (uint8) and a segmentation layer (uint32, runs of 997 voxels from 70000 up: about
+33,600 segments, as tests/wk_roundtrip writes; its ``largestSegmentId`` stated), zarr3 sharded, mags 1, 2-2-1, 4-4-2, 8-8-2 (``--shape X Y Z``,
 default 512 512 128). Runs per round:
 
 - ``ngff convert DATASET OUT`` (the mags kept) and ``--recompute``, from ``src/`` (and from
@@ -45,9 +45,7 @@ WK_WRITE = textwrap.dedent(
     path, x, y, z = sys.argv[1], *map(int, sys.argv[2:5])
     rng = np.random.default_rng(0)
     color = rng.integers(0, 255, (x, y, z), dtype=np.uint8)
-    cells = rng.integers(70000, 70000 + 4000, (x // 16 + 1, y // 16 + 1, z // 8 + 1))
-    seg = np.repeat(np.repeat(np.repeat(cells, 16, 0), 16, 1), 8, 2)[:x, :y, :z]
-    seg = seg.astype(np.uint32)
+    seg = (np.arange(x * y * z).reshape(x, y, z) // 997 + 70000).astype(np.uint32)
     voxel = wk.VoxelSize((11.0, 11.0, 25.0), wk.LengthUnit.NANOMETER)
     ds = wk.Dataset(path, voxel_size_with_unit=voxel)
     c = ds.add_layer("color", wk.COLOR_CATEGORY, dtype="uint8", data_format="zarr3")
@@ -58,7 +56,7 @@ WK_WRITE = textwrap.dedent(
     with cluster_tools.get_executor("sequential") as ex:
         for layer in (c, s):
             layer.downsample(coarsest_mag=wk.Mag((8, 8, 2)), executor=ex)
-    np.save(path + "-seg.npy", seg.transpose(2, 1, 0).astype(np.uint16))  # z,y,x
+    np.save(path + "-seg.npy", (seg - 70000).transpose(2, 1, 0).astype(np.uint16))  # z,y,x
     """
 )
 WK_OZX = textwrap.dedent(

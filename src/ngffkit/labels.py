@@ -52,7 +52,7 @@ from ngffkit.label_values import (
 )
 from ngffkit.metadata import ImageLabel
 from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
-from ngffkit.plan_writer import first_level_only, write_plan
+from ngffkit.plan_writer import write_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.spec import ImageSpec
 from ngffkit.storage import StorageOptionsArg, accepts_storage_options
@@ -277,8 +277,8 @@ def add_labels(
             ``largestSegmentId``): an unsigned input is then not read for its values first
             and keeps its own type (or a wider ``dtype``); no colours are listed.
         fill_levels: writes the label image's coarser levels instead of computing them
-            (called with the label image before it is listed, the levels' shapes and
-            scales already the image's); level 0 alone is written from the input.
+            (called with the label image open for writing, still partial, its levels'
+            shapes and scales the image's); level 0 alone is written from the input.
         storage_options: how to reach a remote image (as for ``convert``).
 
     Returns:
@@ -394,8 +394,6 @@ def add_labels(
         plan = dataclasses.replace(plan, spec=spec, notes=notes, window=None)
         if dry_run:
             return plan
-        if fill_levels is not None:
-            plan = first_level_only(plan)
     finally:
         source.close()
     if note and notice is not None:
@@ -419,9 +417,8 @@ def add_labels(
             notice=notice,
             tool="ngff labels add",
             expand=expand,
+            fill_levels=fill_levels,
         )
-        if fill_levels is not None:
-            fill_levels(open_image(out))
         write_labels_group(img.location, _listed(names, name), img.version)
     return open_image(out)
 
