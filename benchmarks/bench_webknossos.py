@@ -131,13 +131,11 @@ def main() -> None:
     )
     best: dict[str, tuple[float, float]] = {}
     for round_ in range(args.repeat):
-        for name, (cmd, env, out) in runs.items():
+        for i, (name, (cmd, env, out)) in enumerate(runs.items()):
             if name.startswith("webknossos"):
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
-            result = run_measured(
-                cmd, env=env, log_path=work / "logs" / f"{round_}-{len(best)}.log"
-            )
+            result = run_measured(cmd, env=env, log_path=work / "logs" / f"{round_}-{i}.log")
             if result.returncode != 0:
                 raise SystemExit(f"{name} failed: see {work / 'logs'}")
             wall, mem = result.wall_s, result.peak_tree_pss_mib
