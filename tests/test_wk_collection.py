@@ -113,3 +113,12 @@ def test_a_json_collection_is_refused(here: Path) -> None:
     assert cli("collection", "create", "c.json", "raw.ome.zarr")[0] == 0
     code, _, err = cli("webknossos-properties", "c.json")
     assert code == 1 and "Zarr group" in err
+
+
+def test_an_add_webknossos_cannot_open_says_what_was_written(here: Path, make_image: Any) -> None:
+    make_image(here / "f64.ome.zarr", shape=(8, 32, 32), levels=2, dtype="float64")
+    assert cli("collection", "create", "c.zarr", "raw.ome.zarr", "--webknossos")[0] == 0
+    code, out, err = cli("collection", "add", "c.zarr", "f64.ome.zarr")
+    assert code == 1 and "2 members (raw, f64)" in out
+    assert "the collection is written, but not its WEBKNOSSOS dataset" in err
+    assert "dtype float64" in err and "Traceback" not in err

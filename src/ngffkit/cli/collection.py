@@ -59,18 +59,12 @@ def _notice() -> None:
 
 
 def _done(collection: Collection, *, webknossos: bool = False) -> None:
-    """Say what the collection now holds; rewrite its WEBKNOSSOS dataset when asked or
-    when it has one (so that it never points at removed members)."""
+    """Say what the collection now holds; then rewrite its WEBKNOSSOS dataset when asked
+    or when it has one (so that it never points at removed members)."""
+    from ngffkit.errors import InputError
     from ngffkit.webknossos import PROPERTIES
     from ngffkit.wk_export import FOLDER
 
-    has_dataset = not collection.place.is_json and (
-        collection.place.folder.child(FOLDER).read(PROPERTIES) is not None
-    )
-    if webknossos or has_dataset:
-        from ngffkit.cli.webknossos_properties import write_for
-
-        write_for(collection.place.folder.url, False)
     _notice()
     names = ", ".join(m.name for m in collection.members) or "none"
     count = len(collection.members)
@@ -79,6 +73,18 @@ def _done(collection: Collection, *, webknossos: bool = False) -> None:
         f"member{'s' if count != 1 else ''} ({names})",
         markup=False,
     )
+    has_dataset = not collection.place.is_json and (
+        collection.place.folder.child(FOLDER).read(PROPERTIES) is not None
+    )
+    if webknossos or has_dataset:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        try:
+            write_for(collection.place.folder.url, False)
+        except InputError as exc:
+            raise InputError(
+                f"the collection is written, but not its WEBKNOSSOS dataset ({FOLDER}/): {exc}"
+            ) from None
 
 
 def create(
