@@ -468,11 +468,12 @@ def test_labels_add_without_the_scan_keeps_every_value(
 ) -> None:
     image, _, seg = image_and_seg
     seg16 = write_tiffs(image.parent / "seg16", seg.astype(np.uint16))
-    code, _, err = cli(
+    code, out, err = cli(
         "labels", "add", image, seg16, "--name", "wide", "--dtype", "uint32", "--colors", "none"
     )
     assert code == 0, err
     assert "reading the label values" not in err  # the type holds every value: no scan
+    assert "(3 levels, uint32, 0 colours)" in out  # no value range: none was measured
     label = open_image(image).label("wide")
     assert label.dtype == np.uint32
     np.testing.assert_array_equal(label.levels[0].read(), seg)
