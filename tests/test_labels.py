@@ -17,11 +17,13 @@ import zarr
 
 import ngffkit
 from _support import cli
+from ngffkit.image import open_image
 from ngffkit.kernels import downsample
 from ngffkit.label_metadata import auto_colors
 from ngffkit.label_values import (
     MAX_COLORS,
     brick_values,
+    known_dtype,
     merge_values,
     scan_boxes,
 )
@@ -447,3 +449,35 @@ def test_labels_add_on_a_local_dask_cluster_is_byte_identical(tmp_path: Path) ->
     assert proc.returncode == 0, stderr
     assert "dask: local cluster tcp://127.0.0.1:" in stderr and "done:" in stdout
     assert tree_digest(images["dask"] / "labels") == tree_digest(images["threads"] / "labels")
+
+
+def test_known_dtype_skips_the_scan_only_where_no_value_can_change() -> None:
+    u8, u16, u32 = np.dtype("uint8"), np.dtype("uint16"), np.dtype("uint32")
+    assert known_dtype(u8, None, largest=None, colors_auto=False) == u8  # already the smallest
+    assert known_dtype(u8, None, largest=None, colors_auto=True) is None  # colours need values
+    assert known_dtype(u16, None, largest=None, colors_auto=False) is None  # uint8 might do
+    assert known_dtype(u16, "uint32", largest=None, colors_auto=False) == u32  # a widening
+    assert known_dtype(u32, "uint16", largest=None, colors_auto=False) is None  # a narrowing
+    assert known_dtype(u32, None, largest=5, colors_auto=True) == u32  # stated: keep the type
+    assert known_dtype(u32, "uint8", largest=5, colors_auto=True) is None  # trust no statement
+    assert known_dtype(np.dtype("int16"), "uint32", largest=5, colors_auto=False) is None
+
+
+def test_labels_add_without_the_scan_keeps_every_value(
+    image_and_seg: tuple[Path, Path, np.ndarray],
+) -> None:
+    image, _, seg = image_and_seg
+    seg16 = write_tiffs(image.parent / "seg16", seg.astype(np.uint16))
+    code, out, err = cli(
+        "labels", "add", image, seg16, "--name", "wide", "--dtype", "uint32", "--colors", "none"
+    )
+    assert code == 0, err
+    assert "reading the label values" not in err  # the type holds every value: no scan
+    assert "(3 levels, uint32, 0 colours)" in out  # no value range: none was measured
+    label = open_image(image).label("wide")
+    assert label.dtype == np.uint32
+    np.testing.assert_array_equal(label.levels[0].read(), seg)
+    code, _, err = cli("labels", "add", image, seg16, "--name", "auto")
+    assert code == 0, err
+    assert "reading the label values" in err  # the smallest type and the colours need them
+    assert open_image(image).label("auto").dtype == np.uint16

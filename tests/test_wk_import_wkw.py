@@ -12,6 +12,7 @@ import wkw
 
 from _support import cli
 from ngffkit.image import open_image
+from ngffkit.omero import measure_omero
 
 
 def _layer(root: Path, name: str, mags: dict[str, np.ndarray], offset: tuple[int, ...]) -> None:
@@ -96,3 +97,12 @@ def test_a_wkw_dataset_converts_voxel_for_voxel(tmp_path: Path) -> None:
     np.testing.assert_array_equal(label.levels[0].read()[0], seg.transpose(2, 1, 0))
     np.testing.assert_array_equal(label.levels[1].read()[0], seg_coarse.transpose(2, 1, 0))
     assert "labels: seg" in stdout
+    # largestSegmentId is stated: the values are not read first and the layer's own type is
+    # kept (no cast), so even this wrong statement (5; the labels go up to 90) changes none
+    assert label.dtype == np.uint32 and int(seg.max()) > 5
+    assert (label.multiscale.metadata or {})["label_values"] == {"max": 5, "stated": True}
+    assert "reading the label values" not in stderr
+    # the display window is measured on the levels as they are: the copied mags
+    window = image.omero.channels[0].window
+    measured = measure_omero(image, name=image.name).channels[0].window
+    assert (window.start, window.end) == (measured.start, measured.end) and window.end > 1

@@ -192,4 +192,37 @@ def label_dtype(values: LabelValues, forced: str | None = None) -> np.dtype[Any]
     raise AssertionError("unreachable: uint64 holds every non-negative integer label")
 
 
+def known_dtype(
+    input_dtype: np.dtype[Any],
+    forced: str | None,
+    *,
+    largest: int | None,
+    colors_auto: bool,
+) -> np.dtype[Any] | None:
+    """The label type when it is known without reading the values (so the value scan can be
+    skipped); None when the values must be read first.
+
+    Only an unsigned input qualifies (a signed or float one may hold negative or fractional
+    values, which are refused), and only a type every input value fits in *by its type* — a
+    cast that could change a value is never decided without reading them:
+
+    - ``largest`` stated (a WEBKNOSSOS layer's ``largestSegmentId``): the input's own type,
+      or ``forced`` when it widens it;
+    - otherwise, when no colours need the values (``colors_auto`` False): ``forced`` when it
+      holds every value of the input type, or the input's type when it is already ``uint8``.
+    """
+    if input_dtype.kind != "u":
+        return None
+    wanted = forced_dtype(forced) if forced is not None else None
+    if wanted is not None and not np.can_cast(input_dtype, wanted, "safe"):
+        return None  # a narrowing: only the values say whether it keeps them
+    if largest is not None:
+        return wanted or input_dtype
+    if colors_auto:
+        return None
+    if wanted is not None:
+        return wanted
+    return input_dtype if input_dtype == np.uint8 else None
+
+
 # -- the layout -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from ngffkit.label_values import (
     LabelValues,
     brick_values,
     forced_dtype,
+    known_dtype,
     label_dtype,
     merge_values,
     scan_boxes,
@@ -232,6 +233,8 @@ def add_labels(
     dry_run: bool = False,
     progress: Progress | None = None,
     notice: Notice | None = None,
+    largest: int | None = None,
+    fill_levels: Callable[[Image], None] | None = None,
     storage_options: StorageOptionsArg = None,
 ) -> Image | ConversionPlan:
     """Write ``input`` (anything :func:`ngffkit.convert` reads, or a numpy array in the
@@ -270,6 +273,12 @@ def add_labels(
         dry_run: plan only and return the plan; nothing is written.
         progress: called with (done, total) bricks as the run goes.
         notice: called with each notice (a line of text) the run gives.
+        largest: the largest label value, when the input states it (a WEBKNOSSOS layer's
+            ``largestSegmentId``): an unsigned input is then not read for its values first
+            and keeps its own type (or a wider ``dtype``); no colours are listed.
+        fill_levels: writes the label image's coarser levels instead of computing them
+            (called with the label image open for writing, still partial, its levels'
+            shapes and scales the image's); level 0 alone is written from the input.
         storage_options: how to reach a remote image (as for ``convert``).
 
     Returns:
@@ -335,8 +344,21 @@ def add_labels(
         check_label_shape(img, plan.spec.levels[0].shape)
         where = str(getattr(src_spec, "path", input))
         values = None
+        known = known_dtype(
+            source.dtype, dtype, largest=largest, colors_auto=chosen_colors == "auto"
+        )
         if dry_run:
             out_dtype = np.dtype(dtype) if dtype else np.dtype(_dry_run_dtype(source.dtype))
+        elif known is not None:
+            # The type holds every input value by itself: no cast can change one, so the
+            # values need not be read first (the write still refuses nothing it cannot keep).
+            check_apart(Path(src_spec.path) if "://" not in src_spec.path else None, out)
+            source.check_all()
+            out_dtype = known
+            if notice is not None and chosen_colors == "auto":
+                notice(
+                    f"labels {name}: values not read first (largest {largest}); no colours listed"
+                )
         else:
             check_apart(Path(src_spec.path) if "://" not in src_spec.path else None, out)
             source.check_all()
@@ -353,11 +375,19 @@ def add_labels(
             )
             out_dtype = label_dtype(values, dtype)
         meta, note = image_label(
-            values.values if values else None, chosen_colors, props, too_many=MAX_COLORS
+            values.values if values else None,
+            chosen_colors,
+            props,
+            too_many=MAX_COLORS if values else None,
         )
         spec = label_spec(
             img, plan.spec, factors, dtype=out_dtype, method=method, meta=meta, values=values
         )
+        if largest is not None and values is None:
+            record = {"max": largest, "stated": True}
+            spec = spec.model_copy(
+                update={"metadata": {**(spec.metadata or {}), "label_values": record}}
+            )
         notes = tuple(n for n in plan.notes if not n.startswith("no voxel size"))
         if dry_run:
             notes += ("the label type is chosen from the values when the labels are written",)
@@ -387,6 +417,7 @@ def add_labels(
             notice=notice,
             tool="ngff labels add",
             expand=expand,
+            fill_levels=fill_levels,
         )
         write_labels_group(img.location, _listed(names, name), img.version)
     return open_image(out)

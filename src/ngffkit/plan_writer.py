@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
@@ -21,7 +21,7 @@ from ngffkit._output import claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError
 from ngffkit.execution import Notice, Progress, run_plan
-from ngffkit.image import read_group_attrs
+from ngffkit.image import Image, read_group_attrs
 from ngffkit.markers import PARTIAL_MARKER, check_resume, fingerprint, marker
 from ngffkit.omero import with_rendering
 from ngffkit.plan import ConversionPlan
@@ -29,7 +29,17 @@ from ngffkit.sources import SourceSpec
 from ngffkit.spec import ImageSpec
 from ngffkit.storage import Location
 from ngffkit.tasks import Job, Journal
-from ngffkit.writer import create_image, finish_image
+from ngffkit.writer import create_image, finish_image, open_partial
+
+
+def first_level_only(plan: ConversionPlan) -> ConversionPlan:
+    """``plan`` writing level 0 alone (its first stage, the input's bricks, level 0 only):
+    for a caller that fills the coarser levels itself (``ngff convert WK_DATASET`` copies
+    WEBKNOSSOS's own mags there) instead of computing levels it would then replace. The
+    spec keeps every level: their arrays are created, their metadata written. Used by
+    :func:`write_plan` with ``fill_levels``."""
+    first = dataclasses.replace(plan.stages[0], levels=(plan.stages[0].base_level,))
+    return dataclasses.replace(plan, stages=(first,))
 
 
 def write_plan(
@@ -45,11 +55,16 @@ def write_plan(
     notice: Notice | None,
     tool: str = "ngff convert",
     expand: tuple[int, ...] = (),
+    fill_levels: Callable[[Image], None] | None = None,
 ) -> Location:
     """Run a checked plan of ``source`` into ``out``: the writer's lock, the partial marker
     (or the resume check), the bricks, the group metadata last (with the ``omero`` block,
     for images). ``expand`` inserts size-1 axes after each read (a z,y,x label of a
-    c,z,y,x image); ``tool`` names the writer in the marker and the lock."""
+    c,z,y,x image); ``tool`` names the writer in the marker and the lock. ``fill_levels``:
+    only level 0 is computed, then it writes the coarser levels (given the image open for
+    writing, still partial and locked) before the metadata is measured and written."""
+    if fill_levels is not None:
+        plan = first_level_only(plan)
     fp = plan_fingerprint(plan, source)
     if expand:
         fp = fingerprint([fp, expand])
@@ -58,6 +73,8 @@ def write_plan(
         job = Job(output=out.url, plan=plan, source=source, expand=expand)
         journal = Journal(out)
         run_plan(job, executor, journal, progress=progress, scheduler=scheduler, notice=notice)
+        if fill_levels is not None:
+            fill_levels(open_partial(out, plan.spec))
         if plan.zarr_only:
             out.delete(PARTIAL_MARKER)
         else:
@@ -159,4 +176,4 @@ def _create_plain_array(
     )
 
 
-__all__ = ["plan_fingerprint", "write_plan"]
+__all__ = ["first_level_only", "plan_fingerprint", "write_plan"]

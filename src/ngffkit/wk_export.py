@@ -48,9 +48,11 @@ LENGTH_UNITS = (
 NO_UNIT = "a space axis has no unit (WEBKNOSSOS assumes nanometer)"
 
 
-def problems(image: Image, *, labels: bool = True) -> list[str]:
+def problems(image: Image, *, labels: bool = True, segmentation: bool | None = None) -> list[str]:
     """What keeps WEBKNOSSOS from opening ``image`` (and its labels) as a dataset; empty
-    when nothing does. The rules of WEBKNOSSOS's explore of OME-Zarr, in one place."""
+    when nothing does. The rules of WEBKNOSSOS's explore of OME-Zarr, in one place.
+    ``segmentation``: whether it becomes a segmentation layer (default: when it is an
+    OME label image)."""
     found = []
     names = image.axis_names
     kinds = {a.name: a.type for a in image.axes}
@@ -67,7 +69,9 @@ def problems(image: Image, *, labels: bool = True) -> list[str]:
         found.append(NO_UNIT)
     if len({a.unit for a in image.axes if a.type == "space"}) > 1:
         found.append("the space axes have different units")
-    allowed = SEGMENTATION_DTYPES if image.image_label is not None else COLOR_DTYPES
+    if segmentation is None:
+        segmentation = image.image_label is not None
+    allowed = SEGMENTATION_DTYPES if segmentation else COLOR_DTYPES
     if image.dtype.name not in allowed:
         found.append(f"dtype {image.dtype.name}: WEBKNOSSOS layers are {', '.join(allowed)}")
     try:
@@ -133,9 +137,9 @@ def write_properties(image: str | os.PathLike[str] | Image) -> Location:
         )
     unit = next(a.unit for a in img.axes if a.type == "space") or "nanometer"
     voxel = [img.levels[0].scale[img.axis_names.index(a)] for a in "xyz"]
-    layers = [_layer(img, img.name or img.location.name, "..", "color")]
+    layers = [layer(img, img.name or img.location.name, "..", "color", voxel)]
     for name in img.labels:
-        layers.append(_layer(img.label(name), name, f"../labels/{name}", "segmentation"))
+        layers.append(layer(img.label(name), name, f"../labels/{name}", "segmentation", voxel))
     doc: dict[str, Any] = {
         "id": {"name": img.name or img.location.name, "team": ""},
         "scale": {"factor": voxel, "unit": unit},
@@ -147,12 +151,16 @@ def write_properties(image: str | os.PathLike[str] | Image) -> Location:
     return folder
 
 
-def _layer(img: Image, name: str, path: str, category: str) -> dict[str, Any]:
+def layer(img: Image, name: str, path: str, category: str, voxel: list[float]) -> dict[str, Any]:
+    """The ``dataLayers`` entry of ``img``: its levels at ``path/<level>`` as mags of a
+    dataset whose voxel (x, y, z) is ``voxel``; ``img``'s own voxel must be a power-of-two
+    multiple of it per axis (its finest mag is then coarser than 1)."""
     names = img.axis_names
     level0 = img.levels[0]
     channels = level0.shape[names.index("c")] if "c" in names else 1
     order = {a: names.index(a) for a in ("c", "x", "y", "z") if a in names}
-    shape = {a: level0.shape[names.index(a)] for a in "xyz"}
+    ratio = voxel_ratio(img, voxel)
+    shape = {a: level0.shape[names.index(a)] * r for a, r in zip("xyz", ratio, strict=True)}
     dtype = img.dtype.name
     bits = np.dtype(dtype).itemsize * 8 * channels
     element = "float" if dtype == "float32" else f"{dtype.rstrip('0123456789')}{bits}"
@@ -167,7 +175,11 @@ def _layer(img: Image, name: str, path: str, category: str) -> dict[str, Any]:
         },
         "dataFormat": "zarr3" if img.zarr_format == 3 else "zarr",
         "mags": [
-            {"mag": list(m), "path": f"{path}/{level.path}", "axisOrder": order}
+            {
+                "mag": [f * r for f, r in zip(m, ratio, strict=True)],
+                "path": f"{path}/{level.path}",
+                "axisOrder": order,
+            }
             for m, level in zip(mags(img), img.levels, strict=True)
         ],
         "numChannels": channels,
@@ -177,7 +189,7 @@ def _layer(img: Image, name: str, path: str, category: str) -> dict[str, Any]:
         entry["additionalAxes"] = [
             {"name": "t", "bounds": [0, level0.shape[names.index("t")]], "index": names.index("t")}
         ]
-    shift = [level0.translation[names.index(a)] / level0.scale[names.index(a)] for a in "xyz"]
+    shift = [level0.translation[names.index(a)] / v for a, v in zip("xyz", voxel, strict=True)]
     if any(abs(s) > 1e-9 for s in shift):
         # the first voxel's position in voxels: the layer's affine (rows x, y, z)
         entry["coordinateTransformations"] = [
@@ -194,6 +206,22 @@ def _layer(img: Image, name: str, path: str, category: str) -> dict[str, Any]:
     if category == "segmentation":
         entry["largestSegmentId"] = largest_segment_id(img)
     return entry
+
+
+def voxel_ratio(img: Image, voxel: list[float]) -> tuple[int, int, int]:
+    """``img``'s voxel (x, y, z) over ``voxel``: whole powers of two, or InputError."""
+    names = img.axis_names
+    out = []
+    for a, v in zip("xyz", voxel, strict=True):
+        value = img.levels[0].scale[names.index(a)] / v
+        n = round(value)
+        if abs(value - n) > 1e-6 * value or n < 1 or n & (n - 1):
+            raise InputError(
+                f"{img.location.display()}: its voxel size on {a} is {value:g}× the dataset's; "
+                "WEBKNOSSOS layers of one dataset differ by power-of-two factors per axis"
+            )
+        out.append(n)
+    return out[0], out[1], out[2]
 
 
 def largest_segment_id(label: Image, slab_bytes: int = 256 * 2**20) -> int:
@@ -214,4 +242,12 @@ def largest_segment_id(label: Image, slab_bytes: int = 256 * 2**20) -> int:
     return top
 
 
-__all__ = ["FOLDER", "largest_segment_id", "mags", "problems", "write_properties"]
+__all__ = [
+    "FOLDER",
+    "largest_segment_id",
+    "layer",
+    "mags",
+    "problems",
+    "voxel_ratio",
+    "write_properties",
+]

@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngffkit._dask import cluster_budget
-from ngffkit._output import output_lock
 from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress, cpu_count
 from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
-from ngffkit.markers import PARTIAL_MARKER, marker
 from ngffkit.plan import ConvertOptions, make_plan
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import open_source
@@ -247,11 +245,10 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
         progress=run.progress(layer.name) if run.progress else None,
         notice=run.notice,
         tool="ngff convert",
+        # the coarser levels are WEBKNOSSOS's mags, copied in (computing them is waste)
+        fill_levels=(lambda image: copy_mags(layer, image)) if keep else None,
     )
-    image = open_image(out)
-    if keep:
-        _copy_kept(layer, image)
-    return image
+    return open_image(out)
 
 
 def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
@@ -263,11 +260,14 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         region = _region(tuple(source.axes), seg)
     finally:
         source.close()
+    keep = not run.recompute and on_grid(seg) and _same_ladder(seg, image)
     label = add_labels(
         image,
         args.pop("input"),
         name=seg.name,
         **args,
+        largest=seg.largest_segment_id,
+        fill_levels=(lambda label: copy_mags(seg, label)) if keep else None,
         region=region,
         max_memory=run.max_memory,
         jobs=run.jobs,
@@ -278,8 +278,6 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         notice=run.notice,
     )
     assert isinstance(label, Image)
-    if not run.recompute and on_grid(seg) and _same_ladder(seg, image):
-        _copy_kept(seg, label)
 
 
 def _same_ladder(layer: WkLayer, image: Image) -> bool:
@@ -295,22 +293,12 @@ def _same_ladder(layer: WkLayer, image: Image) -> bool:
     return True
 
 
-def _copy_kept(layer: WkLayer, image: Image) -> None:
-    """:func:`copy_mags` under the writer's lock, with the partial marker back on for the
-    copy: an interrupted copy leaves an image that says it is partial, never one that looks
-    complete with some of its levels not yet WEBKNOSSOS's."""
-    with output_lock(image.location, "ngff convert", new_output=False):
-        image.location.write_json(PARTIAL_MARKER, marker("ngff convert", "webknossos mags"))
-        copy_mags(layer, image)
-        image.location.delete(PARTIAL_MARKER)
-
-
 def copy_mags(layer: WkLayer, image: Image, slab_bytes: int = 256 * 2**20) -> None:
-    """Write each coarser mag's data over the image level it stands for (level k = mag k),
-    in slabs along the slowest axis so that memory stays near ``slab_bytes``."""
-    dst_image = open_image(image.location, mode="r+")
+    """Write each coarser mag's data into the image level it stands for (level k = mag k),
+    in slabs along the slowest axis so that memory stays near ``slab_bytes``. ``image`` is
+    open for writing (:func:`~ngffkit.plan_writer.write_plan` gives it, still partial)."""
     for k, mag in enumerate(layer.mags[1:], start=1):
-        dst = dst_image.levels[k]
+        dst = image.levels[k]
         names = dst.axis_names
         start = {a: t // m for a, t, m in zip("xyz", layer.top_left, mag.mag, strict=True)}
         row = max(1, math.prod(dst.shape[1:]) * dst.dtype.itemsize)

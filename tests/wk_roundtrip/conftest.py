@@ -27,9 +27,16 @@ def _python() -> str | None:
 @pytest.fixture(scope="session")
 def wk_python() -> str:
     python = _python()
+    if python is not None and not Path(python).is_file():
+        # a path that was given but is not there is always a mistake: never a skip
+        pytest.fail(f"NGFF_WEBKNOSSOS_PYTHON is {python}, which does not exist")
     if python is None:
         if os.environ.get("NGFF_REQUIRE_WEBKNOSSOS"):
-            pytest.fail("NGFF_REQUIRE_WEBKNOSSOS is set but no webknossos interpreter was found")
+            pytest.fail(
+                "NGFF_REQUIRE_WEBKNOSSOS is set but no webknossos interpreter was found "
+                "(.venvs/webknossos/bin/python or NGFF_WEBKNOSSOS_PYTHON); scripts/test.sh "
+                "builds it"
+            )
         pytest.skip("no webknossos venv (.venvs/webknossos or NGFF_WEBKNOSSOS_PYTHON)")
     return python
 

@@ -54,6 +54,18 @@ def test_convert_keeps_data_voxel_size_translation_and_mags(
         theirs = source.levels[k].read([0, *start], [1, *size], pad=True).transpose(0, 3, 2, 1)
         if aligned:  # the dataset's own mags, copied
             np.testing.assert_array_equal(ours, theirs)
+    # the segmentation: its stated largestSegmentId keeps the layer's type (no value scan),
+    # and its coarser mags are WEBKNOSSOS's own too, copied (never our mode first)
+    assert label.dtype == np.uint32
+    assert label.multiscale.metadata["label_values"] == {"max": int(seg.max()), "stated": True}
+    seg_source = open_image(path / "seg")
+    for k, mag in ((1, (2, 2, 1)), (2, (4, 4, 2))):
+        ours = label.levels[k].read()
+        start = [o // m for o, m in zip(offset, mag, strict=True)]
+        size = (ours.shape[3], ours.shape[2], ours.shape[1])
+        theirs = seg_source.levels[k].read([0, *start], [1, *size], pad=True).transpose(0, 3, 2, 1)
+        if aligned:
+            np.testing.assert_array_equal(ours, theirs)
     assert ("off the bounding box's grid" in stderr) != aligned
     assert not list(out.rglob(".ngffkit-*"))  # no partial marker, journal or lock left
 

@@ -58,7 +58,13 @@ def _notice() -> None:
     err_console.print(DRAFT_NOTICE, markup=False)
 
 
-def _done(collection: Collection) -> None:
+def _done(collection: Collection, *, webknossos: bool = False) -> None:
+    """Say what the collection now holds; then rewrite its WEBKNOSSOS dataset when asked
+    or when it has one (so that it never points at removed members)."""
+    from ngffkit.errors import InputError
+    from ngffkit.webknossos import PROPERTIES
+    from ngffkit.wk_export import FOLDER
+
     _notice()
     names = ", ".join(m.name for m in collection.members) or "none"
     count = len(collection.members)
@@ -67,6 +73,18 @@ def _done(collection: Collection) -> None:
         f"member{'s' if count != 1 else ''} ({names})",
         markup=False,
     )
+    has_dataset = not collection.place.is_json and (
+        collection.place.folder.child(FOLDER).read(PROPERTIES) is not None
+    )
+    if webknossos or has_dataset:
+        from ngffkit.cli.webknossos_properties import write_for
+
+        try:
+            write_for(collection.place.folder.url, False)
+        except InputError as exc:
+            raise InputError(
+                f"the collection is written, but not its WEBKNOSSOS dataset ({FOLDER}/): {exc}"
+            ) from None
 
 
 def create(
@@ -107,10 +125,23 @@ def create(
         float | None,
         typer.Option(help="Viewers' starting zoom: the size of one screen pixel, same units."),
     ] = None,
+    webknossos: Annotated[
+        bool,
+        typer.Option(
+            help="Also write OUT/webknossos/datasource-properties.json: one WEBKNOSSOS "
+            "dataset with a layer per member (kept up to date by collection add/remove)."
+        ),
+    ] = False,
 ) -> None:
     """Write a collection of IMAGEs at OUT (a Zarr group, or a JSON document with --json)."""
     from ngffkit.collection_edit import create_collection
 
+    if webknossos and (as_json or out.endswith(".json")):
+        raise typer.BadParameter(
+            "a collection kept as a JSON document has no folder for a WEBKNOSSOS dataset; "
+            "leave out --json (write the collection as a Zarr group)",
+            param_hint="--webknossos",
+        )
     view: dict[str, Any] = {}
     if position is not None:
         view["position"] = _position(position)
@@ -128,7 +159,7 @@ def create(
         overwrite=overwrite,
         view=view or None,
     )
-    _done(collection)
+    _done(collection, webknossos=webknossos)
 
 
 def _position(text: str) -> dict[str, float]:

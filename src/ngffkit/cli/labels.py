@@ -181,16 +181,16 @@ def summary(label: object, seconds: float) -> str:
     assert isinstance(label, Image)
     values = ((label.multiscale.metadata or {}).get("label_values")) or {}
     count = values.get("count")
-    what = (
-        f"values {values['min']}..{values['max']}"
-        + (f" ({count} distinct)" if count is not None else "")
-        if values
-        else ""
-    )
-    colours = len(label.image_label.colors or ()) if label.image_label else 0
+    parts = [f"{len(label.levels)} levels", str(label.dtype)]
+    if "min" in values and "max" in values:  # measured (a skipped read records none)
+        parts.append(
+            f"values {values['min']}..{values['max']}"
+            + (f" ({count} distinct)" if count is not None else "")
+        )
+    parts.append(f"{len(label.image_label.colors or ()) if label.image_label else 0} colours")
     return (
-        f"done: {label.location.display()} ({len(label.levels)} levels, {label.dtype}, {what}, "
-        f"{colours} colours) in {seconds:.1f} s, peak memory {peak_rss() / 2**20:.0f} MiB"
+        f"done: {label.location.display()} ({', '.join(parts)}) in {seconds:.1f} s, "
+        f"peak memory {peak_rss() / 2**20:.0f} MiB"
     )
 
 
