@@ -55,6 +55,7 @@ from ngffkit.transport import (
     read_context,
     retry_resources,
     shared_context,
+    threads_context,
     storage_options,
     use_timeout,
     using,
@@ -525,6 +526,7 @@ __all__ = [
     "read_context",
     "resolve",
     "shared_context",
+    "threads_context",
     "storage_options",
     "using",
 ]
