@@ -448,9 +448,10 @@ def make_plan(
     compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
     budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
     # Encoding threads beyond the measured base hold their chunks and compressor state.
-    budget_total -= choose_budget(cpu_count, options.jobs, 1).pool_memory(
+    pool_memory = choose_budget(cpu_count, options.jobs, 1).pool_memory(
         math.prod(chunks) * out_dtype.itemsize
     )
+    budget_total -= pool_memory
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
     task_budget = int(budget_total / TASK_OVERHEAD)
     stages: list[Stage] = []
@@ -492,6 +493,7 @@ def make_plan(
             need = (
                 BASE_MEMORY
                 + (COMPILED_KERNELS_MEMORY if compiled else 0)
+                + pool_memory
                 + int(math.prod(brick) * itemsize * TASK_OVERHEAD)
             )
             raise OptionError(

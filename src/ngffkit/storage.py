@@ -55,8 +55,8 @@ from ngffkit.transport import (
     read_context,
     retry_resources,
     shared_context,
-    threads_context,
     storage_options,
+    threads_context,
     use_timeout,
     using,
 )
@@ -526,7 +526,7 @@ __all__ = [
     "read_context",
     "resolve",
     "shared_context",
-    "threads_context",
     "storage_options",
+    "threads_context",
     "using",
 ]
