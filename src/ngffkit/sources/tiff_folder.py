@@ -275,7 +275,8 @@ def _read_rows(
 
 def _preadv_exact(fd: int, out: np.ndarray[Any, Any], offset: int) -> None:
     """Fill ``out`` (C-contiguous) from ``fd`` at ``offset``, however the reads split."""
-    view = memoryview(out).cast("B")
+    assert out.flags.c_contiguous  # a copy would be filled instead of ``out``
+    view = out.reshape(-1).view(np.uint8).data
     done = 0
     while done < len(view):
         n = os.preadv(fd, [view[done:]], offset + done)
