@@ -43,10 +43,13 @@ DEFAULT_MAX_MEMORY = 2 * GiB
 # (measured: 60-70 MiB), and what loading the compiled kernels adds (LLVM: about 120 MiB).
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
-# Bytes held per byte of brick while a task runs: the brick (which tensorstore writes
-# without copying), its cast copy (when casting), the lower levels (1/7), the numpy path's
-# slab temporaries and tensorstore's encoded chunks and shard (up to about one brick).
-TASK_OVERHEAD = 2.3
+# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
+# the lower levels (1/7), the numpy path's slab temporaries and tensorstore's encoded chunks
+# and shard (up to about one brick) — plus tensorstore's copy of the brick in chunk order
+# (one brick): letting it reference the brick instead saves that memory but makes every
+# chunk's encoding gather its bytes one at a time from the brick's strides, +35 % encoding
+# CPU (issue 17: the blosc-zstd floor's level 0, 1.66 → 2.33 CPU s).
+TASK_OVERHEAD = 3.3
 DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
 # Below this many bytes of input the compiled kernels cost more to load (about 0.7 s of CPU
 # and 120 MiB, once per process) than they save over the numpy path. Measured on one core,
