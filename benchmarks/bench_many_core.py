@@ -27,6 +27,12 @@ For each stack, in one run with the page cache warm (every input read once befor
 Each row gives wall time, throughput (input bytes / wall), CPU seconds (user + sys, whole process
 tree) per GB of input, peak memory (tree PSS) and the ratio to the floor of its settings. Times are
 medians of ``--repeat`` runs. Nothing here asserts a number: the table is the result.
+
+With ``--gil`` (needs ``py-spy`` on PATH) each ngffkit setting is run once more under
+``py-spy record --gil``: the samples whose thread holds the GIL inside a brick task give the
+**GIL-held seconds per brick** and their **share of the run's CPU seconds** — 1 / share is
+about how many cores the brick tasks can feed before the GIL serialises them. The thread budget
+the planner chose (``--dry-run``'s ``threads:`` line) is printed for each stack.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +110,8 @@ class Row:
     peak_mib: float
     floor_s: float | None = None
     detail: str = ""
+    gil_s: float | None = None
+    bricks: int = 0
 
 
 def make_stack(st: Stack) -> None:
@@ -207,6 +216,43 @@ def measured(argv: list[str], env: dict[str, str], st: Stack, logs: Path, name: 
     return result
 
 
+def dry_run(ngff: list[str], env: dict[str, str], argv: list[str]) -> tuple[str, int]:
+    """The plan's ``threads:`` line and its number of bricks (``--dry-run``)."""
+    full = {**os.environ, **env}
+    out = subprocess.run([*ngff, *argv, "--dry-run"], env=full, capture_output=True, text=True)
+    threads = next((x for x in out.stdout.splitlines() if x.startswith("threads:")), "threads: ?")
+    bricks = sum(int(m) for m in re.findall(r"in (\d+) brick\(s\)", out.stdout))
+    return threads.removeprefix("threads: "), bricks
+
+
+def gil_seconds(
+    argv: list[str], env: dict[str, str], st: Stack, logs: Path, rate: int = 200
+) -> float:
+    """Seconds a brick task held the GIL in one run of ``argv`` (py-spy ``--gil`` samples
+    whose stack is inside ``run_brick``, over the sampling rate)."""
+    raw = logs / "gil.txt"
+    warm_page_cache(st.folder)
+    found = Path(sys.executable).with_name("py-spy")
+    spy = [
+        str(found) if found.exists() else "py-spy",
+        "record",
+        "--gil",
+        "--nonblocking",
+        "-r",
+        str(rate),
+        "-f",
+        "raw",
+    ]
+    full = {**os.environ, **env}
+    subprocess.run([*spy, "-o", str(raw), "--", *argv], env=full, capture_output=True, check=True)
+    held = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "run_brick" in stack:
+            held += int(count)
+    return held / rate
+
+
 def median_run(runs: list[RunResult]) -> RunResult:
     return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
 
@@ -232,11 +278,17 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
                 argv += [*options, "--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
                 runs.append(measured(argv, env, st, logs, f"ngffkit-{jobs}-{i}"))
             r = median_run(runs)
+            threads, bricks = dry_run(ngff, env, argv[len(ngff) :])
+            shutil.rmtree(out, ignore_errors=True)
+            gil = gil_seconds(argv, env, st, logs) if args.gil else None
             rows.append(
                 Row(st.name, "ngffkit", label, jobs, r.wall_s, r.user_s + r.sys_s,
-                    r.peak_tree_pss_mib, floors[label][0])
+                    r.peak_tree_pss_mib, floors[label][0], gil_s=gil, bricks=bricks)
             )  # fmt: skip
-            print(f"  ngffkit --jobs {jobs} ({label}): {r.wall_s:.2f} s", flush=True)
+            print(
+                f"  ngffkit --jobs {jobs} ({label}): {r.wall_s:.2f} s; threads {threads}",
+                flush=True,
+            )
 
         for jobs in args.jobs or job_counts(cores):
             ours(DEFAULT[0], DEFAULT[1], jobs)
@@ -275,15 +327,25 @@ def print_table(rows: list[Row], stacks: dict[str, Stack]) -> None:
         print(
             f"\n### {name}: {' × '.join(map(str, st.shape))} {st.dtype} ({st.nbytes / 1e6:,.0f} MB)\n"
         )
-        print("| tool | settings | jobs | wall s | GB/s | CPU s/GB | peak MiB | × floor |")
-        print("|---|---|---|---|---|---|---|---|")
+        gil = any(r.gil_s is not None for r in rows)
+        head = "| tool | settings | jobs | wall s | GB/s | CPU s/GB | peak MiB | × floor |"
+        print(head + (" GIL ms/brick | GIL share of CPU |" if gil else ""))
+        print("|---" * (8 + 2 * gil) + "|")
         for r in (r for r in rows if r.stack == name):
             gbs = st.nbytes / 1e9 / r.wall_s
             cpu = f"{r.cpu_s / (st.nbytes / 1e9):.1f}" if r.cpu_s else r.detail
             peak = f"{r.peak_mib:.0f}" if r.peak_mib else ""
             ratio = f"{r.wall_s / r.floor_s:.2f}" if r.floor_s else ""
+            extra = ""
+            if gil:
+                held = r.gil_s is not None and r.bricks and r.cpu_s
+                extra = (
+                    f" {1000 * r.gil_s / r.bricks:.0f} | {100 * r.gil_s / r.cpu_s:.0f} % |"  # type: ignore[operator]
+                    if held
+                    else " | |"
+                )
             print(f"| {r.tool} | {r.settings} | {r.jobs} | {r.wall_s:.2f} | {gbs:.2f} | {cpu} "
-                  f"| {peak} | {ratio} |")  # fmt: skip
+                  f"| {peak} | {ratio} |{extra}")  # fmt: skip
         peer = next((r for r in rows if r.stack == name and r.tool.startswith("ngff-zarr")), None)
         ours = next(
             (r for r in rows if r.stack == name and r.tool == "ngffkit" and r.settings == EQUAL[0]),
@@ -307,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ngff-cmd", default=None, help="the ngff command (default: this venv's)")
     p.add_argument("--scratch", type=Path, default=None, help="where outputs go (default: tmp)")
     p.add_argument("--keep", action="store_true", help="keep outputs and logs")
+    p.add_argument("--gil", action="store_true", help="also measure the GIL-held share (py-spy)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = p.parse_args(argv)
 

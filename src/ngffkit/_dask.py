@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ngffkit.errors import ClusterError, NgffkitError, TaskError
+from ngffkit.parallelism import Budget, per_process
 from ngffkit.plan import BASE_MEMORY, DEFAULT_MAX_MEMORY
 from ngffkit.tasks import forget_handles
 
@@ -89,6 +90,18 @@ class DaskExecutor(Executor):
         line = f"dask: {where} {info['address']}, {len(workers)} worker(s), {threads} thread(s)"
         dashboard = self.dashboard
         return line + (f", dashboard {dashboard}" if dashboard else "")
+
+    def worker_budget(self, budget: Budget) -> Budget:
+        """``budget`` for each worker process of this cluster: a local cluster's processes
+        share the cores the plan was made for, a remote worker's threads are its cores; each
+        runs as many brick tasks as it has threads (Dask hands them out)."""
+        workers = _workers(self.client)
+        if not workers:
+            return budget
+        threads = min(int(w["nthreads"]) for w in workers.values())
+        local = self._cluster is not None
+        cores = max(1, budget.cores // len(workers)) if local else threads
+        return per_process(budget, len(workers), threads, cores)
 
     def forget_handles(self) -> None:
         """Drop every worker's cached sources and stores: on long-lived workers an output may

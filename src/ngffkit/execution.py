@@ -166,6 +166,8 @@ def run_plans(
             pool.forget_handles()
             if notice:
                 notice(pool.display())
+                budget = pool.worker_budget(biggest.threads)
+                notice(f"dask: threads per worker: {budget.summary()}")
         try:
             totals = [
                 sum(brick_bytes(j.plan, s, i) for s in j.plan.stages for i in range(s.n_bricks))
@@ -179,6 +181,12 @@ def run_plans(
                         progress(base + done, sum(totals))
 
                 job = _with_write_mode(job, journal, pool)
+                if isinstance(pool, DaskExecutor):
+                    # Each worker process holds its tensorstore threads to its own share.
+                    budget = pool.worker_budget(job.plan.threads)
+                    job = dataclasses.replace(
+                        job, plan=dataclasses.replace(job.plan, budget=budget)
+                    )
                 _run_stages(job, pool, journal, report)
                 offset += total
         finally:

@@ -32,6 +32,7 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.metadata.models import ChannelInfo, is_space_name
+from ngffkit.parallelism import Budget, choose_budget, task_limit
 from ngffkit.series import axis_lines, channels_for, time_axis
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 
@@ -42,10 +43,13 @@ DEFAULT_MAX_MEMORY = 2 * GiB
 # (measured: 60-70 MiB), and what loading the compiled kernels adds (LLVM: about 120 MiB).
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
-# Bytes held per byte of brick while a task runs: the brick (which tensorstore writes
-# without copying), its cast copy (when casting), the lower levels (1/7), the numpy path's
-# slab temporaries and tensorstore's encoded chunks and shard (up to about one brick).
-TASK_OVERHEAD = 2.3
+# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
+# the lower levels (1/7), the numpy path's slab temporaries and tensorstore's encoded chunks
+# and shard (up to about one brick) — plus tensorstore's copy of the brick in chunk order
+# (one brick): letting it reference the brick instead saves that memory but makes every
+# chunk's encoding gather its bytes one at a time from the brick's strides, +35 % encoding
+# CPU (issue 17: the blosc-zstd floor's level 0, 1.66 → 2.33 CPU s).
+TASK_OVERHEAD = 3.3
 DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
 # Below this many bytes of input the compiled kernels cost more to load (about 0.7 s of CPU
 # and 120 MiB, once per process) than they save over the numpy path. Measured on one core,
@@ -154,6 +158,9 @@ class ConversionPlan:
         max_memory: the memory budget of the run, in bytes.
         notes: what the plan guessed or chose that the user should know.
         compiled_kernels: the compiled (numba) kernels are used.
+        budget: the threads of the run (brick tasks, tensorstore's encoding and file I/O
+            threads, kernel threads), planned as one budget of cores
+            (:mod:`ngffkit.parallelism`); ``workers`` is its ``tasks``.
     """
 
     spec: ImageSpec
@@ -171,6 +178,12 @@ class ConversionPlan:
     max_memory: int
     notes: tuple[str, ...] = field(default=())
     compiled_kernels: bool = True
+    budget: Budget | None = None
+
+    @property
+    def threads(self) -> Budget:
+        """The run's thread budget (one that runs ``workers`` tasks when none was planned)."""
+        return self.budget or choose_budget(self.workers, None, self.workers)
 
     @property
     def out_dtype(self) -> np.dtype[Any]:
@@ -178,7 +191,13 @@ class ConversionPlan:
 
     @property
     def memory_estimate(self) -> int:
-        return self.base_memory + self.workers * self.task_memory
+        return self.base_memory + self.workers * self.task_memory + self.pool_memory
+
+    @property
+    def pool_memory(self) -> int:
+        """What tensorstore's encoding threads hold beyond the measured base."""
+        chunk = math.prod(self.spec.levels[0].chunks) * self.out_dtype.itemsize
+        return self.threads.pool_memory(chunk)
 
     @property
     def base_memory(self) -> int:
@@ -234,8 +253,11 @@ class ConversionPlan:
         lines.append(
             f"memory: about {self.memory_estimate / MiB:.0f} MiB peak "
             f"({self.workers} worker(s) × {self.task_memory / MiB:.0f} MiB + "
-            f"{self.base_memory / MiB:.0f} MiB base) of --max-memory {self.max_memory / MiB:.0f} MiB"
+            f"{self.base_memory / MiB:.0f} MiB base"
+            + (f" + {self.pool_memory / MiB:.0f} MiB encoding threads" if self.pool_memory else "")
+            + f") of --max-memory {self.max_memory / MiB:.0f} MiB"
         )
+        lines.append(f"threads: {self.threads.summary()}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -418,7 +440,9 @@ def make_plan(
             f"{time_step or 1:g} and {time_unit or 'no unit'}; give --time-step and --time-unit"
         )
 
-    jobs = max(1, options.jobs or cpu_count)
+    # How many bricks run at once is the thread budget's first part (parallelism.py): the
+    # tasks that keep the encoding threads fed, no more; memory and bricks bound it below.
+    jobs = task_limit(cpu_count, options.jobs, "mapped" if window_cheap else "decode")
     compiled = (
         options.method in ("median", "mode")
         or math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM
@@ -426,6 +450,11 @@ def make_plan(
     # Memory is the hard limit: below it the numpy path does the same work, only slower.
     compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
     budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
+    # Encoding threads beyond the measured base hold their chunks and compressor state.
+    pool_memory = choose_budget(cpu_count, options.jobs, 1).pool_memory(
+        math.prod(chunks) * out_dtype.itemsize
+    )
+    budget_total -= pool_memory
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
     task_budget = int(budget_total / TASK_OVERHEAD)
     stages: list[Stage] = []
@@ -467,6 +496,7 @@ def make_plan(
             need = (
                 BASE_MEMORY
                 + (COMPILED_KERNELS_MEMORY if compiled else 0)
+                + pool_memory
                 + int(math.prod(brick) * itemsize * TASK_OVERHEAD)
             )
             raise OptionError(
@@ -493,6 +523,7 @@ def make_plan(
     task_memory = int(biggest * TASK_OVERHEAD)
     most_bricks = max(stage.n_bricks for stage in stages)
     workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
+    budget = choose_budget(cpu_count, options.jobs, workers)
     return ConversionPlan(
         spec=spec,
         source_shape=shape,
@@ -509,6 +540,7 @@ def make_plan(
         max_memory=options.max_memory,
         notes=tuple(notes),
         compiled_kernels=compiled,
+        budget=budget,
     )
 
 

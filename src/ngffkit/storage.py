@@ -56,6 +56,7 @@ from ngffkit.transport import (
     retry_resources,
     shared_context,
     storage_options,
+    threads_context,
     use_timeout,
     using,
 )
@@ -526,5 +527,6 @@ __all__ = [
     "resolve",
     "shared_context",
     "storage_options",
+    "threads_context",
     "using",
 ]

@@ -10,6 +10,7 @@ Only when every write is committed is the brick recorded in the journal.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ngffkit.casting import cast
 from ngffkit.errors import StorageError
 from ngffkit.kernels import downsample, load_compiled
 from ngffkit.markers import JOURNAL
+from ngffkit.parallelism import Budget
 from ngffkit.plan import ConversionPlan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import (
@@ -34,6 +36,7 @@ from ngffkit.storage import (
     mapped_errors,
     resolve,
     shared_context,
+    threads_context,
     using,
 )
 
@@ -140,7 +143,7 @@ class Journal:
 _handles_lock = threading.Lock()
 # Keyed with the storage options too: one URL may name two stores (two S3 endpoints).
 _sources: dict[tuple[SourceSpec, StorageOptions], Any] = {}
-_stores: dict[tuple[str, str, bool, bool, StorageOptions], ts.TensorStore] = {}
+_stores: dict[tuple[str, str, bool, bool, str, StorageOptions], ts.TensorStore] = {}
 _readers: dict[tuple[str, StorageOptions], ts.TensorStore] = {}
 
 
@@ -153,11 +156,18 @@ def _source(spec: SourceSpec) -> Any:
 
 
 def level_store(
-    output: str, path: str, *, write_empty: bool, synced: bool = True
+    output: str,
+    path: str,
+    *,
+    write_empty: bool,
+    synced: bool = True,
+    threads: Budget | None = None,
 ) -> ts.TensorStore:
     """The level array at ``output/path``, opened for writing (cached per process).
-    ``synced=False`` leaves a local store's chunk files in the page cache (no ``fsync``)."""
-    key = (output, path, write_empty, synced, default_options())
+    ``synced=False`` leaves a local store's chunk files in the page cache (no ``fsync``);
+    ``threads`` holds tensorstore's encoding and file I/O threads to a plan's budget."""
+    limits = threads.context_spec() if threads is not None else None
+    key = (output, path, write_empty, synced, json.dumps(limits), default_options())
     with _handles_lock:
         store = _stores.get(key)
         if store is not None:
@@ -178,7 +188,11 @@ def level_store(
             spec["kvstore"]["file_io_sync"] = synced
         with mapped_errors(loc):
             store = ts.open(
-                spec, read=True, write=True, open=True, context=shared_context()
+                spec,
+                read=True,
+                write=True,
+                open=True,
+                context=shared_context() if limits is None else threads_context(limits),
             ).result()
         _stores[key] = store
         return store
@@ -242,6 +256,7 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
         _level_paths(plan)[stage.base_level],
         write_empty=plan.write_empty_chunks,
         synced=job.syncs,
+        threads=plan.threads,
     )
     index = tuple(slice(a, b) for a, b in box)
     with mapped_errors(resolve(job.output), _level_paths(plan)[stage.base_level]):
@@ -296,11 +311,16 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
             elif not stage.from_input:
                 continue  # the base of a reduction stage is already stored
             store = level_store(
-                job.output, paths[level], write_empty=plan.write_empty_chunks, synced=job.syncs
+                job.output,
+                paths[level],
+                write_empty=plan.write_empty_chunks,
+                synced=job.syncs,
+                threads=plan.threads,
             )
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
-            # Tensorstore may keep the array instead of copying it: nothing changes it later.
-            pending.append(store[region].write(data, can_reference_source_data_indefinitely=True))
+            # Copied into chunk order (plan.TASK_OVERHEAD counts the copy): encoding chunks
+            # gathered from the brick's strides costs a third more CPU.
+            pending.append(store[region].write(data))
             if job.verify:
                 written.append((store, region, data))
         for future in pending:

@@ -33,6 +33,7 @@ _context_lock = threading.Lock()
 _context: ts.Context | None = None
 # Chunk-cache contexts by cache size (children of the shared context).
 _read_contexts: dict[int, ts.Context] = {}
+_threads_contexts: dict[str, ts.Context] = {}
 _defaults: StorageOptions | None = None
 # The options of the call in progress (``storage_options=``): they override the process-wide
 # default for this thread (and the tasks it hands on: see ``tasks.Job.storage``).
@@ -312,6 +313,7 @@ def configure(options: StorageOptions | None) -> None:
         _defaults = options
         _context = None
         _read_contexts.clear()
+        _threads_contexts.clear()
         _kvstores.clear()
 
 
@@ -365,6 +367,22 @@ def shared_context() -> ts.Context:
                 _set_transport_timeouts(options.timeout)
             _context = ts.Context(retry_resources(options))
         return _context
+
+
+def threads_context(limits: Mapping[str, Mapping[str, int]]) -> ts.Context:
+    """The shared context with its thread pools held to ``limits`` (a plan's thread budget,
+    ``parallelism.Budget.context_spec``): the writes of a conversion. Other resources (the
+    ``memory://`` store, retries) come from the shared context; one per set of limits."""
+    import tensorstore as ts
+
+    parent = shared_context()
+    key = json.dumps(limits, sort_keys=True)
+    with _context_lock:
+        found = _threads_contexts.get(key)
+        if found is None:
+            spec = ts.Context.Spec({k: dict(v) for k, v in limits.items()})
+            found = _threads_contexts[key] = ts.Context(spec, parent)
+        return found
 
 
 def read_context() -> ts.Context:

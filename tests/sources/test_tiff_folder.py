@@ -333,3 +333,23 @@ def test_window_decodes_only_the_strips_it_touches(tmp_path: Path) -> None:
         np.testing.assert_array_equal(src.read(box), vol[box])  # never decodes the bad strip
         with pytest.raises(InputError, match=r"z0000\.tif \(z=0\)"):
             src.read((slice(0, 1), slice(30, 40), slice(0, 50)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("step_bytes", [1000, 4 << 20])
+def test_windows_of_every_width_read_exactly(
+    tmp_path: Path, dtype, step_bytes, monkeypatch
+) -> None:
+    # Whole rows and windows of at least half a row are read by preadv (GIL released),
+    # narrower ones through mmaps of the rows: every path gives the same voxels, in one
+    # step of rows or many.
+    from ngffkit.sources import tiff_folder
+
+    monkeypatch.setattr(tiff_folder, "_MAP_BYTES", step_bytes)
+    vol = random_volume((5, 300, 96), dtype)
+    write_tiff_stack(tmp_path / "w", vol)
+    with open_source(tmp_path / "w") as src:
+        for x0, x1 in [(0, 96), (0, 48), (10, 70), (47, 96), (0, 24), (30, 33), (95, 96)]:
+            for y0, y1 in [(0, 300), (7, 291), (150, 151)]:
+                box = (slice(1, 4), slice(y0, y1), slice(x0, x1))
+                np.testing.assert_array_equal(src.read(box), vol[box])

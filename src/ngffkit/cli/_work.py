@@ -17,7 +17,10 @@ from ngffkit.cli.options import parse_size
 
 Jobs = Annotated[
     int | None,
-    typer.Option(help="Parallel tasks (default: cores; with --scheduler, the cluster's threads)."),
+    typer.Option(
+        help="Cores the run may use, an upper bound: the plan splits them among brick tasks "
+        "and encoding threads (default: all; with --scheduler, the cluster's threads)."
+    ),
 ]
 MaxMemory = Annotated[
     str | None,
