@@ -11,7 +11,7 @@ seconds) or ImageJ's ``finterval``/``tunit``; channel names and colours from OME
 ``Channel`` ``Name``/``Color`` or, for ImageJ hyperstacks, each channel's first slice label
 and LUT.
 
-Contiguous uncompressed series are memory-mapped whole (window reads are cheap); others
+Contiguous uncompressed series are read by window with bounded preads (cheap); others
 decode per page only the strips/tiles a window touches.
 """
 
@@ -31,6 +31,7 @@ from ngffkit.errors import InputError, NotFoundError
 from ngffkit.metadata.models import ChannelInfo
 from ngffkit.metadata.units import udunits_length
 from ngffkit.series import ome_color, time_unit_name
+from ngffkit.sources._fileread import read_box
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import (
     Box,
@@ -335,11 +336,9 @@ class TiffFileSource(SourceBase):
                 f"{self.path}: file is truncated: image data needs {need} bytes, found {size}. "
                 "Re-export or re-copy the file."
             )
-        mm = np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=self._series_shape)
-        try:
-            return np.array(mm[tuple(nat)], dtype=dtype.newbyteorder("="))
-        finally:
-            del mm
+        out = np.empty([s.stop - s.start for s in nat], dtype=dtype.newbyteorder("="))
+        read_box(self.path, offset, self._series_shape, dtype, nat, out)
+        return out
 
     def _read_pages(self, nat: list[slice]) -> np.ndarray[Any, Any]:
         k = self._npage_dims
