@@ -153,6 +153,8 @@ def main() -> None:
                             "convert",
                             *inputs["zarr"],
                             str(image),
+                            "--shards",
+                            "128",
                             "-q",
                         ],
                         env=env,

@@ -32,16 +32,22 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.grid import clip_shards, default_shards, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.metadata.models import ChannelInfo, is_space_name
+from ngffkit.process_memory import ProcessBase, measure_base
 from ngffkit.series import axis_lines, channels_for, time_axis
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 
 MiB = 1 << 20
 GiB = 1 << 30
 DEFAULT_MAX_MEMORY = 2 * GiB
-# What the interpreter, numpy, tensorstore and their thread pools hold before any data
-# (measured: 60-70 MiB), and what loading the compiled kernels adds (LLVM: about 120 MiB).
+# The nominal base: what the interpreter, numpy, tensorstore and their thread pools hold
+# before any data (measured: 72-90 MiB), and what loading the compiled kernels adds (LLVM:
+# about 120 MiB). The brick grid is planned with these constants, so that what is written
+# and a resume's fingerprint never depend on a measurement; a run measures its own base
+# (:func:`ngffkit.process_memory.measure_base`) and that decides how many bricks run at once
+# and the estimate.
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
+NOMINAL_BASE = ProcessBase(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
 # Bytes held per byte of brick while a task runs: the brick (which tensorstore writes
 # without copying), its cast copy (when casting), the lower levels (1/7), the numpy path's
 # slab temporaries and tensorstore's encoded chunks and shard (up to about one brick).
@@ -154,6 +160,8 @@ class ConversionPlan:
         max_memory: the memory budget of the run, in bytes.
         notes: what the plan guessed or chose that the user should know.
         compiled_kernels: the compiled (numba) kernels are used.
+        process_memory: what the process holds before any data (measured when planned).
+        kernels_memory: what loading the compiled kernels adds.
     """
 
     spec: ImageSpec
@@ -171,6 +179,8 @@ class ConversionPlan:
     max_memory: int
     notes: tuple[str, ...] = field(default=())
     compiled_kernels: bool = True
+    process_memory: int = BASE_MEMORY
+    kernels_memory: int = COMPILED_KERNELS_MEMORY
 
     @property
     def out_dtype(self) -> np.dtype[Any]:
@@ -182,7 +192,7 @@ class ConversionPlan:
 
     @property
     def base_memory(self) -> int:
-        return BASE_MEMORY + (COMPILED_KERNELS_MEMORY if self.compiled_kernels else 0)
+        return self.process_memory + (self.kernels_memory if self.compiled_kernels else 0)
 
     def cumulative(self, level: int) -> tuple[int, ...]:
         """Level-0 voxels per voxel of ``level``, per axis."""
@@ -295,8 +305,13 @@ def make_plan(
     source_time: tuple[float | None, str | None] = (None, None),
     cpu_count: int = 2,
     base_stored: bool = False,
+    process_base: ProcessBase = NOMINAL_BASE,
 ) -> ConversionPlan:
     """Plan a conversion of a ``source_shape`` input with ``axes`` (array order).
+
+    ``process_base``: what the running process holds before any data (:func:`measured_base` for
+    this process; the nominal one by default). It decides the workers and the estimate,
+    never the bricks.
 
     ``base_stored=True`` plans ``ngff downsample``: the "input" is level 0 of the plan's
     spec, already stored, so stage 0 reads it like a reduction stage and writes only the
@@ -492,7 +507,26 @@ def make_plan(
     biggest = max(math.prod(s.brick) for s in stages) * itemsize
     task_memory = int(biggest * TASK_OVERHEAD)
     most_bricks = max(stage.n_bricks for stage in stages)
-    workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
+    measured = process_base
+    most = min(jobs, most_bricks)
+    workers = _workers(options.max_memory, measured, compiled, task_memory, most)
+    if workers == 0 and compiled:
+        # memory is the hard limit: the numpy path computes the same values in less
+        compiled = False
+        workers = _workers(options.max_memory, measured, False, task_memory, most)
+        notes.append(
+            "the compiled kernels do not fit the memory budget beside this process's "
+            f"{measured.process / MiB:.0f} MiB; the numpy path is used (the same values, slower)"
+        )
+    if workers == 0:
+        need = measured.process + task_memory
+        raise OptionError(
+            "max_memory",
+            f"{options.max_memory / MiB:.0f} MiB is too small for this input: this process "
+            f"holds {measured.process / MiB:.0f} MiB before any data and one brick's task "
+            f"needs {task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB, "
+            "or choose smaller chunks and shards",
+        )
     return ConversionPlan(
         spec=spec,
         source_shape=shape,
@@ -509,7 +543,20 @@ def make_plan(
         max_memory=options.max_memory,
         notes=tuple(notes),
         compiled_kernels=compiled,
+        process_memory=measured.process,
+        kernels_memory=measured.kernels,
     )
+
+
+def measured_base() -> ProcessBase:
+    """This process's base for :func:`make_plan`: measured, never below the nominal one."""
+    return measure_base(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
+
+
+def _workers(max_memory: int, base: ProcessBase, compiled: bool, task: int, most: int) -> int:
+    """How many tasks of ``task`` bytes fit beside ``base`` (at most ``most``; 0: none)."""
+    room = max_memory - base.process - (base.kernels if compiled else 0)
+    return max(0, min(most, room // max(task, 1)))
 
 
 def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
@@ -538,4 +585,5 @@ __all__ = [
     "ConversionPlan",
     "ConvertOptions",
     "make_plan",
+    "measured_base",
 ]

@@ -53,23 +53,27 @@ def read_box(
                 target = plane[y - rows.start : stop - rows.start]
                 start = offset + (first + y) * row_bytes
                 if direct and target.flags.c_contiguous:
-                    _pread_exact(fd, path, memoryview(target).cast("B"), start)
+                    _pread_exact(fd, path, _bytes(target).cast("B"), start)
                 elif row_bytes > STRIP_BYTES:  # one row alone is large: read its part
                     for k in range(stop - y):
                         part = np.empty(cols.stop - cols.start, dtype)
                         _pread_exact(
                             fd,
                             path,
-                            memoryview(part).cast("B"),
+                            _bytes(part).cast("B"),
                             start + k * row_bytes + cols.start * item,
                         )
                         target[k] = part
                 else:
                     buf = np.empty((stop - y, n2), dtype)
-                    _pread_exact(fd, path, memoryview(buf).cast("B"), start)
+                    _pread_exact(fd, path, _bytes(buf).cast("B"), start)
                     target[...] = buf[:, cols]
     finally:
         os.close(fd)
+
+
+def _bytes(array: np.ndarray[Any, Any]) -> memoryview:
+    return memoryview(array.data)
 
 
 def _pread_exact(fd: int, path: str | os.PathLike[str], view: memoryview, offset: int) -> None:

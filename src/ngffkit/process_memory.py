@@ -1,0 +1,94 @@
+"""What a process holds besides the data it works on: the base of every memory plan.
+
+Measured, not assumed: the planners (:func:`ngffkit.plan.make_plan` for convert, labels,
+downsample and compress; :mod:`ngffkit.surfaces.flattening`) are given this process's
+resident memory when it plans (the interpreter and every library already imported) plus
+what the run will still add: tensorstore's pools and the allocator's arenas once bricks
+run, and the compiled kernels when they are used and not loaded yet. A library that grows
+with a new release or Python version then moves the plan, not a constant.
+
+Two limits keep the measurement honest:
+
+* never below the planner's nominal base (``floor``), which is what a fresh process holds
+  on the versions measured (72 MiB on Python 3.11 and 3.13), so a lean process does not
+  plan more workers than the nominal base allows;
+* a process that already holds more than ``FOREIGN_FROM`` when it plans is a library
+  caller's (a notebook's arrays, a test runner): that memory is its own, not the run's, so
+  the nominal base is used and the budget bounds what the run adds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1 << 20
+# Above this resident size at planning time the process holds its caller's data.
+FOREIGN_FROM = 512 * MiB
+# What tensorstore's thread pools and caches and the allocator's arenas add once bricks
+# run (measured 13-16 MiB between planning and the first brick on 3.11 and 3.13).
+RUNTIME_MEMORY = 24 * MiB
+# Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
+NUMBA_IMPORT_MEMORY = 60 * MiB
+# What the compiled kernels add besides numba itself: loading cached machine code (about
+# 65 MiB for the kernels a conversion uses), or compiling it when the cache is empty (a
+# fresh clone, a new Python: about 105 MiB for a mean and a mode, more for more dtypes).
+KERNELS_CACHED_MEMORY = 70 * MiB
+KERNELS_COLD_MEMORY = 140 * MiB
+
+
+@dataclass(frozen=True)
+class ProcessBase:
+    """The memory a plan counts before any data: ``process`` always, ``kernels`` more
+    when the compiled kernels are used."""
+
+    process: int
+    kernels: int
+
+
+def resident() -> int:
+    """This process's resident memory now, in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def resident_base(adds: int, floor: int) -> int:
+    """This process's resident memory plus ``adds`` (what the run will still load), never
+    below ``floor`` and ``floor`` when the process holds its caller's data."""
+    now = resident()
+    if now > FOREIGN_FROM:
+        return floor
+    return max(floor, now + adds)
+
+
+def measure_base(floor: int, kernels_floor: int) -> ProcessBase:
+    """The base :func:`ngffkit.plan.make_plan` counts for a run in this process: its
+    resident memory and the runtime's growth (at least ``floor``), and what the compiled
+    kernels will add (at least ``kernels_floor``)."""
+    kernels = (0 if "numba" in sys.modules else NUMBA_IMPORT_MEMORY) + (
+        KERNELS_CACHED_MEMORY if _kernels_cached() else KERNELS_COLD_MEMORY
+    )
+    return ProcessBase(resident_base(RUNTIME_MEMORY, floor), max(kernels, kernels_floor))
+
+
+def _kernels_cached() -> bool:
+    """Whether numba has cached machine code of our kernels for this Python (its index
+    files, beside the module or under ``NUMBA_CACHE_DIR``); a look at two folders."""
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}.nbi"
+    here = Path(__file__).parent / "__pycache__"
+    places = [here]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        places.extend(Path(os.environ["NUMBA_CACHE_DIR"]).glob("*"))
+    for place in places:
+        try:
+            if any(p.name.endswith(tag) for p in place.glob("_kernels_numba.*")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+__all__ = ["ProcessBase", "measure_base", "resident", "resident_base"]
