@@ -32,11 +32,11 @@ FOREIGN_FROM = 512 * MiB
 RUNTIME_MEMORY = 24 * MiB
 # Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
 NUMBA_IMPORT_MEMORY = 60 * MiB
-# What the compiled kernels add besides numba itself: loading cached machine code (about
-# 65 MiB for the kernels a conversion uses), or compiling it when the cache is empty (a
-# fresh clone, a new Python: about 105 MiB for a mean and a mode, more for more dtypes).
-KERNELS_CACHED_MEMORY = 70 * MiB
-KERNELS_COLD_MEMORY = 140 * MiB
+# What the compiled kernels add besides numba itself: loading cached machine code (63-65
+# MiB for the kernels a conversion uses), or compiling it when the cache is empty (a fresh
+# clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
+KERNELS_CACHED_MEMORY = 65 * MiB
+KERNELS_COLD_MEMORY = 120 * MiB
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""The plan's memory base is measured, and memory stays within the plan and --max-memory.
+
+* The base (``process_memory``) moves how many bricks run at once and the estimate, never
+  the bricks: a resume's fingerprint and what is written do not depend on a measurement.
+* Raw files and contiguous TIFFs larger than the budget convert within it at every job
+  count (more jobs than cores included): peak RSS of the child, sampled from outside, is
+  at most ``--max-memory`` and at most the ``--dry-run`` estimate plus ``TOLERANCE``.
+  benchmarks/bench_memory_jobs.py runs the whole matrix (every input kind, labels too).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from _support import ngff_command, src_env
+from ngffkit.errors import OptionError
+from ngffkit.plan import NOMINAL_BASE, ConvertOptions, make_plan, measured_base
+from ngffkit.plan_writer import plan_fingerprint
+from ngffkit.process_memory import FOREIGN_FROM, ProcessBase, resident, resident_base
+from test_flatten_memory import run_sampled
+
+MiB = 1 << 20
+ZYX = ("z", "y", "x")
+# The estimate is a model of a sampled peak: allowed this share above it.
+TOLERANCE = 0.05
+
+CASES = [
+    ((160, 1280, 1536), "uint32", {"method": "mode", "shards": 128}),  # labels: compiled
+    ((96, 1024, 2048), "uint16", {}),
+    ((48, 7888, 8096), "uint16", {}),  # scroll-shaped
+    ((600, 2048, 2048), "uint8", {"method": "median"}),
+]
+
+
+@pytest.mark.parametrize(("shape", "dtype", "extra"), CASES)
+@pytest.mark.parametrize("jobs", [1, 2, 4, 16])
+def test_a_measured_base_never_moves_the_bricks_or_the_fingerprint(
+    shape: tuple[int, ...], dtype: str, extra: dict[str, str], jobs: int
+) -> None:
+    options = ConvertOptions(max_memory=300 * MiB, jobs=jobs, **extra)  # type: ignore[arg-type]
+    nominal = make_plan(shape, dtype, ZYX, options)
+    bases = [
+        ProcessBase(70 * MiB, 90 * MiB),
+        ProcessBase(110 * MiB, 160 * MiB),
+        ProcessBase(160 * MiB, 200 * MiB),
+        measured_base(),
+    ]
+    for base in bases:
+        plan = make_plan(shape, dtype, ZYX, options, process_base=base)
+        assert plan.stages == nominal.stages and plan.spec == nominal.spec
+        assert plan_fingerprint(plan, None) == plan_fingerprint(nominal, None)
+        assert plan.memory_estimate <= options.max_memory
+        assert plan.base_memory >= base.process
+        assert 1 <= plan.workers <= jobs
+
+
+def test_no_room_for_the_kernels_uses_the_numpy_path_then_says_what_it_needs() -> None:
+    options = ConvertOptions(max_memory=300 * MiB, jobs=2, method="mode", shards=128)
+    shape = (160, 1280, 1536)
+    nominal = make_plan(shape, "uint16", ZYX, options)
+    assert nominal.compiled_kernels
+    task = nominal.task_memory
+    # the process fits one task, not with the kernels beside it
+    tight = ProcessBase(300 * MiB - task - 10 * MiB, 120 * MiB)
+    plan = make_plan(shape, "uint16", ZYX, options, process_base=tight)
+    assert not plan.compiled_kernels and plan.workers == 1
+    assert plan.stages == nominal.stages and plan.memory_estimate <= options.max_memory
+    assert any("numpy path" in note for note in plan.notes)
+    with pytest.raises(OptionError, match=r"this process holds 2\d\d MiB before any data"):
+        make_plan(shape, "uint16", ZYX, options, process_base=ProcessBase(290 * MiB, 0))
+
+
+def test_the_base_is_this_process_resident_memory_with_what_the_run_adds() -> None:
+    code = (
+        "import numpy as np, sys\n"
+        "from ngffkit.plan import measured_base\n"
+        "from ngffkit.process_memory import resident\n"
+        "print(resident(), measured_base().process)\n"
+        "held = np.ones(int(sys.argv[1]), np.uint8)\n"  # a caller's own data
+        "print(resident(), measured_base().process)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(FOREIGN_FROM + 64 * MiB)],
+        env=src_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    fresh, fresh_base, holding, holding_base = (int(v) for v in out)
+    # a fresh process: at least the nominal base, and what it holds plus the runtime's share
+    assert fresh_base >= max(NOMINAL_BASE.process, fresh)
+    assert fresh_base <= fresh + 64 * MiB
+    # a process holding its caller's data is charged the nominal base, not that data
+    assert holding > FOREIGN_FROM and holding_base == NOMINAL_BASE.process
+    now = resident()
+    if now > FOREIGN_FROM:  # this test runner holds its own data
+        assert resident_base(0, 1) == 1
+    else:
+        assert abs(resident_base(0, 1) - now) < 16 * MiB
+
+
+def _estimate(args: list[str]) -> int:
+    out = subprocess.run(
+        ngff_command(*args, "--dry-run"), env=src_env(), capture_output=True, text=True
+    )
+    found = re.search(r"memory: about (\d+) MiB peak", out.stdout)
+    assert found, out.stdout + out.stderr
+    return int(found.group(1)) * MiB
+
+
+@pytest.fixture(scope="module")
+def big_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """A 403 MB uint16 volume as a raw file and as one contiguous multi-page TIFF."""
+    folder = tmp_path_factory.mktemp("big")
+    nz, ny, nx = 96, 1024, 2048
+    y, x = np.mgrid[0:ny, 0:nx]
+    with (
+        (folder / "v.raw").open("wb") as raw,
+        tifffile.TiffWriter(folder / "v.tif", bigtiff=True) as tif,
+    ):
+        for z in range(nz):
+            plane = ((y // 4 + x // 8 + 37 * z) % 4096).astype(np.uint16)
+            raw.write(plane.tobytes())
+            tif.write(plane, contiguous=True)
+    return {
+        "raw": [str(folder / "v.raw"), "--raw-shape", f"{nx},{ny},{nz}", "--raw-dtype", "uint16"],
+        "tiff": [str(folder / "v.tif")],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "jobs"), [("raw", 1), ("raw", 2), ("raw", 4), ("tiff", 4)])
+def test_a_file_larger_than_the_budget_converts_within_it_and_the_plan(
+    tmp_path: Path, big_inputs: dict[str, list[str]], kind: str, jobs: int
+) -> None:
+    budget = 250 * MiB
+    args = [
+        "convert",
+        *big_inputs[kind],
+        str(tmp_path / "out.ome.zarr"),
+        "--max-memory",
+        "250M",
+        "--jobs",
+        str(jobs),
+        "-q",
+    ]
+    source = Path(big_inputs[kind][0])
+    assert source.stat().st_size > budget
+    estimate = _estimate(args)
+    assert estimate <= budget
+    code, stderr, peak = run_sampled(args)
+    assert code == 0, stderr
+    assert 0 < peak <= budget, f"peak {peak / MiB:.0f} MiB for a {budget / MiB:.0f} MiB budget"
+    assert peak <= estimate * (1 + TOLERANCE), (
+        f"peak {peak / MiB:.0f} MiB over the plan's {estimate / MiB:.0f} MiB"
+    )
