@@ -27,9 +27,10 @@ from pathlib import Path
 MiB = 1 << 20
 # Above this resident size at planning time the process holds its caller's data.
 FOREIGN_FROM = 512 * MiB
-# What tensorstore's thread pools and caches and the allocator's arenas add once bricks
-# run (measured 13-16 MiB between planning and the first brick on 3.11 and 3.13).
-RUNTIME_MEMORY = 24 * MiB
+# What tensorstore's thread pools and caches, the input's codecs and the allocator's
+# arenas add once bricks run: the peak less the bricks' share, less the resident memory
+# at planning, was 25-29 MiB on 3.11 and 3.13 (a TIFF folder at --jobs 1).
+RUNTIME_MEMORY = 32 * MiB
 # Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
 NUMBA_IMPORT_MEMORY = 60 * MiB
 # What the compiled kernels add besides numba itself: loading cached machine code (63-65
