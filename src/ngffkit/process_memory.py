@@ -12,9 +12,10 @@ Two limits keep the measurement honest:
 * never below the planner's nominal base (``floor``), which is what a fresh process holds
   on the versions measured (72 MiB on Python 3.11 and 3.13), so a lean process does not
   plan more workers than the nominal base allows;
-* a process that already holds more than ``FOREIGN_FROM`` when it plans is a library
-  caller's (a notebook's arrays, a test runner): that memory is its own, not the run's, so
-  the nominal base is used and the budget bounds what the run adds.
+* only the ``ngff`` command counts its whole process (its entry point calls
+  :func:`count_whole_process`): a library call's process belongs to its caller (a
+  notebook's arrays, a test runner), whose memory is not the run's, so there the nominal
+  base is used and the budget bounds what the run adds.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1 << 20
-# Above this resident size at planning time the process holds its caller's data.
-FOREIGN_FROM = 512 * MiB
 # What tensorstore's thread pools and caches, the input's codecs and the allocator's
 # arenas add once bricks run: the peak less the bricks' share, less the resident memory
 # at planning, was 25-29 MiB on 3.11 and 3.13 (a TIFF folder at --jobs 1).
@@ -49,6 +48,16 @@ class ProcessBase:
     kernels: int
 
 
+_whole_process = False
+
+
+def count_whole_process() -> None:
+    """Count this process's resident memory in every plan: the process is the run's own
+    (the ``ngff`` command), not a library caller's."""
+    global _whole_process
+    _whole_process = True
+
+
 def resident() -> int:
     """This process's resident memory now, in bytes."""
     import psutil
@@ -58,11 +67,10 @@ def resident() -> int:
 
 def resident_base(adds: int, floor: int) -> int:
     """This process's resident memory plus ``adds`` (what the run will still load), never
-    below ``floor`` and ``floor`` when the process holds its caller's data."""
-    now = resident()
-    if now > FOREIGN_FROM:
+    below ``floor``; ``floor`` in a library caller's process (:func:`count_whole_process`)."""
+    if not _whole_process:
         return floor
-    return max(floor, now + adds)
+    return max(floor, resident() + adds)
 
 
 def measure_base(floor: int, kernels_floor: int) -> ProcessBase:
@@ -92,4 +100,4 @@ def _kernels_cached() -> bool:
     return False
 
 
-__all__ = ["ProcessBase", "measure_base", "resident", "resident_base"]
+__all__ = ["ProcessBase", "count_whole_process", "measure_base", "resident", "resident_base"]
