@@ -97,6 +97,29 @@ def test_the_command_counts_its_process_a_library_call_the_nominal_base() -> Non
     assert resident_base(0, 1) == 1  # this test runner is a library caller
 
 
+def test_the_kernels_cost_more_before_numba_has_cached_them(tmp_path: Path) -> None:
+    code = (
+        "import numpy as np\n"
+        "from ngffkit.plan import measured_base\n"
+        "print(measured_base().kernels)\n"
+        "from ngffkit import kernels\n"
+        "kernels.downsample(np.ones((8, 8, 8), np.uint16), (2, 2, 2), 'mean')\n"
+        "print(measured_base().kernels)\n"
+    )
+
+    def run() -> list[int]:
+        env = src_env({"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return [int(v) for v in done.stdout.split()]
+
+    cold, loaded = run()  # an empty cache: the kernels compile; then numba is loaded
+    cached, _ = run()  # the next process loads what the first compiled
+    assert cold > cached >= NOMINAL_BASE.kernels
+    assert loaded < cold  # numba itself is already in the process
+
+
 def _estimate(args: list[str]) -> int:
     out = subprocess.run(
         ngff_command(*args, "--dry-run"), env=src_env(), capture_output=True, text=True

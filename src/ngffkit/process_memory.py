@@ -87,10 +87,8 @@ def _kernels_cached() -> bool:
     """Whether numba has cached machine code of our kernels for this Python (its index
     files, beside the module or under ``NUMBA_CACHE_DIR``); a look at two folders."""
     tag = f"py{sys.version_info.major}{sys.version_info.minor}.nbi"
-    here = Path(__file__).parent / "__pycache__"
-    places = [here]
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        places.extend(Path(os.environ["NUMBA_CACHE_DIR"]).glob("*"))
+    chosen = os.environ.get("NUMBA_CACHE_DIR")  # numba then caches only there
+    places = list(Path(chosen).glob("*")) if chosen else [Path(__file__).parent / "__pycache__"]
     for place in places:
         try:
             if any(p.name.endswith(tag) for p in place.glob("_kernels_numba.*")):
