@@ -310,6 +310,9 @@ class TiffFileSource(SourceBase):
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         nat = self._natural_box(box)
         try:
+            if self._memmap and self._local:  # straight into out: no second brick beside it
+                self._read_contiguous(nat, self._series_view(nat, out))
+                return
             tmp = self._read_memmap(nat) if self._memmap else self._read_pages(nat)
         except InputError:
             raise
@@ -325,7 +328,21 @@ class TiffFileSource(SourceBase):
         order = [names.index(a) for a in self.axes if a in names]
         out[...] = tmp.transpose(order).reshape(out.shape)
 
+    def _series_view(self, nat: list[slice], out: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """``out`` (axes order) seen in series-axis order, ``nat``'s shape: a view."""
+        kept = [i for i, n in enumerate(self._names) if n is not None]
+        names = [self._names[i] for i in kept]
+        order = [names.index(a) for a in self.axes if a in names]
+        sizes = [nat[i].stop - nat[i].start for i in kept]
+        view = out.reshape([sizes[k] for k in order]).transpose(np.argsort(order))
+        return np.expand_dims(view, [i for i, n in enumerate(self._names) if n is None])
+
     def _read_memmap(self, nat: list[slice]) -> np.ndarray[Any, Any]:
+        out = np.empty([s.stop - s.start for s in nat], dtype=self.dtype)
+        self._read_contiguous(nat, out)
+        return out
+
+    def _read_contiguous(self, nat: list[slice], out: np.ndarray[Any, Any]) -> None:
         series = self._series
         dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
         offset = self._dataoffset
@@ -336,9 +353,7 @@ class TiffFileSource(SourceBase):
                 f"{self.path}: file is truncated: image data needs {need} bytes, found {size}. "
                 "Re-export or re-copy the file."
             )
-        out = np.empty([s.stop - s.start for s in nat], dtype=dtype.newbyteorder("="))
         read_box(self.path, offset, self._series_shape, dtype, nat, out)
-        return out
 
     def _read_pages(self, nat: list[slice]) -> np.ndarray[Any, Any]:
         k = self._npage_dims
