@@ -77,6 +77,53 @@ def test_no_room_for_the_kernels_uses_the_numpy_path_then_says_what_it_needs() -
         make_plan(shape, "uint16", ZYX, options, process_base=ProcessBase(290 * MiB, 0))
 
 
+HEAVY = """
+import sys
+import numpy as np
+held = np.ones(int(sys.argv[1]), np.uint8)  # the process holds more before it plans
+sys.argv = ["ngff", *sys.argv[2:]]
+from ngffkit.cli.entry import main
+main()
+"""
+
+
+def test_a_bigger_measured_base_writes_the_same_bytes(tmp_path: Path) -> None:
+    # labels (mode: the compiled kernels); a second process holds 250 MB more when it plans,
+    # so its plan has fewer workers and no room for the kernels: the numpy path
+    labels = np.random.default_rng(5).integers(0, 40, (64, 256, 256)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "l.tif", labels)
+    args = ["convert", str(tmp_path / "l.tif"), "--method", "mode", "--max-memory", "400M"]
+    args += ["--jobs", "2", "--name", "cells", "-q"]
+    plain = subprocess.run(
+        ngff_command(args[0], args[1], tmp_path / "a.ome.zarr", *args[2:], "--dry-run"),
+        env=src_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    heavy = [sys.executable, "-c", HEAVY, str(250 * MiB)]
+    planned = subprocess.run(
+        [*heavy, args[0], args[1], str(tmp_path / "b.ome.zarr"), *args[2:], "--dry-run"],
+        env=src_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "numpy path" in planned and "numpy path" not in plain
+    for out, cmd in (("a", ngff_command()), ("b", heavy)):
+        subprocess.run(
+            [*cmd, args[0], args[1], str(tmp_path / f"{out}.ome.zarr"), *args[2:]],
+            env=src_env(),
+            check=True,
+        )
+    a, b = tmp_path / "a.ome.zarr", tmp_path / "b.ome.zarr"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert len(files) > 3
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
 def test_the_command_counts_its_process_a_library_call_the_nominal_base() -> None:
     code = (
         "from ngffkit.plan import measured_base\n"
