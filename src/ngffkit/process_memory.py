@@ -36,7 +36,7 @@ NUMBA_IMPORT_MEMORY = 60 * MiB
 # MiB for the kernels a conversion uses), or compiling it when the cache is empty (a fresh
 # clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
 KERNELS_CACHED_MEMORY = 65 * MiB
-KERNELS_COLD_MEMORY = 120 * MiB
+KERNELS_COLD_MEMORY = 105 * MiB
 
 
 @dataclass(frozen=True)
