@@ -12,9 +12,11 @@ import pytest
 import ngffkit
 from _support import cli
 from ngffkit.parallelism import (
+    COPY_THREAD_STATE,
     READ_SHARE,
     Budget,
     choose_budget,
+    copy_thread_limit,
     per_process,
     run_cores,
     task_limit,
@@ -142,3 +144,24 @@ def test_outputs_are_the_same_whatever_the_budget(tmp_path: Path, settings: dict
         ngffkit.convert(stack, out, jobs=jobs, chunks=32, **settings)
         digests.append(tree_digest(out, skip=(".ngffkit",)))
     assert digests[0] == digests[1] and len(digests[0]) > 10
+
+
+def test_a_tight_memory_budget_runs_fewer_encoding_threads_instead_of_refusing() -> None:
+    chunk = 1 << 20  # a 64³ uint32 chunk
+    per_thread = COPY_THREAD_STATE + 2 * chunk
+    assert copy_thread_limit(16, None, chunk, room=100 * per_thread) == 16
+    assert copy_thread_limit(16, None, chunk, room=3 * per_thread) == 5  # the measured 2 + 3
+    assert copy_thread_limit(16, None, chunk, room=0) == 2
+    assert copy_thread_limit(1, None, chunk, room=0) == 1
+    budget = choose_budget(16, None, 4, copy_threads=5)
+    assert budget.copy_threads == 5 and budget.io_threads == 16
+    assert budget.pool_memory(chunk) == 3 * per_thread
+    # --jobs 16 on this machine with a 300 MiB budget: planned, with fewer encoding threads
+    plan = make_plan(
+        (160, 1280, 1536),
+        "uint32",
+        ("z", "y", "x"),
+        ConvertOptions(max_memory=300 << 20, jobs=16, method="mode", shards=128),
+    )
+    assert 2 <= plan.threads.copy_threads < 16
+    assert plan.memory_estimate <= 300 << 20

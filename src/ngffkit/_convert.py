@@ -26,7 +26,7 @@ from ngffkit.execution import Notice, Progress, cpu_count
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image
 from ngffkit.metadata.models import is_space_name
-from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan, measured_base
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import SourceSpec
 from ngffkit.sources.channels import open_inputs
@@ -440,6 +440,7 @@ def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> Conver
             source_unit=source.unit,
             window_cheap=source.cost.window_cheap,
             cpu_count=cpu_count(),
+            process_base=measured_base(),
             input_axes=source.input_axes,
             source_origin=source.origin,
             source_channels=source.channels,

@@ -36,7 +36,7 @@ from ngffkit.kernels import METHODS, level_translation
 from ngffkit.markers import DOWNSAMPLE_MARKER, check_resume, fingerprint, marker, resumable
 from ngffkit.metadata.io import ome_namespace, version_of
 from ngffkit.omero import add_missing_rendering
-from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan, measured_base
 from ngffkit.storage import JsonDict, Location, StorageOptionsArg, accepts_storage_options, resolve
 from ngffkit.tasks import Job, Journal
 
@@ -283,6 +283,7 @@ def plan_image(
         options,
         source_voxel_size=voxel,
         cpu_count=cpu_count(),
+        process_base=measured_base(),
         base_stored=True,
     )
     kept = [lv.path for lv in image.levels[: k + 1]]

@@ -21,7 +21,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from ngffkit.errors import InputError
+from ngffkit.errors import InputError, OptionError
 
 T = TypeVar("T", int, float)
 PerAxisValue = float | Sequence[float] | Mapping[str, float] | None
@@ -146,12 +146,44 @@ def _given(
     return out
 
 
+def input_region(
+    shape: Sequence[int],
+    region: Sequence[tuple[int | None, int | None]] | None,
+    axes: Sequence[str],
+    space: Sequence[bool],
+) -> tuple[tuple[int, int], ...]:
+    """The ``(start, stop)`` of every axis that ``region`` (one range per axis, or one per
+    space axis; ``None`` ends and negative values as in Python) selects of ``shape``."""
+    if region is None:
+        return tuple((0, s) for s in shape)
+    space_index = [i for i, s in enumerate(space) if s]
+    if len(region) not in (len(shape), len(space_index)):
+        raise OptionError("region", f"needs {len(space_index)} ranges; got {len(region)}")
+    full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
+    targets = range(len(shape)) if len(region) == len(shape) else space_index
+    for i, r in zip(targets, region, strict=True):
+        full[i] = r
+    out = []
+    for name, extent, (a, b) in zip(axes, shape, full, strict=True):
+        start = 0 if a is None else (a + extent if a < 0 else a)
+        stop = extent if b is None else (b + extent if b < 0 else b)
+        if not 0 <= start < stop <= extent:
+            raise OptionError(
+                "region",
+                f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
+                f"{name} is empty or outside the input (0:{extent})",
+            )
+        out.append((start, stop))
+    return tuple(out)
+
+
 __all__ = [
     "DEFAULT_SHARD_CHUNKS",
     "PerAxisValue",
     "clip_shards",
     "default_shards",
     "given_per_axis",
+    "input_region",
     "level_shards",
     "per_axis",
 ]

@@ -51,7 +51,7 @@ from ngffkit.label_values import (
     scan_labels,
 )
 from ngffkit.metadata import ImageLabel
-from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan, measured_base
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.spec import ImageSpec
@@ -340,6 +340,7 @@ def add_labels(
             source_voxel_size=img.voxel_size,
             source_unit=space_unit,
             cpu_count=cpu_count(),
+            process_base=measured_base(),
         )
         check_label_shape(img, plan.spec.levels[0].shape)
         where = str(getattr(src_spec, "path", input))

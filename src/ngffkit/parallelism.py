@@ -111,12 +111,24 @@ def run_cores(cores: int, jobs: int | None) -> int:
     return max(1, jobs or cores)
 
 
-def choose_budget(cores: int, jobs: int | None, tasks: int) -> Budget:
+def copy_thread_limit(cores: int, jobs: int | None, chunk_bytes: int, room: int) -> int:
+    """Copy threads worth running whose memory beyond the measured two fits ``room`` bytes:
+    a tight ``--max-memory`` takes encoding threads away before it refuses a plan."""
+    per_thread = COPY_THREAD_STATE + 2 * chunk_bytes
+    fit = MEASURED_COPY_THREADS + max(0, room) // per_thread
+    return max(1, min(run_cores(cores, jobs), fit))
+
+
+def choose_budget(
+    cores: int, jobs: int | None, tasks: int, copy_threads: int | None = None
+) -> Budget:
     """The budget of a process with ``cores`` (``jobs`` bounding them) that runs ``tasks``
-    brick tasks at once (:func:`task_limit`, further bounded by memory and bricks)."""
+    brick tasks at once (:func:`task_limit`, further bounded by memory and bricks) and at
+    most ``copy_threads`` encoding threads (:func:`copy_thread_limit`; default every core)."""
     usable = run_cores(cores, jobs)
     tasks = max(1, min(tasks, usable))
-    return Budget(cores=usable, tasks=tasks, copy_threads=usable, io_threads=usable)
+    copy = max(1, min(copy_threads or usable, usable))
+    return Budget(cores=usable, tasks=tasks, copy_threads=copy, io_threads=usable)
 
 
 def per_process(budget: Budget, processes: int, threads: int, cores: int) -> Budget:
@@ -140,6 +152,7 @@ __all__ = [
     "Budget",
     "ReadCost",
     "choose_budget",
+    "copy_thread_limit",
     "per_process",
     "run_cores",
     "task_limit",

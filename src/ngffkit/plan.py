@@ -29,20 +29,27 @@ from ngffkit.bricks import Stage, check_whole_shards, choose_brick, shape_text
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
-from ngffkit.grid import clip_shards, default_shards, per_axis
+from ngffkit.grid import clip_shards, default_shards, input_region, per_axis
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.metadata.models import ChannelInfo, is_space_name
-from ngffkit.parallelism import Budget, choose_budget, task_limit
+from ngffkit.parallelism import Budget, choose_budget, copy_thread_limit, task_limit
+from ngffkit.process_memory import ProcessBase, measure_base
 from ngffkit.series import axis_lines, channels_for, time_axis
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
+from ngffkit.voxel import missing_voxel_note
 
 MiB = 1 << 20
 GiB = 1 << 30
 DEFAULT_MAX_MEMORY = 2 * GiB
-# What the interpreter, numpy, tensorstore and their thread pools hold before any data
-# (measured: 60-70 MiB), and what loading the compiled kernels adds (LLVM: about 120 MiB).
+# The nominal base: what the interpreter, numpy, tensorstore and their thread pools hold
+# before any data (measured: 72-90 MiB), and what loading the compiled kernels adds (LLVM:
+# about 120 MiB). The brick grid is planned with these constants, so that what is written
+# and a resume's fingerprint never depend on a measurement; a run measures its own base
+# (:func:`ngffkit.process_memory.measure_base`) and that decides how many bricks run at once
+# and the estimate.
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
+NOMINAL_BASE = ProcessBase(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
 # Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
 # the lower levels (1/7), the numpy path's slab temporaries and tensorstore's encoded chunks
 # and shard (up to about one brick) — plus tensorstore's copy of the brick in chunk order
@@ -161,6 +168,8 @@ class ConversionPlan:
         budget: the threads of the run (brick tasks, tensorstore's encoding and file I/O
             threads, kernel threads), planned as one budget of cores
             (:mod:`ngffkit.parallelism`); ``workers`` is its ``tasks``.
+        process_memory: what the process holds before any data (measured when planned).
+        kernels_memory: what loading the compiled kernels adds.
     """
 
     spec: ImageSpec
@@ -178,6 +187,8 @@ class ConversionPlan:
     max_memory: int
     notes: tuple[str, ...] = field(default=())
     compiled_kernels: bool = True
+    process_memory: int = BASE_MEMORY
+    kernels_memory: int = COMPILED_KERNELS_MEMORY
     budget: Budget | None = None
 
     @property
@@ -201,7 +212,7 @@ class ConversionPlan:
 
     @property
     def base_memory(self) -> int:
-        return BASE_MEMORY + (COMPILED_KERNELS_MEMORY if self.compiled_kernels else 0)
+        return self.process_memory + (self.kernels_memory if self.compiled_kernels else 0)
 
     def cumulative(self, level: int) -> tuple[int, ...]:
         """Level-0 voxels per voxel of ``level``, per axis."""
@@ -274,34 +285,6 @@ def _per_spatial(
         raise OptionError(what, str(exc).removeprefix(f"{what} ")) from None
 
 
-def _region(
-    shape: Sequence[int],
-    region: Sequence[tuple[int | None, int | None]] | None,
-    axes: Sequence[str],
-) -> tuple[tuple[int, int], ...]:
-    if region is None:
-        return tuple((0, s) for s in shape)
-    space_index = [i for i, a in enumerate(axes) if is_space_name(a)]
-    if len(region) not in (len(shape), len(space_index)):
-        raise OptionError("region", f"needs {len(space_index)} ranges; got {len(region)}")
-    full: list[tuple[int | None, int | None]] = [(None, None)] * len(shape)
-    targets = range(len(shape)) if len(region) == len(shape) else space_index
-    for i, r in zip(targets, region, strict=True):
-        full[i] = r
-    out = []
-    for name, extent, (a, b) in zip(axes, shape, full, strict=True):
-        start = 0 if a is None else (a + extent if a < 0 else a)
-        stop = extent if b is None else (b + extent if b < 0 else b)
-        if not 0 <= start < stop <= extent:
-            raise OptionError(
-                "region",
-                f"{a if a is not None else ''}:{b if b is not None else ''} on axis "
-                f"{name} is empty or outside the input (0:{extent})",
-            )
-        out.append((start, stop))
-    return tuple(out)
-
-
 def make_plan(
     source_shape: Sequence[int],
     source_dtype: str | np.dtype[Any],
@@ -317,8 +300,13 @@ def make_plan(
     source_time: tuple[float | None, str | None] = (None, None),
     cpu_count: int = 2,
     base_stored: bool = False,
+    process_base: ProcessBase = NOMINAL_BASE,
 ) -> ConversionPlan:
     """Plan a conversion of a ``source_shape`` input with ``axes`` (array order).
+
+    ``process_base``: what the running process holds before any data (:func:`measured_base` for
+    this process; the nominal one by default). It decides the workers and the estimate,
+    never the bricks.
 
     ``base_stored=True`` plans ``ngff downsample``: the "input" is level 0 of the plan's
     spec, already stored, so stage 0 reads it like a reduction stage and writes only the
@@ -328,7 +316,7 @@ def make_plan(
     if len(shape) != len(axes):
         raise InputError(f"shape {shape} and axes {tuple(axes)} differ in length")
     space = [is_space_name(a) for a in axes]
-    region = _region(shape, options.region, axes)
+    region = input_region(shape, options.region, axes, space)
     out_shape = tuple(b - a for a, b in region)
     in_dtype = np.dtype(source_dtype)
     out_dtype = np.dtype(options.dtype) if options.dtype else in_dtype
@@ -450,10 +438,11 @@ def make_plan(
     # Memory is the hard limit: below it the numpy path does the same work, only slower.
     compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
     budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
-    # Encoding threads beyond the measured base hold their chunks and compressor state.
-    pool_memory = choose_budget(cpu_count, options.jobs, 1).pool_memory(
-        math.prod(chunks) * out_dtype.itemsize
-    )
+    # Encoding threads beyond the measured base hold their chunks and compressor state; a
+    # quarter of the room left is theirs at most (a tight budget runs fewer of them).
+    chunk_bytes = math.prod(chunks) * out_dtype.itemsize
+    copy_threads = copy_thread_limit(cpu_count, options.jobs, chunk_bytes, budget_total // 4)
+    pool_memory = choose_budget(cpu_count, options.jobs, 1, copy_threads).pool_memory(chunk_bytes)
     budget_total -= pool_memory
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
     task_budget = int(budget_total / TASK_OVERHEAD)
@@ -522,8 +511,27 @@ def make_plan(
     biggest = max(math.prod(s.brick) for s in stages) * itemsize
     task_memory = int(biggest * TASK_OVERHEAD)
     most_bricks = max(stage.n_bricks for stage in stages)
-    workers = max(1, min(jobs, most_bricks, budget_total // max(task_memory, 1)))
-    budget = choose_budget(cpu_count, options.jobs, workers)
+    measured = process_base
+    most = min(jobs, most_bricks)
+    workers = _workers(options.max_memory, measured, compiled, task_memory, most, pool_memory)
+    if workers == 0 and compiled:
+        # memory is the hard limit: the numpy path computes the same values in less
+        compiled = False
+        workers = _workers(options.max_memory, measured, False, task_memory, most, pool_memory)
+        notes.append(
+            "the compiled kernels do not fit the memory budget beside this process's "
+            f"{measured.process / MiB:.0f} MiB; the numpy path is used (the same values, slower)"
+        )
+    if workers == 0:
+        need = measured.process + pool_memory + task_memory
+        raise OptionError(
+            "max_memory",
+            f"{options.max_memory / MiB:.0f} MiB is too small for this input: this process "
+            f"holds {measured.process / MiB:.0f} MiB before any data and one brick's task "
+            f"needs {task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB, "
+            "or choose smaller chunks and shards",
+        )
+    budget = choose_budget(cpu_count, options.jobs, workers, copy_threads)
     return ConversionPlan(
         spec=spec,
         source_shape=shape,
@@ -541,21 +549,23 @@ def make_plan(
         notes=tuple(notes),
         compiled_kernels=compiled,
         budget=budget,
+        process_memory=measured.process,
+        kernels_memory=measured.kernels,
     )
 
 
-def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
-    """What is written when the voxel size or unit is neither given nor in the input."""
-    sizes = " × ".join(f"{n} {float(voxel.get(n, 1.0)):g}" for n in space)
-    missing = [n for n in space if n not in voxel]
-    size_gone = "voxel size" + (f" for {','.join(missing)}" if len(missing) < len(space) else "")
-    lacking = [w for w, gone in ((size_gone, bool(missing)), ("unit", unit is None)) if gone]
-    return (
-        f"no {' or '.join(lacking)} was given or found in the input: the image says its "
-        f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
-        + (", which strict validation flags" if unit is None else "")
-        + ". Give the voxel size and unit to record the real ones."
-    )
+def measured_base() -> ProcessBase:
+    """This process's base for :func:`make_plan`: measured, never below the nominal one."""
+    return measure_base(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
+
+
+def _workers(
+    max_memory: int, base: ProcessBase, compiled: bool, task: int, most: int, pool: int
+) -> int:
+    """How many tasks of ``task`` bytes fit beside ``base`` and the encoding threads'
+    ``pool`` (at most ``most``; 0: none)."""
+    room = max_memory - base.process - (base.kernels if compiled else 0) - pool
+    return max(0, min(most, room // max(task, 1)))
 
 
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
@@ -570,4 +580,5 @@ __all__ = [
     "ConversionPlan",
     "ConvertOptions",
     "make_plan",
+    "measured_base",
 ]

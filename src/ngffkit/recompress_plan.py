@@ -26,7 +26,13 @@ from ngffkit.level import Level
 from ngffkit.markers import fingerprint
 from ngffkit.metadata import dump, extract, parse
 from ngffkit.metadata.io import OME_KEYS, group_files, version_of, zarr_format_of
-from ngffkit.plan import DEFAULT_MAX_MEMORY, ConversionPlan, ConvertOptions, make_plan
+from ngffkit.plan import (
+    DEFAULT_MAX_MEMORY,
+    ConversionPlan,
+    ConvertOptions,
+    make_plan,
+    measured_base,
+)
 from ngffkit.storage import JsonDict, Location
 
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
@@ -219,7 +225,9 @@ def _plan_level(
         max_memory=max_memory,
         jobs=jobs,
     )
-    plan = make_plan(level.shape, info.dtype, names, options, cpu_count=cpu_count())
+    plan = make_plan(
+        level.shape, info.dtype, names, options, cpu_count=cpu_count(), process_base=measured_base()
+    )
     fill = info.fill_value
     return LevelCopy(
         rel=rel,

@@ -9,7 +9,7 @@ it is accepted wherever a voxel size is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -60,4 +60,18 @@ class Voxel(Mapping[str, float]):
         return cls(x=value, y=value, z=value)
 
 
-__all__ = ["Voxel"]
+def missing_voxel_note(space: Sequence[str], voxel: Mapping[str, float], unit: str | None) -> str:
+    """What is written when the voxel size or unit is neither given nor in the input."""
+    sizes = " × ".join(f"{n} {float(voxel.get(n, 1.0)):g}" for n in space)
+    missing = [n for n in space if n not in voxel]
+    size_gone = "voxel size" + (f" for {','.join(missing)}" if len(missing) < len(space) else "")
+    lacking = [w for w, gone in ((size_gone, bool(missing)), ("unit", unit is None)) if gone]
+    return (
+        f"no {' or '.join(lacking)} was given or found in the input: the image says its "
+        f"voxels are {sizes}{' ' + unit if unit else ' with no unit'}"
+        + (", which strict validation flags" if unit is None else "")
+        + ". Give the voxel size and unit to record the real ones."
+    )
+
+
+__all__ = ["Voxel", "missing_voxel_note"]

@@ -30,7 +30,7 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress, cpu_count
 from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
-from ngffkit.plan import ConvertOptions, make_plan
+from ngffkit.plan import ConvertOptions, make_plan, measured_base
 from ngffkit.plan_writer import write_plan
 from ngffkit.sources import open_source
 from ngffkit.storage import Location, resolve
@@ -230,6 +230,7 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
             source_unit=source.unit,
             input_axes=source.input_axes,
             cpu_count=cpu_count(),
+            process_base=measured_base(),
         )
         source.check_all()
     finally:

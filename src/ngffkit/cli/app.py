@@ -154,6 +154,10 @@ def main() -> None:
     # afterwards also keeps every later full collection from walking them again.
     gc.disable()
     args = sys.argv[1:]
+    if _requested(args):  # a command runs: its plans count this whole process (it is the run's)
+        from ngffkit.process_memory import count_whole_process
+
+        count_whole_process()
     register_commands(_requested(args))
     if not app.registered_commands and not app.registered_groups:
         register_commands()

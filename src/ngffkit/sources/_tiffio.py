@@ -1,6 +1,6 @@
 """Reading a y/x window of one TIFF page without decoding more than it must.
 
-Uncompressed contiguous pages are memory-mapped, so a window costs only its bytes.
+Uncompressed contiguous pages are read by window (bounded preads), so a window costs only its bytes.
 Strip- or tile-organised pages (compressed, or scattered on disk) decode just the
 segments the window touches: a window of a strip-compressed slice decodes whole rows of
 strips, a window of a tiled slice only the tiles under it.
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ngffkit.sources._fileread import read_box
 
 #: What a broken TIFF raises from tifffile, imagecodecs and the OS. ``tifffile.TiffFileError``
 #: is a ValueError (tests/sources pin that), so this module need not import tifffile: plain
@@ -49,7 +51,7 @@ class PageInfo:
     shape: tuple[int, ...]  # (c, y, x) or (y, x)
     dtype: np.dtype[Any]
     memmappable: bool
-    rows_per_block: int | None  # None when memory-mapped or tiled (window-cheap)
+    rows_per_block: int | None  # None when uncompressed (read by window) or tiled (window-cheap)
 
 
 def page_info(page: Any) -> PageInfo:
@@ -65,7 +67,7 @@ def page_info(page: Any) -> PageInfo:
     samples = nsep * ncontig
     shape = (samples, ny, nx) if samples > 1 else (ny, nx)
     memmappable = bool(page.is_memmappable)
-    # memory-mapped and tiled pages read by window; strips decode rowsperstrip rows at once
+    # uncompressed and tiled pages read by window; strips decode rowsperstrip rows at once
     rows = None if memmappable or page.is_tiled else min(int(page.rowsperstrip) or ny, ny)
     return PageInfo(shape, np.dtype(page.dtype), memmappable, rows)
 
@@ -79,13 +81,13 @@ def read_page_window(
 ) -> np.ndarray[Any, Any]:
     """Return rows ``ys`` and columns ``xs`` of ``page`` as (c, y, x) or (y, x).
 
-    ``path``: the local file, memory-mapped for an uncompressed page; None for a file
+    ``path``: the local file, read by window for an uncompressed page; None for a file
     that is not local (read through the page's file handle). ``lock`` guards the seek+read
     pairs on the file handle when several threads share it.
     """
     nsep, _, _, _, ncontig = (int(v) for v in page.shaped)
     if page.is_memmappable and path is not None:
-        win = _memmap_window(page, path, ys, xs)
+        win = _contiguous_window(page, path, ys, xs)
     else:
         win = _decode_window(page, ys, xs, lock)
     # win is normalized (sep, y, x, contig); bring samples first
@@ -96,7 +98,7 @@ def read_page_window(
     return win[0, :, :, 0]
 
 
-def _memmap_window(
+def _contiguous_window(
     page: Any, path: str | os.PathLike[str], ys: slice, xs: slice
 ) -> np.ndarray[Any, Any]:
     shaped = tuple(int(v) for v in page.shaped)
@@ -107,11 +109,18 @@ def _memmap_window(
     size = os.path.getsize(path)
     if size < need:
         raise ValueError(f"file is truncated: image data needs {need} bytes, file has {size}")
-    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(nsep, ny, nx, ncontig))
-    try:
-        return np.array(mm[:, ys, xs, :], dtype=dtype.newbyteorder("="))
-    finally:
-        del mm
+    # (sep, y, x·contig): samples of one pixel are adjacent, so a column range is a byte range
+    out = np.empty((nsep, ys.stop - ys.start, xs.stop - xs.start, ncontig), dtype.newbyteorder("="))
+    box = (slice(0, nsep), ys, slice(xs.start * ncontig, xs.stop * ncontig))
+    read_box(
+        path,
+        offset,
+        (nsep, ny, nx * ncontig),
+        dtype,
+        box,
+        out.reshape(nsep, ys.stop - ys.start, -1),
+    )
+    return out
 
 
 def _decode_window(

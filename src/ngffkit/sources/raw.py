@@ -1,4 +1,4 @@
-"""A raw binary volume: no header, just voxels, memory-mapped.
+"""A raw binary volume: no header, just voxels, read a box at a time (bounded ``pread``s).
 
 ``raw_shape`` is given in **x, y, z** order, as the CLI takes it (``--raw-shape X,Y,Z``);
 the source presents (z, y, x). ``raw_order`` says which varies fastest in the file:
@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ngffkit.errors import InputError
+from ngffkit.sources._fileread import read_box
 from ngffkit.sources.base import (
     Box,
     ReadCost,
@@ -106,13 +107,10 @@ class RawSource(SourceBase):
         )
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
-        mm = np.memmap(
-            self.path, dtype=self._file_dtype, mode="r", shape=self.shape, order=self.raw_order
-        )
-        try:
-            out[...] = mm[box]
-        finally:
-            del mm
+        if self.raw_order == "C":
+            read_box(self.path, 0, self.shape, self._file_dtype, box, out)
+        else:  # the file is a C-order x,y,z array: read the reversed box into out's transpose
+            read_box(self.path, 0, self.shape[::-1], self._file_dtype, box[::-1], out.transpose())
 
     def spec(self) -> SourceSpec:
         """Return the picklable description that reopens this source elsewhere."""

@@ -11,7 +11,7 @@ seconds) or ImageJ's ``finterval``/``tunit``; channel names and colours from OME
 ``Channel`` ``Name``/``Color`` or, for ImageJ hyperstacks, each channel's first slice label
 and LUT.
 
-Contiguous uncompressed series are memory-mapped whole (window reads are cheap); others
+Contiguous uncompressed series are read by window with bounded preads (cheap); others
 decode per page only the strips/tiles a window touches.
 """
 
@@ -31,6 +31,7 @@ from ngffkit.errors import InputError, NotFoundError
 from ngffkit.metadata.models import ChannelInfo
 from ngffkit.metadata.units import udunits_length
 from ngffkit.series import ome_color, time_unit_name
+from ngffkit.sources._fileread import read_box
 from ngffkit.sources._tiffio import TIFF_ERRORS, page_info, read_page_window
 from ngffkit.sources.base import (
     Box,
@@ -309,6 +310,9 @@ class TiffFileSource(SourceBase):
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         nat = self._natural_box(box)
         try:
+            if self._memmap and self._local:  # straight into out: no second brick beside it
+                self._read_contiguous(nat, self._series_view(nat, out))
+                return
             tmp = self._read_memmap(nat) if self._memmap else self._read_pages(nat)
         except InputError:
             raise
@@ -324,7 +328,21 @@ class TiffFileSource(SourceBase):
         order = [names.index(a) for a in self.axes if a in names]
         out[...] = tmp.transpose(order).reshape(out.shape)
 
+    def _series_view(self, nat: list[slice], out: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """``out`` (axes order) seen in series-axis order, ``nat``'s shape: a view."""
+        kept = [i for i, n in enumerate(self._names) if n is not None]
+        names = [self._names[i] for i in kept]
+        order = [names.index(a) for a in self.axes if a in names]
+        sizes = [nat[i].stop - nat[i].start for i in kept]
+        view = out.reshape([sizes[k] for k in order]).transpose(np.argsort(order))
+        return np.expand_dims(view, [i for i, n in enumerate(self._names) if n is None])
+
     def _read_memmap(self, nat: list[slice]) -> np.ndarray[Any, Any]:
+        out = np.empty([s.stop - s.start for s in nat], dtype=self.dtype)
+        self._read_contiguous(nat, out)
+        return out
+
+    def _read_contiguous(self, nat: list[slice], out: np.ndarray[Any, Any]) -> None:
         series = self._series
         dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
         offset = self._dataoffset
@@ -335,11 +353,7 @@ class TiffFileSource(SourceBase):
                 f"{self.path}: file is truncated: image data needs {need} bytes, found {size}. "
                 "Re-export or re-copy the file."
             )
-        mm = np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=self._series_shape)
-        try:
-            return np.array(mm[tuple(nat)], dtype=dtype.newbyteorder("="))
-        finally:
-            del mm
+        read_box(self.path, offset, self._series_shape, dtype, nat, out)
 
     def _read_pages(self, nat: list[slice]) -> np.ndarray[Any, Any]:
         k = self._npage_dims

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError
+from ngffkit.sources._fileread import read_box
 from ngffkit.sources._tiffhead import PlainPage, plain_page
 from ngffkit.sources._tiffio import TIFF_ERRORS, PageInfo, page_info, read_page_window
 from ngffkit.sources.base import Box, SourceKind
@@ -237,49 +238,16 @@ class TiffFolderSource(SliceFolderSource):
             return read_page_window(page, path, ys, xs)
 
 
-_scratch = threading.local()
-
-
 def _read_rows(
     path: Path, plain: PlainPage, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
 ) -> None:
     """Copy rows ``ys``, columns ``xs`` (at least half of each row) into ``dest`` by
-    ``preadv``: straight into ``dest`` when the window is whole rows, else a few MiB of rows
-    at a time into a per-thread buffer, then the window. Both copies release the GIL, where
-    a populated mmap holds it on Python 3.11 (``mmap.mmap`` maps under the GIL there): 60 %
-    of the GIL a brick task held on the 256 MiB benchmark (issue 17). Reading up to twice
-    the window costs less than the mmap saves at that width."""
-    nx = plain.shape[1]
-    itemsize = plain.dtype.itemsize
-    row = nx * itemsize
-    with open(path, "rb", buffering=0) as f:
-        fd = f.fileno()
-        end = plain.offset + ys.stop * row
-        if os.fstat(fd).st_size < end:
-            raise ValueError(f"file is truncated: it ends before byte {end}")
-        whole = xs.start == 0 and xs.stop == nx and dest.flags.c_contiguous
-        if whole:
-            _preadv_exact(fd, dest, plain.offset + ys.start * row)
-            return
-        step = max(1, _MAP_BYTES // row)
-        buffer = getattr(_scratch, "buffer", None)
-        if buffer is None or buffer.nbytes < step * row:
-            buffer = _scratch.buffer = np.empty(step * row, dtype=np.uint8)
-        for y0 in range(ys.start, ys.stop, step):
-            y1 = min(y0 + step, ys.stop)
-            chunk = buffer[: (y1 - y0) * row]
-            _preadv_exact(fd, chunk, plain.offset + y0 * row)
-            rows = chunk.view(plain.dtype).reshape(-1, nx)
-            dest[y0 - ys.start : y1 - ys.start] = rows[:, xs]
-
-
-def _preadv_exact(fd: int, out: np.ndarray[Any, Any], offset: int) -> None:
-    """Fill ``out`` (C-contiguous) from ``fd`` at ``offset``, however the reads split."""
-    assert out.flags.c_contiguous  # a copy would be filled instead of ``out``
-    view = out.reshape(-1).view(np.uint8).data
-    done = 0
-    while done < len(view):
-        n = os.preadv(fd, [view[done:]], offset + done)
-        if n <= 0:
-            raise ValueError(f"file is truncated: it ends before byte {offset + len(view)}")
-        done += n
+    ``pread`` (:func:`~ngffkit.sources._fileread.read_box`): straight into ``dest`` for whole
+    rows, else a few MiB of rows at a time. Both copies release the GIL, where a populated
+    mmap holds it on Python 3.11 (``mmap.mmap`` maps under the GIL there): 60 % of the GIL a
+    brick task held on the 256 MiB benchmark (issue 17). Reading up to twice the window costs
+    less than the mmap saves at that width."""
+    end = plain.offset + ys.stop * plain.shape[1] * plain.dtype.itemsize
+    if os.path.getsize(path) < end:  # a ValueError: the caller names the slice and the way out
+        raise ValueError(f"file is truncated: it ends before byte {end}")
+    read_box(path, plain.offset, plain.shape, plain.dtype, (ys, xs), dest)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError, NgffWarning
+from ngffkit.process_memory import resident_base
 from ngffkit.storage import default_options
 from ngffkit.surfaces.outputs import Output, open_output
 from ngffkit.surfaces.plan import (
@@ -190,15 +191,13 @@ def _settings(
 
 
 def _process_base() -> int:
-    """What this process will hold besides the data: its resident memory now (interpreter,
-    numpy, tensorstore, the sampler's module loaded) plus room for the compiled sampler's
-    code, or the planner's assumption when that is more. Measured, not assumed: the
-    libraries' share differs by a third between Python 3.11 and 3.13 (newest numba)."""
-    import psutil
+    """What this process will hold besides the data: its resident memory with the
+    sampler's module loaded (numba and llvmlite: most of it) plus room for the compiled
+    sampler's code, never below the planner's assumption
+    (:func:`ngffkit.process_memory.resident_base`)."""
+    import ngffkit.surfaces._sampling_numba  # noqa: F401
 
-    import ngffkit.surfaces._sampling_numba  # noqa: F401  (numba and llvmlite: most of it)
-
-    return max(BASE_BYTES, int(psutil.Process().memory_info().rss) + _COMPILED_SAMPLER_BYTES)
+    return resident_base(_COMPILED_SAMPLER_BYTES, BASE_BYTES)
 
 
 def make_plan(

@@ -1,0 +1,101 @@
+"""What a process holds besides the data it works on: the base of every memory plan.
+
+Measured, not assumed: the planners (:func:`ngffkit.plan.make_plan` for convert, labels,
+downsample and compress; :mod:`ngffkit.surfaces.flattening`) are given this process's
+resident memory when it plans (the interpreter and every library already imported) plus
+what the run will still add: tensorstore's pools and the allocator's arenas once bricks
+run, and the compiled kernels when they are used and not loaded yet. A library that grows
+with a new release or Python version then moves the plan, not a constant.
+
+Two limits keep the measurement honest:
+
+* never below the planner's nominal base (``floor``), which is what a fresh process holds
+  on the versions measured (72 MiB on Python 3.11 and 3.13), so a lean process does not
+  plan more workers than the nominal base allows;
+* only the ``ngff`` command counts its whole process (its entry point calls
+  :func:`count_whole_process`): a library call's process belongs to its caller (a
+  notebook's arrays, a test runner), whose memory is not the run's, so there the nominal
+  base is used and the budget bounds what the run adds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1 << 20
+# What tensorstore's thread pools and caches, the input's codecs and the allocator's
+# arenas add once bricks run: the peak less the bricks' share, less the resident memory
+# at planning, was 25-29 MiB on 3.11 and 3.13 (a TIFF folder at --jobs 1).
+RUNTIME_MEMORY = 32 * MiB
+# Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
+NUMBA_IMPORT_MEMORY = 60 * MiB
+# What the compiled kernels add besides numba itself: loading cached machine code (63-65
+# MiB for the kernels a conversion uses), or compiling it when the cache is empty (a fresh
+# clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
+KERNELS_CACHED_MEMORY = 65 * MiB
+KERNELS_COLD_MEMORY = 105 * MiB
+
+
+@dataclass(frozen=True)
+class ProcessBase:
+    """The memory a plan counts before any data: ``process`` always, ``kernels`` more
+    when the compiled kernels are used."""
+
+    process: int
+    kernels: int
+
+
+_whole_process = False
+
+
+def count_whole_process() -> None:
+    """Count this process's resident memory in every plan: the process is the run's own
+    (the ``ngff`` command), not a library caller's."""
+    global _whole_process
+    _whole_process = True
+
+
+def resident() -> int:
+    """This process's resident memory now, in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def resident_base(adds: int, floor: int) -> int:
+    """This process's resident memory plus ``adds`` (what the run will still load), never
+    below ``floor``; ``floor`` in a library caller's process (:func:`count_whole_process`)."""
+    if not _whole_process:
+        return floor
+    return max(floor, resident() + adds)
+
+
+def measure_base(floor: int, kernels_floor: int) -> ProcessBase:
+    """The base :func:`ngffkit.plan.make_plan` counts for a run in this process: its
+    resident memory and the runtime's growth (at least ``floor``), and what the compiled
+    kernels will add (at least ``kernels_floor``)."""
+    kernels = (0 if "numba" in sys.modules else NUMBA_IMPORT_MEMORY) + (
+        KERNELS_CACHED_MEMORY if _kernels_cached() else KERNELS_COLD_MEMORY
+    )
+    return ProcessBase(resident_base(RUNTIME_MEMORY, floor), max(kernels, kernels_floor))
+
+
+def _kernels_cached() -> bool:
+    """Whether numba has cached machine code of our kernels for this Python (its index
+    files, beside the module or under ``NUMBA_CACHE_DIR``); a look at two folders."""
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}.nbi"
+    chosen = os.environ.get("NUMBA_CACHE_DIR")  # numba then caches only there
+    places = list(Path(chosen).glob("*")) if chosen else [Path(__file__).parent / "__pycache__"]
+    for place in places:
+        try:
+            if any(p.name.endswith(tag) for p in place.glob("_kernels_numba.*")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+__all__ = ["ProcessBase", "count_whole_process", "measure_base", "resident", "resident_base"]

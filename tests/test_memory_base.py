@@ -1,0 +1,224 @@
+"""The plan's memory base is measured, and memory stays within the plan and --max-memory.
+
+* The base (``process_memory``) moves how many bricks run at once and the estimate, never
+  the bricks: a resume's fingerprint and what is written do not depend on a measurement.
+* Raw files and contiguous TIFFs larger than the budget convert within it at every job
+  count (more jobs than cores included): peak RSS of the child, sampled from outside, is
+  at most ``--max-memory`` and at most the ``--dry-run`` estimate plus ``TOLERANCE``.
+  benchmarks/bench_memory_jobs.py runs the whole matrix (every input kind, labels too).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from _support import ngff_command, src_env
+from ngffkit.errors import OptionError
+from ngffkit.plan import NOMINAL_BASE, ConvertOptions, make_plan, measured_base
+from ngffkit.plan_writer import plan_fingerprint
+from ngffkit.process_memory import ProcessBase, resident_base
+from test_flatten_memory import run_sampled
+
+MiB = 1 << 20
+ZYX = ("z", "y", "x")
+# The estimate is a model of a sampled peak: allowed this share above it.
+TOLERANCE = 0.05
+
+CASES = [
+    ((160, 1280, 1536), "uint32", {"method": "mode", "shards": 128}),  # labels: compiled
+    ((96, 1024, 2048), "uint16", {}),
+    ((48, 7888, 8096), "uint16", {}),  # scroll-shaped
+    ((600, 2048, 2048), "uint8", {"method": "median"}),
+]
+
+
+@pytest.mark.parametrize(("shape", "dtype", "extra"), CASES)
+@pytest.mark.parametrize("jobs", [1, 2, 4, 16])
+def test_a_measured_base_never_moves_the_bricks_or_the_fingerprint(
+    shape: tuple[int, ...], dtype: str, extra: dict[str, str], jobs: int
+) -> None:
+    options = ConvertOptions(max_memory=300 * MiB, jobs=jobs, **extra)  # type: ignore[arg-type]
+    nominal = make_plan(shape, dtype, ZYX, options)
+    bases = [
+        ProcessBase(70 * MiB, 90 * MiB),
+        ProcessBase(110 * MiB, 160 * MiB),
+        ProcessBase(160 * MiB, 200 * MiB),
+        measured_base(),
+    ]
+    for base in bases:
+        plan = make_plan(shape, dtype, ZYX, options, process_base=base)
+        assert plan.stages == nominal.stages and plan.spec == nominal.spec
+        assert plan_fingerprint(plan, None) == plan_fingerprint(nominal, None)
+        assert plan.memory_estimate <= options.max_memory
+        assert plan.base_memory >= base.process
+        assert 1 <= plan.workers <= jobs
+
+
+def test_no_room_for_the_kernels_uses_the_numpy_path_then_says_what_it_needs() -> None:
+    options = ConvertOptions(max_memory=300 * MiB, jobs=2, method="mode", shards=128)
+    shape = (160, 1280, 1536)
+    nominal = make_plan(shape, "uint16", ZYX, options)
+    assert nominal.compiled_kernels
+    task = nominal.task_memory
+    # the process fits one task, not with the kernels beside it
+    tight = ProcessBase(300 * MiB - task - 10 * MiB, 120 * MiB)
+    plan = make_plan(shape, "uint16", ZYX, options, process_base=tight)
+    assert not plan.compiled_kernels and plan.workers == 1
+    assert plan.stages == nominal.stages and plan.memory_estimate <= options.max_memory
+    assert any("numpy path" in note for note in plan.notes)
+    with pytest.raises(OptionError, match=r"this process holds 2\d\d MiB before any data"):
+        make_plan(shape, "uint16", ZYX, options, process_base=ProcessBase(290 * MiB, 0))
+
+
+HEAVY = """
+import sys
+import numpy as np
+held = np.ones(int(sys.argv[1]), np.uint8)  # the process holds more before it plans
+sys.argv = ["ngff", *sys.argv[2:]]
+from ngffkit.cli.entry import main
+main()
+"""
+
+
+def test_a_bigger_measured_base_writes_the_same_bytes(tmp_path: Path) -> None:
+    # labels (mode: the compiled kernels); a second process holds 250 MB more when it plans,
+    # so its plan has fewer workers and no room for the kernels: the numpy path
+    labels = np.random.default_rng(5).integers(0, 40, (64, 256, 256)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "l.tif", labels)
+    args = ["convert", str(tmp_path / "l.tif"), "--method", "mode", "--max-memory", "400M"]
+    args += ["--jobs", "2", "--name", "cells", "-q"]
+    plain = subprocess.run(
+        ngff_command(args[0], args[1], tmp_path / "a.ome.zarr", *args[2:], "--dry-run"),
+        env=src_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    heavy = [sys.executable, "-c", HEAVY, str(250 * MiB)]
+    planned = subprocess.run(
+        [*heavy, args[0], args[1], str(tmp_path / "b.ome.zarr"), *args[2:], "--dry-run"],
+        env=src_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "numpy path" in planned and "numpy path" not in plain
+    for out, cmd in (("a", ngff_command()), ("b", heavy)):
+        subprocess.run(
+            [*cmd, args[0], args[1], str(tmp_path / f"{out}.ome.zarr"), *args[2:]],
+            env=src_env(),
+            check=True,
+        )
+    a, b = tmp_path / "a.ome.zarr", tmp_path / "b.ome.zarr"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert len(files) > 3
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_the_command_counts_its_process_a_library_call_the_nominal_base() -> None:
+    code = (
+        "from ngffkit.plan import measured_base\n"
+        "from ngffkit.process_memory import count_whole_process, resident\n"
+        "library = measured_base().process\n"
+        "count_whole_process()\n"  # what the ngff command's entry point does
+        "print(library, resident(), measured_base().process)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=src_env(), capture_output=True, text=True, check=True
+    ).stdout.split()
+    library, now, command = (int(v) for v in out)
+    # a library call's process is its caller's: the nominal base, whatever it holds
+    assert library == NOMINAL_BASE.process
+    # the command's: at least the nominal base, and what it holds plus the runtime's share
+    assert command >= max(NOMINAL_BASE.process, now)
+    assert command <= now + 64 * MiB
+    assert resident_base(0, 1) == 1  # this test runner is a library caller
+
+
+def test_the_kernels_cost_more_before_numba_has_cached_them(tmp_path: Path) -> None:
+    code = (
+        "import numpy as np\n"
+        "from ngffkit.plan import measured_base\n"
+        "print(measured_base().kernels)\n"
+        "from ngffkit import kernels\n"
+        "kernels.downsample(np.ones((8, 8, 8), np.uint16), (2, 2, 2), 'mean')\n"
+        "print(measured_base().kernels)\n"
+    )
+
+    def run() -> list[int]:
+        env = src_env({"NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return [int(v) for v in done.stdout.split()]
+
+    cold, loaded = run()  # an empty cache: the kernels compile; then numba is loaded
+    cached, _ = run()  # the next process loads what the first compiled
+    assert cold > cached >= NOMINAL_BASE.kernels
+    assert loaded < cold  # numba itself is already in the process
+
+
+def _estimate(args: list[str]) -> int:
+    out = subprocess.run(
+        ngff_command(*args, "--dry-run"), env=src_env(), capture_output=True, text=True
+    )
+    found = re.search(r"memory: about (\d+) MiB peak", out.stdout)
+    assert found, out.stdout + out.stderr
+    return int(found.group(1)) * MiB
+
+
+@pytest.fixture(scope="module")
+def big_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """A 403 MB uint16 volume as a raw file and as one contiguous multi-page TIFF."""
+    folder = tmp_path_factory.mktemp("big")
+    nz, ny, nx = 96, 1024, 2048
+    y, x = np.mgrid[0:ny, 0:nx]
+    with (
+        (folder / "v.raw").open("wb") as raw,
+        tifffile.TiffWriter(folder / "v.tif", bigtiff=True) as tif,
+    ):
+        for z in range(nz):
+            plane = ((y // 4 + x // 8 + 37 * z) % 4096).astype(np.uint16)
+            raw.write(plane.tobytes())
+            tif.write(plane, contiguous=True)
+    return {
+        "raw": [str(folder / "v.raw"), "--raw-shape", f"{nx},{ny},{nz}", "--raw-dtype", "uint16"],
+        "tiff": [str(folder / "v.tif")],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "jobs"), [("raw", 1), ("raw", 2), ("raw", 4), ("tiff", 4)])
+def test_a_file_larger_than_the_budget_converts_within_it_and_the_plan(
+    tmp_path: Path, big_inputs: dict[str, list[str]], kind: str, jobs: int
+) -> None:
+    budget = 250 * MiB
+    args = [
+        "convert",
+        *big_inputs[kind],
+        str(tmp_path / "out.ome.zarr"),
+        "--max-memory",
+        "250M",
+        "--jobs",
+        str(jobs),
+        "-q",
+    ]
+    source = Path(big_inputs[kind][0])
+    assert source.stat().st_size > budget
+    estimate = _estimate(args)
+    assert estimate <= budget
+    code, stderr, peak = run_sampled(args)
+    assert code == 0, stderr
+    assert 0 < peak <= budget, f"peak {peak / MiB:.0f} MiB for a {budget / MiB:.0f} MiB budget"
+    assert peak <= estimate * (1 + TOLERANCE), (
+        f"peak {peak / MiB:.0f} MiB over the plan's {estimate / MiB:.0f} MiB"
+    )
