@@ -335,7 +335,7 @@ class TiffFileSource(SourceBase):
         order = [names.index(a) for a in self.axes if a in names]
         sizes = [nat[i].stop - nat[i].start for i in kept]
         view = out.reshape([sizes[k] for k in order]).transpose(np.argsort(order))
-        return np.expand_dims(view, [i for i, n in enumerate(self._names) if n is None])
+        return np.expand_dims(view, tuple(i for i, n in enumerate(self._names) if n is None))
 
     def _read_memmap(self, nat: list[slice]) -> np.ndarray[Any, Any]:
         out = np.empty([s.stop - s.start for s in nat], dtype=self.dtype)
