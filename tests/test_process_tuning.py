@@ -1,6 +1,6 @@
-"""The command line's glibc tuning (cli.app.tune_malloc) lets zstd reuse its workspace.
+"""Process-wide tuning the command line does (cli.app): glibc malloc and OpenBLAS threads.
 
-c-blosc compresses each chunk with a fresh zstd context whose 3 MiB workspace is allocated
+malloc: c-blosc compresses each chunk with a fresh zstd context whose 3 MiB workspace is allocated
 and cleared every time; above the mmap threshold that workspace is mapped and unmapped per
 chunk and every 4 KiB of it faults in again. Counted here with real tensorstore writes in a
 fresh interpreter (mallopt is process-wide), against the 1 MiB threshold the CLI set before.
@@ -8,6 +8,7 @@ fresh interpreter (mallopt is process-wide), against the 1 MiB threshold the CLI
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,40 @@ def test_blosc_zstd_chunks_reuse_the_workspace() -> None:
     # buffers fault (~200 measured).
     assert fixed_1mib > 600, fixed_1mib
     assert ours < fixed_1mib / 2, (ours, fixed_1mib)
+
+
+THREADS = """
+import os, sys
+if sys.argv[1] == "cli":
+    from ngffkit.cli.app import main
+    sys.argv = ["ngff", "--version"]
+    try:
+        main()
+    except SystemExit:
+        pass
+import numpy
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+def threads_after_numpy(setting: str) -> int:
+    env = {k: v for k, v in src_env().items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", THREADS, setting],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return int(out.stdout.splitlines()[-1])
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2, reason="/proc; 2+ cores"
+)
+def test_the_cli_starts_no_blas_threads() -> None:
+    # numpy's OpenBLAS would start a spinning thread per extra core; the CLI multiplies no
+    # matrices, so it runs with none.
+    assert threads_after_numpy("plain") > 1
+    assert threads_after_numpy("cli") == 1
