@@ -11,6 +11,7 @@ Only when every write is committed is the brick recorded in the journal.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from ngffkit.markers import JOURNAL
 from ngffkit.parallelism import Budget
 from ngffkit.plan import ConversionPlan
 from ngffkit.sources import SourceSpec, open_source
+from ngffkit.sources.base import SourceBase
 from ngffkit.storage import (
     Location,
     StorageOptions,
@@ -213,15 +215,57 @@ def array_reader(url: str) -> ts.TensorStore:
         return store
 
 
+class _InputBuffers:
+    """One input buffer per worker thread, kept from one brick to the next.
+
+    A fresh brick-sized array is mapped, page-faulted and zeroed by the kernel and unmapped
+    again for every brick (measured: 0.1 of 2.8 CPU-s converting a 256 MiB stack). A brick
+    takes its thread's buffer and gives it back only when all its writes are done: one that
+    fails may leave tensorstore still copying from it, so it is never handed out again.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> np.ndarray:
+        """This thread's buffer of at least ``nbytes`` bytes, out of the pool until given back."""
+        with self._lock:
+            buffer = self._free.pop(threading.get_ident(), None)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = None  # the smaller one is freed before the bigger one is made
+            buffer = np.empty(nbytes, np.uint8)
+        return buffer
+
+    def give_back(self, buffer: np.ndarray) -> None:
+        with self._lock:
+            self._free[threading.get_ident()] = buffer
+
+    def drop(self) -> None:
+        """Free this thread's buffer: its next bricks read no input (a later stage), and the
+        plan counts one brick's memory per task, not an idle buffer beside it."""
+        with self._lock:
+            self._free.pop(threading.get_ident(), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free.clear()
+
+
+_input_buffers = _InputBuffers()
+
+
 def forget_handles(close: bool = True) -> None:
-    """Drop cached handles (after a run, or in tests). ``close=False`` leaves closing to the
-    garbage collector: on a shared Dask worker another run's task may hold one."""
+    """Drop cached handles and buffers (after a run, or in tests). ``close=False`` leaves
+    closing to the garbage collector: on a shared Dask worker another run's task may hold
+    one."""
     with _handles_lock:
         for source in _sources.values() if close else ():
             source.close()
         _sources.clear()
         _stores.clear()
         _readers.clear()
+    _input_buffers.clear()
 
 
 # -- the work -------------------------------------------------------------------------------------
@@ -231,8 +275,18 @@ def _level_paths(plan: ConversionPlan) -> list[str]:
     return [""] if plan.zarr_only else [lv.path for lv in plan.spec.levels]
 
 
-def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """The stage's base data for ``box``: the (cast) input for stage 0, else a stored level."""
+def read_base(
+    job: Job,
+    stage: Stage,
+    box: tuple[tuple[int, int], ...],
+    *,
+    taken: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The stage's base data for ``box``: the (cast) input for stage 0, else a stored level.
+
+    With ``taken``, the input is read into this thread's reused buffer, which is added to
+    ``taken``: the caller gives it back (``_input_buffers.give_back``) once nothing uses it.
+    """
     plan = job.plan
     if stage.from_input and job.base is not None:
         index = tuple(slice(a, b) for a, b in box)
@@ -247,7 +301,14 @@ def read_base(job: Job, stage: Stage, box: tuple[tuple[int, int], ...]) -> np.nd
             for i, (o, (a, b)) in enumerate(zip(offset, box, strict=True))
             if i not in job.expand
         )
-        data = source.read(region)
+        if taken is not None and isinstance(source, SourceBase):
+            shape = tuple(r.stop - r.start for r in region)
+            nbytes = math.prod(shape) * source.dtype.itemsize
+            buffer = _input_buffers.take(nbytes)
+            taken.append(buffer)
+            data = source.read_into(region, buffer[:nbytes].view(source.dtype).reshape(shape))
+        else:
+            data = source.read(region)
         if job.expand:
             data = np.expand_dims(data, job.expand)
         return cast(data, plan.window, plan.out_dtype)
@@ -292,7 +353,10 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
     method = plan.spec.method or "mean"
     if plan.compiled_kernels:  # numba loads in the background while bricks go on without it
         load_compiled(plan.out_dtype, plan.factors, method)
-    data = read_base(job, stage, box)
+    taken: list[np.ndarray] = []
+    if not stage.from_input:
+        _input_buffers.drop()
+    data = read_base(job, stage, box, taken=taken)
     bytes_in = int(data.nbytes)
     paths = _level_paths(plan)
     pending: list[Any] = []
@@ -327,6 +391,8 @@ def _run_brick(job: Job, stage_index: int, index: int) -> BrickResult:
             future.result()
         for w_store, w_region, w_data in written:
             _check_written(w_store, w_region, w_data, resolve(job.output))
+    for buffer in taken:  # only now: every write has finished reading it
+        _input_buffers.give_back(buffer)
     Journal(resolve(job.output)).mark(stage_index, index)
     return BrickResult(stage_index, index, bytes_in, time.perf_counter() - started)
 

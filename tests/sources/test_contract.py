@@ -199,6 +199,15 @@ class TestSourceContract:
             src.read((slice(None, 2), slice(19, None), slice(None))), VOLUME[:2, 19:]
         )
 
+    def test_read_into_refuses_a_buffer_of_another_shape_or_dtype(self, src: SourceBase) -> None:
+        box = (slice(1, 3), slice(2, 5), slice(4, 6))
+        for out in (np.zeros((2, 3, 2), np.uint8), np.zeros((2, 3, 3), VOLUME.dtype)):
+            with pytest.raises(ValueError, match=r"C-contiguous uint16 array of shape \(2, 3, 2\)"):
+                src.read_into(box, out)
+        transposed = np.zeros((2, 3, 2), VOLUME.dtype, order="F")
+        with pytest.raises(ValueError, match="C-contiguous"):
+            src.read_into(box, transposed)
+
     @pytest.mark.parametrize("axis", [0, 1, 2])
     def test_empty_regions(self, src: SourceBase, axis: int) -> None:
         box = [slice(1, 3), slice(2, 5), slice(4, 6)]

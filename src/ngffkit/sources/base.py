@@ -156,6 +156,20 @@ class SourceBase:
             self._read_into(checked, out)
         return out
 
+    def read_into(self, box: Box, out: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """``read(box)`` into ``out`` (C-contiguous, ``box``'s shape, this dtype), which is
+        cleared first: what the input lacks (a missing slice, a tile outside) reads as 0.
+        A caller that reads brick after brick reuses one buffer instead of having fresh
+        memory mapped and zeroed by the kernel for each."""
+        checked = check_box(box, self.shape, self.axes)
+        shape = tuple(s.stop - s.start for s in checked)
+        if out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {self.dtype} array of shape {shape}")
+        out.fill(0)
+        if out.size:
+            self._read_into(checked, out)
+        return out
+
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         raise NotImplementedError
 
