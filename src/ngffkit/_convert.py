@@ -57,38 +57,6 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
     return (lo, hi if hi > lo else lo + 1)
 
 
-# The keywords that decide the plan, in the order the public functions declare them.
-_PLANNING = (
-    "version",
-    "voxel_size",
-    "unit",
-    "chunks",
-    "shards",
-    "compression",
-    "levels",
-    "method",
-    "anisotropic",
-    "region",
-    "crop_to_origin",
-    "dtype",
-    "window",
-    "max_memory",
-    "jobs",
-    "executor",
-    "scheduler",
-    "write_empty_chunks",
-    "name",
-    "input_format",
-    "allow_gaps",
-    "raw_shape",
-    "raw_dtype",
-    "raw_order",
-    "channel_names",
-    "pattern",
-    "time_step",
-    "time_unit",
-)
-
 _PLAN_PARAMETERS = """
     input: a folder of slices (TIFF, PNG, JPEG...), a TIFF or OME-TIFF file, a
         ``volume_grids`` folder, a Zarr, N5 or precomputed array, an HDF5 dataset
@@ -305,6 +273,15 @@ def _filled(doc: str | None) -> str:
 plan_convert.__doc__ = _filled(plan_convert.__doc__)
 convert.__doc__ = _filled(convert.__doc__)
 
+# The keywords that decide the plan, with their defaults: plan_convert's own, declared once
+# there (convert declares the same ones, as tests/test_convert.py checks, for its users'
+# signature help and type checking).
+_PLANNING: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(plan_convert).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and name not in ("zarr_only", "storage_options")
+}
+
 
 def write(
     input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
@@ -348,9 +325,7 @@ def _planned(
     unknown = sorted(set(given) - set(_PLANNING))
     if unknown:  # a caller's mistake in ngffkit, not the user's
         raise TypeError(f"not planning options: {', '.join(unknown)}")
-    # the keyword defaults (the same in every public function) for what was not given
-    defaults = inspect.signature(plan_convert).parameters
-    kw = {key: given.get(key, defaults[key].default) for key in _PLANNING}
+    kw = {key: given.get(key, default) for key, default in _PLANNING.items()}
     out = resolve(output)
     executor, scheduler = kw["executor"], kw["scheduler"]
     jobs, budget = cluster_budget(executor, scheduler, kw["jobs"], kw["max_memory"])
