@@ -23,8 +23,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ngffkit import swap
 from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart, claim_output, output_lock
@@ -74,17 +72,7 @@ def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
         if resume and _matches(existing, lv):
             return
         dest.delete_tree()
-    create_array(
-        dest,
-        zarr_format=lv.zarr_format,
-        shape=lv.shape,
-        dtype=np.dtype(lv.dtype),
-        chunks=lv.chunks,
-        shards=lv.shards,
-        compression=lv.compression,
-        fill_value=lv.fill_value,
-        dimension_names=lv.dimension_names,
-    )
+    create_array(dest, lv.layout)
 
 
 def _matches(info: ArrayInfo, lv: LevelCopy) -> bool:
