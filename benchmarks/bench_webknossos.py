@@ -107,7 +107,9 @@ def main() -> None:
     if args.before:
         trees["before"] = args.before
     image = work / "image.ome.zarr"  # the image labels are added to
-    cmd, env = _ngff(trees["after"], "convert", str(dataset), str(image), "--layer", "color", "-q")
+    cmd, env = _ngff(
+        trees["after"], "convert", str(dataset), str(image), "--layer", "color", "--overwrite", "-q"
+    )
     subprocess.run(cmd, env=env, check=True)
 
     runs: dict[str, tuple[list[str], dict[str, str], Path]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,17 @@ def check_pyramid(
         data = downsample(data, step, method)
         np.testing.assert_array_equal(level.read(), data, err_msg=f"level {level.path}")
         assert level.shape == data.shape
+
+
+def test_convert_and_plan_convert_take_the_same_planning_options() -> None:
+    """Each public signature names the planning keywords (for its users' signature help and
+    type checks); they must agree in name, order, type and default, or ``convert`` would
+    write another plan than ``plan_convert`` shows."""
+    own = {"zarr_only", "overwrite", "resume", "progress", "notice", "storage_options"}
+    planning = [p for p in inspect.signature(plan_convert).parameters.values() if p.name not in own]
+    converting = [p for p in inspect.signature(convert).parameters.values() if p.name not in own]
+    assert len(planning) == 30  # input, output and the 28 planning keywords
+    assert converting == planning
 
 
 @pytest.mark.parametrize(

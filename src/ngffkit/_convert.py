@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from ngffkit._dask import cluster_budget
 from ngffkit._output import check_apart
 from ngffkit.errors import NgffWarning, OptionError
-from ngffkit.execution import Notice, Progress, cpu_count
+from ngffkit.execution import Notice, Progress
 from ngffkit.grid import given_per_axis
 from ngffkit.image import Image, open_image
 from ngffkit.metadata.models import is_space_name
-from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan, measured_base
+from ngffkit.plan import ConversionPlan
 from ngffkit.plan_writer import write_plan
+from ngffkit.source_plan import convert_options, plan_source
 from ngffkit.sources import SourceSpec
 from ngffkit.sources.channels import open_inputs
 from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options, resolve
@@ -56,38 +56,6 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
     lo, hi = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
     return (lo, hi if hi > lo else lo + 1)
 
-
-# The keywords that decide the plan, in the order the public functions declare them.
-_PLANNING = (
-    "version",
-    "voxel_size",
-    "unit",
-    "chunks",
-    "shards",
-    "compression",
-    "levels",
-    "method",
-    "anisotropic",
-    "region",
-    "crop_to_origin",
-    "dtype",
-    "window",
-    "max_memory",
-    "jobs",
-    "executor",
-    "scheduler",
-    "write_empty_chunks",
-    "name",
-    "input_format",
-    "allow_gaps",
-    "raw_shape",
-    "raw_dtype",
-    "raw_order",
-    "channel_names",
-    "pattern",
-    "time_step",
-    "time_unit",
-)
 
 _PLAN_PARAMETERS = """
     input: a folder of slices (TIFF, PNG, JPEG...), a TIFF or OME-TIFF file, a
@@ -305,6 +273,15 @@ def _filled(doc: str | None) -> str:
 plan_convert.__doc__ = _filled(plan_convert.__doc__)
 convert.__doc__ = _filled(convert.__doc__)
 
+# The keywords that decide the plan, with their defaults: plan_convert's own, declared once
+# there (convert declares the same ones, as tests/test_convert.py checks, for its users'
+# signature help and type checking).
+_PLANNING: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(plan_convert).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and name not in ("zarr_only", "storage_options")
+}
+
 
 def write(
     input: str | os.PathLike[str] | SourceSpec | Sequence[str | os.PathLike[str]],
@@ -348,9 +325,7 @@ def _planned(
     unknown = sorted(set(given) - set(_PLANNING))
     if unknown:  # a caller's mistake in ngffkit, not the user's
         raise TypeError(f"not planning options: {', '.join(unknown)}")
-    # the keyword defaults (the same in every public function) for what was not given
-    defaults = inspect.signature(plan_convert).parameters
-    kw = {key: given.get(key, defaults[key].default) for key in _PLANNING}
+    kw = {key: given.get(key, default) for key, default in _PLANNING.items()}
     out = resolve(output)
     executor, scheduler = kw["executor"], kw["scheduler"]
     jobs, budget = cluster_budget(executor, scheduler, kw["jobs"], kw["max_memory"])
@@ -365,8 +340,7 @@ def _planned(
     )
     try:
         spec = source.spec()
-        axes = tuple(source.axes)
-        space = [a for a in axes if is_space_name(a)]
+        space = [a for a in source.axes if is_space_name(a)]
         voxel_size, window, dtype, region = (
             kw["voxel_size"],
             kw["window"],
@@ -390,12 +364,12 @@ def _planned(
         else:
             win = window
         name = kw["name"]
-        options = _options(
+        options = convert_options(
             version=kw["version"],
             voxel_size=voxel,
             unit=kw["unit"],
-            chunks=_tuple(kw["chunks"]),
-            shards=_shards(kw["shards"]),
+            chunks=kw["chunks"],
+            shards=kw["shards"],
             compression=kw["compression"],
             levels=kw["levels"],
             method=kw["method"],
@@ -414,7 +388,7 @@ def _planned(
             time_step=kw["time_step"],
             time_unit=kw["time_unit"],
         )
-        plan = _plan(source, axes, options)
+        plan = plan_source(source, options)
         if check:
             for note in plan.notes:
                 if note.startswith("no voxel size") or note.startswith("no unit"):
@@ -429,66 +403,12 @@ def _planned(
     return plan, spec, out
 
 
-def _plan(source: Any, axes: tuple[str, ...], options: ConvertOptions) -> ConversionPlan:
-    try:
-        return make_plan(
-            source.shape,
-            source.dtype,
-            axes,
-            options,
-            source_voxel_size=source.voxel_size,
-            source_unit=source.unit,
-            window_cheap=source.cost.window_cheap,
-            cpu_count=cpu_count(),
-            process_base=measured_base(),
-            input_axes=source.input_axes,
-            source_origin=source.origin,
-            source_channels=source.channels,
-            source_time=(source.time_step, source.time_unit),
-        )
-    except OptionError as exc:
-        if exc.option != "region" or not source.input_axes:
-            raise
-        # Ranges count voxels from 0 on every axis; say how the input's own numbering
-        # (07000.tif ...) maps onto z, so that a user who gave file numbers sees why.
-        raise OptionError(
-            "region",
-            f"{exc.detail_template}. Ranges count voxels from 0: z counts "
-            f"slices in order, not the numbers in file names "
-            f"(input: {source.input_axes})",
-        ) from None
-
-
-def _options(**kwargs: Any) -> ConvertOptions:
-    try:
-        return ConvertOptions(**kwargs)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "options"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise OptionError(field, message) from None
-
-
 def _default_name(out: Location) -> str:
     name = out.name
     for suffix in (".ome.zarr", ".zarr"):
         if name.endswith(suffix):
             return name[: -len(suffix)] or name
     return name
-
-
-def _tuple(value: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
-    if value is None or isinstance(value, int):
-        return value
-    return tuple(int(v) for v in value)
-
-
-def _shards(value: int | Sequence[int] | str | None) -> int | tuple[int, ...] | str | None:
-    if isinstance(value, str):
-        if value.strip().lower() != "none":
-            raise OptionError("shards", f"{value!r}: give numbers, or 'none' for unsharded")
-        return "none"
-    return _tuple(value)
 
 
 __all__ = ["Progress", "convert", "estimate_window", "plan_convert", "write"]

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ngffkit import swap
 from ngffkit._dask import cluster_budget
@@ -39,23 +38,41 @@ from ngffkit.storage import Location, StorageOptionsArg, accepts_storage_options
 from ngffkit.tasks import Job, Journal
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What :func:`compress` was asked, its budget resolved: the encoding, and how to run."""
+
+    version: str | None
+    compression: str | None
+    chunks: PerAxis
+    shards: PerAxis | str
+    max_memory: int
+    jobs: int | None
+    executor: Executor | str | Any
+    scheduler: str | None
+    progress: Progress | None
+    say: Notice
+
+    def plan(self, image: Image) -> CompressPlan:
+        """What each of ``image``'s arrays becomes."""
+        return plan_compress(
+            image,
+            version=self.version,
+            compression=self.compression,
+            chunks=self.chunks,
+            shards=self.shards,
+            max_memory=self.max_memory,
+            jobs=self.jobs,
+        )
+
+
 def _create(dest: Location, lv: LevelCopy, *, resume: bool) -> None:
     existing = read_array_info(dest)
     if existing is not None:
         if resume and _matches(existing, lv):
             return
         dest.delete_tree()
-    create_array(
-        dest,
-        zarr_format=lv.zarr_format,
-        shape=lv.shape,
-        dtype=np.dtype(lv.dtype),
-        chunks=lv.chunks,
-        shards=lv.shards,
-        compression=lv.compression,
-        fill_value=lv.fill_value,
-        dimension_names=lv.dimension_names,
-    )
+    create_array(dest, lv.layout)
 
 
 def _matches(info: ArrayInfo, lv: LevelCopy) -> bool:
@@ -67,16 +84,7 @@ def _matches(info: ArrayInfo, lv: LevelCopy) -> bool:
     )
 
 
-def _copy_levels(
-    plan: CompressPlan,
-    dest_root: Location,
-    executor: Executor | str | Any,
-    scheduler: str | None,
-    progress: Progress | None,
-    *,
-    resume: bool,
-    notice: Notice | None = None,
-) -> None:
+def _copy_levels(plan: CompressPlan, dest_root: Location, run: _Run, *, resume: bool) -> None:
     jobs = []
     for lv in plan.levels:
         dest = dest_root.child(lv.rel)
@@ -87,7 +95,7 @@ def _copy_levels(
                 Journal(dest),
             )
         )
-    run_plans(jobs, executor, progress=progress, scheduler=scheduler, notice=notice)
+    run_plans(jobs, run.executor, progress=run.progress, scheduler=run.scheduler, notice=run.say)
     for _, journal in jobs:
         journal.clear()
 
@@ -156,24 +164,13 @@ def compress(
             options is in the way.
         MetadataError, StorageError: the image cannot be read or written.
     """
-    say = notice or (lambda _message: None)
     jobs, max_memory = cluster_budget(executor, scheduler, jobs, max_memory)
+    run = _Run(
+        version, compression, chunks, shards, max_memory, jobs, executor, scheduler, progress,
+        notice or (lambda _message: None),
+    )  # fmt: skip
     if output is None:
-        return _in_place(
-            resolve(url),
-            version=version,
-            compression=compression,
-            chunks=chunks,
-            shards=shards,
-            max_memory=max_memory,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            rollback=rollback,
-            dry_run=dry_run,
-            progress=progress,
-            say=say,
-        )
+        return _in_place(resolve(url), run, rollback=rollback, dry_run=dry_run)
     if rollback:
         raise OptionError(
             "rollback",
@@ -181,44 +178,17 @@ def compress(
             "go with [[output]] (delete the output instead)",
         )
     image = open_image(url)
-    plan = plan_compress(
-        image,
-        version=version,
-        compression=compression,
-        chunks=chunks,
-        shards=shards,
-        max_memory=max_memory,
-        jobs=jobs,
-    )
+    plan = run.plan(image)
     if dry_run:
         return plan
     out = resolve(output)
     check_apart(image.location, out, what="the image")
     with output_lock(out, "ngff compress"):
-        return _to_output(
-            plan,
-            image,
-            out,
-            executor=executor,
-            scheduler=scheduler,
-            progress=progress,
-            resume=resume,
-            overwrite=overwrite,
-            say=say,
-        )
+        return _to_output(plan, image, out, run, resume=resume, overwrite=overwrite)
 
 
 def _to_output(
-    plan: CompressPlan,
-    image: Image,
-    out: Location,
-    *,
-    executor: Executor | str | Any,
-    scheduler: str | None,
-    progress: Progress | None,
-    resume: bool,
-    overwrite: bool,
-    say: Notice,
+    plan: CompressPlan, image: Image, out: Location, run: _Run, *, resume: bool, overwrite: bool
 ) -> Image:
     if resume:
         found = out.read_json(PARTIAL_MARKER)
@@ -230,11 +200,11 @@ def _to_output(
                 f"{where} holds no interrupted compress to resume; run without "
                 "[[resume=True]], or start again with [[overwrite=True]]"
             )
-        say(f"continuing the interrupted compress into {out.display()}")
+        run.say(f"continuing the interrupted compress into {out.display()}")
     else:
         claim_output(out, overwrite)
         out.write_json(PARTIAL_MARKER, marker("ngff compress", plan.fingerprint, source=image.url))
-    _copy_levels(plan, out, executor, scheduler, progress, resume=resume, notice=say)
+    _copy_levels(plan, out, run, resume=resume)
     # Label images, then the labels group, then the image itself: metadata last.
     for rel in sorted(plan.groups, key=lambda r: (-r.count("/"), r == "")):
         loc = out.child(rel) if rel else out
@@ -245,78 +215,23 @@ def _to_output(
     return open_image(out)
 
 
-def _in_place(
-    root: Location,
-    *,
-    version: str | None,
-    compression: str | None,
-    chunks: PerAxis,
-    shards: PerAxis | str,
-    max_memory: int,
-    jobs: int | None,
-    executor: Executor | str | Any,
-    scheduler: str | None,
-    rollback: bool,
-    dry_run: bool,
-    progress: Progress | None,
-    say: Notice,
-) -> Image | CompressPlan:
+def _in_place(root: Location, run: _Run, *, rollback: bool, dry_run: bool) -> Image | CompressPlan:
     swap.work_dir(root)  # refuses stores that cannot rename
     if dry_run:
-        return _in_place_locked(
-            root,
-            version=version,
-            compression=compression,
-            chunks=chunks,
-            shards=shards,
-            max_memory=max_memory,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            rollback=rollback,
-            dry_run=dry_run,
-            progress=progress,
-            say=say,
-        )
+        return _in_place_locked(root, run, rollback=rollback, dry_run=dry_run)
     with output_lock(
         root,
         "ngff compress",
         new_output=False,
         denied_hint="compress it to a writable place with [[output=OUT]]",
     ):
-        return _in_place_locked(
-            root,
-            version=version,
-            compression=compression,
-            chunks=chunks,
-            shards=shards,
-            max_memory=max_memory,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            rollback=rollback,
-            dry_run=dry_run,
-            progress=progress,
-            say=say,
-        )
+        return _in_place_locked(root, run, rollback=rollback, dry_run=dry_run)
 
 
 def _in_place_locked(
-    root: Location,
-    *,
-    version: str | None,
-    compression: str | None,
-    chunks: PerAxis,
-    shards: PerAxis | str,
-    max_memory: int,
-    jobs: int | None,
-    executor: Executor | str | Any,
-    scheduler: str | None,
-    rollback: bool,
-    dry_run: bool,
-    progress: Progress | None,
-    say: Notice,
+    root: Location, run: _Run, *, rollback: bool, dry_run: bool
 ) -> Image | CompressPlan:
+    say = run.say
     state = swap.read_state(root)
     finished = False  # an interrupted run finished here: something was done
     if state is not None and not dry_run:
@@ -345,15 +260,7 @@ def _in_place_locked(
         say(f"nothing to roll back: no interrupted compress in {root.display()}")
         return open_image(root)
     image = open_image(root)
-    plan = plan_compress(
-        image,
-        version=version,
-        compression=compression,
-        chunks=chunks,
-        shards=shards,
-        max_memory=max_memory,
-        jobs=jobs,
-    )
+    plan = run.plan(image)
     if dry_run:
         return plan
     if state is not None:
@@ -389,9 +296,7 @@ def _in_place_locked(
                 f"{root.display()} is not writable ({exc}); compress it to a "
                 "writable place with [[output=OUT]]"
             ) from None
-    _copy_levels(
-        plan, swap.new_location(root), executor, scheduler, progress, resume=True, notice=say
-    )
+    _copy_levels(plan, swap.new_location(root), run, resume=True)
     swap.swap(root, state)
     add_missing_rendering(root)  # one atomic JSON write; an image with a block keeps it
     return open_image(root)

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ngffkit.compression import Compression, describe_codecs
+from ngffkit.compression import describe_codecs
 from ngffkit.errors import ConflictError, MetadataError
+from ngffkit.spec import ArrayLayout
 from ngffkit.storage import (
     JsonDict,
     KvstoreSpec,
@@ -178,18 +179,7 @@ def open_array(
         ).result()
 
 
-def create_array(
-    loc: Location,
-    *,
-    zarr_format: int,
-    shape: tuple[int, ...],
-    dtype: np.dtype[Any],
-    chunks: tuple[int, ...],
-    shards: tuple[int, ...] | None,
-    compression: Compression,
-    fill_value: Any,
-    dimension_names: tuple[str, ...],
-) -> ArrayInfo:
+def create_array(loc: Location, layout: ArrayLayout) -> ArrayInfo:
     """Write the metadata of a new, empty array at ``loc`` and return its info.
 
     Zarr v3 arrays carry ``dimension_names`` (OME-Zarr 0.5 requires them) and, when ``shards``
@@ -198,7 +188,9 @@ def create_array(
     """
     if read_array_info(loc) is not None:
         raise ConflictError(f"an array already exists at {loc.display()}")
-    fill = np.asarray(fill_value, dtype=dtype).item()
+    zarr_format, shape, dtype = layout.zarr_format, layout.shape, layout.dtype
+    chunks, shards, compression = layout.chunks, layout.shards, layout.compression
+    fill = np.asarray(layout.fill_value, dtype=dtype).item()
     meta: JsonDict
     if zarr_format == 3:
         inner = compression.v3_codecs(dtype)
@@ -230,7 +222,7 @@ def create_array(
             "fill_value": _json_fill(fill),
             "codecs": codecs,
             "attributes": {},
-            "dimension_names": list(dimension_names),
+            "dimension_names": list(layout.dimension_names),
         }
         loc.write_json("zarr.json", meta)
     else:

@@ -51,8 +51,9 @@ from ngffkit.label_values import (
     scan_labels,
 )
 from ngffkit.metadata import ImageLabel
-from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan, measured_base
+from ngffkit.plan import ConversionPlan, ConvertOptions, make_plan
 from ngffkit.plan_writer import write_plan
+from ngffkit.source_plan import Frame, convert_options, plan_source
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.spec import ImageSpec
 from ngffkit.storage import StorageOptionsArg, accepts_storage_options
@@ -173,7 +174,7 @@ def label_options(
     """Conversion options whose plan has the image's Zarr format, chunks, shards and levels
     (``more``: the region, the memory budget, the jobs)."""
     level0 = image.levels[0]
-    return ConvertOptions(
+    return convert_options(
         version=image.version,
         chunks=level0.chunks,
         shards=(level0.shards or "none") if image.zarr_format == 3 else None,
@@ -332,16 +333,8 @@ def add_labels(
             jobs=jobs,
         )
         space_unit = next((a.unit for a in img.axes if a.type == "space" and a.unit), None)
-        plan = make_plan(
-            shape,
-            source.dtype,
-            img.axis_names,
-            options,
-            source_voxel_size=img.voxel_size,
-            source_unit=space_unit,
-            cpu_count=cpu_count(),
-            process_base=measured_base(),
-        )
+        frame = Frame(tuple(shape), img.axis_names, img.voxel_size, space_unit)
+        plan = plan_source(source, options, frame=frame)
         check_label_shape(img, plan.spec.levels[0].shape)
         where = str(getattr(src_spec, "path", input))
         values = None

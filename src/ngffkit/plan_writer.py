@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
-import numpy as np
-
 from ngffkit._output import claim_output, holds_data, output_lock
 from ngffkit.arrays import create_array, read_array_info
 from ngffkit.errors import ConflictError
@@ -144,17 +142,7 @@ def _create_missing_arrays(out: Location, plan: ConversionPlan) -> None:
     for level in spec.levels[:1] if plan.zarr_only else spec.levels:
         loc = out if plan.zarr_only else out.child(level.path)
         if read_array_info(loc) is None:
-            create_array(
-                loc,
-                zarr_format=spec.zarr_format,
-                shape=level.shape,
-                dtype=np.dtype(spec.dtype),
-                chunks=level.chunks,
-                shards=level.shards,
-                compression=spec.compression,
-                fill_value=spec.fill_value,
-                dimension_names=spec.axis_names,
-            )
+            create_array(loc, spec.array_layout(level))
 
 
 def _create_plain_array(
@@ -162,18 +150,7 @@ def _create_plain_array(
 ) -> None:
     claim_output(out, overwrite)
     out.write(PARTIAL_MARKER, json.dumps({**note, "spec": spec.model_dump(mode="json")}).encode())
-    level = spec.levels[0]
-    create_array(
-        out,
-        zarr_format=spec.zarr_format,
-        shape=level.shape,
-        dtype=np.dtype(spec.dtype),
-        chunks=level.chunks,
-        shards=level.shards,
-        compression=spec.compression,
-        fill_value=spec.fill_value,
-        dimension_names=spec.axis_names,
-    )
+    create_array(out, spec.array_layout(spec.levels[0]))
 
 
 __all__ = ["first_level_only", "plan_fingerprint", "write_plan"]

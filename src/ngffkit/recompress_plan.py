@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ngffkit.arrays import open_array, read_array_info
 from ngffkit.bricks import shape_text
 from ngffkit.compression import Compression, compression_of
@@ -33,6 +35,7 @@ from ngffkit.plan import (
     make_plan,
     measured_base,
 )
+from ngffkit.spec import ArrayLayout
 from ngffkit.storage import JsonDict, Location
 
 _GROUP_FILES = ("zarr.json", ".zgroup", ".zattrs")
@@ -61,6 +64,20 @@ class LevelCopy:
     @property
     def after(self) -> str:
         return _layout(self.zarr_format, self.chunks, self.shards, str(self.compression))
+
+    @property
+    def layout(self) -> ArrayLayout:
+        """The new array this copy writes into."""
+        return ArrayLayout(
+            zarr_format=self.zarr_format,
+            shape=self.shape,
+            dtype=np.dtype(self.dtype),
+            chunks=self.chunks,
+            shards=self.shards,
+            compression=self.compression,
+            fill_value=self.fill_value,
+            dimension_names=self.dimension_names,
+        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ translation; :func:`pyramid_spec` makes one for a pyramid. :mod:`ngffkit.writer`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,21 @@ from ngffkit.metadata import (
 from ngffkit.metadata.io import zarr_format_of
 from ngffkit.metadata.models import ChannelInfo, default_axis_type
 from ngffkit.metadata.units import is_known_unit, normalize_unit
+
+
+@dataclass(frozen=True)
+class ArrayLayout:
+    """One new, empty array, as :func:`ngffkit.arrays.create_array` writes it: a level of an
+    :class:`ImageSpec` (:meth:`ImageSpec.array_layout`) or a stored array re-encoded."""
+
+    zarr_format: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunks: tuple[int, ...]
+    shards: tuple[int, ...] | None
+    compression: Compression
+    fill_value: Any
+    dimension_names: tuple[str, ...]
 
 
 class LevelSpec(BaseModel):
@@ -163,6 +179,19 @@ class ImageSpec(BaseModel):
     @property
     def axis_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
+
+    def array_layout(self, level: LevelSpec) -> ArrayLayout:
+        """The array of ``level`` (one of this spec's levels)."""
+        return ArrayLayout(
+            zarr_format=self.zarr_format,
+            shape=level.shape,
+            dtype=np.dtype(self.dtype),
+            chunks=level.chunks,
+            shards=level.shards,
+            compression=self.compression,
+            fill_value=self.fill_value,
+            dimension_names=self.axis_names,
+        )
 
     def multiscale(self) -> Multiscale:
         datasets = []
@@ -348,6 +377,7 @@ def pyramid_spec(
 
 
 __all__ = [
+    "ArrayLayout",
     "ImageSpec",
     "LevelSpec",
     "make_axes",

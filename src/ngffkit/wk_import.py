@@ -27,12 +27,13 @@ from typing import Any
 
 from ngffkit._dask import cluster_budget
 from ngffkit.errors import InputError, OptionError
-from ngffkit.execution import Notice, Progress, cpu_count
+from ngffkit.execution import Notice, Progress
 from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
-from ngffkit.plan import ConvertOptions, make_plan, measured_base
+from ngffkit.plan import ConversionPlan
 from ngffkit.plan_writer import write_plan
-from ngffkit.sources import open_source
+from ngffkit.source_plan import convert_options, plan_source
+from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, resolve
 from ngffkit.webknossos import WkDataset, WkLayer, WkMag, read_dataset
 
@@ -125,18 +126,18 @@ def convert_webknossos(
 class _Run:
     """The options every layer's conversion shares (as :func:`convert_webknossos` got them)."""
 
-    version: str
-    chunks: int | Sequence[int] | None
-    shards: int | Sequence[int] | str | None
-    compression: str
-    max_memory: int | None
-    jobs: int | None
-    executor: Any
-    scheduler: str | None
-    overwrite: bool
-    recompute: bool
-    progress: Callable[[str], Progress | None] | None
-    notice: Notice | None
+    version: str = "0.5"
+    chunks: int | Sequence[int] | None = None
+    shards: int | Sequence[int] | str | None = None
+    compression: str = "zstd:5"
+    max_memory: int | None = None
+    jobs: int | None = None
+    executor: Any = "local"
+    scheduler: str | None = None
+    overwrite: bool = False
+    recompute: bool = False
+    progress: Callable[[str], Progress | None] | None = None
+    notice: Notice | None = None
 
 
 def _check_readable(ds: WkDataset, layer: WkLayer) -> None:
@@ -195,46 +196,7 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
         run.notice(
             f"layer {layer.name}: its mags are {why}; the coarser levels are computed from mag 1"
         )
-    jobs, budget = cluster_budget(run.executor, run.scheduler, run.jobs, run.max_memory)
-    source = open_source(**_source_args(layer, layer.mags[0]))
-    try:
-        spec = source.spec()
-        axes = tuple(source.axes)
-        factors = None
-        if ladder is not None:
-            factors = tuple(
-                tuple(dict(zip("xyz", step, strict=True)).get(a, 1) for a in axes)
-                for step in ladder
-            )
-        options = ConvertOptions(
-            version=run.version,
-            voxel_size=dict(zip("xyz", ds.voxel_size, strict=True)),
-            unit=ds.unit,
-            chunks=_tuple(run.chunks),
-            shards=run.shards if isinstance(run.shards, str) else _tuple(run.shards),
-            compression=run.compression,
-            levels=len(layer.mags) if factors is not None else None,
-            factors=factors,
-            method="mode" if layer.category == "segmentation" else "mean",
-            region=_region(axes, layer),
-            max_memory=budget,
-            jobs=jobs,
-            name=layer.name,
-        )
-        plan = make_plan(
-            source.shape,
-            source.dtype,
-            axes,
-            options,
-            source_voxel_size=source.voxel_size,
-            source_unit=source.unit,
-            input_axes=source.input_axes,
-            cpu_count=cpu_count(),
-            process_base=measured_base(),
-        )
-        source.check_all()
-    finally:
-        source.close()
+    plan, spec = _layer_plan(ds, layer, run)
     write_plan(
         out,
         plan,
@@ -250,6 +212,42 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
         fill_levels=(lambda image: copy_mags(layer, image)) if keep else None,
     )
     return open_image(out)
+
+
+def _layer_plan(ds: WkDataset, layer: WkLayer, run: _Run) -> tuple[ConversionPlan, SourceSpec]:
+    """The plan of a layer's image (mag 1 as level 0; the levels follow the mags where they
+    form a power-of-two ladder) and the spec that reopens mag 1."""
+    jobs, budget = cluster_budget(run.executor, run.scheduler, run.jobs, run.max_memory)
+    source = open_source(**_source_args(layer, layer.mags[0]))
+    try:
+        axes = tuple(source.axes)
+        ladder = mag_ladder(layer)
+        factors = None
+        if ladder is not None:
+            factors = tuple(
+                tuple(dict(zip("xyz", step, strict=True)).get(a, 1) for a in axes)
+                for step in ladder
+            )
+        options = convert_options(
+            version=run.version,
+            voxel_size=dict(zip("xyz", ds.voxel_size, strict=True)),
+            unit=ds.unit,
+            chunks=run.chunks,
+            shards=run.shards,
+            compression=run.compression,
+            levels=len(layer.mags) if factors is not None else None,
+            factors=factors,
+            method="mode" if layer.category == "segmentation" else "mean",
+            region=_region(axes, layer),
+            max_memory=budget,
+            jobs=jobs,
+            name=layer.name,
+        )
+        plan = plan_source(source, options)
+        source.check_all()
+        return plan, source.spec()
+    finally:
+        source.close()
 
 
 def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
@@ -316,12 +314,6 @@ def copy_mags(layer: WkLayer, image: Image, slab_bytes: int = 256 * 2**20) -> No
                     box[tuple(src.axes).index(a)] = slice(first, first + size)
                 data = src.read(tuple(box))
                 dst.write(data.transpose(order), [lo] + [0] * (len(names) - 1))
-
-
-def _tuple(value: Any) -> int | tuple[int, ...] | None:
-    if value is None or isinstance(value, int):
-        return value
-    return tuple(int(v) for v in value)
 
 
 __all__ = ["READABLE_FORMATS", "convert_webknossos", "copy_mags", "mag_ladder"]

@@ -16,8 +16,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ngffkit._output import claim_output
 from ngffkit.arrays import create_array
 from ngffkit.image import Image, open_image, open_levels, read_group_attrs
@@ -59,19 +57,8 @@ def create_image(
     if note:
         marker.update(note)
     loc.write(PARTIAL_MARKER, json.dumps(marker, indent=2).encode())
-    dtype = np.dtype(spec.dtype)
     for level in spec.levels:
-        create_array(
-            loc.child(level.path),
-            zarr_format=spec.zarr_format,
-            shape=level.shape,
-            dtype=dtype,
-            chunks=level.chunks,
-            shards=level.shards,
-            compression=spec.compression,
-            fill_value=spec.fill_value,
-            dimension_names=spec.axis_names,
-        )
+        create_array(loc.child(level.path), spec.array_layout(level))
     return open_partial(loc, spec)
 
 
