@@ -1,0 +1,388 @@
+"""Overlap of reading, downsampling and writing during ``ngff convert``, at each ``--jobs``.
+
+    python benchmarks/bench_overlap.py                           # A_u8, jobs 1,2,4, both settings
+    python benchmarks/bench_overlap.py --src /path/to/other/checkout --repeat 5
+    python benchmarks/bench_overlap.py --small --repeat 1        # a smoke run (seconds)
+
+Issue 17's 2-core proxy for a many-core machine: a pipeline can feed many cores only if its
+stages overlap. Each run is ``ngff convert`` of the stack (as bench_many_core.py makes it, at
+its default settings and at the settings equal to ngff-zarr) in a child process that first
+wraps three names of ``ngffkit.tasks`` from here, with nothing changed in the library:
+
+* **read** — ``read_base``: one brick's input read (and cast) by a brick task;
+* **kernel** — ``downsample``: one level of the brick computed in memory;
+* **write** — each ``store[region].write(data)`` of a level store (``level_store`` returns a thin
+  proxy): from the call to the moment its commit future completes. Tensorstore copies and
+  encodes on its own threads, so a write is "in progress" until its chunks are stored.
+
+Every call records ``(thread, stage, t0, t1)`` with ``time.perf_counter``; a brick task's whole
+``_run_brick`` is recorded too (``brick``). Per run the table gives: the process's wall and CPU
+seconds (``measure.py``: user + sys of the process tree) and **cores busy** = CPU / wall; the
+busy seconds of each stage (sum of its spans; writes of several levels of one brick overlap,
+so write seconds can exceed the wall); and, over the **pipeline window** (first span to last:
+the wall less start-up and the metadata at the end), the share of time during which **≥ 2
+stages** are active, during which **reading and writing** are both in progress, during which
+**only one** stage is active (the critical-path view: that stage alone stands between the
+run and its end), and during which none is (gaps between bricks). Medians over ``--repeat``.
+
+The wrappers' cost is measured, not assumed: each round also runs the same conversion without
+them (``--no-overhead`` skips that), and the table gives the median wall and CPU of both.
+``--src DIR`` runs another checkout's ``src/`` (PYTHONPATH; the child prints which ngffkit it
+imported, and the run stops if that is not the one asked for). Nothing here needs the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+STAGES = ("read", "kernel", "write")
+
+Span = tuple[int, str, float, float]  # (thread, stage, t0, t1), perf_counter seconds
+
+
+# -- the child: wrappers around ngffkit.tasks, then the CLI ------------------------------------
+
+
+class _Recorder:
+    """Spans of one process. ``list.append`` is atomic under the GIL: no lock on the hot path."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+
+    def timed(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        spans = self.spans
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spans.append((threading.get_ident(), stage, t0, time.perf_counter()))
+
+        return wrapper
+
+    def stores(self, level_store: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            return _Store(level_store(*args, **kwargs), recorder)
+
+        return wrapped
+
+
+class _Store:
+    """A level store whose regions' ``write`` is timed from the call to its commit."""
+
+    def __init__(self, store: Any, recorder: _Recorder) -> None:
+        self._store = store
+        self._recorder = recorder
+
+    def __getitem__(self, index: Any) -> Any:
+        return _Region(self._store[index], self._recorder)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _Region:
+    def __init__(self, region: Any, recorder: _Recorder) -> None:
+        self._region = region
+        self._recorder = recorder
+
+    def write(self, *args: Any, **kwargs: Any) -> Any:
+        spans, tid, t0 = self._recorder.spans, threading.get_ident(), time.perf_counter()
+        futures = self._region.write(*args, **kwargs)
+        spans.append((tid, "write-call", t0, time.perf_counter()))
+
+        def done(_: Any) -> None:  # on a tensorstore thread, or here if already committed
+            spans.append((tid, "write", t0, time.perf_counter()))
+
+        futures.commit.add_done_callback(done)
+        return futures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._region, name)
+
+
+def install(recorder: _Recorder) -> str:
+    """Wrap ``ngffkit.tasks``'s brick read, kernel, level stores and brick; its file."""
+    import ngffkit.tasks as tasks
+
+    for name in ("read_base", "downsample", "level_store", "_run_brick"):
+        if not hasattr(tasks, name):
+            raise SystemExit(f"bench_overlap: ngffkit.tasks has no {name}; adapt the wrappers")
+    tasks.read_base = recorder.timed("read", tasks.read_base)  # type: ignore[assignment]
+    tasks.downsample = recorder.timed("kernel", tasks.downsample)  # type: ignore[assignment]
+    tasks._run_brick = recorder.timed("brick", tasks._run_brick)  # type: ignore[assignment]
+    tasks.level_store = recorder.stores(tasks.level_store)  # type: ignore[assignment]
+    return str(tasks.__file__)
+
+
+def child(out: Path, wrap: bool, argv: list[str]) -> None:
+    """Run ``ngff ARGV`` in this process (as the ``ngff`` script does), spans to ``out``."""
+    if sys.path and Path(sys.path[0]).resolve() == BENCH:
+        del sys.path[0]  # benchmarks/run.py and friends must not shadow anything
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI sets it, before numpy loads
+    started = time.perf_counter()
+    recorder = _Recorder()
+    module = install(recorder) if wrap else None
+    from ngffkit.cli.entry import main as ngff
+
+    sys.argv = ["ngff", *argv]
+    code: Any = 0
+    try:
+        ngff()
+    except SystemExit as exc:
+        code = exc.code
+    if module is None:
+        import ngffkit.tasks
+
+        module = str(ngffkit.tasks.__file__)
+    record = {"tasks": module, "started": started, "ended": time.perf_counter()}
+    out.write_text(json.dumps({**record, "spans": recorder.spans}))
+    sys.exit(code)
+
+
+# -- the analysis (pure) ------------------------------------------------------------------------
+
+
+def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, Any]:
+    """Seconds per set of active stages over the window from the first span to the last.
+
+    A stage is active while any thread has a span of it open. Returns ``window``,
+    ``busy`` (sum of span lengths per stage), ``active`` (seconds each stage is active),
+    ``sets`` (seconds per sorted tuple of active stages, ``()`` = none) and the shares of
+    the window: ``multi`` (≥ 2 stages), ``read_write`` (read and write both), ``alone``
+    (per stage: only it) and ``idle`` (none)."""
+    chosen = [s for s in spans if s[1] in stages]
+    busy = {s: sum(t1 - t0 for _, st, t0, t1 in chosen if st == s) for s in stages}
+    if not chosen:
+        return {"window": 0.0, "busy": busy, "active": dict.fromkeys(stages, 0.0), "sets": {},
+                "multi": 0.0, "read_write": 0.0, "alone": dict.fromkeys(stages, 0.0),
+                "idle": 0.0}  # fmt: skip
+    events = sorted(
+        [(t0, 1, st) for _, st, t0, _ in chosen] + [(t1, -1, st) for _, st, _, t1 in chosen]
+    )
+    count = dict.fromkeys(stages, 0)
+    sets: dict[tuple[str, ...], float] = {}
+    last = events[0][0]
+    for t, step, stage in events:
+        if t > last:
+            key = tuple(s for s in stages if count[s] > 0)
+            sets[key] = sets.get(key, 0.0) + (t - last)
+            last = t
+        count[stage] += step
+    window = events[-1][0] - events[0][0]
+
+    def share(pred: Callable[[tuple[str, ...]], bool]) -> float:
+        return sum(v for k, v in sets.items() if pred(k)) / window if window else 0.0
+
+    return {
+        "window": window,
+        "busy": busy,
+        "active": {s: sum(v for k, v in sets.items() if s in k) for s in stages},
+        "sets": sets,
+        "multi": share(lambda k: len(k) >= 2),
+        "read_write": share(lambda k: "read" in k and "write" in k),
+        "alone": {s: share(lambda k, s=s: k == (s,)) for s in stages},  # type: ignore[misc]
+        "idle": share(lambda k: not k),
+    }
+
+
+def brick_threads(spans: Iterable[Span]) -> dict[str, float]:
+    """Seconds the brick tasks spent in each part of a brick, summed over bricks: read,
+    kernel, issuing writes (the call), and the rest (waiting for the writes to commit,
+    journal, handles)."""
+    spans = list(spans)
+    total = {
+        k: sum(t1 - t0 for _, st, t0, t1 in spans if st == k)
+        for k in ("brick", "read", "kernel", "write-call")
+    }
+    return {**total, "wait": total["brick"] - total["read"] - total["kernel"] - total["write-call"]}  # fmt: skip
+
+
+# -- the parent: runs, medians, the table -------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    load: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    threads: dict[str, float] = field(default_factory=dict)
+    bricks: int = 0
+
+
+@dataclass
+class Cell:
+    tree: str
+    settings: str
+    jobs: int
+    runs: list[Run] = field(default_factory=list)
+    bare: list[Run] = field(default_factory=list)
+
+
+def src_dir(src: Path) -> Path:
+    src = src.resolve()
+    return src / "src" if (src / "src" / "ngffkit").is_dir() else src
+
+
+def one_run(src: Path, argv: list[str], wrap: bool, scratch: Path, folder: Path, log: str) -> Run:
+    from measure import run_measured, warm_page_cache
+
+    out = scratch / "spans.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    child_argv = [sys.executable, str(Path(__file__).resolve()), "--child", str(out)]
+    child_argv += [*([] if wrap else ["--bare"]), "--", *argv]
+    warm_page_cache(folder)
+    load = os.getloadavg()[0]
+    r = run_measured(child_argv, log_path=scratch / "logs" / log, env=env, timeout_s=3600)
+    if r.returncode != 0:
+        tail = (scratch / "logs" / log).read_text()[-2000:]
+        raise SystemExit(f"{log} failed ({r.returncode}):\n{tail}")
+    record = json.loads(out.read_text())
+    if not Path(record["tasks"]).resolve().is_relative_to(src):
+        raise SystemExit(f"the child imported {record['tasks']}, not ngffkit from {src}")
+    spans = [tuple(s) for s in record["spans"]]
+    run = Run(r.wall_s, r.user_s + r.sys_s, load)
+    if wrap:
+        run.stats = overlap(spans)  # type: ignore[arg-type]
+        run.threads = brick_threads(spans)  # type: ignore[arg-type]
+        run.bricks = sum(1 for s in spans if s[1] == "brick")
+    return run
+
+
+def med(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def summary(cell: Cell) -> dict[str, Any]:
+    runs = cell.runs
+    row: dict[str, Any] = {
+        "tree": cell.tree,
+        "settings": cell.settings,
+        "jobs": cell.jobs,
+        "runs": len(runs),
+        "bricks": runs[0].bricks,
+        "load": [round(r.load, 1) for r in runs],
+        "wall": med(r.wall for r in runs),
+        "cpu": med(r.cpu for r in runs),
+        "cores": med(r.cpu / r.wall for r in runs),
+        "window": med(r.stats["window"] for r in runs),
+        "multi": med(r.stats["multi"] for r in runs),
+        "read_write": med(r.stats["read_write"] for r in runs),
+        "one": med(sum(r.stats["alone"].values()) for r in runs),
+        "idle": med(r.stats["idle"] for r in runs),
+        "wait": med(r.threads["wait"] for r in runs),
+    }
+    for s in STAGES:
+        row[f"busy_{s}"] = med(r.stats["busy"][s] for r in runs)
+        row[f"alone_{s}"] = med(r.stats["alone"][s] for r in runs)
+    if cell.bare:
+        row["bare_wall"] = med(r.wall for r in cell.bare)
+        row["bare_cpu"] = med(r.cpu for r in cell.bare)
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (1 min)\n")
+    print("| tree | settings | jobs | wall s | cores busy | read / kernel / write busy s "
+          "| window s | ≥ 2 stages | read ∥ write | one alone (r / k / w) | none "
+          "| brick tasks waiting s | without wrappers: wall / CPU s | load |")  # fmt: skip
+    print("|---" * 14 + "|")
+    for r in rows:
+        pct = lambda x: f"{100 * x:.0f} %"  # noqa: E731
+        bare = f"{r['bare_wall']:.2f} / {r['bare_cpu']:.2f}" if "bare_wall" in r else ""
+        print(
+            f"| {r['tree']} | {r['settings']} | {r['jobs']} | {r['wall']:.2f} | {r['cores']:.2f} "
+            f"| {r['busy_read']:.2f} / {r['busy_kernel']:.2f} / {r['busy_write']:.2f} "
+            f"| {r['window']:.2f} | {pct(r['multi'])} | {pct(r['read_write'])} "
+            f"| {pct(r['one'])} ({pct(r['alone_read'])} / {pct(r['alone_kernel'])} / "
+            f"{pct(r['alone_write'])}) | {pct(r['idle'])} | {r['wait']:.2f} | {bare} "
+            f"| {min(r['load']):.1f}–{max(r['load']):.1f} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--stack", default="A_u8", help="a stack of bench_many_core.py (default A_u8)")
+    p.add_argument("--small", action="store_true", help="its small shape: a smoke run")
+    p.add_argument("--jobs", type=lambda s: [int(j) for j in s.split(",")], default=[1, 2, 4])
+    p.add_argument("--settings", default="default,equal", help="default, equal or both")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--src", type=Path, action="append", default=None,
+                   help="checkout (or its src/) to run; repeat to compare (default: this one)")  # fmt: skip
+    p.add_argument("--no-overhead", action="store_true", help="skip the runs without wrappers")
+    p.add_argument("--scratch", type=Path, default=None, help="where outputs go (default: tmp)")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = p.parse_args(argv)
+
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(BENCH))
+    from bench_many_core import CHUNK, DEFAULT, EQUAL, LEVELS, SMALL, STACKS, Stack, make_stack
+
+    if args.stack not in STACKS:
+        p.error(f"unknown stack {args.stack!r}; choose from {list(STACKS)}")
+    shape = SMALL[args.stack] if args.small else STACKS[args.stack][0]
+    st = Stack(args.stack, shape, STACKS[args.stack][1])
+    make_stack(st)
+    known = {"default": DEFAULT, "equal": EQUAL}
+    chosen = [s.strip() for s in args.settings.split(",") if s.strip()]
+    if not chosen or set(chosen) - set(known):
+        p.error(f"--settings: choose from {list(known)}")
+    trees = [src_dir(s) for s in (args.src or [REPO])]
+    scratch = Path(tempfile.mkdtemp(prefix="overlap-", dir=args.scratch))
+    out = scratch / "out.ome.zarr"
+    cells = {
+        (tree, name, jobs): Cell((tree.parent if tree.name == "src" else tree).name, name, jobs)
+        for name in chosen
+        for jobs in args.jobs
+        for tree in trees
+    }
+    print(f"{st.name}: {' × '.join(map(str, st.shape))} {st.dtype}, {st.nbytes / 1e6:,.0f} MB")
+    try:
+        # Rounds interleave every tree, setting and job count (and the runs without
+        # wrappers): the machine's drift hits them all alike.
+        for i in range(args.repeat):
+            for (tree, name, jobs), cell in cells.items():
+                options = known[name][1]
+                convert = ["convert", str(st.folder), str(out), "--jobs", str(jobs), *options]
+                convert += ["--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
+                for wrap in (True, False) if not args.no_overhead else (True,):
+                    shutil.rmtree(out, ignore_errors=True)
+                    log = f"{len(cell.runs)}-{name}-{jobs}-{'w' if wrap else 'b'}-{i}.log"
+                    run = one_run(tree, convert, wrap, scratch, st.folder, log)
+                    (cell.runs if wrap else cell.bare).append(run)
+                print(f"  round {i + 1}: {cell.tree} {name} jobs {jobs}: {cell.runs[-1].wall:.2f} s "
+                      f"(load {cell.runs[-1].load:.1f})", flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    rows = [summary(c) for c in cells.values()]
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        bare = sys.argv[3] == "--bare"
+        rest = sys.argv[4 if bare else 3 :]
+        child(Path(sys.argv[2]), not bare, rest[1:] if rest[:1] == ["--"] else rest)
+    else:
+        main()
