@@ -60,6 +60,23 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
+        self.cpu: list[tuple[float, float]] = []  # (perf_counter, process CPU) at brick ends
+
+    def brick(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``timed("brick", fn)`` that also notes the process's CPU time (all threads) at the
+        brick's start and end: the cores busy within the pipeline window."""
+        spans, cpu = self.spans, self.cpu
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            cpu.append((time.perf_counter(), time.process_time()))
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spans.append((threading.get_ident(), "brick", t0, time.perf_counter()))
+                cpu.append((time.perf_counter(), time.process_time()))
+
+        return wrapper
 
     def timed(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         spans = self.spans
@@ -125,7 +142,7 @@ def install(recorder: _Recorder) -> str:
             raise SystemExit(f"bench_overlap: ngffkit.tasks has no {name}; adapt the wrappers")
     tasks.read_base = recorder.timed("read", tasks.read_base)  # type: ignore[assignment]
     tasks.downsample = recorder.timed("kernel", tasks.downsample)  # type: ignore[assignment]
-    tasks._run_brick = recorder.timed("brick", tasks._run_brick)  # type: ignore[assignment]
+    tasks._run_brick = recorder.brick(tasks._run_brick)  # type: ignore[assignment]
     tasks.level_store = recorder.stores(tasks.level_store)  # type: ignore[assignment]
     return str(tasks.__file__)
 
@@ -151,7 +168,7 @@ def child(out: Path, wrap: bool, argv: list[str]) -> None:
 
         module = str(ngffkit.tasks.__file__)
     record = {"tasks": module, "started": started, "ended": time.perf_counter()}
-    out.write_text(json.dumps({**record, "spans": recorder.spans}))
+    out.write_text(json.dumps({**record, "spans": recorder.spans, "cpu": recorder.cpu}))
     sys.exit(code)
 
 
@@ -165,13 +182,15 @@ def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, 
     ``busy`` (sum of span lengths per stage), ``active`` (seconds each stage is active),
     ``sets`` (seconds per sorted tuple of active stages, ``()`` = none) and the shares of
     the window: ``multi`` (≥ 2 stages), ``read_write`` (read and write both), ``alone``
-    (per stage: only it) and ``idle`` (none)."""
+    (per stage: only it), ``idle`` (none) and ``no_write`` (no write in progress: the
+    encoders wait on reading or computing); ``hidden`` is, for read and kernel, the share
+    of the stage's active time during which a write is in progress too."""
     chosen = [s for s in spans if s[1] in stages]
     busy = {s: sum(t1 - t0 for _, st, t0, t1 in chosen if st == s) for s in stages}
     if not chosen:
         return {"window": 0.0, "busy": busy, "active": dict.fromkeys(stages, 0.0), "sets": {},
                 "multi": 0.0, "read_write": 0.0, "alone": dict.fromkeys(stages, 0.0),
-                "idle": 0.0}  # fmt: skip
+                "idle": 0.0, "no_write": 0.0, "hidden": {}}  # fmt: skip
     events = sorted(
         [(t0, 1, st) for _, st, t0, _ in chosen] + [(t1, -1, st) for _, st, _, t1 in chosen]
     )
@@ -198,6 +217,13 @@ def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, 
         "read_write": share(lambda k: "read" in k and "write" in k),
         "alone": {s: share(lambda k, s=s: k == (s,)) for s in stages},  # type: ignore[misc]
         "idle": share(lambda k: not k),
+        "no_write": share(lambda k: "write" not in k),
+        "hidden": {
+            s: sum(v for k, v in sets.items() if s in k and "write" in k) / a if a else 0.0
+            for s in stages
+            if s != "write"
+            for a in [sum(v for k, v in sets.items() if s in k)]
+        },
     }
 
 
@@ -224,6 +250,7 @@ class Run:
     stats: dict[str, Any] = field(default_factory=dict)
     threads: dict[str, float] = field(default_factory=dict)
     bricks: int = 0
+    window_cores: float = 0.0
 
 
 @dataclass
@@ -233,6 +260,7 @@ class Cell:
     jobs: int
     runs: list[Run] = field(default_factory=list)
     bare: list[Run] = field(default_factory=list)
+    threads: str = "?"
 
 
 def src_dir(src: Path) -> Path:
@@ -263,6 +291,9 @@ def one_run(src: Path, argv: list[str], wrap: bool, scratch: Path, folder: Path,
         run.stats = overlap(spans)  # type: ignore[arg-type]
         run.threads = brick_threads(spans)  # type: ignore[arg-type]
         run.bricks = sum(1 for s in spans if s[1] == "brick")
+        marks = sorted(record["cpu"])
+        (t0, c0), (t1, c1) = marks[0], marks[-1]
+        run.window_cores = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
     return run
 
 
@@ -281,7 +312,12 @@ def summary(cell: Cell) -> dict[str, Any]:
         "load": [round(r.load, 1) for r in runs],
         "wall": med(r.wall for r in runs),
         "cpu": med(r.cpu for r in runs),
+        "threads": cell.threads,
         "cores": med(r.cpu / r.wall for r in runs),
+        "window_cores": med(r.window_cores for r in runs),
+        "no_write": med(r.stats["no_write"] for r in runs),
+        "hidden_read": med(r.stats["hidden"].get("read", 0.0) for r in runs),
+        "hidden_kernel": med(r.stats["hidden"].get("kernel", 0.0) for r in runs),
         "window": med(r.stats["window"] for r in runs),
         "multi": med(r.stats["multi"] for r in runs),
         "read_write": med(r.stats["read_write"] for r in runs),
@@ -299,22 +335,48 @@ def summary(cell: Cell) -> dict[str, Any]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
+    """Two tables: the overlap, then the critical-path view and the wrappers' cost."""
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.0f} %"
+
     print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (1 min)\n")
-    print("| tree | settings | jobs | wall s | cores busy | read / kernel / write busy s "
-          "| window s | ≥ 2 stages | read ∥ write | one alone (r / k / w) | none "
-          "| brick tasks waiting s | without wrappers: wall / CPU s | load |")  # fmt: skip
-    print("|---" * 14 + "|")
+    print("| tree | settings | jobs | threads (plan) | wall s | cores busy: run / window "
+          "| read / kernel / write busy s | window s | ≥ 2 stages | read ∥ write "
+          "| read / kernel hidden behind writes | load |")  # fmt: skip
+    print("|---" * 12 + "|")
     for r in rows:
-        pct = lambda x: f"{100 * x:.0f} %"  # noqa: E731
-        bare = f"{r['bare_wall']:.2f} / {r['bare_cpu']:.2f}" if "bare_wall" in r else ""
         print(
-            f"| {r['tree']} | {r['settings']} | {r['jobs']} | {r['wall']:.2f} | {r['cores']:.2f} "
+            f"| {r['tree']} | {r['settings']} | {r['jobs']} | {r['threads']} | {r['wall']:.2f} "
+            f"| {r['cores']:.2f} / {r['window_cores']:.2f} "
             f"| {r['busy_read']:.2f} / {r['busy_kernel']:.2f} / {r['busy_write']:.2f} "
             f"| {r['window']:.2f} | {pct(r['multi'])} | {pct(r['read_write'])} "
-            f"| {pct(r['one'])} ({pct(r['alone_read'])} / {pct(r['alone_kernel'])} / "
-            f"{pct(r['alone_write'])}) | {pct(r['idle'])} | {r['wait']:.2f} | {bare} "
+            f"| {pct(r['hidden_read'])} / {pct(r['hidden_kernel'])} "
             f"| {min(r['load']):.1f}–{max(r['load']):.1f} |"
         )
+    print("\n| tree | settings | jobs | one stage alone: all (read / kernel / write) "
+          "| no write in flight | none | brick tasks waiting on writes s "
+          "| wall / CPU s with wrappers | without |")  # fmt: skip
+    print("|---" * 9 + "|")
+    for r in rows:
+        bare = f"{r['bare_wall']:.2f} / {r['bare_cpu']:.2f}" if "bare_wall" in r else ""
+        print(
+            f"| {r['tree']} | {r['settings']} | {r['jobs']} "
+            f"| {pct(r['one'])} ({pct(r['alone_read'])} / {pct(r['alone_kernel'])} / "
+            f"{pct(r['alone_write'])}) | {pct(r['no_write'])} | {pct(r['idle'])} "
+            f"| {r['wait']:.2f} | {r['wall']:.2f} / {r['cpu']:.2f} | {bare} |"
+        )
+
+
+def plan_threads(src: Path, argv: list[str]) -> str:
+    """The ``threads:`` line of ``ngff ARGV --dry-run`` ("?" where the tree prints none)."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run([sys.executable, "-m", "ngffkit", *argv, "--dry-run"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    line = next((x for x in out.stdout.splitlines() if x.startswith("threads:")), "threads: ?")
+    return line.removeprefix("threads: ")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
                 options = known[name][1]
                 convert = ["convert", str(st.folder), str(out), "--jobs", str(jobs), *options]
                 convert += ["--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
+                if i == 0:
+                    cell.threads = plan_threads(tree, convert)
                 for wrap in (True, False) if not args.no_overhead else (True,):
                     shutil.rmtree(out, ignore_errors=True)
                     log = f"{len(cell.runs)}-{name}-{jobs}-{'w' if wrap else 'b'}-{i}.log"
