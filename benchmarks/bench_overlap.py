@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import threading
@@ -250,6 +251,7 @@ class Run:
     stats: dict[str, Any] = field(default_factory=dict)
     threads: dict[str, float] = field(default_factory=dict)
     bricks: int = 0
+    spans: int = 0
     window_cores: float = 0.0
 
 
@@ -291,6 +293,7 @@ def one_run(src: Path, argv: list[str], wrap: bool, scratch: Path, folder: Path,
         run.stats = overlap(spans)  # type: ignore[arg-type]
         run.threads = brick_threads(spans)  # type: ignore[arg-type]
         run.bricks = sum(1 for s in spans if s[1] == "brick")
+        run.spans = len(spans)
         marks = sorted(record["cpu"])
         (t0, c0), (t1, c1) = marks[0], marks[-1]
         run.window_cores = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
@@ -309,6 +312,7 @@ def summary(cell: Cell) -> dict[str, Any]:
         "jobs": cell.jobs,
         "runs": len(runs),
         "bricks": runs[0].bricks,
+        "spans": runs[0].spans,
         "load": [round(r.load, 1) for r in runs],
         "wall": med(r.wall for r in runs),
         "cpu": med(r.cpu for r in runs),
@@ -341,7 +345,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         return f"{100 * x:.0f} %"
 
     print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (1 min)\n")
-    print("| tree | settings | jobs | threads (plan) | wall s | cores busy: run / window "
+    print("| tree | settings | jobs | plan: tasks×kernel / encoding / I/O threads | wall s | cores busy: run / window "
           "| read / kernel / write busy s | window s | ≥ 2 stages | read ∥ write "
           "| read / kernel hidden behind writes | load |")  # fmt: skip
     print("|---" * 12 + "|")
@@ -368,6 +372,44 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def wrapper_cost(n: int = 20000) -> tuple[float, float]:
+    """Seconds the wrappers add per timed call and per write (best of 5, this process): a
+    wrapped no-op against a plain one, and a proxied 16³ write to a memory array against a
+    direct one."""
+    import numpy as np
+    import tensorstore as ts
+
+    def best(fn: Callable[[], None], k: int) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            times.append((time.perf_counter() - t0) / k)
+        return min(times)
+
+    recorder = _Recorder()
+    noop = lambda: None  # noqa: E731
+    call = best(recorder.timed("read", noop), n) - best(noop, n)
+    spec = {"driver": "array", "array": np.zeros((16, 16, 16), np.uint8), "dtype": "uint8"}
+    store = ts.open(spec).result()
+    data = np.ones((16, 16, 16), np.uint8)
+    proxy = _Store(store, recorder)
+    k = n // 10
+    write = best(lambda: proxy[:].write(data).result(), k) - best(
+        lambda: store[:].write(data).result(), k
+    )
+    return max(call, 0.0), max(write, 0.0)
+
+
+def _short(threads: str) -> str:
+    """``2 brick task(s) × 1 kernel thread(s), 2 encoding …, 2 file I/O …`` as ``2×1 / 2 / 2``."""
+    numbers = [int(x) for x in re.findall(r"(\d+) [a-zA-Z/ ]+?\(s\)", threads)]
+    return (
+        f"{numbers[0]}×{numbers[1]} / {numbers[2]} / {numbers[3]}" if len(numbers) >= 4 else threads
+    )
+
+
 def plan_threads(src: Path, argv: list[str]) -> str:
     """The ``threads:`` line of ``ngff ARGV --dry-run`` ("?" where the tree prints none)."""
     import subprocess
@@ -376,7 +418,7 @@ def plan_threads(src: Path, argv: list[str]) -> str:
     out = subprocess.run([sys.executable, "-m", "ngffkit", *argv, "--dry-run"], env=env,
                          capture_output=True, text=True)  # fmt: skip
     line = next((x for x in out.stdout.splitlines() if x.startswith("threads:")), "threads: ?")
-    return line.removeprefix("threads: ")
+    return _short(line.removeprefix("threads: "))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -439,6 +481,11 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     rows = [summary(c) for c in cells.values()]
     print_table(rows)
+    call, write = wrapper_cost()
+    most = max(rows, key=lambda r: r["spans"])
+    print(f"\nwrappers' own cost: {1e6 * call:.1f} µs per timed call, {1e6 * write:.1f} µs per "
+          f"write; at most {most['spans']} spans in a run ({most['bricks']} bricks): about "
+          f"{1e3 * most['spans'] * max(call, write):.1f} ms of CPU")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
