@@ -332,6 +332,12 @@ def summary(cell: Cell) -> dict[str, Any]:
     for s in STAGES:
         row[f"busy_{s}"] = med(r.stats["busy"][s] for r in runs)
         row[f"alone_{s}"] = med(r.stats["alone"][s] for r in runs)
+    row["each"] = [
+        {"wall": r.wall, "cpu": r.cpu, "load": r.load, "window_cores": r.window_cores,
+         **{k: r.stats[k] for k in ("window", "multi", "read_write", "idle", "no_write")},
+         "hidden": r.stats["hidden"], "alone": r.stats["alone"], "wait": r.threads["wait"]}
+        for r in runs
+    ]  # fmt: skip
     if cell.bare:
         row["bare_wall"] = med(r.wall for r in cell.bare)
         row["bare_cpu"] = med(r.cpu for r in cell.bare)
