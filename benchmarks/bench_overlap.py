@@ -185,14 +185,15 @@ def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, 
     ``sets`` (seconds per sorted tuple of active stages, ``()`` = none) and the shares of
     the window: ``multi`` (≥ 2 stages), ``read_write`` (read and write both), ``alone``
     (per stage: only it), ``idle`` (none) and ``no_write`` (no write in progress: the
-    encoders wait on reading or computing); ``hidden`` is, for read and kernel, the share
+    encoders wait on reading or computing) and ``fill`` (before the first write: the
+    pipeline filling, of which no read can be hidden); ``hidden`` is, for read and kernel, the share
     of the stage's active time during which a write is in progress too."""
     chosen = [s for s in spans if s[1] in stages]
     busy = {s: sum(t1 - t0 for _, st, t0, t1 in chosen if st == s) for s in stages}
     if not chosen:
         return {"window": 0.0, "busy": busy, "active": dict.fromkeys(stages, 0.0), "sets": {},
                 "multi": 0.0, "read_write": 0.0, "alone": dict.fromkeys(stages, 0.0),
-                "idle": 0.0, "no_write": 0.0, "hidden": {}}  # fmt: skip
+                "idle": 0.0, "no_write": 0.0, "fill": 0.0, "hidden": {}}  # fmt: skip
     events = sorted(
         [(t0, 1, st) for _, st, t0, _ in chosen] + [(t1, -1, st) for _, st, _, t1 in chosen]
     )
@@ -206,6 +207,7 @@ def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, 
             last = t
         count[stage] += step
     window = events[-1][0] - events[0][0]
+    first_write = min((t0 for _, st, t0, _ in chosen if st == "write"), default=events[-1][0])
 
     def share(pred: Callable[[tuple[str, ...]], bool]) -> float:
         return sum(v for k, v in sets.items() if pred(k)) / window if window else 0.0
@@ -220,6 +222,8 @@ def overlap(spans: Iterable[Span], stages: Sequence[str] = STAGES) -> dict[str, 
         "alone": {s: share(lambda k, s=s: k == (s,)) for s in stages},  # type: ignore[misc]
         "idle": share(lambda k: not k),
         "no_write": share(lambda k: "write" not in k),
+        # The pipeline's fill: before the first write is issued, nothing can hide a read.
+        "fill": (first_write - events[0][0]) / window if window else 0.0,
         "hidden": {
             s: sum(v for k, v in sets.items() if s in k and "write" in k) / a if a else 0.0
             for s in stages
@@ -321,6 +325,7 @@ def summary(cell: Cell) -> dict[str, Any]:
         "cores": med(r.cpu / r.wall for r in runs),
         "window_cores": med(r.window_cores for r in runs),
         "no_write": med(r.stats["no_write"] for r in runs),
+        "fill": med(r.stats["fill"] for r in runs),
         "hidden_read": med(r.stats["hidden"].get("read", 0.0) for r in runs),
         "hidden_kernel": med(r.stats["hidden"].get("kernel", 0.0) for r in runs),
         "window": med(r.stats["window"] for r in runs),
@@ -329,13 +334,14 @@ def summary(cell: Cell) -> dict[str, Any]:
         "one": med(sum(r.stats["alone"].values()) for r in runs),
         "idle": med(r.stats["idle"] for r in runs),
         "wait": med(r.threads["wait"] for r in runs),
+        "write_call": med(r.threads["write-call"] for r in runs),
     }
     for s in STAGES:
         row[f"busy_{s}"] = med(r.stats["busy"][s] for r in runs)
         row[f"alone_{s}"] = med(r.stats["alone"][s] for r in runs)
     row["each"] = [
         {"wall": r.wall, "cpu": r.cpu, "load": r.load, "window_cores": r.window_cores,
-         **{k: r.stats[k] for k in ("window", "multi", "read_write", "idle", "no_write")},
+         **{k: r.stats[k] for k in ("window", "multi", "read_write", "idle", "no_write", "fill")},
          "hidden": r.stats["hidden"], "alone": r.stats["alone"], "wait": r.threads["wait"]}
         for r in runs
     ]  # fmt: skip
@@ -366,7 +372,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"| {min(r['load']):.1f}–{max(r['load']):.1f} |"
         )
     print("\n| tree | settings | jobs | one stage alone: all (read / kernel / write) "
-          "| no write in flight | none | brick tasks waiting on writes s "
+          "| no write in flight (of it before the first write) | none | brick tasks waiting on writes s "
           "| wall / CPU s with wrappers | without |")  # fmt: skip
     print("|---" * 9 + "|")
     for r in rows:
@@ -374,7 +380,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"| {r['tree']} | {r['settings']} | {r['jobs']} "
             f"| {pct(r['one'])} ({pct(r['alone_read'])} / {pct(r['alone_kernel'])} / "
-            f"{pct(r['alone_write'])}) | {pct(r['no_write'])} | {pct(r['idle'])} "
+            f"{pct(r['alone_write'])}) | {pct(r['no_write'])} ({pct(r['fill'])}) | {pct(r['idle'])} "
             f"| {r['wait']:.2f} | {r['wall']:.2f} / {r['cpu']:.2f} | {bare} |"
         )
 

@@ -59,6 +59,7 @@ def test_overlap_of_known_spans(bench: ModuleType) -> None:
     assert got["alone"] == pytest.approx({"read": 0.3, "kernel": 0.0, "write": 0.4})
     assert got["idle"] == pytest.approx(0.1)
     assert got["no_write"] == pytest.approx(0.5)
+    assert got["fill"] == pytest.approx(0.3)
     assert got["hidden"] == pytest.approx({"read": 0.0, "kernel": 0.5})
 
 
