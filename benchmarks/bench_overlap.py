@@ -64,6 +64,11 @@ class _Recorder:
         self.spans: list[Span] = []
         self.cpu: list[tuple[float, float]] = []  # (perf_counter, process CPU) at brick ends
 
+    def pending(self) -> bool:
+        """Whether a write call's completion has not been recorded yet."""
+        kinds = [s[1] for s in self.spans]
+        return kinds.count("write-call") > kinds.count("write")
+
     def brick(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``timed("brick", fn)`` that also notes the process's CPU time (all threads) at the
         brick's start and end: the cores busy within the pipeline window."""
@@ -165,6 +170,9 @@ def child(out: Path, wrap: bool, argv: list[str]) -> None:
         ngff()
     except SystemExit as exc:
         code = exc.code
+    deadline = time.perf_counter() + 1  # a commit's callback may still be on its way
+    while recorder.pending() and time.perf_counter() < deadline:
+        time.sleep(0.001)
     if module is None:
         import ngffkit.tasks
 

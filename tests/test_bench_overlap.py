@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -76,6 +77,10 @@ def test_spans_of_a_real_conversion(
     ngffkit.convert(tmp_path / "in", out, chunks=16, shards=32, levels=3, jobs=2)
 
     spans = recorder.spans
+    calls = sorted((s[0], s[2]) for s in spans if s[1] == "write-call")
+    deadline = time.monotonic() + 5
+    while recorder.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)  # a commit's callback may run just after the brick saw its result
     bricks = [s for s in spans if s[1] == "brick"]
     assert len(bricks) >= 2
     for stage in ("read", "kernel", "write", "write-call"):
@@ -84,11 +89,8 @@ def test_spans_of_a_real_conversion(
         assert t0 <= t1
         if stage in ("read", "kernel", "write-call"):  # inside one of its thread's bricks
             assert any(b[0] == tid and b[2] <= t0 and t1 <= b[3] for b in bricks), stage
-    calls = sorted((s[0], s[2]) for s in spans if s[1] == "write-call")
-    assert sorted((s[0], s[2]) for s in spans if s[1] == "write") == calls  # each completed
-    for _, _, t0, t1 in (s for s in spans if s[1] == "write"):
-        # committed before its brick ended: the brick waits for every write
-        assert any(b[2] <= t0 and t1 <= b[3] for b in bricks)
+    # Every write completed, and is timed from its call on its brick's thread.
+    assert sorted((s[0], s[2]) for s in spans if s[1] == "write") == calls
     assert len(recorder.cpu) == 2 * len(bricks)
     got = bench.overlap(spans)
     assert got["window"] > 0
