@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ngffkit._kernels_numpy import SLAB_BYTES
 from ngffkit.bricks import Stage, check_whole_shards, choose_brick, shape_text
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
@@ -35,6 +36,7 @@ from ngffkit.metadata.models import ChannelInfo, is_space_name
 from ngffkit.parallelism import Budget, choose_budget, copy_thread_limit, task_limit
 from ngffkit.process_memory import ProcessBase, measure_base
 from ngffkit.series import axis_lines, channels_for, time_axis
+from ngffkit.sources._fileread import STRIP_BYTES
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
 from ngffkit.voxel import missing_voxel_note
 
@@ -50,13 +52,20 @@ DEFAULT_MAX_MEMORY = 2 * GiB
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
 NOMINAL_BASE = ProcessBase(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
-# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
-# the lower levels (1/7), the numpy path's slab temporaries and tensorstore's encoded chunks
-# and shard (up to about one brick) — plus tensorstore's copy of the brick in chunk order
-# (one brick): letting it reference the brick instead saves that memory but makes every
-# chunk's encoding gather its bytes one at a time from the brick's strides, +35 % encoding
-# CPU (issue 17: the blosc-zstd floor's level 0, 1.66 → 2.33 CPU s).
+# Bytes held per byte of brick while a task runs, by which the brick grid is chosen: the
+# brick, its cast copy (when casting), the lower levels (1/7), the numpy path's slab
+# temporaries and tensorstore's encoded chunks and shard (up to about one brick) — plus
+# tensorstore's copy of the brick in chunk order (one brick): letting it reference the
+# brick instead saves that memory but makes every chunk's encoding gather its bytes one at
+# a time from the brick's strides, +35 % encoding CPU (issue 17: the blosc-zstd floor's
+# level 0, 1.66 → 2.33 CPU s). What a task holds is then counted term by term
+# (:func:`_task_memory`), which the estimate and the number of workers use.
 TASK_OVERHEAD = 3.3
+# What a task's thread keeps from one brick to the next besides its input buffer: the
+# bounded reader's strip (raw files and uncompressed TIFFs read narrower than a row) and
+# the numpy kernels' two partial-sum buffers (1.5 slabs: the first pass halves a slab at
+# twice the width; measured 6 MiB of numpy allocations per thread for 4 MiB slabs).
+TASK_SCRATCH = STRIP_BYTES + SLAB_BYTES * 3 // 2
 DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
 # Below this many bytes of input the compiled kernels cost more to load (about 0.7 s of CPU
 # and 120 MiB, once per process) than they save over the numpy path. Measured on one core,
@@ -202,7 +211,12 @@ class ConversionPlan:
 
     @property
     def memory_estimate(self) -> int:
-        return self.base_memory + self.workers * self.task_memory + self.pool_memory
+        return self.base_memory + self.data_memory
+
+    @property
+    def data_memory(self) -> int:
+        """What the run holds beside its base: the tasks and the encoding threads."""
+        return self.workers * self.task_memory + self.pool_memory
 
     @property
     def pool_memory(self) -> int:
@@ -508,8 +522,17 @@ def make_plan(
         if last >= n_levels - 1:
             break
         base = last
-    biggest = max(math.prod(s.brick) for s in stages) * itemsize
-    task_memory = int(biggest * TASK_OVERHEAD)
+    task_memory = max(
+        _task_memory(
+            stage,
+            spec,
+            steps,
+            in_dtype,
+            out_dtype,
+            cast=window is not None or in_dtype != out_dtype,
+        )
+        for stage in stages
+    )
     most_bricks = max(stage.n_bricks for stage in stages)
     measured = process_base
     most = min(jobs, most_bricks)
@@ -566,6 +589,48 @@ def _workers(
     ``pool`` (at most ``most``; 0: none)."""
     room = max_memory - base.process - (base.kernels if compiled else 0) - pool
     return max(0, min(most, room // max(task, 1)))
+
+
+def _task_memory(
+    stage: Stage,
+    spec: ImageSpec,
+    steps: Sequence[Sequence[int]],
+    in_dtype: np.dtype[Any],
+    out_dtype: np.dtype[Any],
+    *,
+    cast: bool,
+) -> int:
+    """What one task of ``stage`` holds at most, term by term (measured on a 160 × 256 × 256
+    uint16 brick, 20 MiB, numpy path, zstd 5: 77 MiB, of which tensorstore held 47).
+
+    * its input buffer (the brick as read), and its cast copy when casting;
+    * the lower levels it computes (their voxels, 1/7 of the brick for 2×2×2);
+    * tensorstore's chunk-order copy of every level written: whole chunks, so a brick
+      that ends inside a chunk (the array's edge: 160 of a 192 shard) costs the whole of
+      it (measured: 29 MiB held writing 22.5 MiB of levels uncompressed);
+    * the encoded chunks of a shard until it is written: at most the level's bytes
+      (incompressible data), counted for level 0's brick;
+    * the thread's reused scratch (:data:`TASK_SCRATCH`).
+    """
+    ndim = len(stage.brick)
+    base = _cum(steps, stage.base_level, ndim)
+    clipped = [min(b, s) for b, s in zip(stage.brick, stage.base_shape, strict=True)]
+    voxels = math.prod(clipped)
+    held = voxels * (in_dtype.itemsize if stage.from_input else out_dtype.itemsize)
+    if stage.from_input and cast:
+        held += voxels * out_dtype.itemsize
+    held += voxels * out_dtype.itemsize  # the encoded chunks, at most the level's bytes
+    for level in stage.levels:
+        rel = [c // b for c, b in zip(_cum(steps, level, ndim), base, strict=True)]
+        extent = [-(-n // r) for n, r in zip(clipped, rel, strict=True)]
+        if level != stage.base_level:
+            held += math.prod(extent) * out_dtype.itemsize  # the level computed
+        elif not stage.from_input:
+            continue  # a reduction stage's base level is stored already
+        chunks = spec.levels[level].chunks
+        padded = math.prod(-(-n // c) * c for n, c in zip(extent, chunks, strict=True))
+        held += padded * out_dtype.itemsize
+    return held + TASK_SCRATCH
 
 
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
