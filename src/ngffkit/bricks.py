@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ngffkit._kernels_numpy import SLAB_BYTES
+from ngffkit._kernels_numpy import SCRATCH_BYTES
 from ngffkit.sources._fileread import STRIP_BYTES
 
-# What a task's thread keeps from one brick to the next besides its input buffer: the
+# What a task's thread holds besides its brick's data, kept or made again per brick: the
 # bounded reader's strip (raw files and uncompressed TIFFs read narrower than a row) and
-# the numpy kernels' two partial-sum buffers (1.5 slabs: the first pass halves a slab at
-# twice the width; measured 6 MiB of numpy allocations per thread for 4 MiB slabs).
-TASK_SCRATCH = STRIP_BYTES + SLAB_BYTES * 3 // 2
+# the numpy kernels' temporaries (measured 6-7 MiB per thread).
+TASK_SCRATCH = STRIP_BYTES + SCRATCH_BYTES
 
 
 @dataclass(frozen=True)
