@@ -28,13 +28,14 @@ def _out_shape(shape: tuple[int, ...], fs: tuple[int, ...]) -> tuple[int, ...]:
 SLAB_BYTES = 4 << 20
 # Median and mode stack each block's values, sort them and keep int64 run indices beside
 # them: about 20 bytes of temporaries per value (measured: 44.5 MiB for a 4 MiB slab of
-# uint16), so they work in slabs of this many values (6-7 MiB held, as fast).
-ORDER_SLAB_VALUES = 256 << 10
+# uint16), so they work in slabs of this many values (at most 5.1 MiB held for values up to
+# 32 bits, 6.6 for 64-bit ones; as fast).
+ORDER_SLAB_VALUES = 192 << 10
 # The most one call holds besides its input and output, reused or freed per slab: the
 # separable passes' two buffers (1.5 slabs: the first pass halves a slab at twice the
-# width) or the order statistics' temporaries (6.0-6.8 MiB measured). Counted per task by
-# the planner (bricks.TASK_SCRATCH).
-SCRATCH_BYTES = 2 * SLAB_BYTES
+# width) or the order statistics' temporaries (5.1 MiB measured). Counted per task by the
+# planner (bricks.TASK_SCRATCH).
+SCRATCH_BYTES = SLAB_BYTES * 3 // 2
 
 
 class _Scratch(threading.local):
