@@ -65,8 +65,8 @@ def general(data: Array, fs: tuple[int, ...], method: str) -> Array:
     out = np.empty(_out_shape(data.shape, fs), dtype=data.dtype)
     rows = data.nbytes // max(data.shape[0], 1)
     order = method in ("median", "mode")
-    slab = ORDER_SLAB_VALUES * data.dtype.itemsize if order else SLAB_BYTES
-    step = max(1, slab // max(rows * fs[0], 1)) * fs[0]
+    slab_bytes = ORDER_SLAB_VALUES * data.dtype.itemsize if order else SLAB_BYTES
+    step = max(1, slab_bytes // max(rows * fs[0], 1)) * fs[0]
     for start in range(0, data.shape[0], step):
         slab = data[start : start + step]
         dst = out[start // fs[0] : (start + step) // fs[0]]
