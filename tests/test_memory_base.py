@@ -2,10 +2,8 @@
 
 * The base (``process_memory``) moves how many bricks run at once and the estimate, never
   the bricks: a resume's fingerprint and what is written do not depend on a measurement.
-* Raw files and contiguous TIFFs larger than the budget convert within it at every job
-  count (more jobs than cores included): peak RSS of the child, sampled from outside, is
-  at most ``--max-memory`` and at most the ``--dry-run`` estimate plus ``TOLERANCE``.
-  benchmarks/bench_memory_jobs.py runs the whole matrix (every input kind, labels too).
+* Every input kind converts within the plan's estimate and ``--max-memory`` at every job
+  count: tests/test_memory_jobs.py (benchmarks/bench_memory_jobs.py on a bigger volume).
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from ngffkit.errors import OptionError
 from ngffkit.plan import NOMINAL_BASE, ConvertOptions, make_plan, measured_base
 from ngffkit.plan_writer import plan_fingerprint
 from ngffkit.process_memory import ProcessBase, resident_base
-from test_flatten_memory import run_sampled
 
 MiB = 1 << 20
 ZYX = ("z", "y", "x")
@@ -169,60 +166,3 @@ def test_the_kernels_cost_more_before_numba_has_cached_them(tmp_path: Path) -> N
     cached, _ = run()  # the next process loads what the first compiled
     assert cold > cached >= NOMINAL_BASE.kernels
     assert loaded < cold  # numba itself is already in the process
-
-
-def _estimate(args: list[str]) -> int:
-    out = subprocess.run(
-        ngff_command(*args, "--dry-run"), env=src_env(), capture_output=True, text=True
-    )
-    found = re.search(r"memory: about (\d+) MiB peak", out.stdout)
-    assert found, out.stdout + out.stderr
-    return int(found.group(1)) * MiB
-
-
-@pytest.fixture(scope="module")
-def big_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    """A 403 MB uint16 volume as a raw file and as one contiguous multi-page TIFF."""
-    folder = tmp_path_factory.mktemp("big")
-    nz, ny, nx = 96, 1024, 2048
-    y, x = np.mgrid[0:ny, 0:nx]
-    with (
-        (folder / "v.raw").open("wb") as raw,
-        tifffile.TiffWriter(folder / "v.tif", bigtiff=True) as tif,
-    ):
-        for z in range(nz):
-            plane = ((y // 4 + x // 8 + 37 * z) % 4096).astype(np.uint16)
-            raw.write(plane.tobytes())
-            tif.write(plane, contiguous=True)
-    return {
-        "raw": [str(folder / "v.raw"), "--raw-shape", f"{nx},{ny},{nz}", "--raw-dtype", "uint16"],
-        "tiff": [str(folder / "v.tif")],
-    }
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("kind", "jobs"), [("raw", 1), ("raw", 2), ("raw", 4), ("tiff", 4)])
-def test_a_file_larger_than_the_budget_converts_within_it_and_the_plan(
-    tmp_path: Path, big_inputs: dict[str, list[str]], kind: str, jobs: int
-) -> None:
-    budget = 250 * MiB
-    args = [
-        "convert",
-        *big_inputs[kind],
-        str(tmp_path / "out.ome.zarr"),
-        "--max-memory",
-        "250M",
-        "--jobs",
-        str(jobs),
-        "-q",
-    ]
-    source = Path(big_inputs[kind][0])
-    assert source.stat().st_size > budget
-    estimate = _estimate(args)
-    assert estimate <= budget
-    code, stderr, peak = run_sampled(args)
-    assert code == 0, stderr
-    assert 0 < peak <= budget, f"peak {peak / MiB:.0f} MiB for a {budget / MiB:.0f} MiB budget"
-    assert peak <= estimate * (1 + TOLERANCE), (
-        f"peak {peak / MiB:.0f} MiB over the plan's {estimate / MiB:.0f} MiB"
-    )

@@ -26,6 +26,16 @@ def _out_shape(shape: tuple[int, ...], fs: tuple[int, ...]) -> tuple[int, ...]:
 # The numpy path works through big arrays in slabs along the first axis of about this many
 # bytes, so that its temporaries (wider sums, stacked blocks) stay small next to the data.
 SLAB_BYTES = 4 << 20
+# Median and mode stack each block's values, sort them and keep int64 run indices beside
+# them: about 20 bytes of temporaries per value (measured: 44.5 MiB for a 4 MiB slab of
+# uint16), so they work in slabs of this many values (at most 5.1 MiB held for values up to
+# 32 bits, 6.6 for 64-bit ones; as fast).
+ORDER_SLAB_VALUES = 192 << 10
+# The most one call holds besides its input and output, reused or freed per slab: the
+# separable passes' two buffers (1.5 slabs: the first pass halves a slab at twice the
+# width) or the order statistics' temporaries (5.1 MiB measured). Counted per task by the
+# planner (bricks.TASK_SCRATCH).
+SCRATCH_BYTES = SLAB_BYTES * 3 // 2
 
 
 class _Scratch(threading.local):
@@ -54,7 +64,9 @@ def general(data: Array, fs: tuple[int, ...], method: str) -> Array:
     """Reduce region by region, each region holding blocks of one size (interior or edge)."""
     out = np.empty(_out_shape(data.shape, fs), dtype=data.dtype)
     rows = data.nbytes // max(data.shape[0], 1)
-    step = max(1, SLAB_BYTES // max(rows * fs[0], 1)) * fs[0]
+    order = method in ("median", "mode")
+    slab_bytes = ORDER_SLAB_VALUES * data.dtype.itemsize if order else SLAB_BYTES
+    step = max(1, slab_bytes // max(rows * fs[0], 1)) * fs[0]
     for start in range(0, data.shape[0], step):
         slab = data[start : start + step]
         dst = out[start // fs[0] : (start + step) // fs[0]]
@@ -231,4 +243,4 @@ def _mode_last_axis(values: Array) -> Array:
     return mode
 
 
-__all__ = ["SLAB_BYTES", "general"]
+__all__ = ["SCRATCH_BYTES", "SLAB_BYTES", "general"]

@@ -16,6 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from ngffkit._kernels_numpy import SCRATCH_BYTES
+from ngffkit.sources._fileread import STRIP_BYTES
+
+# What a task's thread holds besides its brick's data, kept or made again per brick: the
+# bounded reader's strip (raw files and uncompressed TIFFs read narrower than a row) and
+# the numpy kernels' temporaries (measured 6-7 MiB per thread).
+TASK_SCRATCH = STRIP_BYTES + SCRATCH_BYTES
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -168,4 +176,44 @@ def check_whole_shards(
                 )
 
 
-__all__ = ["Stage", "check_whole_shards", "choose_brick", "shape_text"]
+def task_held(
+    stage: Stage,
+    cum: Sequence[Sequence[int]],
+    chunks: Sequence[Sequence[int]],
+    in_itemsize: int,
+    out_itemsize: int,
+    *,
+    cast: bool,
+) -> int:
+    """The most bytes one task of ``stage`` holds, term by term; ``cum[k]`` and
+    ``chunks[k]`` are the k-th level of the stage's factor relative to its base level and
+    its chunk shape. Measured on a 160 × 256 × 256 uint16 brick (20 MiB, numpy path,
+    zstd 5): 77 MiB, of which tensorstore held 47; this counts 79.
+
+    * the input buffer (the brick as read) and its cast copy when casting;
+    * the lower levels computed (their voxels: 1/7 of the brick for 2×2×2);
+    * tensorstore's chunk-order copy of every level written, in whole chunks: a brick that
+      ends inside a chunk (the array's edge: 160 of a 192 shard) costs all of it (measured:
+      29 MiB held writing 22.5 MiB of levels uncompressed);
+    * the encoded chunks of level 0's shard until it is written: at most its bytes
+      (incompressible data; 13 MiB of 20 at zstd 5 on the benchmark's volume);
+    * the thread's reused scratch (:data:`TASK_SCRATCH`).
+    """
+    clipped = [min(b, s) for b, s in zip(stage.brick, stage.base_shape, strict=True)]
+    voxels = math.prod(clipped)
+    held = voxels * (in_itemsize if stage.from_input else out_itemsize)
+    if stage.from_input and cast:
+        held += voxels * out_itemsize
+    held += voxels * out_itemsize  # the encoded chunks
+    for k, (rel, chunk) in enumerate(zip(cum, chunks, strict=True)):
+        extent = [-(-n // r) for n, r in zip(clipped, rel, strict=True)]
+        if k > 0:
+            held += math.prod(extent) * out_itemsize  # the level computed
+        elif not stage.from_input:
+            continue  # a reduction stage's base level is stored already
+        padded = math.prod(-(-n // c) * c for n, c in zip(extent, chunk, strict=True))
+        held += padded * out_itemsize
+    return held + TASK_SCRATCH
+
+
+__all__ = ["TASK_SCRATCH", "Stage", "check_whole_shards", "choose_brick", "shape_text", "task_held"]

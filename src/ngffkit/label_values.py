@@ -15,7 +15,6 @@ import numpy as np
 
 from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Progress
-from ngffkit.plan import BASE_MEMORY
 
 MAX_COLORS = 10_000
 """Distinct values beyond which no colours are listed (the metadata would grow to
@@ -129,15 +128,17 @@ def scan_labels(
     region: Sequence[tuple[int, int]],
     *,
     jobs: int,
-    budget: int,
+    room: int,
     where: str,
     progress: Progress | None = None,
 ) -> LabelValues:
     """Read ``region`` of ``source`` once, a brick per worker, and merge its values;
-    ``progress(bytes done, bytes total)`` as bricks finish."""
+    ``progress(bytes done, bytes total)`` as bricks finish. The workers hold at most
+    ``room`` bytes beside the process: what the plan's bricks will hold after it
+    (``ConversionPlan.data_memory``), so the scan stays within the plan's estimate."""
     workers = max(1, jobs)
     # a brick, its distinct values and the sort's copy: about three bricks per worker
-    limit = max(1 << 20, min(SCAN_BRICK, (budget - BASE_MEMORY) // (3 * workers)))
+    limit = max(1 << 20, min(SCAN_BRICK, room // (3 * workers)))
     boxes = scan_boxes(region, source.dtype.itemsize, limit)
     total = math.prod(b - a for a, b in region) * source.dtype.itemsize
     done = [0]

@@ -363,7 +363,7 @@ def add_labels(
                 source,
                 src_region,
                 jobs=jobs or cpu_count(),
-                budget=budget,
+                room=plan.data_memory,
                 where=where,
                 progress=progress,
             )

@@ -20,12 +20,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ngffkit.bricks import Stage, check_whole_shards, choose_brick, shape_text
+from ngffkit.bricks import (
+    TASK_SCRATCH,
+    Stage,
+    check_whole_shards,
+    choose_brick,
+    shape_text,
+    task_held,
+)
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
@@ -50,12 +58,11 @@ DEFAULT_MAX_MEMORY = 2 * GiB
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
 NOMINAL_BASE = ProcessBase(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
-# Bytes held per byte of brick while a task runs: the brick, its cast copy (when casting),
-# the lower levels (1/7), the numpy path's slab temporaries and tensorstore's encoded chunks
-# and shard (up to about one brick) — plus tensorstore's copy of the brick in chunk order
-# (one brick): letting it reference the brick instead saves that memory but makes every
-# chunk's encoding gather its bytes one at a time from the brick's strides, +35 % encoding
-# CPU (issue 17: the blosc-zstd floor's level 0, 1.66 → 2.33 CPU s).
+# Bytes held per byte of brick while a task runs, by which the brick grid is chosen (the
+# estimate and the workers count a task term by term: :func:`ngffkit.bricks.task_held`):
+# the brick, its cast copy, the lower levels, the encoded chunks and tensorstore's copy in
+# chunk order (referencing the brick instead makes encoding gather bytes from its strides:
+# +35 % encoding CPU, issue 17).
 TASK_OVERHEAD = 3.3
 DEFAULT_CHUNKS = {"0.5": 64, "0.4": 128}
 # Below this many bytes of input the compiled kernels cost more to load (about 0.7 s of CPU
@@ -202,7 +209,12 @@ class ConversionPlan:
 
     @property
     def memory_estimate(self) -> int:
-        return self.base_memory + self.workers * self.task_memory + self.pool_memory
+        return self.base_memory + self.data_memory
+
+    @property
+    def data_memory(self) -> int:
+        """What the run holds beside its base: the tasks and the encoding threads."""
+        return self.workers * self.task_memory + self.pool_memory
 
     @property
     def pool_memory(self) -> int:
@@ -431,10 +443,8 @@ def make_plan(
     # How many bricks run at once is the thread budget's first part (parallelism.py): the
     # tasks that keep the encoding threads fed, no more; memory and bricks bound it below.
     jobs = task_limit(cpu_count, options.jobs, "mapped" if window_cheap else "decode")
-    compiled = (
-        options.method in ("median", "mode")
-        or math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM
-    )
+    big = math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM
+    compiled = options.method in ("median", "mode") or big
     # Memory is the hard limit: below it the numpy path does the same work, only slower.
     compiled = compiled and options.max_memory >= BASE_MEMORY + COMPILED_KERNELS_MEMORY + 64 * MiB
     budget_total = options.max_memory - BASE_MEMORY - (COMPILED_KERNELS_MEMORY if compiled else 0)
@@ -445,49 +455,43 @@ def make_plan(
     pool_memory = choose_budget(cpu_count, options.jobs, 1, copy_threads).pool_memory(chunk_bytes)
     budget_total -= pool_memory
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
-    task_budget = int(budget_total / TASK_OVERHEAD)
+    task_budget = int((budget_total - TASK_SCRATCH) / TASK_OVERHEAD)  # a thread's scratch
     stages: list[Stage] = []
+
+    def held(stage: Stage) -> int:  # what one task of ``stage`` holds (bricks.task_held)
+        rel = [_rel(steps, stage.base_level, k, ndim) for k in stage.levels]
+        chunked = [spec.levels[k].chunks for k in stage.levels]
+        cast = window is not None or in_dtype != out_dtype
+        return task_held(stage, rel, chunked, in_dtype.itemsize, out_dtype.itemsize, cast=cast)
+
     n_levels = len(spec.levels)
     ndim = len(shape)
     base = 0
     while True:
         levels = spec.levels[base:]
         units = [lv.shards or lv.chunks for lv in levels]
-        cum_base = _cum(steps, base, ndim)
-        cum = [
-            tuple(c // b for c, b in zip(_cum(steps, base + k, ndim), cum_base, strict=True))
-            for k in range(len(levels))
-        ]
-        brick, reach, over = choose_brick(
-            levels[0].shape,
-            units,
-            cum,
-            itemsize,
-            max(task_budget // jobs, 1),
-            full_width=(base == 0 and not window_cheap),
-            min_bricks=2 * jobs,
-            target=BRICK_TARGET,
-        )
+        cum = [_rel(steps, base, base + k, ndim) for k in range(len(levels))]
+        wide = base == 0 and not window_cheap
+        pick = partial(choose_brick, levels[0].shape, units, cum, itemsize, target=BRICK_TARGET)
+        brick, reach, over = pick(max(task_budget // jobs, 1), min_bricks=2 * jobs, full_width=wide)
         if over and jobs > 1:  # fewer workers, each with more memory
-            brick, reach, over = choose_brick(
-                levels[0].shape,
-                units,
-                cum,
-                itemsize,
-                max(task_budget, 1),
-                full_width=(base == 0 and not window_cheap),
-                min_bricks=1,
-                target=BRICK_TARGET,
-            )
+            brick, reach, over = pick(max(task_budget, 1), min_bricks=1, full_width=wide)
         if over:
-            # The smallest workable budget follows from this input: one brick that reaches
-            # the next level, held by one worker.
-            need = (
-                BASE_MEMORY
-                + (COMPILED_KERNELS_MEMORY if compiled else 0)
-                + pool_memory
-                + int(math.prod(brick) * itemsize * TASK_OVERHEAD)
-            )
+            # The least budget that works follows from this input: one brick that reaches
+            # the next level, held by one worker (a bigger budget picks bigger bricks: the
+            # budget at which the brick it picks fits).
+            fixed = BASE_MEMORY + pool_memory + (COMPILED_KERNELS_MEMORY if compiled else 0)
+            need, reached = 0, tuple(range(base, n_levels))  # at most every level left
+            while (
+                more := fixed
+                + held(Stage(base, reached, levels[0].shape, brick, base == 0 and not base_stored))
+            ) > need:
+                need = more
+                brick = pick(
+                    max(int((need - fixed - TASK_SCRATCH) / TASK_OVERHEAD), 1),
+                    min_bricks=1,
+                    full_width=wide,
+                )[0]
             raise OptionError(
                 "max_memory",
                 f"{options.max_memory / MiB:.0f} MiB is too small for this "
@@ -508,11 +512,17 @@ def make_plan(
         if last >= n_levels - 1:
             break
         base = last
-    biggest = max(math.prod(s.brick) for s in stages) * itemsize
-    task_memory = int(biggest * TASK_OVERHEAD)
-    most_bricks = max(stage.n_bricks for stage in stages)
+    task_memory = max(held(stage) for stage in stages)
     measured = process_base
-    most = min(jobs, most_bricks)
+    most = min(jobs, max(stage.n_bricks for stage in stages))
+    # A measured base can leave less room than the nominal one: fewer encoding threads
+    # first (the bricks stay as planned), then the numpy path, then a refusal.
+    spare = options.max_memory - measured.process - task_memory
+    if spare < pool_memory:
+        copy_threads = copy_thread_limit(cpu_count, options.jobs, chunk_bytes, spare)
+        pool_memory = choose_budget(cpu_count, options.jobs, 1, copy_threads).pool_memory(
+            chunk_bytes
+        )
     workers = _workers(options.max_memory, measured, compiled, task_memory, most, pool_memory)
     if workers == 0 and compiled:
         # memory is the hard limit: the numpy path computes the same values in less
@@ -568,6 +578,12 @@ def _workers(
     return max(0, min(most, room // max(task, 1)))
 
 
+def _rel(steps: Sequence[Sequence[int]], base: int, level: int, ndim: int) -> tuple[int, ...]:
+    return tuple(
+        c // b for c, b in zip(_cum(steps, level, ndim), _cum(steps, base, ndim), strict=True)
+    )
+
+
 def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
     out = [1] * ndim
     for step in steps[:level]:
@@ -575,10 +591,4 @@ def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ..
     return tuple(out)
 
 
-__all__ = [
-    "DEFAULT_MAX_MEMORY",
-    "ConversionPlan",
-    "ConvertOptions",
-    "make_plan",
-    "measured_base",
-]
+__all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "make_plan", "measured_base"]

@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1 << 20
-# What tensorstore's thread pools and caches, the input's codecs and the allocator's
-# arenas add once bricks run: the peak less the bricks' share, less the resident memory
-# at planning, was 25-29 MiB on 3.11 and 3.13 (a TIFF folder at --jobs 1).
-RUNTIME_MEMORY = 32 * MiB
+# What tensorstore's thread pools, the input's codecs and the allocator's arenas add once
+# bricks run: the exact peak (VmHWM) less the tasks' share (plan._task_memory) less the
+# resident memory at planning. Measured at --jobs 1 on a 160 × 1024 × 2048 uint16 volume:
+# 1-22 MiB reading raw, TIFF and TIFF-folder input by pread, 8 for HDF5, 36 for Zarr,
+# whose chunks tensorstore decodes in its own pool (2 MiB chunks, a few in flight) before
+# they are copied into the brick; it varies by up to 20 MiB from run to run with the
+# allocator's reuse of freed chunk buffers.
+RUNTIME_MEMORY = 40 * MiB
 # Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
 NUMBA_IMPORT_MEMORY = 60 * MiB
 # What the compiled kernels add besides numba itself: loading cached machine code (63-65

@@ -351,9 +351,18 @@ class TensorStoreSource(SourceBase):
 
     def _read_into(self, box: Box, out: np.ndarray[Any, Any]) -> None:
         sel = tuple(s for a, s in zip(self.axes, box, strict=True) if a != "z" or self._has_z)
+        view = self._store[sel]
+        # Decoded chunk by chunk straight into ``out``: reading into a new array and copying
+        # that held a second brick per task (measured: Zarr at --jobs 2 peaked 46 MiB over
+        # the plan with 20 MiB bricks).
+        direct = np.dtype(view.dtype.numpy_dtype) == out.dtype and out.flags.c_contiguous
         with mapped_errors(self.location):
             try:
-                data = self._store[sel].read().result()
+                if direct:
+                    target = ts.array(out.reshape(view.shape), copy=False, write=True)
+                    target.write(view).result()
+                    return
+                data = view.read().result()
             except _TS_ERRORS as exc:
                 if self.location.is_remote:
                     raise

@@ -1,0 +1,152 @@
+"""Memory stays within the plan's estimate and ``--max-memory`` at every job count, for every
+input kind (issue 17): raw, one multi-page TIFF, a TIFF folder, Zarr, HDF5, and labels.
+
+Each case runs the ``ngff`` command in a child process and reads the child's exact peak
+resident memory (``VmHWM``, the kernel's high-water mark: samples taken every few ms miss
+short peaks by up to 30 MiB), then compares it with the ``--dry-run`` estimate of the same
+command line. Resident memory is what the estimate models (``process_memory`` measures the
+process's base as resident memory at planning).
+
+The volume is small (96 MiB of uint16; labels: 192 MiB of uint32) so that a case takes a few
+seconds, but ``--max-memory 200M`` cuts it into bricks of 8-16 MiB, two at a time, so that
+every term of a task (its input buffer, tensorstore's chunk copy and encoded shard, the
+thread's scratch) is there; the labels case adds the value scan and the compiled kernels.
+benchmarks/bench_memory_jobs.py runs the same matrix on a 671 MB volume.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from _support import ngff_command, src_env
+
+MiB = 1 << 20
+SHAPE = (64, 768, 1024)  # z, y, x: 96 MiB of uint16
+BUDGET = "200M"
+# The estimate models a peak that moves from run to run by the allocator's reuse of freed
+# chunk buffers (up to 20 MiB measured at one job; process_memory.RUNTIME_MEMORY): allowed
+# this share above it, about 10 MiB at these sizes.
+TOLERANCE = 0.05
+
+PEAK = """
+import sys
+sys.argv = ["ngff", *sys.argv[1:]]
+from ngffkit.cli.entry import main
+try:
+    main()
+finally:
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write("\\n" + hwm)
+"""
+
+
+def run_peak(args: list[str]) -> tuple[int, str, int]:
+    """(exit status, stderr, exact peak resident bytes) of ``ngff *args`` in a child."""
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, *args], env=src_env(), capture_output=True, text=True
+    )
+    found = re.search(r"VmHWM:\s+(\d+) kB", done.stderr)
+    assert found, done.stderr
+    return done.returncode, done.stderr, int(found[1]) * 1024
+
+
+def dry_run_estimate(args: list[str]) -> int:
+    out = subprocess.run(
+        ngff_command(*args, "--dry-run"), env=src_env(), capture_output=True, text=True
+    )
+    found = re.search(r"memory: about (\d+) MiB peak", out.stdout)
+    assert found, out.stdout + out.stderr
+    return int(found[1]) * MiB
+
+
+def _plane(z: int) -> np.ndarray:
+    rng = np.random.default_rng(z)
+    y, x = np.mgrid[0 : SHAPE[1], 0 : SHAPE[2]]
+    return ((y // 4 + x // 8 + 37 * z) % 4096 + rng.integers(0, 64, SHAPE[1:])).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """The volume as each input kind, and a uint32 label stack of its shape."""
+    import h5py
+    import tensorstore as ts
+
+    folder = tmp_path_factory.mktemp("memory_jobs")
+    (folder / "tiffs").mkdir()
+    (folder / "labels").mkdir()
+    nz, ny, nx = SHAPE
+    zarr = ts.open(
+        {
+            "driver": "zarr3",
+            "kvstore": {"driver": "file", "path": str(folder / "v.zarr")},
+            "metadata": {
+                "shape": list(SHAPE),
+                "data_type": "uint16",
+                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [16, 256, 256]}},
+            },
+            "create": True,
+        }
+    ).result()
+    y, x = np.mgrid[0:ny, 0:nx]
+    with (
+        (folder / "v.raw").open("wb") as raw,
+        tifffile.TiffWriter(folder / "v.tif", bigtiff=True) as multi,
+        h5py.File(folder / "v.h5", "w") as h5,
+    ):
+        dset = h5.create_dataset("vol", SHAPE, "uint16", chunks=(16, 256, 256))
+        for z in range(nz):
+            plane = _plane(z)
+            raw.write(plane.tobytes())
+            multi.write(plane, contiguous=True)
+            tifffile.imwrite(folder / "tiffs" / f"z{z:03d}.tif", plane)
+            dset[z] = plane
+            zarr[z].write(plane).result()
+            labels = ((z // 16) * 5000 + (y // 100) * 32 + x // 100).astype(np.uint32)
+            tifffile.imwrite(folder / "labels" / f"z{z:03d}.tif", labels)
+    from ngffkit.spec import pyramid_spec
+    from ngffkit.writer import create_image, finish_image
+
+    # the labels' image: its layout only (no chunk stored)
+    spec = pyramid_spec(SHAPE, "uint16", voxel_size=1.0, unit="micrometer", levels=4)
+    create_image(folder / "img.ome.zarr", spec)
+    finish_image(folder / "img.ome.zarr", spec)
+    return {
+        "raw": [str(folder / "v.raw"), "--raw-shape", f"{nx},{ny},{nz}", "--raw-dtype", "uint16"],
+        "tiff": [str(folder / "v.tif")],
+        "tiff-folder": [str(folder / "tiffs")],
+        "zarr": [str(folder / "v.zarr")],
+        "hdf5": [f"{folder / 'v.h5'}:/vol"],
+        "labels": [str(folder / "img.ome.zarr"), str(folder / "labels")],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+@pytest.mark.parametrize("kind", ["raw", "tiff", "tiff-folder", "zarr", "hdf5", "labels"])
+def test_the_peak_stays_within_the_estimate_and_the_budget(
+    tmp_path: Path, inputs: dict[str, list[str]], kind: str, jobs: int
+) -> None:
+    common = ["--max-memory", BUDGET, "--jobs", str(jobs), "-q"]
+    if kind == "labels":
+        image = tmp_path / "img.ome.zarr"
+        subprocess.run(["cp", "-r", inputs["labels"][0], str(image)], check=True)
+        args = ["labels", "add", str(image), inputs["labels"][1], "--name", "cells", *common]
+    else:
+        args = ["convert", *inputs[kind], str(tmp_path / "out.ome.zarr"), *common]
+    budget = int(BUDGET[:-1]) * MiB
+    estimate = dry_run_estimate(args)
+    assert estimate <= budget
+    code, stderr, peak = run_peak(args)
+    assert code == 0, stderr
+    assert peak <= budget, f"peak {peak / MiB:.0f} MiB for a {budget / MiB:.0f} MiB budget"
+    assert peak <= estimate * (1 + TOLERANCE), (
+        f"peak {peak / MiB:.0f} MiB over the plan's {estimate / MiB:.0f} MiB"
+    )
