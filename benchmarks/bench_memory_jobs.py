@@ -9,7 +9,8 @@ budget) is written once under ``--data`` in each input kind: a TIFF folder, one 
 TIFF, a raw file, an HDF5 dataset and a Zarr array; ``labels`` adds a uint32 label stack of
 the same shape (1.3 GB) to the converted image. For each kind and ``--jobs`` the plan's
 estimate is read from ``--dry-run`` (its ``memory: about N MiB peak`` line), then the run is
-measured by ``measure.py`` (peak RSS and PSS of the process tree, sampled every 50 ms). A
+measured by ``measure.py`` (PSS of the process tree, sampled every 50 ms) and by the child
+itself: its exact peak resident memory (``VmHWM``, read as it exits). A
 row is ``ok`` when the peak RSS (the quantity the estimate models: the planner measures its
 base as resident memory) is within both the budget and the estimate (+ ``--tolerance``).
 ``--budget default`` runs without ``--max-memory`` (the default budget).
@@ -38,6 +39,21 @@ from measure import run_measured  # noqa: E402
 SHAPE = (160, 1024, 2048)  # z, y, x
 KINDS = ("tiff-folder", "tiff", "raw", "hdf5", "zarr", "labels")
 MIB = 1 << 20
+
+# The child reports its own high-water mark as it exits. wait4's ru_maxrss is not used: Linux
+# carries the spawning process's high-water mark through exec into the child's, so a bench
+# process that had just written the inputs (600 MiB) made every run read 600 MiB.
+PEAK = """
+import sys
+sys.argv = ["ngff", *sys.argv[1:]]
+from ngffkit.cli.entry import main
+try:
+    main()
+finally:
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write("\\n" + hwm)
+"""
 
 
 def _plane(z: int) -> np.ndarray:
@@ -170,19 +186,23 @@ def main() -> None:
                     cmd = ["convert", *inputs[kind], str(Path(tmp) / "out.ome.zarr"), *common]
                 estimate = _estimate(args.python, cmd, env)
                 result = run_measured(
-                    [args.python, "-m", "ngffkit", *cmd],
+                    [args.python, "-c", PEAK, *cmd],
                     log_path=Path(tmp) / "log.txt",
                     env=env,
                     timeout_s=1800,
                 )
+                log = (Path(tmp) / "log.txt").read_text(errors="replace")
                 if result.returncode != 0:
-                    print((Path(tmp) / "log.txt").read_text(errors="replace"))
+                    print(log)
                     raise SystemExit(f"{kind} --jobs {jobs} failed ({result.returncode})")
                 shutil.rmtree(tmp, ignore_errors=True)
             # RSS: the quantity the estimate models (process_memory measures resident memory);
-            # the exact peak of the process (wait4's ru_maxrss, the kernel's high-water
-            # mark), which 50 ms samples miss by up to 30 MiB
-            peak = max(result.max_rss_mib, result.peak_tree_rss_mib) * MIB
+            # the exact peak of the process (the kernel's high-water mark), which 50 ms
+            # samples miss by up to 30 MiB
+            found = re.search(r"VmHWM:\s+(\d+) kB", log)
+            if found is None:
+                raise SystemExit(f"{kind} --jobs {jobs}: no VmHWM in its log:\n{log}")
+            peak = int(found.group(1)) * 1024
             row = {
                 "python": version,
                 "kind": kind,
