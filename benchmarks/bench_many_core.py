@@ -160,6 +160,7 @@ def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> t
     from ngffkit.arrays import create_array, tensorstore_spec
     from ngffkit.compression import Compression
     from ngffkit.grid import clip_shards, default_shards
+    from ngffkit.spec import ArrayLayout
     from ngffkit.storage import resolve
 
     files = sorted(p for p in st.folder.iterdir() if p.suffix in (".tif", ".tiff"))
@@ -176,8 +177,7 @@ def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> t
     v3 = settings["version"] == "0.5"
     shards = clip_shards(default_shards(chunks, (True,) * 3), chunks, st.shape) if v3 else None
     loc = resolve(str(out))
-    info = create_array(
-        loc,
+    layout = ArrayLayout(
         zarr_format=3 if v3 else 2,
         shape=st.shape,
         dtype=np.dtype(st.dtype),
@@ -187,6 +187,7 @@ def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> t
         fill_value=0,
         dimension_names=("z", "y", "x"),
     )
+    info = create_array(loc, layout)
     context = ts.Context(
         {
             "data_copy_concurrency": {"limit": threads},
