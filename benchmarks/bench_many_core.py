@@ -77,7 +77,20 @@ SMALL: dict[str, tuple[int, int, int]] = {
 DEFAULT = ("default (0.5, 256³ shards, zstd 5)", (), {"version": "0.5", "codec": f"zstd:{ZSTD}"})
 EQUAL = (
     "equal to ngff-zarr (0.4, blosc-zstd 5)",
-    ("--format", "0.4", "--compression", f"blosc-zstd:{ZSTD}", "--method", "mean"),
+    # ngff-zarr's chunks and level count too: our 0.4 default is 128³ chunks (4 levels here),
+    # which writes an eighth of the files and is not the floor's or ngff-zarr's layout.
+    (
+        "--format",
+        "0.4",
+        "--compression",
+        f"blosc-zstd:{ZSTD}",
+        "--method",
+        "mean",
+        "--chunks",
+        str(CHUNK),
+        "--levels",
+        str(LEVELS),
+    ),
     {"version": "0.4", "codec": f"blosc-zstd:{ZSTD}"},
 )
 

@@ -21,7 +21,7 @@ the parent's clock) and ``time.process_time()`` at each step: interpreter start 
 driver's first line), CLI import, the convert command up to planning (its imports: numpy,
 tensorstore, pydantic), planning (source probing, the plan), planning to the first brick
 (output creation, journal, executor), the bricks, and the end (metadata, summary, interpreter
-shutdown). The driver wraps ``execution.run_brick`` and ``_convert.make_plan`` to find those
+shutdown). The driver wraps ``execution.run_brick`` and ``source_plan.make_plan`` (the one planning rule's call) to find those
 moments, so it follows those names if they move. Nothing here asserts a number.
 """
 
@@ -59,7 +59,7 @@ def stamp(name):
     stamps.setdefault(name, (time.monotonic(), time.process_time()))
 import ngffkit.cli.app as app
 stamp("cli imported")
-import ngffkit._convert as conv, ngffkit.execution as ex, ngffkit.plan as plan_module
+import ngffkit.source_plan as conv, ngffkit.execution as ex, ngffkit.plan as plan_module
 stamp("library imported")
 if sys.argv[2] == "compiled":
     plan_module.COMPILED_KERNELS_FROM = 0
