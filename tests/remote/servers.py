@@ -40,7 +40,8 @@ class Behaviour:
     fail_times: int = 0
     """Answer ``fail_status`` to the first ``fail_times`` requests of each path (-1: always)."""
     fail_match: str = ""
-    """Only paths containing this fail."""
+    """Only paths this regular expression finds (``re.search``) fail: a few paths keep a retry
+    test to a few backoffs (each failure waits 0.25 s, then 0.5 s, … before its retry)."""
     stall: float = 0.0
     listing: bool = True
     """Answer a folder URL (ending in /) with http.server's HTML index of it."""
@@ -96,7 +97,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             time.sleep(b.stall)
         with b.lock:
             count = b.seen[self.path] = b.seen.get(self.path, 0) + 1
-        failing = b.fail_status is not None and b.fail_match in self.path
+        failing = b.fail_status is not None and re.search(b.fail_match, self.path) is not None
         if failing and (b.fail_times < 0 or count <= b.fail_times):
             self._empty(b.fail_status)
             return
@@ -161,6 +162,8 @@ class StaticServer:
         )
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
+        # stop() does not wait for handlers still at work (a stalled one sleeps for seconds).
+        self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

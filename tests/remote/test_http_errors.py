@@ -83,7 +83,7 @@ def test_429_and_503_are_retried_until_they_pass(
     server_factory: ServerFactory, served_root: Root
 ) -> None:
     for status in (429, 503):
-        server = server_factory(fail_status=status, fail_times=2, fail_match=".zattrs")
+        server = server_factory(fail_status=status, fail_times=2, fail_match=r"\.zattrs")
         image = ngffkit.open(server.url("v04.ome.zarr"))  # retries within the limit of 2
         np.testing.assert_array_equal(image.levels[1][...], served_root[1]["v04"]["levels"][1])
         attempts = [r.status for r in server.log if r.path == "/v04.ome.zarr/.zattrs"]
