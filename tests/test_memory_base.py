@@ -1,7 +1,8 @@
 """The plan's memory base is measured, and memory stays within the plan and --max-memory.
 
-* The base (``process_memory``) moves how many bricks run at once and the estimate, never
-  the bricks: a resume's fingerprint and what is written do not depend on a measurement.
+* The base (``process_memory``) moves how many bricks run at once and the estimate, not
+  the bricks: a resume's fingerprint and what is written do not depend on a measurement
+  (except where the bricks leave no room beside it: tests/test_memory_monotonic.py).
 * Every input kind converts within the plan's estimate and ``--max-memory`` at every job
   count: tests/test_memory_jobs.py (benchmarks/bench_memory_jobs.py on a bigger volume).
 """
