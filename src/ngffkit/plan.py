@@ -307,7 +307,7 @@ def make_plan(
     *,
     source_voxel_size: Mapping[str, float] | None = None,
     source_unit: str | None = None,
-    window_cheap: bool = True,
+    window_cheap: bool,
     input_axes: str | None = None,
     source_origin: Mapping[str, float] | None = None,
     source_channels: Sequence[ChannelInfo] = (),
@@ -317,6 +317,11 @@ def make_plan(
     process_base: ProcessBase = NOMINAL_BASE,
 ) -> ConversionPlan:
     """Plan a conversion of a ``source_shape`` input with ``axes`` (array order).
+
+    ``window_cheap``: reading a y/x window of the input costs only that window (the
+    source's ``ReadCost.window_cheap``; a stored level, an array in memory: True). False
+    (rows decoded whole) plans full-width bricks and more tasks. Required: a default once
+    hid a planner that never passed it.
 
     ``process_base``: what the running process holds before any data (:func:`measured_base` for
     this process; the nominal one by default). It decides the workers and the estimate; the
