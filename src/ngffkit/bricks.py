@@ -239,8 +239,9 @@ def fitting_grid(
     Why this shape: the grid follows a nominal budget, never a measurement, so a run's
     bricks (and a resume's fingerprint) stay the same whichever process plans it, as long
     as they fit the room the process leaves. The smallest bricks follow from the input
-    alone, so a plan exists at every room above the least one that has one: a bigger
-    budget is never refused where a smaller one runs.
+    alone and hold the least, so whether a plan exists depends on the room only through
+    them: a bigger budget is never refused where a smaller one runs
+    (tests/test_memory_monotonic.py).
     """
     grid = cut(budget)
     if grid is not None and held(grid) <= room:
@@ -252,7 +253,7 @@ def fitting_grid(
         lo, hi = (mid, hi) if cut(mid) is None else (lo, mid)
     least = cut(hi)
     assert least is not None, f"no grid at the largest task budget {largest}"
-    if held(least) > room or budget <= hi:
+    if held(least) > room or budget <= hi:  # nothing fits, or nothing smaller to try
         return least, held(least) <= room
     # The largest task budget below ``budget`` whose grid fits (its grid fits at lo).
     lo, hi = hi, budget
