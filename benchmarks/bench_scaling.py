@@ -212,6 +212,7 @@ def scroll_plan(cores: int, memory_per_core: int) -> ConversionPlan:
         np.dtype("uint16"),
         ("z", "y", "x"),
         ConvertOptions(jobs=cores, max_memory=budget),
+        window_cheap=True,
         cpu_count=cores,
     )
 

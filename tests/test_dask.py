@@ -221,6 +221,7 @@ def convert_plan(**options: Any) -> ConversionPlan:
         np.dtype("uint16"),
         ("z", "y", "x"),
         ConvertOptions(chunks=16, shards=32, **options),
+        window_cheap=True,
         cpu_count=2,
     )
 

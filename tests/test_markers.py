@@ -10,7 +10,7 @@ from ngffkit.plan_writer import plan_fingerprint as _fingerprint
 
 
 def _plan(**options: object) -> ConversionPlan:
-    return make_plan((40, 300, 300), "uint16", "zyx", ConvertOptions(**options))  # type: ignore[arg-type]
+    return make_plan((40, 300, 300), "uint16", "zyx", ConvertOptions(**options), window_cheap=True)  # type: ignore[arg-type]
 
 
 def test_convert_fingerprints_the_plan_data_not_its_wording(

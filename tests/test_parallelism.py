@@ -163,6 +163,7 @@ def test_a_tight_memory_budget_runs_fewer_encoding_threads_instead_of_refusing()
         "uint32",
         ("z", "y", "x"),
         ConvertOptions(max_memory=300 << 20, jobs=16, method="mode", shards=128),
+        window_cheap=True,
     )
     assert 2 <= plan.threads.copy_threads < 16
     assert plan.memory_estimate <= 300 << 20

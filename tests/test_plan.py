@@ -22,7 +22,9 @@ ZYX = ("z", "y", "x")
 
 
 def plan_for(shape: tuple[int, int, int], dtype: str, **options: Any) -> ConversionPlan:
-    return make_plan(shape, np.dtype(dtype), ZYX, ConvertOptions(**options), cpu_count=2)
+    return make_plan(
+        shape, np.dtype(dtype), ZYX, ConvertOptions(**options), window_cheap=True, cpu_count=2
+    )
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])

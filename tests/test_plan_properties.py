@@ -138,6 +138,7 @@ def test_a_broken_promise_is_caught() -> None:
         "uint8",
         ("z", "y", "x"),
         ConvertOptions(chunks=32, shards=128, max_memory=512 * MiB),
+        window_cheap=True,
     )
     stage = plan.stages[0]
     bad = Stage(stage.base_level, stage.levels, stage.base_shape, (96, 256, 256), stage.from_input)

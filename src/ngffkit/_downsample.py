@@ -282,6 +282,7 @@ def plan_image(
         image.axis_names,
         options,
         source_voxel_size=voxel,
+        window_cheap=True,  # the stored level 0: a window reads only its chunks
         cpu_count=cpu_count(),
         process_base=measured_base(),
         base_stored=True,

@@ -10,7 +10,7 @@ tasks ever write one shard.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,4 +216,63 @@ def task_held(
     return held + TASK_SCRATCH
 
 
-__all__ = ["TASK_SCRATCH", "Stage", "check_whole_shards", "choose_brick", "shape_text", "task_held"]
+Grid = tuple[Stage, ...]
+
+
+def fitting_grid(
+    cut: Callable[[int], Grid | None],
+    held: Callable[[Grid], int],
+    budget: int,
+    room: int,
+    largest: int,
+) -> tuple[Grid, bool]:
+    """The grid a task budget of ``budget`` bytes cuts, or, where one of its tasks would hold
+    more than ``room`` bytes, the grid of the largest smaller task budget whose tasks fit:
+    the bricks a smaller memory budget would have chosen. Returns the grid and whether it
+    fits; where none does, the grid of the least task budget that cuts one (the smallest
+    bricks), to say what the least room is.
+
+    ``cut(b)``: the stages that a task budget ``b`` cuts (``None`` where no brick reaching a
+    lower level fits ``b``); ``held(grid)``: what the largest task of ``grid`` holds;
+    ``largest``: a task budget that cuts a grid whatever the input (its size in bytes).
+
+    Why this shape: the grid follows a nominal budget, never a measurement, so a run's
+    bricks (and a resume's fingerprint) stay the same whichever process plans it, as long
+    as they fit the room the process leaves. The smallest bricks follow from the input
+    alone and hold the least, so whether a plan exists depends on the room only through
+    them: a bigger budget is never refused where a smaller one runs
+    (tests/test_memory_monotonic.py).
+    """
+    grid = cut(budget)
+    if grid is not None and held(grid) <= room:
+        return grid, True
+    # The least task budget that cuts a grid (bisected: cut(lo) is None, cut(hi) is not).
+    lo, hi = 0, largest
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if cut(mid) is None else (lo, mid)
+    least = cut(hi)
+    assert least is not None, f"no grid at the largest task budget {largest}"
+    if held(least) > room or budget <= hi:  # nothing fits, or nothing smaller to try
+        return least, held(least) <= room
+    # The largest task budget below ``budget`` whose grid fits (its grid fits at lo).
+    lo, hi = hi, budget
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        got = cut(mid)
+        lo, hi = (mid, hi) if got is not None and held(got) <= room else (lo, mid)
+    found = cut(lo)
+    assert found is not None
+    return found, True
+
+
+__all__ = [
+    "TASK_SCRATCH",
+    "Grid",
+    "Stage",
+    "check_whole_shards",
+    "choose_brick",
+    "fitting_grid",
+    "shape_text",
+    "task_held",
+]

@@ -452,7 +452,12 @@ def _add_array(
     meta, _note = image_label(values.values, colors, properties, too_many=MAX_COLORS)
     options = label_options(img, factors, method=method, name=name)
     plan = make_plan(
-        data.shape, out_dtype, img.axis_names, options, source_voxel_size=img.voxel_size
+        data.shape,
+        out_dtype,
+        img.axis_names,
+        options,
+        source_voxel_size=img.voxel_size,
+        window_cheap=True,  # an array in memory
     )
     spec = label_spec(
         img, plan.spec, factors, dtype=out_dtype, method=method, meta=meta, values=values

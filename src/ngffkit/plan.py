@@ -28,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ngffkit.bricks import (
     TASK_SCRATCH,
+    Grid,
     Stage,
     check_whole_shards,
     choose_brick,
+    fitting_grid,
     shape_text,
     task_held,
 )
@@ -52,9 +54,9 @@ DEFAULT_MAX_MEMORY = 2 * GiB
 # The nominal base: what the interpreter, numpy, tensorstore and their thread pools hold
 # before any data (measured: 72-90 MiB), and what loading the compiled kernels adds (LLVM:
 # about 120 MiB). The brick grid is planned with these constants, so that what is written
-# and a resume's fingerprint never depend on a measurement; a run measures its own base
+# and a resume's fingerprint do not depend on a measurement; a run measures its own base
 # (:func:`ngffkit.process_memory.measure_base`) and that decides how many bricks run at once
-# and the estimate.
+# and the estimate (and smaller bricks, only where the planned ones leave it no room).
 BASE_MEMORY = 100 * MiB
 COMPILED_KERNELS_MEMORY = 120 * MiB
 NOMINAL_BASE = ProcessBase(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
@@ -305,7 +307,7 @@ def make_plan(
     *,
     source_voxel_size: Mapping[str, float] | None = None,
     source_unit: str | None = None,
-    window_cheap: bool = True,
+    window_cheap: bool,
     input_axes: str | None = None,
     source_origin: Mapping[str, float] | None = None,
     source_channels: Sequence[ChannelInfo] = (),
@@ -316,9 +318,14 @@ def make_plan(
 ) -> ConversionPlan:
     """Plan a conversion of a ``source_shape`` input with ``axes`` (array order).
 
+    ``window_cheap``: reading a y/x window of the input costs only that window (the
+    source's ``ReadCost.window_cheap``; a stored level, an array in memory: True). False
+    (rows decoded whole) plans full-width bricks and more tasks. Required: a default once
+    hid a planner that never passed it.
+
     ``process_base``: what the running process holds before any data (:func:`measured_base` for
-    this process; the nominal one by default). It decides the workers and the estimate,
-    never the bricks.
+    this process; the nominal one by default). It decides the workers and the estimate; the
+    bricks only where those of the nominal base do not fit beside it (then smaller ones).
 
     ``base_stored=True`` plans ``ngff downsample``: the "input" is level 0 of the plan's
     spec, already stored, so stage 0 reads it like a reduction stage and writes only the
@@ -456,7 +463,6 @@ def make_plan(
     budget_total -= pool_memory
     itemsize = max(in_dtype.itemsize, out_dtype.itemsize)
     task_budget = int((budget_total - TASK_SCRATCH) / TASK_OVERHEAD)  # a thread's scratch
-    stages: list[Stage] = []
 
     def held(stage: Stage) -> int:  # what one task of ``stage`` holds (bricks.task_held)
         rel = [_rel(steps, stage.base_level, k, ndim) for k in stage.levels]
@@ -466,57 +472,65 @@ def make_plan(
 
     n_levels = len(spec.levels)
     ndim = len(shape)
-    base = 0
-    while True:
-        levels = spec.levels[base:]
-        units = [lv.shards or lv.chunks for lv in levels]
-        cum = [_rel(steps, base, base + k, ndim) for k in range(len(levels))]
-        wide = base == 0 and not window_cheap
-        pick = partial(choose_brick, levels[0].shape, units, cum, itemsize, target=BRICK_TARGET)
-        brick, reach, over = pick(max(task_budget // jobs, 1), min_bricks=2 * jobs, full_width=wide)
-        if over and jobs > 1:  # fewer workers, each with more memory
-            brick, reach, over = pick(max(task_budget, 1), min_bricks=1, full_width=wide)
-        if over:
-            # The least budget that works follows from this input: one brick that reaches
-            # the next level, held by one worker (a bigger budget picks bigger bricks: the
-            # budget at which the brick it picks fits).
-            fixed = BASE_MEMORY + pool_memory + (COMPILED_KERNELS_MEMORY if compiled else 0)
-            need, reached = 0, tuple(range(base, n_levels))  # at most every level left
-            while (
-                more := fixed
-                + held(Stage(base, reached, levels[0].shape, brick, base == 0 and not base_stored))
-            ) > need:
-                need = more
-                brick = pick(
-                    max(int((need - fixed - TASK_SCRATCH) / TASK_OVERHEAD), 1),
-                    min_bricks=1,
-                    full_width=wide,
-                )[0]
-            raise OptionError(
-                "max_memory",
-                f"{options.max_memory / MiB:.0f} MiB is too small for this "
-                f"input: a brick of {shape_text(brick)} voxels that reaches the next level needs "
-                f"about {need / MiB:.0f} MiB; allow at least {-(-need // MiB)} MiB, or choose "
-                "smaller chunks and shards",
+
+    def cut(task_budget: int) -> Grid | None:
+        """The stages a task budget cuts (None: no brick reaching a lower level fits it)."""
+        stages: list[Stage] = []
+        base = 0
+        while True:
+            levels = spec.levels[base:]
+            units = [lv.shards or lv.chunks for lv in levels]
+            cum = [_rel(steps, base, base + k, ndim) for k in range(len(levels))]
+            wide = base == 0 and not window_cheap
+            pick = partial(choose_brick, levels[0].shape, units, cum, itemsize, target=BRICK_TARGET)
+            brick, reach, over = pick(
+                max(task_budget // jobs, 1), min_bricks=2 * jobs, full_width=wide
             )
-        stage = Stage(
-            base_level=base,
-            levels=tuple(range(base, base + reach)),
-            base_shape=levels[0].shape,
-            brick=brick,
-            from_input=base == 0 and not base_stored,
-        )
-        check_whole_shards(stage, units, cum)
-        stages.append(stage)
-        last = base + reach - 1
-        if last >= n_levels - 1:
-            break
-        base = last
-    task_memory = max(held(stage) for stage in stages)
+            if over and jobs > 1:  # fewer workers, each with more memory
+                brick, reach, over = pick(max(task_budget, 1), min_bricks=1, full_width=wide)
+            if over:
+                return None
+            stage = Stage(
+                base_level=base,
+                levels=tuple(range(base, base + reach)),
+                base_shape=levels[0].shape,
+                brick=brick,
+                from_input=base == 0 and not base_stored,
+            )
+            check_whole_shards(stage, units, cum)
+            stages.append(stage)
+            last = base + reach - 1
+            if last >= n_levels - 1:
+                return tuple(stages)
+            base = last
+
     measured = process_base
+    # The bricks follow the nominal budget; where this process's measured base leaves no
+    # room for them, smaller ones (as a smaller budget would choose); a refusal only where
+    # even the smallest do not fit, naming the least budget that runs.
+    largest = math.prod(out_shape) * itemsize + 1
+    grid, fits = fitting_grid(
+        cut,
+        lambda g: max(map(held, g)),
+        task_budget,
+        options.max_memory - measured.process,
+        largest,
+    )
+    stages = list(grid)
+    task_memory = max(held(stage) for stage in stages)
+    if not fits:
+        need = measured.process + task_memory
+        raise OptionError(
+            "max_memory",
+            f"{options.max_memory / MiB:.0f} MiB is too small for this input: this process "
+            f"holds {measured.process / MiB:.0f} MiB before any data and one task on the "
+            f"smallest bricks ({shape_text(max(stages, key=held).brick)} voxels) needs "
+            f"{task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB, "
+            "or choose smaller chunks and shards",
+        )
     most = min(jobs, max(stage.n_bricks for stage in stages))
     # A measured base can leave less room than the nominal one: fewer encoding threads
-    # first (the bricks stay as planned), then the numpy path, then a refusal.
+    # first (the bricks stay as planned), then the numpy path; the bricks fit either way.
     spare = options.max_memory - measured.process - task_memory
     if spare < pool_memory:
         copy_threads = copy_thread_limit(cpu_count, options.jobs, chunk_bytes, spare)
@@ -532,15 +546,7 @@ def make_plan(
             "the compiled kernels do not fit the memory budget beside this process's "
             f"{measured.process / MiB:.0f} MiB; the numpy path is used (the same values, slower)"
         )
-    if workers == 0:
-        need = measured.process + pool_memory + task_memory
-        raise OptionError(
-            "max_memory",
-            f"{options.max_memory / MiB:.0f} MiB is too small for this input: this process "
-            f"holds {measured.process / MiB:.0f} MiB before any data and one brick's task "
-            f"needs {task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB, "
-            "or choose smaller chunks and shards",
-        )
+    assert workers >= 1, "fitting_grid chose bricks whose task fits beside the base"
     budget = choose_budget(cpu_count, options.jobs, workers, copy_threads)
     return ConversionPlan(
         spec=spec,

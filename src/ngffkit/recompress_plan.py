@@ -243,7 +243,13 @@ def _plan_level(
         jobs=jobs,
     )
     plan = make_plan(
-        level.shape, info.dtype, names, options, cpu_count=cpu_count(), process_base=measured_base()
+        level.shape,
+        info.dtype,
+        names,
+        options,
+        window_cheap=True,  # a stored Zarr array: a window reads only its chunks
+        cpu_count=cpu_count(),
+        process_base=measured_base(),
     )
     fill = info.fill_value
     return LevelCopy(

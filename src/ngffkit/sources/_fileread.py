@@ -20,7 +20,7 @@ import numpy as np
 from ngffkit.errors import InputError
 
 # The most bytes one read holds besides the output (a strip of whole rows of a narrow box),
-# per thread for the whole run (the plan counts it in ``plan.TASK_SCRATCH``). 2 MiB reads
+# per thread for the whole run (the plan counts it in ``bricks.TASK_SCRATCH``). 2 MiB reads
 # are as fast as 8 MiB ones: the system call is not what costs.
 STRIP_BYTES = 2 << 20
 # One strip buffer per thread, reused: a fresh one would fault in its pages on every strip.

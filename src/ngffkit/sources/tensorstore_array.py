@@ -303,6 +303,10 @@ class TensorStoreSource(SourceBase):
         size = dict(zip(canonical, (int(n) for n in store.shape), strict=True))
         self.shape = tuple(size.get(a, 1) for a in self.axes)
         self.dtype = np.dtype(store.dtype.numpy_dtype)
+        # Bricks are decoded straight into the caller's buffer (_read_into), whose dtype is
+        # this one (read and read_into's contract), so whether tensorstore can wrap it is
+        # decided here, once: every dtype but the object ones (strings, JSON).
+        self._in_place = not self.dtype.hasobject
         self.cost = ReadCost(
             window_cheap=True,
             rows_per_block=None,
@@ -354,8 +358,10 @@ class TensorStoreSource(SourceBase):
         view = self._store[sel]
         # Decoded chunk by chunk straight into ``out``: reading into a new array and copying
         # that held a second brick per task (measured: Zarr at --jobs 2 peaked 46 MiB over
-        # the plan with 20 MiB bricks).
-        direct = np.dtype(view.dtype.numpy_dtype) == out.dtype and out.flags.c_contiguous
+        # the plan with 20 MiB bricks). The dtype was decided once (``_in_place``); the
+        # buffer's layout is checked per call: a strided one cannot be reshaped in place
+        # (the reshape would be a copy, and what is decoded into it lost).
+        direct = self._in_place and out.flags.c_contiguous
         with mapped_errors(self.location):
             try:
                 if direct:
