@@ -16,16 +16,23 @@ benchmarks/bench_memory_jobs.py runs the same matrix on a 671 MB volume.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tifffile
 
 from _support import src_env
+
+# The child that reports its own peak and the inputs' writer, shared with
+# benchmarks/bench_memory_jobs.py (benchmarks/ is not a package: loaded by its path).
+_SHARED = Path(__file__).resolve().parents[1] / "benchmarks" / "memory_inputs.py"
+_spec = importlib.util.spec_from_file_location("memory_inputs", _SHARED)
+assert _spec is not None and _spec.loader is not None
+shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared)
 
 MiB = 1 << 20
 SHAPE = (64, 768, 1024)  # z, y, x: 96 MiB of uint16
@@ -35,26 +42,12 @@ BUDGET = "200M"
 # this share above it, about 10 MiB at these sizes.
 TOLERANCE = 0.05
 
-PEAK = """
-import sys
-import numpy as np
-held = np.ones(int(sys.argv[1]), np.uint8)  # what the process holds more before it plans
-sys.argv = ["ngff", *sys.argv[2:]]
-from ngffkit.cli.entry import main
-try:
-    main()
-finally:
-    with open("/proc/self/status") as status:
-        hwm = next(line for line in status if line.startswith("VmHWM:"))
-    sys.stderr.write("\\n" + hwm)
-"""
-
 
 def ngff(args: list[str], hold: int = 0) -> subprocess.CompletedProcess[str]:
     """``ngff *args`` in a child that holds ``hold`` bytes more before it plans (a heavier
     process: a newer Python, a bigger library)."""
     return subprocess.run(
-        [sys.executable, "-c", PEAK, str(hold), *args],
+        [sys.executable, "-c", shared.PEAK, str(hold), *args],
         env=src_env(),
         capture_output=True,
         text=True,
@@ -64,9 +57,9 @@ def ngff(args: list[str], hold: int = 0) -> subprocess.CompletedProcess[str]:
 def run_peak(args: list[str], hold: int = 0) -> tuple[int, str, int]:
     """(exit status, stderr, exact peak resident bytes) of ``ngff *args`` in a child."""
     done = ngff(args, hold)
-    found = re.search(r"VmHWM:\s+(\d+) kB", done.stderr)
-    assert found, done.stderr
-    return done.returncode, done.stderr, int(found[1]) * 1024
+    peak = shared.peak_bytes(done.stderr)
+    assert peak is not None, done.stderr
+    return done.returncode, done.stderr, peak
 
 
 def dry_run_estimate(args: list[str], hold: int = 0) -> int:
@@ -103,50 +96,11 @@ def within_budget(args: list[str], budget: int, hold: int = 0) -> None:
     )
 
 
-def _plane(z: int) -> np.ndarray:
-    rng = np.random.default_rng(z)
-    y, x = np.mgrid[0 : SHAPE[1], 0 : SHAPE[2]]
-    return ((y // 4 + x // 8 + 37 * z) % 4096 + rng.integers(0, 64, SHAPE[1:])).astype(np.uint16)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     """The volume as each input kind, and a uint32 label stack of its shape."""
-    import h5py
-    import tensorstore as ts
-
     folder = tmp_path_factory.mktemp("memory_jobs")
-    (folder / "tiffs").mkdir()
-    (folder / "labels").mkdir()
-    nz, ny, nx = SHAPE
-    zarr = ts.open(
-        {
-            "driver": "zarr3",
-            "kvstore": {"driver": "file", "path": str(folder / "v.zarr")},
-            "metadata": {
-                "shape": list(SHAPE),
-                "data_type": "uint16",
-                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [16, 256, 256]}},
-            },
-            "create": True,
-        }
-    ).result()
-    y, x = np.mgrid[0:ny, 0:nx]
-    with (
-        (folder / "v.raw").open("wb") as raw,
-        tifffile.TiffWriter(folder / "v.tif", bigtiff=True) as multi,
-        h5py.File(folder / "v.h5", "w") as h5,
-    ):
-        dset = h5.create_dataset("vol", SHAPE, "uint16", chunks=(16, 256, 256))
-        for z in range(nz):
-            plane = _plane(z)
-            raw.write(plane.tobytes())
-            multi.write(plane, contiguous=True)
-            tifffile.imwrite(folder / "tiffs" / f"z{z:03d}.tif", plane)
-            dset[z] = plane
-            zarr[z].write(plane).result()
-            labels = ((z // 16) * 5000 + (y // 100) * 32 + x // 100).astype(np.uint32)
-            tifffile.imwrite(folder / "labels" / f"z{z:03d}.tif", labels)
+    found = shared.write_inputs(folder, SHAPE)
     from ngffkit.spec import pyramid_spec
     from ngffkit.writer import create_image, finish_image
 
@@ -154,14 +108,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     spec = pyramid_spec(SHAPE, "uint16", voxel_size=1.0, unit="micrometer", levels=4)
     create_image(folder / "img.ome.zarr", spec)
     finish_image(folder / "img.ome.zarr", spec)
-    return {
-        "raw": [str(folder / "v.raw"), "--raw-shape", f"{nx},{ny},{nz}", "--raw-dtype", "uint16"],
-        "tiff": [str(folder / "v.tif")],
-        "tiff-folder": [str(folder / "tiffs")],
-        "zarr": [str(folder / "v.zarr")],
-        "hdf5": [f"{folder / 'v.h5'}:/vol"],
-        "labels": [str(folder / "img.ome.zarr"), str(folder / "labels")],
-    }
+    return {**found, "labels": [str(folder / "img.ome.zarr"), *found["labels"]]}
 
 
 @pytest.mark.slow
