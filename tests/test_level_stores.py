@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import ngffkit
+from ngffkit import tasks
 from ngffkit.errors import StorageError
 from ngffkit.samples import scroll_volume
 from ngffkit.tasks import Job, forget_handles, level_store, open_levels_ahead
@@ -45,6 +46,10 @@ def store_of(job: Job, path: str) -> Any:
 def test_the_bricks_take_the_level_arrays_opened_ahead(image: tuple[Path, Job, Any]) -> None:
     out, job, volume = image
     open_levels_ahead(job)
+    started = list(tasks._opening.values())
+    assert len(started) == 2  # both levels
+    for _, opening in started:
+        opening.result()  # done, so that what follows does not race the opens
     # Once opened, the arrays no longer need their metadata: a brick that opened its
     # array itself would now find it missing.
     for level in ("0", "1"):
