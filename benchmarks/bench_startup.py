@@ -59,7 +59,12 @@ def stamp(name):
     stamps.setdefault(name, (time.monotonic(), time.process_time()))
 import ngffkit.cli.app as app
 stamp("cli imported")
-import ngffkit.source_plan as conv, ngffkit.execution as ex, ngffkit.plan as plan_module
+# What main() does before a command imports the library (OpenBLAS's threads, pydantic's
+# plugins), and the library imported as the convert command imports it.
+app.prepare_process()
+from ngffkit.cli._common import long_lived
+with long_lived():
+    import ngffkit.source_plan as conv, ngffkit.execution as ex, ngffkit.plan as plan_module
 stamp("library imported")
 if sys.argv[2] == "compiled":
     plan_module.COMPILED_KERNELS_FROM = 0
@@ -88,7 +93,8 @@ sys.stderr.write("STAMPS " + json.dumps(stamps) + "\n")
 """
 
 # The driver imports the library before main() so that the import is one row of its own; in a
-# real run the convert command imports it. Rows are the gaps between consecutive stamps.
+# real run the convert command imports it, after main() has prepared the process (as the
+# driver does first). Rows are the gaps between consecutive stamps.
 PHASES = (
     ("interpreter start", "spawn", "driver"),
     ("CLI import (typer, ngffkit.cli)", "driver", "cli imported"),

@@ -169,3 +169,23 @@ def test_the_kernels_cost_more_before_numba_has_cached_them(tmp_path: Path) -> N
     cached, _ = run()  # the next process loads what the first compiled
     assert cold > cached >= NOMINAL_BASE.kernels
     assert loaded < cold  # numba itself is already in the process
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="psutil is the reading there")
+def test_resident_reads_what_psutil_reports_without_importing_it() -> None:
+    # /proc/self/statm's resident pages, as psutil reads them on Linux; the measurement
+    # must not import psutil (its import was 5 ms of every run's start-up)
+    code = (
+        "import sys\n"
+        "from ngffkit.process_memory import resident\n"
+        "mine = resident()\n"
+        "imported = 'psutil' in sys.modules\n"
+        "import psutil\n"
+        "print(imported, mine, resident(), psutil.Process().memory_info().rss)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=src_env(), capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "False"
+    _, after, theirs = (int(v) for v in out[1:])
+    assert abs(after - theirs) <= MiB  # the same count, a page or two apart in time

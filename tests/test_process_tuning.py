@@ -1,4 +1,5 @@
-"""Process-wide tuning the command line does (cli.app): glibc malloc and OpenBLAS threads.
+"""Process-wide tuning the command line does (cli.app): glibc malloc, OpenBLAS threads and
+pydantic's plugin search.
 
 malloc: c-blosc compresses each chunk with a fresh zstd context whose 3 MiB workspace is allocated
 and cleared every time; above the mmap threshold that workspace is mapped and unmapped per
@@ -113,3 +114,34 @@ def test_the_cli_starts_no_blas_threads() -> None:
     # matrices, so it runs with none.
     assert threads_after_numpy("plain") > 1
     assert threads_after_numpy("cli") == 1
+
+
+PLUGINS = """
+import json, sys
+if sys.argv[1] == "cli":
+    from ngffkit.cli.app import main
+    sys.argv = ["ngff", "--version"]
+    try:
+        main()
+    except SystemExit:
+        pass
+from ngffkit.metadata import models  # builds ngffkit's pydantic models
+from pydantic.plugin import _loader
+print(json.dumps(_loader._plugins is not None))
+"""
+
+
+@pytest.mark.parametrize(("setting", "searched"), [("plain", True), ("cli", False)])
+def test_the_cli_skips_pydantic_plugin_search(setting: str, searched: bool) -> None:
+    # pydantic reads every installed distribution's entry points for plugins when it builds
+    # its first model (5 ms of a conversion's start-up); the command builds none but ours.
+    env = {k: v for k, v in src_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", PLUGINS, setting],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.splitlines()[-1] == ("true" if searched else "false")

@@ -42,7 +42,7 @@ from ngffkit._dask import (
 from ngffkit.bricks import Stage
 from ngffkit.errors import InputError, NgffWarning, TaskError
 from ngffkit.plan import ConversionPlan
-from ngffkit.tasks import Job, Journal, boot_id, forget_handles, run_brick
+from ngffkit.tasks import Job, Journal, boot_id, forget_handles, open_levels_ahead, run_brick
 
 ExecutorKind = Literal["local", "sequential", "dask"]
 
@@ -246,6 +246,10 @@ def _run_stages(job: Job, executor: Executor, journal: Journal, progress: Progre
         if progress:
             progress(finished, total)
         futures = {executor.submit(run_brick, job, k, i): i for i in todo}
+        if k == 0 and isinstance(executor, ThreadPoolExecutor):
+            # Its bricks run on this process's threads and read their input first: their
+            # level arrays open meanwhile (see tasks.open_levels_ahead).
+            open_levels_ahead(job)
         pending: set[Future[Any]] = set(futures)
         while pending:
             # Bounded waits: a lost scheduler must end the run even if a task never settles.

@@ -63,10 +63,18 @@ def count_whole_process() -> None:
 
 
 def resident() -> int:
-    """This process's resident memory now, in bytes."""
-    import psutil
+    """This process's resident memory now, in bytes.
 
-    return int(psutil.Process().memory_info().rss)
+    On Linux the second field of ``/proc/self/statm`` (pages), which is what psutil reads
+    there: importing psutil cost every ``ngff`` run 5 ms of start-up before its first brick.
+    psutil elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
 
 
 def resident_base(adds: int, floor: int) -> int:

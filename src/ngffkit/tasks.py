@@ -24,7 +24,7 @@ import tensorstore as ts
 from ngffkit.arrays import open_array, read_array_info, tensorstore_spec
 from ngffkit.bricks import Stage
 from ngffkit.casting import cast
-from ngffkit.errors import StorageError
+from ngffkit.errors import NgffkitError, StorageError
 from ngffkit.kernels import downsample, load_compiled
 from ngffkit.markers import JOURNAL
 from ngffkit.parallelism import Budget
@@ -145,7 +145,11 @@ class Journal:
 _handles_lock = threading.Lock()
 # Keyed with the storage options too: one URL may name two stores (two S3 endpoints).
 _sources: dict[tuple[SourceSpec, StorageOptions], Any] = {}
-_stores: dict[tuple[str, str, bool, bool, str, StorageOptions], ts.TensorStore] = {}
+# (output, level path, write_empty, synced, thread limits as JSON, storage options)
+_StoreKey = tuple[str, str, bool, bool, str, StorageOptions]
+_stores: dict[_StoreKey, ts.TensorStore] = {}
+# Level arrays open_levels_ahead started opening, taken by level_store.
+_opening: dict[_StoreKey, tuple[Location, ts.Future[ts.TensorStore]]] = {}
 _readers: dict[tuple[str, StorageOptions], ts.TensorStore] = {}
 
 
@@ -168,36 +172,76 @@ def level_store(
     """The level array at ``output/path``, opened for writing (cached per process).
     ``synced=False`` leaves a local store's chunk files in the page cache (no ``fsync``);
     ``threads`` holds tensorstore's encoding and file I/O threads to a plan's budget."""
-    limits = threads.context_spec() if threads is not None else None
-    key = (output, path, write_empty, synced, json.dumps(limits), default_options())
+    key = _store_key(output, path, write_empty, synced, threads)
     with _handles_lock:
         store = _stores.get(key)
         if store is not None:
             return store
-        loc = resolve(output).child(path) if path else resolve(output)
-        info = read_array_info(loc)
-        if info is None:
-            raise StorageError(
-                f"the level array {loc.display()} is missing; rerun with "
-                "[[overwrite=True]] to start again"
-            )
-        spec = tensorstore_spec(loc, info)
-        # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.
-        spec["store_data_equal_to_fill_value"] = write_empty
-        if spec["kvstore"].get("driver") == "file":
-            # Two fsyncs per chunk file (the file, then its folder) cost 7 % of a small
-            # conversion's time; see Job.synced_writes for when they are worth it.
-            spec["kvstore"]["file_io_sync"] = synced
+        started = _opening.pop(key, None)
+        loc, opening = started if started is not None else _open_level(key)
         with mapped_errors(loc):
-            store = ts.open(
-                spec,
-                read=True,
-                write=True,
-                open=True,
-                context=shared_context() if limits is None else threads_context(limits),
-            ).result()
+            store = opening.result()
         _stores[key] = store
         return store
+
+
+def open_levels_ahead(job: Job) -> None:
+    """Start opening every level array of ``job`` for writing, as the bricks will ask
+    :func:`level_store` for them, without waiting.
+
+    A process's first open starts tensorstore's thread pools (measured 6-9 ms); the first
+    brick paid it after reading its input, holding the other bricks' opens behind the
+    handles' lock. Called as the bricks start, tensorstore does it on its own threads while
+    they read their input. For bricks that run in this process; an array that cannot be
+    opened here is left for its brick to open again and report."""
+    plan = job.plan
+    with using(job.storage):
+        for path in _level_paths(plan):
+            key = _store_key(job.output, path, plan.write_empty_chunks, job.syncs, plan.threads)
+            with _handles_lock:  # one level at a time: a brick may want the lock meanwhile
+                if key in _stores or key in _opening:
+                    continue
+                try:
+                    _opening[key] = _open_level(key)
+                except NgffkitError:
+                    continue
+
+
+def _store_key(
+    output: str, path: str, write_empty: bool, synced: bool, threads: Budget | None
+) -> _StoreKey:
+    limits = threads.context_spec() if threads is not None else None
+    return (output, path, write_empty, synced, json.dumps(limits), default_options())
+
+
+def _open_level(key: _StoreKey) -> tuple[Location, ts.Future[ts.TensorStore]]:
+    """Start opening the level array of ``key`` (:func:`_store_key`): where it is, and the
+    open under way."""
+    output, path, write_empty, synced, limits, _ = key
+    loc = resolve(output).child(path) if path else resolve(output)
+    info = read_array_info(loc)
+    if info is None:
+        raise StorageError(
+            f"the level array {loc.display()} is missing; rerun with "
+            "[[overwrite=True]] to start again"
+        )
+    spec = tensorstore_spec(loc, info)
+    # Skipping chunks equal to the fill value is tensorstore's default; keep them if asked.
+    spec["store_data_equal_to_fill_value"] = write_empty
+    if spec["kvstore"].get("driver") == "file":
+        # Two fsyncs per chunk file (the file, then its folder) cost 7 % of a small
+        # conversion's time; see Job.synced_writes for when they are worth it.
+        spec["kvstore"]["file_io_sync"] = synced
+    threads = json.loads(limits)
+    with mapped_errors(loc):
+        opening = ts.open(
+            spec,
+            read=True,
+            write=True,
+            open=True,
+            context=shared_context() if threads is None else threads_context(threads),
+        )
+    return loc, opening
 
 
 def array_reader(url: str) -> ts.TensorStore:
@@ -264,6 +308,7 @@ def forget_handles(close: bool = True) -> None:
             source.close()
         _sources.clear()
         _stores.clear()
+        _opening.clear()
         _readers.clear()
     _input_buffers.clear()
 
@@ -406,6 +451,7 @@ __all__ = [
     "cast",
     "forget_handles",
     "level_store",
+    "open_levels_ahead",
     "read_base",
     "run_brick",
 ]

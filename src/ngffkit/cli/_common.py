@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import re
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +104,24 @@ def is_plain(text: str) -> bool:
 
 err_console = LazyConsole(stderr=True)
 out_console = LazyConsole(stderr=False)
+
+
+@contextlib.contextmanager
+def long_lived() -> Iterator[None]:
+    """No garbage collection in the block, and what it created frozen afterwards: for the
+    imports of the command line and of the library a command runs, whose hundreds of
+    thousands of objects (modules, classes, pydantic schemas) live as long as the process.
+    Collecting while importing walks them over and over for nothing (measured: ~30 ms of a
+    conversion's start-up in the command line's imports, 5 ms in the library's); frozen,
+    no later full collection walks them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -272,6 +293,7 @@ __all__ = [
     "current_args",
     "err_console",
     "fail",
+    "long_lived",
     "option_name",
     "out_console",
     "run_app",

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ngffkit.cli._common import run_app
+from ngffkit.cli._common import long_lived, run_app
 
 # Order is the order in `ngff --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -153,6 +153,20 @@ def tune_malloc() -> None:
     mallopt(M_ARENA_MAX, 2)
 
 
+def prepare_process() -> None:
+    """Process-wide settings of the ``ngff`` command, made before it imports the library
+    (a command line's to make, not a library's; a user's own environment settings win)."""
+    tune_malloc()
+    # numpy's OpenBLAS starts a thread per core when it loads, and they spin for a while
+    # before sleeping (measured: 0.1 CPU-s of a 256 MiB conversion's 3.2); nothing here
+    # multiplies matrices. Set before numpy is imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # pydantic looks for plugins in the entry points of every installed distribution when
+    # it builds its first model (measured: 5 ms of every conversion's start-up with 240
+    # installed). Plugins observe a program's own models; this process builds ngffkit's only.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -160,26 +174,16 @@ def main() -> None:
     converter, ``ngff convert`` not the web server): start-up time is part of every run.
     ``ngff --help`` and unknown commands load them all.
     """
-    tune_malloc()
-    # numpy's OpenBLAS starts a thread per core when it loads, and they spin for a while
-    # before sleeping (measured: 0.1 CPU-s of a 256 MiB conversion's 3.2); nothing here
-    # multiplies matrices. Set before numpy is imported; a user's own setting wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Start-up allocates a few hundred thousand objects that live as long as the process
-    # (modules, classes, pydantic schemas). Collecting while importing walks them over and
-    # over for nothing (measured: ~30 ms of a conversion's 0.4 s start-up); freezing them
-    # afterwards also keeps every later full collection from walking them again.
-    gc.disable()
+    prepare_process()
     args = sys.argv[1:]
-    if _requested(args):  # a command runs: its plans count this whole process (it is the run's)
-        from ngffkit.process_memory import count_whole_process
+    with long_lived():
+        if _requested(args):  # a command runs: its plans count this whole process (it is the run's)
+            from ngffkit.process_memory import count_whole_process
 
-        count_whole_process()
-    register_commands(_requested(args))
-    if not app.registered_commands and not app.registered_groups:
-        register_commands()
-    gc.freeze()
-    gc.enable()
+            count_whole_process()
+        register_commands(_requested(args))
+        if not app.registered_commands and not app.registered_groups:
+            register_commands()
     code = run_app(app, args)
     # Everything is written and closed; spare the interpreter's final garbage collection a
     # walk over every object the run created (measured up to 0.3 s of a short conversion).

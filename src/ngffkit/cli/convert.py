@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ngffkit.cli._common import out_console
+from ngffkit.cli._common import long_lived, out_console
 from ngffkit.cli._work import (
     DryRun,
     ExecutorOpt,
@@ -250,8 +250,9 @@ def convert(
             param_hint="--layer" if layer is not None else "--recompute",
         )
     # Imported here, not above: `ngff --help` and the other commands load this module too.
-    from ngffkit._convert import plan_convert, write
-    from ngffkit.image import open_image
+    with long_lived():
+        from ngffkit._convert import plan_convert, write
+        from ngffkit.image import open_image
 
     if label_inputs:
         from ngffkit.errors import OptionError
