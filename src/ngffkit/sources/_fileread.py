@@ -10,9 +10,13 @@ are the kernel's, not ours.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,9 +45,19 @@ def read_box(
     dtype: np.dtype[Any],
     box: Sequence[slice],
     out: np.ndarray[Any, Any],
+    fd: int | None = None,
 ) -> None:
     """Fill ``out`` (``box``'s shape, any strides and byte order) with ``box`` of the
-    ``shape`` array of ``dtype`` (file byte order) stored in C order at ``offset``."""
+    ``shape`` array of ``dtype`` (file byte order) stored in C order at ``offset``: from
+    ``fd`` where given (an open descriptor of ``path``, left open), else ``path`` opened for
+    this call."""
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            read_box(path, offset, shape, dtype, box, out, fd)
+        finally:
+            os.close(fd)
+        return
     shape = tuple(int(n) for n in shape)
     if len(shape) < 2:  # a vector reads as one row
         shape, box, out = (1, *shape), (slice(0, 1), *box), out.reshape(1, -1)
@@ -54,34 +68,30 @@ def read_box(
     full = cols.start == 0 and cols.stop == n2
     direct = full and out.dtype == dtype
     per_read = max(1, STRIP_BYTES // row_bytes)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for index in np.ndindex(*(s.stop - s.start for s in lead_box)):
-            at = tuple(i + s.start for i, s in zip(index, lead_box, strict=True))
-            plane = out[index]  # (rows, cols) of out
-            first = int(np.ravel_multi_index(at, lead)) * n1 if lead else 0
-            for y in range(rows.start, rows.stop, per_read):
-                stop = min(y + per_read, rows.stop)
-                target = plane[y - rows.start : stop - rows.start]
-                start = offset + (first + y) * row_bytes
-                if direct and target.flags.c_contiguous:
-                    _pread_exact(fd, path, _bytes(target).cast("B"), start)
-                elif row_bytes > STRIP_BYTES:  # one row alone is large: read its part
-                    for k in range(stop - y):
-                        part = np.empty(cols.stop - cols.start, dtype)
-                        _pread_exact(
-                            fd,
-                            path,
-                            _bytes(part).cast("B"),
-                            start + k * row_bytes + cols.start * item,
-                        )
-                        target[k] = part
-                else:
-                    buf = _strip((stop - y) * row_bytes).view(dtype).reshape(stop - y, n2)
-                    _pread_exact(fd, path, _bytes(buf).cast("B"), start)
-                    target[...] = buf[:, cols]
-    finally:
-        os.close(fd)
+    for index in np.ndindex(*(s.stop - s.start for s in lead_box)):
+        at = tuple(i + s.start for i, s in zip(index, lead_box, strict=True))
+        plane = out[index]  # (rows, cols) of out
+        first = int(np.ravel_multi_index(at, lead)) * n1 if lead else 0
+        for y in range(rows.start, rows.stop, per_read):
+            stop = min(y + per_read, rows.stop)
+            target = plane[y - rows.start : stop - rows.start]
+            start = offset + (first + y) * row_bytes
+            if direct and target.flags.c_contiguous:
+                _pread_exact(fd, path, _bytes(target).cast("B"), start)
+            elif row_bytes > STRIP_BYTES:  # one row alone is large: read its part
+                for k in range(stop - y):
+                    part = np.empty(cols.stop - cols.start, dtype)
+                    _pread_exact(
+                        fd,
+                        path,
+                        _bytes(part).cast("B"),
+                        start + k * row_bytes + cols.start * item,
+                    )
+                    target[k] = part
+            else:
+                buf = _strip((stop - y) * row_bytes).view(dtype).reshape(stop - y, n2)
+                _pread_exact(fd, path, _bytes(buf).cast("B"), start)
+                target[...] = buf[:, cols]
 
 
 def _bytes(array: np.ndarray[Any, Any]) -> memoryview:
@@ -100,4 +110,104 @@ def _pread_exact(fd: int, path: str | os.PathLike[str], view: memoryview, offset
         done += got
 
 
-__all__ = ["STRIP_BYTES", "read_box"]
+@dataclass
+class _Open:
+    fd: int
+    size: int
+    users: int = 0
+    dropped: bool = False  # closed once its last user is done
+
+
+class OpenFiles:
+    """Read-only descriptors of the files one source reads, kept open between its reads.
+
+    A brick reads a part of every slice of its z range, and the next brick the same slices
+    again: opening a file per read cost 2,300 ``openat`` for a 256-slice folder in 8 bricks,
+    at 0.1 ms each on the machines we measure on (0.2 CPU-s of a 1.6 s conversion), where 256
+    suffice. At most ``most`` idle descriptors are kept, the least recently used closed
+    first; one in use by a thread is never closed under it. Descriptors are positionless
+    (``pread``, ``mmap``), so threads share them. A file replaced while it is open is read as
+    it was when opened; one truncated fails the read as before (``_pread_exact``).
+    """
+
+    def __init__(self, most: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, _Open] = OrderedDict()
+        self._most = _descriptor_room() if most is None else most
+        # Closed with the source if nobody calls close() (a library user's own source).
+        self._finalizer = weakref.finalize(self, _close_idle, self._open)
+
+    @contextlib.contextmanager
+    def open(self, path: str | os.PathLike[str]) -> Iterator[tuple[int, int]]:
+        """``(descriptor, size in bytes)`` of ``path``, open at least until the block ends."""
+        key = os.fspath(path)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is not None:
+                entry.users += 1
+                self._open.move_to_end(key)
+        if entry is None:
+            fd = os.open(key, os.O_RDONLY)  # outside the lock: the slow part
+            try:
+                size = os.fstat(fd).st_size
+            except BaseException:
+                os.close(fd)
+                raise
+            with self._lock:
+                entry = self._open.get(key)
+                if entry is None:
+                    entry = self._open[key] = _Open(fd, size)
+                    fd = -1
+                entry.users += 1
+                self._trim()
+            if fd >= 0:  # another thread opened it meanwhile
+                os.close(fd)
+        try:
+            yield entry.fd, entry.size
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.dropped and entry.users == 0:
+                    os.close(entry.fd)
+
+    def close(self) -> None:
+        """Close every descriptor (one in use: once its user is done)."""
+        with self._lock:
+            for entry in self._open.values():
+                if entry.users:
+                    entry.dropped = True
+                else:
+                    os.close(entry.fd)
+            self._open.clear()
+
+    def _trim(self) -> None:
+        while len(self._open) > self._most:
+            # The least recently used idle one (one in use: trimmed at a later open).
+            idle = next((k for k, e in self._open.items() if e.users == 0), None)
+            if idle is None:
+                return
+            os.close(self._open.pop(idle).fd)
+
+
+def _close_idle(entries: OrderedDict[str, _Open]) -> None:
+    for entry in entries.values():
+        os.close(entry.fd)
+    entries.clear()
+
+
+def _descriptor_room() -> int:
+    """How many idle descriptors one source may keep: an eighth of this process's limit
+    (tensorstore's chunk files, other sources and the user's own files need the rest), at
+    most 4,096."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no such limit here (Windows)
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(8, min(4096, soft // 8))
+
+
+__all__ = ["STRIP_BYTES", "OpenFiles", "read_box"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ngffkit.errors import InputError
-from ngffkit.sources._fileread import read_box
+from ngffkit.sources._fileread import OpenFiles, read_box
 from ngffkit.sources._tiffhead import PlainPage, plain_page
 from ngffkit.sources._tiffio import TIFF_ERRORS, PageInfo, page_info, read_page_window
 from ngffkit.sources.base import Box, SourceKind
@@ -134,6 +134,15 @@ class TiffFolderSource(SliceFolderSource):
     families = frozenset({"tiff"})
     read_errors = TIFF_ERRORS
 
+    def __init__(self, path: str | os.PathLike[str], *, allow_gaps: bool = False) -> None:
+        # Made first: probing the slices in the base class's __init__ reads some of them.
+        self._files = OpenFiles()
+        super().__init__(path, allow_gaps=allow_gaps)
+
+    def close(self) -> None:
+        """Close the slices kept open between reads."""
+        self._files.close()
+
     def _probe(self, path: Path, key: _Key | None = None) -> SliceInfo:
         key = key or _file_key(path)
         plain = plain_page(path)
@@ -172,7 +181,7 @@ class TiffFolderSource(SliceFolderSource):
             if plain is None or plain.shape != self._slice_shape[-2:] or plain.dtype != self.dtype:
                 slow.append(i)
                 continue
-            self._guarded(z, path, self._map_window, plain, ys, xs, out[i])
+            self._guarded(z, path, self._map_window, plain, ys, xs, out[i], self._files)
         for i in slow:
             z = zs.start + i
             path = self.slots[z]
@@ -181,7 +190,12 @@ class TiffFolderSource(SliceFolderSource):
 
     @staticmethod
     def _map_window(
-        path: Path, plain: PlainPage, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
+        path: Path,
+        plain: PlainPage,
+        ys: slice,
+        xs: slice,
+        dest: np.ndarray[Any, Any],
+        files: OpenFiles,
     ) -> None:
         """Copy rows ``ys``, columns ``xs`` into ``dest`` through read-only maps of the rows.
 
@@ -194,17 +208,16 @@ class TiffFolderSource(SliceFolderSource):
         nx = plain.shape[1]
         row = nx * plain.dtype.itemsize
         if 2 * (xs.stop - xs.start) >= nx:
-            _read_rows(path, plain, ys, xs, dest)
+            _read_rows(path, plain, ys, xs, dest, files)
             return
         # Populating a page costs a fraction of faulting it in, so it pays off until the
         # window is a small part of each row (measured: still 2x faster at 1/4); a narrow
         # window of wide rows faults in only the pages it reads.
         flags = _MAP_FLAGS if 8 * (xs.stop - xs.start) >= nx else mmap.MAP_SHARED
         step = max(1, _MAP_BYTES // row)
-        fd = os.open(path, os.O_RDONLY)
-        try:
+        with files.open(path) as (fd, size):
             end = plain.offset + ys.stop * row
-            if os.fstat(fd).st_size < end:
+            if size < end:
                 raise ValueError(f"file is truncated: it ends before byte {end}")
             for y0 in range(ys.start, ys.stop, step):
                 y1 = min(y0 + step, ys.stop)
@@ -225,8 +238,6 @@ class TiffFolderSource(SliceFolderSource):
                     del rows  # the map cannot close while a view of it exists
                 finally:
                     mapped.close()
-        finally:
-            os.close(fd)
 
     def _read_window(self, path: Path, z: int, ys: slice, xs: slice) -> np.ndarray[Any, Any]:
         import tifffile
@@ -239,7 +250,12 @@ class TiffFolderSource(SliceFolderSource):
 
 
 def _read_rows(
-    path: Path, plain: PlainPage, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
+    path: Path,
+    plain: PlainPage,
+    ys: slice,
+    xs: slice,
+    dest: np.ndarray[Any, Any],
+    files: OpenFiles,
 ) -> None:
     """Copy rows ``ys``, columns ``xs`` (at least half of each row) into ``dest`` by
     ``pread`` (:func:`~ngffkit.sources._fileread.read_box`): straight into ``dest`` for whole
@@ -248,6 +264,7 @@ def _read_rows(
     brick task held on the 256 MiB benchmark (issue 17). Reading up to twice the window costs
     less than the mmap saves at that width."""
     end = plain.offset + ys.stop * plain.shape[1] * plain.dtype.itemsize
-    if os.path.getsize(path) < end:  # a ValueError: the caller names the slice and the way out
-        raise ValueError(f"file is truncated: it ends before byte {end}")
-    read_box(path, plain.offset, plain.shape, plain.dtype, (ys, xs), dest)
+    with files.open(path) as (fd, size):
+        if size < end:  # a ValueError: the caller names the slice and the way out
+            raise ValueError(f"file is truncated: it ends before byte {end}")
+        read_box(path, plain.offset, plain.shape, plain.dtype, (ys, xs), dest, fd)
