@@ -37,6 +37,7 @@ _Key = tuple[str, int, int, int]
 _LAYOUTS: dict[_Key, PlainPage | None] = {}
 _LAYOUTS_LOCK = threading.Lock()
 _MAX_LAYOUTS = 1 << 18
+_FILES_LOCK = threading.Lock()
 
 
 def _remember(key: _Key, layout: PlainPage | None) -> None:
@@ -134,10 +135,15 @@ class TiffFolderSource(SliceFolderSource):
     families = frozenset({"tiff"})
     read_errors = TIFF_ERRORS
 
-    def __init__(self, path: str | os.PathLike[str], *, allow_gaps: bool = False) -> None:
-        # Made first: probing the slices in the base class's __init__ reads some of them.
-        self._files = OpenFiles()
-        super().__init__(path, allow_gaps=allow_gaps)
+    @property
+    def _files(self) -> OpenFiles:
+        """The slices kept open between reads (made on first use: subclasses such as a
+        pattern's listed slices do not run this class's ``__init__``)."""
+        files: OpenFiles | None = self.__dict__.get("_open_files")
+        if files is None:
+            with _FILES_LOCK:  # two bricks' first reads: one cache
+                files = self.__dict__.setdefault("_open_files", OpenFiles())
+        return files
 
     def close(self) -> None:
         """Close the slices kept open between reads."""
