@@ -153,4 +153,10 @@ def _create_plain_array(
     create_array(out, spec.array_layout(spec.levels[0]))
 
 
-__all__ = ["first_level_only", "plan_fingerprint", "write_plan"]
+def is_complete(out: Location) -> bool:
+    """Whether ``out`` holds a finished image: its group metadata, and no partial marker
+    (what :func:`write_plan` writes last and removes last)."""
+    return out.read(PARTIAL_MARKER) is None and read_group_attrs(out) is not None
+
+
+__all__ = ["first_level_only", "is_complete", "plan_fingerprint", "write_plan"]

@@ -30,8 +30,9 @@ from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress
 from ngffkit.image import Image, open_image
 from ngffkit.labels import add_labels
+from ngffkit.markers import PARTIAL_MARKER
 from ngffkit.plan import ConversionPlan
-from ngffkit.plan_writer import write_plan
+from ngffkit.plan_writer import is_complete, write_plan
 from ngffkit.source_plan import convert_options, plan_source
 from ngffkit.sources import SourceSpec, open_source
 from ngffkit.storage import Location, resolve
@@ -55,6 +56,7 @@ def convert_webknossos(
     executor: Executor | str | Any = "local",
     scheduler: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Callable[[str], Progress | None] | None = None,
     notice: Notice | None = None,
 ) -> list[Image]:
@@ -73,13 +75,19 @@ def convert_webknossos(
         version, chunks, shards, compression: as for :func:`ngffkit.convert`.
         max_memory, jobs, executor, scheduler: as for :func:`ngffkit.convert`.
         overwrite: replace ``output`` (only what is clearly ours to replace).
+        resume: finish an interrupted conversion with the same options: images and label
+            images already complete are kept, the interrupted one is finished from its
+            journal, the rest are written.
         progress: called with a step's name, returns that step's progress callback.
         notice: called with a line of text for what the user should know.
 
     Raises:
         InputError: the dataset is malformed, or a layer is in a format not read here.
-        OptionError: ``layer`` names no layer of the dataset.
+        OptionError: ``layer`` names no layer of the dataset, or both ``resume`` and
+            ``overwrite`` are given.
     """
+    if resume and overwrite:
+        raise OptionError("resume", "choose one of [[resume=True]] and [[overwrite=True]]")
     ds = read_dataset(resolve(dataset))
     if layer is not None:
         chosen = [x for x in ds.layers if x.name == layer]
@@ -103,7 +111,7 @@ def convert_webknossos(
     out = resolve(output)
     run = _Run(
         version, chunks, shards, compression, max_memory, jobs, executor, scheduler,
-        overwrite, recompute, progress, notice,
+        overwrite, recompute, progress, notice, resume,
     )  # fmt: skip
     written = []
     for color in images:
@@ -138,6 +146,7 @@ class _Run:
     recompute: bool = False
     progress: Callable[[str], Progress | None] | None = None
     notice: Notice | None = None
+    resume: bool = False
 
 
 def _check_readable(ds: WkDataset, layer: WkLayer) -> None:
@@ -189,6 +198,8 @@ def _region(axes: Sequence[str], layer: WkLayer) -> tuple[tuple[int | None, int 
 
 
 def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> Image:
+    if run.resume and is_complete(out):
+        return open_image(out)  # finished before the run stopped
     ladder = mag_ladder(layer)
     keep = ladder is not None and not run.recompute and on_grid(layer) and len(layer.mags) > 1
     if not keep and not run.recompute and len(layer.mags) > 1 and run.notice is not None:
@@ -202,7 +213,7 @@ def _convert_layer(ds: WkDataset, layer: WkLayer, out: Location, run: _Run) -> I
         plan,
         spec,
         overwrite=run.overwrite,
-        resume=False,
+        resume=run.resume,
         executor=run.executor,
         scheduler=run.scheduler,
         progress=run.progress(layer.name) if run.progress else None,
@@ -252,7 +263,11 @@ def _layer_plan(ds: WkDataset, layer: WkLayer, run: _Run) -> tuple[ConversionPla
 
 def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
     """``seg`` as ``labels/<name>`` of ``image`` (its levels follow the image's); its
-    coarser mags copied in when they are the image's levels."""
+    coarser mags copied in when they are the image's levels. On ``resume``, one already
+    listed is kept and an interrupted one finished (as ``convert --labels``)."""
+    if run.resume and seg.name in image.labels:
+        return
+    partial = image.location.child("labels", seg.name).read(PARTIAL_MARKER) is not None
     args = _source_args(seg, seg.mags[0])
     source = open_source(**args)
     try:
@@ -273,6 +288,7 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         executor=run.executor,
         scheduler=run.scheduler,
         overwrite=run.overwrite,
+        resume=run.resume and partial,
         progress=run.progress(f"labels {seg.name}") if run.progress else None,
         notice=run.notice,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from ngffkit.cli._work import notice_printer, peak_rss, say
+from ngffkit.cli._work import notice_printer, partial_on_interrupt, peak_rss, say
 
 
 def is_webknossos_dataset(path: str) -> bool:
@@ -47,13 +47,14 @@ def convert_dataset(
 
     notice = notice_printer(quiet)
     started = time.perf_counter()
-    images = convert_webknossos(
-        dataset,
-        output,
-        progress=lambda step: notice(f"writing {step}") or None,
-        notice=notice,
-        **options,
-    )
+    with partial_on_interrupt(output):  # says how to --resume
+        images = convert_webknossos(
+            dataset,
+            output,
+            progress=lambda step: notice(f"writing {step}") or None,
+            notice=notice,
+            **options,
+        )
     seconds = time.perf_counter() - started
     for image in images:
         labels = f", labels: {', '.join(image.labels)}" if image.labels else ""

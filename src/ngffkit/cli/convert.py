@@ -233,8 +233,9 @@ def convert(
     if len(inputs) == 1 and is_webknossos_dataset(inputs[0]):
         refused = {"--voxel-size": voxel is not None, "--ranges": region is not None}
         refused.update({"--levels": levels_n is not None, "--labels": bool(label_inputs)})
-        refused.update({"--dry-run": dry_run, "--resume": resume, "--zarr-only": zarr_only})
+        refused.update({"--dry-run": dry_run, "--zarr-only": zarr_only})
         wk: dict[str, Any] = {"layer": layer, "recompute": recompute, "version": ome_version}
+        wk.update(resume=resume)
         wk.update(chunks=chunk_zyx, shards=shard_zyx, compression=compression, jobs=jobs)
         wk.update(max_memory=budget, executor=executor, scheduler=scheduler, overwrite=overwrite)
         convert_dataset(inputs[0], output, wk, refused=refused, quiet=quiet, webknossos=webknossos)
@@ -367,12 +368,10 @@ def parse_labels(values: list[str]) -> dict[str, str]:
 
 
 def _complete(output: str) -> bool:
-    from ngffkit.image import read_group_attrs
-    from ngffkit.markers import PARTIAL_MARKER
+    from ngffkit.plan_writer import is_complete
     from ngffkit.storage import resolve
 
-    loc = resolve(output)
-    return loc.read(PARTIAL_MARKER) is None and read_group_attrs(loc) is not None
+    return is_complete(resolve(output))
 
 
 def add_all_labels(
