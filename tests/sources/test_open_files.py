@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 import tifffile
 
+import ngffkit.sources._fileread as fileread
 from ngffkit.sources import open_source
 from ngffkit.sources._fileread import OpenFiles
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+
+
+def bound(monkeypatch: pytest.MonkeyPatch, most: int) -> None:
+    """Keep at most ``most`` idle descriptors in this process (over every source)."""
+    monkeypatch.setattr(fileread, "most_idle", lambda: most)
 
 
 def fd_targets() -> list[str]:
@@ -38,9 +44,12 @@ def files(tmp_path: Path, n: int) -> list[Path]:
     return paths
 
 
-def test_a_file_is_opened_once_and_its_size_read_then(tmp_path: Path) -> None:
+def test_a_file_is_opened_once_and_its_size_read_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (a,) = files(tmp_path, 1)
-    cache = OpenFiles(most=4)
+    bound(monkeypatch, 4)
+    cache = OpenFiles()
     with cache.open(a) as (fd, size):
         assert size == 10 and os.pread(fd, 3, 0) == b"\0\0\0"
     with cache.open(a) as (again, _):
@@ -50,9 +59,12 @@ def test_a_file_is_opened_once_and_its_size_read_then(tmp_path: Path) -> None:
     assert str(a) not in open_fds()
 
 
-def test_idle_ones_beyond_the_bound_close_least_recently_used_first(tmp_path: Path) -> None:
+def test_idle_ones_beyond_the_bound_close_least_recently_used_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b, c = files(tmp_path, 3)
-    cache = OpenFiles(most=2)
+    bound(monkeypatch, 2)
+    cache = OpenFiles()
     for p in (a, b, a, c):  # a was used after b: b is the least recently used
         with cache.open(p):
             pass
@@ -60,9 +72,12 @@ def test_idle_ones_beyond_the_bound_close_least_recently_used_first(tmp_path: Pa
     cache.close()
 
 
-def test_one_in_use_is_never_closed_under_its_user(tmp_path: Path) -> None:
+def test_one_in_use_is_never_closed_under_its_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b, c = files(tmp_path, 3)
-    cache = OpenFiles(most=1)
+    bound(monkeypatch, 1)
+    cache = OpenFiles()
     with cache.open(a) as (fd, _):
         for p in (b, c):  # over the bound while a is in use: the idle ones go
             with cache.open(p):
@@ -73,9 +88,10 @@ def test_one_in_use_is_never_closed_under_its_user(tmp_path: Path) -> None:
     assert not {str(a), str(b), str(c)} & open_fds()
 
 
-def test_threads_share_a_descriptor(tmp_path: Path) -> None:
+def test_threads_share_a_descriptor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = files(tmp_path, 8)
-    cache = OpenFiles(most=4)
+    bound(monkeypatch, 4)
+    cache = OpenFiles()
     errors: list[BaseException] = []
 
     def work(k: int) -> None:
@@ -98,9 +114,12 @@ def test_threads_share_a_descriptor(tmp_path: Path) -> None:
     assert not {str(p) for p in paths} & open_fds()
 
 
-def test_a_cache_nobody_closes_closes_when_collected(tmp_path: Path) -> None:
+def test_a_cache_nobody_closes_closes_when_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (a,) = files(tmp_path, 1)
-    cache = OpenFiles(most=4)
+    bound(monkeypatch, 4)
+    cache = OpenFiles()
     with cache.open(a):
         pass
     del cache
@@ -123,3 +142,21 @@ def test_a_tiff_folder_opens_each_slice_once_over_many_reads(tmp_path: Path) -> 
     assert sorted(t for t in fd_targets() if t in slices) == sorted(slices)  # each open once
     source.close()
     assert not slices & open_fds()
+
+
+def test_the_bound_holds_over_every_source_of_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pattern folder opens one source per (t, c): their open slices share one bound.
+    bound(monkeypatch, 3)
+    paths = files(tmp_path, 6)
+    sources = [OpenFiles() for _ in range(3)]
+    for cache, pair in zip(sources, (paths[0:2], paths[2:4], paths[4:6]), strict=True):
+        for p in pair:
+            with cache.open(p):
+                pass
+    still = {str(p) for p in paths} & open_fds()
+    assert still == {str(p) for p in paths[3:]}  # the three used last
+    for cache in sources:
+        cache.close()
+    assert not {str(p) for p in paths} & open_fds()

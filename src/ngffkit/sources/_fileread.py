@@ -11,6 +11,8 @@ are the kernel's, not ours.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import threading
 import weakref
@@ -118,87 +120,93 @@ class _Open:
     dropped: bool = False  # closed once its last user is done
 
 
+# One bound for the whole process, over every source's files: a pattern folder opens a
+# source per (t, c), and per-source bounds would add up past the descriptor limit.
+_lock = threading.Lock()
+_open: OrderedDict[tuple[int, str], _Open] = OrderedDict()  # (owner, path), oldest first
+_owners = itertools.count()
+
+
 class OpenFiles:
     """Read-only descriptors of the files one source reads, kept open between its reads.
 
     A brick reads a part of every slice of its z range, and the next brick the same slices
     again: opening a file per read cost 2,300 ``openat`` for a 256-slice folder in 8 bricks,
-    at 0.1 ms each on the machines we measure on (0.2 CPU-s of a 1.6 s conversion), where 256
-    suffice. At most ``most`` idle descriptors are kept, the least recently used closed
-    first; one in use by a thread is never closed under it. Descriptors are positionless
-    (``pread``, ``mmap``), so threads share them. A file replaced while it is open is read as
-    it was when opened; one truncated fails the read as before (``_pread_exact``).
+    at 20-110 µs each on the machines we measure on, where 256 suffice. At most
+    :func:`most_idle` idle descriptors are kept in this process, over all sources, the least
+    recently used closed first; one in use by a thread is never closed under it.
+    Descriptors are positionless (``pread``, ``mmap``), so threads share them. A file
+    replaced while it is open is read as it was when opened; one truncated fails the read as
+    before (``_pread_exact``).
     """
 
-    def __init__(self, most: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._open: OrderedDict[str, _Open] = OrderedDict()
-        self._most = _descriptor_room() if most is None else most
+    def __init__(self) -> None:
+        self._owner = next(_owners)
         # Closed with the source if nobody calls close() (a library user's own source).
-        self._finalizer = weakref.finalize(self, _close_idle, self._open)
+        self._finalizer = weakref.finalize(self, _close_owner, self._owner)
 
     @contextlib.contextmanager
     def open(self, path: str | os.PathLike[str]) -> Iterator[tuple[int, int]]:
         """``(descriptor, size in bytes)`` of ``path``, open at least until the block ends."""
-        key = os.fspath(path)
-        with self._lock:
-            entry = self._open.get(key)
+        key = (self._owner, os.fspath(path))
+        with _lock:
+            entry = _open.get(key)
             if entry is not None:
                 entry.users += 1
-                self._open.move_to_end(key)
+                _open.move_to_end(key)
         if entry is None:
-            fd = os.open(key, os.O_RDONLY)  # outside the lock: the slow part
+            fd = os.open(key[1], os.O_RDONLY)  # outside the lock: the slow part
             try:
                 size = os.fstat(fd).st_size
             except BaseException:
                 os.close(fd)
                 raise
-            with self._lock:
-                entry = self._open.get(key)
+            with _lock:
+                entry = _open.get(key)
                 if entry is None:
-                    entry = self._open[key] = _Open(fd, size)
+                    entry = _open[key] = _Open(fd, size)
                     fd = -1
                 entry.users += 1
-                self._trim()
+                _trim()
             if fd >= 0:  # another thread opened it meanwhile
                 os.close(fd)
         try:
             yield entry.fd, entry.size
         finally:
-            with self._lock:
+            with _lock:
                 entry.users -= 1
                 if entry.dropped and entry.users == 0:
                     os.close(entry.fd)
 
     def close(self) -> None:
-        """Close every descriptor (one in use: once its user is done)."""
-        with self._lock:
-            for entry in self._open.values():
-                if entry.users:
-                    entry.dropped = True
-                else:
-                    os.close(entry.fd)
-            self._open.clear()
-
-    def _trim(self) -> None:
-        while len(self._open) > self._most:
-            # The least recently used idle one (one in use: trimmed at a later open).
-            idle = next((k for k, e in self._open.items() if e.users == 0), None)
-            if idle is None:
-                return
-            os.close(self._open.pop(idle).fd)
+        """Close every descriptor of this source (one in use: once its user is done)."""
+        _close_owner(self._owner)
 
 
-def _close_idle(entries: OrderedDict[str, _Open]) -> None:
-    for entry in entries.values():
-        os.close(entry.fd)
-    entries.clear()
+def _close_owner(owner: int) -> None:
+    with _lock:
+        for key in [k for k in _open if k[0] == owner]:
+            entry = _open.pop(key)
+            if entry.users:
+                entry.dropped = True
+            else:
+                os.close(entry.fd)
 
 
-def _descriptor_room() -> int:
-    """How many idle descriptors one source may keep: an eighth of this process's limit
-    (tensorstore's chunk files, other sources and the user's own files need the rest), at
-    most 4,096."""
+def _trim() -> None:
+    """Close the least recently used idle descriptors beyond the bound (under ``_lock``)."""
+    most = most_idle()
+    while len(_open) > most:
+        idle = next((k for k, e in _open.items() if e.users == 0), None)
+        if idle is None:  # every one in use: trimmed at a later open
+            return
+        os.close(_open.pop(idle).fd)
+
+
+@functools.cache
+def most_idle() -> int:
+    """How many idle descriptors this process keeps: an eighth of its limit (tensorstore's
+    chunk files and the user's own files need the rest), at most 4,096."""
     try:
         import resource
 
@@ -210,4 +218,4 @@ def _descriptor_room() -> int:
     return max(8, min(4096, soft // 8))
 
 
-__all__ = ["STRIP_BYTES", "OpenFiles", "read_box"]
+__all__ = ["STRIP_BYTES", "OpenFiles", "most_idle", "read_box"]
