@@ -187,44 +187,45 @@ class TiffFolderSource(SliceFolderSource):
             if plain is None or plain.shape != self._slice_shape[-2:] or plain.dtype != self.dtype:
                 slow.append(i)
                 continue
-            self._guarded(z, path, self._map_window, plain, ys, xs, out[i], self._files)
+            self._guarded(z, path, self._read_plain, plain, ys, xs, out[i])
         for i in slow:
             z = zs.start + i
             path = self.slots[z]
             assert path is not None
             out[i] = self._guarded(z, path, self._read_window, z, ys, xs)
 
-    @staticmethod
-    def _map_window(
-        path: Path,
-        plain: PlainPage,
-        ys: slice,
-        xs: slice,
-        dest: np.ndarray[Any, Any],
-        files: OpenFiles,
+    def _read_plain(
+        self, path: Path, plain: PlainPage, ys: slice, xs: slice, dest: np.ndarray[Any, Any]
     ) -> None:
-        """Copy rows ``ys``, columns ``xs`` into ``dest`` through read-only maps of the rows.
+        """Copy rows ``ys``, columns ``xs`` into ``dest``: by ``pread`` where the window is at
+        least half of each row, else through read-only maps of the rows.
+
+        ``pread`` (:func:`~ngffkit.sources._fileread.read_box`) reads straight into ``dest``
+        for whole rows, else a few MiB of rows at a time; both copies release the GIL, where
+        a populated mmap holds it on Python 3.11 (``mmap.mmap`` maps under the GIL there):
+        60 % of the GIL a brick task held on the 256 MiB benchmark (issue 17). Reading up to
+        twice the window costs less than the mmap saves at that width.
 
         Mapping rows with MAP_POPULATE lets the kernel map all their page-cache pages at
         once: 3x faster than ``pread`` into a buffer for a 256-wide window of 1024-wide
-        rows and 2.5x for whole rows, and only the window is copied. The rows are mapped a
-        few MiB at a time and each map is closed at once, so a window of very wide slices
-        never holds more than that in this process's memory.
+        rows, and only the window is copied. The rows are mapped a few MiB at a time and
+        each map is closed at once, so a window of very wide slices never holds more than
+        that in this process's memory.
         """
         nx = plain.shape[1]
         row = nx * plain.dtype.itemsize
-        if 2 * (xs.stop - xs.start) >= nx:
-            _read_rows(path, plain, ys, xs, dest, files)
-            return
-        # Populating a page costs a fraction of faulting it in, so it pays off until the
-        # window is a small part of each row (measured: still 2x faster at 1/4); a narrow
-        # window of wide rows faults in only the pages it reads.
-        flags = _MAP_FLAGS if 8 * (xs.stop - xs.start) >= nx else mmap.MAP_SHARED
-        step = max(1, _MAP_BYTES // row)
-        with files.open(path) as (fd, size):
+        with self._files.open(path) as (fd, size):
             end = plain.offset + ys.stop * row
-            if size < end:
+            if size < end:  # a ValueError: the caller names the slice and the way out
                 raise ValueError(f"file is truncated: it ends before byte {end}")
+            if 2 * (xs.stop - xs.start) >= nx:
+                read_box(path, plain.offset, plain.shape, plain.dtype, (ys, xs), dest, fd)
+                return
+            # Populating a page costs a fraction of faulting it in, so it pays off until the
+            # window is a small part of each row (measured: still 2x faster at 1/4); a narrow
+            # window of wide rows faults in only the pages it reads.
+            flags = _MAP_FLAGS if 8 * (xs.stop - xs.start) >= nx else mmap.MAP_SHARED
+            step = max(1, _MAP_BYTES // row)
             for y0 in range(ys.start, ys.stop, step):
                 y1 = min(y0 + step, ys.stop)
                 start = plain.offset + y0 * row
@@ -253,24 +254,3 @@ class TiffFolderSource(SliceFolderSource):
             info = page_info(page)
             self._check_slice(z, path, info.shape, info.dtype)
             return read_page_window(page, path, ys, xs)
-
-
-def _read_rows(
-    path: Path,
-    plain: PlainPage,
-    ys: slice,
-    xs: slice,
-    dest: np.ndarray[Any, Any],
-    files: OpenFiles,
-) -> None:
-    """Copy rows ``ys``, columns ``xs`` (at least half of each row) into ``dest`` by
-    ``pread`` (:func:`~ngffkit.sources._fileread.read_box`): straight into ``dest`` for whole
-    rows, else a few MiB of rows at a time. Both copies release the GIL, where a populated
-    mmap holds it on Python 3.11 (``mmap.mmap`` maps under the GIL there): 60 % of the GIL a
-    brick task held on the 256 MiB benchmark (issue 17). Reading up to twice the window costs
-    less than the mmap saves at that width."""
-    end = plain.offset + ys.stop * plain.shape[1] * plain.dtype.itemsize
-    with files.open(path) as (fd, size):
-        if size < end:  # a ValueError: the caller names the slice and the way out
-            raise ValueError(f"file is truncated: it ends before byte {end}")
-        read_box(path, plain.offset, plain.shape, plain.dtype, (ys, xs), dest, fd)
