@@ -76,8 +76,10 @@ def test_blosc_zstd_chunks_reuse_the_workspace() -> None:
     assert ours < fixed_1mib / 2, (ours, fixed_1mib)
 
 
-THREADS = """
-import os, sys
+# A child that first runs `ngff --version` (argv[1] "cli": the process as the command
+# prepares it) or nothing ("plain"), then the probe that follows.
+AS_THE_CLI = """
+import sys
 if sys.argv[1] == "cli":
     from ngffkit.cli.app import main
     sys.argv = ["ngff", "--version"]
@@ -85,9 +87,16 @@ if sys.argv[1] == "cli":
         main()
     except SystemExit:
         pass
+"""
+
+THREADS = (
+    AS_THE_CLI
+    + """
+import os
 import numpy
 print(len(os.listdir("/proc/self/task")))
 """
+)
 
 
 def threads_after_numpy(setting: str) -> int:
@@ -116,19 +125,15 @@ def test_the_cli_starts_no_blas_threads() -> None:
     assert threads_after_numpy("cli") == 1
 
 
-PLUGINS = """
-import json, sys
-if sys.argv[1] == "cli":
-    from ngffkit.cli.app import main
-    sys.argv = ["ngff", "--version"]
-    try:
-        main()
-    except SystemExit:
-        pass
+PLUGINS = (
+    AS_THE_CLI
+    + """
+import json
 from ngffkit.metadata import models  # builds ngffkit's pydantic models
 from pydantic.plugin import _loader
 print(json.dumps(_loader._plugins is not None))
 """
+)
 
 
 @pytest.mark.parametrize(("setting", "searched"), [("plain", True), ("cli", False)])
