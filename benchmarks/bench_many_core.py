@@ -26,7 +26,9 @@ For each stack, in one run with the page cache warm (every input read once befor
 
 Each row gives wall time, throughput (input bytes / wall), CPU seconds (user + sys, whole process
 tree) per GB of input, peak memory (tree PSS) and the ratio to the floor of its settings. Times are
-medians of ``--repeat`` runs. Nothing here asserts a number: the table is the result.
+medians of ``--repeat`` runs that are not sampled (sampling ``smaps`` every 50 ms slowed a 2-core
+run by 0.1–0.2 s, and the floor is not sampled); the peak memory comes from one more run that is.
+Nothing here asserts a number: the table is the result.
 
 With ``--gil`` (needs ``py-spy`` on PATH) each ngffkit setting is run once more under
 ``py-spy record --gil``: the samples whose thread holds the GIL inside a brick task give the
@@ -225,9 +227,13 @@ def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> t
     return read_s + write_s * 8 / 7, f"read {read_s:.2f} s, write L0 {write_s:.2f} s"
 
 
-def measured(argv: list[str], env: dict[str, str], st: Stack, logs: Path, name: str) -> RunResult:
+def measured(
+    argv: list[str], env: dict[str, str], st: Stack, logs: Path, name: str, *, sample: bool
+) -> RunResult:
     warm_page_cache(st.folder)
-    result = run_measured(argv, log_path=logs / f"{name}.log", env=env, timeout_s=3600)
+    result = run_measured(
+        argv, log_path=logs / f"{name}.log", env=env, timeout_s=3600, sample_memory=sample
+    )
     if result.returncode != 0:
         tail = (logs / f"{name}.log").read_text()[-2000:]
         raise SystemExit(f"{name} failed ({result.returncode}):\n{tail}")
@@ -271,8 +277,21 @@ def gil_seconds(
     return held / rate
 
 
-def median_run(runs: list[RunResult]) -> RunResult:
-    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+def timed_runs(
+    repeat: int, argv: list[str], env: dict[str, str], st: Stack, out: Path, logs: Path, name: str
+) -> tuple[RunResult, float]:
+    """The median of ``repeat`` unsampled runs, and the peak tree PSS (MiB) of one more run.
+
+    Memory sampling slows a 2-core machine (measure.py), and the floor is not sampled: the
+    times come from runs without it.
+    """
+    runs = []
+    for i in range(repeat + 1):
+        shutil.rmtree(out, ignore_errors=True)
+        runs.append(measured(argv, env, st, logs, f"{name}-{i}", sample=i == repeat))
+    shutil.rmtree(out, ignore_errors=True)
+    sampled = runs.pop()
+    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2], sampled.peak_tree_pss_mib
 
 
 def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[Row]:
@@ -289,19 +308,14 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
         out = scratch / "out.ome.zarr"
 
         def ours(label: str, options: tuple[str, ...], jobs: int) -> None:
-            runs = []
-            for i in range(args.repeat):
-                shutil.rmtree(out, ignore_errors=True)
-                argv = [*ngff, "convert", str(st.folder), str(out), "--jobs", str(jobs)]
-                argv += [*options, "--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
-                runs.append(measured(argv, env, st, logs, f"ngffkit-{jobs}-{i}"))
-            r = median_run(runs)
+            argv = [*ngff, "convert", str(st.folder), str(out), "--jobs", str(jobs)]
+            argv += [*options, "--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
+            r, peak = timed_runs(args.repeat, argv, env, st, out, logs, f"ngffkit-{jobs}")
             threads, bricks = dry_run(ngff, env, argv[len(ngff) :])
-            shutil.rmtree(out, ignore_errors=True)
             gil = gil_seconds(argv, env, st, logs) if args.gil else None
             rows.append(
                 Row(st.name, "ngffkit", label, jobs, r.wall_s, r.user_s + r.sys_s,
-                    r.peak_tree_pss_mib, floors[label][0], gil_s=gil, bricks=bricks)
+                    peak, floors[label][0], gil_s=gil, bricks=bricks)
             )  # fmt: skip
             print(
                 f"  ngffkit --jobs {jobs} ({label}): {r.wall_s:.2f} s; threads {threads}",
@@ -312,17 +326,13 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
             ours(DEFAULT[0], DEFAULT[1], jobs)
         ours(EQUAL[0], EQUAL[1], cores)
         if peer is not None:
-            runs = []
-            for i in range(args.repeat):
-                shutil.rmtree(out, ignore_errors=True)
-                argv = [str(peer), str(BENCH / "peers" / "ngff_zarr_driver.py"), str(st.folder)]
-                argv += [str(out), "--variant", "v04", "--levels", str(LEVELS)]
-                argv += ["--chunk", str(CHUNK), "--clevel", str(ZSTD), "--jobs", str(cores)]
-                runs.append(measured(argv, dict(os.environ), st, logs, f"ngff-zarr-{i}"))
-            r = median_run(runs)
+            argv = [str(peer), str(BENCH / "peers" / "ngff_zarr_driver.py"), str(st.folder)]
+            argv += [str(out), "--variant", "v04", "--levels", str(LEVELS)]
+            argv += ["--chunk", str(CHUNK), "--clevel", str(ZSTD), "--jobs", str(cores)]
+            r, peak = timed_runs(args.repeat, argv, dict(os.environ), st, out, logs, "ngff-zarr")
             rows.append(
                 Row(st.name, "ngff-zarr 0.50", EQUAL[0], cores, r.wall_s, r.user_s + r.sys_s,
-                    r.peak_tree_pss_mib, floors[EQUAL[0]][0])
+                    peak, floors[EQUAL[0]][0])
             )  # fmt: skip
         for label, (seconds, detail) in floors.items():
             rows.append(Row(st.name, "floor", label, cores, seconds, 0.0, 0.0, seconds, detail))
