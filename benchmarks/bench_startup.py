@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
             stamps = {k: tuple(v) for k, v in json.loads(line[len("STAMPS ") :]).items()}
             stamps["spawn"] = (start, 0.0)
             stamps["exit"] = (end, cpu)
-            phases.append(stamps)  # type: ignore[arg-type]
+            phases.append(stamps)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
