@@ -52,7 +52,8 @@ def test_script_answers_help(script: Path) -> None:
 def _member(module: ModuleType, name: str) -> object | None:
     """``module.name``: an attribute, or a submodule not imported yet; None if neither."""
     if hasattr(module, name):
-        return getattr(module, name)
+        found: object = getattr(module, name)
+        return found
     try:
         return importlib.import_module(f"{module.__name__}.{name}")
     except ModuleNotFoundError as exc:
@@ -178,12 +179,13 @@ def test_missing_names_sees_a_moved_function() -> None:
 
 
 @pytest.fixture
-def bench_startup() -> Iterator[ModuleType]:
+def bench_startup() -> ModuleType:
+    """benchmarks/bench_startup.py, loaded by its path (benchmarks/ is not a package)."""
     spec = importlib.util.spec_from_file_location("bench_startup", BENCH / "bench_startup.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    yield module
+    return module
 
 
 def test_startup_driver_sees_every_phase(bench_startup: ModuleType, tmp_path: Path) -> None:
