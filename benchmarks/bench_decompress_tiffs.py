@@ -18,6 +18,7 @@ Usage:  python benchmarks/bench_decompress_tiffs.py [--slices 16] [--size 2048] 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -52,6 +53,10 @@ def make_stack(root: Path, slices: int, size: int) -> dict[str, Path]:
     return folders
 
 
+def read_all(files: list[Path]) -> list[np.ndarray]:
+    return [tifffile.imread(f) for f in files]
+
+
 def best(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -78,10 +83,10 @@ def read_speeds(folders: dict[str, Path], repeat: int) -> None:
         for f in files:
             f.read_bytes()  # warm the page cache
         nbytes = sum(tifffile.TiffFile(f).pages.first.nbytes for f in files)
-        t_tf = best(lambda files=files: [tifffile.imread(f) for f in files], repeat)
+        t_tf = best(functools.partial(read_all, files), repeat)
         src = open_source(folder)
         box = tuple(slice(0, n) for n in src.shape)
-        t_ng = best(lambda src=src, box=box: src.read(box), repeat)
+        t_ng = best(functools.partial(src.read, box), repeat)
         speeds = (nbytes / t_tf / 1e6, nbytes / t_ng / 1e6)
         if name == "plain":
             plain_speed = {"tf": speeds[0], "ng": speeds[1]}
@@ -170,7 +175,7 @@ def convert_over_http(plain: Path, root: Path) -> None:
     print("\n## ngff convert of the plain stack (one run each)\n")
     print("| input | s | vs local | output identical |")
     print("|---|---|---|---|")
-    digests = {}
+    digests: dict[str, dict[str, bytes]] = {}
     base = None
     try:
         for name, url in sources.items():

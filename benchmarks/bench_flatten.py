@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -237,7 +238,7 @@ def main() -> None:
     vol_bytes = sum(p.stat().st_size for p in vol.rglob("*") if p.is_file())
     mp_layers = 65 * args.width * args.height / 1e6
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    rows = []
+    rows: list[dict[str, Any]] = []
     server = serve(data)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
@@ -312,8 +313,8 @@ def main() -> None:
             print("layers 00, 32, 64 equal to the numpy reference's")
         if "local" in args.runs and "http" in args.runs:
             for i in (0, 32, 64):
-                a = (tmp / "out-local" / f"{i:02d}.tif").read_bytes()
-                assert a == (tmp / "out-http" / f"{i:02d}.tif").read_bytes()
+                local = (tmp / "out-local" / f"{i:02d}.tif").read_bytes()
+                assert local == (tmp / "out-http" / f"{i:02d}.tif").read_bytes()
             print("local and http layers byte-identical")
     finally:
         server.shutdown()
@@ -328,11 +329,11 @@ def main() -> None:
         "| HTTP MB sent | peak MiB | load |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    base = next((r for r in rows if r["run"] == "numpy"), None)
+    numpy_row = next((r for r in rows if r["run"] == "numpy"), None)
     for r in rows:
         ratio = (
-            f" ({r['mp_layers_s'] / base['mp_layers_s']:.1f}x numpy)"
-            if base and r is not base
+            f" ({r['mp_layers_s'] / numpy_row['mp_layers_s']:.1f}x numpy)"
+            if numpy_row and r is not numpy_row
             else ""
         )
         http = f"{r['http_mb']:.0f}" if r["http_mb"] is not None else "-"

@@ -21,6 +21,7 @@ drawn at random per voxel, so every block is mixed (the worst case).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -123,18 +124,20 @@ def run_matrix(args: argparse.Namespace) -> None:
                     K.downsample(data[:4], factors, method)  # compiles or loads this kernel
                     first = time.perf_counter() - t0
                     wall, cpu = best_of(
-                        lambda d=data, f=factors, m=method: K.downsample(d, f, m), args.repeat
+                        functools.partial(K.downsample, data, factors, method), args.repeat
                     )
                     numpy_col = pairs_col = ""
                     if method not in ("nearest", "gaussian"):
                         fs = tuple(factors)
                         _, tn = best_of(
-                            lambda s=slab, f=fs, m=method: KN.general(s, f, m), args.repeat
+                            functools.partial(KN.general, slab, fs, method), args.repeat
                         )
                         numpy_col = f"{slab.size / tn / 1e9:.2f}"
                     dt = np.dtype(dtype)
                     if method == "mean" and dt.kind in "iu" and dt.itemsize <= 2:
-                        _, tp = best_of(lambda s=slab, f=factors: int_pairs_mean(s, f), args.repeat)
+                        _, tp = best_of(
+                            functools.partial(int_pairs_mean, slab, factors), args.repeat
+                        )
                         pairs_col = f"{slab.size / tp / 1e9:.2f}"
                     print(
                         f"{method:<8} {kind:<14} {dtype:<8} {factors!s:<10} "

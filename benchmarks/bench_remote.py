@@ -47,8 +47,8 @@ def make_image(root: Path, size: int) -> np.ndarray:
 
     z, y, x = np.ogrid[:size, :size, :size]
     # Smooth structure plus noise: compresses like real data, not like zeros.
-    data = (z * 7 + y * 3 + x) % 4096 + np.random.default_rng(0).integers(0, 64, (size,) * 3)
-    data = data.astype(np.uint16)
+    data: np.ndarray = (z * 7 + y * 3 + x) % 4096
+    data = (data + np.random.default_rng(0).integers(0, 64, (size,) * 3)).astype(np.uint16)
     spec = pyramid_spec(
         (size,) * 3,
         "uint16",

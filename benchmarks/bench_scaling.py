@@ -126,7 +126,7 @@ def one_run(stack: Path, out: Path, executor: Any, options: dict[str, Any]) -> d
             convert(stack, out, executor=executor, **options)
     wall = time.perf_counter() - started
     worker_cpu = sum(executor.run(cpu_seconds).values()) - cpu if stream is not None else 0.0
-    tasks = []
+    tasks: list[float] = []
     if stream is not None:
         for record in stream.data:
             if "run_brick" not in str(record.get("key", "")):
@@ -233,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
     assert len(shape) == 3
-    stack = stack_for(shape)  # type: ignore[arg-type]
+    stack = stack_for(shape)
     options = {"jobs": args.jobs, "max_memory": args.max_memory}
     plan = plan_convert(stack, "memory://plan", **options)
     assert isinstance(plan, ConversionPlan)

@@ -51,6 +51,8 @@ def run_server(kind: str, root: str, port: int, http: str) -> None:
     os.chdir(root)
     if kind == "ours":
         sys.path.insert(0, str(SRC))
+        from starlette.types import ASGIApp
+
         from ngffkit.serve import FileBackend, create_app
         from ngffkit.serve.runner import start_server
 
@@ -59,9 +61,8 @@ def run_server(kind: str, root: str, port: int, http: str) -> None:
         variant = os.environ.get("BENCH_VARIANT", "")
         backend = FileBackend(root, inline_reads="threaded" not in variant)
         app = create_app(backend)
-        if "raw" in variant:
-            app = app.router.default
-        handle = start_server(app, "127.0.0.1", port, http=http)
+        handler: ASGIApp = app.router.default if "raw" in variant else app
+        handle = start_server(handler, "127.0.0.1", port, http=http)
         print("READY", flush=True)
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
         handle.stop()

@@ -125,6 +125,26 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str, floa
     return end - start, usage.ru_utime + usage.ru_stime, text, start, end
 
 
+def driver_stamps(
+    convert: list[str], compiled: bool, env: dict[str, str]
+) -> dict[str, tuple[float, float]]:
+    """One run of :data:`DRIVER` on the ``ngff`` arguments ``convert``: (monotonic time,
+    process CPU seconds) at every moment :data:`PHASES` names, ``spawn`` and ``exit`` included."""
+    kind = "compiled" if compiled else "plan"
+    _, cpu, err, start, end = timed([sys.executable, "-c", DRIVER, json.dumps(convert), kind], env)
+    line = next(t for t in err.splitlines() if t.startswith("STAMPS "))
+    stamps = {k: (v[0], v[1]) for k, v in json.loads(line[len("STAMPS ") :]).items()}
+    stamps["spawn"] = (start, 0.0)
+    stamps["exit"] = (end, cpu)
+    missing = {name for _, a, b in PHASES for name in (a, b)} - stamps.keys()
+    if missing:  # a wrapped name is no longer what the conversion calls
+        raise SystemExit(
+            f"the driver saw no {', '.join(sorted(missing))}: adapt DRIVER's wrappers to where "
+            f"ngffkit now plans and runs bricks\n{err}"
+        )
+    return stamps
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--stack", type=Path, default=DEFAULT_STACK, help="a TIFF folder to convert")
@@ -176,13 +196,7 @@ def main(argv: list[str] | None = None) -> None:
                 wall, cpu, _, _, _ = timed(argv_, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-            kind = "compiled" if args.compiled else "plan"
-            wall, cpu, err, start, end = timed([py, "-c", DRIVER, json.dumps(convert), kind], env)
-            line = next(t for t in err.splitlines() if t.startswith("STAMPS "))
-            stamps = {k: tuple(v) for k, v in json.loads(line[len("STAMPS ") :]).items()}
-            stamps["spawn"] = (start, 0.0)
-            stamps["exit"] = (end, cpu)
-            phases.append(stamps)  # type: ignore[arg-type]
+            phases.append(driver_stamps(convert, args.compiled, env))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -47,14 +47,15 @@ def plane(shape: tuple[int, int, int], z: int) -> np.ndarray:
     """Slice ``z``: a smooth ramp with noise, so that compression has realistic work."""
     rng = np.random.default_rng(z)
     y, x = np.mgrid[0 : shape[1], 0 : shape[2]]
-    ramp = (y // 4 + x // 8 + 37 * z) % 4096
+    ramp: np.ndarray = (y // 4 + x // 8 + 37 * z) % 4096
     return (ramp + rng.integers(0, 64, shape[1:])).astype(np.uint16)
 
 
 def label_plane(shape: tuple[int, int, int], z: int) -> np.ndarray:
     """Slice ``z`` of the label stack: 100-voxel squares, a new set every 16 slices."""
     y, x = np.mgrid[0 : shape[1], 0 : shape[2]]
-    return ((z // 16) * 5000 + (y // 100) * 32 + x // 100).astype(np.uint32)
+    labels: np.ndarray = (z // 16) * 5000 + (y // 100) * 32 + x // 100
+    return labels.astype(np.uint32)
 
 
 def write_inputs(folder: Path, shape: tuple[int, int, int]) -> dict[str, list[str]]:

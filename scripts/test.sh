@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh machine of this kind, then run the whole suite on
 # every supported Python, one after the other (the machine has two cores; one suite keeps both
-# busy): lint (ruff) and types (mypy --strict on src/) once, then pytest in one virtual
-# environment per interpreter under .venvs/:
+# busy): lint (ruff) and types (mypy --strict on src/ and benchmarks/) once, then pytest in one
+# virtual environment per interpreter under .venvs/:
 #   3.11 with the oldest releases ngffkit supports (.ci/lower-bounds.txt: pyproject's lower bounds),
 #   3.12 and 3.13 with the newest releases.
 # The Neuroglancer browser tests (marker `browser`) run on one interpreter ($BROWSER_PYTHON), and

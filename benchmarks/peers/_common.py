@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tifffile
@@ -46,11 +46,11 @@ def stack_info(files: list[Path]) -> tuple[tuple[int, int, int], np.dtype[Any]]:
 
 def dask_stack(files: list[Path], order: str = "zyx") -> Any:
     """The stack as a lazy dask array, one chunk per slice, in ``zyx`` or ``xyz`` order."""
-    import dask
     import dask.array as da
+    from dask.delayed import delayed
 
     (_nz, ny, nx), dtype = stack_info(files)
-    read = dask.delayed(tifffile.imread, pure=True)
+    read = delayed(tifffile.imread, pure=True)
     slices = [da.from_delayed(read(str(f)), shape=(ny, nx), dtype=dtype) for f in files]
     arr = da.stack(slices, axis=0)  # (z, y, x), chunks (1, ny, nx)
     if order == "xyz":
@@ -58,7 +58,7 @@ def dask_stack(files: list[Path], order: str = "zyx") -> Any:
     return arr
 
 
-def blosc_shuffle(dtype: np.dtype[Any]) -> str:
+def blosc_shuffle(dtype: np.dtype[Any]) -> Literal["bitshuffle", "shuffle"]:
     """The shuffle every blosc-using peer gets: bit shuffle for bytes, byte shuffle otherwise."""
     return "bitshuffle" if np.dtype(dtype).itemsize == 1 else "shuffle"
 

@@ -7,6 +7,8 @@ to nearest; the default ``ITKWASM_GAUSSIAN`` is not a mean), cumulative integer 
 
 from __future__ import annotations
 
+from typing import Any
+
 from _common import Steps, blosc_shuffle, dask_stack, factors, parse_args, stack_info, tiff_files
 
 
@@ -27,6 +29,7 @@ def main() -> None:
         chunks=args.chunk,
     )
     shuffle = blosc_shuffle(dtype)
+    compression: dict[str, Any]  # to_ome_zarr's keyword for the format: compressor(s)
     if args.variant == "v04":
         compression = {
             "compressor": {
