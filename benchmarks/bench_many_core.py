@@ -228,12 +228,32 @@ def floor(st: Stack, threads: int, settings: dict[str, str], scratch: Path) -> t
 
 
 def measured(
-    argv: list[str], env: dict[str, str], st: Stack, logs: Path, name: str, *, sample: bool
+    argv: list[str],
+    env: dict[str, str],
+    st: Stack,
+    out: Path,
+    logs: Path,
+    name: str,
+    *,
+    sample: bool,
 ) -> RunResult:
+    """One run of ``argv`` writing ``out``, which is deleted before it is synced: as the floor
+    deletes its output, so that no run shares the disk with the write-back or the freeing of
+    blocks of the run before (ext4 frees a synced tree's blocks through its journal while the
+    next run writes)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     warm_page_cache(st.folder)
     result = run_measured(
-        argv, log_path=logs / f"{name}.log", env=env, timeout_s=3600, sample_memory=sample
+        argv,
+        log_path=logs / f"{name}.log",
+        env=env,
+        timeout_s=3600,
+        sample_memory=sample,
+        sync=False,
     )
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     if result.returncode != 0:
         tail = (logs / f"{name}.log").read_text()[-2000:]
         raise SystemExit(f"{name} failed ({result.returncode}):\n{tail}")
@@ -285,11 +305,10 @@ def timed_runs(
     Memory sampling slows a 2-core machine (measure.py), and the floor is not sampled: the
     times come from runs without it.
     """
-    runs = []
-    for i in range(repeat + 1):
-        shutil.rmtree(out, ignore_errors=True)
-        runs.append(measured(argv, env, st, logs, f"{name}-{i}", sample=i == repeat))
-    shutil.rmtree(out, ignore_errors=True)
+    runs = [
+        measured(argv, env, st, out, logs, f"{name}-{i}", sample=i == repeat)
+        for i in range(repeat + 1)
+    ]
     sampled = runs.pop()
     return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2], sampled.peak_tree_pss_mib
 

@@ -155,10 +155,13 @@ def run_measured(
     timeout_s: float = 900.0,
     interval_s: float = 0.05,
     sample_memory: bool = True,
+    sync: bool = True,
 ) -> RunResult:
     """Run ``argv`` to completion (or timeout), output to ``log_path``, and measure it.
 
     With ``sample_memory=False`` the peak fields are 0 and the run is not disturbed by sampling.
+    With ``sync=False`` the caller syncs (``sync_s`` is 0): to delete the output first, so that
+    it is never written back and the next run does not share the disk with its deletion.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     peak_pss = peak_rss = max_single = 0
@@ -215,8 +218,9 @@ def run_measured(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
     t1 = time.perf_counter()
-    os.sync()
-    sync_s = time.perf_counter() - t1
+    if sync:
+        os.sync()
+    sync_s = time.perf_counter() - t1 if sync else 0.0
     assert rusage is not None
     return RunResult(
         returncode=int(proc.returncode),
