@@ -32,7 +32,7 @@ import zarr
 import ngffkit
 from _support import src_env
 from ngffkit._convert import convert, plan_convert, write
-from ngffkit._dask import DaskExecutor, cluster_budget, local_cluster_size
+from ngffkit._dask import DaskExecutor, cluster_budget, local_cluster_size, runs_here
 from ngffkit._downsample import downsample
 from ngffkit._recompress import compress
 from ngffkit.execution import _with_write_mode, as_executor
@@ -195,6 +195,7 @@ def test_plan_defaults_come_from_the_cluster(client: Any) -> None:
     assert memory == BASE_MEMORY + sum(int(lim * 0.7) - BASE_MEMORY for lim in limits)
     assert cluster_budget(client, None, 3, 1 << 30) == (3, 1 << 30)  # asked for: kept
     assert cluster_budget("local", None, None, None) == (None, 2 << 30)
+    assert not runs_here(client, None)  # its cores are the cluster's: --jobs is not bounded
     # A local cluster: no more processes than the budget holds, each its share as limit.
     plan = convert_plan(jobs=2, max_memory=300 << 20)
     n, limit = local_cluster_size(plan, plan.workers)

@@ -11,12 +11,15 @@ import pytest
 
 import ngffkit
 from _support import cli
+from ngffkit._dask import runs_here
+from ngffkit.execution import cpu_count
 from ngffkit.parallelism import (
     COPY_THREAD_STATE,
     READ_SHARE,
     Budget,
     choose_budget,
     copy_thread_limit,
+    local_jobs,
     per_process,
     run_cores,
     task_limit,
@@ -29,9 +32,18 @@ from run_helpers import tree_digest
 STACK = (512, 2048, 4096)  # issue 17's 8 GiB uint16 stack
 
 
-def _plan(cores: int, jobs: int | None = None, *, cheap: bool = True, memory: int = 2 << 30):
+def _plan(
+    cores: int,
+    jobs: int | None = None,
+    *,
+    cheap: bool = True,
+    memory: int = 2 << 30,
+    here: bool = True,
+):
     options = ConvertOptions(jobs=jobs, max_memory=memory)
-    return make_plan(STACK, "uint16", "zyx", options, cpu_count=cores, window_cheap=cheap)
+    return make_plan(
+        STACK, "uint16", "zyx", options, cpu_count=cores, window_cheap=cheap, here=here
+    )
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 4, 8, 16, 32, 64, 128])
@@ -129,6 +141,39 @@ def test_dry_run_shows_the_budget(tmp_path: Path) -> None:
     assert not (tmp_path / "out.zarr").exists()
 
 
+def test_a_run_here_uses_at_most_the_cores_and_the_bricks_follow_jobs() -> None:
+    """--jobs is an upper bound: above this machine's cores, more tasks and threads would
+    only take turns on them. The bricks still follow --jobs, so that a resume on a cluster
+    of that size (or from one) cuts the same ones."""
+    assert local_jobs(4, None) is None and local_jobs(4, 3) == 3 and local_jobs(4, 16) == 4
+    here, there = _plan(2, 16), _plan(2, 16, here=False)
+    assert here.stages == there.stages
+    assert here.threads.cores == 2 and here.threads.copy_threads <= 2 and here.workers <= 2
+    assert there.threads.cores == 16 and there.workers > 2
+    assert _plan(2, 2) == _plan(2, 2, here=False)  # within the cores: nothing to bound
+
+
+def test_tasks_run_here_unless_a_cluster_runs_them() -> None:
+    for executor in ("local", "sequential", "dask"):  # "dask" alone: a local cluster
+        assert runs_here(executor, None)
+    assert not runs_here("dask", "tcp://127.0.0.1:8786")  # nothing is contacted
+
+
+def test_more_jobs_than_cores_run_on_the_cores(tmp_path: Path) -> None:
+    write_tiff_stack(tmp_path / "in", (16, 64, 64), "uint8")
+
+    def threads(jobs: int) -> str:
+        code, out, err = cli(
+            "convert", tmp_path / "in", tmp_path / "out.zarr", "--dry-run", "--jobs", str(jobs)
+        )
+        assert code == 0, err
+        return next(x for x in out.splitlines() if x.startswith("threads:"))
+
+    cores = cpu_count()
+    assert threads(cores + 7) == threads(cores)
+    assert threads(cores + 7).endswith(f"on {cores} core(s)")
+
+
 @pytest.mark.parametrize(
     "settings",
     [{}, {"version": "0.4", "compression": "blosc-zstd:5"}],
@@ -138,10 +183,12 @@ def test_outputs_are_the_same_whatever_the_budget(tmp_path: Path, settings: dict
     stack = tmp_path / "in"
     write_tiff_stack(stack, (48, 160, 192), "uint16", seed=3)
     digests = []
-    for jobs in (1, 4):
+    cores = cpu_count()
+    for jobs in (1, cores + 2):  # the second runs on every core (more count as the cores)
         out = tmp_path / f"j{jobs}" / "img.zarr"
         plan = ngffkit.plan_convert(stack, out, jobs=jobs, chunks=32, **settings)
-        assert plan.threads.cores == jobs and plan.threads.copy_threads == jobs
+        used = min(jobs, cores)
+        assert plan.threads.cores == used and plan.threads.copy_threads == used
         ngffkit.convert(stack, out, jobs=jobs, chunks=32, **settings)
         digests.append(tree_digest(out, skip=(".ngffkit",)))
     assert digests[0] == digests[1] and len(digests[0]) > 10

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ngffkit._dask import cluster_budget
+from ngffkit._dask import cluster_budget, runs_here
 from ngffkit._output import check_apart
 from ngffkit.errors import NgffWarning, OptionError
 from ngffkit.execution import Notice, Progress
@@ -388,7 +388,7 @@ def _planned(
             time_step=kw["time_step"],
             time_unit=kw["time_unit"],
         )
-        plan = plan_source(source, options)
+        plan = plan_source(source, options, here=runs_here(executor, scheduler))
         if check:
             for note in plan.notes:
                 if note.startswith("no voxel size") or note.startswith("no unit"):

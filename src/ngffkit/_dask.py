@@ -293,6 +293,12 @@ def client_of(executor: Any) -> Any:
     return None
 
 
+def runs_here(executor: Any, scheduler: str | None) -> bool:
+    """Whether the tasks run on this machine: in threads, or in a local cluster of processes
+    (not on a running Dask cluster, reached through ``scheduler`` or a ``distributed.Client``)."""
+    return not (executor == "dask" and bool(scheduler)) and client_of(executor) is None
+
+
 def cluster_budget(
     executor: Any, scheduler: str | None, jobs: int | None, max_memory: int | None
 ) -> tuple[int | None, int]:
@@ -309,7 +315,8 @@ def cluster_budget(
     client = client_of(executor)
     # A scheduler address is always tried here, before any output exists: a wrong address
     # must not leave a partial dataset behind.
-    if not running and (client is None or (jobs is not None and max_memory is not None)):
+    given = jobs is not None and max_memory is not None
+    if runs_here(executor, scheduler) or (not running and given):
         return jobs, default
     if client is None:
         pool = connect(str(scheduler))
@@ -383,6 +390,7 @@ __all__ = [
     "cluster_budget",
     "connect",
     "local_cluster_size",
+    "runs_here",
     "start_local_cluster",
     "task_error",
 ]

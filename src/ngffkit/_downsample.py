@@ -25,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from ngffkit._dask import cluster_budget
+from ngffkit._dask import cluster_budget, runs_here
 from ngffkit._output import output_lock, replace_tree
 from ngffkit.arrays import derive_array, read_array_info
 from ngffkit.error_mapping import denied
@@ -170,6 +170,7 @@ def downsample(
         rebuild=rebuild or resume,
         max_memory=max_memory,
         jobs=jobs,
+        here=runs_here(executor, scheduler),
     )
     plans = [main]
     if labels:
@@ -189,6 +190,7 @@ def downsample(
                     jobs=jobs,
                     label=name,
                     voxel_of=image,
+                    here=runs_here(executor, scheduler),
                 )
             )
     todo = [p for p in plans if not p.nothing_to_do]
@@ -229,12 +231,13 @@ def plan_image(
     jobs: int | None,
     label: str | None = None,
     voxel_of: Image | None = None,
+    here: bool = True,
 ) -> DownsamplePlan:
     """Plan the levels below ``from_level`` of one image (pure but for reading metadata).
 
     ``voxel_of``: the image whose voxel size decides the factors (a label image follows
     its parent's, so that both pyramids keep the same shapes even when the label image's
-    own metadata gives no scale).
+    own metadata gives no scale). ``here``: the tasks run on this machine (``runs_here``).
     """
     n = len(image.levels)
     k = n - 1 if from_level is None else (from_level + n if from_level < 0 else from_level)
@@ -284,6 +287,7 @@ def plan_image(
         source_voxel_size=voxel,
         window_cheap=True,  # the stored level 0: a window reads only its chunks
         cpu_count=cpu_count(),
+        here=here,
         process_base=measured_base(),
         base_stored=True,
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngffkit import swap
-from ngffkit._dask import cluster_budget
+from ngffkit._dask import cluster_budget, runs_here
 from ngffkit._output import check_apart, claim_output, output_lock
 from ngffkit.arrays import ArrayInfo, create_array, read_array_info
 from ngffkit.error_mapping import denied
@@ -63,6 +63,7 @@ class _Run:
             shards=self.shards,
             max_memory=self.max_memory,
             jobs=self.jobs,
+            here=runs_here(self.executor, self.scheduler),
         )
 
 

@@ -7,6 +7,9 @@
   cumulative factor, in whole chunks, never below one chunk — so one level-0 shard maps
   onto whole shards of every level (the planner's promise rests on it).
 
+* **Factors** between levels (:func:`cumulative_factors`, :func:`relative_factors`): the
+  steps of the levels multiplied up, per axis.
+
 * **One number or per axis** (:func:`per_axis`): how a user's chunks, shards or voxel size
   become one value per axis.
 
@@ -177,13 +180,32 @@ def input_region(
     return tuple(out)
 
 
+def cumulative_factors(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
+    """Level-0 voxels per voxel of ``level``: the ``steps`` of the levels above it multiplied."""
+    out = [1] * ndim
+    for step in steps[:level]:
+        out = [o * f for o, f in zip(out, step, strict=True)]
+    return tuple(out)
+
+
+def relative_factors(
+    steps: Sequence[Sequence[int]], base: int, level: int, ndim: int
+) -> tuple[int, ...]:
+    """Voxels of level ``base`` per voxel of ``level`` (below it)."""
+    below = cumulative_factors(steps, level, ndim)
+    above = cumulative_factors(steps, base, ndim)
+    return tuple(c // b for c, b in zip(below, above, strict=True))
+
+
 __all__ = [
     "DEFAULT_SHARD_CHUNKS",
     "PerAxisValue",
     "clip_shards",
+    "cumulative_factors",
     "default_shards",
     "given_per_axis",
     "input_region",
     "level_shards",
     "per_axis",
+    "relative_factors",
 ]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ngffkit._dask import cluster_budget
+from ngffkit._dask import cluster_budget, runs_here
 from ngffkit._output import check_apart, output_lock
 from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress, cpu_count
@@ -334,7 +334,7 @@ def add_labels(
         )
         space_unit = next((a.unit for a in img.axes if a.type == "space" and a.unit), None)
         frame = Frame(tuple(shape), img.axis_names, img.voxel_size, space_unit)
-        plan = plan_source(source, options, frame=frame)
+        plan = plan_source(source, options, frame=frame, here=runs_here(executor, scheduler))
         check_label_shape(img, plan.spec.levels[0].shape)
         where = str(getattr(src_spec, "path", input))
         values = None

@@ -111,6 +111,13 @@ def run_cores(cores: int, jobs: int | None) -> int:
     return max(1, jobs or cores)
 
 
+def local_jobs(cores: int, jobs: int | None) -> int | None:
+    """``jobs`` for tasks that run on this machine's ``cores``: at most those. More would only
+    add tasks and threads taking turns on them (measured: ``--jobs 8`` on 2 cores ran 4 tasks
+    and 8 encoding threads, 4 % slower than ``--jobs 2``, with 75 % more memory planned)."""
+    return None if jobs is None else min(jobs, cores)
+
+
 def copy_thread_limit(cores: int, jobs: int | None, chunk_bytes: int, room: int) -> int:
     """Copy threads worth running whose memory beyond the measured two fits ``room`` bytes:
     a tight ``--max-memory`` takes encoding threads away before it refuses a plan."""
@@ -153,6 +160,7 @@ __all__ = [
     "ReadCost",
     "choose_budget",
     "copy_thread_limit",
+    "local_jobs",
     "per_process",
     "run_cores",
     "task_limit",

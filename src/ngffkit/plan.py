@@ -39,10 +39,24 @@ from ngffkit.bricks import (
 from ngffkit.casting import cast_record, check_cast
 from ngffkit.compression import Compression
 from ngffkit.errors import InputError, OptionError
-from ngffkit.grid import clip_shards, default_shards, input_region, per_axis
+from ngffkit.grid import (
+    clip_shards,
+    cumulative_factors,
+    default_shards,
+    input_region,
+    per_axis,
+    relative_factors,
+)
 from ngffkit.kernels import METHODS, plan_factors
 from ngffkit.metadata.models import ChannelInfo, is_space_name
-from ngffkit.parallelism import Budget, choose_budget, copy_thread_limit, task_limit
+from ngffkit.parallelism import (
+    Budget,
+    ReadCost,
+    choose_budget,
+    copy_thread_limit,
+    local_jobs,
+    task_limit,
+)
 from ngffkit.process_memory import ProcessBase, measure_base
 from ngffkit.series import axis_lines, channels_for, time_axis
 from ngffkit.spec import ImageSpec, make_axes, pyramid_spec
@@ -230,10 +244,7 @@ class ConversionPlan:
 
     def cumulative(self, level: int) -> tuple[int, ...]:
         """Level-0 voxels per voxel of ``level``, per axis."""
-        out = [1] * len(self.source_shape)
-        for step in self.factors[:level]:
-            out = [o * f for o, f in zip(out, step, strict=True)]
-        return tuple(out)
+        return cumulative_factors(self.factors, level, len(self.source_shape))
 
     def __str__(self) -> str:
         return self.summary()
@@ -313,6 +324,7 @@ def make_plan(
     source_channels: Sequence[ChannelInfo] = (),
     source_time: tuple[float | None, str | None] = (None, None),
     cpu_count: int = 2,
+    here: bool = True,
     base_stored: bool = False,
     process_base: ProcessBase = NOMINAL_BASE,
 ) -> ConversionPlan:
@@ -326,6 +338,9 @@ def make_plan(
     ``process_base``: what the running process holds before any data (:func:`measured_base` for
     this process; the nominal one by default). It decides the workers and the estimate; the
     bricks only where those of the nominal base do not fit beside it (then smaller ones).
+
+    ``here``: the tasks run on this machine (threads, a local cluster), so on at most its
+    ``cpu_count`` cores whatever ``options.jobs``; the bricks follow ``options.jobs``.
 
     ``base_stored=True`` plans ``ngff downsample``: the "input" is level 0 of the plan's
     spec, already stored, so stage 0 reads it like a reduction stage and writes only the
@@ -449,7 +464,8 @@ def make_plan(
 
     # How many bricks run at once is the thread budget's first part (parallelism.py): the
     # tasks that keep the encoding threads fed, no more; memory and bricks bound it below.
-    jobs = task_limit(cpu_count, options.jobs, "mapped" if window_cheap else "decode")
+    cost: ReadCost = "mapped" if window_cheap else "decode"
+    jobs = task_limit(cpu_count, options.jobs, cost)
     big = math.prod(out_shape) * out_dtype.itemsize >= COMPILED_KERNELS_FROM
     compiled = options.method in ("median", "mode") or big
     # Memory is the hard limit: below it the numpy path does the same work, only slower.
@@ -465,7 +481,7 @@ def make_plan(
     task_budget = int((budget_total - TASK_SCRATCH) / TASK_OVERHEAD)  # a thread's scratch
 
     def held(stage: Stage) -> int:  # what one task of ``stage`` holds (bricks.task_held)
-        rel = [_rel(steps, stage.base_level, k, ndim) for k in stage.levels]
+        rel = [relative_factors(steps, stage.base_level, k, ndim) for k in stage.levels]
         chunked = [spec.levels[k].chunks for k in stage.levels]
         cast = window is not None or in_dtype != out_dtype
         return task_held(stage, rel, chunked, in_dtype.itemsize, out_dtype.itemsize, cast=cast)
@@ -480,7 +496,7 @@ def make_plan(
         while True:
             levels = spec.levels[base:]
             units = [lv.shards or lv.chunks for lv in levels]
-            cum = [_rel(steps, base, base + k, ndim) for k in range(len(levels))]
+            cum = [relative_factors(steps, base, base + k, ndim) for k in range(len(levels))]
             wide = base == 0 and not window_cheap
             pick = partial(choose_brick, levels[0].shape, units, cum, itemsize, target=BRICK_TARGET)
             brick, reach, over = pick(
@@ -528,26 +544,32 @@ def make_plan(
             f"{task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB, "
             "or choose smaller chunks and shards",
         )
-    most = min(jobs, max(stage.n_bricks for stage in stages))
+    # Bricks follow --jobs (a resume elsewhere cuts the same); runs here use ≤ its cores.
+    run_jobs = local_jobs(cpu_count, options.jobs) if here else options.jobs
+    most = min(task_limit(cpu_count, run_jobs, cost), max(s.n_bricks for s in stages))
     # A measured base can leave less room than the nominal one: fewer encoding threads
     # first (the bricks stay as planned), then the numpy path; the bricks fit either way.
     spare = options.max_memory - measured.process - task_memory
-    if spare < pool_memory:
-        copy_threads = copy_thread_limit(cpu_count, options.jobs, chunk_bytes, spare)
-        pool_memory = choose_budget(cpu_count, options.jobs, 1, copy_threads).pool_memory(
-            chunk_bytes
-        )
-    workers = _workers(options.max_memory, measured, compiled, task_memory, most, pool_memory)
+    if spare < pool_memory or run_jobs != options.jobs:
+        room = copy_thread_limit(cpu_count, run_jobs, chunk_bytes, spare)
+        copy_threads = min(copy_threads, room)
+        pool_memory = choose_budget(cpu_count, run_jobs, 1, copy_threads).pool_memory(chunk_bytes)
+
+    def fitting(compiled: bool) -> int:  # tasks beside the base and the encoding threads
+        room = options.max_memory - measured.process - pool_memory
+        return max(0, min(most, (room - measured.kernels * compiled) // max(task_memory, 1)))
+
+    workers = fitting(compiled)
     if workers == 0 and compiled:
         # memory is the hard limit: the numpy path computes the same values in less
         compiled = False
-        workers = _workers(options.max_memory, measured, False, task_memory, most, pool_memory)
+        workers = fitting(False)
         notes.append(
             "the compiled kernels do not fit the memory budget beside this process's "
             f"{measured.process / MiB:.0f} MiB; the numpy path is used (the same values, slower)"
         )
     assert workers >= 1, "fitting_grid chose bricks whose task fits beside the base"
-    budget = choose_budget(cpu_count, options.jobs, workers, copy_threads)
+    budget = choose_budget(cpu_count, run_jobs, workers, copy_threads)
     return ConversionPlan(
         spec=spec,
         source_shape=shape,
@@ -573,28 +595,6 @@ def make_plan(
 def measured_base() -> ProcessBase:
     """This process's base for :func:`make_plan`: measured, never below the nominal one."""
     return measure_base(BASE_MEMORY, COMPILED_KERNELS_MEMORY)
-
-
-def _workers(
-    max_memory: int, base: ProcessBase, compiled: bool, task: int, most: int, pool: int
-) -> int:
-    """How many tasks of ``task`` bytes fit beside ``base`` and the encoding threads'
-    ``pool`` (at most ``most``; 0: none)."""
-    room = max_memory - base.process - (base.kernels if compiled else 0) - pool
-    return max(0, min(most, room // max(task, 1)))
-
-
-def _rel(steps: Sequence[Sequence[int]], base: int, level: int, ndim: int) -> tuple[int, ...]:
-    return tuple(
-        c // b for c, b in zip(_cum(steps, level, ndim), _cum(steps, base, ndim), strict=True)
-    )
-
-
-def _cum(steps: Sequence[Sequence[int]], level: int, ndim: int) -> tuple[int, ...]:
-    out = [1] * ndim
-    for step in steps[:level]:
-        out = [o * f for o, f in zip(out, step, strict=True)]
-    return tuple(out)
 
 
 __all__ = ["DEFAULT_MAX_MEMORY", "ConversionPlan", "ConvertOptions", "make_plan", "measured_base"]

@@ -125,8 +125,10 @@ def plan_compress(
     shards: PerAxis | str = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
     jobs: int | None = None,
+    here: bool = True,
 ) -> CompressPlan:
-    """Plan the re-encoding of ``image`` and its label images (reads metadata only)."""
+    """Plan the re-encoding of ``image`` and its label images (reads metadata only);
+    ``here``: the tasks run on this machine (``_dask.runs_here``)."""
     target = version or version_of(image.zarr_format)
     if target not in ("0.4", "0.5"):
         raise OptionError("version", f"{target!r}: choose 0.5 (Zarr v3) or 0.4 (Zarr v2)")
@@ -146,7 +148,7 @@ def plan_compress(
         for level in img.levels:
             rel = f"{prefix}/{level.path}" if prefix else level.path
             copies.append(
-                _plan_level(img, level, rel, target, codec, chunks, shards, max_memory, jobs)
+                _plan_level(img, level, rel, target, codec, chunks, shards, max_memory, jobs, here)
             )
     dirs = [p for p, _ in images] + (["labels"] if image.labels else [])
     groups: dict[str, JsonDict] = {}
@@ -193,6 +195,7 @@ def _plan_level(
     shards: PerAxis | str,
     max_memory: int,
     jobs: int | None,
+    here: bool,
 ) -> LevelCopy:
     info = level.info
     _check_readable(level)
@@ -249,6 +252,7 @@ def _plan_level(
         options,
         window_cheap=True,  # a stored Zarr array: a window reads only its chunks
         cpu_count=cpu_count(),
+        here=here,
         process_base=measured_base(),
     )
     fill = info.fill_value

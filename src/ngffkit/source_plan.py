@@ -47,10 +47,10 @@ class Frame:
 
 
 def plan_source(
-    source: SourceBase, options: ConvertOptions, *, frame: Frame | None = None
+    source: SourceBase, options: ConvertOptions, *, frame: Frame | None = None, here: bool = True
 ) -> ConversionPlan:
     """The plan that converts ``source`` (opened) with ``options``, in the input's own
-    frame or in ``frame``."""
+    frame or in ``frame``; ``here``: its tasks run on this machine (``_dask.runs_here``)."""
     own: dict[str, Any] = {}  # what the input says of its own frame, used in that frame
     if frame is None:
         frame = Frame(source.shape, source.axes, source.voxel_size, source.unit)
@@ -70,6 +70,7 @@ def plan_source(
             source_unit=frame.unit,
             window_cheap=source.cost.window_cheap,
             cpu_count=cpu_count(),
+            here=here,
             process_base=measured_base(),
             **own,
         )

@@ -25,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from ngffkit._dask import cluster_budget
+from ngffkit._dask import cluster_budget, runs_here
 from ngffkit.errors import InputError, OptionError
 from ngffkit.execution import Notice, Progress
 from ngffkit.image import Image, open_image
@@ -254,7 +254,7 @@ def _layer_plan(ds: WkDataset, layer: WkLayer, run: _Run) -> tuple[ConversionPla
             jobs=jobs,
             name=layer.name,
         )
-        plan = plan_source(source, options)
+        plan = plan_source(source, options, here=runs_here(run.executor, run.scheduler))
         source.check_all()
         return plan, source.spec()
     finally:
