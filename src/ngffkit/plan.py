@@ -556,8 +556,8 @@ def make_plan(
         pool_memory = choose_budget(cpu_count, run_jobs, 1, copy_threads).pool_memory(chunk_bytes)
 
     def fitting(compiled: bool) -> int:  # tasks beside the base and the encoding threads
-        room = options.max_memory - measured.process - pool_memory
-        return max(0, min(most, (room - measured.kernels * compiled) // max(task_memory, 1)))
+        free = options.max_memory - measured.process - pool_memory
+        return max(0, min(most, (free - measured.kernels * compiled) // max(task_memory, 1)))
 
     workers = fitting(compiled)
     if workers == 0 and compiled:
