@@ -103,16 +103,22 @@ def threads_after_numpy(setting: str) -> int:
     # OpenBLAS also reads OMP_NUM_THREADS and GOTO_NUM_THREADS (Dask sets OMP_NUM_THREADS=1
     # in its own process when imported by an earlier test)
     blas = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS"}
-    env = {k: v for k, v in src_env().items() if k not in blas}
+    return int(child_says(THREADS, setting, without=blas))
+
+
+def child_says(code: str, setting: str, *, without: set[str]) -> str:
+    """The last line ``code`` prints in a fresh interpreter run with ``setting`` as its
+    argument, in the tests' environment less the variables ``without``."""
+    env = {k: v for k, v in src_env().items() if k not in without}
     out = subprocess.run(
-        [sys.executable, "-c", THREADS, setting],
+        [sys.executable, "-c", code, setting],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=True,
     )
-    return int(out.stdout.splitlines()[-1])
+    return out.stdout.splitlines()[-1]
 
 
 @pytest.mark.skipif(
@@ -140,13 +146,5 @@ print(json.dumps(_loader._plugins is not None))
 def test_the_cli_skips_pydantic_plugin_search(setting: str, searched: bool) -> None:
     # pydantic reads every installed distribution's entry points for plugins when it builds
     # its first model (5 ms of a conversion's start-up); the command builds none but ours.
-    env = {k: v for k, v in src_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    out = subprocess.run(
-        [sys.executable, "-c", PLUGINS, setting],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    assert out.stdout.splitlines()[-1] == ("true" if searched else "false")
+    said = child_says(PLUGINS, setting, without={"PYDANTIC_DISABLE_PLUGINS"})
+    assert said == ("true" if searched else "false")

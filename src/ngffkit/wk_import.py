@@ -267,7 +267,8 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
     listed is kept and an interrupted one finished (as ``convert --labels``)."""
     if run.resume and seg.name in image.labels:
         return
-    partial = image.location.child("labels", seg.name).read(PARTIAL_MARKER) is not None
+    where = image.location.child("labels", seg.name)
+    partial = run.resume and where.read(PARTIAL_MARKER) is not None
     args = _source_args(seg, seg.mags[0])
     source = open_source(**args)
     try:
@@ -288,7 +289,7 @@ def _add_segmentation(seg: WkLayer, image: Image, run: _Run) -> None:
         executor=run.executor,
         scheduler=run.scheduler,
         overwrite=run.overwrite,
-        resume=run.resume and partial,
+        resume=partial,
         progress=run.progress(f"labels {seg.name}") if run.progress else None,
         notice=run.notice,
     )
