@@ -21,6 +21,7 @@ from ngffkit.rendering import (
     CHANNEL_COLORS,
     channel_colors,
     omero_block,
+    percentiles,
     sample_regions,
     window,
 )
@@ -49,6 +50,28 @@ def test_window_integers_span_the_dtype_percentiles_inside() -> None:
     assert (w.start, w.end) == (254, 255)
     w = window(np.zeros(10, np.uint8), "uint8")
     assert (w.start, w.end) == (0, 1)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "float32", "float64"])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 100_003])
+def test_percentiles_are_numpys_linear_method(dtype: str, n: int) -> None:
+    """Diffed against np.percentile where its interpolation cannot wrap (neighbours close)."""
+    rng = np.random.default_rng(n)
+    sample = (rng.normal(100, 20, n)).astype(dtype)
+    qs = (0, 0.1, 0.5, 37.3, 50, 99.5, 99.9, 100)
+    want = np.percentile(sample.astype(np.float64), qs)
+    assert percentiles(sample, qs) == pytest.approx(tuple(want), rel=1e-12, abs=0)
+    assert percentiles(sample.copy(), qs) == percentiles(sample[::-1].copy(), qs)
+
+
+def test_percentiles_interpolate_where_numpy_wraps() -> None:
+    """np.percentile subtracts neighbours in the sample's dtype: int8 -100 and 100 give 128."""
+    wide = np.array([-100, 100], dtype=np.int8)
+    assert percentiles(wide, (50,)) == (0.0,)
+    assert percentiles(np.array([0, 60000], np.uint16), (0.5, 99.5)) == (300.0, 59700.0)
+    assert window(wide, "int8").start == pytest.approx(-99.0)
+    with pytest.raises(ValueError, match="empty"):
+        percentiles(np.array([], np.uint8), (50,))
 
 
 def test_window_floats_span_the_data_and_skip_nan() -> None:

@@ -27,6 +27,7 @@ from ngffkit.image import Image, open_image
 from ngffkit.metadata.models import is_space_name
 from ngffkit.plan import ConversionPlan
 from ngffkit.plan_writer import write_plan
+from ngffkit.rendering import percentiles
 from ngffkit.source_plan import convert_options, plan_source
 from ngffkit.sources import SourceSpec
 from ngffkit.sources.channels import open_inputs
@@ -53,7 +54,7 @@ def estimate_window(source: Any, samples: int = 16, edge: int = 2048) -> tuple[f
         data = np.asarray(source.read(tuple(box))).ravel()
         values.append(data[data != 0] if np.any(data) else data)
     sample = np.concatenate(values)
-    lo, hi = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    lo, hi = percentiles(sample, (0.1, 99.9))
     return (lo, hi if hi > lo else lo + 1)
 
 
