@@ -340,7 +340,9 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
             # The pyramid the floor writes again: ours at these settings, written once, untimed.
             reference = scratch / "reference.ome.zarr"
             argv = convert(options, cores, reference)
-            subprocess.run(argv, env={**os.environ, **env}, check=True, capture_output=True)
+            done = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"the floor's reference run failed:\n{done.stderr[-2000:]}")
             values = [floor(st, cores, reference, scratch) for _ in range(args.repeat)]
             floors[label] = sorted(values)[len(values) // 2]
             shutil.rmtree(reference)
