@@ -28,8 +28,10 @@ For each stack, in one run with the page cache warm (every input read once befor
 
 Each row gives wall time, throughput (input bytes / wall), CPU seconds (user + sys, whole process
 tree) per GB of input, peak memory (tree PSS) and the ratio to the floor of its settings. Times are
-medians of ``--repeat`` runs that are not sampled (sampling ``smaps`` every 50 ms slowed a 2-core
-run by 0.1–0.2 s, and the floor is not sampled); the peak memory comes from one more run that is.
+medians of ``--repeat`` rounds, each running every floor and command once, in one environment
+(so machine drift and, on disk, the deletions of earlier outputs hit all alike); the timed runs
+are not sampled (sampling ``smaps`` every 50 ms slowed a 2-core run by 0.1–0.2 s, and the floor
+is not sampled); the peak memory comes from one more run of each that is.
 Nothing here asserts a number: the table is the result.
 
 With ``--gil`` (needs ``py-spy`` on PATH) each ngffkit setting is run once more under
@@ -306,20 +308,20 @@ def gil_seconds(
     return held / rate
 
 
-def timed_runs(
-    repeat: int, argv: list[str], env: dict[str, str], st: Stack, out: Path, logs: Path, name: str
-) -> tuple[RunResult, float]:
-    """The median of ``repeat`` unsampled runs, and the peak tree PSS (MiB) of one more run.
+@dataclass(frozen=True)
+class Command:
+    """One timed command of the table: its row's tool, settings and jobs, and how it runs."""
 
-    Memory sampling slows a 2-core machine (measure.py), and the floor is not sampled: the
-    times come from runs without it.
-    """
-    runs = [
-        measured(argv, env, st, out, logs, f"{name}-{i}", sample=i == repeat)
-        for i in range(repeat + 1)
-    ]
-    sampled = runs.pop()
-    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2], sampled.peak_tree_pss_mib
+    tool: str
+    settings: str
+    jobs: int
+    argv: list[str]
+    env: dict[str, str]
+    name: str
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
 
 
 def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[Row]:
@@ -327,7 +329,8 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
     cores = os.cpu_count() or 1
     scratch = Path(tempfile.mkdtemp(prefix="many-core-", dir=args.scratch))
     logs = scratch / "logs"
-    ngff, env, _ = resolve_ngff(args.ngff_cmd)
+    ngff, extra, _ = resolve_ngff(args.ngff_cmd)
+    env = {**os.environ, **extra}  # every command runs in this environment, the peer's too
     out = scratch / "out.ome.zarr"
 
     def convert(options: tuple[str, ...], jobs: int, output: Path) -> list[str]:
@@ -335,44 +338,55 @@ def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[
         return [*argv, *options, "--levels", str(LEVELS), "--chunks", str(CHUNK), "--quiet"]
 
     try:
-        floors = {}
+        # The pyramids the floors write again: ours at each setting, written once, untimed.
+        references: dict[str, Path] = {}
         for label, options in (DEFAULT, EQUAL):
-            # The pyramid the floor writes again: ours at these settings, written once, untimed.
-            reference = scratch / "reference.ome.zarr"
+            reference = scratch / f"reference-{len(references)}.ome.zarr"
             argv = convert(options, cores, reference)
-            done = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True)
+            done = subprocess.run(argv, env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"the floor's reference run failed:\n{done.stderr[-2000:]}")
-            values = [floor(st, cores, reference, scratch) for _ in range(args.repeat)]
-            floors[label] = sorted(values)[len(values) // 2]
-            shutil.rmtree(reference)
-
-        def ours(label: str, options: tuple[str, ...], jobs: int) -> None:
-            argv = convert(options, jobs, out)
-            r, peak = timed_runs(args.repeat, argv, env, st, out, logs, f"ngffkit-{jobs}")
-            threads, bricks = dry_run(ngff, env, argv[len(ngff) :])
-            gil = gil_seconds(argv, env, st, logs) if args.gil else None
-            rows.append(
-                Row(st.name, "ngffkit", label, jobs, r.wall_s, r.user_s + r.sys_s,
-                    peak, floors[label][0], gil_s=gil, bricks=bricks)
-            )  # fmt: skip
-            print(
-                f"  ngffkit --jobs {jobs} ({label}): {r.wall_s:.2f} s; threads {threads}",
-                flush=True,
-            )
-
-        for jobs in args.jobs or job_counts(cores):
-            ours(DEFAULT[0], DEFAULT[1], jobs)
-        ours(EQUAL[0], EQUAL[1], cores)
+            references[label] = reference
+        commands = [
+            Command("ngffkit", DEFAULT[0], jobs, convert(DEFAULT[1], jobs, out), env, f"ngffkit-{jobs}")
+            for jobs in args.jobs or job_counts(cores)
+        ]  # fmt: skip
+        commands.append(
+            Command("ngffkit", EQUAL[0], cores, convert(EQUAL[1], cores, out), env, "ngffkit-equal")
+        )
         if peer is not None:
             argv = [str(peer), str(BENCH / "peers" / "ngff_zarr_driver.py"), str(st.folder)]
             argv += [str(out), "--variant", "v04", "--levels", str(LEVELS)]
             argv += ["--chunk", str(CHUNK), "--clevel", str(ZSTD), "--jobs", str(cores)]
-            r, peak = timed_runs(args.repeat, argv, dict(os.environ), st, out, logs, "ngff-zarr")
-            rows.append(
-                Row(st.name, "ngff-zarr 0.50", EQUAL[0], cores, r.wall_s, r.user_s + r.sys_s,
-                    peak, floors[EQUAL[0]][0])
-            )  # fmt: skip
+            peer_env = dict(os.environ)
+            commands.append(Command("ngff-zarr 0.50", EQUAL[0], cores, argv, peer_env, "ngff-zarr"))
+
+        # Rounds, each running every floor and command once: all of them see the same drift
+        # of the machine and, on disk, the same history of deleted outputs (ext4 steps over
+        # recently deleted inodes when it allocates new ones, so whatever runs after many
+        # deletions pays more). Memory sampling slows a 2-core machine (measure.py) and the
+        # floor is not sampled, so the timed runs are not; one more run of each gives the peak.
+        floor_runs: dict[str, list[tuple[float, str]]] = {label: [] for label in references}
+        timed: dict[str, list[RunResult]] = {c.name: [] for c in commands}
+        for i in range(args.repeat):
+            for label, reference in references.items():
+                floor_runs[label].append(floor(st, cores, reference, scratch))
+            for c in commands:
+                timed[c.name].append(measured(c.argv, c.env, st, out, logs, f"{c.name}-{i}", sample=False))  # fmt: skip
+        floors = {label: sorted(v)[len(v) // 2] for label, v in floor_runs.items()}
+
+        for c in commands:
+            r = median_run(timed[c.name])
+            peak = measured(c.argv, c.env, st, out, logs, f"{c.name}-peak", sample=True)
+            row = Row(st.name, c.tool, c.settings, c.jobs, r.wall_s, r.user_s + r.sys_s,
+                      peak.peak_tree_pss_mib, floors[c.settings][0])  # fmt: skip
+            if c.tool == "ngffkit":
+                threads, row.bricks = dry_run(ngff, env, c.argv[len(ngff) :])
+                row.gil_s = gil_seconds(c.argv, env, st, logs) if args.gil else None
+                print(
+                    f"  ngffkit --jobs {c.jobs} ({c.settings}): {r.wall_s:.2f} s; threads {threads}"
+                )
+            rows.append(row)
         for label, (seconds, detail) in floors.items():
             rows.append(Row(st.name, "floor", label, cores, seconds, 0.0, 0.0, seconds, detail))
     finally:
