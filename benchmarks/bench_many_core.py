@@ -327,6 +327,8 @@ def median_run(runs: list[RunResult]) -> RunResult:
 def bench_stack(st: Stack, args: argparse.Namespace, peer: Path | None) -> list[Row]:
     rows: list[Row] = []
     cores = os.cpu_count() or 1
+    if args.scratch is not None:
+        args.scratch.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="many-core-", dir=args.scratch))
     logs = scratch / "logs"
     ngff, extra, _ = resolve_ngff(args.ngff_cmd)
@@ -448,7 +450,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-peers", action="store_true", help="skip ngff-zarr")
     p.add_argument("--wheels", type=Path, default=None, help="folder of wheels for ngff-zarr")
     p.add_argument("--ngff-cmd", default=None, help="the ngff command (default: this venv's)")
-    p.add_argument("--scratch", type=Path, default=None, help="where outputs go (default: tmp)")
+    p.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="where outputs go, made if missing (default: tmp)",
+    )
     p.add_argument("--keep", action="store_true", help="keep outputs and logs")
     p.add_argument("--gil", action="store_true", help="also measure the GIL-held share (py-spy)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
