@@ -37,7 +37,8 @@ RUNTIME_MEMORY = 40 * MiB
 # Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
 NUMBA_IMPORT_MEMORY = 60 * MiB
 # What the compiled kernels add besides numba itself: loading cached machine code (63-65
-# MiB for the kernels a conversion uses), or compiling it when the cache is empty (a fresh
+# MiB for the kernels a conversion uses; flatten's sampler, with the runtime's growth, adds
+# 97-100 MiB to the process that imported its module, on 3.11 and 3.13), or compiling it when the cache is empty (a fresh
 # clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
 KERNELS_CACHED_MEMORY = 65 * MiB
 KERNELS_COLD_MEMORY = 105 * MiB
@@ -89,25 +90,38 @@ def measure_base(floor: int, kernels_floor: int) -> ProcessBase:
     """The base :func:`ngffkit.plan.make_plan` counts for a run in this process: its
     resident memory and the runtime's growth (at least ``floor``), and what the compiled
     kernels will add (at least ``kernels_floor``)."""
-    kernels = (0 if "numba" in sys.modules else NUMBA_IMPORT_MEMORY) + (
-        KERNELS_CACHED_MEMORY if _kernels_cached() else KERNELS_COLD_MEMORY
-    )
+    kernels = kernels_memory(Path(__file__).parent / "_kernels_numba.py")
     return ProcessBase(resident_base(RUNTIME_MEMORY, floor), max(kernels, kernels_floor))
 
 
-def _kernels_cached() -> bool:
-    """Whether numba has cached machine code of our kernels for this Python (its index
-    files, beside the module or under ``NUMBA_CACHE_DIR``); a look at two folders."""
+def kernels_memory(module: Path) -> int:
+    """What the numba kernels of ``module`` (its source file) will add to this process when
+    first called: numba itself unless imported, and their machine code, loaded from numba's
+    cache or compiled (:data:`KERNELS_CACHED_MEMORY`, :data:`KERNELS_COLD_MEMORY`)."""
+    numba = 0 if "numba" in sys.modules else NUMBA_IMPORT_MEMORY
+    return numba + (KERNELS_CACHED_MEMORY if _kernels_cached(module) else KERNELS_COLD_MEMORY)
+
+
+def _kernels_cached(module: Path) -> bool:
+    """Whether numba has cached machine code of ``module``'s kernels for this Python (its
+    index files, beside the module or under ``NUMBA_CACHE_DIR``); a look at two folders."""
     tag = f"py{sys.version_info.major}{sys.version_info.minor}.nbi"
     chosen = os.environ.get("NUMBA_CACHE_DIR")  # numba then caches only there
-    places = list(Path(chosen).glob("*")) if chosen else [Path(__file__).parent / "__pycache__"]
+    places = list(Path(chosen).glob("*")) if chosen else [module.parent / "__pycache__"]
     for place in places:
         try:
-            if any(p.name.endswith(tag) for p in place.glob("_kernels_numba.*")):
+            if any(p.name.endswith(tag) for p in place.glob(f"{module.stem}.*")):
                 return True
         except OSError:
             continue
     return False
 
 
-__all__ = ["ProcessBase", "count_whole_process", "measure_base", "resident", "resident_base"]
+__all__ = [
+    "ProcessBase",
+    "count_whole_process",
+    "kernels_memory",
+    "measure_base",
+    "resident",
+    "resident_base",
+]

@@ -17,12 +17,13 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ngffkit.errors import InputError, NgffWarning
-from ngffkit.process_memory import resident_base
+from ngffkit.process_memory import RUNTIME_MEMORY, kernels_memory, resident_base
 from ngffkit.storage import default_options
 from ngffkit.surfaces.outputs import Output, open_output
 from ngffkit.surfaces.plan import (
@@ -47,8 +48,6 @@ from ngffkit.surfaces.render import (
 from ngffkit.surfaces.sampling import sample_bounds
 
 COMPOSITES = ("max", "mean", "min", "median")
-# The compiled sampler's code and LLVM's working memory when it is loaded or compiled.
-_COMPILED_SAMPLER_BYTES = 48 << 20
 # the file formats flatten writes its layers in (its ``format=``)
 OUTPUT_FORMATS = ("tiff", "zarr")
 DEFAULT_MAX_MEMORY = 2 << 30
@@ -192,12 +191,13 @@ def _settings(
 
 def _process_base() -> int:
     """What this process will hold besides the data: its resident memory with the
-    sampler's module loaded (numba and llvmlite: most of it) plus room for the compiled
-    sampler's code, never below the planner's assumption
-    (:func:`ngffkit.process_memory.resident_base`)."""
-    import ngffkit.surfaces._sampling_numba  # noqa: F401
+    sampler's module loaded (numba and llvmlite), the runtime's growth once tiles run and
+    the sampler's machine code, as a conversion counts its kernels
+    (:mod:`ngffkit.process_memory`); never below the planner's assumption."""
+    import ngffkit.surfaces._sampling_numba as sampler
 
-    return resident_base(_COMPILED_SAMPLER_BYTES, BASE_BYTES)
+    adds = RUNTIME_MEMORY + kernels_memory(Path(sampler.__file__))
+    return resident_base(adds, BASE_BYTES)
 
 
 def make_plan(

@@ -16,9 +16,9 @@ import numpy as np
 from ngffkit.errors import InputError
 
 # What the process holds besides the data: Python, numpy, tensorstore, the compiled
-# sampler (measured about 160 MiB RSS before the first tile on Python 3.11; 250 on 3.13
-# with the newest numba). The least assumed: ``flatten`` measures its own process and
-# passes ``base_bytes`` when that is more.
+# sampler (the peak of a run with almost no data: 203-217 MiB on Python 3.11, 254-265 on
+# 3.13 with the newest numba). The least assumed: ``flatten`` measures its own process and
+# passes ``base_bytes`` when that is more (``flattening._process_base``).
 BASE_BYTES = 192 << 20
 # Bytes per surface pixel while a band's geometry is held: the raw .ppm record (48), the
 # points and normals in float64 (48 + 48), validity and views.
