@@ -86,7 +86,9 @@ def client() -> Iterator[Any]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # any free port: None means distributed's default 8787, which another test run (or a
+        # user's cluster) on this machine may hold, and the warning that says so fails the run
+        dashboard_address="127.0.0.1:0",
         silence_logs=40,
     )
     client = distributed.Client(cluster, set_as_default=False, timeout=60)
