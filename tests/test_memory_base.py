@@ -132,14 +132,18 @@ def test_the_command_counts_its_process_a_library_call_the_nominal_base() -> Non
     code = (
         "from ngffkit.plan import measured_base\n"
         "from ngffkit.process_memory import count_whole_process, resident\n"
-        "library = measured_base().process\n"
+        "library = measured_base()\n"
         "count_whole_process()\n"  # what the ngff command's entry point does
-        "print(library, resident(), measured_base().process)\n"
+        "command = measured_base()\n"
+        "print(library.process, library.drift, resident(), command.process, command.drift)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=src_env(), capture_output=True, text=True, check=True
     ).stdout.split()
-    library, now, command = (int(v) for v in out)
+    library, library_drift, now, command, drift = (int(v) for v in out)
+    # a measurement moves from process to process: the least budget a refusal names keeps a
+    # margin for the next one's (a refusal named 244 MiB, the next process needed 245)
+    assert library_drift == 0 and drift > 0
     # a library call's process is its caller's: the nominal base, whatever it holds
     assert library == NOMINAL_BASE.process
     # the command's: at least the nominal base, and what it holds plus the runtime's share

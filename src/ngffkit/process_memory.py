@@ -41,16 +41,23 @@ NUMBA_IMPORT_MEMORY = 60 * MiB
 # 97-100 MiB to the process that imported its module, on 3.11 and 3.13), or compiling it when the cache is empty (a fresh
 # clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
 KERNELS_CACHED_MEMORY = 65 * MiB
+# How much the resident memory of the same command, at the same point, moves from one
+# process to the next (1 MiB seen on Python 3.13: a refusal named 244 MiB, the next
+# process needed 245). Margin for the least budget a refusal names.
+BASE_DRIFT = 4 * MiB
 KERNELS_COLD_MEMORY = 105 * MiB
 
 
 @dataclass(frozen=True)
 class ProcessBase:
     """The memory a plan counts before any data: ``process`` always, ``kernels`` more
-    when the compiled kernels are used."""
+    when the compiled kernels are used. ``drift``: how much more the next process of the
+    same command may measure (0 where nothing is measured), which a refusal adds to the
+    least budget it names, so that the next run plans at it."""
 
     process: int
     kernels: int
+    drift: int = 0
 
 
 _whole_process = False
@@ -91,7 +98,8 @@ def measure_base(floor: int, kernels_floor: int) -> ProcessBase:
     resident memory and the runtime's growth (at least ``floor``), and what the compiled
     kernels will add (at least ``kernels_floor``)."""
     kernels = kernels_memory(Path(__file__).parent / "_kernels_numba.py")
-    return ProcessBase(resident_base(RUNTIME_MEMORY, floor), max(kernels, kernels_floor))
+    drift = BASE_DRIFT if _whole_process else 0
+    return ProcessBase(resident_base(RUNTIME_MEMORY, floor), max(kernels, kernels_floor), drift)
 
 
 def kernels_memory(module: Path) -> int:
