@@ -535,20 +535,14 @@ def make_plan(
     stages = list(grid)
     task_memory = max(held(stage) for stage in stages)
     if not fits:
-        need = measured.process + task_memory + measured.drift  # the next run plans at it
+        need = measured.process + task_memory
         raise OptionError(
             "max_memory",
             f"{options.max_memory / MiB:.0f} MiB is too small for this input: this process "
             f"holds {measured.process / MiB:.0f} MiB before any data and one task on the "
             f"smallest bricks ({shape_text(max(stages, key=held).brick)} voxels) needs "
-            f"{task_memory / MiB:.0f} MiB more; allow at least {-(-need // MiB)} MiB"
-            + (
-                f" ({measured.drift / MiB:.0f} MiB of it because a process's own memory "
-                "varies from run to run)"
-                if measured.drift
-                else ""
-            )
-            + ", or choose smaller chunks and shards",
+            f"{task_memory / MiB:.0f} MiB more; {measured.least_text(need)}, "
+            "or choose smaller chunks and shards",
         )
     # Bricks follow --jobs (a resume elsewhere cuts the same); runs here use ≤ its cores.
     run_jobs = local_jobs(cpu_count, options.jobs) if here else options.jobs

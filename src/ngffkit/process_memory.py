@@ -59,6 +59,13 @@ class ProcessBase:
     kernels: int
     drift: int = 0
 
+    def least_text(self, need: int) -> str:
+        """What a refusal says of the least budget, ``need`` bytes plus the drift."""
+        text = f"allow at least {-(-(need + self.drift) // MiB)} MiB"
+        if self.drift:
+            text += f" ({self.drift // MiB} MiB of it because a process's memory varies by run)"
+        return text
+
 
 _whole_process = False
 
