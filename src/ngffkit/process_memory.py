@@ -37,15 +37,16 @@ RUNTIME_MEMORY = 40 * MiB
 # Loading numba and llvmlite (measured 60 MiB on 3.11 and 3.13, numba 0.60-0.62).
 NUMBA_IMPORT_MEMORY = 60 * MiB
 # What the compiled kernels add besides numba itself: loading cached machine code (63-65
-# MiB for the kernels a conversion uses; flatten's sampler, with the runtime's growth, adds
-# 97-100 MiB to the process that imported its module, on 3.11 and 3.13), or compiling it when the cache is empty (a fresh
-# clone, a new Python: 102-105 MiB for a mean and a mode; a few MiB more per dtype).
+# MiB for the kernels a conversion uses; flatten's sampler, with the runtime's growth,
+# adds 97-100 MiB to the process that imported its module, on 3.11 and 3.13), or
+# compiling it when the cache is empty (a fresh clone, a new Python: 102-105 MiB for a
+# mean and a mode; a few MiB more per dtype).
 KERNELS_CACHED_MEMORY = 65 * MiB
+KERNELS_COLD_MEMORY = 105 * MiB
 # How much the resident memory of the same command, at the same point, moves from one
 # process to the next (1 MiB seen on Python 3.13: a refusal named 244 MiB, the next
 # process needed 245). Margin for the least budget a refusal names.
 BASE_DRIFT = 4 * MiB
-KERNELS_COLD_MEMORY = 105 * MiB
 
 
 @dataclass(frozen=True)
